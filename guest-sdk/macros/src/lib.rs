@@ -1,0 +1,304 @@
+//! Attribute macros of the Sluice guest SDK (`sluice-guest`).
+//!
+//! Each macro turns one per-record function into a complete operator
+//! component: it keeps the function as written, and generates the export of
+//! the matching world whose batch entry point loops over the records inside
+//! the guest. The shape of the function is checked here, with errors on the
+//! offending tokens; the types of records are checked by the SDK's traits.
+//!
+//! One generator serves the four kinds: they differ only in the world they
+//! export, the entry point's name and the arity of the function.
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::{format_ident, quote, quote_spanned};
+use syn::parse::ParseStream;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Error, FnArg, ItemFn, Meta, Path, ReturnType, Token, Type};
+
+/// Turns `fn(record) -> output_record` into a `map` operator.
+///
+/// The function may also return `Result<output_record, E>` with
+/// `E: Display`: an error fails the batch and names the record.
+#[proc_macro_attribute]
+pub fn map(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::Map, args, item)
+}
+
+/// Turns `fn(record) -> impl IntoIterator<Item = output_record>` into a
+/// `flat_map` operator.
+#[proc_macro_attribute]
+pub fn flat_map(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::FlatMap, args, item)
+}
+
+/// Turns `fn(record) -> bool` into a `filter` operator.
+#[proc_macro_attribute]
+pub fn filter(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::Filter, args, item)
+}
+
+/// Turns `fn(V, V) -> V` into a `reduce_by_key` operator. The function must
+/// be associative and commutative.
+#[proc_macro_attribute]
+pub fn reduce(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::Reduce, args, item)
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Map,
+    FlatMap,
+    Filter,
+    Reduce,
+}
+
+impl Kind {
+    fn attr(self) -> &'static str {
+        match self {
+            Kind::Map => "#[map]",
+            Kind::FlatMap => "#[flat_map]",
+            Kind::Filter => "#[filter]",
+            Kind::Reduce => "#[reduce]",
+        }
+    }
+
+    /// (world module, interface module, entry point, runtime loop, signature fn)
+    fn names(
+        self,
+    ) -> (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    ) {
+        match self {
+            Kind::Map => (
+                "map_operator",
+                "mapper",
+                "transform",
+                "map",
+                "map_signature",
+            ),
+            Kind::FlatMap => (
+                "flat_map_operator",
+                "flat_mapper",
+                "expand",
+                "flat_map",
+                "flat_map_signature",
+            ),
+            Kind::Filter => (
+                "filter_operator",
+                "filter",
+                "keep",
+                "filter",
+                "filter_signature",
+            ),
+            Kind::Reduce => (
+                "reduce_operator",
+                "reducer",
+                "combine",
+                "combine",
+                "reduce_signature",
+            ),
+        }
+    }
+}
+
+/// The macro's arguments: at most `init = path`.
+struct Args {
+    init: Option<Path>,
+}
+
+impl Args {
+    fn parse(kind: Kind, input: ParseStream) -> syn::Result<Self> {
+        let metas = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
+        let mut init = None;
+        for meta in metas {
+            match meta {
+                Meta::NameValue(nv) if nv.path.is_ident("init") => {
+                    if init.is_some() {
+                        return Err(Error::new(nv.span(), "`init` is given twice"));
+                    }
+                    let syn::Expr::Path(path) = nv.value else {
+                        return Err(Error::new(
+                            nv.value.span(),
+                            "`init` takes the path of a function `fn(&Params) -> Result<(), String>`",
+                        ));
+                    };
+                    init = Some(path.path);
+                }
+                other => {
+                    return Err(Error::new(
+                        other.span(),
+                        format!(
+                            "unknown argument: {} accepts only `init = path::to::function`",
+                            kind.attr()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Self { init })
+    }
+}
+
+fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    match try_expand(kind, args.into(), item.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    let args = syn::parse::Parser::parse2(|input: ParseStream| Args::parse(kind, input), args)?;
+    let function: ItemFn = syn::parse2(item.clone()).map_err(|e| {
+        Error::new(
+            e.span(),
+            format!("{} applies to a function: {e}", kind.attr()),
+        )
+    })?;
+    check_shape(kind, &function)?;
+
+    let name = &function.sig.ident;
+    let (world, interface, entry, run, signature) = kind.names();
+    let world = format_ident!("{world}");
+    let interface = format_ident!("{interface}");
+    let entry = format_ident!("{entry}");
+    let run = format_ident!("{run}");
+    let signature = format_ident!("{signature}");
+    let export = format_ident!("export_{world}");
+    let output = match kind {
+        Kind::Filter => quote!(::std::vec::Vec<bool>),
+        _ => quote!(::sluice_guest::bindings::types::Batch),
+    };
+    let init = match &args.init {
+        Some(path) => quote_spanned! {path.span()=>
+            ::std::option::Option::Some(#path as fn(&::sluice_guest::Params) -> ::std::result::Result<(), ::std::string::String>)
+        },
+        None => quote!(::std::option::Option::None),
+    };
+    // Type errors in the record types point at the function's signature.
+    let sig_span = function.sig.span();
+    let call_signature = quote_spanned! {sig_span=> ::sluice_guest::runtime::#signature(&#name) };
+    let call_run = quote_spanned! {sig_span=> ::sluice_guest::runtime::#run(&input, #name) };
+
+    Ok(quote! {
+        #function
+
+        const _: () = {
+            struct SluiceOperator;
+
+            impl ::sluice_guest::bindings::#world::exports::sluice::operator::#interface::Guest
+                for SluiceOperator
+            {
+                fn describe() -> ::sluice_guest::bindings::types::Signature {
+                    #call_signature
+                }
+
+                fn init(
+                    params: ::std::vec::Vec<::sluice_guest::bindings::types::Param>,
+                ) -> ::std::result::Result<(), ::sluice_guest::bindings::types::Error> {
+                    ::sluice_guest::runtime::init(params, #init)
+                }
+
+                fn #entry(
+                    input: ::sluice_guest::bindings::types::Batch,
+                ) -> ::std::result::Result<#output, ::sluice_guest::bindings::types::Error> {
+                    #call_run
+                }
+            }
+
+            ::sluice_guest::bindings::#world::#export!(SluiceOperator);
+        };
+    })
+}
+
+/// Checks what types cannot: arity, return, and no async/generic/receiver.
+fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
+    let sig = &function.sig;
+    let attr = kind.attr();
+    if let Some(asyncness) = sig.asyncness {
+        return Err(Error::new(
+            asyncness.span(),
+            format!("{attr} functions cannot be async: the host calls them synchronously"),
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(Error::new(
+            sig.generics.span(),
+            format!("{attr} functions cannot be generic: the record types must be concrete"),
+        ));
+    }
+    if let Some(FnArg::Receiver(receiver)) = sig.inputs.first() {
+        return Err(Error::new(
+            receiver.span(),
+            format!("{attr} applies to a free function, not a method"),
+        ));
+    }
+    let arity = sig.inputs.len();
+    let expected = match kind {
+        Kind::Reduce => 2,
+        _ => 1,
+    };
+    if arity != expected {
+        let span = if arity == 0 {
+            sig.paren_token.span.join()
+        } else {
+            sig.inputs.span()
+        };
+        let message = match kind {
+            Kind::Reduce => format!(
+                "a {attr} function takes two values to combine, `fn(a: V, b: V) -> V`; it has {arity} parameter(s)"
+            ),
+            _ => format!(
+                "a {attr} function takes one record, `value` or `(key, value)`; it has {arity} parameter(s)"
+            ),
+        };
+        return Err(Error::new(span, message));
+    }
+    let ReturnType::Type(_, output) = &sig.output else {
+        let what = match kind {
+            Kind::Map => "the output record",
+            Kind::FlatMap => "an iterator of output records",
+            Kind::Filter => "`bool`",
+            Kind::Reduce => "the combined value",
+        };
+        return Err(Error::new(
+            sig.ident.span(),
+            format!("a {attr} function must return {what}"),
+        ));
+    };
+    match kind {
+        Kind::Filter if !is_bool(output) => Err(Error::new(
+            output.span(),
+            "a #[filter] function returns `bool`: `true` keeps the record",
+        )),
+        Kind::Reduce => check_reduce_types(function, output),
+        _ => Ok(()),
+    }
+}
+
+fn is_bool(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("bool"))
+}
+
+fn check_reduce_types(function: &ItemFn, output: &Type) -> syn::Result<()> {
+    let wanted = quote!(#output).to_string();
+    for input in &function.sig.inputs {
+        if let FnArg::Typed(pat) = input {
+            let ty = &pat.ty;
+            if quote!(#ty).to_string() != wanted {
+                return Err(Error::new(
+                    ty.span(),
+                    format!(
+                        "a #[reduce] function combines two values of the type it returns (`{wanted}`)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

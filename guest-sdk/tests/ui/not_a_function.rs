@@ -1,0 +1,4 @@
+#[sluice_guest::flat_map]
+struct Splitter;
+
+fn main() {}

@@ -1,0 +1,519 @@
+//! Partition batches in the contract's column layout, on the host side.
+//!
+//! The host keeps records exactly as the guests see them: a value column and,
+//! for keyed streams, a key column, each either variable-width (bytes plus
+//! `n + 1` offsets, Arrow's layout) or a list of 64-bit numbers. Moving a
+//! batch into or out of a guest is then a few bulk copies, and the host never
+//! allocates per record.
+//!
+//! Invariant: every [`Batch`] built by the host or accepted from a guest
+//! (after [`Batch::validate`]) has well-formed offsets, columns of equal
+//! length, and the layout of its declared [`RecordType`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::{ComponentType, Lift, Lower};
+
+/// The logical type of a stream's keys or values.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ComponentType, Lift, Lower,
+)]
+#[serde(rename_all = "snake_case")]
+#[component(enum)]
+#[repr(u8)]
+pub enum ValueType {
+    /// UTF-8 text.
+    #[component(name = "text")]
+    Text,
+    /// Arbitrary bytes.
+    #[component(name = "bytes")]
+    Bytes,
+    /// Signed 64-bit integers.
+    #[component(name = "int64")]
+    Int64,
+    /// 64-bit floats.
+    #[component(name = "float64")]
+    Float64,
+    /// One JSON document per value.
+    #[component(name = "json")]
+    Json,
+}
+
+impl ValueType {
+    /// The contract's name of the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::Text => "text",
+            ValueType::Bytes => "bytes",
+            ValueType::Int64 => "int64",
+            ValueType::Float64 => "float64",
+            ValueType::Json => "json",
+        }
+    }
+
+    fn is_varlen(self) -> bool {
+        matches!(self, ValueType::Text | ValueType::Bytes | ValueType::Json)
+    }
+}
+
+/// The shape of a stream's records: an optional key type and a value type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct RecordType {
+    /// The key type, or `None` for an unkeyed stream.
+    pub key: Option<ValueType>,
+    /// The value type.
+    pub value: ValueType,
+}
+
+impl RecordType {
+    /// Unkeyed text: what the line sources give.
+    pub const TEXT: RecordType = RecordType {
+        key: None,
+        value: ValueType::Text,
+    };
+}
+
+impl fmt::Display for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.key {
+            Some(key) => write!(f, "({}, {})", key.name(), self.value.name()),
+            None => f.write_str(self.value.name()),
+        }
+    }
+}
+
+/// Variable-width values stored back to back.
+#[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct Varlen {
+    /// The bytes of every value, concatenated.
+    pub data: Vec<u8>,
+    /// `n + 1` offsets: value `i` is `data[offsets[i]..offsets[i + 1]]`.
+    pub offsets: Vec<u32>,
+}
+
+impl Varlen {
+    /// An empty column with room for `values` values of `bytes` bytes.
+    pub fn with_capacity(values: usize, bytes: usize) -> Self {
+        let mut offsets = Vec::with_capacity(values + 1);
+        offsets.push(0);
+        Varlen {
+            data: Vec::with_capacity(bytes),
+            offsets,
+        }
+    }
+
+    /// How many values the column holds.
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Whether the column holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes of value `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> &[u8] {
+        &self.data[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    /// Appends a value. The caller keeps the total under 4 GiB (see
+    /// [`Batch::validate`]).
+    #[inline]
+    pub fn push(&mut self, value: &[u8]) {
+        self.data.extend_from_slice(value);
+        self.offsets.push(self.data.len() as u32);
+    }
+
+    /// The values as text, when the column is known to hold UTF-8.
+    pub fn get_str(&self, i: usize) -> &str {
+        // Validated text columns always slice at character boundaries.
+        std::str::from_utf8(self.get(i)).unwrap_or("\u{FFFD}")
+    }
+}
+
+/// One column of a batch.
+#[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
+#[component(variant)]
+pub enum Column {
+    /// Text, bytes or JSON values.
+    #[component(name = "varlen")]
+    Varlen(Varlen),
+    /// 64-bit integers.
+    #[component(name = "int64")]
+    Int64(Vec<i64>),
+    /// 64-bit floats.
+    #[component(name = "float64")]
+    Float64(Vec<f64>),
+}
+
+impl Column {
+    /// An empty column with the layout of `value_type`.
+    pub fn empty(value_type: ValueType) -> Self {
+        Self::with_capacity(value_type, 0, 0)
+    }
+
+    /// An empty column of `value_type` with room for `values` values.
+    pub fn with_capacity(value_type: ValueType, values: usize, bytes: usize) -> Self {
+        match value_type {
+            ValueType::Int64 => Column::Int64(Vec::with_capacity(values)),
+            ValueType::Float64 => Column::Float64(Vec::with_capacity(values)),
+            _ => Column::Varlen(Varlen::with_capacity(values, bytes)),
+        }
+    }
+
+    /// How many values the column holds.
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Varlen(v) => v.len(),
+            Column::Int64(v) => v.len(),
+            Column::Float64(v) => v.len(),
+        }
+    }
+
+    /// Whether the column holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes that identify value `i` for hashing and equality: the
+    /// value itself, or the little-endian bytes of a number.
+    #[inline]
+    pub fn key_bytes(&self, i: usize) -> KeyBytes<'_> {
+        match self {
+            Column::Varlen(v) => KeyBytes::Slice(v.get(i)),
+            Column::Int64(v) => KeyBytes::Fixed(v[i].to_le_bytes()),
+            Column::Float64(v) => KeyBytes::Fixed(v[i].to_bits().to_le_bytes()),
+        }
+    }
+
+    /// Appends value `i` of `other`, which has the same layout.
+    #[inline]
+    pub fn push_from(&mut self, other: &Column, i: usize) {
+        match (self, other) {
+            (Column::Varlen(to), Column::Varlen(from)) => to.push(from.get(i)),
+            (Column::Int64(to), Column::Int64(from)) => to.push(from[i]),
+            (Column::Float64(to), Column::Float64(from)) => to.push(from[i]),
+            _ => debug_assert!(false, "push_from between different layouts"),
+        }
+    }
+
+    /// Appends every value of `other`, which has the same layout.
+    pub fn extend_from(&mut self, other: &Column) {
+        match (self, other) {
+            (Column::Varlen(to), Column::Varlen(from)) => {
+                let base = to.data.len() as u32;
+                to.data.extend_from_slice(&from.data);
+                to.offsets
+                    .extend(from.offsets.iter().skip(1).map(|&o| base + o));
+            }
+            (Column::Int64(to), Column::Int64(from)) => to.extend_from_slice(from),
+            (Column::Float64(to), Column::Float64(from)) => to.extend_from_slice(from),
+            _ => debug_assert!(false, "extend_from between different layouts"),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Column::Varlen(v) => v.data.len(),
+            Column::Int64(v) => v.len() * 8,
+            Column::Float64(v) => v.len() * 8,
+        }
+    }
+
+    fn validate(&self, value_type: ValueType, what: &str) -> Result<(), String> {
+        match (self, value_type) {
+            (Column::Varlen(v), t) if t.is_varlen() => validate_varlen(v, t, what),
+            (Column::Int64(_), ValueType::Int64) | (Column::Float64(_), ValueType::Float64) => {
+                Ok(())
+            }
+            (_, t) => Err(format!(
+                "the {what} column has the wrong layout for declared type {}",
+                t.name()
+            )),
+        }
+    }
+}
+
+fn validate_varlen(v: &Varlen, value_type: ValueType, what: &str) -> Result<(), String> {
+    let well_formed = v.offsets.first() == Some(&0)
+        && v.offsets.last().map(|&end| end as usize) == Some(v.data.len())
+        && v.offsets.windows(2).all(|w| w[0] <= w[1]);
+    if !well_formed {
+        return Err(format!(
+            "the {what} column's offsets are malformed (they must start at 0, never decrease and end at the data length {})",
+            v.data.len()
+        ));
+    }
+    match value_type {
+        ValueType::Text => {
+            let text = std::str::from_utf8(&v.data)
+                .map_err(|e| format!("the {what} column is not valid UTF-8: {e}"))?;
+            if let Some(i) = v
+                .offsets
+                .iter()
+                .position(|&o| !text.is_char_boundary(o as usize))
+            {
+                return Err(format!(
+                    "{what} {i} starts or ends inside a UTF-8 character"
+                ));
+            }
+        }
+        ValueType::Json => {
+            for i in 0..v.len() {
+                serde_json::from_slice::<serde::de::IgnoredAny>(v.get(i))
+                    .map_err(|e| format!("{what} {i} is not one JSON document: {e}"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Key bytes, borrowed for variable-width keys and inline for numbers.
+pub enum KeyBytes<'a> {
+    /// A variable-width key.
+    Slice(&'a [u8]),
+    /// A number's 8 little-endian bytes.
+    Fixed([u8; 8]),
+}
+
+impl KeyBytes<'_> {
+    /// The bytes.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            KeyBytes::Slice(s) => s,
+            KeyBytes::Fixed(b) => b,
+        }
+    }
+}
+
+/// A batch of records in column layout: the unit every operator call takes.
+#[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct Batch {
+    /// The keys of a keyed stream.
+    pub keys: Option<Column>,
+    /// The values (the records themselves, for an unkeyed stream).
+    pub values: Column,
+}
+
+impl Batch {
+    /// An empty batch of `record_type`.
+    pub fn empty(record_type: RecordType) -> Self {
+        Batch {
+            keys: record_type.key.map(Column::empty),
+            values: Column::empty(record_type.value),
+        }
+    }
+
+    /// A batch of unkeyed text values.
+    pub fn text<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut column = Varlen::with_capacity(0, 0);
+        for value in values {
+            column.push(value.as_bytes());
+        }
+        Batch {
+            keys: None,
+            values: Column::Varlen(column),
+        }
+    }
+
+    /// How many records the batch holds.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Approximate size in bytes of the batch's data.
+    pub fn byte_size(&self) -> usize {
+        self.values.bytes() + self.keys.as_ref().map_or(0, Column::bytes)
+    }
+
+    /// Checks that the batch has the layout of `record_type`: well-formed
+    /// offsets, equal column lengths, valid UTF-8 text and valid JSON.
+    ///
+    /// # Errors
+    ///
+    /// A sentence saying what is wrong, for a plugin's invalid output.
+    pub fn validate(&self, record_type: RecordType) -> Result<(), String> {
+        match (&self.keys, record_type.key) {
+            (Some(keys), Some(key_type)) => {
+                keys.validate(key_type, "key")?;
+                if keys.len() != self.values.len() {
+                    return Err(format!(
+                        "{} keys but {} values",
+                        keys.len(),
+                        self.values.len()
+                    ));
+                }
+            }
+            (None, None) => {}
+            (Some(_), None) => return Err("keys given for an unkeyed output".into()),
+            (None, Some(_)) => return Err("no keys given for a keyed output".into()),
+        }
+        self.values.validate(record_type.value, "value")
+    }
+
+    /// The records whose flag is `true`; `keep` has one flag per record.
+    pub fn select(&self, keep: &[bool]) -> Batch {
+        let kept = keep.iter().filter(|&&k| k).count();
+        let pick = |column: &Column| {
+            let mut out = match column {
+                Column::Varlen(v) => Column::Varlen(Varlen::with_capacity(kept, v.data.len())),
+                Column::Int64(_) => Column::Int64(Vec::with_capacity(kept)),
+                Column::Float64(_) => Column::Float64(Vec::with_capacity(kept)),
+            };
+            for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+                out.push_from(column, i);
+            }
+            out
+        };
+        Batch {
+            keys: self.keys.as_ref().map(pick),
+            values: pick(&self.values),
+        }
+    }
+
+    /// Appends every record of `other`, which has the same record type.
+    pub fn extend_from(&mut self, other: &Batch) {
+        if let (Some(to), Some(from)) = (&mut self.keys, &other.keys) {
+            to.extend_from(from);
+        }
+        self.values.extend_from(&other.values);
+    }
+
+    /// Splits an unkeyed or keyed batch into `parts` contiguous batches of
+    /// about the same byte size (the input partitions of a batch).
+    pub fn split(self, parts: usize) -> Vec<Batch> {
+        let parts = parts.max(1);
+        let n = self.len();
+        if parts == 1 || n == 0 {
+            let record_type = self.record_type();
+            let mut out = vec![self];
+            out.resize_with(parts, || Batch::empty(record_type));
+            return out;
+        }
+        let total = self.byte_size().max(1);
+        let record_type = self.record_type();
+        let mut out: Vec<Batch> = Vec::with_capacity(parts);
+        let mut current = Batch::empty(record_type);
+        let mut done_bytes = 0usize;
+        for i in 0..n {
+            let target = total * (out.len() + 1) / parts;
+            if done_bytes >= target && out.len() + 1 < parts {
+                out.push(std::mem::replace(&mut current, Batch::empty(record_type)));
+            }
+            if let Some(keys) = &mut current.keys {
+                if let Some(from) = &self.keys {
+                    keys.push_from(from, i);
+                }
+            }
+            current.values.push_from(&self.values, i);
+            done_bytes += self.record_bytes(i);
+        }
+        out.push(current);
+        out.resize_with(parts, || Batch::empty(record_type));
+        out
+    }
+
+    fn record_bytes(&self, i: usize) -> usize {
+        let size = |c: &Column| match c {
+            Column::Varlen(v) => (v.offsets[i + 1] - v.offsets[i]) as usize + 1,
+            _ => 8,
+        };
+        size(&self.values) + self.keys.as_ref().map_or(0, size)
+    }
+
+    /// The record type the layout suggests (text for variable-width
+    /// columns); exact types come from the plan.
+    fn record_type(&self) -> RecordType {
+        let guess = |c: &Column| match c {
+            Column::Varlen(_) => ValueType::Bytes,
+            Column::Int64(_) => ValueType::Int64,
+            Column::Float64(_) => ValueType::Float64,
+        };
+        RecordType {
+            key: self.keys.as_ref().map(guess),
+            value: guess(&self.values),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_every_record_in_order() {
+        let batch = Batch::text(["a", "bb", "ccc", "dddd", "e"]);
+        let parts = batch.clone().split(3);
+        assert_eq!(parts.len(), 3);
+        let mut joined = Batch::text([]);
+        for part in &parts {
+            assert!(!part.is_empty());
+            joined.extend_from(part);
+        }
+        assert_eq!(joined, batch);
+    }
+
+    #[test]
+    fn split_of_a_small_batch_pads_with_empty_partitions() {
+        let parts = Batch::text(["only"]).split(4);
+        assert_eq!(
+            parts.iter().map(Batch::len).collect::<Vec<_>>(),
+            [1, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn validate_names_what_is_wrong() {
+        let bad = Batch {
+            keys: None,
+            values: Column::Varlen(Varlen {
+                data: b"abc".to_vec(),
+                offsets: vec![0, 2, 1, 3],
+            }),
+        };
+        let err = bad.validate(RecordType::TEXT).unwrap_err();
+        assert!(err.contains("offsets are malformed"), "{err}");
+        let split_char = Batch {
+            keys: None,
+            values: Column::Varlen(Varlen {
+                data: "é".as_bytes().to_vec(),
+                offsets: vec![0, 1, 2],
+            }),
+        };
+        assert_eq!(
+            split_char.validate(RecordType::TEXT).unwrap_err(),
+            "value 1 starts or ends inside a UTF-8 character"
+        );
+        let keyed = RecordType {
+            key: Some(ValueType::Text),
+            value: ValueType::Int64,
+        };
+        let short = Batch {
+            keys: Some(Column::Varlen(Varlen {
+                data: b"a".to_vec(),
+                offsets: vec![0, 1],
+            })),
+            values: Column::Int64(vec![1, 2]),
+        };
+        assert_eq!(short.validate(keyed).unwrap_err(), "1 keys but 2 values");
+    }
+
+    #[test]
+    fn select_keeps_flagged_records() {
+        let batch = Batch::text(["a", "b", "c"]);
+        assert_eq!(batch.select(&[true, false, true]), Batch::text(["a", "c"]));
+    }
+}

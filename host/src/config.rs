@@ -1,0 +1,294 @@
+//! The pipeline file: TOML, read with serde, unknown keys rejected.
+//!
+//! A pipeline is a graph of named nodes: `[sources.NAME]` produce lines,
+//! `[streams.NAME]` apply one operator to the node named by `from`, and
+//! `[sinks.NAME]` write a node's records out. Paths are relative to the
+//! pipeline file. Every error carries the file, line and column.
+//!
+//! ```toml
+//! batch_interval = "1s"        # required
+//! partitions = 4               # input partitions per batch; default: cores
+//! name = "wordcount"           # default: the file name
+//!
+//! [limits]                     # per call, for every stream (see plugin::limits)
+//! call_time = "30s"
+//! memory_mib = 512
+//!
+//! [sources.lines]
+//! kind = "files"               # or "socket" (host, port)
+//! path = "in"
+//! include_existing = false     # read files already there at start
+//! invalid_utf8 = "replace"     # or "skip" or "fail"
+//!
+//! [streams.words]
+//! from = "lines"
+//! op = "flat_map"              # map | flat_map | filter | reduce_by_key
+//! plugin = "split_words.wasm"
+//! params = { min_length = 3 }  # handed to the plugin's init
+//! partitions = 4               # reduce_by_key only: partitions after the exchange
+//! limits = { call_time = "5s" }
+//!
+//! [sinks.console]
+//! from = "words"
+//! kind = "pprint"              # num = 10
+//! # kind = "text_files", prefix = "out/counts", suffix = "txt", format = "text" | "jsonl"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::ConfigError;
+use crate::plugin::OperatorKind;
+use crate::plugin::limits::{Limits, humantime_serde_compat};
+
+/// The whole pipeline file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    /// The pipeline's name in logs and errors; default: the file's stem.
+    pub name: Option<String>,
+    /// Time between two batches, e.g. `"1s"`.
+    #[serde(with = "humantime_serde_compat")]
+    pub batch_interval: Duration,
+    /// Input partitions per batch; default: the number of cores.
+    pub partitions: Option<Spanned<usize>>,
+    /// Limits for every stream's calls.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The sources, by name.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// The streams, by name.
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamConfig>,
+    /// The sinks, by name.
+    #[serde(default)]
+    pub sinks: BTreeMap<String, SinkConfig>,
+}
+
+/// Kinds of source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// New files in a directory (`textFileStream`).
+    Files,
+    /// Lines from a TCP server (`socketTextStream`).
+    Socket,
+}
+
+/// What to do with a line that is not valid UTF-8.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidUtf8 {
+    /// Replace invalid sequences with U+FFFD, count and log the line.
+    #[default]
+    Replace,
+    /// Drop the line, count and log it.
+    Skip,
+    /// Fail the pipeline, naming the file and line.
+    Fail,
+}
+
+/// One `[sources.NAME]` table. Which keys apply depends on `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The kind of source.
+    pub kind: Spanned<SourceKind>,
+    /// `files`: the directory to watch.
+    pub path: Option<Spanned<String>>,
+    /// `files`: also read the files present at start (default false).
+    pub include_existing: Option<Spanned<bool>>,
+    /// `socket`: the host to connect to (default `127.0.0.1`).
+    pub host: Option<Spanned<String>>,
+    /// `socket`: the port to connect to.
+    pub port: Option<Spanned<u16>>,
+    /// Lines that are not UTF-8 (default `replace`).
+    #[serde(default)]
+    pub invalid_utf8: InvalidUtf8,
+}
+
+/// Limits of one stream, overriding the pipeline's.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsOverride {
+    /// See [`Limits::call_time`].
+    #[serde(default, with = "optional_duration")]
+    pub call_time: Option<Duration>,
+    /// See [`Limits::memory_mib`].
+    pub memory_mib: Option<u32>,
+    /// See [`Limits::table_elements`].
+    pub table_elements: Option<u32>,
+}
+
+impl LimitsOverride {
+    /// `base` with these overrides applied.
+    pub fn apply(&self, base: Limits) -> Limits {
+        Limits {
+            call_time: self.call_time.unwrap_or(base.call_time),
+            memory_mib: self.memory_mib.unwrap_or(base.memory_mib),
+            table_elements: self.table_elements.unwrap_or(base.table_elements),
+            stack_kib: base.stack_kib,
+        }
+    }
+}
+
+mod optional_duration {
+    use std::time::Duration;
+
+    use serde::Deserializer;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        super::humantime_serde_compat::deserialize(d).map(Some)
+    }
+}
+
+/// One `[streams.NAME]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// The source or stream this one reads.
+    pub from: Spanned<String>,
+    /// The operator.
+    pub op: Spanned<OperatorKind>,
+    /// The component implementing it, relative to the pipeline file.
+    pub plugin: Spanned<String>,
+    /// Parameters handed to the plugin's `init`.
+    #[serde(default)]
+    pub params: BTreeMap<String, toml::Value>,
+    /// `reduce_by_key`: partitions after the exchange; default: the
+    /// pipeline's `partitions`.
+    pub partitions: Option<Spanned<usize>>,
+    /// Limits overriding the pipeline's.
+    #[serde(default)]
+    pub limits: LimitsOverride,
+}
+
+/// Kinds of sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    /// Print the first records of each batch, as PySpark's `pprint`.
+    Pprint,
+    /// One directory of part files per batch, as `saveAsTextFiles`.
+    TextFiles,
+}
+
+/// How `text_files` renders records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextFormat {
+    /// Python's `str()` of the record, as Spark writes it: `('word', 3)`.
+    #[default]
+    Text,
+    /// One JSON object per line: `{"key": "word", "value": 3}`.
+    Jsonl,
+}
+
+/// One `[sinks.NAME]` table. Which keys apply depends on `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// The source or stream to write.
+    pub from: Spanned<String>,
+    /// The kind of sink.
+    pub kind: Spanned<SinkKind>,
+    /// `pprint`: records printed per batch (default 10).
+    pub num: Option<Spanned<usize>>,
+    /// `text_files`: directory name prefix, relative to the pipeline file.
+    pub prefix: Option<Spanned<String>>,
+    /// `text_files`: directory name suffix.
+    pub suffix: Option<Spanned<String>>,
+    /// `text_files`: how records are written.
+    pub format: Option<Spanned<TextFormat>>,
+}
+
+/// A parsed pipeline file with what is needed to report errors in it.
+pub struct LoadedFile {
+    /// The file's path.
+    pub path: PathBuf,
+    /// Its text, to turn spans into lines and columns.
+    pub text: String,
+    /// The parsed contents.
+    pub file: PipelineFile,
+}
+
+impl LoadedFile {
+    /// Reads and parses the pipeline file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read, is not TOML, or has unknown or
+    /// ill-typed keys; the error gives line and column.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            position: None,
+            message: format!("cannot read the pipeline file: {e}"),
+        })?;
+        let file: PipelineFile = toml::from_str(&text).map_err(|e| {
+            let position = e.span().map(|span| line_column(&text, span.start));
+            ConfigError {
+                file: path.to_path_buf(),
+                position,
+                message: e.message().trim_end().to_owned(),
+            }
+        })?;
+        Ok(LoadedFile {
+            path: path.to_path_buf(),
+            text,
+            file,
+        })
+    }
+
+    /// An error at `span` of the file.
+    pub fn error_at(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            file: self.path.clone(),
+            position: Some(line_column(&self.text, span.start)),
+            message: message.into(),
+        }
+    }
+
+    /// An error about the file as a whole.
+    pub fn error(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.path.clone(),
+            position: None,
+            message: message.into(),
+        }
+    }
+
+    /// `relative` resolved against the pipeline file's directory.
+    pub fn resolve(&self, relative: &str) -> PathBuf {
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        base.join(relative)
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_column;
+
+    #[test]
+    fn line_column_is_one_based() {
+        assert_eq!(line_column("a\nbc\n", 0), (1, 1));
+        assert_eq!(line_column("a\nbc\n", 3), (2, 2));
+    }
+}

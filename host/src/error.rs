@@ -1,0 +1,209 @@
+//! Errors, each naming the part that failed and what the user can do.
+//!
+//! [`Error`] is what the library returns; its variants wrap the error of each
+//! part. [`Error::kind`] tells the scheduler (and the CLI's exit code)
+//! whether the user, the outside world or Sluice itself is to blame.
+
+use std::path::PathBuf;
+
+use crate::plugin::OperatorKind;
+
+/// Who is to blame for an error, which decides what can be done about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The pipeline file, a plugin or the input: the user must change it.
+    User,
+    /// The environment (files, sockets, disk): may succeed if retried.
+    External,
+    /// A bug in Sluice.
+    Internal,
+}
+
+/// Any error of the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pipeline file is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A plugin call failed during a batch.
+    #[error(transparent)]
+    Call(#[from] Box<CallError>),
+    /// A source failed.
+    #[error("source `{source_name}`: {message}")]
+    Source {
+        /// The source's name in the pipeline file.
+        source_name: String,
+        /// What went wrong and what to do.
+        message: String,
+        /// Who is to blame.
+        kind: ErrorKind,
+    },
+    /// A sink failed.
+    #[error("sink `{sink}`, batch {batch_time}: {message}")]
+    Sink {
+        /// The sink's name in the pipeline file.
+        sink: String,
+        /// The batch being written.
+        batch_time: crate::time::BatchTime,
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// A bug in Sluice.
+    #[error("internal error (please report it): {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Who is to blame.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) | Error::Load(_) | Error::Call(_) => ErrorKind::User,
+            Error::Source { kind, .. } => *kind,
+            Error::Sink { .. } => ErrorKind::External,
+            Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+impl From<CallError> for Error {
+    fn from(e: CallError) -> Self {
+        Error::Call(Box::new(e))
+    }
+}
+
+/// The pipeline file is invalid: where, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}: {message}", file.display(), position.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// 1-based line and column of the offending text, when known.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// A plugin could not be loaded or does not fit its stream.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin {}{}: {reason}", path.display(), hash.as_ref().map(|h| format!(" (sha256 {})", &h[..12])).unwrap_or_default())]
+pub struct LoadError {
+    /// The plugin file.
+    pub path: PathBuf,
+    /// Its content hash, once read.
+    pub hash: Option<String>,
+    /// What is wrong.
+    pub reason: LoadFailure,
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadFailure {
+    /// The file cannot be read.
+    #[error(
+        "cannot read the file: {0}; check the `plugin` path (it is relative to the pipeline file)"
+    )]
+    Read(#[source] std::io::Error),
+    /// The bytes are not a valid component (or a core module, or garbage).
+    #[error("not a valid WebAssembly component: {0}")]
+    InvalidComponent(String),
+    /// The component exports no operator interface of the contract.
+    #[error(
+        "exports no Sluice operator interface (expected one of {}); build it against wit/operator.wit, for example with the `sluice-guest` SDK",
+        OperatorKind::ALL.map(|k| k.interface()).join(", ")
+    )]
+    NoOperator,
+    /// The component exports several operator interfaces.
+    #[error("exports several operator interfaces ({0}); a plugin implements exactly one")]
+    SeveralOperators(String),
+    /// The component implements another operator than the stream's `op`.
+    #[error("is a `{found}` operator (world {}), but the stream has `op = \"{expected}\"`", found.world())]
+    WrongOperator {
+        /// The stream's operator.
+        expected: OperatorKind,
+        /// The plugin's.
+        found: OperatorKind,
+    },
+    /// The component cannot be instantiated with what the host provides.
+    #[error("cannot be linked: {0}")]
+    Link(String),
+    /// `describe` or `init` failed.
+    #[error("{0}")]
+    Startup(String),
+}
+
+/// A plugin call failed during a batch.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "pipeline `{}`, stream `{}`, plugin {} (sha256 {}), batch {}, partition {}{}, attempt {}: {failure}{}",
+    site.pipeline, site.stream, site.plugin, site.short_hash(), site.batch_time, site.partition,
+    site.phase, site.attempt,
+    if stderr.is_empty() { String::new() } else { format!("\nplugin stderr:\n{}", stderr.trim_end()) }
+)]
+pub struct CallError {
+    /// Where the call happened.
+    pub site: CallSite,
+    /// What went wrong.
+    pub failure: CallFailure,
+    /// What the plugin wrote to stderr (bounded).
+    pub stderr: String,
+}
+
+/// Where a plugin call happened.
+#[derive(Clone, Debug)]
+pub struct CallSite {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The stream whose operator was called.
+    pub stream: String,
+    /// The plugin's name.
+    pub plugin: String,
+    /// The plugin's sha256.
+    pub hash: String,
+    /// The batch.
+    pub batch_time: crate::time::BatchTime,
+    /// The partition.
+    pub partition: usize,
+    /// `""`, or ` (before the exchange)` / ` (after the exchange)` for reducers.
+    pub phase: &'static str,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+impl CallSite {
+    fn short_hash(&self) -> &str {
+        &self.hash[..self.hash.len().min(12)]
+    }
+}
+
+/// What went wrong in a plugin call.
+#[derive(Debug, thiserror::Error)]
+pub enum CallFailure {
+    /// The call ran past `limits.call_time`.
+    #[error("timed out after {0:?} (limit `call_time`); raise the limit or make the plugin faster")]
+    Timeout(std::time::Duration),
+    /// The plugin needed more memory than `limits.memory_mib`.
+    #[error(
+        "exceeded its memory limit of {0} MiB (limit `memory_mib`); raise the limit or use smaller batches"
+    )]
+    Memory(u32),
+    /// The plugin overflowed its stack.
+    #[error("overflowed its stack of {0} KiB (limit `stack_kib`); likely unbounded recursion")]
+    StackOverflow(u32),
+    /// The plugin trapped (a panic, `unreachable`, an out-of-bounds access…).
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// The operator returned an error value.
+    #[error("the operator failed{}: {message}", record.map(|r| format!(" on record {r} of the partition")).unwrap_or_default())]
+    Operator {
+        /// The operator's message.
+        message: String,
+        /// The input record it blamed.
+        record: Option<u32>,
+    },
+    /// The operator returned output that breaks the contract.
+    #[error("returned invalid output: {0}")]
+    InvalidOutput(String),
+}

@@ -1,0 +1,110 @@
+//! The exchange (shuffle) between the two halves of a `reduce_by_key`.
+//!
+//! Invariant: every record whose key has the same bytes lands in the same
+//! output partition, `xxh3_64(key bytes) % R`, on every run and machine
+//! (xxh3 with its default seed is stable), so per-partition combining after
+//! the exchange sees all the values of a key. Record order within an output
+//! partition follows input partition order, then record order.
+
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::batch::{Batch, Column, RecordType};
+
+/// The output partition of a key.
+#[inline]
+pub fn partition_of(key: &[u8], partitions: usize) -> usize {
+    (xxh3_64(key) % partitions as u64) as usize
+}
+
+/// Routes the records of `inputs` (keyed batches of `record_type`) into
+/// `partitions` output batches by key hash. Runs in parallel on the current
+/// rayon pool.
+pub fn exchange(inputs: &[Batch], partitions: usize, record_type: RecordType) -> Vec<Batch> {
+    let partitions = partitions.max(1);
+    let routed: Vec<Vec<Batch>> = inputs
+        .par_iter()
+        .map(|batch| route(batch, partitions, record_type))
+        .collect();
+    (0..partitions)
+        .into_par_iter()
+        .map(|r| {
+            let rows: usize = routed.iter().map(|pieces| pieces[r].len()).sum();
+            let bytes: usize = routed.iter().map(|pieces| pieces[r].byte_size()).sum();
+            let mut out = with_capacity(record_type, rows, bytes);
+            for pieces in &routed {
+                out.extend_from(&pieces[r]);
+            }
+            out
+        })
+        .collect()
+}
+
+fn with_capacity(record_type: RecordType, rows: usize, bytes: usize) -> Batch {
+    Batch {
+        keys: record_type
+            .key
+            .map(|k| Column::with_capacity(k, rows, bytes)),
+        values: Column::with_capacity(record_type.value, rows, bytes),
+    }
+}
+
+fn route(batch: &Batch, partitions: usize, record_type: RecordType) -> Vec<Batch> {
+    let Some(keys) = &batch.keys else {
+        // Unkeyed input cannot reach an exchange: the plan refuses it.
+        return (0..partitions).map(|_| Batch::empty(record_type)).collect();
+    };
+    let n = batch.len();
+    let share = n / partitions + 1;
+    let mut out: Vec<Batch> = (0..partitions)
+        .map(|_| with_capacity(record_type, share, batch.byte_size() / partitions + 16))
+        .collect();
+    for i in 0..n {
+        let target = &mut out[partition_of(keys.key_bytes(i).as_slice(), partitions)];
+        if let Some(to) = &mut target.keys {
+            to.push_from(keys, i);
+        }
+        target.values.push_from(&batch.values, i);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::ValueType;
+
+    const KEYED: RecordType = RecordType {
+        key: Some(ValueType::Text),
+        value: ValueType::Int64,
+    };
+
+    fn pairs(words: &[&str]) -> Batch {
+        Batch {
+            keys: Some(Batch::text(words.iter().copied()).values),
+            values: Column::Int64(vec![1; words.len()]),
+        }
+    }
+
+    #[test]
+    fn equal_keys_meet_in_one_partition_and_nothing_is_lost() {
+        let inputs = [pairs(&["a", "b", "c", "a"]), pairs(&["b", "a", "d"])];
+        let out = exchange(&inputs, 3, KEYED);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out.iter().map(Batch::len).sum::<usize>(), 7);
+        for word in ["a", "b", "c", "d"] {
+            let holders: Vec<usize> = out
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| {
+                    let Some(Column::Varlen(keys)) = &b.keys else {
+                        return false;
+                    };
+                    (0..keys.len()).any(|i| keys.get(i) == word.as_bytes())
+                })
+                .map(|(r, _)| r)
+                .collect();
+            assert_eq!(holders, [partition_of(word.as_bytes(), 3)], "{word}");
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Sluice: Spark Streaming's micro-batch model in Rust, with every user
+//! function a sandboxed WebAssembly component.
+//!
+//! A pipeline file names sources, streams and sinks. Every batch interval
+//! the [`scheduler`] polls the sources, splits what arrived into input
+//! partitions, and the [`executor`] runs each stream's operator — a plugin
+//! implementing `wit/operator.wit` — once per partition batch, in parallel,
+//! in a fresh instance; `reduce_by_key` streams combine, [`exchange`] by key
+//! hash and combine again. Sinks then receive the batch, in batch order.
+//!
+//! # Layout
+//!
+//! - [`config`]: the pipeline file (TOML, unknown keys refused).
+//! - [`plan`]: the checked graph: names, cycles, plugins, record types.
+//! - [`batch`]: partition batches in the contract's column layout.
+//! - [`plugin`]: engine, compile cache, limits, loading and calling plugins.
+//! - [`operator`]: what the executor calls per partition (plugin or native).
+//! - [`executor`]: one batch through the plan, on a worker pool.
+//! - [`exchange`]: the shuffle between the halves of a `reduce_by_key`.
+//! - [`scheduler`]: the batch timer, ordering, delays and stop conditions.
+//! - [`source`]: `files` and `socket` sources.
+//! - [`sink`]: `pprint` and `text_files` sinks.
+//! - [`render`]: Python reprs and JSON lines of records.
+//! - [`time`]: batch times.
+//! - [`error`]: errors, each naming what failed.
+//! - [`pipeline`]: the entry points the CLI calls.
+#![deny(missing_docs)]
+
+pub mod batch;
+pub mod config;
+pub mod error;
+pub mod exchange;
+pub mod executor;
+pub mod operator;
+pub mod pipeline;
+pub mod plan;
+pub mod plugin;
+pub mod render;
+pub mod scheduler;
+pub mod sink;
+pub mod source;
+pub mod time;
+
+pub use error::{Error, ErrorKind};

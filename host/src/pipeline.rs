@@ -1,0 +1,78 @@
+//! Entry points: check or run a pipeline file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::LoadedFile;
+use crate::error::Error;
+use crate::executor::Executor;
+use crate::plan::Plan;
+use crate::plugin::PluginEngine;
+use crate::plugin::engine::EngineSettings;
+use crate::scheduler::{self, RunSummary, StopConditions};
+
+/// Options of `sluice run` and `sluice check`.
+#[derive(Clone, Debug, Default)]
+pub struct PipelineOptions {
+    /// Overrides the file's `partitions`.
+    pub partitions: Option<usize>,
+    /// Where compiled plugins are cached; `None` for the default.
+    pub cache_dir: Option<PathBuf>,
+    /// Do not cache compiled plugins.
+    pub no_cache: bool,
+}
+
+/// Reads `path`, starts an engine sized for it and builds the checked plan.
+///
+/// # Errors
+///
+/// Any problem of the file or its plugins.
+pub fn load(path: &Path, options: &PipelineOptions) -> Result<(Arc<PluginEngine>, Plan), Error> {
+    let file = LoadedFile::read(path)?;
+    let cfg = &file.file;
+    let max_memory_mib = cfg
+        .streams
+        .values()
+        .filter_map(|s| s.limits.memory_mib)
+        .chain(std::iter::once(cfg.limits.memory_mib))
+        .max()
+        .unwrap_or(cfg.limits.memory_mib);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let settings = EngineSettings {
+        cache_dir: if options.no_cache {
+            None
+        } else {
+            Some(
+                options
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(crate::plugin::cache::CompileCache::default_root),
+            )
+        },
+        max_memory_mib,
+        stack_kib: cfg.limits.stack_kib,
+        max_instances: cores * 4 + 8,
+    };
+    let engine = PluginEngine::new(&settings)
+        .map_err(|e| Error::Internal(format!("cannot start the WebAssembly engine: {e:#}")))?;
+    let engine = Arc::new(engine);
+    let plan = Plan::build(&file, &engine, options.partitions)?;
+    Ok((engine, plan))
+}
+
+/// Runs the pipeline at `path` until `stop` or `shutdown`.
+///
+/// # Errors
+///
+/// Any problem of the file or its plugins, or the first batch failure.
+pub async fn run(
+    path: &Path,
+    options: &PipelineOptions,
+    stop: StopConditions,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<RunSummary, Error> {
+    let (engine, plan) = load(path, options)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let executor = Executor::new(Arc::new(plan), engine, threads)?;
+    scheduler::run(executor, stop, shutdown).await
+}

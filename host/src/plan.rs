@@ -1,0 +1,566 @@
+//! The checked plan of a pipeline: its graph resolved, ordered and typed.
+//!
+//! Building a [`Plan`] from the pipeline file checks everything that can be
+//! checked before the first batch: every `from` names a node, names are
+//! unique, the graph has no cycle, every plugin loads and implements its
+//! stream's `op`, and the record type each stream takes is the type its
+//! input gives. Streams are kept in topological order, so running them in
+//! order sees every input before its consumers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::batch::RecordType;
+use crate::config::{
+    InvalidUtf8, LoadedFile, SinkConfig, SinkKind, SourceConfig, SourceKind, StreamConfig,
+    TextFormat,
+};
+use crate::error::{ConfigError, Error};
+use crate::plugin::{Limits, OperatorKind, Param, Plugin, PluginEngine};
+
+/// A node that records flow out of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeRef {
+    /// `sources[i]`.
+    Source(usize),
+    /// `streams[i]` (in topological order).
+    Stream(usize),
+}
+
+/// A checked source.
+#[derive(Clone, Debug)]
+pub struct SourceSpec {
+    /// Its name.
+    pub name: String,
+    /// What it reads.
+    pub kind: SourceSpecKind,
+    /// Its policy for lines that are not UTF-8.
+    pub invalid_utf8: InvalidUtf8,
+}
+
+/// What a source reads.
+#[derive(Clone, Debug)]
+pub enum SourceSpecKind {
+    /// New files in `dir`.
+    Files {
+        /// The directory, resolved.
+        dir: PathBuf,
+        /// Whether files present at start are read.
+        include_existing: bool,
+    },
+    /// Lines from a TCP server.
+    Socket {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+}
+
+/// A checked stream, with its plugin loaded.
+#[derive(Clone)]
+pub struct StreamSpec {
+    /// Its name.
+    pub name: String,
+    /// Its input.
+    pub from: NodeRef,
+    /// Its operator.
+    pub op: OperatorKind,
+    /// The loaded plugin.
+    pub plugin: Plugin,
+    /// The plugin file, resolved.
+    pub plugin_path: PathBuf,
+    /// The records it takes.
+    pub input_type: RecordType,
+    /// The records it gives.
+    pub output_type: RecordType,
+    /// `reduce_by_key`: partitions after the exchange.
+    pub reduce_partitions: usize,
+}
+
+/// A checked sink.
+#[derive(Clone, Debug)]
+pub struct SinkSpec {
+    /// Its name.
+    pub name: String,
+    /// What it writes.
+    pub from: NodeRef,
+    /// The records it receives.
+    pub record_type: RecordType,
+    /// How it writes.
+    pub kind: SinkSpecKind,
+}
+
+/// How a sink writes.
+#[derive(Clone, Debug)]
+pub enum SinkSpecKind {
+    /// PySpark's `pprint(num)`.
+    Pprint {
+        /// Records printed per batch.
+        num: usize,
+    },
+    /// `saveAsTextFiles(prefix, suffix)`.
+    TextFiles {
+        /// Directory prefix, resolved.
+        prefix: PathBuf,
+        /// Directory suffix.
+        suffix: Option<String>,
+        /// Record rendering.
+        format: TextFormat,
+    },
+}
+
+/// A pipeline ready to run.
+#[derive(Clone)]
+pub struct Plan {
+    /// The pipeline's name.
+    pub name: String,
+    /// Time between batches.
+    pub batch_interval: Duration,
+    /// Input partitions per batch.
+    pub partitions: usize,
+    /// The sources.
+    pub sources: Vec<SourceSpec>,
+    /// The streams, in topological order.
+    pub streams: Vec<StreamSpec>,
+    /// The sinks.
+    pub sinks: Vec<SinkSpec>,
+}
+
+impl Plan {
+    /// Checks `file` and loads its plugins with `engine`.
+    /// `partitions` overrides the file's `partitions`.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found, as a [`ConfigError`] with its position or a
+    /// [`crate::error::LoadError`] naming the plugin.
+    pub fn build(
+        file: &LoadedFile,
+        engine: &PluginEngine,
+        partitions: Option<usize>,
+    ) -> Result<Plan, Error> {
+        let cfg = &file.file;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let partitions = match (partitions, &cfg.partitions) {
+            (Some(0), _) => return Err(file.error("--partitions must be at least 1").into()),
+            (Some(p), _) => p,
+            (None, Some(p)) if *p.get_ref() == 0 => {
+                return Err(file
+                    .error_at(p.span(), "`partitions` must be at least 1")
+                    .into());
+            }
+            (None, Some(p)) => *p.get_ref(),
+            (None, None) => cores,
+        };
+        if cfg.batch_interval.is_zero() {
+            return Err(file.error("`batch_interval` must be positive").into());
+        }
+        let name = cfg.name.clone().unwrap_or_else(|| {
+            file.path
+                .file_stem()
+                .map_or("pipeline".into(), |s| s.to_string_lossy().into_owned())
+        });
+
+        let sources = cfg
+            .sources
+            .iter()
+            .map(|(name, source)| source_spec(file, name, source))
+            .collect::<Result<Vec<_>, _>>()?;
+        if sources.is_empty() {
+            return Err(file
+                .error("the pipeline has no source; add a [sources.NAME] table")
+                .into());
+        }
+        for name in cfg.streams.keys() {
+            if cfg.sources.contains_key(name) {
+                return Err(file
+                    .error(format!(
+                        "`{name}` is both a source and a stream; give them different names"
+                    ))
+                    .into());
+            }
+        }
+        let order = topological_order(file)?;
+        let mut streams: Vec<StreamSpec> = Vec::with_capacity(order.len());
+        let mut index: HashMap<&str, NodeRef> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), NodeRef::Source(i)))
+            .collect();
+        for name in order {
+            let config = &cfg.streams[name];
+            let from = index[config.from.get_ref().as_str()];
+            let upstream = node_type(&streams, from);
+            let spec = stream_spec(
+                file, engine, name, config, from, upstream, cfg.limits, partitions,
+            )?;
+            index.insert(name, NodeRef::Stream(streams.len()));
+            streams.push(spec);
+        }
+        let sinks = cfg
+            .sinks
+            .iter()
+            .map(|(name, sink)| sink_spec(file, name, sink, &index, &streams))
+            .collect::<Result<Vec<_>, _>>()?;
+        if sinks.is_empty() {
+            return Err(file
+                .error("the pipeline has no sink, so it would compute nothing; add a [sinks.NAME] table (e.g. kind = \"pprint\")")
+                .into());
+        }
+        Ok(Plan {
+            name,
+            batch_interval: cfg.batch_interval,
+            partitions,
+            sources,
+            streams,
+            sinks,
+        })
+    }
+
+    /// The record type flowing out of `node`.
+    pub fn node_type(&self, node: NodeRef) -> RecordType {
+        node_type(&self.streams, node)
+    }
+
+    /// The name of `node`.
+    pub fn node_name(&self, node: NodeRef) -> &str {
+        match node {
+            NodeRef::Source(i) => &self.sources[i].name,
+            NodeRef::Stream(i) => &self.streams[i].name,
+        }
+    }
+}
+
+fn node_type(streams: &[StreamSpec], node: NodeRef) -> RecordType {
+    match node {
+        NodeRef::Source(_) => RecordType::TEXT,
+        NodeRef::Stream(i) => streams[i].output_type,
+    }
+}
+
+fn source_spec(file: &LoadedFile, name: &str, cfg: &SourceConfig) -> Result<SourceSpec, Error> {
+    let kind_span = cfg.kind.span();
+    let misplaced = |key: &str, span: std::ops::Range<usize>, kind: &str| -> Error {
+        file.error_at(
+            span,
+            format!("source `{name}`: `{key}` does not apply to a `{kind}` source"),
+        )
+        .into()
+    };
+    let kind = match cfg.kind.get_ref() {
+        SourceKind::Files => {
+            if let Some(host) = &cfg.host {
+                return Err(misplaced("host", host.span(), "files"));
+            }
+            if let Some(port) = &cfg.port {
+                return Err(misplaced("port", port.span(), "files"));
+            }
+            let Some(path) = &cfg.path else {
+                return Err(file
+                    .error_at(
+                        kind_span,
+                        format!(
+                            "source `{name}`: a `files` source needs `path`, the directory to watch"
+                        ),
+                    )
+                    .into());
+            };
+            SourceSpecKind::Files {
+                dir: file.resolve(path.get_ref()),
+                include_existing: cfg.include_existing.as_ref().is_some_and(|b| *b.get_ref()),
+            }
+        }
+        SourceKind::Socket => {
+            if let Some(path) = &cfg.path {
+                return Err(misplaced("path", path.span(), "socket"));
+            }
+            if let Some(include) = &cfg.include_existing {
+                return Err(misplaced("include_existing", include.span(), "socket"));
+            }
+            let Some(port) = &cfg.port else {
+                return Err(file
+                    .error_at(
+                        kind_span,
+                        format!("source `{name}`: a `socket` source needs `port` (and `host`, default 127.0.0.1)"),
+                    )
+                    .into());
+            };
+            SourceSpecKind::Socket {
+                host: cfg
+                    .host
+                    .as_ref()
+                    .map_or_else(|| "127.0.0.1".to_owned(), |h| h.get_ref().clone()),
+                port: *port.get_ref(),
+            }
+        }
+    };
+    Ok(SourceSpec {
+        name: name.to_owned(),
+        kind,
+        invalid_utf8: cfg.invalid_utf8,
+    })
+}
+
+/// The streams in an order where every stream comes after its input.
+fn topological_order(file: &LoadedFile) -> Result<Vec<&str>, ConfigError> {
+    let cfg = &file.file;
+    // Check every `from` first, so a typo is not reported as a cycle.
+    for (name, stream) in &cfg.streams {
+        let from = stream.from.get_ref();
+        if !cfg.sources.contains_key(from) && !cfg.streams.contains_key(from) {
+            return Err(file.error_at(
+                stream.from.span(),
+                format!(
+                    "stream `{name}` reads `from = \"{from}\"`, which is no source or stream (known: {})",
+                    known_names(file)
+                ),
+            ));
+        }
+    }
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Visiting,
+        Done,
+    }
+    let mut marks: BTreeMap<&str, Mark> = cfg
+        .streams
+        .keys()
+        .map(|k| (k.as_str(), Mark::New))
+        .collect();
+    let mut order = Vec::with_capacity(cfg.streams.len());
+    for start in cfg.streams.keys() {
+        // Follow `from` links up to a source or a stream already placed.
+        let mut path: Vec<&str> = Vec::new();
+        let mut current = start.as_str();
+        loop {
+            match marks.get(current).copied() {
+                None | Some(Mark::Done) => break,
+                Some(Mark::Visiting) => {
+                    let at = path.iter().position(|n| *n == current).unwrap_or(0);
+                    let mut cycle: Vec<&str> = path[at..].to_vec();
+                    cycle.push(current);
+                    let span = cfg.streams[current].from.span();
+                    return Err(file.error_at(
+                        span,
+                        format!(
+                            "the streams form a cycle: {}; a stream cannot depend on its own output",
+                            cycle.join(" -> ")
+                        ),
+                    ));
+                }
+                Some(Mark::New) => {
+                    marks.insert(current, Mark::Visiting);
+                    path.push(current);
+                    current = cfg.streams[current].from.get_ref().as_str();
+                }
+            }
+        }
+        // Everything on the path is placed once its input is: in reverse.
+        for name in path.into_iter().rev() {
+            marks.insert(name, Mark::Done);
+            order.push(name);
+        }
+    }
+    Ok(order)
+}
+
+fn known_names(file: &LoadedFile) -> String {
+    let cfg = &file.file;
+    cfg.sources
+        .keys()
+        .chain(cfg.streams.keys())
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream_spec(
+    file: &LoadedFile,
+    engine: &PluginEngine,
+    name: &str,
+    cfg: &StreamConfig,
+    from: NodeRef,
+    upstream: RecordType,
+    pipeline_limits: Limits,
+    partitions: usize,
+) -> Result<StreamSpec, Error> {
+    let op = *cfg.op.get_ref();
+    let plugin_path = file.resolve(cfg.plugin.get_ref());
+    if !plugin_path.is_file() {
+        return Err(file
+            .error_at(
+                cfg.plugin.span(),
+                format!(
+                    "stream `{name}`: plugin file {} does not exist (paths are relative to the pipeline file; build the plugins first)",
+                    plugin_path.display()
+                ),
+            )
+            .into());
+    }
+    let params = cfg
+        .params
+        .iter()
+        .map(|(name, value)| Param {
+            name: name.clone(),
+            value: match value {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+        })
+        .collect();
+    let limits = cfg.limits.apply(pipeline_limits);
+    let plugin = engine.load(&plugin_path, Some(op), params, limits)?;
+    let signature = plugin.signature();
+    let from_name = cfg.from.get_ref();
+    let mismatch = |takes: String| {
+        file.error_at(
+            cfg.from.span(),
+            format!(
+                "stream `{name}`: plugin {} takes {takes} records, but `{from_name}` gives {upstream} records",
+                plugin.name(),
+            ),
+        )
+    };
+    let output_type = match op {
+        OperatorKind::ReduceByKey => {
+            let Some(key) = upstream.key else {
+                return Err(file
+                    .error_at(
+                        cfg.from.span(),
+                        format!(
+                            "stream `{name}`: reduce_by_key needs keyed records, but `{from_name}` gives unkeyed {upstream} records; add a `map` stream that gives (key, value) pairs"
+                        ),
+                    )
+                    .into());
+            };
+            let key_fits = signature.input.key.is_none_or(|k| k == key);
+            if !key_fits || signature.input.value != upstream.value {
+                let takes = match signature.input.key {
+                    Some(k) => format!("({}, {})", k.name(), signature.input.value.name()),
+                    None => format!("(any key, {})", signature.input.value.name()),
+                };
+                return Err(mismatch(takes).into());
+            }
+            upstream
+        }
+        OperatorKind::Filter => {
+            if signature.input != upstream {
+                return Err(mismatch(signature.input.to_string()).into());
+            }
+            upstream
+        }
+        OperatorKind::Map | OperatorKind::FlatMap => {
+            if signature.input != upstream {
+                return Err(mismatch(signature.input.to_string()).into());
+            }
+            signature.output
+        }
+    };
+    let reduce_partitions = match &cfg.partitions {
+        Some(p) if op != OperatorKind::ReduceByKey => {
+            return Err(file
+                .error_at(
+                    p.span(),
+                    format!("stream `{name}`: `partitions` applies to reduce_by_key streams only"),
+                )
+                .into());
+        }
+        Some(p) if *p.get_ref() == 0 => {
+            return Err(file
+                .error_at(
+                    p.span(),
+                    format!("stream `{name}`: `partitions` must be at least 1"),
+                )
+                .into());
+        }
+        Some(p) => *p.get_ref(),
+        None => partitions,
+    };
+    Ok(StreamSpec {
+        name: name.to_owned(),
+        from,
+        op,
+        plugin,
+        plugin_path,
+        input_type: upstream,
+        output_type,
+        reduce_partitions,
+    })
+}
+
+fn sink_spec(
+    file: &LoadedFile,
+    name: &str,
+    cfg: &SinkConfig,
+    index: &HashMap<&str, NodeRef>,
+    streams: &[StreamSpec],
+) -> Result<SinkSpec, Error> {
+    let from_name = cfg.from.get_ref();
+    let Some(&from) = index.get(from_name.as_str()) else {
+        return Err(file
+            .error_at(
+                cfg.from.span(),
+                format!(
+                    "sink `{name}` reads `from = \"{from_name}\"`, which is no source or stream (known: {})",
+                    known_names(file)
+                ),
+            )
+            .into());
+    };
+    let misplaced = |key: &str, span: std::ops::Range<usize>, kind: &str| -> Error {
+        file.error_at(
+            span,
+            format!("sink `{name}`: `{key}` does not apply to a `{kind}` sink"),
+        )
+        .into()
+    };
+    let kind = match cfg.kind.get_ref() {
+        SinkKind::Pprint => {
+            for (key, span) in [
+                ("prefix", cfg.prefix.as_ref().map(|s| s.span())),
+                ("suffix", cfg.suffix.as_ref().map(|s| s.span())),
+                ("format", cfg.format.as_ref().map(|s| s.span())),
+            ] {
+                if let Some(span) = span {
+                    return Err(misplaced(key, span, "pprint"));
+                }
+            }
+            SinkSpecKind::Pprint {
+                num: cfg.num.as_ref().map_or(10, |n| *n.get_ref()),
+            }
+        }
+        SinkKind::TextFiles => {
+            if let Some(num) = &cfg.num {
+                return Err(misplaced("num", num.span(), "text_files"));
+            }
+            let Some(prefix) = &cfg.prefix else {
+                return Err(file
+                    .error_at(
+                        cfg.kind.span(),
+                        format!(
+                            "sink `{name}`: a `text_files` sink needs `prefix`, e.g. \"out/counts\""
+                        ),
+                    )
+                    .into());
+            };
+            SinkSpecKind::TextFiles {
+                prefix: file.resolve(prefix.get_ref()),
+                suffix: cfg.suffix.as_ref().map(|s| s.get_ref().clone()),
+                format: cfg
+                    .format
+                    .as_ref()
+                    .map_or(TextFormat::Text, |f| *f.get_ref()),
+            }
+        }
+    };
+    Ok(SinkSpec {
+        name: name.to_owned(),
+        from,
+        record_type: node_type(streams, from),
+        kind,
+    })
+}

@@ -1,0 +1,273 @@
+//! The process-wide engine: configuration, linking, and loading plugins.
+//!
+//! One [`PluginEngine`] per process holds the wasmtime `Engine` (pooling
+//! allocator, epoch interruption), a `Linker` that satisfies the WASI imports
+//! of toolchains such as Rust's `wasm32-wasip2` with an empty context (no
+//! files, sockets, environment or arguments), the compile cache, and the
+//! thread that advances the epoch for time limits.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::cache::CompileCache;
+use super::instance::{ExportIndices, Plugin};
+use super::limits::{EPOCH_TICK, Limiter, Limits};
+use super::{OperatorKind, Param};
+use crate::error::{LoadError, LoadFailure};
+
+/// How much of a plugin's stderr is kept and attached to its errors.
+pub const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
+
+/// What every store carries: the WASI context and the limiter.
+pub struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Enforces and records memory and table limits.
+    pub limiter: Limiter,
+    /// The plugin's stderr, bounded by [`STDERR_CAPTURE_BYTES`].
+    pub stderr: MemoryOutputPipe,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The engine every plugin of the process is compiled and run with.
+pub struct PluginEngine {
+    engine: Engine,
+    linker: Linker<GuestState>,
+    cache: Option<CompileCache>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+/// Settings that are fixed for the engine's lifetime.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Where compiled plugins are cached; `None` disables the cache.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// The largest memory limit of any stream (sizes the pooling slots).
+    pub max_memory_mib: u32,
+    /// The WebAssembly stack limit (engine-wide).
+    pub stack_kib: u32,
+    /// How many instances may exist at once (calls run in parallel).
+    pub max_instances: u32,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        let limits = Limits::default();
+        EngineSettings {
+            cache_dir: Some(CompileCache::default_root()),
+            max_memory_mib: limits.memory_mib,
+            stack_kib: limits.stack_kib,
+            max_instances: 64,
+        }
+    }
+}
+
+impl PluginEngine {
+    /// Creates the engine.
+    ///
+    /// # Errors
+    ///
+    /// When wasmtime rejects the configuration (e.g. the machine cannot
+    /// reserve the pooling allocator's address space).
+    pub fn new(settings: &EngineSettings) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.max_wasm_stack(settings.stack_kib as usize * 1024);
+        let mut pooling = PoolingAllocationConfig::default();
+        let instances = settings.max_instances.max(4);
+        pooling
+            .total_component_instances(instances)
+            .total_core_instances(instances * 8)
+            .total_memories(instances * 2)
+            .total_tables(instances * 8)
+            .max_memory_size(settings.max_memory_mib as usize * 1024 * 1024);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+        let cache = settings
+            .cache_dir
+            .as_deref()
+            .map(|root| CompileCache::new(root, &engine));
+        Ok(PluginEngine {
+            engine,
+            linker,
+            cache,
+            ticker_stop,
+        })
+    }
+
+    /// Loads the plugin at `path`: reads and hashes it, compiles it (or takes
+    /// it from the cache), checks that it implements `expected` (if given),
+    /// links it, and runs `describe` and `init(params)` once in a fresh
+    /// instance so that a plugin that cannot start never reaches a batch.
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`] naming the file, its hash and the reason.
+    pub fn load(
+        &self,
+        path: &Path,
+        expected: Option<OperatorKind>,
+        params: Vec<Param>,
+        limits: Limits,
+    ) -> Result<Plugin, LoadError> {
+        let fail = |hash: Option<&str>, reason| LoadError {
+            path: path.to_path_buf(),
+            hash: hash.map(str::to_owned),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| fail(None, LoadFailure::Read(e)))?;
+        let hash = hex::encode(Sha256::digest(&bytes));
+        let component = self
+            .compile(&bytes, &hash)
+            .map_err(|e| fail(Some(&hash), e))?;
+        let kind = operator_kind(&self.engine, &component).map_err(|e| fail(Some(&hash), e))?;
+        if let Some(expected) = expected.filter(|&e| e != kind) {
+            return Err(fail(
+                Some(&hash),
+                LoadFailure::WrongOperator {
+                    expected,
+                    found: kind,
+                },
+            ));
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| fail(Some(&hash), LoadFailure::Link(format!("{e:#}"))))?;
+        let exports = ExportIndices::new(&component, kind).map_err(|e| fail(Some(&hash), e))?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "plugin".into());
+        let mut imports: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        imports.sort();
+        let identity = super::instance::Identity {
+            name,
+            hash: hash.clone(),
+            kind,
+            imports,
+        };
+        Plugin::start(self, identity, pre, exports, params, limits)
+            .map_err(|e| fail(Some(&hash), e))
+    }
+
+    fn compile(&self, bytes: &[u8], hash: &str) -> Result<Component, LoadFailure> {
+        if let Some(component) = self.cache.as_ref().and_then(|c| c.load(&self.engine, hash)) {
+            tracing::debug!(sha256 = hash, "compiled plugin taken from the cache");
+            return Ok(component);
+        }
+        let started = std::time::Instant::now();
+        let component = Component::from_binary(&self.engine, bytes)
+            .map_err(|e| LoadFailure::InvalidComponent(format!("{e:#}")))?;
+        tracing::info!(sha256 = hash, elapsed = ?started.elapsed(), "compiled plugin");
+        if let Some(cache) = &self.cache {
+            cache.store(hash, &component);
+        }
+        Ok(component)
+    }
+
+    /// A fresh store for one call, with `limits` armed.
+    pub(crate) fn new_store(&self, limits: &Limits) -> Store<GuestState> {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .secure_random(wasmtime_wasi::Deterministic::new(FIXED_RANDOM.to_vec()))
+            .insecure_random(wasmtime_wasi::Deterministic::new(FIXED_RANDOM.to_vec()))
+            .insecure_random_seed(0x5eed)
+            .build();
+        let mut store = Store::new(
+            &self.engine,
+            GuestState {
+                wasi,
+                table: ResourceTable::new(),
+                limiter: Limiter::new(limits),
+                stderr,
+            },
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(limits.deadline_ticks());
+        store
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Drop for PluginEngine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Random bytes handed to plugins: fixed, so a replayed batch gives the same
+/// output.
+const FIXED_RANDOM: [u8; 16] = [
+    0x9e, 0x37, 0x79, 0xb9, 0x7f, 0x4a, 0x7c, 0x15, 0xf3, 0x9c, 0xc0, 0x60, 0x5c, 0xed, 0xc8, 0x34,
+];
+
+fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("sluice-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the epoch thread: time limits are not enforced");
+    }
+}
+
+/// Which operator interface `component` exports (exactly one is allowed).
+pub(crate) fn operator_kind(
+    engine: &Engine,
+    component: &Component,
+) -> Result<OperatorKind, LoadFailure> {
+    let ty = component.component_type();
+    let found: Vec<OperatorKind> = ty
+        .exports(engine)
+        .filter_map(|(name, _)| {
+            OperatorKind::ALL
+                .into_iter()
+                .find(|k| k.interface() == name)
+        })
+        .collect();
+    match found.as_slice() {
+        [] => Err(LoadFailure::NoOperator),
+        [kind] => Ok(*kind),
+        several => Err(LoadFailure::SeveralOperators(
+            several
+                .iter()
+                .map(|k| k.interface())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
+    }
+}

@@ -1,0 +1,332 @@
+//! A loaded plugin version, and the call into a fresh instance of it.
+//!
+//! Every call instantiates the pre-instantiated component in a new store
+//! (microseconds with the pooling allocator), runs `init` with the stream's
+//! parameters and then the batch entry point, checks the output against the
+//! declared types, and drops the store. A trapped store is never reused, and
+//! no state survives between batches.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre};
+use wasmtime::{Store, Trap};
+
+use super::engine::{GuestState, PluginEngine};
+use super::limits::Limits;
+use super::{GuestError, OperatorKind, Param, Signature};
+use crate::batch::{Batch, RecordType};
+use crate::error::{CallError, CallFailure, CallSite, LoadFailure};
+
+/// Indices of the exported functions, resolved once per component.
+pub(crate) struct ExportIndices {
+    describe: ComponentExportIndex,
+    init: ComponentExportIndex,
+    entry: ComponentExportIndex,
+}
+
+impl ExportIndices {
+    pub(crate) fn new(component: &Component, kind: OperatorKind) -> Result<Self, LoadFailure> {
+        let interface = component
+            .get_export_index(None, &kind.interface())
+            .ok_or(LoadFailure::NoOperator)?;
+        let function = |name: &str| {
+            component
+                .get_export_index(Some(&interface), name)
+                .ok_or_else(|| {
+                    LoadFailure::Link(format!(
+                        "interface {} lacks the function `{name}`",
+                        kind.interface()
+                    ))
+                })
+        };
+        Ok(ExportIndices {
+            describe: function("describe")?,
+            init: function("init")?,
+            entry: function(kind.entry_point())?,
+        })
+    }
+}
+
+/// One loaded version of a plugin, ready to be called from many threads.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Inner>,
+}
+
+/// What identifies a loaded component.
+pub(crate) struct Identity {
+    pub(crate) name: String,
+    pub(crate) hash: String,
+    pub(crate) kind: OperatorKind,
+    pub(crate) imports: Vec<String>,
+}
+
+struct Inner {
+    name: String,
+    hash: String,
+    kind: OperatorKind,
+    imports: Vec<String>,
+    signature: Signature,
+    params: Vec<Param>,
+    limits: Limits,
+    pre: InstancePre<GuestState>,
+    exports: ExportIndices,
+}
+
+/// Why a call failed, before it is given its [`CallSite`].
+struct Failure {
+    failure: CallFailure,
+    stderr: String,
+}
+
+impl Plugin {
+    pub(crate) fn start(
+        engine: &PluginEngine,
+        identity: Identity,
+        pre: InstancePre<GuestState>,
+        exports: ExportIndices,
+        params: Vec<Param>,
+        limits: Limits,
+    ) -> Result<Self, LoadFailure> {
+        let mut store = engine.new_store(&limits);
+        let startup =
+            |store: &mut Store<GuestState>| -> wasmtime::Result<Result<Signature, String>> {
+                let instance = pre.instantiate(&mut *store)?;
+                let describe =
+                    instance.get_typed_func::<(), (Signature,)>(&mut *store, &exports.describe)?;
+                let (signature,) = describe.call(&mut *store, ())?;
+                let init = instance.get_typed_func::<(&[Param],), (Result<(), GuestError>,)>(
+                    &mut *store,
+                    &exports.init,
+                )?;
+                let (initialised,) = init.call(&mut *store, (&params,))?;
+                Ok(initialised
+                    .map(|()| signature)
+                    .map_err(|e| format!("`init` refused the parameters: {}", e.message)))
+            };
+        let signature = match startup(&mut store) {
+            Ok(Ok(signature)) => signature,
+            Ok(Err(message)) => return Err(LoadFailure::Startup(message)),
+            Err(e) => {
+                let failure = classify(e, &store, &limits);
+                let stderr = if failure.stderr.is_empty() {
+                    String::new()
+                } else {
+                    format!("\nplugin stderr:\n{}", failure.stderr.trim_end())
+                };
+                return Err(LoadFailure::Startup(format!(
+                    "failed while starting (describe/init): {}{stderr}",
+                    failure.failure
+                )));
+            }
+        };
+        let Identity {
+            name,
+            hash,
+            kind,
+            imports,
+        } = identity;
+        check_signature(kind, &signature)?;
+        Ok(Plugin {
+            inner: Arc::new(Inner {
+                name,
+                hash,
+                kind,
+                imports,
+                signature,
+                params,
+                limits,
+                pre,
+                exports,
+            }),
+        })
+    }
+
+    /// The plugin's name (its file name without extension).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The sha256 of the component, in hex.
+    pub fn hash(&self) -> &str {
+        &self.inner.hash
+    }
+
+    /// The operator the plugin implements.
+    pub fn kind(&self) -> OperatorKind {
+        self.inner.kind
+    }
+
+    /// The component's imports, sorted.
+    pub fn imports(&self) -> &[String] {
+        &self.inner.imports
+    }
+
+    /// The types the plugin declared.
+    pub fn signature(&self) -> Signature {
+        self.inner.signature
+    }
+
+    /// The limits its calls run under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Runs the plugin on one partition batch in a fresh instance.
+    ///
+    /// `output` is the record type the stream gives (for reducers, which
+    /// accept any key type, the type of their input). The output is checked
+    /// against it before it is returned.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallError`] at `site`: a limit hit, a trap, an error the operator
+    /// returned, or output that breaks the contract.
+    pub fn call(
+        &self,
+        engine: &PluginEngine,
+        input: &Batch,
+        output: RecordType,
+        site: impl FnOnce() -> CallSite,
+    ) -> Result<Batch, CallError> {
+        self.try_call(engine, input, output)
+            .map_err(|Failure { failure, stderr }| CallError {
+                site: site(),
+                failure,
+                stderr,
+            })
+    }
+
+    fn try_call(
+        &self,
+        engine: &PluginEngine,
+        input: &Batch,
+        output: RecordType,
+    ) -> Result<Batch, Failure> {
+        let inner = &*self.inner;
+        let mut store = engine.new_store(&inner.limits);
+        let result = self.invoke(&mut store, input);
+        let returned = match result {
+            Ok(Ok(returned)) => returned,
+            Ok(Err(e)) => {
+                return Err(Failure {
+                    failure: CallFailure::Operator {
+                        message: e.message,
+                        record: e.record_index,
+                    },
+                    stderr: stderr_of(&store),
+                });
+            }
+            Err(e) => return Err(classify(e, &store, &inner.limits)),
+        };
+        let invalid = |reason: String| Failure {
+            failure: CallFailure::InvalidOutput(reason),
+            stderr: stderr_of(&store),
+        };
+        match returned {
+            Returned::Batch(batch) => {
+                batch.validate(output).map_err(invalid)?;
+                if inner.kind == OperatorKind::Map && batch.len() != input.len() {
+                    return Err(invalid(format!(
+                        "{} records for {} inputs; a map gives exactly one record per input",
+                        batch.len(),
+                        input.len()
+                    )));
+                }
+                Ok(batch)
+            }
+            Returned::Flags(flags) => {
+                if flags.len() != input.len() {
+                    return Err(invalid(format!(
+                        "{} flags for {} records; a filter gives one flag per record",
+                        flags.len(),
+                        input.len()
+                    )));
+                }
+                Ok(input.select(&flags))
+            }
+        }
+    }
+
+    fn invoke(
+        &self,
+        store: &mut Store<GuestState>,
+        input: &Batch,
+    ) -> wasmtime::Result<Result<Returned, GuestError>> {
+        let inner = &*self.inner;
+        let instance = inner.pre.instantiate(&mut *store)?;
+        let init = instance.get_typed_func::<(&[Param],), (Result<(), GuestError>,)>(
+            &mut *store,
+            &inner.exports.init,
+        )?;
+        if let (Err(e),) = init.call(&mut *store, (&inner.params,))? {
+            return Ok(Err(e));
+        }
+        if inner.kind == OperatorKind::Filter {
+            let keep = instance.get_typed_func::<(&Batch,), (Result<Vec<bool>, GuestError>,)>(
+                &mut *store,
+                &inner.exports.entry,
+            )?;
+            let (flags,) = keep.call(&mut *store, (input,))?;
+            Ok(flags.map(Returned::Flags))
+        } else {
+            let entry = instance.get_typed_func::<(&Batch,), (Result<Batch, GuestError>,)>(
+                &mut *store,
+                &inner.exports.entry,
+            )?;
+            let (batch,) = entry.call(&mut *store, (input,))?;
+            Ok(batch.map(Returned::Batch))
+        }
+    }
+}
+
+enum Returned {
+    Batch(Batch),
+    Flags(Vec<bool>),
+}
+
+fn stderr_of(store: &Store<GuestState>) -> String {
+    String::from_utf8_lossy(&store.data().stderr.contents()).into_owned()
+}
+
+/// Turns a wasmtime error into the precise failure, using what the store's
+/// limiter recorded.
+fn classify(e: wasmtime::Error, store: &Store<GuestState>, limits: &Limits) -> Failure {
+    let stderr = stderr_of(store);
+    let limiter = &store.data().limiter;
+    let failure = match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallFailure::Timeout(limits.call_time),
+        Some(Trap::StackOverflow) => CallFailure::StackOverflow(limits.stack_kib),
+        _ if limiter.memory_exceeded => CallFailure::Memory(limits.memory_mib),
+        Some(trap) => CallFailure::Trap(trap.to_string()),
+        None => {
+            let message = format!("{e:#}");
+            if message.contains("realloc") || message.contains("out of bounds") {
+                CallFailure::InvalidOutput(message)
+            } else {
+                CallFailure::Trap(message)
+            }
+        }
+    };
+    Failure { failure, stderr }
+}
+
+/// A plugin's declared types must make sense for its kind.
+fn check_signature(kind: OperatorKind, signature: &Signature) -> Result<(), LoadFailure> {
+    let problem = match kind {
+        OperatorKind::Filter if signature.input != signature.output => {
+            Some("a filter must give the same record type it takes")
+        }
+        OperatorKind::ReduceByKey if signature.input != signature.output => {
+            Some("a reducer must give the same record type it takes")
+        }
+        _ => None,
+    };
+    match problem {
+        Some(problem) => Err(LoadFailure::Startup(format!(
+            "declares {} -> {}: {problem}",
+            signature.input, signature.output
+        ))),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,131 @@
+//! Per-call limits, and the resource limiter that enforces them in a store.
+//!
+//! Wall time is enforced by epoch interruption (a ticker thread advances the
+//! engine's epoch every [`EPOCH_TICK`]); memory and tables by a
+//! [`wasmtime::ResourceLimiter`] that also records which limit was hit, so a
+//! failure can be classified precisely instead of as a bare trap.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How often the engine's epoch advances: the granularity of time limits.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits applied to every call into a plugin. Each field has a default and
+/// can be set for the whole pipeline (`[limits]`) or per stream
+/// (`[streams.NAME.limits]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Wall time of one call (instantiation, `init` and the batch), e.g.
+    /// `"30s"`. Default 30 s.
+    #[serde(with = "humantime_serde_compat")]
+    pub call_time: Duration,
+    /// Linear memory of one instance, in MiB. Default 512.
+    pub memory_mib: u32,
+    /// Elements of all tables of one instance. Default 100 000.
+    pub table_elements: u32,
+    /// WebAssembly stack, in KiB. Default 512.
+    pub stack_kib: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            call_time: Duration::from_secs(30),
+            memory_mib: 512,
+            table_elements: 100_000,
+            stack_kib: 512,
+        }
+    }
+}
+
+impl Limits {
+    /// Linear memory in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory_mib as usize * 1024 * 1024
+    }
+
+    /// The epoch deadline of one call, in ticks.
+    pub fn deadline_ticks(&self) -> u64 {
+        let ticks = self.call_time.as_millis() / EPOCH_TICK.as_millis();
+        (ticks as u64).max(1)
+    }
+}
+
+/// Serde helper: durations written as `"30s"`, `"250ms"`, `"1m"`.
+pub(crate) mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    /// Parses a human-readable duration.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?}: {e} (write e.g. \"1s\", \"500ms\", \"2m\")"
+            ))
+        })
+    }
+}
+
+/// Enforces memory and table limits for one store, and remembers which
+/// limit refused a growth.
+pub struct Limiter {
+    memory_bytes: usize,
+    table_elements: usize,
+    /// Set when a memory growth was refused.
+    pub memory_exceeded: bool,
+    /// Set when a table growth was refused.
+    pub table_exceeded: bool,
+}
+
+impl Limiter {
+    /// A limiter for `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        Limiter {
+            memory_bytes: limits.memory_bytes(),
+            table_elements: limits.table_elements as usize,
+            memory_exceeded: false,
+            table_exceeded: false,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.memory_bytes;
+        self.memory_exceeded |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.table_elements;
+        self.table_exceeded |= !allowed;
+        Ok(allowed)
+    }
+
+    fn instances(&self) -> usize {
+        64
+    }
+
+    fn tables(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        8
+    }
+}

@@ -1,0 +1,142 @@
+//! Plugins: loading operator components and calling them once per partition
+//! batch.
+//!
+//! - [`engine`]: the process-wide wasmtime `Engine` (pooling allocator,
+//!   epoch interruption), the linker with an empty WASI context, and loading.
+//! - [`cache`]: compiled components on disk, by content hash.
+//! - [`limits`]: per-call limits and the resource limiter that enforces them.
+//! - [`instance`]: a loaded plugin version and the call into a fresh instance.
+//! - [`inspect`]: what `sluice plugin inspect` prints.
+//!
+//! The types below mirror the contract in `wit/operator.wit`; they are lifted
+//! from and lowered into guests directly, with no conversion step.
+
+pub mod cache;
+pub mod engine;
+pub mod inspect;
+pub mod instance;
+pub mod limits;
+
+use std::fmt;
+
+use serde::Deserialize;
+use wasmtime::component::{ComponentType, Lift, Lower};
+
+use crate::batch::RecordType;
+
+pub use engine::PluginEngine;
+pub use instance::Plugin;
+pub use limits::Limits;
+
+/// The contract's version, part of every interface name.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// Which of the contract's worlds an operator implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorKind {
+    /// One output record per input record.
+    Map,
+    /// Zero or more output records per input record.
+    FlatMap,
+    /// Keeps the records a predicate holds for.
+    Filter,
+    /// Combines the values of equal keys (`reduce_by_key`).
+    ReduceByKey,
+}
+
+impl OperatorKind {
+    /// Every kind, in the contract's order.
+    pub const ALL: [OperatorKind; 4] = [
+        OperatorKind::Map,
+        OperatorKind::FlatMap,
+        OperatorKind::Filter,
+        OperatorKind::ReduceByKey,
+    ];
+
+    /// The pipeline file's name for the operator (`op = "..."`).
+    pub fn op_name(self) -> &'static str {
+        match self {
+            OperatorKind::Map => "map",
+            OperatorKind::FlatMap => "flat_map",
+            OperatorKind::Filter => "filter",
+            OperatorKind::ReduceByKey => "reduce_by_key",
+        }
+    }
+
+    /// The exported interface, e.g. `sluice:operator/mapper@0.1.0`.
+    pub fn interface(self) -> String {
+        format!(
+            "sluice:operator/{}@{CONTRACT_VERSION}",
+            self.interface_name()
+        )
+    }
+
+    fn interface_name(self) -> &'static str {
+        match self {
+            OperatorKind::Map => "mapper",
+            OperatorKind::FlatMap => "flat-mapper",
+            OperatorKind::Filter => "filter",
+            OperatorKind::ReduceByKey => "reducer",
+        }
+    }
+
+    /// The world a guest targets, e.g. `sluice:operator/map-operator`.
+    pub fn world(self) -> String {
+        let world = match self {
+            OperatorKind::Map => "map-operator",
+            OperatorKind::FlatMap => "flat-map-operator",
+            OperatorKind::Filter => "filter-operator",
+            OperatorKind::ReduceByKey => "reduce-operator",
+        };
+        format!("sluice:operator/{world}@{CONTRACT_VERSION}")
+    }
+
+    /// The interface's batch entry point.
+    pub(crate) fn entry_point(self) -> &'static str {
+        match self {
+            OperatorKind::Map => "transform",
+            OperatorKind::FlatMap => "expand",
+            OperatorKind::Filter => "keep",
+            OperatorKind::ReduceByKey => "combine",
+        }
+    }
+}
+
+impl fmt::Display for OperatorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.op_name())
+    }
+}
+
+/// What an operator takes and gives, as it declares in `describe`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct Signature {
+    /// The records the operator accepts. For a reducer, `key: None` means
+    /// "any key type".
+    pub input: RecordType,
+    /// The records the operator produces.
+    pub output: RecordType,
+}
+
+/// One `name = value` initialisation parameter.
+#[derive(Clone, Debug, PartialEq, Eq, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct Param {
+    /// The parameter's name.
+    pub name: String,
+    /// Its value as text.
+    pub value: String,
+}
+
+/// An error an operator returned as a value.
+#[derive(Clone, Debug, PartialEq, Eq, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct GuestError {
+    /// The operator's message.
+    pub message: String,
+    /// The input record to blame, if one is.
+    #[component(name = "record-index")]
+    pub record_index: Option<u32>,
+}

@@ -1,0 +1,345 @@
+//! Rendering records as text: Python's `repr` (what PySpark's `pprint` and
+//! `saveAsTextFiles` print) and JSON lines.
+//!
+//! Python's rules are followed exactly for ASCII, control characters,
+//! quotes, escapes, integers, floats (shortest round-trip digits, exponent
+//! form outside `1e-4 <= |x| < 1e16`), bytes and JSON documents (shown as
+//! the Python value `json.loads` would give). Non-ASCII characters are shown
+//! as themselves unless they are controls, separators, format characters or
+//! private-use; characters unassigned in Unicode are shown as themselves,
+//! where Python would escape them.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+
+use crate::batch::{Batch, Column, ValueType};
+
+/// Appends Python's `repr` of record `i` of `batch` to `out`: `'word'`
+/// for an unkeyed record, `('word', 3)` for a keyed one.
+pub fn python_record(
+    out: &mut String,
+    batch: &Batch,
+    i: usize,
+    key: Option<ValueType>,
+    value: ValueType,
+) {
+    match (&batch.keys, key) {
+        (Some(keys), Some(key_type)) => {
+            out.push('(');
+            python_value(out, keys, i, key_type);
+            out.push_str(", ");
+            python_value(out, &batch.values, i, value);
+            out.push(')');
+        }
+        _ => python_value(out, &batch.values, i, value),
+    }
+}
+
+/// Appends one JSON object for record `i`: `{"key": "word", "value": 3}`,
+/// or `{"value": …}` for an unkeyed record. Bytes are base64 strings,
+/// non-finite floats `null`, JSON values are embedded as they are.
+pub fn json_record(
+    out: &mut String,
+    batch: &Batch,
+    i: usize,
+    key: Option<ValueType>,
+    value: ValueType,
+) {
+    out.push('{');
+    if let (Some(keys), Some(key_type)) = (&batch.keys, key) {
+        out.push_str("\"key\": ");
+        json_value(out, keys, i, key_type);
+        out.push_str(", ");
+    }
+    out.push_str("\"value\": ");
+    json_value(out, &batch.values, i, value);
+    out.push('}');
+}
+
+fn python_value(out: &mut String, column: &Column, i: usize, value_type: ValueType) {
+    match column {
+        Column::Int64(v) => {
+            let _ = write!(out, "{}", v[i]);
+        }
+        Column::Float64(v) => python_float(out, v[i]),
+        Column::Varlen(v) => match value_type {
+            ValueType::Bytes => python_bytes(out, v.get(i)),
+            ValueType::Json => match serde_json::from_slice::<serde_json::Value>(v.get(i)) {
+                Ok(json) => python_json(out, &json),
+                Err(_) => python_str(out, &String::from_utf8_lossy(v.get(i))),
+            },
+            _ => python_str(out, v.get_str(i)),
+        },
+    }
+}
+
+fn json_value(out: &mut String, column: &Column, i: usize, value_type: ValueType) {
+    match column {
+        Column::Int64(v) => {
+            let _ = write!(out, "{}", v[i]);
+        }
+        Column::Float64(v) => {
+            let json =
+                serde_json::Number::from_f64(v[i]).map_or(serde_json::Value::Null, Into::into);
+            out.push_str(&json.to_string());
+        }
+        Column::Varlen(v) => match value_type {
+            ValueType::Json => out.push_str(&String::from_utf8_lossy(v.get(i))),
+            ValueType::Bytes => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(v.get(i));
+                out.push_str(&serde_json::Value::String(encoded).to_string());
+            }
+            _ => out.push_str(&serde_json::Value::String(v.get_str(i).to_owned()).to_string()),
+        },
+    }
+}
+
+/// Python's `repr(str)`.
+pub fn python_str(out: &mut String, s: &str) {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_ascii() || is_printable(c) => out.push(c),
+            c if (c as u32) <= 0xff => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if (c as u32) <= 0xffff => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08x}", c as u32);
+            }
+        }
+    }
+    out.push(quote);
+}
+
+/// Python's `str.isprintable` for non-ASCII characters, except that
+/// unassigned code points count as printable.
+fn is_printable(c: char) -> bool {
+    let cp = c as u32;
+    let control = c.is_control();
+    let separator = c.is_whitespace();
+    let format = matches!(cp,
+        0xad | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x890..=0x891 | 0x8e2 | 0x180e
+        | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064 | 0x2066..=0x206f | 0xfeff
+        | 0xfff9..=0xfffb | 0x110bd | 0x110cd | 0x13430..=0x1343f | 0x1bca0..=0x1bca3
+        | 0x1d173..=0x1d17a | 0xe0001 | 0xe0020..=0xe007f);
+    let private = matches!(cp, 0xe000..=0xf8ff | 0xf0000..=0xffffd | 0x100000..=0x10fffd);
+    let noncharacter = matches!(cp, 0xfdd0..=0xfdef) || cp & 0xfffe == 0xfffe;
+    !(control || separator || format || private || noncharacter)
+}
+
+/// Python's `repr(bytes)`.
+pub fn python_bytes(out: &mut String, b: &[u8]) {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
+    out.push('b');
+    out.push(quote as char);
+    for &byte in b {
+        match byte {
+            b'\\' => out.push_str("\\\\"),
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            q if q == quote => {
+                out.push('\\');
+                out.push(q as char);
+            }
+            0x20..=0x7e => out.push(byte as char),
+            _ => {
+                let _ = write!(out, "\\x{byte:02x}");
+            }
+        }
+    }
+    out.push(quote as char);
+}
+
+/// Python's `repr(float)`: shortest round-trip digits, fixed notation when
+/// the decimal exponent is in `-4..16`, otherwise `d.ddde+XX`.
+pub fn python_float(out: &mut String, x: f64) {
+    if x.is_nan() {
+        out.push_str("nan");
+        return;
+    }
+    if x.is_infinite() {
+        out.push_str(if x > 0.0 { "inf" } else { "-inf" });
+        return;
+    }
+    // `{:e}` gives the shortest round-trip digits: "-1.2345e17".
+    let sci = format!("{x:e}");
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    out.push_str(sign);
+    if (-4..16).contains(&exponent) {
+        let point = exponent + 1; // digits before the decimal point
+        if point <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-point) as usize));
+            out.push_str(&digits);
+        } else if point as usize >= digits.len() {
+            out.push_str(&digits);
+            out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..point as usize]);
+            out.push('.');
+            out.push_str(&digits[point as usize..]);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exponent < 0 { '-' } else { '+' },
+            exponent.abs()
+        );
+    }
+}
+
+fn python_json(out: &mut String, value: &serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => {
+                let _ = write!(out, "{i}");
+            }
+            (_, Some(u), _) => {
+                let _ = write!(out, "{u}");
+            }
+            (_, _, Some(f)) => python_float(out, f),
+            _ => out.push_str(&n.to_string()),
+        },
+        Value::String(s) => python_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_json(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_str(out, k);
+                out.push_str(": ");
+                python_json(out, v);
+            }
+            out.push('}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(f: impl FnOnce(&mut String)) -> String {
+        let mut out = String::new();
+        f(&mut out);
+        out
+    }
+
+    #[test]
+    fn strings_follow_python_repr() {
+        assert_eq!(s(|o| python_str(o, "word")), "'word'");
+        assert_eq!(s(|o| python_str(o, "it's")), "\"it's\"");
+        assert_eq!(s(|o| python_str(o, "it's \"x\"")), "'it\\'s \"x\"'");
+        assert_eq!(s(|o| python_str(o, "a\tb\nc\\")), "'a\\tb\\nc\\\\'");
+        assert_eq!(s(|o| python_str(o, "\u{1}\u{7f}")), "'\\x01\\x7f'");
+        assert_eq!(s(|o| python_str(o, "café ü 日本")), "'café ü 日本'");
+        assert_eq!(
+            s(|o| python_str(o, "\u{a0}\u{200b}\u{2028}")),
+            "'\\xa0\\u200b\\u2028'"
+        );
+        assert_eq!(s(|o| python_str(o, "\u{fffd}")), "'\u{fffd}'");
+    }
+
+    #[test]
+    fn floats_follow_python_repr() {
+        let cases = [
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (-2.5, "-2.5"),
+            (1e16, "1e+16"),
+            (1.5e16, "1.5e+16"),
+            (123456789012345.0, "123456789012345.0"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.2345e-7, "1.2345e-07"),
+            (0.0, "0.0"),
+            (f64::INFINITY, "inf"),
+            (f64::NAN, "nan"),
+            (1e300, "1e+300"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(s(|o| python_float(o, x)), want, "{x:e}");
+        }
+    }
+
+    #[test]
+    fn bytes_and_json_follow_python_repr() {
+        assert_eq!(s(|o| python_bytes(o, b"a'\x00\xff")), "b\"a'\\x00\\xff\"");
+        let json: serde_json::Value =
+            serde_json::from_str(r#"{"b": [1, 2.5, true, null], "a": "x"}"#).unwrap();
+        assert_eq!(
+            s(|o| python_json(o, &json)),
+            "{'b': [1, 2.5, True, None], 'a': 'x'}"
+        );
+    }
+
+    #[test]
+    fn records_render_as_tuples_and_json_lines() {
+        let batch = Batch {
+            keys: Some(Batch::text(["word"]).values),
+            values: Column::Int64(vec![3]),
+        };
+        let key = Some(ValueType::Text);
+        assert_eq!(
+            s(|o| python_record(o, &batch, 0, key, ValueType::Int64)),
+            "('word', 3)"
+        );
+        assert_eq!(
+            s(|o| json_record(o, &batch, 0, key, ValueType::Int64)),
+            r#"{"key": "word", "value": 3}"#
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! The driver: a batch timer that runs one job per batch, in order.
+//!
+//! Batch times are `start + k × batch_interval`, where `start` is the moment
+//! the pipeline is ready (plugins loaded, sources open): the first batch runs
+//! at once and picks up what is already there. Each batch polls every
+//! source, splits what arrived into the input partitions, runs the plan,
+//! and hands the result to every sink, in batch order. A batch that cannot
+//! start on time because the previous one is still running waits; the wait
+//! is the *scheduling delay*, measured for every batch and logged when it
+//! exceeds the interval.
+//!
+//! The run stops after `max_batches`, after `stop_when_idle` consecutive
+//! batches without input, or when the shutdown signal fires; the batch under
+//! way is always finished first.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::batch::Batch;
+use crate::error::Error;
+use crate::executor::Executor;
+use crate::sink::{self, Sink};
+use crate::source::{self, Source};
+use crate::time::BatchTime;
+
+/// When a run stops by itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StopConditions {
+    /// Stop after this many batches.
+    pub max_batches: Option<u64>,
+    /// Stop after this many consecutive batches without input.
+    pub stop_when_idle: Option<u64>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    /// Batches completed.
+    pub batches: u64,
+    /// Input records over all batches.
+    pub input_records: u64,
+    /// The largest scheduling delay seen.
+    pub max_scheduling_delay: Duration,
+    /// The largest processing time of a batch.
+    pub max_processing_time: Duration,
+    /// Lines whose invalid UTF-8 was replaced, over all sources.
+    pub replaced_lines: u64,
+    /// Lines dropped for invalid UTF-8, over all sources.
+    pub skipped_lines: u64,
+}
+
+/// The state a batch job needs; moved into the blocking job and back.
+struct Job {
+    executor: Executor,
+    sources: Vec<Box<dyn Source>>,
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl Job {
+    /// Polls, runs and writes one batch; returns its input record count.
+    fn run(&mut self, batch_time: BatchTime) -> Result<usize, Error> {
+        let partitions = self.executor.plan().partitions;
+        let mut inputs: Vec<Vec<Batch>> = Vec::with_capacity(self.sources.len());
+        for source in &mut self.sources {
+            inputs.push(source.poll(batch_time)?.split(partitions));
+        }
+        let output = self.executor.run(batch_time, inputs)?;
+        for (sink, partitions) in self.sinks.iter_mut().zip(&output.sinks) {
+            sink.write(batch_time, partitions)?;
+        }
+        Ok(output.input_records)
+    }
+}
+
+/// Runs `executor`'s plan until a stop condition or `shutdown` fires.
+///
+/// # Errors
+///
+/// The first error of a source, plugin or sink; batches before it were
+/// delivered, the failing one was not.
+pub async fn run(
+    executor: Executor,
+    stop: StopConditions,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<RunSummary, Error> {
+    let plan = Arc::new(executor.plan().clone());
+    let sources = plan
+        .sources
+        .iter()
+        .map(source::open)
+        .collect::<Result<Vec<_>, _>>()?;
+    let sinks = plan.sinks.iter().map(sink::open).collect();
+    let mut job = Some(Job {
+        executor,
+        sources,
+        sinks,
+    });
+    let interval = plan.batch_interval;
+    let start = BatchTime::now();
+    tracing::info!(pipeline = %plan.name, interval = ?interval, partitions = plan.partitions, "pipeline started");
+    let mut summary = RunSummary::default();
+    let mut idle = 0u64;
+    let mut next = start;
+    loop {
+        let wait = Duration::from_millis((next.0 - BatchTime::now().0).max(0) as u64);
+        if !wait.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        if *shutdown.borrow() {
+            tracing::info!(pipeline = %plan.name, "shutdown requested; stopping between batches");
+            break;
+        }
+        let batch_time = next;
+        let scheduling_delay =
+            Duration::from_millis((BatchTime::now().0 - batch_time.0).max(0) as u64);
+        let started = Instant::now();
+        let Some(mut state) = job.take() else {
+            return Err(Error::Internal("batch job state lost".into()));
+        };
+        let (state, result) = tokio::task::spawn_blocking(move || {
+            let result = state.run(batch_time);
+            (state, result)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("batch job panicked: {e}")))?;
+        job = Some(state);
+        let input_records = result?;
+        let processing = started.elapsed();
+        summary.batches += 1;
+        summary.input_records += input_records as u64;
+        summary.max_scheduling_delay = summary.max_scheduling_delay.max(scheduling_delay);
+        summary.max_processing_time = summary.max_processing_time.max(processing);
+        tracing::debug!(%batch_time, input_records, ?scheduling_delay, ?processing, "batch done");
+        if scheduling_delay > interval {
+            tracing::warn!(%batch_time, ?scheduling_delay, ?processing, "batches are falling behind: processing takes longer than batch_interval");
+        }
+        idle = if input_records == 0 { idle + 1 } else { 0 };
+        if stop.max_batches.is_some_and(|max| summary.batches >= max) {
+            break;
+        }
+        if stop.stop_when_idle.is_some_and(|n| idle >= n) {
+            tracing::info!(pipeline = %plan.name, idle_batches = idle, "no input for a while; stopping (--stop-when-idle)");
+            break;
+        }
+        next = next.plus(interval);
+    }
+    if let Some(job) = &job {
+        for source in &job.sources {
+            let stats = source.stats();
+            summary.replaced_lines += stats.replaced_lines;
+            summary.skipped_lines += stats.skipped_lines;
+        }
+    }
+    tracing::info!(
+        pipeline = %plan.name,
+        batches = summary.batches,
+        input_records = summary.input_records,
+        replaced_lines = summary.replaced_lines,
+        skipped_lines = summary.skipped_lines,
+        max_scheduling_delay = ?summary.max_scheduling_delay,
+        max_processing_time = ?summary.max_processing_time,
+        "pipeline stopped"
+    );
+    Ok(summary)
+}

@@ -1,0 +1,53 @@
+//! Sinks: where each batch's final records go, in batch order.
+//!
+//! - [`pprint`]: the first records of each batch on stdout, exactly as
+//!   PySpark's `DStream.pprint` prints them.
+//! - [`text_files`]: one directory of part files per batch, as
+//!   `saveAsTextFiles`, committed atomically.
+
+pub mod pprint;
+pub mod text_files;
+
+use crate::batch::{Batch, RecordType};
+use crate::error::Error;
+use crate::plan::{SinkSpec, SinkSpecKind};
+use crate::time::BatchTime;
+
+/// Receives the final partitions of every batch, in batch order.
+pub trait Sink: Send {
+    /// Writes one batch.
+    ///
+    /// # Errors
+    ///
+    /// When the output cannot be written; the error names the sink and batch.
+    fn write(&mut self, batch_time: BatchTime, partitions: &[Batch]) -> Result<(), Error>;
+}
+
+/// Opens the sink `spec` describes; `pprint` writes to standard output.
+pub fn open(spec: &SinkSpec) -> Box<dyn Sink> {
+    match &spec.kind {
+        SinkSpecKind::Pprint { num } => Box::new(pprint::Pprint::new(
+            *num,
+            spec.record_type,
+            Box::new(std::io::stdout()),
+        )),
+        SinkSpecKind::TextFiles {
+            prefix,
+            suffix,
+            format,
+        } => Box::new(text_files::TextFiles::new(
+            &spec.name,
+            prefix.clone(),
+            suffix.clone(),
+            *format,
+            spec.record_type,
+        )),
+    }
+}
+
+/// Shorthand used by sinks to describe their record type.
+pub(crate) fn key_value(
+    record_type: RecordType,
+) -> (Option<crate::batch::ValueType>, crate::batch::ValueType) {
+    (record_type.key, record_type.value)
+}

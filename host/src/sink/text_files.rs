@@ -1,0 +1,157 @@
+//! `text_files`: Spark's `saveAsTextFiles(prefix, suffix)`, committed
+//! atomically.
+//!
+//! Each batch becomes a directory `<prefix>-<batch ms>[.<suffix>]` holding
+//! one `part-NNNNN` file per partition (written even when empty, as Spark
+//! does) and an empty `_SUCCESS` marker. The directory is first written
+//! under a hidden temporary name beside it, every file is fsynced, and then
+//! it is renamed into place: a reader sees a whole batch or nothing. A batch
+//! whose directory already exists (a replay) is not written again.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::Sink;
+use crate::batch::{Batch, RecordType};
+use crate::config::TextFormat;
+use crate::error::Error;
+use crate::render::{json_record, python_record};
+use crate::time::BatchTime;
+
+/// Writes a directory of part files per batch.
+pub struct TextFiles {
+    name: String,
+    prefix: PathBuf,
+    suffix: Option<String>,
+    format: TextFormat,
+    record_type: RecordType,
+}
+
+impl TextFiles {
+    /// A sink writing `<prefix>-<ms>[.<suffix>]` directories.
+    pub fn new(
+        name: &str,
+        prefix: PathBuf,
+        suffix: Option<String>,
+        format: TextFormat,
+        record_type: RecordType,
+    ) -> Self {
+        TextFiles {
+            name: name.to_owned(),
+            prefix,
+            suffix,
+            format,
+            record_type,
+        }
+    }
+
+    /// The directory of batch `batch_time`.
+    pub fn batch_dir(&self, batch_time: BatchTime) -> PathBuf {
+        let mut name = self
+            .prefix
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        name.push_str(&format!("-{}", batch_time.0));
+        if let Some(suffix) = &self.suffix {
+            name.push('.');
+            name.push_str(suffix);
+        }
+        self.prefix.with_file_name(name)
+    }
+
+    fn write_part(&self, path: &Path, partition: &Batch) -> std::io::Result<()> {
+        let mut out = BufWriter::new(File::create(path)?);
+        let mut line = String::new();
+        let (key, value) = super::key_value(self.record_type);
+        for i in 0..partition.len() {
+            line.clear();
+            match self.format {
+                TextFormat::Text => python_record(&mut line, partition, i, key, value),
+                TextFormat::Jsonl => json_record(&mut line, partition, i, key, value),
+            }
+            line.push('\n');
+            out.write_all(line.as_bytes())?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    }
+
+    fn try_write(&self, batch_time: BatchTime, partitions: &[Batch]) -> std::io::Result<()> {
+        let target = self.batch_dir(batch_time);
+        if target.exists() {
+            tracing::info!(sink = %self.name, dir = %target.display(), "batch already committed; not written again");
+            return Ok(());
+        }
+        let parent = target.parent().unwrap_or(Path::new(".")).to_path_buf();
+        std::fs::create_dir_all(&parent)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".sluice-staging-")
+            .tempdir_in(&parent)?;
+        for (index, partition) in partitions.iter().enumerate() {
+            self.write_part(&staging.path().join(format!("part-{index:05}")), partition)?;
+        }
+        File::create(staging.path().join("_SUCCESS"))?.sync_all()?;
+        File::open(staging.path())?.sync_all()?;
+        let staged = staging.keep();
+        if let Err(e) = std::fs::rename(&staged, &target) {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(e);
+        }
+        File::open(&parent)?.sync_all()
+    }
+}
+
+impl Sink for TextFiles {
+    fn write(&mut self, batch_time: BatchTime, partitions: &[Batch]) -> Result<(), Error> {
+        self.try_write(batch_time, partitions)
+            .map_err(|e| Error::Sink {
+                sink: self.name.clone(),
+                batch_time,
+                message: format!(
+                    "cannot write {}: {e}; nothing of this batch was committed",
+                    self.batch_dir(batch_time).display()
+                ),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{Column, ValueType};
+
+    #[test]
+    fn batch_is_committed_as_one_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let record_type = RecordType {
+            key: Some(ValueType::Text),
+            value: ValueType::Int64,
+        };
+        let mut sink = TextFiles::new(
+            "out",
+            dir.path().join("counts"),
+            Some("txt".into()),
+            TextFormat::Jsonl,
+            record_type,
+        );
+        let batch = Batch {
+            keys: Some(Batch::text(["a", "b"]).values),
+            values: Column::Int64(vec![1, 2]),
+        };
+        sink.write(BatchTime(1000), &[batch, Batch::empty(record_type)])
+            .unwrap();
+        let out = dir.path().join("counts-1000.txt");
+        assert_eq!(
+            std::fs::read_to_string(out.join("part-00000")).unwrap(),
+            "{\"key\": \"a\", \"value\": 1}\n{\"key\": \"b\", \"value\": 2}\n"
+        );
+        assert_eq!(std::fs::read_to_string(out.join("part-00001")).unwrap(), "");
+        assert!(out.join("_SUCCESS").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, [std::ffi::OsString::from("counts-1000.txt")]);
+    }
+}

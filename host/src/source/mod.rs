@@ -1,0 +1,72 @@
+//! Sources: where lines come from.
+//!
+//! A [`Source`] is polled once per batch, at the batch's time, and returns
+//! every record that arrived since the previous poll as one unkeyed text
+//! batch; the scheduler then splits it into the batch's input partitions.
+//! Sources are owned by the host and never touched by plugins.
+//!
+//! - [`files`]: new files in a directory (`textFileStream`).
+//! - [`socket`]: lines from a TCP server (`socketTextStream`).
+//! - [`lines`]: splitting bytes into lines under a UTF-8 policy.
+
+pub mod files;
+pub mod lines;
+pub mod socket;
+
+use crate::batch::Batch;
+use crate::error::Error;
+use crate::plan::{SourceSpec, SourceSpecKind};
+use crate::time::BatchTime;
+
+/// Counters a source keeps, for logs and the run summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Lines delivered.
+    pub lines: u64,
+    /// Lines whose invalid UTF-8 was replaced.
+    pub replaced_lines: u64,
+    /// Lines dropped for invalid UTF-8.
+    pub skipped_lines: u64,
+    /// Files read (file sources).
+    pub files: u64,
+}
+
+/// Something that produces lines for batches.
+pub trait Source: Send {
+    /// The records that arrived since the previous poll.
+    ///
+    /// # Errors
+    ///
+    /// When the source cannot go on (its directory vanished, a line broke
+    /// the `fail` UTF-8 policy, …); the error names the source.
+    fn poll(&mut self, batch_time: BatchTime) -> Result<Batch, Error>;
+
+    /// Counters so far.
+    fn stats(&self) -> SourceStats;
+}
+
+/// Opens the source `spec` describes. Socket sources start their reader on
+/// the current tokio runtime.
+///
+/// # Errors
+///
+/// When the source cannot start, e.g. its directory does not exist.
+pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, Error> {
+    Ok(match &spec.kind {
+        SourceSpecKind::Files {
+            dir,
+            include_existing,
+        } => Box::new(files::FilesSource::open(
+            &spec.name,
+            dir,
+            *include_existing,
+            spec.invalid_utf8,
+        )?),
+        SourceSpecKind::Socket { host, port } => Box::new(socket::SocketSource::start(
+            &spec.name,
+            host.clone(),
+            *port,
+            spec.invalid_utf8,
+        )),
+    })
+}

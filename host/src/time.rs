@@ -1,0 +1,53 @@
+//! Batch time: the end of a batch's interval, in milliseconds since the
+//! Unix epoch, as in Spark Streaming.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{Local, LocalResult, TimeZone};
+
+/// The end of a batch's interval, in milliseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BatchTime(pub i64);
+
+impl BatchTime {
+    /// The current time, to the millisecond.
+    pub fn now() -> Self {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        BatchTime(since.as_millis() as i64)
+    }
+
+    /// This time plus `interval`.
+    pub fn plus(self, interval: Duration) -> Self {
+        BatchTime(self.0 + interval.as_millis() as i64)
+    }
+
+    /// As a `SystemTime`.
+    pub fn system_time(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.0.max(0) as u64)
+    }
+
+    /// The time as Python's `str(datetime.fromtimestamp(ms / 1000))` prints
+    /// it, in the local time zone: `2026-11-23 20:02:20`, with
+    /// `.ffffff` microseconds only when they are not zero.
+    pub fn python_str(self) -> String {
+        let local = match Local.timestamp_millis_opt(self.0) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t,
+            LocalResult::None => return format!("{} ms", self.0),
+        };
+        let micros = self.0.rem_euclid(1000) * 1000;
+        if micros == 0 {
+            local.format("%Y-%m-%d %H:%M:%S").to_string()
+        } else {
+            format!("{}.{micros:06}", local.format("%Y-%m-%d %H:%M:%S"))
+        }
+    }
+}
+
+impl fmt::Display for BatchTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} ms)", self.python_str(), self.0)
+    }
+}

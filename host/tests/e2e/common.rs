@@ -1,0 +1,172 @@
+//! Helpers: pipeline files, running the binary with a deadline, reading
+//! `text_files` output.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sluice_test_fixtures as fixtures;
+
+/// The compile cache shared by the tests of one run.
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sluice-cache")
+}
+
+/// `sluice ARGS` with a test environment.
+pub fn sluice(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
+        .args(args)
+        .env("SLUICE_CACHE_DIR", cache_dir())
+        .env("TZ", "UTC")
+        .env("SLUICE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Waits for `child`, killing it and failing the test after `limit`.
+pub fn wait(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "sluice did not stop within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `sluice ARGS` to completion (at most 120 s).
+pub fn run(args: &[&str]) -> Output {
+    wait(sluice(args).spawn().unwrap(), Duration::from_secs(120))
+}
+
+/// Asserts success and returns stdout.
+pub fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "sluice failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Asserts failure and returns stderr.
+pub fn stderr_of_failure(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "sluice should have failed\nstdout:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// TOML string literal of a path.
+pub fn toml_path(path: &str) -> String {
+    format!("{path:?}")
+}
+
+/// A word-count pipeline over the files source at `input`:
+/// split-words, word-pair and sum, written as `jsonl` text files under
+/// `out/counts`. `extra` is appended to the file (more sinks, etc.).
+pub fn wordcount_pipeline(dir: &Path, input: &str, source_extra: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"batch_interval = "200ms"
+
+[sources.lines]
+kind = "files"
+path = {input:?}
+{source_extra}
+
+[streams.words]
+from = "lines"
+op = "flat_map"
+plugin = {split}
+
+[streams.pairs]
+from = "words"
+op = "map"
+plugin = {pair}
+
+[streams.counts]
+from = "pairs"
+op = "reduce_by_key"
+plugin = {sum}
+
+[sinks.files]
+from = "counts"
+kind = "text_files"
+prefix = "out/counts"
+format = "jsonl"
+{extra}
+"#,
+        split = toml_path(fixtures::SPLIT_WORDS),
+        pair = toml_path(fixtures::WORD_PAIR),
+        sum = toml_path(fixtures::SUM),
+    );
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Sums the `jsonl` counts of every batch directory under `dir/out`.
+pub fn read_counts(dir: &Path) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    let out = dir.join("out");
+    let Ok(entries) = std::fs::read_dir(&out) else {
+        return counts;
+    };
+    for batch in entries {
+        let batch = batch.unwrap().path();
+        let name = batch.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("counts-"),
+            "unexpected entry {name} in output"
+        );
+        assert!(batch.join("_SUCCESS").exists(), "{name} lacks _SUCCESS");
+        for part in std::fs::read_dir(&batch).unwrap() {
+            let part = part.unwrap().path();
+            if part.file_name().unwrap() == "_SUCCESS" {
+                continue;
+            }
+            for line in std::fs::read_to_string(&part).unwrap().lines() {
+                let record: serde_json::Value = serde_json::from_str(line).unwrap();
+                let word = record["key"].as_str().unwrap().to_owned();
+                *counts.entry(word).or_insert(0) += record["value"].as_i64().unwrap();
+            }
+        }
+    }
+    counts
+}
+
+/// Counts words (split at whitespace) in `texts`: the reference.
+pub fn reference_counts<'a>(texts: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    for text in texts {
+        for word in text.split_whitespace() {
+            *counts.entry(word.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Writes `contents` to `dir/name` atomically: written under a hidden name,
+/// then renamed in, as the files source asks.
+pub fn drop_file(dir: &Path, name: &str, contents: &[u8]) {
+    let hidden = dir.join(format!(".{name}.writing"));
+    std::fs::write(&hidden, contents).unwrap();
+    std::fs::rename(&hidden, dir.join(name)).unwrap();
+}

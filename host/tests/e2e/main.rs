@@ -1,0 +1,12 @@
+//! End-to-end tests: the real `sluice` binary, real components built from
+//! `plugins/` (by `sluice-test-fixtures`), real files and real sockets on
+//! 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod files_source;
+mod pipeline_errors;
+mod plugin_cli;
+mod pprint;
+mod socket_source;
+mod wordcount;
