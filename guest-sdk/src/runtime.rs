@@ -7,12 +7,15 @@ use std::collections::hash_map::Entry;
 use rustc_hash::FxBuildHasher;
 
 use crate::Params;
-use crate::bindings::types::{Batch, Column, Error, Param, RecordType, Signature, ValueType};
+use crate::bindings::types::{Batch, Column, Error, Param, RecordType, Signature};
 use crate::column::{VarlenBuilder, VarlenView, error};
 use crate::value::{Input, InputRecord, MapOutput, OutputRecord};
 
+/// A plugin's `init` function.
+pub type InitFn = fn(&Params) -> Result<(), String>;
+
 /// Runs the plugin's `init` function, then refuses parameters it never read.
-pub fn init(params: Vec<Param>, f: Option<fn(&Params) -> Result<(), String>>) -> Result<(), Error> {
+pub fn init(params: Vec<Param>, f: Option<InitFn>) -> Result<(), Error> {
     let params = Params::new(params);
     if let Some(f) = f {
         f(&params).map_err(error)?;
@@ -225,16 +228,5 @@ trait WithCapacityFor {
 impl<B: crate::value::ColumnBuilder> WithCapacityFor for B {
     fn with_capacity_for(values: usize) -> Self {
         B::with_capacity(values, values * 8)
-    }
-}
-
-/// The contract's name of a value type, for messages.
-pub fn type_name(t: ValueType) -> &'static str {
-    match t {
-        ValueType::Text => "text",
-        ValueType::Bytes => "bytes",
-        ValueType::Int64 => "int64",
-        ValueType::Float64 => "float64",
-        ValueType::Json => "json",
     }
 }

@@ -1,1 +1,317 @@
-fn main() {}
+//! Word-count benchmark: the real engine with the real plugins, against the
+//! same plan run with native Rust closures, in the same process and run.
+//!
+//! `cargo bench -p sluice --bench wordcount` (or `bash scripts/bench.sh`).
+//! Environment: `SLUICE_BENCH_MB` (corpus size, default 200),
+//! `SLUICE_BENCH_ROUNDS` (alternating rounds per variant, default 3).
+//!
+//! 1. Throughput: a corpus made by `../shared/gen_corpus.py` (files of
+//!    10 MB, one file per batch) is read into memory, then every batch is
+//!    split into P = cores input partitions and run through
+//!    flat_map(split-words) → map(word-pair) → reduce_by_key(sum), with the
+//!    exchange into P partitions. The same [`Executor`] runs it once with
+//!    the WebAssembly plugins and once with native closures; both results
+//!    are checked against the generator's exact counts. The best round of
+//!    each is reported, with the ratio.
+//! 2. Start-up: time from spawning `sluice run` (plugins cached) to its
+//!    first batch printed.
+//! 3. Latency: time from a 1 MB file's rename into the input directory to
+//!    its counts printed, with a 1 s batch interval.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+use sluice::batch::{Batch, Column, Varlen};
+use sluice::executor::Executor;
+use sluice::operator::{NativeOperator, Operator};
+use sluice::pipeline::{self, PipelineOptions};
+use sluice::time::BatchTime;
+use sluice_test_fixtures as fixtures;
+
+fn main() {
+    let mb: u32 = env_or("SLUICE_BENCH_MB", 200);
+    let rounds: u32 = env_or("SLUICE_BENCH_ROUNDS", 3);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
+    std::fs::create_dir_all(&work).unwrap();
+    let (files, expected) = corpus(&work, mb);
+    let pipeline = write_pipeline(&work, "in", "pprint");
+    std::fs::create_dir_all(work.join("in")).unwrap();
+    let options = PipelineOptions {
+        cache_dir: Some(work.join("cache")),
+        ..PipelineOptions::default()
+    };
+    let (engine, plan) = pipeline::load(&pipeline, &options).unwrap();
+    let plan = Arc::new(plan);
+    let wasm = Executor::new(plan.clone(), engine, cores).unwrap();
+    let native = Executor::with_operators(plan.clone(), native_operators(), cores).unwrap();
+
+    let batches: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let bytes: usize = batches.iter().map(Vec::len).sum();
+    let words: i64 = expected.values().sum();
+    println!(
+        "corpus: {} files, {:.1} MB, {} words; P = {cores}; best of {rounds} rounds",
+        batches.len(),
+        bytes as f64 / 1e6,
+        words
+    );
+    let mut best = [Duration::MAX; 2];
+    for _ in 0..rounds {
+        for (i, executor) in [&native, &wasm].into_iter().enumerate() {
+            let (elapsed, counts) = run_all(executor, &batches, cores);
+            assert_eq!(counts, expected, "wrong counts from variant {i}");
+            best[i] = best[i].min(elapsed);
+        }
+    }
+    let report = |name: &str, d: Duration| {
+        let secs = d.as_secs_f64();
+        println!(
+            "{name:>7}: {:>7.3} s  {:>7.1} MB/s  {:>6.2} M words/s",
+            secs,
+            bytes as f64 / 1e6 / secs,
+            words as f64 / 1e6 / secs
+        );
+    };
+    report("native", best[0]);
+    report("sluice", best[1]);
+    println!(
+        "  ratio: sluice runs at {:.2}x native throughput",
+        best[0].as_secs_f64() / best[1].as_secs_f64()
+    );
+
+    startup_and_latency(&work);
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs every batch; returns the time and the summed counts.
+fn run_all(executor: &Executor, batches: &[Vec<u8>], partitions: usize) -> (Duration, HashMap<String, i64>) {
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    let mut elapsed = Duration::ZERO;
+    for (i, bytes) in batches.iter().enumerate() {
+        let started = Instant::now();
+        let lines = lines_of(bytes);
+        let output = executor
+            .run(BatchTime(i as i64 * 1000), vec![lines.split(partitions)])
+            .unwrap();
+        elapsed += started.elapsed();
+        for partition in output.sinks[0].iter() {
+            let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&partition.keys, &partition.values) else {
+                panic!("unexpected layout");
+            };
+            for (j, value) in values.iter().enumerate() {
+                *counts.entry(keys.get_str(j).to_owned()).or_insert(0) += value;
+            }
+        }
+    }
+    (elapsed, counts)
+}
+
+fn lines_of(bytes: &[u8]) -> Batch {
+    let mut column = Varlen::with_capacity(bytes.len() / 40, bytes.len());
+    for line in bytes.strip_suffix(b"\n").unwrap_or(bytes).split(|&b| b == b'\n') {
+        column.push(line);
+    }
+    Batch {
+        keys: None,
+        values: Column::Varlen(column),
+    }
+}
+
+/// The same three operators as native closures over the same batches.
+fn native_operators() -> Vec<Arc<dyn Operator>> {
+    let split = NativeOperator(|input: &Batch| {
+        let Column::Varlen(lines) = &input.values else { unreachable!() };
+        let mut words = Varlen::with_capacity(lines.len() * 10, lines.data.len());
+        for i in 0..lines.len() {
+            for word in lines.get_str(i).split_whitespace() {
+                words.push(word.as_bytes());
+            }
+        }
+        Batch {
+            keys: None,
+            values: Column::Varlen(words),
+        }
+    });
+    let pair = NativeOperator(|input: &Batch| Batch {
+        keys: Some(input.values.clone()),
+        values: Column::Int64(vec![1; input.len()]),
+    });
+    let sum = NativeOperator(|input: &Batch| {
+        let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&input.keys, &input.values) else {
+            unreachable!()
+        };
+        let mut slots: FxHashMap<&[u8], usize> = FxHashMap::default();
+        let mut out_keys = Varlen::with_capacity(0, 0);
+        let mut sums: Vec<i64> = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            let key = keys.get(i);
+            match slots.get(key) {
+                Some(&slot) => sums[slot] = sums[slot].wrapping_add(*value),
+                None => {
+                    slots.insert(key, sums.len());
+                    out_keys.push(key);
+                    sums.push(*value);
+                }
+            }
+        }
+        Batch {
+            keys: Some(Column::Varlen(out_keys)),
+            values: Column::Int64(sums),
+        }
+    });
+    vec![Arc::new(split), Arc::new(pair), Arc::new(sum)]
+}
+
+/// The corpus (cached between runs) and its exact counts.
+fn corpus(work: &Path, mb: u32) -> (Vec<PathBuf>, HashMap<String, i64>) {
+    let files = mb.div_ceil(10).max(1);
+    let dir = work.join(format!("corpus-{files}x10MB"));
+    let counts = dir.join("counts.json");
+    if !counts.is_file() {
+        let script = fixtures::gen_corpus_script().expect("../shared/gen_corpus.py is needed for the corpus");
+        println!("generating {files} × 10 MB with gen_corpus.py ...");
+        let status = Command::new("python3")
+            .arg(script)
+            .arg(&dir)
+            .args(["--files", &files.to_string(), "--mb", "10", "--jobs", "2", "--counts"])
+            .arg(&counts)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    paths.sort();
+    let expected = serde_json::from_str(&std::fs::read_to_string(counts).unwrap()).unwrap();
+    (paths, expected)
+}
+
+fn write_pipeline(work: &Path, input: &str, sink: &str) -> PathBuf {
+    let path = work.join(format!("pipeline-{sink}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "batch_interval = \"1s\"\n[sources.lines]\nkind = \"files\"\npath = {input:?}\n\
+             [streams.words]\nfrom = \"lines\"\nop = \"flat_map\"\nplugin = {:?}\n\
+             [streams.pairs]\nfrom = \"words\"\nop = \"map\"\nplugin = {:?}\n\
+             [streams.counts]\nfrom = \"pairs\"\nop = \"reduce_by_key\"\nplugin = {:?}\n\
+             [sinks.out]\nfrom = \"counts\"\nkind = \"{sink}\"\n",
+            fixtures::SPLIT_WORDS,
+            fixtures::WORD_PAIR,
+            fixtures::SUM
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Measures start-up to first batch, and arrival-to-print latency, with
+/// the real binary.
+fn startup_and_latency(work: &Path) {
+    let binary = env!("CARGO_BIN_EXE_sluice");
+    let input = work.join("latency-in");
+    let _ = std::fs::remove_dir_all(&input);
+    std::fs::create_dir_all(&input).unwrap();
+    let pipeline = write_pipeline(work, "latency-in", "pprint");
+    let spawn = || {
+        Command::new(binary)
+            .args(["run", pipeline.to_str().unwrap()])
+            .env("SLUICE_CACHE_DIR", work.join("cache"))
+            .env("SLUICE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    };
+    // Start-up: the cache is warm (the throughput run compiled the plugins).
+    let mut startups = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut child = spawn();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 && !line.starts_with("Time: ") {
+            line.clear();
+        }
+        startups.push(started.elapsed());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    startups.sort();
+    println!(
+        "start-up to first batch printed (plugins cached): median {:.0} ms, max {:.0} ms",
+        startups[2].as_secs_f64() * 1e3,
+        startups[4].as_secs_f64() * 1e3
+    );
+
+    // Latency: drop 1 MB files at uneven offsets within the interval.
+    let mut child = spawn();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel::<(Instant, usize)>();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let mut records = 0;
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if line == "\n" {
+                let _ = sender.send((Instant::now(), records));
+                records = 0;
+            } else if line.starts_with('(') || line == "...\n" {
+                records += 1;
+            }
+            line.clear();
+        }
+    });
+    let megabyte: String = (0..)
+        .map(|i| format!("word{} lorem ipsum dolor sit amet\n", i % 5000))
+        .take_while({
+            let mut size = 0;
+            move |l: &String| {
+                size += l.len();
+                size <= 1_000_000
+            }
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut latencies = Vec::new();
+    for i in 0..6u64 {
+        while receiver.try_recv().is_ok() {}
+        std::thread::sleep(Duration::from_millis(137 * i % 1000));
+        let hidden = input.join(format!(".f{i}"));
+        std::fs::write(&hidden, &megabyte).unwrap();
+        let dropped = Instant::now();
+        std::fs::rename(&hidden, input.join(format!("f{i}.txt"))).unwrap();
+        loop {
+            let (at, records) = receiver.recv_timeout(Duration::from_secs(10)).unwrap();
+            if records > 0 {
+                latencies.push(at - dropped);
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    latencies.sort();
+    println!(
+        "1 MB file arrival to counts printed (interval 1 s): min {:.0} ms, median {:.0} ms, max {:.0} ms (bound: 1050 ms)",
+        latencies[0].as_secs_f64() * 1e3,
+        latencies[latencies.len() / 2].as_secs_f64() * 1e3,
+        latencies[latencies.len() - 1].as_secs_f64() * 1e3
+    );
+}

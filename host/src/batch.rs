@@ -413,10 +413,8 @@ impl Batch {
             if done_bytes >= target && out.len() + 1 < parts {
                 out.push(std::mem::replace(&mut current, Batch::empty(record_type)));
             }
-            if let Some(keys) = &mut current.keys {
-                if let Some(from) = &self.keys {
-                    keys.push_from(from, i);
-                }
+            if let (Some(keys), Some(from)) = (&mut current.keys, &self.keys) {
+                keys.push_from(from, i);
             }
             current.values.push_from(&self.values, i);
             done_bytes += self.record_bytes(i);

@@ -176,7 +176,7 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
     };
     let init = match &args.init {
         Some(path) => quote_spanned! {path.span()=>
-            ::std::option::Option::Some(#path as fn(&::sluice_guest::Params) -> ::std::result::Result<(), ::std::string::String>)
+            ::std::option::Option::Some(#path as ::sluice_guest::runtime::InitFn)
         },
         None => quote!(::std::option::Option::None),
     };

@@ -27,7 +27,7 @@ pub(crate) struct ExportIndices {
 impl ExportIndices {
     pub(crate) fn new(component: &Component, kind: OperatorKind) -> Result<Self, LoadFailure> {
         let interface = component
-            .get_export_index(None, &kind.interface())
+            .get_export_index(None, kind.interface())
             .ok_or(LoadFailure::NoOperator)?;
         let function = |name: &str| {
             component
@@ -188,12 +188,14 @@ impl Plugin {
         input: &Batch,
         output: RecordType,
         site: impl FnOnce() -> CallSite,
-    ) -> Result<Batch, CallError> {
+    ) -> Result<Batch, Box<CallError>> {
         self.try_call(engine, input, output)
-            .map_err(|Failure { failure, stderr }| CallError {
-                site: site(),
-                failure,
-                stderr,
+            .map_err(|Failure { failure, stderr }| {
+                Box::new(CallError {
+                    site: site(),
+                    failure,
+                    stderr,
+                })
             })
     }
 
