@@ -193,25 +193,30 @@ where
     let keys = KeyBytes::new(key_column)?;
     let values = V::view(&input.values)?;
     let n = V::len(&values);
-    let mut slots: HashMap<&[u8], u32, FxBuildHasher> = HashMap::with_hasher(FxBuildHasher);
-    let mut firsts: Vec<u32> = Vec::new();
-    let mut acc: Vec<V> = Vec::new();
+    // Each entry keeps its key's first record (to copy the key out) beside
+    // the running value, so a lookup touches one bucket.
+    let mut combined: HashMap<&[u8], (u32, V), FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(n.min(1 << 16), FxBuildHasher);
     for i in 0..n {
         let value = V::get(&values, i);
-        match slots.entry(keys.get(i)) {
-            Entry::Occupied(slot) => {
-                let slot = *slot.get() as usize;
-                acc[slot] = f(acc[slot], value);
+        match combined.entry(keys.get(i)) {
+            Entry::Occupied(mut slot) => {
+                let acc = &mut slot.get_mut().1;
+                *acc = f(*acc, value);
             }
             Entry::Vacant(slot) => {
-                slot.insert(acc.len() as u32);
-                firsts.push(i as u32);
-                acc.push(value);
+                slot.insert((i as u32, value));
             }
         }
     }
-    let mut out = <V as crate::value::Output>::Builder::with_capacity_for(acc.len());
-    for value in acc {
+    // Keys come out in the order they first appeared: deterministic, and
+    // what a reader of `pprint` expects.
+    let mut entries: Vec<(u32, V)> = combined.into_values().collect();
+    entries.sort_unstable_by_key(|(first, _)| *first);
+    let mut firsts: Vec<u32> = Vec::with_capacity(entries.len());
+    let mut out = <V as crate::value::Output>::Builder::with_capacity_for(entries.len());
+    for (first, value) in entries {
+        firsts.push(first);
         value.push(&mut out);
     }
     Ok(Batch {

@@ -13,6 +13,8 @@
 //!    the WebAssembly plugins and once with native closures; both results
 //!    are checked against the generator's exact counts. The best round of
 //!    each is reported, with the ratio.
+//!    A second plan fuses split and pair into one plugin (`split-pairs`),
+//!    against the same fusion done natively.
 //! 2. Start-up: time from spawning `sluice run` (plugins cached) to its
 //!    first batch printed.
 //! 3. Latency: time from a 1 MB file's rename into the input directory to
@@ -42,17 +44,7 @@ fn main() {
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
     std::fs::create_dir_all(&work).unwrap();
     let (files, expected) = corpus(&work, mb);
-    let pipeline = write_pipeline(&work, "in", "pprint");
     std::fs::create_dir_all(work.join("in")).unwrap();
-    let options = PipelineOptions {
-        cache_dir: Some(work.join("cache")),
-        ..PipelineOptions::default()
-    };
-    let (engine, plan) = pipeline::load(&pipeline, &options).unwrap();
-    let plan = Arc::new(plan);
-    let wasm = Executor::new(plan.clone(), engine, cores).unwrap();
-    let native = Executor::with_operators(plan.clone(), native_operators(), cores).unwrap();
-
     let batches: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     let bytes: usize = batches.iter().map(Vec::len).sum();
     let words: i64 = expected.values().sum();
@@ -62,29 +54,47 @@ fn main() {
         bytes as f64 / 1e6,
         words
     );
-    let mut best = [Duration::MAX; 2];
-    for _ in 0..rounds {
-        for (i, executor) in [&native, &wasm].into_iter().enumerate() {
-            let (elapsed, counts) = run_all(executor, &batches, cores);
-            assert_eq!(counts, expected, "wrong counts from variant {i}");
-            best[i] = best[i].min(elapsed);
+    for fused in [false, true] {
+        let pipeline = write_pipeline(&work, "in", "pprint", fused);
+        let options = PipelineOptions {
+            cache_dir: Some(work.join("cache")),
+            ..PipelineOptions::default()
+        };
+        let (engine, plan) = pipeline::load(&pipeline, &options).unwrap();
+        let plan = Arc::new(plan);
+        let wasm = Executor::new(plan.clone(), engine, cores).unwrap();
+        let native =
+            Executor::with_operators(plan.clone(), native_operators(fused), cores).unwrap();
+        let mut best = [Duration::MAX; 2];
+        for _ in 0..rounds {
+            for (i, executor) in [&native, &wasm].into_iter().enumerate() {
+                let (elapsed, counts) = run_all(executor, &batches, cores);
+                assert_eq!(counts, expected, "wrong counts from variant {i}");
+                best[i] = best[i].min(elapsed);
+            }
         }
-    }
-    let report = |name: &str, d: Duration| {
-        let secs = d.as_secs_f64();
+        let plan_name = if fused {
+            "flat_map(split-pairs) -> reduce_by_key(sum)  [split and pair fused in one call]"
+        } else {
+            "flat_map(split-words) -> map(word-pair) -> reduce_by_key(sum)"
+        };
+        println!("plan: {plan_name}");
+        let report = |name: &str, d: Duration| {
+            let secs = d.as_secs_f64();
+            println!(
+                "  {name:>7}: {:>7.3} s  {:>7.1} MB/s  {:>6.2} M words/s",
+                secs,
+                bytes as f64 / 1e6 / secs,
+                words as f64 / 1e6 / secs
+            );
+        };
+        report("native", best[0]);
+        report("sluice", best[1]);
         println!(
-            "{name:>7}: {:>7.3} s  {:>7.1} MB/s  {:>6.2} M words/s",
-            secs,
-            bytes as f64 / 1e6 / secs,
-            words as f64 / 1e6 / secs
+            "    ratio: sluice runs at {:.2}x native throughput",
+            best[0].as_secs_f64() / best[1].as_secs_f64()
         );
-    };
-    report("native", best[0]);
-    report("sluice", best[1]);
-    println!(
-        "  ratio: sluice runs at {:.2}x native throughput",
-        best[0].as_secs_f64() / best[1].as_secs_f64()
-    );
+    }
 
     startup_and_latency(&work);
 }
@@ -97,7 +107,11 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 /// Runs every batch; returns the time and the summed counts.
-fn run_all(executor: &Executor, batches: &[Vec<u8>], partitions: usize) -> (Duration, HashMap<String, i64>) {
+fn run_all(
+    executor: &Executor,
+    batches: &[Vec<u8>],
+    partitions: usize,
+) -> (Duration, HashMap<String, i64>) {
     let mut counts: HashMap<String, i64> = HashMap::new();
     let mut elapsed = Duration::ZERO;
     for (i, bytes) in batches.iter().enumerate() {
@@ -108,7 +122,9 @@ fn run_all(executor: &Executor, batches: &[Vec<u8>], partitions: usize) -> (Dura
             .unwrap();
         elapsed += started.elapsed();
         for partition in output.sinks[0].iter() {
-            let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&partition.keys, &partition.values) else {
+            let (Some(Column::Varlen(keys)), Column::Int64(values)) =
+                (&partition.keys, &partition.values)
+            else {
                 panic!("unexpected layout");
             };
             for (j, value) in values.iter().enumerate() {
@@ -121,7 +137,11 @@ fn run_all(executor: &Executor, batches: &[Vec<u8>], partitions: usize) -> (Dura
 
 fn lines_of(bytes: &[u8]) -> Batch {
     let mut column = Varlen::with_capacity(bytes.len() / 40, bytes.len());
-    for line in bytes.strip_suffix(b"\n").unwrap_or(bytes).split(|&b| b == b'\n') {
+    for line in bytes
+        .strip_suffix(b"\n")
+        .unwrap_or(bytes)
+        .split(|&b| b == b'\n')
+    {
         column.push(line);
     }
     Batch {
@@ -130,10 +150,14 @@ fn lines_of(bytes: &[u8]) -> Batch {
     }
 }
 
-/// The same three operators as native closures over the same batches.
-fn native_operators() -> Vec<Arc<dyn Operator>> {
+/// The plan's operators as native closures over the same batches: split,
+/// pair and sum, or (fused) split-and-pair and sum. The sum uses the same
+/// structure as the SDK's combine.
+fn native_operators(fused: bool) -> Vec<Arc<dyn Operator>> {
     let split = NativeOperator(|input: &Batch| {
-        let Column::Varlen(lines) = &input.values else { unreachable!() };
+        let Column::Varlen(lines) = &input.values else {
+            unreachable!()
+        };
         let mut words = Varlen::with_capacity(lines.len() * 10, lines.data.len());
         for i in 0..lines.len() {
             for word in lines.get_str(i).split_whitespace() {
@@ -149,30 +173,54 @@ fn native_operators() -> Vec<Arc<dyn Operator>> {
         keys: Some(input.values.clone()),
         values: Column::Int64(vec![1; input.len()]),
     });
-    let sum = NativeOperator(|input: &Batch| {
-        let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&input.keys, &input.values) else {
+    let split_pairs = NativeOperator(|input: &Batch| {
+        let Column::Varlen(lines) = &input.values else {
             unreachable!()
         };
-        let mut slots: FxHashMap<&[u8], usize> = FxHashMap::default();
-        let mut out_keys = Varlen::with_capacity(0, 0);
-        let mut sums: Vec<i64> = Vec::new();
-        for (i, value) in values.iter().enumerate() {
-            let key = keys.get(i);
-            match slots.get(key) {
-                Some(&slot) => sums[slot] = sums[slot].wrapping_add(*value),
-                None => {
-                    slots.insert(key, sums.len());
-                    out_keys.push(key);
-                    sums.push(*value);
-                }
+        let mut words = Varlen::with_capacity(lines.len() * 10, lines.data.len());
+        let mut ones = Vec::with_capacity(lines.len() * 10);
+        for i in 0..lines.len() {
+            for word in lines.get_str(i).split_whitespace() {
+                words.push(word.as_bytes());
+                ones.push(1i64);
             }
+        }
+        Batch {
+            keys: Some(Column::Varlen(words)),
+            values: Column::Int64(ones),
+        }
+    });
+    let sum = NativeOperator(|input: &Batch| {
+        let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&input.keys, &input.values)
+        else {
+            unreachable!()
+        };
+        let mut combined: FxHashMap<&[u8], (u32, i64)> =
+            FxHashMap::with_capacity_and_hasher(values.len().min(1 << 16), Default::default());
+        for (i, value) in values.iter().enumerate() {
+            combined
+                .entry(keys.get(i))
+                .and_modify(|(_, sum)| *sum = sum.wrapping_add(*value))
+                .or_insert((i as u32, *value));
+        }
+        let mut entries: Vec<(u32, i64)> = combined.into_values().collect();
+        entries.sort_unstable_by_key(|(first, _)| *first);
+        let mut out_keys = Varlen::with_capacity(entries.len(), entries.len() * 8);
+        let mut sums = Vec::with_capacity(entries.len());
+        for (first, sum) in entries {
+            out_keys.push(keys.get(first as usize));
+            sums.push(sum);
         }
         Batch {
             keys: Some(Column::Varlen(out_keys)),
             values: Column::Int64(sums),
         }
     });
-    vec![Arc::new(split), Arc::new(pair), Arc::new(sum)]
+    if fused {
+        vec![Arc::new(split_pairs), Arc::new(sum)]
+    } else {
+        vec![Arc::new(split), Arc::new(pair), Arc::new(sum)]
+    }
 }
 
 /// The corpus (cached between runs) and its exact counts.
@@ -181,12 +229,21 @@ fn corpus(work: &Path, mb: u32) -> (Vec<PathBuf>, HashMap<String, i64>) {
     let dir = work.join(format!("corpus-{files}x10MB"));
     let counts = dir.join("counts.json");
     if !counts.is_file() {
-        let script = fixtures::gen_corpus_script().expect("../shared/gen_corpus.py is needed for the corpus");
+        let script = fixtures::gen_corpus_script()
+            .expect("../shared/gen_corpus.py is needed for the corpus");
         println!("generating {files} × 10 MB with gen_corpus.py ...");
         let status = Command::new("python3")
             .arg(script)
             .arg(&dir)
-            .args(["--files", &files.to_string(), "--mb", "10", "--jobs", "2", "--counts"])
+            .args([
+                "--files",
+                &files.to_string(),
+                "--mb",
+                "10",
+                "--jobs",
+                "2",
+                "--counts",
+            ])
             .arg(&counts)
             .status()
             .unwrap();
@@ -202,18 +259,27 @@ fn corpus(work: &Path, mb: u32) -> (Vec<PathBuf>, HashMap<String, i64>) {
     (paths, expected)
 }
 
-fn write_pipeline(work: &Path, input: &str, sink: &str) -> PathBuf {
-    let path = work.join(format!("pipeline-{sink}.toml"));
+fn write_pipeline(work: &Path, input: &str, sink: &str, fused: bool) -> PathBuf {
+    let path = work.join(format!("pipeline-{sink}-{fused}.toml"));
+    let streams = if fused {
+        format!(
+            "[streams.pairs]\nfrom = \"lines\"\nop = \"flat_map\"\nplugin = {:?}\n",
+            fixtures::SPLIT_PAIRS
+        )
+    } else {
+        format!(
+            "[streams.words]\nfrom = \"lines\"\nop = \"flat_map\"\nplugin = {:?}\n\
+             [streams.pairs]\nfrom = \"words\"\nop = \"map\"\nplugin = {:?}\n",
+            fixtures::SPLIT_WORDS,
+            fixtures::WORD_PAIR
+        )
+    };
     std::fs::write(
         &path,
         format!(
-            "batch_interval = \"1s\"\n[sources.lines]\nkind = \"files\"\npath = {input:?}\n\
-             [streams.words]\nfrom = \"lines\"\nop = \"flat_map\"\nplugin = {:?}\n\
-             [streams.pairs]\nfrom = \"words\"\nop = \"map\"\nplugin = {:?}\n\
+            "batch_interval = \"1s\"\n[sources.lines]\nkind = \"files\"\npath = {input:?}\n{streams}\
              [streams.counts]\nfrom = \"pairs\"\nop = \"reduce_by_key\"\nplugin = {:?}\n\
              [sinks.out]\nfrom = \"counts\"\nkind = \"{sink}\"\n",
-            fixtures::SPLIT_WORDS,
-            fixtures::WORD_PAIR,
             fixtures::SUM
         ),
     )
@@ -228,7 +294,7 @@ fn startup_and_latency(work: &Path) {
     let input = work.join("latency-in");
     let _ = std::fs::remove_dir_all(&input);
     std::fs::create_dir_all(&input).unwrap();
-    let pipeline = write_pipeline(work, "latency-in", "pprint");
+    let pipeline = write_pipeline(work, "latency-in", "pprint", false);
     let spawn = || {
         Command::new(binary)
             .args(["run", pipeline.to_str().unwrap()])

@@ -22,6 +22,9 @@ use super::limits::{EPOCH_TICK, Limiter, Limits};
 use super::{OperatorKind, Param};
 use crate::error::{LoadError, LoadFailure};
 
+/// Linear memory kept resident per pooling slot between instances.
+const KEEP_RESIDENT_BYTES: usize = 16 << 20;
+
 /// How much of a plugin's stderr is kept and attached to its errors.
 pub const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
 
@@ -96,7 +99,11 @@ impl PluginEngine {
             .total_core_instances(instances * 8)
             .total_memories(instances * 2)
             .total_tables(instances * 8)
-            .max_memory_size(settings.max_memory_mib as usize * 1024 * 1024);
+            .max_memory_size(settings.max_memory_mib as usize * 1024 * 1024)
+            // Reset the first pages of a slot with memset instead of
+            // madvise, so the next instance does not fault them in again.
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(64 * 1024);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);

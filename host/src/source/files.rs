@@ -14,13 +14,15 @@
 //!   starting with `_`. Subdirectories are ignored.
 //! - **Complete files only.** Write a file elsewhere (or under a hidden or
 //!   temporary name) and rename it into the directory: a rename is atomic,
-//!   so the file is read whole. A file written in place is read only after
-//!   its writer closes it (an inotify close-after-write event); files
-//!   already present at start are taken as complete.
+//!   so the file is read whole, in the next batch. A file written in place
+//!   is read only after its writer closes it (an inotify close-after-write
+//!   event). A file that appears without either event (events lost, or
+//!   still on their way) is read once two consecutive listings find it with
+//!   the same size and no writer. Files present at start are complete.
 //! - **Existing files** are skipped unless `include_existing = true`.
 //! - **Invalid UTF-8** follows the source's `invalid_utf8` policy.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -42,6 +44,11 @@ pub struct FilesSource {
     seen: HashSet<OsString>,
     /// Files some writer has open: not read until closed.
     being_written: HashSet<OsString>,
+    /// Files an event showed complete: closed after writing, or renamed in.
+    completed: HashSet<OsString>,
+    /// Files listed without a completion event, with their size then: read
+    /// once a later listing finds them unchanged.
+    unsettled: HashMap<OsString, u64>,
     events: mpsc::Receiver<notify::Result<notify::Event>>,
     /// Kept alive for as long as the source is.
     _watcher: Option<notify::RecommendedWatcher>,
@@ -113,12 +120,18 @@ impl FilesSource {
             dir: dir.to_path_buf(),
             seen: HashSet::new(),
             being_written: HashSet::new(),
+            completed: HashSet::new(),
+            unsettled: HashMap::new(),
             events,
             _watcher: watcher,
             decoder: LineDecoder::new(policy),
         };
-        if !include_existing {
-            source.seen = source.list()?.into_iter().collect();
+        let existing = source.list()?.into_iter().map(|(name, _)| name);
+        if include_existing {
+            // Files present at start are taken as complete.
+            source.completed.extend(existing);
+        } else {
+            source.seen.extend(existing);
             tracing::info!(
                 source = name,
                 skipped = source.seen.len(),
@@ -136,8 +149,9 @@ impl FilesSource {
         }
     }
 
-    /// The names of the regular, not ignored files in the directory, sorted.
-    fn list(&self) -> Result<Vec<OsString>, Error> {
+    /// The names and sizes of the regular, not ignored files in the
+    /// directory, sorted by name.
+    fn list(&self) -> Result<Vec<(OsString, u64)>, Error> {
         let entries = std::fs::read_dir(&self.dir).map_err(|e| {
             self.fail(
                 format!("cannot list {}: {e}", self.dir.display()),
@@ -151,8 +165,9 @@ impl FilesSource {
                 continue;
             }
             // Follows symbolic links: a link to a file is a file.
-            if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
-                names.push(name);
+            match std::fs::metadata(entry.path()) {
+                Ok(meta) if meta.is_file() => names.push((name, meta.len())),
+                _ => {}
             }
         }
         names.sort();
@@ -170,14 +185,20 @@ impl FilesSource {
                 match event.kind {
                     EventKind::Create(CreateKind::File | CreateKind::Any)
                     | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => {
+                        self.completed.remove(&name);
                         self.being_written.insert(name);
                     }
                     EventKind::Access(AccessKind::Close(AccessMode::Write))
-                    | EventKind::Remove(_)
                     | EventKind::Modify(ModifyKind::Name(
                         RenameMode::To | RenameMode::Both | RenameMode::Any,
                     )) => {
                         self.being_written.remove(&name);
+                        self.completed.insert(name);
+                    }
+                    EventKind::Remove(_) => {
+                        self.being_written.remove(&name);
+                        self.completed.remove(&name);
+                        self.unsettled.remove(&name);
                     }
                     _ => {}
                 }
@@ -230,17 +251,25 @@ impl Source for FilesSource {
         let names = self.list()?;
         self.drain_events();
         let mut read = Vec::new();
-        for name in names {
+        for (name, size) in names {
             if self.seen.contains(&name) {
                 continue;
             }
             if self.being_written.contains(&name) {
                 tracing::debug!(source = %self.name, file = ?name, "file still open for writing; read once closed");
+                self.unsettled.insert(name, size);
+                continue;
+            }
+            // Without a completion event (it may still be on its way), a
+            // file is read once two listings in a row find the same size.
+            if !self.completed.contains(&name) && self.unsettled.get(&name) != Some(&size) {
+                self.unsettled.insert(name, size);
                 continue;
             }
             match self.read_file(&name)? {
                 Some(bytes) => read.push((name, bytes)),
                 None => {
+                    self.unsettled.remove(&name);
                     self.seen.insert(name);
                 }
             }
@@ -255,6 +284,8 @@ impl Source for FilesSource {
             }
             self.decode(&name, &bytes, &mut lines)?;
             tracing::debug!(source = %self.name, file = ?name, %batch_time, "read file");
+            self.completed.remove(&name);
+            self.unsettled.remove(&name);
             self.seen.insert(name);
         }
         Ok(Batch {

@@ -7,6 +7,7 @@ mod common;
 mod files_source;
 mod pipeline_errors;
 mod plugin_cli;
+mod plugin_failures;
 mod pprint;
 mod socket_source;
 mod wordcount;
