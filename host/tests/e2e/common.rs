@@ -170,3 +170,16 @@ pub fn drop_file(dir: &Path, name: &str, contents: &[u8]) {
     std::fs::write(&hidden, contents).unwrap();
     std::fs::rename(&hidden, dir.join(name)).unwrap();
 }
+
+/// Waits until a pipeline writing `text_files` under `dir/out` has
+/// committed its first batch: its sources are open from then on.
+pub fn wait_until_running(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(dir.join("out")).map_or(true, |mut e| e.next().is_none()) {
+        assert!(
+            Instant::now() < deadline,
+            "the pipeline did not start within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

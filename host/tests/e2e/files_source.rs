@@ -74,7 +74,7 @@ fn files_present_at_start_are_skipped_unless_include_existing() {
     let child = sluice(&["run", pipeline.to_str().unwrap(), "--stop-when-idle", "5"])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until_running(dir.path());
     drop_file(&input, "new.txt", b"new words\n");
     stdout_of(&wait(child, Duration::from_secs(60)));
     assert_eq!(read_counts(dir.path()), reference_counts(["new words"]));
@@ -89,7 +89,7 @@ fn a_file_written_in_place_is_read_only_once_closed() {
     let child = sluice(&["run", pipeline.to_str().unwrap(), "--stop-when-idle", "10"])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until_running(dir.path());
     let mut file = std::fs::File::create(input.join("slow.txt")).unwrap();
     file.write_all(b"alpha bet").unwrap();
     file.flush().unwrap();

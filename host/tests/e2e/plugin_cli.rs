@@ -97,7 +97,8 @@ fn sigterm_finishes_the_current_batch_and_exits_zero() {
     let child = sluice(&["run", pipeline.to_str().unwrap()])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_until_running(dir.path());
+    std::thread::sleep(Duration::from_millis(500));
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

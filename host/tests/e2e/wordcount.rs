@@ -82,6 +82,7 @@ fn files_arriving_while_running_are_counted_once_each_even_with_old_mtimes() {
     let child = sluice(&["run", pipeline.to_str().unwrap(), "--stop-when-idle", "8"])
         .spawn()
         .unwrap();
+    wait_until_running(dir.path());
     for (i, file) in files.iter().enumerate() {
         std::thread::sleep(Duration::from_millis(300));
         let contents = std::fs::read(file).unwrap();
