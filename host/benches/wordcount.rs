@@ -227,36 +227,8 @@ fn native_operators(fused: bool) -> Vec<Arc<dyn Operator>> {
 fn corpus(work: &Path, mb: u32) -> (Vec<PathBuf>, HashMap<String, i64>) {
     let files = mb.div_ceil(10).max(1);
     let dir = work.join(format!("corpus-{files}x10MB"));
-    let counts = dir.join("counts.json");
-    if !counts.is_file() {
-        let script = fixtures::gen_corpus_script()
-            .expect("../shared/gen_corpus.py is needed for the corpus");
-        println!("generating {files} × 10 MB with gen_corpus.py ...");
-        let status = Command::new("python3")
-            .arg(script)
-            .arg(&dir)
-            .args([
-                "--files",
-                &files.to_string(),
-                "--mb",
-                "10",
-                "--jobs",
-                "2",
-                "--counts",
-            ])
-            .arg(&counts)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    paths.sort();
-    let expected = serde_json::from_str(&std::fs::read_to_string(counts).unwrap()).unwrap();
-    (paths, expected)
+    let corpus = fixtures::corpus(&dir, files, 10.0, 42);
+    (corpus.files, corpus.counts)
 }
 
 fn write_pipeline(work: &Path, input: &str, sink: &str, fused: bool) -> PathBuf {

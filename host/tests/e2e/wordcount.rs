@@ -2,43 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use super::common::*;
 
-/// Generates `files` corpus files of `mb` MB with `../shared/gen_corpus.py`
-/// into `dir/corpus`, returning the files and the exact expected counts.
+/// A corpus of `files` files of `mb` MB in `dir/corpus`, and its exact
+/// counts, from `../shared/gen_corpus.py`: the independent reference.
 fn corpus(dir: &Path, files: u32, mb: f64) -> (Vec<std::path::PathBuf>, BTreeMap<String, i64>) {
-    let script = sluice_test_fixtures::gen_corpus_script()
-        .expect("../shared/gen_corpus.py is missing: the corpus tests need the shared folder beside the repository");
-    let out = dir.join("corpus");
-    let counts = dir.join("counts.json");
-    let status = Command::new("python3")
-        .arg(script)
-        .arg(&out)
-        .args([
-            "--files",
-            &files.to_string(),
-            "--mb",
-            &mb.to_string(),
-            "--seed",
-            "7",
-        ])
-        .arg("--counts")
-        .arg(&counts)
-        .status()
-        .expect("python3 is needed to generate the corpus");
-    assert!(status.success());
-    let mut paths: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    paths.sort();
-    let expected: BTreeMap<String, i64> =
-        serde_json::from_str(&std::fs::read_to_string(counts).unwrap()).unwrap();
-    (paths, expected)
+    let corpus = sluice_test_fixtures::corpus(&dir.join("corpus"), files, mb, 7);
+    (corpus.files, corpus.counts.into_iter().collect())
 }
 
 fn counts_with_partitions(partitions: &str) {
