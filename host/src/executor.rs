@@ -81,7 +81,7 @@ impl Executor {
     }
 
     /// The plan this executor runs.
-    pub fn plan(&self) -> &Plan {
+    pub fn plan(&self) -> &Arc<Plan> {
         &self.plan
     }
 

@@ -13,7 +13,6 @@
 //! batches without input, or when the shutdown signal fires; the batch under
 //! way is always finished first.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
@@ -83,7 +82,7 @@ pub async fn run(
     stop: StopConditions,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<RunSummary, Error> {
-    let plan = Arc::new(executor.plan().clone());
+    let plan = executor.plan().clone();
     let sources = plan
         .sources
         .iter()
