@@ -392,6 +392,18 @@ impl Batch {
         self.values.extend_from(&other.values);
     }
 
+    /// A copy of the records in `range`.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Batch {
+        let mut out = Batch::empty(self.record_type());
+        for i in range {
+            if let (Some(keys), Some(from)) = (&mut out.keys, &self.keys) {
+                keys.push_from(from, i);
+            }
+            out.values.push_from(&self.values, i);
+        }
+        out
+    }
+
     /// Splits an unkeyed or keyed batch into `parts` contiguous batches of
     /// about the same byte size (the input partitions of a batch).
     pub fn split(self, parts: usize) -> Vec<Batch> {

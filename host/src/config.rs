@@ -27,6 +27,9 @@
 //! params = { min_length = 3 }  # handed to the plugin's init
 //! partitions = 4               # reduce_by_key only: partitions after the exchange
 //! limits = { call_time = "5s" }
+//! on_error = "fail"            # retry | skip | dead_letter
+//! # retries = 3, retry_backoff = "100ms"     (retry)
+//! # dead_letter = "dead-letter/words"         (dead_letter)
 //!
 //! [sinks.console]
 //! from = "words"
@@ -112,7 +115,8 @@ pub struct SourceConfig {
     pub invalid_utf8: InvalidUtf8,
 }
 
-/// Limits of one stream, overriding the pipeline's.
+/// Limits of one stream, overriding the pipeline's (`stack_kib` is
+/// engine-wide and can only be set in the pipeline's `[limits]`).
 #[derive(Clone, Copy, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsOverride {
@@ -123,6 +127,16 @@ pub struct LimitsOverride {
     pub memory_mib: Option<u32>,
     /// See [`Limits::table_elements`].
     pub table_elements: Option<u32>,
+    /// See [`Limits::instances`].
+    pub instances: Option<u32>,
+    /// See [`Limits::output_mib`].
+    pub output_mib: Option<u32>,
+    /// See [`Limits::output_records_per_input`].
+    pub output_records_per_input: Option<u32>,
+    /// See [`Limits::binary_mib`].
+    pub binary_mib: Option<u32>,
+    /// See [`Limits::fuel`].
+    pub fuel: Option<u64>,
 }
 
 impl LimitsOverride {
@@ -132,7 +146,14 @@ impl LimitsOverride {
             call_time: self.call_time.unwrap_or(base.call_time),
             memory_mib: self.memory_mib.unwrap_or(base.memory_mib),
             table_elements: self.table_elements.unwrap_or(base.table_elements),
+            instances: self.instances.unwrap_or(base.instances),
             stack_kib: base.stack_kib,
+            output_mib: self.output_mib.unwrap_or(base.output_mib),
+            output_records_per_input: self
+                .output_records_per_input
+                .unwrap_or(base.output_records_per_input),
+            binary_mib: self.binary_mib.unwrap_or(base.binary_mib),
+            fuel: self.fuel.or(base.fuel),
         }
     }
 }
@@ -166,6 +187,38 @@ pub struct StreamConfig {
     /// Limits overriding the pipeline's.
     #[serde(default)]
     pub limits: LimitsOverride,
+    /// What to do when a call of this stream's plugin fails (default
+    /// `fail`).
+    #[serde(default)]
+    pub on_error: OnError,
+    /// `on_error = "retry"`: attempts after the first (default 3).
+    pub retries: Option<Spanned<u32>>,
+    /// `on_error = "retry"`: wait before the first retry, doubled for each
+    /// next one (default `"100ms"`).
+    #[serde(default, with = "optional_duration")]
+    pub retry_backoff: Option<Duration>,
+    /// `on_error = "dead_letter"`: the directory dead-letter files go to,
+    /// relative to the pipeline file (default `dead-letter/<stream>`).
+    pub dead_letter: Option<Spanned<String>>,
+}
+
+/// What happens to a partition batch whose plugin call fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Stop the pipeline with the error (the batch is not delivered).
+    #[default]
+    Fail,
+    /// Call again, with backoff, when the failure may be transient (a
+    /// timeout); fail the pipeline when retries run out or the failure is
+    /// deterministic.
+    Retry,
+    /// Drop the failing partition batch, count and log it, go on.
+    Skip,
+    /// Find the records that make the call fail by splitting the batch,
+    /// write each with its error to the dead-letter directory, and process
+    /// the rest normally.
+    DeadLetter,
 }
 
 /// Kinds of sink.

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use crate::plugin::OperatorKind;
+use crate::plugin::sandbox::ForbiddenImport;
 
 /// Who is to blame for an error, which decides what can be done about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,7 +108,7 @@ pub enum LoadFailure {
     )]
     Read(#[source] std::io::Error),
     /// The bytes are not a valid component (or a core module, or garbage).
-    #[error("not a valid WebAssembly component: {0}")]
+    #[error("is not a valid WebAssembly component: {0}")]
     InvalidComponent(String),
     /// The component exports no operator interface of the contract.
     #[error(
@@ -129,9 +130,98 @@ pub enum LoadFailure {
     /// The component cannot be instantiated with what the host provides.
     #[error("cannot be linked: {0}")]
     Link(String),
-    /// `describe` or `init` failed.
+    /// The file is larger than `limits.binary_mib`.
+    #[error(
+        "is {size} bytes, over the limit of {limit_mib} MiB (limit `binary_mib`); raise the limit if the plugin is trusted to be this large"
+    )]
+    TooLarge {
+        /// The file's size.
+        size: u64,
+        /// The limit.
+        limit_mib: u32,
+    },
+    /// The component imports something outside the sandbox.
+    #[error(
+        "imports what the sandbox does not give: {}; rebuild it without that dependency",
+        forbidden_list(.0)
+    )]
+    ForbiddenImports(Vec<ForbiddenImport>),
+    /// A module of the component declares more initial memory than
+    /// `limits.memory_mib` allows.
+    #[error(
+        "declares more initial linear memory than the limit of {limit_mib} MiB (limit `memory_mib`): {detail}"
+    )]
+    InitialMemory {
+        /// The limit.
+        limit_mib: u32,
+        /// What wasmtime reported.
+        detail: String,
+    },
+    /// The file is a core WebAssembly module, not a component.
+    #[error(
+        "is a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`"
+    )]
+    CoreModule,
+    /// `describe` or `init` returned something unusable.
     #[error("{0}")]
     Startup(String),
+    /// Instantiating, `describe` or `init` failed (a limit, a trap).
+    #[error(
+        "failed while starting (instantiate, describe, init): {failure}{}",
+        stderr_suffix(stderr)
+    )]
+    StartupFailed {
+        /// What went wrong.
+        failure: CallFailure,
+        /// What the plugin wrote to stderr (bounded).
+        stderr: String,
+    },
+}
+
+impl LoadFailure {
+    /// A short, stable name of the failure class (for logs and metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LoadFailure::Read(_) => "unreadable",
+            LoadFailure::InvalidComponent(_) => "invalid_component",
+            LoadFailure::NoOperator
+            | LoadFailure::SeveralOperators(_)
+            | LoadFailure::WrongOperator { .. } => "wrong_world",
+            LoadFailure::Link(_) => "link",
+            LoadFailure::TooLarge { .. } => "binary_too_large",
+            LoadFailure::ForbiddenImports(_) => "forbidden_import",
+            LoadFailure::InitialMemory { .. } => "memory",
+            LoadFailure::CoreModule => "invalid_component",
+            LoadFailure::Startup(_) => "startup",
+            LoadFailure::StartupFailed { failure, .. } => failure.kind(),
+        }
+    }
+}
+
+/// `` `a`, `b` (reason); `c` (other reason) ``: refused imports grouped by
+/// reason, in order.
+fn forbidden_list(forbidden: &[ForbiddenImport]) -> String {
+    let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+    for f in forbidden {
+        let import = format!("`{}`", f.import);
+        match groups.iter_mut().find(|(reason, _)| *reason == f.reason) {
+            Some((_, imports)) => imports.push(import),
+            None => groups.push((f.reason, vec![import])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(reason, imports)| format!("{} ({reason})", imports.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("\nplugin stderr:\n{}", stderr.trim_end())
+    }
 }
 
 /// A plugin call failed during a batch.
@@ -139,8 +229,7 @@ pub enum LoadFailure {
 #[error(
     "pipeline `{}`, stream `{}`, plugin {} (sha256 {}), batch {}, partition {}{}, attempt {}: {failure}{}",
     site.pipeline, site.stream, site.plugin, site.short_hash(), site.batch_time, site.partition,
-    site.phase, site.attempt,
-    if stderr.is_empty() { String::new() } else { format!("\nplugin stderr:\n{}", stderr.trim_end()) }
+    site.phase, site.attempt, stderr_suffix(stderr)
 )]
 pub struct CallError {
     /// Where the call happened.
@@ -206,4 +295,37 @@ pub enum CallFailure {
     /// The operator returned output that breaks the contract.
     #[error("returned invalid output: {0}")]
     InvalidOutput(String),
+    /// The operator returned more than `limits.output_mib` or
+    /// `limits.output_records_per_input` allow.
+    #[error("{0}")]
+    OutputTooLarge(String),
+    /// The call ran out of `limits.fuel`.
+    #[error(
+        "ran out of fuel after {0} instructions (limit `fuel`); raise the limit or make the plugin do less per batch"
+    )]
+    Fuel(u64),
+}
+
+impl CallFailure {
+    /// A short, stable name of the failure class (for logs, metrics and
+    /// dead-letter records).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallFailure::Timeout(_) => "timeout",
+            CallFailure::Memory(_) => "memory",
+            CallFailure::StackOverflow(_) => "stack_overflow",
+            CallFailure::Trap(_) => "trap",
+            CallFailure::Operator { .. } => "operator_error",
+            CallFailure::InvalidOutput(_) => "invalid_output",
+            CallFailure::OutputTooLarge(_) => "output_too_large",
+            CallFailure::Fuel(_) => "fuel",
+        }
+    }
+
+    /// Whether calling again with the same input can give another result.
+    /// Calls are deterministic (fixed clocks and random numbers, no I/O), so
+    /// only a timeout, which depends on the machine's load, can.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CallFailure::Timeout(_))
+    }
 }

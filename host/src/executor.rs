@@ -7,6 +7,10 @@
 //! it combines each input partition (map-side combine), exchanges the
 //! combined records by key hash into R partitions, and combines each of
 //! those again, all in parallel.
+//!
+//! A failing call is handled by the stream's `on_error` policy (see
+//! [`crate::recovery`]); records it isolates come back with the batch's
+//! output, to be written before the sinks see the batch.
 
 use std::sync::Arc;
 
@@ -18,12 +22,14 @@ use crate::exchange::exchange;
 use crate::operator::{Operator, WasmOperator};
 use crate::plan::{NodeRef, Plan};
 use crate::plugin::{OperatorKind, PluginEngine};
+use crate::recovery::{CounterSnapshot, DeadLetter, Outcome, Recovery, StreamCounters};
 use crate::time::BatchTime;
 
 /// Runs batches of one plan.
 pub struct Executor {
     plan: Arc<Plan>,
     operators: Vec<Arc<dyn Operator>>,
+    counters: Vec<StreamCounters>,
     pool: rayon::ThreadPool,
 }
 
@@ -33,6 +39,9 @@ pub struct BatchOutput {
     pub sinks: Vec<Arc<Vec<Batch>>>,
     /// Records read from the sources.
     pub input_records: usize,
+    /// For each stream of the plan, in order, the records its `on_error =
+    /// "dead_letter"` policy isolated.
+    pub dead_letters: Vec<Vec<DeadLetter>>,
 }
 
 impl Executor {
@@ -73,11 +82,27 @@ impl Executor {
             .stack_size(8 << 20)
             .build()
             .map_err(|e| Error::Internal(format!("cannot start the worker pool: {e}")))?;
+        let counters = plan
+            .streams
+            .iter()
+            .map(|_| StreamCounters::default())
+            .collect();
         Ok(Executor {
             plan,
             operators,
+            counters,
             pool,
         })
+    }
+
+    /// Each stream's name and outcome counters, in plan order.
+    pub fn counters(&self) -> Vec<(String, CounterSnapshot)> {
+        self.plan
+            .streams
+            .iter()
+            .zip(&self.counters)
+            .map(|(stream, counters)| (stream.name.clone(), counters.snapshot()))
+            .collect()
     }
 
     /// The plan this executor runs.
@@ -100,15 +125,17 @@ impl Executor {
         let mut sources: Vec<Arc<Vec<Batch>>> = inputs.into_iter().map(Arc::new).collect();
         sources.resize_with(self.plan.sources.len(), || Arc::new(Vec::new()));
         let mut streams: Vec<Arc<Vec<Batch>>> = Vec::with_capacity(self.plan.streams.len());
+        let mut dead_letters = Vec::with_capacity(self.plan.streams.len());
         for (index, stream) in self.plan.streams.iter().enumerate() {
             let input = match stream.from {
                 NodeRef::Source(i) => sources[i].clone(),
                 NodeRef::Stream(i) => streams[i].clone(),
             };
-            let output = self
+            let (output, isolated) = self
                 .pool
                 .install(|| self.run_stream(index, batch_time, &input))?;
             streams.push(Arc::new(output));
+            dead_letters.push(isolated);
         }
         let sinks = self
             .plan
@@ -122,6 +149,7 @@ impl Executor {
         Ok(BatchOutput {
             sinks,
             input_records,
+            dead_letters,
         })
     }
 
@@ -130,9 +158,8 @@ impl Executor {
         index: usize,
         batch_time: BatchTime,
         input: &[Batch],
-    ) -> Result<Vec<Batch>, Error> {
+    ) -> Result<(Vec<Batch>, Vec<DeadLetter>), Error> {
         let stream = &self.plan.streams[index];
-        let operator = &self.operators[index];
         let site = |partition: usize, phase: &'static str| CallSite {
             pipeline: self.plan.name.clone(),
             stream: stream.name.clone(),
@@ -143,25 +170,48 @@ impl Executor {
             phase,
             attempt: 1,
         };
-        let apply_all = |parts: &[Batch], phase: &'static str| -> Result<Vec<Batch>, Error> {
-            parts
+        let mut dead_letters = Vec::new();
+        let mut apply_all = |parts: &[Batch], phase: &'static str, recombine: bool| {
+            let recovery = Recovery {
+                operator: &*self.operators[index],
+                policy: &stream.on_error,
+                counters: &self.counters[index],
+                input_type: stream.input_type,
+                output_type: stream.output_type,
+                recombine,
+            };
+            let outcomes = parts
                 .par_iter()
                 .enumerate()
                 .map(|(partition, batch)| {
                     if batch.is_empty() {
                         // Nothing to call the plugin for.
-                        return Ok(Batch::empty(stream.output_type));
+                        return Ok(Outcome {
+                            output: Batch::empty(stream.output_type),
+                            dead_letters: Vec::new(),
+                        });
                     }
-                    operator.apply(batch, &|| site(partition, phase))
+                    recovery.apply(batch, &site(partition, phase))
                 })
-                .collect()
+                .collect::<Result<Vec<Outcome>, Error>>()?;
+            Ok::<_, Error>(
+                outcomes
+                    .into_iter()
+                    .map(|outcome| {
+                        dead_letters.extend(outcome.dead_letters);
+                        outcome.output
+                    })
+                    .collect::<Vec<Batch>>(),
+            )
         };
         if stream.op != OperatorKind::ReduceByKey {
-            return apply_all(input, "");
+            let output = apply_all(input, "", false)?;
+            return Ok((output, dead_letters));
         }
-        let combined = apply_all(input, " (before the exchange)")?;
+        let combined = apply_all(input, " (before the exchange)", false)?;
         let exchanged = exchange(&combined, stream.reduce_partitions, stream.output_type);
         drop(combined);
-        apply_all(&exchanged, " (after the exchange)")
+        let output = apply_all(&exchanged, " (after the exchange)", true)?;
+        Ok((output, dead_letters))
     }
 }

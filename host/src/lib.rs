@@ -16,10 +16,11 @@
 //! - [`plugin`]: engine, compile cache, limits, loading and calling plugins.
 //! - [`operator`]: what the executor calls per partition (plugin or native).
 //! - [`executor`]: one batch through the plan, on a worker pool.
+//! - [`recovery`]: `on_error` policies: fail, retry, skip, dead letter.
 //! - [`exchange`]: the shuffle between the halves of a `reduce_by_key`.
 //! - [`scheduler`]: the batch timer, ordering, delays and stop conditions.
 //! - [`source`]: `files` and `socket` sources.
-//! - [`sink`]: `pprint` and `text_files` sinks.
+//! - [`sink`]: `pprint` and `text_files` sinks, dead-letter files.
 //! - [`render`]: Python reprs and JSON lines of records.
 //! - [`time`]: batch times.
 //! - [`error`]: errors, each naming what failed.
@@ -35,6 +36,7 @@ pub mod operator;
 pub mod pipeline;
 pub mod plan;
 pub mod plugin;
+pub mod recovery;
 pub mod render;
 pub mod scheduler;
 pub mod sink;

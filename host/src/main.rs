@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,7 +95,11 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 settings.cache_dir = Some(dir);
             }
             let engine = PluginEngine::new(&settings)?;
-            print!("{}", sluice::plugin::inspect::inspect(&engine, &file)?);
+            let inspection = sluice::plugin::inspect::inspect(&engine, &file)?;
+            print!("{}", inspection.report);
+            if !inspection.allowed {
+                anyhow::bail!("{} is refused (see the verdict above)", file.display());
+            }
         }
     }
     Ok(())

@@ -21,7 +21,7 @@ pub trait Operator: Send + Sync {
     /// # Errors
     ///
     /// When the operation fails on this batch.
-    fn apply(&self, input: &Batch, site: &dyn Fn() -> CallSite) -> Result<Batch, Error>;
+    fn apply(&self, input: &Batch, site: &CallSite) -> Result<Batch, Error>;
 }
 
 /// A plugin, called in a fresh instance per partition batch.
@@ -35,7 +35,7 @@ pub struct WasmOperator {
 }
 
 impl Operator for WasmOperator {
-    fn apply(&self, input: &Batch, site: &dyn Fn() -> CallSite) -> Result<Batch, Error> {
+    fn apply(&self, input: &Batch, site: &CallSite) -> Result<Batch, Error> {
         Ok(self.plugin.call(&self.engine, input, self.output, site)?)
     }
 }
@@ -47,7 +47,7 @@ impl<F> Operator for NativeOperator<F>
 where
     F: Fn(&Batch) -> Batch + Send + Sync,
 {
-    fn apply(&self, input: &Batch, _site: &dyn Fn() -> CallSite) -> Result<Batch, Error> {
+    fn apply(&self, input: &Batch, _site: &CallSite) -> Result<Batch, Error> {
         Ok((self.0)(input))
     }
 }

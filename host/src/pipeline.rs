@@ -37,6 +37,7 @@ pub fn load(path: &Path, options: &PipelineOptions) -> Result<(Arc<PluginEngine>
         .chain(std::iter::once(cfg.limits.memory_mib))
         .max()
         .unwrap_or(cfg.limits.memory_mib);
+    let fuel = cfg.limits.fuel.is_some() || cfg.streams.values().any(|s| s.limits.fuel.is_some());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let settings = EngineSettings {
         cache_dir: if options.no_cache {
@@ -52,6 +53,7 @@ pub fn load(path: &Path, options: &PipelineOptions) -> Result<(Arc<PluginEngine>
         max_memory_mib,
         stack_kib: cfg.limits.stack_kib,
         max_instances: cores * 4 + 8,
+        fuel,
     };
     let engine = PluginEngine::new(&settings)
         .map_err(|e| Error::Internal(format!("cannot start the WebAssembly engine: {e:#}")))?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::batch::RecordType;
 use crate::config::{
-    InvalidUtf8, LoadedFile, SinkConfig, SinkKind, SourceConfig, SourceKind, StreamConfig,
+    InvalidUtf8, LoadedFile, OnError, SinkConfig, SinkKind, SourceConfig, SourceKind, StreamConfig,
     TextFormat,
 };
 use crate::error::{ConfigError, Error};
@@ -77,6 +77,29 @@ pub struct StreamSpec {
     pub output_type: RecordType,
     /// `reduce_by_key`: partitions after the exchange.
     pub reduce_partitions: usize,
+    /// What happens when a call fails.
+    pub on_error: ErrorPolicy,
+}
+
+/// A checked `on_error` policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    /// Stop the pipeline.
+    Fail,
+    /// Retry transient failures.
+    Retry {
+        /// Attempts after the first.
+        retries: u32,
+        /// Wait before the first retry; doubled for each next one.
+        backoff: Duration,
+    },
+    /// Drop the failing partition batch.
+    Skip,
+    /// Isolate the failing records into `dir`.
+    DeadLetter {
+        /// Where the dead-letter files go.
+        dir: PathBuf,
+    },
 }
 
 /// A checked sink.
@@ -480,6 +503,7 @@ fn stream_spec(
         Some(p) => *p.get_ref(),
         None => partitions,
     };
+    let on_error = error_policy(file, name, cfg)?;
     Ok(StreamSpec {
         name: name.to_owned(),
         from,
@@ -489,6 +513,51 @@ fn stream_spec(
         input_type: upstream,
         output_type,
         reduce_partitions,
+        on_error,
+    })
+}
+
+/// The stream's `on_error` policy; keys of another policy are refused.
+fn error_policy(
+    file: &LoadedFile,
+    name: &str,
+    cfg: &StreamConfig,
+) -> Result<ErrorPolicy, ConfigError> {
+    let policy = cfg.on_error;
+    if let Some(retries) = cfg.retries.as_ref().filter(|_| policy != OnError::Retry) {
+        return Err(file.error_at(
+            retries.span(),
+            format!("stream `{name}`: `retries` applies only with on_error = \"retry\""),
+        ));
+    }
+    if cfg.retry_backoff.is_some() && policy != OnError::Retry {
+        return Err(file.error(format!(
+            "stream `{name}`: `retry_backoff` applies only with on_error = \"retry\""
+        )));
+    }
+    if let Some(dir) = cfg
+        .dead_letter
+        .as_ref()
+        .filter(|_| policy != OnError::DeadLetter)
+    {
+        return Err(file.error_at(
+            dir.span(),
+            format!("stream `{name}`: `dead_letter` applies only with on_error = \"dead_letter\""),
+        ));
+    }
+    Ok(match policy {
+        OnError::Fail => ErrorPolicy::Fail,
+        OnError::Skip => ErrorPolicy::Skip,
+        OnError::Retry => ErrorPolicy::Retry {
+            retries: cfg.retries.as_ref().map_or(3, |r| *r.get_ref()),
+            backoff: cfg.retry_backoff.unwrap_or(Duration::from_millis(100)),
+        },
+        OnError::DeadLetter => ErrorPolicy::DeadLetter {
+            dir: match &cfg.dead_letter {
+                Some(dir) => file.resolve(dir.get_ref()),
+                None => file.resolve("dead-letter").join(name),
+            },
+        },
     })
 }
 

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use crate::batch::Batch;
 use crate::error::Error;
 use crate::executor::Executor;
+use crate::plan::ErrorPolicy;
+use crate::recovery::CounterSnapshot;
+use crate::sink::dead_letter::DeadLetterWriter;
 use crate::sink::{self, Sink};
 use crate::source::{self, Source};
 use crate::time::BatchTime;
@@ -46,6 +49,8 @@ pub struct RunSummary {
     pub replaced_lines: u64,
     /// Lines dropped for invalid UTF-8, over all sources.
     pub skipped_lines: u64,
+    /// Each stream's name and `on_error` outcome counters.
+    pub streams: Vec<(String, CounterSnapshot)>,
 }
 
 /// The state a batch job needs; moved into the blocking job and back.
@@ -53,6 +58,8 @@ struct Job {
     executor: Executor,
     sources: Vec<Box<dyn Source>>,
     sinks: Vec<Box<dyn Sink>>,
+    /// Per stream, its dead-letter directory when `on_error = "dead_letter"`.
+    dead_letters: Vec<Option<DeadLetterWriter>>,
 }
 
 impl Job {
@@ -64,6 +71,13 @@ impl Job {
             inputs.push(source.poll(batch_time)?.split(partitions));
         }
         let output = self.executor.run(batch_time, inputs)?;
+        // Dead letters first: if they cannot be written, the batch is not
+        // delivered, and no record is lost.
+        for (writer, letters) in self.dead_letters.iter().zip(&output.dead_letters) {
+            if let Some(writer) = writer {
+                writer.write(batch_time, letters)?;
+            }
+        }
         for (sink, partitions) in self.sinks.iter_mut().zip(&output.sinks) {
             sink.write(batch_time, partitions)?;
         }
@@ -89,10 +103,21 @@ pub async fn run(
         .map(source::open)
         .collect::<Result<Vec<_>, _>>()?;
     let sinks = plan.sinks.iter().map(sink::open).collect();
+    let dead_letters = plan
+        .streams
+        .iter()
+        .map(|stream| match &stream.on_error {
+            ErrorPolicy::DeadLetter { dir } => {
+                Some(DeadLetterWriter::new(&stream.name, dir.clone()))
+            }
+            _ => None,
+        })
+        .collect();
     let mut job = Some(Job {
         executor,
         sources,
         sinks,
+        dead_letters,
     });
     let interval = plan.batch_interval;
     let start = BatchTime::now();
@@ -151,6 +176,21 @@ pub async fn run(
             let stats = source.stats();
             summary.replaced_lines += stats.replaced_lines;
             summary.skipped_lines += stats.skipped_lines;
+        }
+        summary.streams = job.executor.counters();
+    }
+    for (stream, counters) in &summary.streams {
+        if counters.failed_calls > 0 {
+            tracing::warn!(
+                pipeline = %plan.name,
+                stream = %stream,
+                failed_calls = counters.failed_calls,
+                retries = counters.retries,
+                skipped_partitions = counters.skipped_partitions,
+                skipped_records = counters.skipped_records,
+                dead_letter_records = counters.dead_letter_records,
+                "plugin failures during the run"
+            );
         }
     }
     tracing::info!(

@@ -24,6 +24,11 @@ impl BatchTime {
         BatchTime(self.0 + interval.as_millis() as i64)
     }
 
+    /// Time since the Unix epoch (zero for times before it).
+    pub fn as_duration(self) -> Duration {
+        Duration::from_millis(self.0.max(0) as u64)
+    }
+
     /// As a `SystemTime`.
     pub fn system_time(self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.0.max(0) as u64)

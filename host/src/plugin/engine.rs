@@ -1,14 +1,19 @@
 //! The process-wide engine: configuration, linking, and loading plugins.
 //!
 //! One [`PluginEngine`] per process holds the wasmtime `Engine` (pooling
-//! allocator, epoch interruption), a `Linker` that satisfies the WASI imports
-//! of toolchains such as Rust's `wasm32-wasip2` with an empty context (no
-//! files, sockets, environment or arguments), the compile cache, and the
-//! thread that advances the epoch for time limits.
+//! allocator, epoch interruption, optional fuel), a `Linker` that defines
+//! only the sandboxed WASI interfaces (see [`super::sandbox`]), the compile
+//! cache, and the thread that advances the epoch for time limits.
+//!
+//! Loading a plugin checks, in order: the file's size, that it is a valid
+//! component, that it imports nothing outside the sandbox, that it exports
+//! the stream's operator interface, and that it instantiates and initialises
+//! within its limits.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -31,7 +36,9 @@ pub const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
 /// What every store carries: the WASI context and the limiter.
 pub struct GuestState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
+    /// What the plugin's clocks read: the batch time, since the Unix epoch.
+    pub(crate) clock: Duration,
     /// Enforces and records memory and table limits.
     pub limiter: Limiter,
     /// The plugin's stderr, bounded by [`STDERR_CAPTURE_BYTES`].
@@ -53,6 +60,8 @@ pub struct PluginEngine {
     linker: Linker<GuestState>,
     cache: Option<CompileCache>,
     ticker_stop: Arc<AtomicBool>,
+    fuel: bool,
+    max_memory_mib: u32,
 }
 
 /// Settings that are fixed for the engine's lifetime.
@@ -66,6 +75,8 @@ pub struct EngineSettings {
     pub stack_kib: u32,
     /// How many instances may exist at once (calls run in parallel).
     pub max_instances: u32,
+    /// Meter fuel (needed when any stream has a `fuel` limit).
+    pub fuel: bool,
 }
 
 impl Default for EngineSettings {
@@ -76,6 +87,7 @@ impl Default for EngineSettings {
             max_memory_mib: limits.memory_mib,
             stack_kib: limits.stack_kib,
             max_instances: 64,
+            fuel: false,
         }
     }
 }
@@ -91,6 +103,7 @@ impl PluginEngine {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        config.consume_fuel(settings.fuel);
         config.max_wasm_stack(settings.stack_kib as usize * 1024);
         let mut pooling = PoolingAllocationConfig::default();
         let instances = settings.max_instances.max(4);
@@ -107,7 +120,7 @@ impl PluginEngine {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        super::sandbox::add_to_linker(&mut linker)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
         let cache = settings
@@ -119,13 +132,16 @@ impl PluginEngine {
             linker,
             cache,
             ticker_stop,
+            fuel: settings.fuel,
+            max_memory_mib: settings.max_memory_mib,
         })
     }
 
     /// Loads the plugin at `path`: reads and hashes it, compiles it (or takes
-    /// it from the cache), checks that it implements `expected` (if given),
-    /// links it, and runs `describe` and `init(params)` once in a fresh
-    /// instance so that a plugin that cannot start never reaches a batch.
+    /// it from the cache), checks its imports against the sandbox and that it
+    /// implements `expected` (if given), links it, and runs `describe` and
+    /// `init(params)` once in a fresh instance so that a plugin that cannot
+    /// start never reaches a batch.
     ///
     /// # Errors
     ///
@@ -137,49 +153,96 @@ impl PluginEngine {
         params: Vec<Param>,
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
-        let fail = |hash: Option<&str>, reason| LoadError {
-            path: path.to_path_buf(),
-            hash: hash.map(str::to_owned),
-            reason,
-        };
-        let bytes = std::fs::read(path).map_err(|e| fail(None, LoadFailure::Read(e)))?;
-        let hash = hex::encode(Sha256::digest(&bytes));
-        let component = self
-            .compile(&bytes, &hash)
-            .map_err(|e| fail(Some(&hash), e))?;
-        let kind = operator_kind(&self.engine, &component).map_err(|e| fail(Some(&hash), e))?;
+        let compiled = self.compile_file(path, &limits)?;
+        self.load_compiled(path, &compiled, expected, params, limits)
+    }
+
+    /// [`PluginEngine::load`] for a component already compiled with
+    /// [`PluginEngine::compile_file`].
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`] naming the file, its hash and the reason.
+    pub fn load_compiled(
+        &self,
+        path: &Path,
+        compiled: &Compiled,
+        expected: Option<OperatorKind>,
+        params: Vec<Param>,
+        limits: Limits,
+    ) -> Result<Plugin, LoadError> {
+        let fail = |reason| compiled.error(path, reason);
+        let forbidden = super::sandbox::check_imports(compiled.imports.iter().map(String::as_str));
+        if !forbidden.is_empty() {
+            return Err(fail(LoadFailure::ForbiddenImports(forbidden)));
+        }
+        let kind = operator_kind(&self.engine, &compiled.component).map_err(fail)?;
         if let Some(expected) = expected.filter(|&e| e != kind) {
-            return Err(fail(
-                Some(&hash),
-                LoadFailure::WrongOperator {
-                    expected,
-                    found: kind,
-                },
-            ));
+            return Err(fail(LoadFailure::WrongOperator {
+                expected,
+                found: kind,
+            }));
         }
         let pre = self
             .linker
-            .instantiate_pre(&component)
-            .map_err(|e| fail(Some(&hash), LoadFailure::Link(format!("{e:#}"))))?;
-        let exports = ExportIndices::new(&component, kind).map_err(|e| fail(Some(&hash), e))?;
+            .instantiate_pre(&compiled.component)
+            .map_err(|e| fail(LoadFailure::Link(format!("{e:#}"))))?;
+        let exports = ExportIndices::new(&compiled.component, kind).map_err(fail)?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "plugin".into());
+        let identity = super::instance::Identity {
+            name,
+            hash: compiled.hash.clone(),
+            kind,
+            imports: compiled.imports.clone(),
+        };
+        Plugin::start(self, identity, pre, exports, params, limits).map_err(fail)
+    }
+
+    /// Reads, size-checks, hashes and compiles the component at `path`.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read, is over `limits.binary_mib`, or is not
+    /// a valid component.
+    pub fn compile_file(&self, path: &Path, limits: &Limits) -> Result<Compiled, LoadError> {
+        let fail = |hash: Option<String>, reason| LoadError {
+            path: path.to_path_buf(),
+            hash,
+            reason,
+        };
+        let too_large = |size: u64| LoadFailure::TooLarge {
+            size,
+            limit_mib: limits.binary_mib,
+        };
+        let size = std::fs::metadata(path)
+            .map_err(|e| fail(None, LoadFailure::Read(e)))?
+            .len();
+        if size > limits.binary_bytes() {
+            return Err(fail(None, too_large(size)));
+        }
+        let bytes = std::fs::read(path).map_err(|e| fail(None, LoadFailure::Read(e)))?;
+        if bytes.len() as u64 > limits.binary_bytes() {
+            return Err(fail(None, too_large(bytes.len() as u64)));
+        }
+        let hash = hex::encode(Sha256::digest(&bytes));
+        let component = self
+            .compile(&bytes, &hash)
+            .map_err(|e| fail(Some(hash.clone()), e))?;
         let mut imports: Vec<String> = component
             .component_type()
             .imports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect();
         imports.sort();
-        let identity = super::instance::Identity {
-            name,
-            hash: hash.clone(),
-            kind,
+        Ok(Compiled {
+            hash,
+            size: bytes.len() as u64,
+            component,
             imports,
-        };
-        Plugin::start(self, identity, pre, exports, params, limits)
-            .map_err(|e| fail(Some(&hash), e))
+        })
     }
 
     fn compile(&self, bytes: &[u8], hash: &str) -> Result<Component, LoadFailure> {
@@ -188,8 +251,20 @@ impl PluginEngine {
             return Ok(component);
         }
         let started = std::time::Instant::now();
-        let component = Component::from_binary(&self.engine, bytes)
-            .map_err(|e| LoadFailure::InvalidComponent(format!("{e:#}")))?;
+        if bytes.starts_with(b"\0asm\x01\0\0\0") {
+            return Err(LoadFailure::CoreModule);
+        }
+        let component = Component::from_binary(&self.engine, bytes).map_err(|e| {
+            let detail = format!("{e:#}");
+            if detail.contains("memory has a minimum byte size") {
+                LoadFailure::InitialMemory {
+                    limit_mib: self.max_memory_mib,
+                    detail,
+                }
+            } else {
+                LoadFailure::InvalidComponent(detail)
+            }
+        })?;
         tracing::info!(sha256 = hash, elapsed = ?started.elapsed(), "compiled plugin");
         if let Some(cache) = &self.cache {
             cache.store(hash, &component);
@@ -197,8 +272,9 @@ impl PluginEngine {
         Ok(component)
     }
 
-    /// A fresh store for one call, with `limits` armed.
-    pub(crate) fn new_store(&self, limits: &Limits) -> Store<GuestState> {
+    /// A fresh store for one call, with `limits` armed and the clocks
+    /// reading `clock`.
+    pub(crate) fn new_store(&self, limits: &Limits, clock: Duration) -> Store<GuestState> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -211,12 +287,18 @@ impl PluginEngine {
             GuestState {
                 wasi,
                 table: ResourceTable::new(),
+                clock,
                 limiter: Limiter::new(limits),
                 stderr,
             },
         );
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(limits.deadline_ticks());
+        store.set_hostcall_fuel(limits.output_bytes());
+        if self.fuel {
+            // Setting fuel only fails when metering is off.
+            let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+        }
         store
     }
 
@@ -229,6 +311,29 @@ impl PluginEngine {
 impl Drop for PluginEngine {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A compiled component and what identifies it.
+pub struct Compiled {
+    /// The file's sha256, in hex.
+    pub hash: String,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The compiled component.
+    pub component: Component,
+    /// Its imports, sorted.
+    pub imports: Vec<String>,
+}
+
+impl Compiled {
+    /// A load error about this component.
+    pub fn error(&self, path: &Path, reason: LoadFailure) -> LoadError {
+        LoadError {
+            path: path.to_path_buf(),
+            hash: Some(self.hash.clone()),
+            reason,
+        }
     }
 }
 

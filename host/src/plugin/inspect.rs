@@ -1,53 +1,131 @@
-//! What `sluice plugin inspect` reports about a component file.
+//! What `sluice plugin inspect` reports about a component file, ending with
+//! the verdict: whether the sandbox accepts it, and why not.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::OperatorKind;
 use super::engine::PluginEngine;
 use super::limits::Limits;
-use crate::error::LoadError;
+use super::sandbox::check_imports;
+use crate::error::{LoadError, LoadFailure};
 
-/// A human-readable report on the plugin at `path`: name, hash, size,
-/// operator kind and world, declared types, imports, and the limits its
-/// calls run under by default.
+/// A report on one plugin file.
+pub struct Inspection {
+    /// The human-readable report.
+    pub report: String,
+    /// Whether the plugin would be accepted by a pipeline.
+    pub allowed: bool,
+}
+
+/// Inspects the plugin at `path`: name, hash, size, operator kind and
+/// world, declared types, imports (each refused one marked), the limits its
+/// calls run under by default, and the verdict.
 ///
 /// # Errors
 ///
-/// When the plugin cannot be loaded; the error says why.
-pub fn inspect(engine: &PluginEngine, path: &Path) -> Result<String, LoadError> {
+/// When the file cannot be read or is not a component at all; a component
+/// that is refused for another reason gives a report with the reason.
+pub fn inspect(engine: &PluginEngine, path: &Path) -> Result<Inspection, LoadError> {
     let limits = Limits::default();
-    let plugin = engine.load(path, None, Vec::new(), limits)?;
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let imports = plugin.imports();
-    let signature = plugin.signature();
+    let compiled = match engine.compile_file(path, &limits) {
+        Ok(compiled) => compiled,
+        Err(e) => return refused_before_compiling(path, e),
+    };
+    let loaded = engine.load_compiled(path, &compiled, None, Vec::new(), limits);
     let mut out = String::new();
+    let name = path
+        .file_stem()
+        .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
     // Writing to a String cannot fail.
-    let _ = writeln!(out, "plugin:    {}", plugin.name());
+    let _ = writeln!(out, "plugin:    {name}");
     let _ = writeln!(out, "file:      {}", path.display());
-    let _ = writeln!(out, "sha256:    {}", plugin.hash());
-    let _ = writeln!(out, "size:      {size} bytes");
-    let _ = writeln!(out, "operator:  {}", plugin.kind());
-    let _ = writeln!(out, "world:     {}", plugin.kind().world());
-    let takes = if plugin.kind() == super::OperatorKind::ReduceByKey {
-        format!("(any key, {})", signature.input.value.name())
-    } else {
-        signature.input.to_string()
-    };
-    let _ = writeln!(out, "takes:     {takes}");
-    let gives = if plugin.kind() == super::OperatorKind::ReduceByKey {
-        format!("(same key, {})", signature.output.value.name())
-    } else {
-        signature.output.to_string()
-    };
-    let _ = writeln!(out, "gives:     {gives}");
-    let _ = writeln!(out, "imports:   {}", imports.len());
-    for import in imports {
-        let _ = writeln!(out, "  {import}");
+    let _ = writeln!(out, "sha256:    {}", compiled.hash);
+    let _ = writeln!(out, "size:      {} bytes", compiled.size);
+    if let Ok(plugin) = &loaded {
+        let signature = plugin.signature();
+        let reducer = plugin.kind() == OperatorKind::ReduceByKey;
+        let _ = writeln!(out, "operator:  {}", plugin.kind());
+        let _ = writeln!(out, "world:     {}", plugin.kind().world());
+        let takes = if reducer {
+            format!("(any key, {})", signature.input.value.name())
+        } else {
+            signature.input.to_string()
+        };
+        let gives = if reducer {
+            format!("(same key, {})", signature.output.value.name())
+        } else {
+            signature.output.to_string()
+        };
+        let _ = writeln!(out, "takes:     {takes}");
+        let _ = writeln!(out, "gives:     {gives}");
+    }
+    let refused = check_imports(compiled.imports.iter().map(String::as_str));
+    let _ = writeln!(out, "imports:   {}", compiled.imports.len());
+    for import in &compiled.imports {
+        match refused.iter().find(|f| &f.import == import) {
+            Some(f) => {
+                let _ = writeln!(out, "  {import}   REFUSED: {}", f.reason);
+            }
+            None => {
+                let _ = writeln!(out, "  {import}");
+            }
+        }
     }
     let _ = writeln!(
         out,
-        "limits:    call_time {:?}, memory {} MiB, tables {} elements, stack {} KiB (defaults)",
-        limits.call_time, limits.memory_mib, limits.table_elements, limits.stack_kib
+        "limits:    (defaults; a pipeline's [limits] and a stream's `limits` override them)"
     );
-    Ok(out)
+    for (limit, value) in limits.describe() {
+        let _ = writeln!(out, "  {limit:<26}{value}");
+    }
+    let allowed = match &loaded {
+        Ok(_) => {
+            let _ = writeln!(out, "verdict:   allowed");
+            true
+        }
+        Err(LoadError { reason, .. }) => {
+            let _ = writeln!(
+                out,
+                "verdict:   refused ({}): {}",
+                reason.kind(),
+                verdict(reason)
+            );
+            false
+        }
+    };
+    Ok(Inspection {
+        report: out,
+        allowed,
+    })
+}
+
+fn verdict(reason: &LoadFailure) -> String {
+    format!("the plugin {reason}")
+}
+
+/// The report of a file that is not even a component: its size and hash
+/// (when readable) and the verdict; an unreadable file stays an error.
+fn refused_before_compiling(path: &Path, e: LoadError) -> Result<Inspection, LoadError> {
+    if matches!(e.reason, LoadFailure::Read(_)) {
+        return Err(e);
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "file:      {}", path.display());
+    if let Some(hash) = &e.hash {
+        let _ = writeln!(out, "sha256:    {hash}");
+    }
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = writeln!(out, "size:      {} bytes", meta.len());
+    }
+    let _ = writeln!(
+        out,
+        "verdict:   refused ({}): {}",
+        e.reason.kind(),
+        verdict(&e.reason)
+    );
+    Ok(Inspection {
+        report: out,
+        allowed: false,
+    })
 }

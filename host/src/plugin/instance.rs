@@ -88,7 +88,8 @@ impl Plugin {
         params: Vec<Param>,
         limits: Limits,
     ) -> Result<Self, LoadFailure> {
-        let mut store = engine.new_store(&limits);
+        let now = crate::time::BatchTime::now().as_duration();
+        let mut store = engine.new_store(&limits, now);
         let startup =
             |store: &mut Store<GuestState>| -> wasmtime::Result<Result<Signature, String>> {
                 let instance = pre.instantiate(&mut *store)?;
@@ -108,16 +109,8 @@ impl Plugin {
             Ok(Ok(signature)) => signature,
             Ok(Err(message)) => return Err(LoadFailure::Startup(message)),
             Err(e) => {
-                let failure = classify(e, &store, &limits);
-                let stderr = if failure.stderr.is_empty() {
-                    String::new()
-                } else {
-                    format!("\nplugin stderr:\n{}", failure.stderr.trim_end())
-                };
-                return Err(LoadFailure::Startup(format!(
-                    "failed while starting (describe/init): {}{stderr}",
-                    failure.failure
-                )));
+                let Failure { failure, stderr } = classify(e, &store, &limits);
+                return Err(LoadFailure::StartupFailed { failure, stderr });
             }
         };
         let Identity {
@@ -172,11 +165,12 @@ impl Plugin {
         &self.inner.limits
     }
 
-    /// Runs the plugin on one partition batch in a fresh instance.
+    /// Runs the plugin on one partition batch in a fresh instance whose
+    /// clocks read the batch time of `site`.
     ///
     /// `output` is the record type the stream gives (for reducers, which
     /// accept any key type, the type of their input). The output is checked
-    /// against it before it is returned.
+    /// against it and against the output limits before it is returned.
     ///
     /// # Errors
     ///
@@ -187,12 +181,12 @@ impl Plugin {
         engine: &PluginEngine,
         input: &Batch,
         output: RecordType,
-        site: impl FnOnce() -> CallSite,
+        site: &CallSite,
     ) -> Result<Batch, Box<CallError>> {
-        self.try_call(engine, input, output)
+        self.try_call(engine, input, output, site.batch_time.as_duration())
             .map_err(|Failure { failure, stderr }| {
                 Box::new(CallError {
-                    site: site(),
+                    site: site.clone(),
                     failure,
                     stderr,
                 })
@@ -204,9 +198,10 @@ impl Plugin {
         engine: &PluginEngine,
         input: &Batch,
         output: RecordType,
+        clock: std::time::Duration,
     ) -> Result<Batch, Failure> {
         let inner = &*self.inner;
-        let mut store = engine.new_store(&inner.limits);
+        let mut store = engine.new_store(&inner.limits, clock);
         let result = self.invoke(&mut store, input);
         let returned = match result {
             Ok(Ok(returned)) => returned,
@@ -228,13 +223,12 @@ impl Plugin {
         match returned {
             Returned::Batch(batch) => {
                 batch.validate(output).map_err(invalid)?;
-                if inner.kind == OperatorKind::Map && batch.len() != input.len() {
-                    return Err(invalid(format!(
-                        "{} records for {} inputs; a map gives exactly one record per input",
-                        batch.len(),
-                        input.len()
-                    )));
-                }
+                check_record_count(inner.kind, &inner.limits, input.len(), batch.len()).map_err(
+                    |failure| Failure {
+                        failure,
+                        stderr: stderr_of(&store),
+                    },
+                )?;
                 Ok(batch)
             }
             Returned::Flags(flags) => {
@@ -299,18 +293,62 @@ fn classify(e: wasmtime::Error, store: &Store<GuestState>, limits: &Limits) -> F
     let failure = match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => CallFailure::Timeout(limits.call_time),
         Some(Trap::StackOverflow) => CallFailure::StackOverflow(limits.stack_kib),
+        Some(Trap::OutOfFuel) => CallFailure::Fuel(limits.fuel.unwrap_or(0)),
         _ if limiter.memory_exceeded => CallFailure::Memory(limits.memory_mib),
+        _ if limiter.table_exceeded => CallFailure::Trap(format!(
+            "a table grew past {} elements (limit `table_elements`): {e:#}",
+            limits.table_elements
+        )),
         Some(trap) => CallFailure::Trap(trap.to_string()),
         None => {
             let message = format!("{e:#}");
-            if message.contains("realloc") || message.contains("out of bounds") {
+            if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                CallFailure::Trap(format!("the plugin called exit({})", exit.0))
+            } else if message.contains("fuel allocated for hostcalls") {
+                CallFailure::OutputTooLarge(format!(
+                    "returned more than {} MiB (limit `output_mib`); raise the limit or use smaller batches",
+                    limits.output_mib
+                ))
+            } else if message.contains("realloc") || message.contains("out of bounds") {
                 CallFailure::InvalidOutput(message)
+            } else if message.contains("minimum")
+                && (message.contains("memory") || message.contains("exceeds"))
+            {
+                // The pooling allocator refuses an initial memory larger
+                // than its slots before the limiter sees it.
+                CallFailure::Memory(limits.memory_mib)
             } else {
                 CallFailure::Trap(message)
             }
         }
     };
     Failure { failure, stderr }
+}
+
+/// How many records an operator may give for `inputs` records.
+fn check_record_count(
+    kind: OperatorKind,
+    limits: &Limits,
+    inputs: usize,
+    outputs: usize,
+) -> Result<(), CallFailure> {
+    match kind {
+        OperatorKind::Map if outputs != inputs => Err(CallFailure::InvalidOutput(format!(
+            "{outputs} records for {inputs} inputs; a map gives exactly one record per input"
+        ))),
+        OperatorKind::ReduceByKey if outputs > inputs => Err(CallFailure::InvalidOutput(format!(
+            "{outputs} records for {inputs} inputs; combining cannot give more records than it takes"
+        ))),
+        OperatorKind::FlatMap
+            if outputs as u64 > inputs as u64 * u64::from(limits.output_records_per_input) =>
+        {
+            Err(CallFailure::OutputTooLarge(format!(
+                "gave {outputs} records for {inputs} inputs, over {} per input (limit `output_records_per_input`)",
+                limits.output_records_per_input
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A plugin's declared types must make sense for its kind.

@@ -14,7 +14,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Limits applied to every call into a plugin. Each field has a default and
 /// can be set for the whole pipeline (`[limits]`) or per stream
-/// (`[streams.NAME.limits]`).
+/// (`[streams.NAME.limits]`); `stack_kib` is engine-wide, so it is read from
+/// the pipeline's `[limits]` only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -24,10 +25,25 @@ pub struct Limits {
     pub call_time: Duration,
     /// Linear memory of one instance, in MiB. Default 512.
     pub memory_mib: u32,
-    /// Elements of all tables of one instance. Default 100 000.
+    /// Elements of each table of one instance. Default 100 000.
     pub table_elements: u32,
+    /// Core instances (and tables, and memories) one component may create.
+    /// Default 32.
+    pub instances: u32,
     /// WebAssembly stack, in KiB. Default 512.
     pub stack_kib: u32,
+    /// Bytes one call may hand back to the host (the output batch, as it is
+    /// copied out of the guest), in MiB. Default 256.
+    pub output_mib: u32,
+    /// Output records per input record, over a partition batch. Default
+    /// 100 000.
+    pub output_records_per_input: u32,
+    /// Size of the component file, in MiB. Default 64.
+    pub binary_mib: u32,
+    /// WebAssembly instructions (fuel units) one call may run; off by
+    /// default. Deterministic where `call_time` is not, but metering costs
+    /// throughput on every stream of the pipeline.
+    pub fuel: Option<u64>,
 }
 
 impl Default for Limits {
@@ -36,7 +52,12 @@ impl Default for Limits {
             call_time: Duration::from_secs(30),
             memory_mib: 512,
             table_elements: 100_000,
+            instances: 32,
             stack_kib: 512,
+            output_mib: 256,
+            output_records_per_input: 100_000,
+            binary_mib: 64,
+            fuel: None,
         }
     }
 }
@@ -47,10 +68,45 @@ impl Limits {
         self.memory_mib as usize * 1024 * 1024
     }
 
+    /// Output bytes per call.
+    pub fn output_bytes(&self) -> usize {
+        self.output_mib as usize * 1024 * 1024
+    }
+
+    /// Component file size in bytes.
+    pub fn binary_bytes(&self) -> u64 {
+        u64::from(self.binary_mib) * 1024 * 1024
+    }
+
     /// The epoch deadline of one call, in ticks.
     pub fn deadline_ticks(&self) -> u64 {
         let ticks = self.call_time.as_millis() / EPOCH_TICK.as_millis();
         (ticks as u64).max(1)
+    }
+
+    /// One line per limit, for `sluice plugin inspect` and the docs.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "call_time",
+                humantime::format_duration(self.call_time).to_string(),
+            ),
+            ("memory_mib", self.memory_mib.to_string()),
+            ("table_elements", self.table_elements.to_string()),
+            ("instances", self.instances.to_string()),
+            ("stack_kib", self.stack_kib.to_string()),
+            ("output_mib", self.output_mib.to_string()),
+            (
+                "output_records_per_input",
+                self.output_records_per_input.to_string(),
+            ),
+            ("binary_mib", self.binary_mib.to_string()),
+            (
+                "fuel",
+                self.fuel
+                    .map_or_else(|| "off".to_owned(), |f| f.to_string()),
+            ),
+        ]
     }
 }
 
@@ -76,6 +132,7 @@ pub(crate) mod humantime_serde_compat {
 pub struct Limiter {
     memory_bytes: usize,
     table_elements: usize,
+    instances: usize,
     /// Set when a memory growth was refused.
     pub memory_exceeded: bool,
     /// Set when a table growth was refused.
@@ -88,6 +145,7 @@ impl Limiter {
         Limiter {
             memory_bytes: limits.memory_bytes(),
             table_elements: limits.table_elements as usize,
+            instances: limits.instances as usize,
             memory_exceeded: false,
             table_exceeded: false,
         }
@@ -118,14 +176,14 @@ impl wasmtime::ResourceLimiter for Limiter {
     }
 
     fn instances(&self) -> usize {
-        64
+        self.instances
     }
 
     fn tables(&self) -> usize {
-        64
+        self.instances
     }
 
     fn memories(&self) -> usize {
-        8
+        self.instances
     }
 }

@@ -5,6 +5,8 @@
 //!   epoch interruption), the linker with an empty WASI context, and loading.
 //! - [`cache`]: compiled components on disk, by content hash.
 //! - [`limits`]: per-call limits and the resource limiter that enforces them.
+//! - [`sandbox`]: the import allowlist and the host side of the WASI
+//!   interfaces a plugin may import (empty context, fixed clocks).
 //! - [`instance`]: a loaded plugin version and the call into a fresh instance.
 //! - [`inspect`]: what `sluice plugin inspect` prints.
 //!
@@ -16,6 +18,7 @@ pub mod engine;
 pub mod inspect;
 pub mod instance;
 pub mod limits;
+pub mod sandbox;
 
 use std::fmt;
 

@@ -4,7 +4,10 @@
 //!   PySpark's `DStream.pprint` prints them.
 //! - [`text_files`]: one directory of part files per batch, as
 //!   `saveAsTextFiles`, committed atomically.
+//! - [`dead_letter`]: the records a stream's plugin failed on, with their
+//!   errors, one JSON line each.
 
+pub mod dead_letter;
 pub mod pprint;
 pub mod text_files;
 

@@ -10,4 +10,5 @@ mod plugin_cli;
 mod plugin_failures;
 mod pprint;
 mod socket_source;
+mod untrusted;
 mod wordcount;

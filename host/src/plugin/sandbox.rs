@@ -1,0 +1,271 @@
+//! What a plugin may import, and the host side of what it is given.
+//!
+//! A plugin gets the contract and nothing else. Toolchains such as Rust's
+//! `wasm32-wasip2` import a handful of WASI interfaces even when the operator
+//! does no I/O; those are satisfied with an empty context: no files, sockets,
+//! environment or arguments, an empty stdin, stdout discarded, stderr
+//! captured. Clocks are fixed to the batch time and random numbers are fixed
+//! bytes, so a replayed batch gives the same output. Every pollable is ready
+//! at once, so a plugin that "sleeps" can only spin, and the call-time limit
+//! stops it: nothing a plugin calls can block a host thread.
+//!
+//! [`check_imports`] runs at load time, before linking, and names the first
+//! import outside [`ALLOWED_INTERFACES`]; the linker also defines only those
+//! interfaces, so an import that slipped past the check could not be linked.
+
+use std::time::Duration;
+
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime_wasi::cli::WasiCli;
+use wasmtime_wasi::cli::WasiCliView;
+use wasmtime_wasi::p2::bindings::clocks::{monotonic_clock, wall_clock};
+use wasmtime_wasi::p2::bindings::{cli, random, sync};
+use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
+use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+
+use super::engine::GuestState;
+
+/// The contract's own interfaces (types shared by the operator worlds).
+const CONTRACT_PACKAGE: &str = "sluice:operator/";
+
+/// WASI 0.2 interfaces a plugin may import, served by the empty context.
+pub const ALLOWED_INTERFACES: [&str; 18] = [
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+];
+
+/// Why an import is refused, for the families users meet most.
+fn refusal_reason(interface: &str) -> &'static str {
+    if interface.starts_with(CONTRACT_PACKAGE) {
+        "built for another version of the Sluice contract; this host implements sluice:operator@0.1.0"
+    } else if interface.starts_with("wasi:filesystem/") {
+        "plugins get no file-system access"
+    } else if interface.starts_with("wasi:sockets/") {
+        "plugins get no network access"
+    } else if interface.starts_with("wasi:http/") {
+        "plugins cannot make HTTP requests"
+    } else if interface.starts_with("wasi:") {
+        "this WASI interface is not part of the plugin sandbox"
+    } else {
+        "plugins may import only the Sluice contract and the sandboxed WASI interfaces"
+    }
+}
+
+/// An import outside the allowlist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForbiddenImport {
+    /// The import as the component names it, e.g. `wasi:sockets/tcp@0.2.6`.
+    pub import: String,
+    /// Why it is refused.
+    pub reason: &'static str,
+}
+
+/// Checks `imports` (as listed by the component's type) against the
+/// allowlist; returns every refused one, in order.
+pub fn check_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<ForbiddenImport> {
+    imports
+        .into_iter()
+        .filter(|import| !is_allowed(import))
+        .map(|import| ForbiddenImport {
+            import: import.to_owned(),
+            reason: refusal_reason(import),
+        })
+        .collect()
+}
+
+fn is_allowed(import: &str) -> bool {
+    let (interface, version) = match import.split_once('@') {
+        Some((interface, version)) => (interface, Some(version)),
+        None => (import, None),
+    };
+    if interface.starts_with(CONTRACT_PACKAGE) {
+        return version == Some(super::CONTRACT_VERSION);
+    }
+    // The host implements WASI 0.2; any 0.2.x is accepted by semver.
+    ALLOWED_INTERFACES.contains(&interface) && version.is_some_and(|v| v.starts_with("0.2."))
+}
+
+/// Defines the allowed WASI interfaces, and only those, in `linker`.
+///
+/// # Errors
+///
+/// When wasmtime refuses a definition (a bug).
+pub fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    let l = linker;
+    wall_clock::add_to_linker::<GuestState, FixedClocks>(l, GuestState::clocks)?;
+    monotonic_clock::add_to_linker::<GuestState, FixedClocks>(l, GuestState::clocks)?;
+    random::random::add_to_linker::<GuestState, WasiRandom>(l, GuestState::random)?;
+    random::insecure::add_to_linker::<GuestState, WasiRandom>(l, GuestState::random)?;
+    random::insecure_seed::add_to_linker::<GuestState, WasiRandom>(l, GuestState::random)?;
+    cli::exit::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::environment::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::stdin::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::stdout::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_input::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_output::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_stdin::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_stdout::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    sync::io::error::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
+    sync::io::poll::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
+    sync::io::streams::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
+    Ok(())
+}
+
+/// `wasi:io` works on the resource table alone.
+struct Tables;
+
+impl HasData for Tables {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Clocks that read the batch time, whenever they are asked.
+pub struct FixedClocks;
+
+impl HasData for FixedClocks {
+    type Data<'a> = FixedClockView<'a>;
+}
+
+/// The clocks of one store.
+pub struct FixedClockView<'a> {
+    now: Duration,
+    table: &'a mut ResourceTable,
+}
+
+impl GuestState {
+    fn clocks(&mut self) -> FixedClockView<'_> {
+        FixedClockView {
+            now: self.clock,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wall_clock::Host for FixedClockView<'_> {
+    fn now(&mut self) -> wasmtime::Result<wall_clock::Datetime> {
+        Ok(wall_clock::Datetime {
+            seconds: self.now.as_secs(),
+            nanoseconds: self.now.subsec_nanos(),
+        })
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<wall_clock::Datetime> {
+        Ok(wall_clock::Datetime {
+            seconds: 0,
+            nanoseconds: 1_000_000,
+        })
+    }
+}
+
+impl monotonic_clock::Host for FixedClockView<'_> {
+    fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
+        Ok(u64::try_from(self.now.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<monotonic_clock::Duration> {
+        Ok(1_000_000)
+    }
+
+    fn subscribe_instant(
+        &mut self,
+        _when: monotonic_clock::Instant,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        ready_now(self.table)
+    }
+
+    fn subscribe_duration(
+        &mut self,
+        _duration: monotonic_clock::Duration,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        ready_now(self.table)
+    }
+}
+
+/// A pollable that is ready at once: time does not pass inside a call, so
+/// a sleep returns immediately instead of blocking a host thread.
+struct ReadyNow;
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for ReadyNow {
+    async fn ready(&mut self) {}
+}
+
+fn ready_now(table: &mut ResourceTable) -> wasmtime::Result<Resource<DynPollable>> {
+    let resource = table.push(ReadyNow)?;
+    subscribe(table, resource)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_imports;
+
+    #[test]
+    fn rust_std_imports_are_allowed() {
+        let imports = [
+            "sluice:operator/types@0.1.0",
+            "wasi:cli/environment@0.2.6",
+            "wasi:io/streams@0.2.9",
+            "wasi:clocks/monotonic-clock@0.2.0",
+        ];
+        assert_eq!(check_imports(imports), vec![]);
+    }
+
+    #[test]
+    fn io_and_unknown_imports_are_refused_with_a_reason() {
+        let refused = check_imports([
+            "wasi:sockets/tcp@0.2.6",
+            "wasi:filesystem/types@0.2.6",
+            "wasi:http/outgoing-handler@0.2.6",
+            "wasi:cli/environment@0.3.0",
+            "acme:keys/store",
+            "sluice:operator/types@9.0.0",
+        ]);
+        let reasons: Vec<(&str, &str)> = refused
+            .iter()
+            .map(|f| (f.import.as_str(), f.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                ("wasi:sockets/tcp@0.2.6", "plugins get no network access"),
+                (
+                    "wasi:filesystem/types@0.2.6",
+                    "plugins get no file-system access"
+                ),
+                (
+                    "wasi:http/outgoing-handler@0.2.6",
+                    "plugins cannot make HTTP requests"
+                ),
+                (
+                    "wasi:cli/environment@0.3.0",
+                    "this WASI interface is not part of the plugin sandbox"
+                ),
+                (
+                    "acme:keys/store",
+                    "plugins may import only the Sluice contract and the sandboxed WASI interfaces"
+                ),
+                (
+                    "sluice:operator/types@9.0.0",
+                    "built for another version of the Sluice contract; this host implements sluice:operator@0.1.0"
+                ),
+            ]
+        );
+    }
+}

@@ -1,0 +1,353 @@
+//! What happens when a plugin call fails: the stream's `on_error` policy.
+//!
+//! - `fail`: the error stops the pipeline (the batch is not delivered).
+//! - `retry`: a transient failure (a timeout) is retried with exponential
+//!   backoff, up to `retries` times; a deterministic one (a trap, a limit,
+//!   invalid output, an operator error) fails at once, since calls are
+//!   deterministic and would fail the same way again.
+//! - `skip`: the failing partition batch is dropped, counted and logged.
+//! - `dead_letter`: the batch is split until the records that make the call
+//!   fail are found; each goes to the dead-letter directory with its error,
+//!   and every other record is processed normally. An operator error that
+//!   names its record is used directly instead of bisecting.
+//!
+//! Every outcome is counted in [`StreamCounters`].
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::batch::{Batch, RecordType};
+use crate::error::{CallError, CallFailure, CallSite, Error};
+use crate::operator::Operator;
+use crate::plan::ErrorPolicy;
+use crate::render::json_record;
+
+/// Calls one dead-letter isolation may make per partition batch; records of
+/// segments left unresolved when it runs out are dead-lettered together.
+pub const MAX_ISOLATION_CALLS: u32 = 512;
+
+/// Outcome counters of one stream, over the whole run.
+#[derive(Debug, Default)]
+pub struct StreamCounters {
+    failed_calls: AtomicU64,
+    retries: AtomicU64,
+    skipped_partitions: AtomicU64,
+    skipped_records: AtomicU64,
+    dead_letter_records: AtomicU64,
+}
+
+/// A copy of a stream's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    /// Calls that failed (including those retried or isolated).
+    pub failed_calls: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Partition batches dropped by `skip`.
+    pub skipped_partitions: u64,
+    /// Records in those batches.
+    pub skipped_records: u64,
+    /// Records sent to the dead-letter directory.
+    pub dead_letter_records: u64,
+}
+
+impl StreamCounters {
+    /// The current values.
+    pub fn snapshot(&self) -> CounterSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        CounterSnapshot {
+            failed_calls: get(&self.failed_calls),
+            retries: get(&self.retries),
+            skipped_partitions: get(&self.skipped_partitions),
+            skipped_records: get(&self.skipped_records),
+            dead_letter_records: get(&self.dead_letter_records),
+        }
+    }
+
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// One record that made its call fail, with the error.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    /// Where the failing call happened.
+    pub site: CallSite,
+    /// The record's index in its partition batch.
+    pub record_index: usize,
+    /// The failure class, e.g. `trap`.
+    pub kind: &'static str,
+    /// The error message.
+    pub error: String,
+    /// What the plugin wrote to stderr.
+    pub stderr: String,
+    /// The record as a JSON object (`{"key": …, "value": …}`).
+    pub record: String,
+}
+
+impl DeadLetter {
+    /// The dead-letter file's line for this record (without newline).
+    pub fn to_json_line(&self) -> String {
+        let record = serde_json::from_str::<serde_json::Value>(&self.record)
+            .unwrap_or_else(|_| serde_json::Value::String(self.record.clone()));
+        let site = &self.site;
+        let phase = site
+            .phase
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')');
+        serde_json::json!({
+            "pipeline": site.pipeline,
+            "stream": site.stream,
+            "plugin": site.plugin,
+            "sha256": site.hash,
+            "batch_time": site.batch_time.0,
+            "partition": site.partition,
+            "phase": if phase.is_empty() { serde_json::Value::Null } else { phase.into() },
+            "attempt": site.attempt,
+            "record_index": self.record_index,
+            "error_kind": self.kind,
+            "error": self.error,
+            "stderr": self.stderr,
+            "record": record,
+        })
+        .to_string()
+    }
+}
+
+/// The result of one partition batch under a policy.
+pub struct Outcome {
+    /// The records to pass on.
+    pub output: Batch,
+    /// Records isolated by `dead_letter`.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// How one stream's calls are made and their failures handled.
+pub struct Recovery<'a> {
+    /// The stream's operator.
+    pub operator: &'a dyn Operator,
+    /// The stream's policy.
+    pub policy: &'a ErrorPolicy,
+    /// The stream's counters.
+    pub counters: &'a StreamCounters,
+    /// The records the operator takes (to render dead letters).
+    pub input_type: RecordType,
+    /// The records it gives (for an empty result).
+    pub output_type: RecordType,
+    /// Whether outputs of separate calls must be combined again (a reducer
+    /// after the exchange, whose output must hold each key once).
+    pub recombine: bool,
+}
+
+impl Recovery<'_> {
+    /// Applies the operator to `input`, handling a failure by the policy.
+    ///
+    /// # Errors
+    ///
+    /// The call's error when the policy gives up (`fail`, `retry` exhausted
+    /// or deterministic), or an error that is not the plugin's.
+    pub fn apply(&self, input: &Batch, site: &CallSite) -> Result<Outcome, Error> {
+        let first = match self.operator.apply(input, site) {
+            Ok(output) => return Ok(self.done(output)),
+            Err(Error::Call(e)) => e,
+            Err(other) => return Err(other),
+        };
+        StreamCounters::add(&self.counters.failed_calls, 1);
+        match self.policy {
+            ErrorPolicy::Fail => Err(Error::Call(first)),
+            ErrorPolicy::Retry { retries, backoff } => self
+                .retry(input, first, *retries, *backoff)
+                .map(|o| self.done(o)),
+            ErrorPolicy::Skip => {
+                StreamCounters::add(&self.counters.skipped_partitions, 1);
+                StreamCounters::add(&self.counters.skipped_records, input.len() as u64);
+                tracing::warn!(
+                    stream = %first.site.stream,
+                    partition = first.site.partition,
+                    records = input.len(),
+                    error_kind = first.failure.kind(),
+                    "partition batch skipped (on_error = skip): {first}"
+                );
+                Ok(self.done(Batch::empty(self.output_type)))
+            }
+            ErrorPolicy::DeadLetter { .. } => self.isolate(input, first),
+        }
+    }
+
+    fn done(&self, output: Batch) -> Outcome {
+        Outcome {
+            output,
+            dead_letters: Vec::new(),
+        }
+    }
+
+    fn retry(
+        &self,
+        input: &Batch,
+        mut error: Box<CallError>,
+        retries: u32,
+        backoff: std::time::Duration,
+    ) -> Result<Batch, Error> {
+        let mut wait = backoff;
+        loop {
+            if !error.failure.is_transient() {
+                tracing::warn!(
+                    error_kind = error.failure.kind(),
+                    "not retried: the failure is deterministic and would happen again"
+                );
+                return Err(Error::Call(error));
+            }
+            if error.site.attempt > retries {
+                return Err(Error::Call(error));
+            }
+            tracing::warn!(
+                retry_in = ?wait,
+                "{error}; retrying (on_error = retry, {} of {retries})",
+                error.site.attempt
+            );
+            StreamCounters::add(&self.counters.retries, 1);
+            std::thread::sleep(wait);
+            wait = wait.saturating_mul(2);
+            let mut site = error.site.clone();
+            site.attempt += 1;
+            match self.operator.apply(input, &site) {
+                Ok(output) => return Ok(output),
+                Err(Error::Call(e)) => {
+                    StreamCounters::add(&self.counters.failed_calls, 1);
+                    error = e;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    fn isolate(&self, input: &Batch, first: Box<CallError>) -> Result<Outcome, Error> {
+        let mut isolation = Isolation {
+            recovery: self,
+            input,
+            outputs: Vec::new(),
+            dead_letters: Vec::new(),
+            calls_left: MAX_ISOLATION_CALLS,
+        };
+        isolation.bisect(0..input.len(), &first)?;
+        let Isolation {
+            outputs,
+            dead_letters,
+            ..
+        } = isolation;
+        StreamCounters::add(
+            &self.counters.dead_letter_records,
+            dead_letters.len() as u64,
+        );
+        tracing::warn!(
+            stream = %first.site.stream,
+            partition = first.site.partition,
+            dead_letters = dead_letters.len(),
+            error_kind = first.failure.kind(),
+            "records isolated into the dead-letter directory (on_error = dead_letter): {first}"
+        );
+        let mut output = Batch::empty(self.output_type);
+        let parts = outputs.len();
+        for part in &outputs {
+            output.extend_from(part);
+        }
+        if self.recombine && parts > 1 {
+            // Each key must appear once after the exchange.
+            output = self.operator.apply(&output, &first.site)?;
+        }
+        Ok(Outcome {
+            output,
+            dead_letters,
+        })
+    }
+}
+
+/// The state of one dead-letter isolation.
+struct Isolation<'a, 'b> {
+    recovery: &'b Recovery<'a>,
+    input: &'b Batch,
+    outputs: Vec<Batch>,
+    dead_letters: Vec<DeadLetter>,
+    calls_left: u32,
+}
+
+impl Isolation<'_, '_> {
+    /// `range` fails with `error`: find its bad records.
+    fn bisect(&mut self, range: Range<usize>, error: &CallError) -> Result<(), Error> {
+        if range.len() <= 1 {
+            for index in range {
+                self.dead_letter(index, error, None);
+            }
+            return Ok(());
+        }
+        if let CallFailure::Operator {
+            record: Some(blamed),
+            ..
+        } = error.failure
+            && (blamed as usize) < range.len()
+        {
+            let bad = range.start + blamed as usize;
+            self.try_segment(range.start..bad, error)?;
+            self.dead_letter(bad, error, None);
+            return self.try_segment(bad + 1..range.end, error);
+        }
+        let middle = range.start + range.len() / 2;
+        self.try_segment(range.start..middle, error)?;
+        self.try_segment(middle..range.end, error)
+    }
+
+    /// Calls the operator on `range`; bisects it further if it fails.
+    fn try_segment(&mut self, range: Range<usize>, parent: &CallError) -> Result<(), Error> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        if self.calls_left == 0 {
+            let note = format!(
+                " (not isolated further: {MAX_ISOLATION_CALLS} calls made for this partition batch; the record is one of {} that failed together)",
+                range.len()
+            );
+            for index in range {
+                self.dead_letter(index, parent, Some(&note));
+            }
+            return Ok(());
+        }
+        self.calls_left -= 1;
+        let segment = self.input.slice(range.clone());
+        let mut site = parent.site.clone();
+        site.attempt = 1;
+        match self.recovery.operator.apply(&segment, &site) {
+            Ok(output) => {
+                self.outputs.push(output);
+                Ok(())
+            }
+            Err(Error::Call(e)) => {
+                StreamCounters::add(&self.recovery.counters.failed_calls, 1);
+                // The error's record index is relative to the segment.
+                self.bisect(range, &e)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    fn dead_letter(&mut self, index: usize, error: &CallError, note: Option<&str>) {
+        let input_type = self.recovery.input_type;
+        let mut record = String::new();
+        json_record(
+            &mut record,
+            self.input,
+            index,
+            input_type.key,
+            input_type.value,
+        );
+        self.dead_letters.push(DeadLetter {
+            site: error.site.clone(),
+            record_index: index,
+            kind: error.failure.kind(),
+            error: format!("{}{}", error.failure, note.unwrap_or_default()),
+            stderr: error.stderr.clone(),
+            record,
+        });
+    }
+}
