@@ -20,12 +20,7 @@ fn inspect_prints_kind_world_types_and_imports() {
     assert_eq!(lines[7], "gives:     (text, int64)");
     assert!(lines[8].starts_with("imports:   "), "{stdout}");
     assert!(stdout.contains("\n  wasi:cli/stderr@0.2"), "{stdout}");
-    assert!(
-        stdout.ends_with(
-            "limits:    call_time 30s, memory 512 MiB, tables 100000 elements, stack 512 KiB (defaults)\n"
-        ),
-        "{stdout}"
-    );
+    assert!(stdout.ends_with("verdict:   allowed\n"), "{stdout}");
     let sum = stdout_of(&run(&["plugin", "inspect", fixtures::SUM]));
     assert!(sum.contains("operator:  reduce_by_key\n"), "{sum}");
     assert!(sum.contains("takes:     (any key, int64)\n"), "{sum}");
@@ -80,13 +75,17 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn inspect_refuses_garbage_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.wasm");
-    std::fs::write(&garbage, b"\0asm\x01\0\0\0 truncated nonsense").unwrap();
-    let stderr = stderr_of_failure(&run(&["plugin", "inspect", garbage.to_str().unwrap()]));
-    assert!(stderr.contains("garbage.wasm (sha256 "), "{stderr}");
+    // A component header followed by nonsense.
+    std::fs::write(&garbage, b"\0asm\x0d\0\x01\0 truncated nonsense").unwrap();
+    let output = run(&["plugin", "inspect", garbage.to_str().unwrap()]);
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    let stderr = stderr_of_failure(&output);
+    assert!(stdout.contains("sha256:    "), "{stdout}");
     assert!(
-        stderr.contains("not a valid WebAssembly component"),
-        "{stderr}"
+        stdout.contains("verdict:   refused (invalid_component): the plugin is not a valid WebAssembly component: "),
+        "{stdout}"
     );
+    assert!(stderr.contains("garbage.wasm is refused"), "{stderr}");
 }
 
 #[test]
@@ -106,7 +105,16 @@ fn sigterm_finishes_the_current_batch_and_exits_zero() {
     assert!(status.success());
     let output = wait(child, Duration::from_secs(30));
     stdout_of(&output);
-    // Every batch that started was committed.
-    let batches = std::fs::read_dir(dir.path().join("out")).unwrap().count();
-    assert!(batches >= 2, "only {batches} batches");
+    // Every batch that started was committed: no staging directory is
+    // left, and every batch directory is complete.
+    let batches: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!batches.is_empty());
+    for batch in &batches {
+        let name = batch.file_name().unwrap().to_string_lossy();
+        assert!(name.starts_with("counts-"), "left behind: {name}");
+        assert!(batch.join("_SUCCESS").exists(), "{name} is incomplete");
+    }
 }
