@@ -15,9 +15,11 @@
 //!    each is reported, with the ratio.
 //!    A second plan fuses split and pair into one plugin (`split-pairs`),
 //!    against the same fusion done natively.
-//! 2. Start-up: time from spawning `sluice run` (plugins cached) to its
+//! 2. Cost of the limits: the three-stream plan without time and memory
+//!    limits, with the default limits, and with fuel metering as well.
+//! 3. Start-up: time from spawning `sluice run` (plugins cached) to its
 //!    first batch printed.
-//! 3. Latency: time from a 1 MB file's rename into the input directory to
+//! 4. Latency: time from a 1 MB file's rename into the input directory to
 //!    its counts printed, with a 1 s batch interval.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -96,7 +98,62 @@ fn main() {
         );
     }
 
+    limits_cost(&work, &batches, &expected, rounds, cores, bytes);
     startup_and_latency(&work);
+}
+
+/// The cost of the limits on the three-stream plan: native, the engine
+/// without time and memory limits, with the default limits, and with fuel
+/// metering on top, alternating in the same rounds.
+fn limits_cost(
+    work: &Path,
+    batches: &[Vec<u8>],
+    expected: &HashMap<String, i64>,
+    rounds: u32,
+    cores: usize,
+    bytes: usize,
+) {
+    let plain = write_pipeline(work, "in", "pprint", false);
+    let fueled = work.join("pipeline-fuel.toml");
+    let text = std::fs::read_to_string(&plain).unwrap();
+    std::fs::write(&fueled, format!("{text}\n[limits]\nfuel = 1000000000000\n")).unwrap();
+    let executor = |path: &Path, unlimited: bool| {
+        let options = PipelineOptions {
+            cache_dir: Some(work.join("cache")),
+            unlimited_for_benchmarks: unlimited,
+            ..PipelineOptions::default()
+        };
+        let (engine, plan) = pipeline::load(path, &options).unwrap();
+        Executor::new(Arc::new(plan), engine, cores).unwrap()
+    };
+    let plan = executor(&plain, false).plan().clone();
+    let variants = [
+        (
+            "native",
+            Executor::with_operators(plan, native_operators(false), cores).unwrap(),
+        ),
+        ("no limits", executor(&plain, true)),
+        ("default limits", executor(&plain, false)),
+        ("+ fuel", executor(&fueled, false)),
+    ];
+    let mut best = vec![Duration::MAX; variants.len()];
+    for _ in 0..rounds {
+        for (i, (name, executor)) in variants.iter().enumerate() {
+            let (elapsed, counts) = run_all(executor, batches, cores);
+            assert_eq!(&counts, expected, "wrong counts from {name}");
+            best[i] = best[i].min(elapsed);
+        }
+    }
+    println!("cost of the limits (flat_map -> map -> reduce_by_key):");
+    for (i, (name, _)) in variants.iter().enumerate() {
+        let secs = best[i].as_secs_f64();
+        println!(
+            "  {name:>14}: {secs:>7.3} s  {:>7.1} MB/s  {:.2}x native, {:.2}x no-limits",
+            bytes as f64 / 1e6 / secs,
+            best[0].as_secs_f64() / secs,
+            best[1].as_secs_f64() / secs,
+        );
+    }
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

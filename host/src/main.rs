@@ -36,6 +36,7 @@ fn options(args: &PipelineArgs) -> PipelineOptions {
         partitions: args.partitions,
         cache_dir: args.cache_dir.clone(),
         no_cache: args.no_cache,
+        ..PipelineOptions::default()
     }
 }
 

@@ -20,6 +20,9 @@ pub struct PipelineOptions {
     pub cache_dir: Option<PathBuf>,
     /// Do not cache compiled plugins.
     pub no_cache: bool,
+    /// See [`EngineSettings::unlimited_for_benchmarks`].
+    #[doc(hidden)]
+    pub unlimited_for_benchmarks: bool,
 }
 
 /// Reads `path`, starts an engine sized for it and builds the checked plan.
@@ -54,6 +57,7 @@ pub fn load(path: &Path, options: &PipelineOptions) -> Result<(Arc<PluginEngine>
         stack_kib: cfg.limits.stack_kib,
         max_instances: cores * 4 + 8,
         fuel,
+        unlimited_for_benchmarks: options.unlimited_for_benchmarks,
     };
     let engine = PluginEngine::new(&settings)
         .map_err(|e| Error::Internal(format!("cannot start the WebAssembly engine: {e:#}")))?;

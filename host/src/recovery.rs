@@ -351,3 +351,147 @@ impl Isolation<'_, '_> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::batch::Column;
+    use crate::time::BatchTime;
+
+    /// Traps whenever its batch holds a value starting with `bad`.
+    struct TrapsOnBad {
+        calls: AtomicU32,
+        failures: AtomicU32,
+    }
+
+    impl Operator for TrapsOnBad {
+        fn apply(&self, input: &Batch, site: &CallSite) -> Result<Batch, Error> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let Column::Varlen(values) = &input.values else {
+                unreachable!()
+            };
+            if (0..values.len()).any(|i| values.get_str(i).starts_with("bad")) {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Call(Box::new(CallError {
+                    site: site.clone(),
+                    failure: CallFailure::Trap("boom".into()),
+                    stderr: String::new(),
+                })));
+            }
+            Ok(input.slice(0..input.len()))
+        }
+    }
+
+    fn site() -> CallSite {
+        CallSite {
+            pipeline: "p".into(),
+            stream: "s".into(),
+            plugin: "op".into(),
+            hash: "0".repeat(64),
+            batch_time: BatchTime(0),
+            partition: 3,
+            phase: "",
+            attempt: 1,
+        }
+    }
+
+    fn values(batch: &Batch) -> Vec<String> {
+        let Column::Varlen(values) = &batch.values else {
+            unreachable!()
+        };
+        (0..values.len())
+            .map(|i| values.get_str(i).to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn dead_letter_finds_every_bad_record_and_keeps_the_rest_in_order() {
+        let records: Vec<String> = (0..1000)
+            .map(|i| {
+                if i == 17 || i == 640 {
+                    format!("bad-{i}")
+                } else {
+                    format!("ok-{i}")
+                }
+            })
+            .collect();
+        let input = Batch::text(records.iter().map(String::as_str));
+        let operator = TrapsOnBad {
+            calls: AtomicU32::new(0),
+            failures: AtomicU32::new(0),
+        };
+        let counters = StreamCounters::default();
+        let recovery = Recovery {
+            operator: &operator,
+            policy: &ErrorPolicy::DeadLetter {
+                dir: "unused".into(),
+            },
+            counters: &counters,
+            input_type: RecordType::TEXT,
+            output_type: RecordType::TEXT,
+            recombine: false,
+        };
+        let outcome = recovery.apply(&input, &site()).unwrap();
+        let expected: Vec<String> = records
+            .iter()
+            .filter(|r| r.starts_with("ok"))
+            .cloned()
+            .collect();
+        assert_eq!(values(&outcome.output), expected);
+        let dead: Vec<(usize, &str)> = outcome
+            .dead_letters
+            .iter()
+            .map(|d| (d.record_index, d.record.as_str()))
+            .collect();
+        assert_eq!(
+            dead,
+            vec![
+                (17, r#"{"value": "bad-17"}"#),
+                (640, r#"{"value": "bad-640"}"#)
+            ]
+        );
+        assert_eq!(outcome.dead_letters[0].kind, "trap");
+        assert_eq!(outcome.dead_letters[0].site.partition, 3);
+        // About 2·log2(n) calls per bad record, not n.
+        let calls = operator.calls.load(Ordering::Relaxed);
+        assert!(calls <= 2 * 2 * 10 + 1, "{calls} calls");
+        let snapshot = counters.snapshot();
+        assert_eq!(snapshot.dead_letter_records, 2);
+        assert_eq!(
+            snapshot.failed_calls,
+            u64::from(operator.failures.load(Ordering::Relaxed))
+        );
+    }
+
+    #[test]
+    fn skip_drops_the_partition_and_counts_it() {
+        let input = Batch::text(["ok", "bad", "ok"]);
+        let operator = TrapsOnBad {
+            calls: AtomicU32::new(0),
+            failures: AtomicU32::new(0),
+        };
+        let counters = StreamCounters::default();
+        let recovery = Recovery {
+            operator: &operator,
+            policy: &ErrorPolicy::Skip,
+            counters: &counters,
+            input_type: RecordType::TEXT,
+            output_type: RecordType::TEXT,
+            recombine: false,
+        };
+        let outcome = recovery.apply(&input, &site()).unwrap();
+        assert!(outcome.output.is_empty());
+        assert_eq!(
+            counters.snapshot(),
+            CounterSnapshot {
+                failed_calls: 1,
+                retries: 0,
+                skipped_partitions: 1,
+                skipped_records: 3,
+                dead_letter_records: 0,
+            }
+        );
+    }
+}

@@ -43,6 +43,7 @@ fn engine() -> PluginEngine {
         stack_kib: 256,
         max_instances: 16,
         fuel: false,
+        unlimited_for_benchmarks: false,
     })
     .unwrap()
 }

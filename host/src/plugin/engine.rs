@@ -62,6 +62,7 @@ pub struct PluginEngine {
     ticker_stop: Arc<AtomicBool>,
     fuel: bool,
     max_memory_mib: u32,
+    unlimited: bool,
 }
 
 /// Settings that are fixed for the engine's lifetime.
@@ -77,6 +78,10 @@ pub struct EngineSettings {
     pub max_instances: u32,
     /// Meter fuel (needed when any stream has a `fuel` limit).
     pub fuel: bool,
+    /// Run without the call-time and memory limits. Only for measuring what
+    /// the limits cost (the benchmark); never for untrusted plugins.
+    #[doc(hidden)]
+    pub unlimited_for_benchmarks: bool,
 }
 
 impl Default for EngineSettings {
@@ -88,6 +93,7 @@ impl Default for EngineSettings {
             stack_kib: limits.stack_kib,
             max_instances: 64,
             fuel: false,
+            unlimited_for_benchmarks: false,
         }
     }
 }
@@ -102,7 +108,7 @@ impl PluginEngine {
     pub fn new(settings: &EngineSettings) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
-        config.epoch_interruption(true);
+        config.epoch_interruption(!settings.unlimited_for_benchmarks);
         config.consume_fuel(settings.fuel);
         config.max_wasm_stack(settings.stack_kib as usize * 1024);
         let mut pooling = PoolingAllocationConfig::default();
@@ -134,6 +140,7 @@ impl PluginEngine {
             ticker_stop,
             fuel: settings.fuel,
             max_memory_mib: settings.max_memory_mib,
+            unlimited: settings.unlimited_for_benchmarks,
         })
     }
 
@@ -292,8 +299,10 @@ impl PluginEngine {
                 stderr,
             },
         );
-        store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(limits.deadline_ticks());
+        if !self.unlimited {
+            store.limiter(|state| &mut state.limiter);
+            store.set_epoch_deadline(limits.deadline_ticks());
+        }
         store.set_hostcall_fuel(limits.output_bytes());
         if self.fuel {
             // Setting fuel only fails when metering is off.
