@@ -311,12 +311,6 @@ fn classify(e: wasmtime::Error, store: &Store<GuestState>, limits: &Limits) -> F
                 ))
             } else if message.contains("realloc") || message.contains("out of bounds") {
                 CallFailure::InvalidOutput(message)
-            } else if message.contains("minimum")
-                && (message.contains("memory") || message.contains("exceeds"))
-            {
-                // The pooling allocator refuses an initial memory larger
-                // than its slots before the limiter sees it.
-                CallFailure::Memory(limits.memory_mib)
             } else {
                 CallFailure::Trap(message)
             }

@@ -10,7 +10,7 @@
 //! replaces its file with the same content.
 
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::Error;
 use crate::recovery::DeadLetter;
@@ -75,10 +75,5 @@ impl DeadLetterWriter {
             .persist(self.batch_file(batch_time))
             .map_err(|e| e.error)?;
         std::fs::File::open(&self.dir)?.sync_all()
-    }
-
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
