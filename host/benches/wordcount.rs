@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 use sluice::batch::{Batch, Column, Varlen};
 use sluice::executor::Executor;
+use sluice::operator::StreamOperators;
 use sluice::operator::{NativeOperator, Operator};
 use sluice::pipeline::{self, PipelineOptions};
 use sluice::time::BatchTime;
@@ -64,9 +65,14 @@ fn main() {
         };
         let (engine, plan) = pipeline::load(&pipeline, &options).unwrap();
         let plan = Arc::new(plan);
-        let wasm = Executor::new(plan.clone(), engine, cores).unwrap();
-        let native =
-            Executor::with_operators(plan.clone(), native_operators(fused), cores).unwrap();
+        let wasm = Runner {
+            executor: Executor::new(plan.clone(), cores).unwrap(),
+            operators: Executor::initial_operators(&plan, &engine),
+        };
+        let native = Runner {
+            executor: Executor::new(plan.clone(), cores).unwrap(),
+            operators: Executor::fixed_operators(&plan, native_operators(fused)),
+        };
         let mut best = [Duration::MAX; 2];
         for _ in 0..rounds {
             for (i, executor) in [&native, &wasm].into_iter().enumerate() {
@@ -124,13 +130,20 @@ fn limits_cost(
             ..PipelineOptions::default()
         };
         let (engine, plan) = pipeline::load(path, &options).unwrap();
-        Executor::new(Arc::new(plan), engine, cores).unwrap()
+        let plan = Arc::new(plan);
+        Runner {
+            operators: Executor::initial_operators(&plan, &engine),
+            executor: Executor::new(plan, cores).unwrap(),
+        }
     };
-    let plan = executor(&plain, false).plan().clone();
+    let plan = executor(&plain, false).executor.plan().clone();
     let variants = [
         (
             "native",
-            Executor::with_operators(plan, native_operators(false), cores).unwrap(),
+            Runner {
+                operators: Executor::fixed_operators(&plan, native_operators(false)),
+                executor: Executor::new(plan, cores).unwrap(),
+            },
         ),
         ("no limits", executor(&plain, true)),
         ("default limits", executor(&plain, false)),
@@ -163,9 +176,15 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// An executor and the operators it runs.
+struct Runner {
+    executor: Executor,
+    operators: Vec<StreamOperators>,
+}
+
 /// Runs every batch; returns the time and the summed counts.
 fn run_all(
-    executor: &Executor,
+    runner: &Runner,
     batches: &[Vec<u8>],
     partitions: usize,
 ) -> (Duration, HashMap<String, i64>) {
@@ -174,8 +193,13 @@ fn run_all(
     for (i, bytes) in batches.iter().enumerate() {
         let started = Instant::now();
         let lines = lines_of(bytes);
-        let output = executor
-            .run(BatchTime(i as i64 * 1000), vec![lines.split(partitions)])
+        let output = runner
+            .executor
+            .run(
+                BatchTime(i as i64 * 1000),
+                &[Arc::new(lines.split(partitions))],
+                &runner.operators,
+            )
             .unwrap();
         elapsed += started.elapsed();
         for partition in output.sinks[0].iter() {

@@ -444,6 +444,38 @@ impl Batch {
         size(&self.values) + self.keys.as_ref().map_or(0, size)
     }
 
+    /// Whether `other` holds the same records, in any order (a reducer's
+    /// output order is not part of its meaning).
+    pub fn same_records_any_order(&self, other: &Batch) -> bool {
+        if self.len() != other.len() || self.keys.is_some() != other.keys.is_some() {
+            return false;
+        }
+        let (a, b) = (self.sorted_records(), other.sorted_records());
+        a.iter().zip(&b).all(|(x, y)| {
+            x.0.as_ref().map(KeyBytes::as_slice) == y.0.as_ref().map(KeyBytes::as_slice)
+                && x.1.as_slice() == y.1.as_slice()
+        })
+    }
+
+    /// The records' key and value bytes, sorted.
+    fn sorted_records(&self) -> Vec<(Option<KeyBytes<'_>>, KeyBytes<'_>)> {
+        let mut records: Vec<(Option<KeyBytes<'_>>, KeyBytes<'_>)> = (0..self.len())
+            .map(|i| {
+                (
+                    self.keys.as_ref().map(|k| k.key_bytes(i)),
+                    self.values.key_bytes(i),
+                )
+            })
+            .collect();
+        records.sort_unstable_by(|a, b| {
+            a.0.as_ref()
+                .map(KeyBytes::as_slice)
+                .cmp(&b.0.as_ref().map(KeyBytes::as_slice))
+                .then_with(|| a.1.as_slice().cmp(b.1.as_slice()))
+        });
+        records
+    }
+
     /// The record type the layout suggests (text for variable-width
     /// columns); exact types come from the plan.
     fn record_type(&self) -> RecordType {
@@ -474,6 +506,27 @@ mod tests {
             joined.extend_from(part);
         }
         assert_eq!(joined, batch);
+    }
+
+    fn keyed(pairs: &[(&str, i64)]) -> Batch {
+        let mut keys = Varlen::with_capacity(0, 0);
+        for (key, _) in pairs {
+            keys.push(key.as_bytes());
+        }
+        Batch {
+            keys: Some(Column::Varlen(keys)),
+            values: Column::Int64(pairs.iter().map(|(_, v)| *v).collect()),
+        }
+    }
+
+    #[test]
+    fn same_records_in_any_order_ignores_order_only() {
+        let a = keyed(&[("x", 1), ("y", 2), ("x", 3)]);
+        assert!(a.same_records_any_order(&keyed(&[("x", 3), ("x", 1), ("y", 2)])));
+        assert!(!a.same_records_any_order(&keyed(&[("x", 3), ("x", 1), ("y", 3)])));
+        assert!(!a.same_records_any_order(&keyed(&[("x", 1), ("y", 2)])));
+        assert!(!a.same_records_any_order(&Batch::text(["x", "y", "x"])));
+        assert!(Batch::text(["b", "a"]).same_records_any_order(&Batch::text(["a", "b"])));
     }
 
     #[test]

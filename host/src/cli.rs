@@ -29,6 +29,84 @@ pub enum Command {
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Load a new version of a stream's plugin into the running pipeline.
+    /// It is checked first (valid component, the stream's operator, allowed
+    /// imports, record types, `init`) and becomes current at the next batch;
+    /// a version that fails a check is refused and the old one keeps running.
+    Deploy(DeployArgs),
+    /// Show the running pipeline: progress, delays, and each stream's
+    /// plugin version.
+    Status(StatusArgs),
+    /// List a stream's plugin versions and what happened to them.
+    History(StreamArgs),
+    /// Go back to the version that was current before the current one.
+    Rollback(StreamArgs),
+    /// Make a stream's shadow candidate its current version.
+    Promote(StreamArgs),
+    /// Stop shadowing a stream and drop the candidate.
+    Discard(StreamArgs),
+}
+
+/// Which running pipeline a control command talks to.
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// The running pipeline's file (its control socket is in its state
+    /// directory).
+    #[arg(short, long)]
+    pub pipeline: Option<PathBuf>,
+    /// The control endpoint instead: a socket path, or `tcp://HOST:PORT`.
+    #[arg(long, env = "SLUICE_CONTROL", conflicts_with = "pipeline")]
+    pub control: Option<String>,
+    /// File holding the token for a TCP endpoint (or set
+    /// SLUICE_CONTROL_TOKEN).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Print the reply as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sluice deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The stream whose plugin is replaced.
+    pub stream: String,
+    /// The new component.
+    pub file: PathBuf,
+    /// Run it beside the current version on the same batches, without
+    /// affecting the output; compare with `sluice status`, then `sluice
+    /// promote` or `sluice discard`.
+    #[arg(long)]
+    pub shadow: bool,
+    /// Return once the version is checked and current, without waiting for
+    /// its first batch.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// The running pipeline.
+    #[command(flatten)]
+    pub target: ControlArgs,
+}
+
+/// `sluice status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The running pipeline.
+    #[command(flatten)]
+    pub target: ControlArgs,
+}
+
+/// Commands about one stream.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// The stream.
+    pub stream: String,
+    /// Return without waiting for the first batch on the version
+    /// (rollback, promote).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// The running pipeline.
+    #[command(flatten)]
+    pub target: ControlArgs,
 }
 
 /// Options shared by commands that read a pipeline file.
@@ -60,6 +138,10 @@ pub struct RunArgs {
     /// Stop after this many consecutive batches without input.
     #[arg(long)]
     pub stop_when_idle: Option<u64>,
+    /// Reload a stream's plugin when its file changes (a half-written or
+    /// invalid file is refused and the running version kept).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// `sluice plugin ...`.

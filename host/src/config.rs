@@ -10,6 +10,12 @@
 //! partitions = 4               # input partitions per batch; default: cores
 //! name = "wordcount"           # default: the file name
 //!
+//! state_dir = ".sluice/wordcount"  # control socket; default: .sluice/<name>
+//!
+//! [control]                    # optional: also listen on TCP, with a token
+//! listen = "127.0.0.1:7171"
+//! token_file = "control.token"
+//!
 //! [limits]                     # per call, for every stream (see plugin::limits)
 //! call_time = "30s"
 //! memory_mib = 512
@@ -30,6 +36,7 @@
 //! on_error = "fail"            # retry | skip | dead_letter
 //! # retries = 3, retry_backoff = "100ms"     (retry)
 //! # dead_letter = "dead-letter/words"         (dead_letter)
+//! rollback_after = 3           # deployed version: failing batches before rollback; 0: never
 //!
 //! [sinks.console]
 //! from = "words"
@@ -62,6 +69,12 @@ pub struct PipelineFile {
     /// Limits for every stream's calls.
     #[serde(default)]
     pub limits: Limits,
+    /// Where the running pipeline keeps its control socket, relative to the
+    /// pipeline file; default `.sluice/<name>`.
+    pub state_dir: Option<String>,
+    /// The control endpoint's optional TCP listener.
+    #[serde(default)]
+    pub control: ControlConfig,
     /// The sources, by name.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
@@ -71,6 +84,18 @@ pub struct PipelineFile {
     /// The sinks, by name.
     #[serde(default)]
     pub sinks: BTreeMap<String, SinkConfig>,
+}
+
+/// The `[control]` table: a TCP listener beside the Unix socket, which is
+/// always there.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Address to listen on, e.g. `127.0.0.1:7171`.
+    pub listen: Option<Spanned<String>>,
+    /// File holding the token every TCP request must carry, relative to
+    /// the pipeline file. Required with `listen`.
+    pub token_file: Option<Spanned<String>>,
 }
 
 /// Kinds of source.
@@ -200,6 +225,9 @@ pub struct StreamConfig {
     /// `on_error = "dead_letter"`: the directory dead-letter files go to,
     /// relative to the pipeline file (default `dead-letter/<stream>`).
     pub dead_letter: Option<Spanned<String>>,
+    /// A deployed version that fails this many consecutive batches is
+    /// replaced by the previous version (default 3; 0 disables).
+    pub rollback_after: Option<u32>,
 }
 
 /// What happens to a partition batch whose plugin call fails.
@@ -317,6 +345,24 @@ impl LoadedFile {
             file: self.path.clone(),
             position: None,
             message: message.into(),
+        }
+    }
+
+    /// The pipeline's name: `name`, or the file's stem.
+    pub fn pipeline_name(&self) -> String {
+        self.file.name.clone().unwrap_or_else(|| {
+            self.path
+                .file_stem()
+                .map_or("pipeline".into(), |s| s.to_string_lossy().into_owned())
+        })
+    }
+
+    /// The directory of the running pipeline's control socket:
+    /// `state_dir`, or `.sluice/<name>` beside the pipeline file.
+    pub fn state_dir(&self) -> PathBuf {
+        match &self.file.state_dir {
+            Some(dir) => self.resolve(dir),
+            None => self.resolve(".sluice").join(self.pipeline_name()),
         }
     }
 

@@ -11,15 +11,22 @@
 //! A failing call is handled by the stream's `on_error` policy (see
 //! [`crate::recovery`]); records it isolates come back with the batch's
 //! output, to be written before the sinks see the batch.
+//!
+//! Each batch runs with the operators it is given ([`StreamOperators`], a
+//! snapshot of the deploy registry taken when the batch starts), so every
+//! partition of a stream runs the same version. A stream's shadow
+//! candidate, if any, is called on the same partition batches; its output
+//! is compared with the current version's and dropped.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
 use crate::batch::Batch;
 use crate::error::{CallSite, Error};
 use crate::exchange::exchange;
-use crate::operator::{Operator, WasmOperator};
+use crate::operator::{Operator, StreamOperators, Versioned};
 use crate::plan::{NodeRef, Plan};
 use crate::plugin::{OperatorKind, PluginEngine};
 use crate::recovery::{CounterSnapshot, DeadLetter, Outcome, Recovery, StreamCounters};
@@ -28,7 +35,6 @@ use crate::time::BatchTime;
 /// Runs batches of one plan.
 pub struct Executor {
     plan: Arc<Plan>,
-    operators: Vec<Arc<dyn Operator>>,
     counters: Vec<StreamCounters>,
     pool: rayon::ThreadPool,
 }
@@ -42,40 +48,50 @@ pub struct BatchOutput {
     /// For each stream of the plan, in order, the records its `on_error =
     /// "dead_letter"` policy isolated.
     pub dead_letters: Vec<Vec<DeadLetter>>,
+    /// For each stream of the plan, in order, how its versions did.
+    pub streams: Vec<StreamReport>,
+}
+
+/// How one stream did in one batch.
+#[derive(Clone, Debug, Default)]
+pub struct StreamReport {
+    /// The version that ran.
+    pub version: u32,
+    /// Whether its policy dropped or dead-lettered records (a failing
+    /// batch, for automatic rollback).
+    pub degraded: bool,
+    /// The latest failure's message, when the batch was degraded.
+    pub failure: Option<String>,
+    /// Time spent in the current version's calls, summed over partitions.
+    pub call_time: Duration,
+    /// The shadow candidate's results, when one ran.
+    pub shadow: Option<ShadowReport>,
+}
+
+/// How a shadow candidate did in one batch.
+#[derive(Clone, Debug, Default)]
+pub struct ShadowReport {
+    /// The candidate's version number.
+    pub version: u32,
+    /// Calls compared.
+    pub calls: u64,
+    /// Calls whose output differed from the current version's.
+    pub differing_calls: u64,
+    /// Calls that failed.
+    pub failed_calls: u64,
+    /// The latest failure's message.
+    pub last_error: Option<String>,
+    /// Time spent in the candidate's calls, summed over partitions.
+    pub call_time: Duration,
 }
 
 impl Executor {
-    /// An executor calling each stream's plugin, with `threads` workers.
+    /// An executor for `plan`, with `threads` workers.
     ///
     /// # Errors
     ///
     /// When the worker pool cannot be started.
-    pub fn new(plan: Arc<Plan>, engine: Arc<PluginEngine>, threads: usize) -> Result<Self, Error> {
-        let operators = plan
-            .streams
-            .iter()
-            .map(|s| {
-                Arc::new(WasmOperator {
-                    engine: engine.clone(),
-                    plugin: s.plugin.clone(),
-                    output: s.output_type,
-                }) as Arc<dyn Operator>
-            })
-            .collect();
-        Self::with_operators(plan, operators, threads)
-    }
-
-    /// An executor with explicit operators, one per stream of `plan`, in
-    /// order (the benchmark's native baseline uses this).
-    ///
-    /// # Errors
-    ///
-    /// When the worker pool cannot be started.
-    pub fn with_operators(
-        plan: Arc<Plan>,
-        operators: Vec<Arc<dyn Operator>>,
-        threads: usize,
-    ) -> Result<Self, Error> {
+    pub fn new(plan: Arc<Plan>, threads: usize) -> Result<Self, Error> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .thread_name(|i| format!("sluice-worker-{i}"))
@@ -89,10 +105,38 @@ impl Executor {
             .collect();
         Ok(Executor {
             plan,
-            operators,
             counters,
             pool,
         })
+    }
+
+    /// Each stream's plugin from the pipeline file, as version 1.
+    pub fn initial_operators(plan: &Plan, engine: &Arc<PluginEngine>) -> Vec<StreamOperators> {
+        plan.streams
+            .iter()
+            .map(|s| StreamOperators {
+                current: Versioned::wasm(engine.clone(), s.plugin.clone(), s.output_type, 1),
+                shadow: None,
+            })
+            .collect()
+    }
+
+    /// `operators`, one per stream of `plan` in order, standing in for the
+    /// plugins (the benchmark's native baseline uses this).
+    pub fn fixed_operators(plan: &Plan, operators: Vec<Arc<dyn Operator>>) -> Vec<StreamOperators> {
+        plan.streams
+            .iter()
+            .zip(operators)
+            .map(|(s, operator)| StreamOperators {
+                current: Versioned {
+                    operator,
+                    plugin: s.plugin.name().to_owned(),
+                    hash: s.plugin.hash().to_owned(),
+                    version: 1,
+                },
+                shadow: None,
+            })
+            .collect()
     }
 
     /// Each stream's name and outcome counters, in plan order.
@@ -110,8 +154,9 @@ impl Executor {
         &self.plan
     }
 
-    /// Runs batch `batch_time`. `inputs` holds, per source of the plan, the
-    /// batch's input partitions.
+    /// Runs batch `batch_time` with `operators` (one per stream of the
+    /// plan, in order). `inputs` holds, per source of the plan, the batch's
+    /// input partitions; they are kept, so a failed batch can run again.
     ///
     /// # Errors
     ///
@@ -119,23 +164,41 @@ impl Executor {
     pub fn run(
         &self,
         batch_time: BatchTime,
-        inputs: Vec<Vec<Batch>>,
+        inputs: &[Arc<Vec<Batch>>],
+        operators: &[StreamOperators],
     ) -> Result<BatchOutput, Error> {
-        let input_records = inputs.iter().flatten().map(Batch::len).sum();
-        let mut sources: Vec<Arc<Vec<Batch>>> = inputs.into_iter().map(Arc::new).collect();
+        if operators.len() != self.plan.streams.len() {
+            return Err(Error::Internal(format!(
+                "{} operators for {} streams",
+                operators.len(),
+                self.plan.streams.len()
+            )));
+        }
+        let input_records = inputs.iter().flat_map(|p| p.iter()).map(Batch::len).sum();
+        let mut sources: Vec<Arc<Vec<Batch>>> = inputs.to_vec();
         sources.resize_with(self.plan.sources.len(), || Arc::new(Vec::new()));
         let mut streams: Vec<Arc<Vec<Batch>>> = Vec::with_capacity(self.plan.streams.len());
         let mut dead_letters = Vec::with_capacity(self.plan.streams.len());
+        let mut reports = Vec::with_capacity(self.plan.streams.len());
         for (index, stream) in self.plan.streams.iter().enumerate() {
             let input = match stream.from {
                 NodeRef::Source(i) => sources[i].clone(),
                 NodeRef::Stream(i) => streams[i].clone(),
             };
-            let (output, isolated) = self
+            let before = self.counters[index].snapshot();
+            let run = self
                 .pool
-                .install(|| self.run_stream(index, batch_time, &input))?;
-            streams.push(Arc::new(output));
-            dead_letters.push(isolated);
+                .install(|| self.run_stream(index, &operators[index], batch_time, &input))?;
+            let after = self.counters[index].snapshot();
+            let mut report = run.report;
+            report.degraded = after.skipped_partitions > before.skipped_partitions
+                || after.dead_letter_records > before.dead_letter_records;
+            if report.degraded {
+                report.failure = self.counters[index].last_failure();
+            }
+            streams.push(Arc::new(run.output));
+            dead_letters.push(run.dead_letters);
+            reports.push(report);
         }
         let sinks = self
             .plan
@@ -150,68 +213,190 @@ impl Executor {
             sinks,
             input_records,
             dead_letters,
+            streams: reports,
         })
     }
 
     fn run_stream(
         &self,
         index: usize,
+        operators: &StreamOperators,
         batch_time: BatchTime,
         input: &[Batch],
-    ) -> Result<(Vec<Batch>, Vec<DeadLetter>), Error> {
+    ) -> Result<StreamRun, Error> {
         let stream = &self.plan.streams[index];
-        let site = |partition: usize, phase: &'static str| CallSite {
+        let site = |version: &Versioned, partition: usize, phase: &'static str| CallSite {
             pipeline: self.plan.name.clone(),
             stream: stream.name.clone(),
-            plugin: stream.plugin.name().to_owned(),
-            hash: stream.plugin.hash().to_owned(),
+            plugin: version.plugin.clone(),
+            hash: version.hash.clone(),
             batch_time,
             partition,
             phase,
             attempt: 1,
         };
-        let mut dead_letters = Vec::new();
-        let mut apply_all = |parts: &[Batch], phase: &'static str, recombine: bool| {
+        let unordered = stream.op == OperatorKind::ReduceByKey;
+        let mut run = StreamRun {
+            output: Vec::new(),
+            dead_letters: Vec::new(),
+            report: StreamReport {
+                version: operators.current.version,
+                shadow: operators.shadow.as_ref().map(|s| ShadowReport {
+                    version: s.version,
+                    ..ShadowReport::default()
+                }),
+                ..StreamReport::default()
+            },
+        };
+        let mut apply_all = |parts: &[Batch], phase: Phase, recombine: bool| {
             let recovery = Recovery {
-                operator: &*self.operators[index],
+                operator: &*operators.current.operator,
                 policy: &stream.on_error,
                 counters: &self.counters[index],
                 input_type: stream.input_type,
                 output_type: stream.output_type,
                 recombine,
             };
-            let outcomes = parts
+            let calls = parts
                 .par_iter()
                 .enumerate()
                 .map(|(partition, batch)| {
                     if batch.is_empty() {
                         // Nothing to call the plugin for.
-                        return Ok(Outcome {
-                            output: Batch::empty(stream.output_type),
-                            dead_letters: Vec::new(),
-                        });
+                        return Ok(PartitionRun::empty(stream.output_type));
                     }
-                    recovery.apply(batch, &site(partition, phase))
-                })
-                .collect::<Result<Vec<Outcome>, Error>>()?;
-            Ok::<_, Error>(
-                outcomes
-                    .into_iter()
-                    .map(|outcome| {
-                        dead_letters.extend(outcome.dead_letters);
-                        outcome.output
+                    let started = Instant::now();
+                    let outcome = recovery
+                        .apply(batch, &site(&operators.current, partition, phase.label()))?;
+                    let call_time = started.elapsed();
+                    let shadow = operators.shadow.as_ref().map(|shadow| {
+                        let started = Instant::now();
+                        let result = shadow
+                            .operator
+                            .apply(batch, &site(shadow, partition, phase.shadow_label()));
+                        let elapsed = started.elapsed();
+                        let verdict = match result {
+                            // A recovered call's output is no reference.
+                            Ok(_) if outcome.recovered => ShadowVerdict::NotCompared,
+                            Ok(output) => {
+                                let same = if unordered {
+                                    output.same_records_any_order(&outcome.output)
+                                } else {
+                                    output == outcome.output
+                                };
+                                if same {
+                                    ShadowVerdict::Same
+                                } else {
+                                    ShadowVerdict::Differs
+                                }
+                            }
+                            Err(e) => ShadowVerdict::Failed(e.to_string()),
+                        };
+                        (verdict, elapsed)
+                    });
+                    Ok(PartitionRun {
+                        outcome,
+                        call_time,
+                        shadow,
                     })
-                    .collect::<Vec<Batch>>(),
-            )
+                })
+                .collect::<Result<Vec<PartitionRun>, Error>>()?;
+            let mut outputs = Vec::with_capacity(calls.len());
+            for call in calls {
+                run.report.call_time += call.call_time;
+                if let (Some(report), Some((verdict, elapsed))) =
+                    (&mut run.report.shadow, call.shadow)
+                {
+                    report.call_time += elapsed;
+                    match verdict {
+                        ShadowVerdict::Same => report.calls += 1,
+                        ShadowVerdict::Differs => {
+                            report.calls += 1;
+                            report.differing_calls += 1;
+                        }
+                        ShadowVerdict::NotCompared => {}
+                        ShadowVerdict::Failed(message) => {
+                            report.failed_calls += 1;
+                            report.last_error = Some(message);
+                        }
+                    }
+                }
+                run.dead_letters.extend(call.outcome.dead_letters);
+                outputs.push(call.outcome.output);
+            }
+            Ok::<_, Error>(outputs)
         };
         if stream.op != OperatorKind::ReduceByKey {
-            let output = apply_all(input, "", false)?;
-            return Ok((output, dead_letters));
+            run.output = apply_all(input, Phase::Only, false)?;
+            return Ok(run);
         }
-        let combined = apply_all(input, " (before the exchange)", false)?;
+        let combined = apply_all(input, Phase::BeforeExchange, false)?;
         let exchanged = exchange(&combined, stream.reduce_partitions, stream.output_type);
         drop(combined);
-        let output = apply_all(&exchanged, " (after the exchange)", true)?;
-        Ok((output, dead_letters))
+        run.output = apply_all(&exchanged, Phase::AfterExchange, true)?;
+        Ok(run)
+    }
+}
+
+/// One stream's part of a batch.
+struct StreamRun {
+    output: Vec<Batch>,
+    dead_letters: Vec<DeadLetter>,
+    report: StreamReport,
+}
+
+/// One partition's call, and its shadow's.
+struct PartitionRun {
+    outcome: Outcome,
+    call_time: Duration,
+    shadow: Option<(ShadowVerdict, Duration)>,
+}
+
+impl PartitionRun {
+    fn empty(output_type: crate::batch::RecordType) -> Self {
+        PartitionRun {
+            outcome: Outcome {
+                output: Batch::empty(output_type),
+                dead_letters: Vec::new(),
+                recovered: false,
+            },
+            call_time: Duration::ZERO,
+            shadow: None,
+        }
+    }
+}
+
+/// How a shadow call compared with the current version's.
+enum ShadowVerdict {
+    Same,
+    Differs,
+    NotCompared,
+    Failed(String),
+}
+
+/// Which call of a stream's batch: reducers are called before and after
+/// the exchange.
+#[derive(Clone, Copy)]
+enum Phase {
+    Only,
+    BeforeExchange,
+    AfterExchange,
+}
+
+impl Phase {
+    fn label(self) -> &'static str {
+        match self {
+            Phase::Only => "",
+            Phase::BeforeExchange => " (before the exchange)",
+            Phase::AfterExchange => " (after the exchange)",
+        }
+    }
+
+    fn shadow_label(self) -> &'static str {
+        match self {
+            Phase::Only => " (shadow)",
+            Phase::BeforeExchange => " (shadow, before the exchange)",
+            Phase::AfterExchange => " (shadow, after the exchange)",
+        }
     }
 }

@@ -19,6 +19,10 @@
 //! - [`recovery`]: `on_error` policies: fail, retry, skip, dead letter.
 //! - [`exchange`]: the shuffle between the halves of a `reduce_by_key`.
 //! - [`scheduler`]: the batch timer, ordering, delays and stop conditions.
+//! - [`deploy`]: hot loading: the version registry, candidate checks,
+//!   rollback, shadow runs and `--watch`.
+//! - [`control`]: the running pipeline's control socket and its client.
+//! - [`status`]: progress counters for `sluice status`.
 //! - [`source`]: `files` and `socket` sources.
 //! - [`sink`]: `pprint` and `text_files` sinks, dead-letter files.
 //! - [`render`]: Python reprs and JSON lines of records.
@@ -29,6 +33,8 @@
 
 pub mod batch;
 pub mod config;
+pub mod control;
+pub mod deploy;
 pub mod error;
 pub mod exchange;
 pub mod executor;
@@ -41,6 +47,7 @@ pub mod render;
 pub mod scheduler;
 pub mod sink;
 pub mod source;
+pub mod status;
 pub mod time;
 
 pub use error::{Error, ErrorKind};

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use cli::{Cli, Command, PipelineArgs, PluginCommand};
+use cli::{Cli, Command, ControlArgs, PipelineArgs, PluginCommand};
+use sluice::control::client::{self, Endpoint};
+use sluice::control::protocol::{Reply, Request};
 use sluice::pipeline::{self, PipelineOptions};
 use sluice::plugin::PluginEngine;
 use sluice::plugin::engine::EngineSettings;
@@ -58,14 +60,13 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     max_batches: args.max_batches,
                     stop_when_idle: args.stop_when_idle,
                 };
-                pipeline::run(
-                    &args.pipeline.pipeline,
-                    &options(&args.pipeline),
-                    stop,
-                    stop_receiver,
-                )
-                .await
-                .map(drop)
+                let options = PipelineOptions {
+                    watch: args.watch,
+                    ..options(&args.pipeline)
+                };
+                pipeline::run(&args.pipeline.pipeline, &options, stop, stop_receiver)
+                    .await
+                    .map(drop)
             })?;
         }
         Command::Check(args) => {
@@ -102,7 +103,86 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 anyhow::bail!("{} is refused (see the verdict above)", file.display());
             }
         }
+        Command::Deploy(args) => {
+            let bytes = std::fs::read(&args.file)
+                .with_context(|| format!("cannot read {}", args.file.display()))?;
+            let file_name = args.file.file_name().map_or_else(
+                || "plugin.wasm".into(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let request = Request::Deploy {
+                stream: args.stream,
+                file_name,
+                size: bytes.len() as u64,
+                shadow: args.shadow,
+                wait: !args.no_wait,
+            };
+            control(&args.target, request, &bytes)?;
+        }
+        Command::Status(args) => control(&args.target, Request::Status, &[])?,
+        Command::History(args) => control(
+            &args.target,
+            Request::History {
+                stream: args.stream,
+            },
+            &[],
+        )?,
+        Command::Rollback(args) => control(
+            &args.target,
+            Request::Rollback {
+                stream: args.stream,
+                wait: !args.no_wait,
+            },
+            &[],
+        )?,
+        Command::Promote(args) => control(
+            &args.target,
+            Request::Promote {
+                stream: args.stream,
+                wait: !args.no_wait,
+            },
+            &[],
+        )?,
+        Command::Discard(args) => control(
+            &args.target,
+            Request::Discard {
+                stream: args.stream,
+            },
+            &[],
+        )?,
     }
+    Ok(())
+}
+
+/// Sends `request` to the pipeline `target` names and prints the reply.
+fn control(target: &ControlArgs, request: Request, payload: &[u8]) -> anyhow::Result<()> {
+    let token = match &target.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("SLUICE_CONTROL_TOKEN").ok(),
+    };
+    let endpoint = match (&target.control, &target.pipeline) {
+        (Some(control), _) => Endpoint::parse(control, token),
+        (None, Some(pipeline)) => Endpoint::of_pipeline(pipeline)?,
+        (None, None) => anyhow::bail!(
+            "which pipeline? pass its file with --pipeline FILE, or its control endpoint with --control SOCKET (or tcp://HOST:PORT)"
+        ),
+    };
+    let reply = client::send(&endpoint, request, payload)?;
+    if target.json {
+        println!("{}", serde_json::to_string_pretty(&reply)?);
+        return Ok(());
+    }
+    let text = match &reply {
+        Reply::Status(report) => sluice::control::report::status(report),
+        Reply::History(report) => sluice::control::report::history(report),
+        Reply::Changed(report) => sluice::control::report::change(report),
+    };
+    print!("{text}");
     Ok(())
 }
 

@@ -24,6 +24,51 @@ pub trait Operator: Send + Sync {
     fn apply(&self, input: &Batch, site: &CallSite) -> Result<Batch, Error>;
 }
 
+/// One version of a stream's operator, as a batch runs it.
+#[derive(Clone)]
+pub struct Versioned {
+    /// What is called.
+    pub operator: Arc<dyn Operator>,
+    /// The plugin's name (for errors and logs).
+    pub plugin: String,
+    /// The plugin's sha256.
+    pub hash: String,
+    /// The stream's version number (1: the pipeline file's plugin).
+    pub version: u32,
+}
+
+impl Versioned {
+    /// `plugin`, called through a [`WasmOperator`], as version `version`.
+    pub fn wasm(
+        engine: Arc<PluginEngine>,
+        plugin: Plugin,
+        output: RecordType,
+        version: u32,
+    ) -> Self {
+        Versioned {
+            plugin: plugin.name().to_owned(),
+            hash: plugin.hash().to_owned(),
+            operator: Arc::new(WasmOperator {
+                engine,
+                plugin,
+                output,
+            }),
+            version,
+        }
+    }
+}
+
+/// What one batch runs for one stream: the current version, and the shadow
+/// candidate that runs beside it on the same input without affecting the
+/// output.
+#[derive(Clone)]
+pub struct StreamOperators {
+    /// The version whose output is passed on.
+    pub current: Versioned,
+    /// The candidate, if one is being shadowed.
+    pub shadow: Option<Versioned>,
+}
+
 /// A plugin, called in a fresh instance per partition batch.
 pub struct WasmOperator {
     /// The engine the plugin was loaded into.

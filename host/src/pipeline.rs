@@ -4,12 +4,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::LoadedFile;
+use crate::deploy::Registry;
 use crate::error::Error;
 use crate::executor::Executor;
 use crate::plan::Plan;
 use crate::plugin::PluginEngine;
 use crate::plugin::engine::EngineSettings;
 use crate::scheduler::{self, RunSummary, StopConditions};
+use crate::status::StatusBoard;
+
+/// How long a watched plugin file must be quiet before it is reloaded
+/// (at most a quarter of the batch interval).
+const WATCH_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Options of `sluice run` and `sluice check`.
 #[derive(Clone, Debug, Default)]
@@ -20,6 +26,8 @@ pub struct PipelineOptions {
     pub cache_dir: Option<PathBuf>,
     /// Do not cache compiled plugins.
     pub no_cache: bool,
+    /// Reload a stream's plugin when its file changes.
+    pub watch: bool,
     /// See [`EngineSettings::unlimited_for_benchmarks`].
     #[doc(hidden)]
     pub unlimited_for_benchmarks: bool,
@@ -78,7 +86,17 @@ pub async fn run(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<RunSummary, Error> {
     let (engine, plan) = load(path, options)?;
+    let plan = Arc::new(plan);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let executor = Executor::new(Arc::new(plan), engine, threads)?;
-    scheduler::run(executor, stop, shutdown).await
+    let executor = Executor::new(plan.clone(), threads)?;
+    let registry = Arc::new(Registry::new(plan.clone(), engine));
+    let status = Arc::new(StatusBoard::default());
+    let _control = crate::control::server::start(registry.clone(), status.clone()).await?;
+    let _watcher = if options.watch {
+        let debounce = WATCH_DEBOUNCE.min(plan.batch_interval / 4);
+        Some(crate::deploy::watch::start(registry.clone(), debounce)?)
+    } else {
+        None
+    };
+    scheduler::run(executor, registry, status, stop, shutdown).await
 }

@@ -67,8 +67,16 @@ pub struct StreamSpec {
     pub from: NodeRef,
     /// Its operator.
     pub op: OperatorKind,
-    /// The loaded plugin.
+    /// The plugin loaded from the pipeline file (version 1; deployed
+    /// versions live in [`crate::deploy::Registry`]).
     pub plugin: Plugin,
+    /// The parameters handed to every version's `init`.
+    pub params: Vec<Param>,
+    /// The limits every version runs under.
+    pub limits: Limits,
+    /// Consecutive failing batches after which a deployed version is
+    /// rolled back (0: never).
+    pub rollback_after: u32,
     /// The plugin file, resolved.
     pub plugin_path: PathBuf,
     /// The records it takes.
@@ -134,11 +142,24 @@ pub enum SinkSpecKind {
     },
 }
 
+/// The control endpoint's optional TCP listener, checked.
+#[derive(Clone, Debug)]
+pub struct TcpControlSpec {
+    /// Address to listen on.
+    pub listen: String,
+    /// The file holding the token, resolved.
+    pub token_file: PathBuf,
+}
+
 /// A pipeline ready to run.
 #[derive(Clone)]
 pub struct Plan {
     /// The pipeline's name.
     pub name: String,
+    /// Where the control socket goes.
+    pub state_dir: PathBuf,
+    /// The TCP control listener, when configured.
+    pub control: Option<TcpControlSpec>,
     /// Time between batches.
     pub batch_interval: Duration,
     /// Input partitions per batch.
@@ -180,11 +201,8 @@ impl Plan {
         if cfg.batch_interval.is_zero() {
             return Err(file.error("`batch_interval` must be positive").into());
         }
-        let name = cfg.name.clone().unwrap_or_else(|| {
-            file.path
-                .file_stem()
-                .map_or("pipeline".into(), |s| s.to_string_lossy().into_owned())
-        });
+        let name = file.pipeline_name();
+        let control = control_spec(file)?;
 
         let sources = cfg
             .sources
@@ -234,6 +252,8 @@ impl Plan {
         }
         Ok(Plan {
             name,
+            state_dir: file.state_dir(),
+            control,
             batch_interval: cfg.batch_interval,
             partitions,
             sources,
@@ -424,7 +444,7 @@ fn stream_spec(
             )
             .into());
     }
-    let params = cfg
+    let plugin_params: Vec<Param> = cfg
         .params
         .iter()
         .map(|(name, value)| Param {
@@ -436,53 +456,17 @@ fn stream_spec(
         })
         .collect();
     let limits = cfg.limits.apply(pipeline_limits);
-    let plugin = engine.load(&plugin_path, Some(op), params, limits)?;
-    let signature = plugin.signature();
+    let plugin = engine.load(&plugin_path, Some(op), plugin_params.clone(), limits)?;
     let from_name = cfg.from.get_ref();
-    let mismatch = |takes: String| {
+    let output_type = fit_types(op, plugin.signature(), upstream).map_err(|mismatch| {
         file.error_at(
             cfg.from.span(),
             format!(
-                "stream `{name}`: plugin {} takes {takes} records, but `{from_name}` gives {upstream} records",
-                plugin.name(),
+                "stream `{name}`: {}",
+                mismatch.describe(plugin.name(), from_name)
             ),
         )
-    };
-    let output_type = match op {
-        OperatorKind::ReduceByKey => {
-            let Some(key) = upstream.key else {
-                return Err(file
-                    .error_at(
-                        cfg.from.span(),
-                        format!(
-                            "stream `{name}`: reduce_by_key needs keyed records, but `{from_name}` gives unkeyed {upstream} records; add a `map` stream that gives (key, value) pairs"
-                        ),
-                    )
-                    .into());
-            };
-            let key_fits = signature.input.key.is_none_or(|k| k == key);
-            if !key_fits || signature.input.value != upstream.value {
-                let takes = match signature.input.key {
-                    Some(k) => format!("({}, {})", k.name(), signature.input.value.name()),
-                    None => format!("(any key, {})", signature.input.value.name()),
-                };
-                return Err(mismatch(takes).into());
-            }
-            upstream
-        }
-        OperatorKind::Filter => {
-            if signature.input != upstream {
-                return Err(mismatch(signature.input.to_string()).into());
-            }
-            upstream
-        }
-        OperatorKind::Map | OperatorKind::FlatMap => {
-            if signature.input != upstream {
-                return Err(mismatch(signature.input.to_string()).into());
-            }
-            signature.output
-        }
-    };
+    })?;
     let reduce_partitions = match &cfg.partitions {
         Some(p) if op != OperatorKind::ReduceByKey => {
             return Err(file
@@ -509,12 +493,108 @@ fn stream_spec(
         from,
         op,
         plugin,
+        params: plugin_params,
+        limits,
+        rollback_after: cfg.rollback_after.unwrap_or(3),
         plugin_path,
         input_type: upstream,
         output_type,
         reduce_partitions,
         on_error,
     })
+}
+
+/// Why a plugin's declared types do not fit its place in the graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TypeMismatch {
+    /// A reducer behind a stream of unkeyed records.
+    Unkeyed {
+        /// What the upstream gives.
+        upstream: RecordType,
+    },
+    /// The plugin takes other records than its input gives.
+    Input {
+        /// What the plugin takes, as text.
+        takes: String,
+        /// What the upstream gives.
+        upstream: RecordType,
+    },
+}
+
+impl TypeMismatch {
+    /// What is wrong, for `plugin` reading from the node `from`.
+    pub fn describe(&self, plugin: &str, from: &str) -> String {
+        match self {
+            TypeMismatch::Unkeyed { upstream } => format!(
+                "reduce_by_key needs keyed records, but `{from}` gives unkeyed {upstream} records; add a `map` stream that gives (key, value) pairs"
+            ),
+            TypeMismatch::Input { takes, upstream } => format!(
+                "plugin {plugin} takes {takes} records, but `{from}` gives {upstream} records"
+            ),
+        }
+    }
+}
+
+/// The record type a stream of `op` gives when its plugin declares
+/// `signature` and its input gives `upstream`.
+///
+/// # Errors
+///
+/// When the plugin cannot take what its input gives.
+pub fn fit_types(
+    op: OperatorKind,
+    signature: crate::plugin::Signature,
+    upstream: RecordType,
+) -> Result<RecordType, TypeMismatch> {
+    let mismatch = |takes: String| TypeMismatch::Input { takes, upstream };
+    match op {
+        OperatorKind::ReduceByKey => {
+            let Some(key) = upstream.key else {
+                return Err(TypeMismatch::Unkeyed { upstream });
+            };
+            let key_fits = signature.input.key.is_none_or(|k| k == key);
+            if !key_fits || signature.input.value != upstream.value {
+                let takes = match signature.input.key {
+                    Some(k) => format!("({}, {})", k.name(), signature.input.value.name()),
+                    None => format!("(any key, {})", signature.input.value.name()),
+                };
+                return Err(mismatch(takes));
+            }
+            Ok(upstream)
+        }
+        OperatorKind::Filter => {
+            if signature.input != upstream {
+                return Err(mismatch(signature.input.to_string()));
+            }
+            Ok(upstream)
+        }
+        OperatorKind::Map | OperatorKind::FlatMap => {
+            if signature.input != upstream {
+                return Err(mismatch(signature.input.to_string()));
+            }
+            Ok(signature.output)
+        }
+    }
+}
+
+/// The `[control]` table, checked: `listen` needs `token_file`.
+fn control_spec(file: &LoadedFile) -> Result<Option<TcpControlSpec>, ConfigError> {
+    let control = &file.file.control;
+    match (&control.listen, &control.token_file) {
+        (None, None) => Ok(None),
+        (Some(listen), None) => Err(file.error_at(
+            listen.span(),
+            "`[control] listen` needs `token_file`, a file holding the token every TCP client must send (the Unix socket needs none)",
+        )),
+        (None, Some(token)) => Err(file.error_at(
+            token.span(),
+            "`[control] token_file` applies only with `listen`",
+        )),
+        (Some(listen), Some(token)) => Ok(Some(TcpControlSpec {
+            listen: listen.get_ref().clone(),
+            token_file: file.resolve(token.get_ref()),
+        })),
+    }
 }
 
 /// The stream's `on_error` policy; keys of another policy are refused.

@@ -14,6 +14,7 @@
 //! Every outcome is counted in [`StreamCounters`].
 
 use std::ops::Range;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::batch::{Batch, RecordType};
@@ -34,6 +35,7 @@ pub struct StreamCounters {
     skipped_partitions: AtomicU64,
     skipped_records: AtomicU64,
     dead_letter_records: AtomicU64,
+    last_failure: Mutex<Option<String>>,
 }
 
 /// A copy of a stream's counters.
@@ -61,6 +63,17 @@ impl StreamCounters {
             skipped_partitions: get(&self.skipped_partitions),
             skipped_records: get(&self.skipped_records),
             dead_letter_records: get(&self.dead_letter_records),
+        }
+    }
+
+    /// The message of the latest failed call, if any failed.
+    pub fn last_failure(&self) -> Option<String> {
+        self.last_failure.lock().map_or(None, |last| last.clone())
+    }
+
+    fn note_failure(&self, error: &CallError) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            *last = Some(error.to_string());
         }
     }
 
@@ -122,6 +135,8 @@ pub struct Outcome {
     pub output: Batch,
     /// Records isolated by `dead_letter`.
     pub dead_letters: Vec<DeadLetter>,
+    /// Whether the first call failed (and the policy handled it).
+    pub recovered: bool,
 }
 
 /// How one stream's calls are made and their failures handled.
@@ -155,7 +170,8 @@ impl Recovery<'_> {
             Err(other) => return Err(other),
         };
         StreamCounters::add(&self.counters.failed_calls, 1);
-        match self.policy {
+        self.counters.note_failure(&first);
+        let handled = match self.policy {
             ErrorPolicy::Fail => Err(Error::Call(first)),
             ErrorPolicy::Retry { retries, backoff } => self
                 .retry(input, first, *retries, *backoff)
@@ -173,13 +189,18 @@ impl Recovery<'_> {
                 Ok(self.done(Batch::empty(self.output_type)))
             }
             ErrorPolicy::DeadLetter { .. } => self.isolate(input, first),
-        }
+        };
+        handled.map(|outcome| Outcome {
+            recovered: true,
+            ..outcome
+        })
     }
 
     fn done(&self, output: Batch) -> Outcome {
         Outcome {
             output,
             dead_letters: Vec::new(),
+            recovered: false,
         }
     }
 
@@ -260,6 +281,7 @@ impl Recovery<'_> {
         Ok(Outcome {
             output,
             dead_letters,
+            recovered: true,
         })
     }
 }

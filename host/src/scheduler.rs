@@ -9,20 +9,29 @@
 //! is the *scheduling delay*, measured for every batch and logged when it
 //! exceeds the interval.
 //!
+//! Each batch runs with the plugin versions current when it starts (a
+//! snapshot of the [`Registry`]); versions deployed meanwhile take over at
+//! the next batch. A batch that fails on a freshly deployed version is
+//! rolled back and run again on the previous version before anything is
+//! written, so no record is lost or doubled.
+//!
 //! The run stops after `max_batches`, after `stop_when_idle` consecutive
 //! batches without input, or when the shutdown signal fires; the batch under
 //! way is always finished first.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
+use crate::deploy::Registry;
 use crate::error::Error;
-use crate::executor::Executor;
+use crate::executor::{Executor, StreamReport};
 use crate::plan::ErrorPolicy;
 use crate::recovery::CounterSnapshot;
 use crate::sink::dead_letter::DeadLetterWriter;
 use crate::sink::{self, Sink};
 use crate::source::{self, Source};
+use crate::status::StatusBoard;
 use crate::time::BatchTime;
 
 /// When a run stops by itself.
@@ -62,15 +71,30 @@ struct Job {
     dead_letters: Vec<Option<DeadLetterWriter>>,
 }
 
+/// What a completed batch reports.
+struct BatchDone {
+    input_records: usize,
+    streams: Vec<StreamReport>,
+}
+
 impl Job {
-    /// Polls, runs and writes one batch; returns its input record count.
-    fn run(&mut self, batch_time: BatchTime) -> Result<usize, Error> {
+    /// Polls, runs and writes one batch.
+    fn run(&mut self, batch_time: BatchTime, registry: &Registry) -> Result<BatchDone, Error> {
         let partitions = self.executor.plan().partitions;
-        let mut inputs: Vec<Vec<Batch>> = Vec::with_capacity(self.sources.len());
+        let mut inputs: Vec<Arc<Vec<Batch>>> = Vec::with_capacity(self.sources.len());
         for source in &mut self.sources {
-            inputs.push(source.poll(batch_time)?.split(partitions));
+            inputs.push(Arc::new(source.poll(batch_time)?.split(partitions)));
         }
-        let output = self.executor.run(batch_time, inputs)?;
+        let output = loop {
+            let operators = registry.begin_batch(batch_time);
+            match self.executor.run(batch_time, &inputs, &operators) {
+                Ok(output) => break output,
+                Err(Error::Call(e)) if registry.batch_failed(batch_time, &operators, &e) => {
+                    tracing::warn!(%batch_time, stream = %e.site.stream, "running the batch again on the previous version");
+                }
+                Err(e) => return Err(e),
+            }
+        };
         // Dead letters first: if they cannot be written, the batch is not
         // delivered, and no record is lost.
         for (writer, letters) in self.dead_letters.iter().zip(&output.dead_letters) {
@@ -81,11 +105,15 @@ impl Job {
         for (sink, partitions) in self.sinks.iter_mut().zip(&output.sinks) {
             sink.write(batch_time, partitions)?;
         }
-        Ok(output.input_records)
+        Ok(BatchDone {
+            input_records: output.input_records,
+            streams: output.streams,
+        })
     }
 }
 
-/// Runs `executor`'s plan until a stop condition or `shutdown` fires.
+/// Runs `executor`'s plan, with the versions in `registry`, until a stop
+/// condition or `shutdown` fires; reports progress on `status`.
 ///
 /// # Errors
 ///
@@ -93,6 +121,8 @@ impl Job {
 /// delivered, the failing one was not.
 pub async fn run(
     executor: Executor,
+    registry: Arc<Registry>,
+    status: Arc<StatusBoard>,
     stop: StopConditions,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<RunSummary, Error> {
@@ -141,23 +171,29 @@ pub async fn run(
         let scheduling_delay =
             Duration::from_millis((BatchTime::now().0 - batch_time.0).max(0) as u64);
         let started = Instant::now();
+        status.batch_started(batch_time, scheduling_delay);
         let Some(mut state) = job.take() else {
             return Err(Error::Internal("batch job state lost".into()));
         };
+        let batch_registry = registry.clone();
         let (state, result) = tokio::task::spawn_blocking(move || {
-            let result = state.run(batch_time);
+            let result = state.run(batch_time, &batch_registry);
             (state, result)
         })
         .await
         .map_err(|e| Error::Internal(format!("batch job panicked: {e}")))?;
         job = Some(state);
-        let input_records = result?;
+        let done = result?;
+        let input_records = done.input_records;
         let processing = started.elapsed();
+        registry.batch_finished(batch_time, &done.streams, processing);
+        status.batch_finished(batch_time, input_records, processing);
         summary.batches += 1;
         summary.input_records += input_records as u64;
         summary.max_scheduling_delay = summary.max_scheduling_delay.max(scheduling_delay);
         summary.max_processing_time = summary.max_processing_time.max(processing);
-        tracing::debug!(%batch_time, input_records, ?scheduling_delay, ?processing, "batch done");
+        let versions: Vec<u32> = done.streams.iter().map(|r| r.version).collect();
+        tracing::debug!(%batch_time, input_records, ?versions, ?scheduling_delay, ?processing, "batch done");
         if scheduling_delay > interval {
             tracing::warn!(%batch_time, ?scheduling_delay, ?processing, "batches are falling behind: processing takes longer than batch_interval");
         }

@@ -231,12 +231,38 @@ impl PluginEngine {
             return Err(fail(None, too_large(size)));
         }
         let bytes = std::fs::read(path).map_err(|e| fail(None, LoadFailure::Read(e)))?;
+        self.compile_bytes(path, &bytes, limits)
+    }
+
+    /// Size-checks, hashes and compiles a component's `bytes`; `path` names
+    /// it in errors and gives the plugin its name.
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are over `limits.binary_mib` or not a valid component.
+    pub fn compile_bytes(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<Compiled, LoadError> {
+        let fail = |hash: Option<String>, reason| LoadError {
+            path: path.to_path_buf(),
+            hash,
+            reason,
+        };
         if bytes.len() as u64 > limits.binary_bytes() {
-            return Err(fail(None, too_large(bytes.len() as u64)));
+            return Err(fail(
+                None,
+                LoadFailure::TooLarge {
+                    size: bytes.len() as u64,
+                    limit_mib: limits.binary_mib,
+                },
+            ));
         }
-        let hash = hex::encode(Sha256::digest(&bytes));
+        let hash = hex::encode(Sha256::digest(bytes));
         let component = self
-            .compile(&bytes, &hash)
+            .compile(bytes, &hash)
             .map_err(|e| fail(Some(hash.clone()), e))?;
         let mut imports: Vec<String> = component
             .component_type()

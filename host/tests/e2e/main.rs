@@ -5,6 +5,7 @@
 
 mod common;
 mod files_source;
+mod hotload;
 mod pipeline_errors;
 mod plugin_cli;
 mod plugin_failures;

@@ -1,0 +1,260 @@
+//! The control protocol: one JSON request line (for `deploy`, followed by
+//! the component's bytes), answered by one JSON response line.
+//!
+//! Every type here is shared by the server (the running pipeline) and the
+//! client (the `sluice` commands), so both ends agree by construction; the
+//! `protocol` number guards against a client of another Sluice version.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol's version; a request of another version is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The longest request line accepted (the JSON header, not the component).
+pub const MAX_REQUEST_LINE: usize = 64 * 1024;
+
+/// What a client sends first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    /// [`PROTOCOL_VERSION`] of the client.
+    pub protocol: u32,
+    /// The token, required on the TCP listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The command.
+    pub request: Request,
+}
+
+/// A command to the running pipeline.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Request {
+    /// The pipeline's and every stream's state.
+    Status,
+    /// A new version of a stream's plugin; `size` bytes follow the line.
+    Deploy {
+        /// The stream.
+        stream: String,
+        /// The component's file name (its stem names the plugin).
+        file_name: String,
+        /// How many bytes follow.
+        size: u64,
+        /// Run it beside the current version instead of replacing it.
+        shadow: bool,
+        /// Answer after the first batch on the new version, not before.
+        wait: bool,
+    },
+    /// Every version of a stream and what happened to them.
+    History {
+        /// The stream.
+        stream: String,
+    },
+    /// Back to the version that was current before the current one.
+    Rollback {
+        /// The stream.
+        stream: String,
+        /// Answer after the first batch on that version.
+        wait: bool,
+    },
+    /// Make the shadow candidate current.
+    Promote {
+        /// The stream.
+        stream: String,
+        /// Answer after the first batch on it.
+        wait: bool,
+    },
+    /// Stop shadowing and drop the candidate.
+    Discard {
+        /// The stream.
+        stream: String,
+    },
+}
+
+impl Request {
+    /// The command's name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Status => "status",
+            Request::Deploy { .. } => "deploy",
+            Request::History { .. } => "history",
+            Request::Rollback { .. } => "rollback",
+            Request::Promote { .. } => "promote",
+            Request::Discard { .. } => "discard",
+        }
+    }
+}
+
+/// The answer to a request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Response {
+    /// Done.
+    Ok {
+        /// What it did or found.
+        result: Box<Reply>,
+    },
+    /// Not done, and why.
+    Error {
+        /// What went wrong and what to do.
+        message: String,
+    },
+}
+
+/// What a successful request returns.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reply {
+    /// For `status`.
+    Status(StatusReport),
+    /// For `history`.
+    History(HistoryReport),
+    /// For `deploy`, `rollback`, `promote` and `discard`.
+    Changed(ChangeReport),
+}
+
+/// The pipeline and its streams.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The process id.
+    pub pid: u32,
+    /// Time since start, in milliseconds.
+    pub uptime_ms: u64,
+    /// The batch interval, in milliseconds.
+    pub batch_interval_ms: u64,
+    /// Batches completed.
+    pub batches: u64,
+    /// Input records over all batches.
+    pub input_records: u64,
+    /// The batch being processed (batch time, ms since the epoch).
+    pub running_batch: Option<i64>,
+    /// The latest completed batch.
+    pub last_batch: Option<i64>,
+    /// The latest batch's scheduling delay (how late it started), ms.
+    pub scheduling_delay_ms: f64,
+    /// The largest scheduling delay so far, ms.
+    pub max_scheduling_delay_ms: f64,
+    /// The latest batch's processing time, ms.
+    pub processing_ms: f64,
+    /// The largest processing time so far, ms.
+    pub max_processing_ms: f64,
+    /// Each stream, in plan order.
+    pub streams: Vec<StreamStatus>,
+}
+
+/// One stream's versions.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StreamStatus {
+    /// The stream's name.
+    pub stream: String,
+    /// Its operator (`map`, …).
+    pub op: String,
+    /// The version its batches run.
+    pub current: VersionInfo,
+    /// The shadow candidate, if any.
+    pub shadow: Option<VersionInfo>,
+    /// Versions the stream can roll back to.
+    pub rollback_to: Option<u32>,
+    /// Consecutive failing batches of the current version.
+    pub consecutive_failures: u32,
+    /// Failing batches after which a deployed version is rolled back.
+    pub rollback_after: u32,
+}
+
+/// One version of a stream's plugin.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// The stream's version number (1: the pipeline file's plugin).
+    pub version: u32,
+    /// The plugin's name.
+    pub plugin: String,
+    /// The component's sha256.
+    pub sha256: String,
+    /// Where it came from: `pipeline file`, `deploy`, `watch`.
+    pub origin: String,
+    /// `current`, `previous` (can be rolled back to), `shadow`, `retired`.
+    pub state: String,
+    /// When it was loaded, ms since the epoch.
+    pub loaded_at: i64,
+    /// The first batch it ran.
+    pub first_batch: Option<i64>,
+    /// The latest batch it ran.
+    pub last_batch: Option<i64>,
+    /// Batches it ran (for a shadow: batches it was compared on).
+    pub batches: u64,
+    /// Batches in which it failed (a call failed and the batch was
+    /// degraded or not delivered).
+    pub failed_batches: u64,
+    /// For a shadow candidate: how it compared.
+    pub shadow: Option<ShadowStats>,
+}
+
+/// How a shadow candidate compared with the current version.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ShadowStats {
+    /// Batches it ran on.
+    pub batches: u64,
+    /// Batches where some output differed.
+    pub differing_batches: u64,
+    /// Calls compared.
+    pub calls: u64,
+    /// Calls whose output differed.
+    pub differing_calls: u64,
+    /// Calls that failed.
+    pub failed_calls: u64,
+    /// The latest failure.
+    pub last_error: Option<String>,
+    /// Time in its calls, ms.
+    pub time_ms: f64,
+    /// Time in the current version's calls on the same batches, ms.
+    pub current_time_ms: f64,
+}
+
+/// A stream's versions and what happened to them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HistoryReport {
+    /// The stream.
+    pub stream: String,
+    /// Every version, oldest first.
+    pub versions: Vec<VersionInfo>,
+    /// What happened, oldest first.
+    pub events: Vec<EventInfo>,
+}
+
+/// Something that happened to a stream's versions.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EventInfo {
+    /// When, ms since the epoch.
+    pub at: i64,
+    /// What.
+    pub message: String,
+}
+
+/// What a `deploy`, `rollback`, `promote` or `discard` did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChangeReport {
+    /// The stream.
+    pub stream: String,
+    /// One sentence: what changed.
+    pub message: String,
+    /// The version now current (or shadowed, for a shadow deploy).
+    pub version: VersionInfo,
+    /// Compile and check time of a new version, ms.
+    pub check_ms: Option<f64>,
+    /// The first batch on the version, when the client waited for it.
+    pub first_batch: Option<FirstBatch>,
+}
+
+/// The first batch a version ran.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FirstBatch {
+    /// Its batch time.
+    pub batch_time: i64,
+    /// From the version becoming current to the batch's end, ms.
+    pub after_ms: f64,
+    /// The batch's processing time, ms.
+    pub processing_ms: f64,
+    /// Whether the stream's calls all succeeded in it.
+    pub ok: bool,
+}

@@ -1,0 +1,85 @@
+//! The running pipeline's progress, for `sluice status`: uptime, batches,
+//! the batch under way, scheduling and processing delays.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::time::BatchTime;
+
+/// Progress counters the scheduler updates and the control endpoint reads.
+pub struct StatusBoard {
+    started: Instant,
+    progress: Mutex<Progress>,
+}
+
+/// A copy of the progress counters.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    /// Batches completed.
+    pub batches: u64,
+    /// Input records over all batches.
+    pub input_records: u64,
+    /// The batch under way.
+    pub running: Option<BatchTime>,
+    /// The latest completed batch.
+    pub last: Option<BatchTime>,
+    /// The latest batch's scheduling delay.
+    pub scheduling_delay: Duration,
+    /// The largest scheduling delay.
+    pub max_scheduling_delay: Duration,
+    /// The latest batch's processing time.
+    pub processing: Duration,
+    /// The largest processing time.
+    pub max_processing: Duration,
+}
+
+impl Default for StatusBoard {
+    fn default() -> Self {
+        StatusBoard {
+            started: Instant::now(),
+            progress: Mutex::new(Progress::default()),
+        }
+    }
+}
+
+impl StatusBoard {
+    fn lock(&self) -> MutexGuard<'_, Progress> {
+        self.progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Batch `batch_time` started, `scheduling_delay` late.
+    pub fn batch_started(&self, batch_time: BatchTime, scheduling_delay: Duration) {
+        let mut p = self.lock();
+        p.running = Some(batch_time);
+        p.scheduling_delay = scheduling_delay;
+        p.max_scheduling_delay = p.max_scheduling_delay.max(scheduling_delay);
+    }
+
+    /// Batch `batch_time` completed.
+    pub fn batch_finished(
+        &self,
+        batch_time: BatchTime,
+        input_records: usize,
+        processing: Duration,
+    ) {
+        let mut p = self.lock();
+        p.running = None;
+        p.last = Some(batch_time);
+        p.batches += 1;
+        p.input_records += input_records as u64;
+        p.processing = processing;
+        p.max_processing = p.max_processing.max(processing);
+    }
+
+    /// The counters now.
+    pub fn progress(&self) -> Progress {
+        self.lock().clone()
+    }
+
+    /// Time since the board was made (the pipeline's start).
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
