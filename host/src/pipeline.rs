@@ -91,12 +91,15 @@ pub async fn run(
     let executor = Executor::new(plan.clone(), threads)?;
     let registry = Arc::new(Registry::new(plan.clone(), engine));
     let status = Arc::new(StatusBoard::default());
-    let _control = crate::control::server::start(registry.clone(), status.clone()).await?;
+    let control = crate::control::server::start(registry.clone(), status.clone()).await?;
     let _watcher = if options.watch {
         let debounce = WATCH_DEBOUNCE.min(plan.batch_interval / 4);
         Some(crate::deploy::watch::start(registry.clone(), debounce)?)
     } else {
         None
     };
-    scheduler::run(executor, registry, status, stop, shutdown).await
+    let result = scheduler::run(executor, registry.clone(), status, stop, shutdown).await;
+    registry.pipeline_stopped();
+    control.shutdown().await;
+    result
 }

@@ -31,12 +31,28 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ControlServer {
     socket: PathBuf,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Cloned into every connection's task: more than one strong reference
+    /// means requests are still being answered.
+    in_flight: Arc<()>,
 }
 
 impl ControlServer {
     /// The Unix socket's path.
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// Stops accepting, and gives requests under way (such as a deploy
+    /// waiting for a batch, told that the pipeline stopped) up to a second
+    /// to answer.
+    pub async fn shutdown(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while Arc::strong_count(&self.in_flight) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
@@ -82,10 +98,20 @@ pub async fn start(
     let socket = plan.state_dir.join(super::SOCKET_NAME);
     let (listener, owner) = bind_unix(&plan.name, &socket)?;
     let context = Arc::new(Context { registry, status });
+    let in_flight = Arc::new(());
     let mut tasks = Vec::new();
     tracing::info!(pipeline = %plan.name, socket = %socket.display(), "control socket ready (sluice status/deploy/rollback …)");
-    tasks.push(tokio::spawn(accept_unix(listener, owner, context.clone())));
-    let mut server = ControlServer { socket, tasks };
+    tasks.push(tokio::spawn(accept_unix(
+        listener,
+        owner,
+        context.clone(),
+        in_flight.clone(),
+    )));
+    let mut server = ControlServer {
+        socket,
+        tasks,
+        in_flight: in_flight.clone(),
+    };
     if let Some(tcp) = &plan.control {
         let token = read_token(&plan.name, &tcp.token_file)?;
         let listener = TcpListener::bind(&tcp.listen)
@@ -103,9 +129,9 @@ pub async fn start(
             .map_or_else(|_| tcp.listen.clone(), |a| a.to_string());
         tracing::info!(pipeline = %plan.name, %address, "control listener ready on TCP (token required)");
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        server
-            .tasks
-            .push(tokio::spawn(accept_tcp(listener, digest, context)));
+        server.tasks.push(tokio::spawn(accept_tcp(
+            listener, digest, context, in_flight,
+        )));
     }
     Ok(server)
 }
@@ -208,7 +234,12 @@ fn read_token(pipeline: &str, path: &Path) -> Result<String, Error> {
     Ok(token)
 }
 
-async fn accept_unix(listener: UnixListener, owner: u32, context: Arc<Context>) {
+async fn accept_unix(
+    listener: UnixListener,
+    owner: u32,
+    context: Arc<Context>,
+    in_flight: Arc<()>,
+) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -220,7 +251,9 @@ async fn accept_unix(listener: UnixListener, owner: u32, context: Arc<Context>) 
         };
         let uid = stream.peer_cred().map(|c| c.uid());
         let context = context.clone();
+        let in_flight = in_flight.clone();
         tokio::spawn(async move {
+            let _in_flight = in_flight;
             match uid {
                 Ok(uid) if uid == owner => serve(stream, Peer::Owner, &context).await,
                 Ok(uid) => {
@@ -242,7 +275,12 @@ async fn accept_unix(listener: UnixListener, owner: u32, context: Arc<Context>) 
     }
 }
 
-async fn accept_tcp(listener: TcpListener, token_digest: [u8; 32], context: Arc<Context>) {
+async fn accept_tcp(
+    listener: TcpListener,
+    token_digest: [u8; 32],
+    context: Arc<Context>,
+    in_flight: Arc<()>,
+) {
     loop {
         let (stream, address) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -257,7 +295,11 @@ async fn accept_tcp(listener: TcpListener, token_digest: [u8; 32], context: Arc<
             address: address.to_string(),
             token_digest,
         };
-        tokio::spawn(async move { serve(stream, peer, &context).await });
+        let in_flight = in_flight.clone();
+        tokio::spawn(async move {
+            let _in_flight = in_flight;
+            serve(stream, peer, &context).await;
+        });
     }
 }
 
@@ -447,14 +489,17 @@ async fn first_batch(
     mut completed: tokio::sync::watch::Receiver<Option<crate::deploy::registry::CompletedBatch>>,
 ) -> Result<FirstBatch, String> {
     let number = change.version.version;
+    let mut stopped = registry.stopped();
+    // The receiver was made before the change: what it holds at first is a
+    // batch from before it, which may have run the same version number (a
+    // rollback's target). Only batches completed since count.
+    let mut fresh = false;
     loop {
-        if completed.changed().await.is_err() {
-            return Err(format!("the pipeline stopped before v{number} ran a batch"));
-        }
-        let Some(batch) = completed.borrow_and_update().clone() else {
-            continue;
-        };
-        if batch.versions.get(change.stream) == Some(&number) {
+        let latest = completed.borrow_and_update().clone();
+        if fresh
+            && let Some(batch) = latest
+            && batch.versions.get(change.stream) == Some(&number)
+        {
             return Ok(FirstBatch {
                 batch_time: batch.batch_time.0,
                 after_ms: batch
@@ -472,6 +517,18 @@ async fn first_batch(
                 registry.last_event(change.stream).unwrap_or_default()
             ));
         }
+        let stopping = async {
+            // Resolves once the pipeline has stopped (or can no longer say).
+            let _ = stopped.wait_for(|stopped| *stopped).await;
+        };
+        let more = tokio::select! {
+            changed = completed.changed() => changed.is_ok(),
+            () = stopping => false,
+        };
+        if !more && !completed.has_changed().unwrap_or(false) {
+            return Err(format!("the pipeline stopped before v{number} ran a batch"));
+        }
+        fresh = true;
     }
 }
 

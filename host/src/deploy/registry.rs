@@ -226,6 +226,7 @@ pub struct Registry {
     engine: Arc<PluginEngine>,
     streams: Mutex<Vec<StreamVersions>>,
     completed: tokio::sync::watch::Sender<Option<CompletedBatch>>,
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 /// A version just made current or shadowed.
@@ -282,6 +283,7 @@ impl Registry {
             engine,
             streams: Mutex::new(streams),
             completed: tokio::sync::watch::channel(None).0,
+            stopped: tokio::sync::watch::channel(false).0,
         }
     }
 
@@ -756,6 +758,16 @@ impl Registry {
             .map(|(i, v)| v.info(stream.state_of(i)))
             .collect();
         Ok((versions, stream.events.clone()))
+    }
+
+    /// The pipeline has stopped: no batch will complete any more.
+    pub fn pipeline_stopped(&self) {
+        self.stopped.send_replace(true);
+    }
+
+    /// Whether the pipeline has stopped, for waiters.
+    pub fn stopped(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopped.subscribe()
     }
 
     /// Completed batches, for waiting on a version's first batch.

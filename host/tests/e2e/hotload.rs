@@ -854,3 +854,31 @@ fn control_commands_say_when_no_pipeline_runs() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_deploy_waiting_for_its_first_batch_hears_when_the_pipeline_stops() {
+    let running = Running::start(
+        "60s",
+        &tagged_pipeline(FILES_SOURCE, fixtures::TAG_A, ""),
+        &[],
+    );
+    // The first batch runs at start; the next one is a minute away.
+    running.wait_for("the first batch", |s| s["current"]["batches"] == 1);
+    let deploy = sluice(&[
+        "deploy",
+        "tagged",
+        fixtures::TAG_B,
+        "--pipeline",
+        running.pipeline.to_str().unwrap(),
+    ])
+    .spawn()
+    .unwrap();
+    running.wait_for("v2", |s| s["current"]["version"] == 2);
+    let (output, _dir) = running.stop();
+    stdout_of(&output);
+    let stderr = stderr_of_failure(&wait(deploy, Duration::from_secs(30)));
+    assert!(
+        stderr.contains("error: the pipeline stopped before v2 ran a batch"),
+        "{stderr}"
+    );
+}
