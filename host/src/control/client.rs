@@ -60,22 +60,22 @@ pub enum ClientError {
     #[error("{0}")]
     Pipeline(String),
     /// Nothing listens there.
-    #[error("no running pipeline at {endpoint}: {source}{hint}")]
+    #[error("no running pipeline at {endpoint}: {cause}{hint}")]
     Connect {
         /// Where.
         endpoint: String,
         /// The system's error.
-        source: std::io::Error,
+        cause: std::io::Error,
         /// What to do.
         hint: &'static str,
     },
     /// The connection broke.
-    #[error("control endpoint {endpoint}: {source}")]
+    #[error("control endpoint {endpoint}: {cause}")]
     Io {
         /// Where.
         endpoint: String,
         /// The system's error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The answer is not one this client understands.
     #[error("control endpoint {endpoint}: unexpected answer ({detail})")]
@@ -98,14 +98,14 @@ pub enum ClientError {
 /// When nothing listens, the connection breaks, or the pipeline refuses.
 pub fn send(endpoint: &Endpoint, request: Request, payload: &[u8]) -> Result<Reply, ClientError> {
     let name = endpoint.to_string();
-    let io = |source: std::io::Error| ClientError::Io {
+    let io = |cause: std::io::Error| ClientError::Io {
         endpoint: name.clone(),
-        source,
+        cause,
     };
     let (mut stream, token): (Box<dyn ReadWrite>, Option<String>) = match endpoint {
         Endpoint::Unix(path) => {
-            let stream = std::os::unix::net::UnixStream::connect(path).map_err(|source| {
-                let hint = match source.kind() {
+            let stream = std::os::unix::net::UnixStream::connect(path).map_err(|cause| {
+                let hint = match cause.kind() {
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
                         "; is the pipeline running (`sluice run`)? pass its pipeline file with --pipeline or its socket with --control"
                     }
@@ -116,7 +116,7 @@ pub fn send(endpoint: &Endpoint, request: Request, payload: &[u8]) -> Result<Rep
                 };
                 ClientError::Connect {
                     endpoint: name.clone(),
-                    source,
+                    cause,
                     hint,
                 }
             })?;
@@ -124,9 +124,9 @@ pub fn send(endpoint: &Endpoint, request: Request, payload: &[u8]) -> Result<Rep
         }
         Endpoint::Tcp { address, token } => {
             let stream =
-                std::net::TcpStream::connect(address).map_err(|source| ClientError::Connect {
+                std::net::TcpStream::connect(address).map_err(|cause| ClientError::Connect {
                     endpoint: name.clone(),
-                    source,
+                    cause,
                     hint: "; is the pipeline running with `[control] listen` at this address?",
                 })?;
             (Box::new(stream), token.clone())
@@ -142,14 +142,17 @@ pub fn send(endpoint: &Endpoint, request: Request, payload: &[u8]) -> Result<Rep
         detail: e.to_string(),
     })?;
     line.push(b'\n');
-    stream.write_all(&line).map_err(io)?;
-    stream.write_all(payload).map_err(io)?;
-    stream.flush().map_err(io)?;
+    // The pipeline may answer (a refusal) and close before reading all of
+    // the request: a failed write is reported only if no answer came.
+    let written = stream
+        .write_all(&line)
+        .and_then(|()| stream.write_all(payload))
+        .and_then(|()| stream.flush());
     let mut answer = Vec::new();
-    BufReader::new(stream)
-        .read_until(b'\n', &mut answer)
-        .map_err(io)?;
+    let read = BufReader::new(stream).read_until(b'\n', &mut answer);
     if answer.is_empty() {
+        written.map_err(io)?;
+        read.map_err(io)?;
         return Err(ClientError::Protocol {
             endpoint: name,
             detail: "the connection closed without an answer".into(),

@@ -23,6 +23,13 @@ use crate::deploy::{Origin, Registry};
 use crate::error::{Error, ErrorKind};
 use crate::status::StatusBoard;
 
+/// Connections answered at once; more are closed at once (and logged), so
+/// that idle clients cannot exhaust the process's file descriptors.
+const MAX_CONNECTIONS: usize = 64;
+
+/// The most a refused client's leftover request is read before closing.
+const DRAIN_BYTES: u64 = 128 << 20;
+
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -251,6 +258,12 @@ async fn accept_unix(
         };
         let uid = stream.peer_cred().map(|c| c.uid());
         let context = context.clone();
+        if Arc::strong_count(&in_flight) > MAX_CONNECTIONS {
+            tracing::warn!(
+                "control endpoint: {MAX_CONNECTIONS} connections under way; closing a new one"
+            );
+            continue;
+        }
         let in_flight = in_flight.clone();
         tokio::spawn(async move {
             let _in_flight = in_flight;
@@ -265,7 +278,7 @@ async fn accept_unix(
                     let message = format!(
                         "refused: the control socket accepts only its owner (uid {owner}), not uid {uid}"
                     );
-                    respond(stream, &Response::Error { message }).await;
+                    respond(BufReader::new(stream), &Response::Error { message }).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "control socket: cannot tell who connected; refused");
@@ -295,6 +308,12 @@ async fn accept_tcp(
             address: address.to_string(),
             token_digest,
         };
+        if Arc::strong_count(&in_flight) > MAX_CONNECTIONS {
+            tracing::warn!(
+                "control endpoint: {MAX_CONNECTIONS} connections under way; closing a new one"
+            );
+            continue;
+        }
         let in_flight = in_flight.clone();
         tokio::spawn(async move {
             let _in_flight = in_flight;
@@ -329,7 +348,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, context
             }
         },
     };
-    respond(reader.into_inner(), &response).await;
+    respond(reader, &response).await;
 }
 
 async fn read_envelope<R: AsyncRead + Unpin>(
@@ -377,7 +396,11 @@ fn authorise(peer: &Peer, envelope: &Envelope) -> Result<(), String> {
     }
 }
 
-async fn respond<S: AsyncWrite + Unpin>(mut stream: S, response: &Response) {
+/// Writes `response`, then reads what the client still sends (a refused
+/// deploy's component) for a moment: closing a TCP socket with unread
+/// input resets it, which can destroy the answer before the client reads
+/// it.
+async fn respond<S: AsyncRead + AsyncWrite + Unpin>(mut stream: BufReader<S>, response: &Response) {
     let mut line = serde_json::to_vec(response).unwrap_or_else(|e| {
         format!("{{\"status\":\"error\",\"message\":\"cannot encode the response: {e}\"}}")
             .into_bytes()
@@ -387,6 +410,10 @@ async fn respond<S: AsyncWrite + Unpin>(mut stream: S, response: &Response) {
         tracing::debug!(error = %e, "control client left before the answer");
     }
     let _ = stream.shutdown().await;
+    let mut leftover = (&mut stream).take(DRAIN_BYTES);
+    let mut sink = tokio::io::sink();
+    let drain = tokio::io::copy(&mut leftover, &mut sink);
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
 }
 
 async fn handle<R: AsyncRead + Unpin>(
