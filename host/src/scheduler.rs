@@ -73,6 +73,8 @@ struct Job {
 
 /// What a completed batch reports.
 struct BatchDone {
+    /// The sequence number of the snapshot that ran it.
+    seq: u64,
     input_records: usize,
     streams: Vec<StreamReport>,
 }
@@ -85,11 +87,13 @@ impl Job {
         for source in &mut self.sources {
             inputs.push(Arc::new(source.poll(batch_time)?.split(partitions)));
         }
-        let output = loop {
-            let operators = registry.begin_batch(batch_time);
-            match self.executor.run(batch_time, &inputs, &operators) {
-                Ok(output) => break output,
-                Err(Error::Call(e)) if registry.batch_failed(batch_time, &operators, &e) => {
+        let (seq, output) = loop {
+            let snapshot = registry.begin_batch(batch_time);
+            match self.executor.run(batch_time, &inputs, &snapshot.operators) {
+                Ok(output) => break (snapshot.seq, output),
+                Err(Error::Call(e))
+                    if registry.batch_failed(batch_time, &snapshot.operators, &e) =>
+                {
                     tracing::warn!(%batch_time, stream = %e.site.stream, "running the batch again on the previous version");
                 }
                 Err(e) => return Err(e),
@@ -106,6 +110,7 @@ impl Job {
             sink.write(batch_time, partitions)?;
         }
         Ok(BatchDone {
+            seq,
             input_records: output.input_records,
             streams: output.streams,
         })
@@ -186,7 +191,7 @@ pub async fn run(
         let done = result?;
         let input_records = done.input_records;
         let processing = started.elapsed();
-        registry.batch_finished(batch_time, &done.streams, processing);
+        registry.batch_finished(batch_time, done.seq, &done.streams, processing);
         status.batch_finished(batch_time, input_records, processing);
         summary.batches += 1;
         summary.input_records += input_records as u64;

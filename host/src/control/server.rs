@@ -338,7 +338,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, context
                 Response::Error { message }
             }
             Ok(()) => {
-                tracing::info!(command = envelope.request.name(), "control request");
+                tracing::debug!(command = envelope.request.name(), "control request");
                 match handle(envelope.request, &mut reader, context).await {
                     Ok(result) => Response::Ok {
                         result: Box::new(result),
@@ -517,32 +517,30 @@ async fn first_batch(
 ) -> Result<FirstBatch, String> {
     let number = change.version.version;
     let mut stopped = registry.stopped();
-    // The receiver was made before the change: what it holds at first is a
-    // batch from before it, which may have run the same version number (a
-    // rollback's target). Only batches completed since count.
-    let mut fresh = false;
     loop {
         let latest = completed.borrow_and_update().clone();
-        if fresh
-            && let Some(batch) = latest
-            && batch.versions.get(change.stream) == Some(&number)
-        {
-            return Ok(FirstBatch {
-                batch_time: batch.batch_time.0,
-                after_ms: batch
-                    .ended
-                    .saturating_duration_since(change.at)
-                    .as_secs_f64()
-                    * 1000.0,
-                processing_ms: batch.processing.as_secs_f64() * 1000.0,
-                ok: batch.ok.get(change.stream).copied().unwrap_or(false),
-            });
-        }
-        if !registry.may_run(change.stream, number) {
-            return Err(format!(
-                "v{number} was replaced before it ran a batch: {}",
-                registry.last_event(change.stream).unwrap_or_default()
-            ));
+        // Only batches whose snapshot was taken after the change count: an
+        // earlier one may have run the same version number (a rollback's
+        // target) before it.
+        if let Some(batch) = latest.filter(|b| b.seq >= change.from_seq) {
+            if batch.versions.get(change.stream) == Some(&number) {
+                return Ok(FirstBatch {
+                    batch_time: batch.batch_time.0,
+                    after_ms: batch
+                        .ended
+                        .saturating_duration_since(change.at)
+                        .as_secs_f64()
+                        * 1000.0,
+                    processing_ms: batch.processing.as_secs_f64() * 1000.0,
+                    ok: batch.ok.get(change.stream).copied().unwrap_or(false),
+                });
+            }
+            if !registry.may_run(change.stream, number) {
+                return Err(format!(
+                    "v{number} was replaced before it ran a batch: {}",
+                    registry.last_event(change.stream).unwrap_or_default()
+                ));
+            }
         }
         let stopping = async {
             // Resolves once the pipeline has stopped (or can no longer say).
@@ -555,7 +553,6 @@ async fn first_batch(
         if !more && !completed.has_changed().unwrap_or(false) {
             return Err(format!("the pipeline stopped before v{number} ran a batch"));
         }
-        fresh = true;
     }
 }
 

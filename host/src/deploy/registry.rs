@@ -16,6 +16,7 @@
 //! no record is lost.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -207,6 +208,8 @@ impl StreamVersions {
 /// A completed batch, as deploy waiters see it.
 #[derive(Clone, Debug)]
 pub struct CompletedBatch {
+    /// Its snapshot's sequence number (see [`Snapshot::seq`]).
+    pub seq: u64,
     /// Its batch time.
     pub batch_time: BatchTime,
     /// The version each stream ran, in plan order.
@@ -219,12 +222,24 @@ pub struct CompletedBatch {
     pub processing: Duration,
 }
 
+/// What one batch (one attempt at it) runs.
+pub struct Snapshot {
+    /// Numbers snapshots in the order they were taken; a change made before
+    /// snapshot `n` was taken is seen by every snapshot from `n` on.
+    pub seq: u64,
+    /// Each stream's current version and shadow, in plan order.
+    pub operators: Vec<StreamOperators>,
+}
+
 /// Every stream's versions; shared by the scheduler, the control endpoint
 /// and the file watcher.
 pub struct Registry {
     plan: Arc<Plan>,
     engine: Arc<PluginEngine>,
     streams: Mutex<Vec<StreamVersions>>,
+    /// The next snapshot's sequence number; changed only under `streams`'
+    /// lock, so a change and a snapshot are ordered.
+    next_seq: AtomicU64,
     completed: tokio::sync::watch::Sender<Option<CompletedBatch>>,
     stopped: tokio::sync::watch::Sender<bool>,
 }
@@ -239,6 +254,8 @@ pub struct Change {
     pub version: VersionInfo,
     /// When it became current (or shadowed).
     pub at: Instant,
+    /// The first snapshot that sees the change.
+    pub from_seq: u64,
     /// For a new version: how long compiling and checking it took.
     pub check: Option<Duration>,
 }
@@ -282,6 +299,7 @@ impl Registry {
             plan,
             engine,
             streams: Mutex::new(streams),
+            next_seq: AtomicU64::new(0),
             completed: tokio::sync::watch::channel(None).0,
             stopped: tokio::sync::watch::channel(false).0,
         }
@@ -333,8 +351,9 @@ impl Registry {
 
     /// What batch `batch_time` runs: each stream's current version and
     /// shadow candidate.
-    pub fn begin_batch(&self, batch_time: BatchTime) -> Vec<StreamOperators> {
+    pub fn begin_batch(&self, batch_time: BatchTime) -> Snapshot {
         let mut streams = self.lock();
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let mut snapshot = Vec::with_capacity(streams.len());
         for (index, stream) in streams.iter_mut().enumerate() {
             let current_index = stream.active[stream.active.len() - 1];
@@ -365,7 +384,10 @@ impl Registry {
                 shadow,
             });
         }
-        snapshot
+        Snapshot {
+            seq,
+            operators: snapshot,
+        }
     }
 
     /// Records how batch `batch_time` went and rolls back deployed versions
@@ -373,6 +395,7 @@ impl Registry {
     pub fn batch_finished(
         &self,
         batch_time: BatchTime,
+        seq: u64,
         reports: &[StreamReport],
         processing: Duration,
     ) {
@@ -437,6 +460,7 @@ impl Registry {
         }
         drop(streams);
         let completed = CompletedBatch {
+            seq,
             batch_time,
             versions: reports.iter().map(|r| r.version).collect(),
             ok: reports.iter().map(|r| !r.degraded).collect(),
@@ -608,6 +632,7 @@ impl Registry {
             message,
             version: stream.versions[new].info(state),
             at: Instant::now(),
+            from_seq: self.next_seq.load(Ordering::Relaxed),
             check: Some(checked_in),
         })
     }
@@ -640,6 +665,7 @@ impl Registry {
                 .unwrap_or_default(),
             version: stream.versions[current].info("current"),
             at: Instant::now(),
+            from_seq: self.next_seq.load(Ordering::Relaxed),
             check: None,
         })
     }
@@ -675,6 +701,7 @@ impl Registry {
             message,
             version: info,
             at: Instant::now(),
+            from_seq: self.next_seq.load(Ordering::Relaxed),
             check: None,
         })
     }
@@ -702,6 +729,7 @@ impl Registry {
             message,
             version: info,
             at: Instant::now(),
+            from_seq: self.next_seq.load(Ordering::Relaxed),
             check: None,
         })
     }
