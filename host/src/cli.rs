@@ -147,6 +147,13 @@ pub struct RunArgs {
 /// `sluice plugin ...`.
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// Build a plugin project (Rust or C, detected from its files) into a
+    /// component, and print where it is.
+    Build {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Print a plugin's operator kind, world, declared types, imports and
     /// the limits that apply to it.
     Inspect {

@@ -103,6 +103,15 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 anyhow::bail!("{} is refused (see the verdict above)", file.display());
             }
         }
+        Command::Plugin(PluginCommand::Build { dir }) => {
+            let built = sluice::build::build(&dir)?;
+            eprintln!(
+                "built {} plugin in {:.1?}",
+                built.language.name(),
+                built.elapsed
+            );
+            println!("{}", built.component.display());
+        }
         Command::Deploy(args) => {
             let bytes = std::fs::read(&args.file)
                 .with_context(|| format!("cannot read {}", args.file.display()))?;

@@ -1,0 +1,135 @@
+/*
+ * sluice.h: write a Sluice operator in C as one function per record.
+ *
+ * The contract (wit/operator.wit) passes whole partition batches in column
+ * layout; sluice.c, compiled in by `sluice plugin build`, loops over the
+ * batch, calls your function for each record, and builds the output columns.
+ * You write:
+ *
+ *   - `SLUICE_SIGNATURE`: the record types your operator takes and gives;
+ *   - one of `sluice_map`, `sluice_flat_map`, `sluice_filter`,
+ *     `sluice_reduce`, matching `op` in sluice-plugin.toml;
+ *   - optionally `sluice_init`, to read the stream's `params`.
+ *
+ * Strings given to you point into the input batch and are valid during the
+ * call only. Strings you emit are copied. Return 0 for success; to fail the
+ * batch, return `sluice_fail(err, "message")`, which blames the record.
+ */
+#ifndef SLUICE_H
+#define SLUICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The logical types of keys and values (the contract's `value-type`). */
+typedef enum {
+  SLUICE_TEXT = 0,
+  SLUICE_BYTES = 1,
+  SLUICE_INT64 = 2,
+  SLUICE_FLOAT64 = 3,
+  SLUICE_JSON = 4,
+  /* No key: an unkeyed stream; for a reducer's input, any key type. */
+  SLUICE_NO_KEY = 255
+} sluice_type;
+
+/* The shape of records: key type (or SLUICE_NO_KEY) and value type. */
+typedef struct {
+  sluice_type key;
+  sluice_type value;
+} sluice_record_type;
+
+/* What the operator takes and gives. */
+typedef struct {
+  sluice_record_type input;
+  sluice_record_type output;
+} sluice_signature;
+
+/* Bytes: text (UTF-8), bytes or JSON. Not NUL-terminated. */
+typedef struct {
+  const uint8_t *ptr;
+  size_t len;
+} sluice_str;
+
+/* One key or value: `str` for text, bytes and JSON, `i` for int64, `f` for
+ * float64. */
+typedef struct {
+  sluice_str str;
+  int64_t i;
+  double f;
+} sluice_value;
+
+/* One record; `key` is meaningful only in a keyed stream. */
+typedef struct {
+  sluice_value key;
+  sluice_value value;
+} sluice_record;
+
+/* One `name = value` parameter from the pipeline file. */
+typedef struct {
+  sluice_str name;
+  sluice_str value;
+} sluice_param;
+
+/* Where a failure's message goes. */
+typedef struct {
+  const char *message;
+} sluice_error;
+
+/* Where a flat_map's output records go. */
+typedef struct sluice_emitter sluice_emitter;
+
+/* Your operator's types: define it once, e.g.
+ *   const sluice_signature SLUICE_SIGNATURE = {
+ *       {SLUICE_NO_KEY, SLUICE_TEXT}, {SLUICE_TEXT, SLUICE_INT64}};      */
+extern const sluice_signature SLUICE_SIGNATURE;
+
+/* Optional: reads the parameters once per call, before the first record.
+ * The default refuses any parameter. */
+int sluice_init(const sluice_param *params, size_t count, sluice_error *err);
+
+/* map: exactly one output record per input record. */
+int sluice_map(const sluice_record *in, sluice_record *out, sluice_error *err);
+
+/* flat_map: zero or more output records per input, through sluice_emit. */
+int sluice_flat_map(const sluice_record *in, sluice_emitter *out, sluice_error *err);
+
+/* filter: sets *keep. */
+int sluice_filter(const sluice_record *in, bool *keep, sluice_error *err);
+
+/* reduce_by_key: combines two values of the same key into *out. Must be
+ * associative and commutative. */
+int sluice_reduce(const sluice_value *a, const sluice_value *b, sluice_value *out,
+                  sluice_error *err);
+
+/* Emits one record from a flat_map. Returns 0, or -1 when out of memory. */
+int sluice_emit(sluice_emitter *out, const sluice_record *record);
+
+/* Sets the message and returns -1, for `return sluice_fail(err, "...")`. */
+static inline int sluice_fail(sluice_error *err, const char *message) {
+  err->message = message;
+  return -1;
+}
+
+/* Whether `s` equals the NUL-terminated `literal`. */
+static inline bool sluice_str_eq(sluice_str s, const char *literal) {
+  size_t i = 0;
+  for (; literal[i] != '\0'; i++) {
+    if (i >= s.len || s.ptr[i] != (uint8_t)literal[i]) return false;
+  }
+  return i == s.len;
+}
+
+/* A string literal as a sluice_str. */
+#define SLUICE_STR(literal) \
+  ((sluice_str){(const uint8_t *)(literal), sizeof(literal) - 1})
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLUICE_H */

@@ -1,0 +1,446 @@
+/*
+ * sluice.c: the bulk side of a C operator. It implements the exports of one
+ * contract world (chosen by SLUICE_OP_MAP, SLUICE_OP_FLAT_MAP,
+ * SLUICE_OP_FILTER or SLUICE_OP_REDUCE, with SLUICE_WORLD_HEADER naming
+ * the header `wit-bindgen c` generated for it) on top of the per-record
+ * functions declared in sluice.h. `sluice plugin build` compiles it in.
+ */
+#include SLUICE_WORLD_HEADER
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice.h"
+
+#if defined(SLUICE_OP_MAP)
+#define SLUICE_EXPORT_(name) exports_sluice_operator_mapper_##name
+#elif defined(SLUICE_OP_FLAT_MAP)
+#define SLUICE_EXPORT_(name) exports_sluice_operator_flat_mapper_##name
+#elif defined(SLUICE_OP_FILTER)
+#define SLUICE_EXPORT_(name) exports_sluice_operator_filter_##name
+#elif defined(SLUICE_OP_REDUCE)
+#define SLUICE_EXPORT_(name) exports_sluice_operator_reducer_##name
+#else
+#error "define one of SLUICE_OP_MAP, SLUICE_OP_FLAT_MAP, SLUICE_OP_FILTER, SLUICE_OP_REDUCE"
+#endif
+/* One more level, so that a macro argument (SLUICE_ENTRY) is expanded. */
+#define SLUICE_EXPORT(name) SLUICE_EXPORT_(name)
+
+typedef sluice_operator_types_batch_t batch_t;
+typedef sluice_operator_types_column_t column_t;
+typedef sluice_operator_types_error_t error_t;
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Fills the contract's error from a message (copied) and a record index. */
+static bool fail(error_t *err, const char *message, int64_t record) {
+  if (message == NULL) message = "the operator failed without a message";
+  size_t len = strlen(message);
+  uint8_t *copy = malloc(len > 0 ? len : 1);
+  if (copy != NULL) memcpy(copy, message, len);
+  err->message.ptr = copy;
+  err->message.len = copy != NULL ? len : 0;
+  err->record_index.is_some = record >= 0;
+  err->record_index.val = record >= 0 ? (uint32_t)record : 0;
+  return false;
+}
+
+/* ---- describe and init --------------------------------------------------- */
+
+static void record_type(sluice_record_type from, sluice_operator_types_record_type_t *to) {
+  to->key.is_some = from.key != SLUICE_NO_KEY;
+  to->key.val = from.key != SLUICE_NO_KEY ? (uint8_t)from.key : 0;
+  to->value = (uint8_t)from.value;
+}
+
+void SLUICE_EXPORT(describe)(sluice_operator_types_signature_t *ret) {
+  record_type(SLUICE_SIGNATURE.input, &ret->input);
+  record_type(SLUICE_SIGNATURE.output, &ret->output);
+}
+
+__attribute__((weak)) int sluice_init(const sluice_param *params, size_t count,
+                                      sluice_error *err) {
+  (void)params;
+  if (count > 0) return sluice_fail(err, "this operator takes no parameters");
+  return 0;
+}
+
+bool SLUICE_EXPORT(init)(SLUICE_EXPORT(list_param_t) *params, error_t *err) {
+  sluice_param *copy = calloc(params->len > 0 ? params->len : 1, sizeof(sluice_param));
+  if (copy == NULL) return fail(err, "out of memory", -1);
+  for (size_t i = 0; i < params->len; i++) {
+    copy[i].name = (sluice_str){params->ptr[i].name.ptr, params->ptr[i].name.len};
+    copy[i].value = (sluice_str){params->ptr[i].value.ptr, params->ptr[i].value.len};
+  }
+  sluice_error user = {NULL};
+  int status = sluice_init(copy, params->len, &user);
+  free(copy);
+  SLUICE_EXPORT(list_param_free)(params);
+  return status == 0 ? true : fail(err, user.message, -1);
+}
+
+/* ---- reading columns ------------------------------------------------------- */
+
+static size_t column_len(const column_t *c) {
+  switch (c->tag) {
+    case SLUICE_OPERATOR_TYPES_COLUMN_VARLEN:
+      return c->val.varlen.offsets.len > 0 ? c->val.varlen.offsets.len - 1 : 0;
+    case SLUICE_OPERATOR_TYPES_COLUMN_INT64:
+      return c->val.int64.len;
+    default:
+      return c->val.float64.len;
+  }
+}
+
+static sluice_value value_at(const column_t *c, size_t i) {
+  sluice_value v = {{NULL, 0}, 0, 0.0};
+  switch (c->tag) {
+    case SLUICE_OPERATOR_TYPES_COLUMN_VARLEN: {
+      uint32_t start = c->val.varlen.offsets.ptr[i];
+      uint32_t end = c->val.varlen.offsets.ptr[i + 1];
+      v.str.ptr = c->val.varlen.data.ptr + start;
+      v.str.len = end - start;
+      break;
+    }
+    case SLUICE_OPERATOR_TYPES_COLUMN_INT64:
+      v.i = c->val.int64.ptr[i];
+      break;
+    default:
+      v.f = c->val.float64.ptr[i];
+      break;
+  }
+  return v;
+}
+
+static sluice_record record_at(const batch_t *b, size_t i) {
+  sluice_record r;
+  r.key = b->keys.is_some ? value_at(&b->keys.val, i) : (sluice_value){{NULL, 0}, 0, 0.0};
+  r.value = value_at(&b->values, i);
+  return r;
+}
+
+/* ---- building columns -------------------------------------------------- */
+
+/* A growing column of one value type. */
+typedef struct {
+  sluice_type type;
+  uint8_t *data;
+  size_t data_len, data_cap;
+  uint32_t *offsets;
+  int64_t *ints;
+  double *floats;
+  size_t len, cap;
+} builder_t;
+
+static bool is_varlen(sluice_type t) {
+  return t != SLUICE_INT64 && t != SLUICE_FLOAT64;
+}
+
+static int builder_init(builder_t *b, sluice_type type, size_t values, size_t bytes) {
+  memset(b, 0, sizeof(*b));
+  b->type = type;
+  b->cap = values > 0 ? values : 1;
+  if (is_varlen(type)) {
+    b->offsets = malloc((b->cap + 1) * sizeof(uint32_t));
+    b->data_cap = bytes > 0 ? bytes : 16;
+    b->data = malloc(b->data_cap);
+    if (b->offsets == NULL || b->data == NULL) return -1;
+    b->offsets[0] = 0;
+  } else if (type == SLUICE_INT64) {
+    b->ints = malloc(b->cap * sizeof(int64_t));
+    if (b->ints == NULL) return -1;
+  } else {
+    b->floats = malloc(b->cap * sizeof(double));
+    if (b->floats == NULL) return -1;
+  }
+  return 0;
+}
+
+static int builder_push(builder_t *b, const sluice_value *v) {
+  if (b->len == b->cap) {
+    size_t cap = b->cap * 2;
+    if (is_varlen(b->type)) {
+      uint32_t *o = realloc(b->offsets, (cap + 1) * sizeof(uint32_t));
+      if (o == NULL) return -1;
+      b->offsets = o;
+    } else if (b->type == SLUICE_INT64) {
+      int64_t *p = realloc(b->ints, cap * sizeof(int64_t));
+      if (p == NULL) return -1;
+      b->ints = p;
+    } else {
+      double *p = realloc(b->floats, cap * sizeof(double));
+      if (p == NULL) return -1;
+      b->floats = p;
+    }
+    b->cap = cap;
+  }
+  if (is_varlen(b->type)) {
+    if (b->data_len + v->str.len > UINT32_MAX) return -1;
+    if (b->data_len + v->str.len > b->data_cap) {
+      size_t cap = b->data_cap * 2;
+      while (cap < b->data_len + v->str.len) cap *= 2;
+      uint8_t *d = realloc(b->data, cap);
+      if (d == NULL) return -1;
+      b->data = d;
+      b->data_cap = cap;
+    }
+    if (v->str.len > 0) memcpy(b->data + b->data_len, v->str.ptr, v->str.len);
+    b->data_len += v->str.len;
+    b->offsets[b->len + 1] = (uint32_t)b->data_len;
+  } else if (b->type == SLUICE_INT64) {
+    b->ints[b->len] = v->i;
+  } else {
+    b->floats[b->len] = v->f;
+  }
+  b->len++;
+  return 0;
+}
+
+/* Moves the builder's buffers into a contract column. */
+static void builder_finish(builder_t *b, column_t *c) {
+  if (is_varlen(b->type)) {
+    c->tag = SLUICE_OPERATOR_TYPES_COLUMN_VARLEN;
+    c->val.varlen.data.ptr = b->data;
+    c->val.varlen.data.len = b->data_len;
+    c->val.varlen.offsets.ptr = b->offsets;
+    c->val.varlen.offsets.len = b->len + 1;
+  } else if (b->type == SLUICE_INT64) {
+    c->tag = SLUICE_OPERATOR_TYPES_COLUMN_INT64;
+    c->val.int64.ptr = b->ints;
+    c->val.int64.len = b->len;
+  } else {
+    c->tag = SLUICE_OPERATOR_TYPES_COLUMN_FLOAT64;
+    c->val.float64.ptr = b->floats;
+    c->val.float64.len = b->len;
+  }
+}
+
+static void builder_free(builder_t *b) {
+  free(b->data);
+  free(b->offsets);
+  free(b->ints);
+  free(b->floats);
+}
+
+/* Output records: a value column, and a key column when keyed. */
+struct sluice_emitter {
+  bool keyed;
+  builder_t keys, values;
+};
+
+static int emitter_init(sluice_emitter *e, sluice_record_type type, size_t records,
+                        size_t bytes) {
+  memset(e, 0, sizeof(*e));
+  e->keyed = type.key != SLUICE_NO_KEY;
+  if (e->keyed && builder_init(&e->keys, type.key, records, bytes) != 0) return -1;
+  return builder_init(&e->values, type.value, records, bytes);
+}
+
+int sluice_emit(sluice_emitter *out, const sluice_record *record) {
+  if (out->keyed && builder_push(&out->keys, &record->key) != 0) return -1;
+  return builder_push(&out->values, &record->value);
+}
+
+static void emitter_finish(sluice_emitter *e, batch_t *ret) {
+  ret->keys.is_some = e->keyed;
+  if (e->keyed) builder_finish(&e->keys, &ret->keys.val);
+  builder_finish(&e->values, &ret->values);
+}
+
+static void emitter_free(sluice_emitter *e) {
+  if (e->keyed) builder_free(&e->keys);
+  builder_free(&e->values);
+}
+
+static size_t input_bytes(const batch_t *b) {
+  size_t n = 0;
+  if (b->values.tag == SLUICE_OPERATOR_TYPES_COLUMN_VARLEN) n += b->values.val.varlen.data.len;
+  if (b->keys.is_some && b->keys.val.tag == SLUICE_OPERATOR_TYPES_COLUMN_VARLEN)
+    n += b->keys.val.val.varlen.data.len;
+  return n;
+}
+
+/* ---- the entry points ------------------------------------------------------ */
+
+#if defined(SLUICE_OP_MAP) || defined(SLUICE_OP_FLAT_MAP)
+
+#if defined(SLUICE_OP_MAP)
+#define SLUICE_ENTRY transform
+#else
+#define SLUICE_ENTRY expand
+#endif
+
+bool SLUICE_EXPORT(SLUICE_ENTRY)(batch_t *input, batch_t *ret, error_t *err) {
+  size_t n = column_len(&input->values);
+  sluice_emitter out;
+  if (emitter_init(&out, SLUICE_SIGNATURE.output, n, input_bytes(input)) != 0) {
+    emitter_free(&out);
+    SLUICE_EXPORT(batch_free)(input);
+    return fail(err, "out of memory", -1);
+  }
+  for (size_t i = 0; i < n; i++) {
+    sluice_record in = record_at(input, i);
+    sluice_error user = {NULL};
+#if defined(SLUICE_OP_MAP)
+    sluice_record result;
+    memset(&result, 0, sizeof(result));
+    int status = sluice_map(&in, &result, &user);
+    if (status == 0 && sluice_emit(&out, &result) != 0) status = sluice_fail(&user, "out of memory");
+#else
+    int status = sluice_flat_map(&in, &out, &user);
+#endif
+    if (status != 0) {
+      emitter_free(&out);
+      bool failed = fail(err, user.message, (int64_t)i);
+      SLUICE_EXPORT(batch_free)(input);
+      return failed;
+    }
+  }
+  emitter_finish(&out, ret);
+  SLUICE_EXPORT(batch_free)(input);
+  return true;
+}
+
+#elif defined(SLUICE_OP_FILTER)
+
+bool SLUICE_EXPORT(keep)(batch_t *input, filter_operator_list_bool_t *ret, error_t *err) {
+  size_t n = column_len(&input->values);
+  bool *flags = malloc(n > 0 ? n : 1);
+  if (flags == NULL) {
+    SLUICE_EXPORT(batch_free)(input);
+    return fail(err, "out of memory", -1);
+  }
+  for (size_t i = 0; i < n; i++) {
+    sluice_record in = record_at(input, i);
+    sluice_error user = {NULL};
+    bool keep = false;
+    if (sluice_filter(&in, &keep, &user) != 0) {
+      free(flags);
+      bool failed = fail(err, user.message, (int64_t)i);
+      SLUICE_EXPORT(batch_free)(input);
+      return failed;
+    }
+    flags[i] = keep;
+  }
+  ret->ptr = flags;
+  ret->len = n;
+  SLUICE_EXPORT(batch_free)(input);
+  return true;
+}
+
+#else /* SLUICE_OP_REDUCE */
+
+/* FNV-1a over a key's bytes (numbers as their 8 little-endian bytes). */
+static uint64_t key_hash(const column_t *c, const sluice_value *k) {
+  const uint8_t *p;
+  size_t len;
+  uint8_t fixed[8];
+  if (c->tag == SLUICE_OPERATOR_TYPES_COLUMN_VARLEN) {
+    p = k->str.ptr;
+    len = k->str.len;
+  } else {
+    uint64_t bits;
+    if (c->tag == SLUICE_OPERATOR_TYPES_COLUMN_INT64) {
+      memcpy(&bits, &k->i, 8);
+    } else {
+      memcpy(&bits, &k->f, 8);
+    }
+    for (int i = 0; i < 8; i++) fixed[i] = (uint8_t)(bits >> (8 * i));
+    p = fixed;
+    len = 8;
+  }
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static bool key_equal(const column_t *c, const sluice_value *a, const sluice_value *b) {
+  switch (c->tag) {
+    case SLUICE_OPERATOR_TYPES_COLUMN_VARLEN:
+      return a->str.len == b->str.len &&
+             (a->str.len == 0 || memcmp(a->str.ptr, b->str.ptr, a->str.len) == 0);
+    case SLUICE_OPERATOR_TYPES_COLUMN_INT64:
+      return a->i == b->i;
+    default:
+      return memcmp(&a->f, &b->f, 8) == 0;
+  }
+}
+
+bool SLUICE_EXPORT(combine)(batch_t *input, batch_t *ret, error_t *err) {
+  size_t n = column_len(&input->values);
+  if (!input->keys.is_some) {
+    SLUICE_EXPORT(batch_free)(input);
+    return fail(err, "reduce_by_key got unkeyed records", -1);
+  }
+  const column_t *keys = &input->keys.val;
+  /* Distinct keys in first-occurrence order, with their combined values. */
+  size_t slots = 16;
+  while (slots < n * 2) slots *= 2;
+  size_t *table = malloc(slots * sizeof(size_t)); /* entry + 1; 0 = empty */
+  size_t *first = malloc((n > 0 ? n : 1) * sizeof(size_t));
+  sluice_value *acc = malloc((n > 0 ? n : 1) * sizeof(sluice_value));
+  if (table == NULL || first == NULL || acc == NULL) {
+    free(table);
+    free(first);
+    free(acc);
+    SLUICE_EXPORT(batch_free)(input);
+    return fail(err, "out of memory", -1);
+  }
+  memset(table, 0, slots * sizeof(size_t));
+  size_t distinct = 0;
+  for (size_t i = 0; i < n; i++) {
+    sluice_value key = value_at(keys, i);
+    sluice_value value = value_at(&input->values, i);
+    size_t slot = (size_t)key_hash(keys, &key) & (slots - 1);
+    for (;;) {
+      size_t entry = table[slot];
+      if (entry == 0) {
+        table[slot] = distinct + 1;
+        first[distinct] = i;
+        acc[distinct] = value;
+        distinct++;
+        break;
+      }
+      sluice_value seen = value_at(keys, first[entry - 1]);
+      if (key_equal(keys, &seen, &key)) {
+        sluice_value combined = {{NULL, 0}, 0, 0.0};
+        sluice_error user = {NULL};
+        if (sluice_reduce(&acc[entry - 1], &value, &combined, &user) != 0) {
+          free(table);
+          free(first);
+          free(acc);
+          bool failed = fail(err, user.message, (int64_t)i);
+          SLUICE_EXPORT(batch_free)(input);
+          return failed;
+        }
+        acc[entry - 1] = combined;
+        break;
+      }
+      slot = (slot + 1) & (slots - 1);
+    }
+  }
+  sluice_record_type type = {
+      keys->tag == SLUICE_OPERATOR_TYPES_COLUMN_VARLEN ? SLUICE_BYTES
+      : keys->tag == SLUICE_OPERATOR_TYPES_COLUMN_INT64 ? SLUICE_INT64
+                                                        : SLUICE_FLOAT64,
+      SLUICE_SIGNATURE.output.value};
+  sluice_emitter out;
+  int status = emitter_init(&out, type, distinct, input_bytes(input));
+  for (size_t e = 0; status == 0 && e < distinct; e++) {
+    sluice_record r = {value_at(keys, first[e]), acc[e]};
+    status = sluice_emit(&out, &r);
+  }
+  free(table);
+  free(first);
+  free(acc);
+  if (status != 0) {
+    emitter_free(&out);
+    SLUICE_EXPORT(batch_free)(input);
+    return fail(err, "out of memory", -1);
+  }
+  emitter_finish(&out, ret);
+  SLUICE_EXPORT(batch_free)(input);
+  return true;
+}
+
+#endif
