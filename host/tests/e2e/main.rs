@@ -6,6 +6,7 @@
 mod common;
 mod files_source;
 mod hotload;
+mod languages;
 mod pipeline_errors;
 mod plugin_cli;
 mod plugin_failures;
