@@ -366,6 +366,63 @@ static bool key_equal(const column_t *c, const sluice_value *a, const sluice_val
   }
 }
 
+/* Distinct keys in first-occurrence order, with their combined values, and
+ * an open-addressing index over them that grows with the distinct keys
+ * (never with the batch, which may repeat few keys many times). */
+typedef struct {
+  size_t *slots; /* entry + 1; 0 = empty */
+  size_t mask;
+  size_t *first; /* the record index of each entry's first occurrence */
+  uint64_t *hashes;
+  sluice_value *acc;
+  size_t len, cap;
+} groups_t;
+
+static void groups_free(groups_t *g) {
+  free(g->slots);
+  free(g->first);
+  free(g->hashes);
+  free(g->acc);
+}
+
+static int groups_init(groups_t *g) {
+  memset(g, 0, sizeof(*g));
+  g->mask = 1023;
+  g->cap = 512;
+  g->slots = calloc(g->mask + 1, sizeof(size_t));
+  g->first = malloc(g->cap * sizeof(size_t));
+  g->hashes = malloc(g->cap * sizeof(uint64_t));
+  g->acc = malloc(g->cap * sizeof(sluice_value));
+  return g->slots && g->first && g->hashes && g->acc ? 0 : -1;
+}
+
+/* Doubles the entries' room, and the index when it would be half full. */
+static int groups_grow(groups_t *g) {
+  size_t cap = g->cap * 2;
+  size_t *first = realloc(g->first, cap * sizeof(size_t));
+  if (first == NULL) return -1;
+  g->first = first;
+  uint64_t *hashes = realloc(g->hashes, cap * sizeof(uint64_t));
+  if (hashes == NULL) return -1;
+  g->hashes = hashes;
+  sluice_value *acc = realloc(g->acc, cap * sizeof(sluice_value));
+  if (acc == NULL) return -1;
+  g->acc = acc;
+  g->cap = cap;
+  size_t mask = (cap * 2) - 1;
+  size_t *slots = calloc(mask + 1, sizeof(size_t));
+  if (slots == NULL) return -1;
+  for (size_t e = 0; e < g->len; e++) {
+    size_t slot = (size_t)g->hashes[e] & mask;
+    while (slots[slot] != 0) slot = (slot + 1) & mask;
+    slots[slot] = e + 1;
+  }
+  free(g->slots);
+  g->slots = slots;
+  g->mask = mask;
+  return 0;
+}
+
 bool SLUICE_EXPORT(combine)(batch_t *input, batch_t *ret, error_t *err) {
   size_t n = column_len(&input->values);
   if (!input->keys.is_some) {
@@ -373,70 +430,72 @@ bool SLUICE_EXPORT(combine)(batch_t *input, batch_t *ret, error_t *err) {
     return fail(err, "reduce_by_key got unkeyed records", -1);
   }
   const column_t *keys = &input->keys.val;
-  /* Distinct keys in first-occurrence order, with their combined values. */
-  size_t slots = 16;
-  while (slots < n * 2) slots *= 2;
-  size_t *table = malloc(slots * sizeof(size_t)); /* entry + 1; 0 = empty */
-  size_t *first = malloc((n > 0 ? n : 1) * sizeof(size_t));
-  sluice_value *acc = malloc((n > 0 ? n : 1) * sizeof(sluice_value));
-  if (table == NULL || first == NULL || acc == NULL) {
-    free(table);
-    free(first);
-    free(acc);
-    SLUICE_EXPORT(batch_free)(input);
-    return fail(err, "out of memory", -1);
-  }
-  memset(table, 0, slots * sizeof(size_t));
-  size_t distinct = 0;
-  for (size_t i = 0; i < n; i++) {
+  groups_t g;
+  int status = groups_init(&g);
+  const char *failure = "out of memory";
+  int64_t failed_at = -1;
+  for (size_t i = 0; status == 0 && i < n; i++) {
     sluice_value key = value_at(keys, i);
     sluice_value value = value_at(&input->values, i);
-    size_t slot = (size_t)key_hash(keys, &key) & (slots - 1);
+    uint64_t hash = key_hash(keys, &key);
+    size_t slot = (size_t)hash & g.mask;
     for (;;) {
-      size_t entry = table[slot];
+      size_t entry = g.slots[slot];
       if (entry == 0) {
-        table[slot] = distinct + 1;
-        first[distinct] = i;
-        acc[distinct] = value;
-        distinct++;
-        break;
-      }
-      sluice_value seen = value_at(keys, first[entry - 1]);
-      if (key_equal(keys, &seen, &key)) {
-        sluice_value combined = {{NULL, 0}, 0, 0.0};
-        sluice_error user = {NULL};
-        if (sluice_reduce(&acc[entry - 1], &value, &combined, &user) != 0) {
-          free(table);
-          free(first);
-          free(acc);
-          bool failed = fail(err, user.message, (int64_t)i);
-          SLUICE_EXPORT(batch_free)(input);
-          return failed;
+        if (g.len == g.cap) {
+          if (groups_grow(&g) != 0) {
+            status = -1;
+            break;
+          }
+          slot = (size_t)hash & g.mask;
+          continue;
         }
-        acc[entry - 1] = combined;
+        g.slots[slot] = g.len + 1;
+        g.first[g.len] = i;
+        g.hashes[g.len] = hash;
+        g.acc[g.len] = value;
+        g.len++;
         break;
       }
-      slot = (slot + 1) & (slots - 1);
+      if (g.hashes[entry - 1] == hash) {
+        sluice_value seen = value_at(keys, g.first[entry - 1]);
+        if (key_equal(keys, &seen, &key)) {
+          sluice_value combined = {{NULL, 0}, 0, 0.0};
+          sluice_error user = {NULL};
+          if (sluice_reduce(&g.acc[entry - 1], &value, &combined, &user) != 0) {
+            status = -1;
+            failure = user.message;
+            failed_at = (int64_t)i;
+            break;
+          }
+          g.acc[entry - 1] = combined;
+          break;
+        }
+      }
+      slot = (slot + 1) & g.mask;
     }
   }
-  sluice_record_type type = {
-      keys->tag == SLUICE_OPERATOR_TYPES_COLUMN_VARLEN ? SLUICE_BYTES
-      : keys->tag == SLUICE_OPERATOR_TYPES_COLUMN_INT64 ? SLUICE_INT64
-                                                        : SLUICE_FLOAT64,
-      SLUICE_SIGNATURE.output.value};
   sluice_emitter out;
-  int status = emitter_init(&out, type, distinct, input_bytes(input));
-  for (size_t e = 0; status == 0 && e < distinct; e++) {
-    sluice_record r = {value_at(keys, first[e]), acc[e]};
-    status = sluice_emit(&out, &r);
+  bool emitting = false;
+  if (status == 0) {
+    sluice_record_type type = {
+        keys->tag == SLUICE_OPERATOR_TYPES_COLUMN_VARLEN ? SLUICE_BYTES
+        : keys->tag == SLUICE_OPERATOR_TYPES_COLUMN_INT64 ? SLUICE_INT64
+                                                          : SLUICE_FLOAT64,
+        SLUICE_SIGNATURE.output.value};
+    emitting = true;
+    status = emitter_init(&out, type, g.len, input_bytes(input) / 4);
+    for (size_t e = 0; status == 0 && e < g.len; e++) {
+      sluice_record r = {value_at(keys, g.first[e]), g.acc[e]};
+      status = sluice_emit(&out, &r);
+    }
   }
-  free(table);
-  free(first);
-  free(acc);
+  groups_free(&g);
   if (status != 0) {
-    emitter_free(&out);
+    if (emitting) emitter_free(&out);
+    bool failed = fail(err, failure, failed_at);
     SLUICE_EXPORT(batch_free)(input);
-    return fail(err, "out of memory", -1);
+    return failed;
   }
   emitter_finish(&out, ret);
   SLUICE_EXPORT(batch_free)(input);

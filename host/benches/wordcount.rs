@@ -105,6 +105,7 @@ fn main() {
     }
 
     limits_cost(&work, &batches, &expected, rounds, cores, bytes);
+    languages(&work, &batches, &expected, rounds, cores, bytes);
     startup_and_latency(&work);
 }
 
@@ -162,6 +163,84 @@ fn limits_cost(
         let secs = best[i].as_secs_f64();
         println!(
             "  {name:>14}: {secs:>7.3} s  {:>7.1} MB/s  {:.2}x native, {:.2}x no-limits",
+            bytes as f64 / 1e6 / secs,
+            best[0].as_secs_f64() / secs,
+            best[1].as_secs_f64() / secs,
+        );
+    }
+}
+
+/// The three-stream plan with the plugins of each language, built from
+/// source with `sluice plugin build`, against native and Rust.
+fn languages(
+    work: &Path,
+    batches: &[Vec<u8>],
+    expected: &HashMap<String, i64>,
+    rounds: u32,
+    cores: usize,
+    bytes: usize,
+) {
+    let build = |name: &str| {
+        let source = Path::new(fixtures::WORKSPACE).join("plugins/c").join(name);
+        let project = work.join("c-plugins").join(name);
+        std::fs::create_dir_all(&project).unwrap();
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, project.join(path.file_name().unwrap())).unwrap();
+        }
+        sluice::build::build(&project).unwrap().component
+    };
+    let (split, pair, sum) = (build("split-words"), build("word-pair"), build("sum"));
+    let c_pipeline = work.join("pipeline-c.toml");
+    std::fs::write(
+        &c_pipeline,
+        format!(
+            "batch_interval = \"1s\"\n[sources.lines]\nkind = \"files\"\npath = \"in\"\n\
+             [streams.words]\nfrom = \"lines\"\nop = \"flat_map\"\nplugin = {split:?}\n\
+             [streams.pairs]\nfrom = \"words\"\nop = \"map\"\nplugin = {pair:?}\n\
+             [streams.counts]\nfrom = \"pairs\"\nop = \"reduce_by_key\"\nplugin = {sum:?}\n\
+             [sinks.out]\nfrom = \"counts\"\nkind = \"pprint\"\n"
+        ),
+    )
+    .unwrap();
+    let runner = |path: &Path| {
+        let options = PipelineOptions {
+            cache_dir: Some(work.join("cache")),
+            ..PipelineOptions::default()
+        };
+        let (engine, plan) = pipeline::load(path, &options).unwrap();
+        let plan = Arc::new(plan);
+        Runner {
+            operators: Executor::initial_operators(&plan, &engine),
+            executor: Executor::new(plan, cores).unwrap(),
+        }
+    };
+    let rust = runner(&write_pipeline(work, "in", "pprint", false));
+    let plan = rust.executor.plan().clone();
+    let variants = [
+        (
+            "native",
+            Runner {
+                operators: Executor::fixed_operators(&plan, native_operators(false)),
+                executor: Executor::new(plan, cores).unwrap(),
+            },
+        ),
+        ("Rust plugins", rust),
+        ("C plugins", runner(&c_pipeline)),
+    ];
+    let mut best = vec![Duration::MAX; variants.len()];
+    for _ in 0..rounds {
+        for (i, (name, runner)) in variants.iter().enumerate() {
+            let (elapsed, counts) = run_all(runner, batches, cores);
+            assert_eq!(&counts, expected, "wrong counts from {name}");
+            best[i] = best[i].min(elapsed);
+        }
+    }
+    println!("languages (flat_map -> map -> reduce_by_key, default limits):");
+    for (i, (name, _)) in variants.iter().enumerate() {
+        let secs = best[i].as_secs_f64();
+        println!(
+            "  {name:>14}: {secs:>7.3} s  {:>7.1} MB/s  {:.2}x native, {:.2}x Rust plugins",
             bytes as f64 / 1e6 / secs,
             best[0].as_secs_f64() / secs,
             best[1].as_secs_f64() / secs,

@@ -50,7 +50,12 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     let clang = std::env::var("SLUICE_CLANG").unwrap_or_else(|_| "clang".into());
     let mut command = Command::new(&clang);
     command
-        .args(["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-std=c11"])
+        .args([
+            "--target=wasm32-wasi",
+            "-mexec-model=reactor",
+            "-O2",
+            "-std=c11",
+        ])
         .args(["-Wall", "-Wextra", "-Wl,--strip-debug"])
         .arg(format!("-DSLUICE_OP_{}", op_macro(manifest.op)))
         .arg(format!("-DSLUICE_WORLD_HEADER=\"{world}.h\""))

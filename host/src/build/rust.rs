@@ -24,7 +24,11 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
         .args(["build", "--release", "--target", "wasm32-wasip2"])
         .args(["--message-format", "json-render-diagnostics"]);
     // Flags meant for the host must not reach the guest build.
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS"] {
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
         command.env_remove(var);
     }
     let output = run_step(dir, "cargo build", &mut command, |cause| {

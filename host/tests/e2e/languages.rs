@@ -149,7 +149,12 @@ fn a_c_plugin_applies_its_parameters_and_refuses_unknown_ones() {
     std::fs::create_dir(dir.path().join("in")).unwrap();
     std::fs::write(dir.path().join("in/words.txt"), "a\nbb\nccc\nélan\n").unwrap();
     write("min_length = 3");
-    stdout_of(&run(&["run", pipeline.to_str().unwrap(), "--stop-when-idle", "2"]));
+    stdout_of(&run(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--stop-when-idle",
+        "2",
+    ]));
     let mut kept = Vec::new();
     for batch in std::fs::read_dir(dir.path().join("out")).unwrap() {
         for part in std::fs::read_dir(batch.unwrap().path()).unwrap() {
@@ -169,7 +174,9 @@ fn a_c_plugin_applies_its_parameters_and_refuses_unknown_ones() {
     write("length = 3");
     let stderr = stderr_of_failure(&run(&["check", pipeline.to_str().unwrap()]));
     assert!(
-        stderr.contains("`init` refused the parameters: unknown parameter; this operator takes `min_length`"),
+        stderr.contains(
+            "`init` refused the parameters: unknown parameter; this operator takes `min_length`"
+        ),
         "{stderr}"
     );
 }
@@ -184,7 +191,10 @@ fn plugin_build_reports_what_is_wrong() {
     );
     std::fs::write(dir.path().join("op.c"), "int x;\n").unwrap();
     let stderr = stderr_of_failure(&run(&["plugin", "build", dir.path().to_str().unwrap()]));
-    assert!(stderr.contains("cannot read sluice-plugin.toml"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read sluice-plugin.toml"),
+        "{stderr}"
+    );
     std::fs::write(
         dir.path().join("sluice-plugin.toml"),
         "name = \"broken\"\nop = \"map\"\n",
