@@ -44,11 +44,6 @@ pub struct ControlServer {
 }
 
 impl ControlServer {
-    /// The Unix socket's path.
-    pub fn socket(&self) -> &Path {
-        &self.socket
-    }
-
     /// Stops accepting, and gives requests under way (such as a deploy
     /// waiting for a batch, told that the pipeline stopped) up to a second
     /// to answer.

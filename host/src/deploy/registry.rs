@@ -741,11 +741,6 @@ impl Registry {
         )
     }
 
-    /// The current version's number of stream `index`.
-    pub fn current_version(&self, index: usize) -> u32 {
-        self.lock()[index].current().number
-    }
-
     /// The latest event of stream `index`.
     pub fn last_event(&self, index: usize) -> Option<String> {
         self.lock()[index].events.last().map(|e| e.message.clone())
