@@ -147,12 +147,40 @@ pub struct RunArgs {
 /// `sluice plugin ...`.
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Build a plugin project (Rust or C, detected from its files) into a
-    /// component, and print where it is.
+    /// Create a plugin project that builds and passes its test out of the
+    /// box.
+    New {
+        /// The plugin's name (lowercase letters, digits, dashes).
+        name: String,
+        /// The language: rust, c, zig, python (py), javascript (js), go.
+        #[arg(long, value_parser = parse_language)]
+        lang: sluice::build::Language,
+        /// The operator: map, flat_map, filter or reduce_by_key.
+        #[arg(long, value_parser = parse_op)]
+        op: sluice::plugin::OperatorKind,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The Rust SDK (the repository's guest-sdk), for Rust projects.
+        #[arg(long, env = "SLUICE_RUST_SDK")]
+        rust_sdk: Option<PathBuf>,
+    },
+    /// Build a plugin project (Rust, C, Zig, Python, JavaScript or Go,
+    /// detected from its files) into a component, and print where it is.
     Build {
         /// The project directory.
         #[arg(default_value = ".")]
         dir: PathBuf,
+    },
+    /// Build a plugin project and run the cases in its sluice-test.toml
+    /// through the real engine and sandbox.
+    Test {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Directory for compiled plugins.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
     },
     /// Print a plugin's operator kind, world, declared types, imports and
     /// the limits that apply to it.
@@ -163,4 +191,19 @@ pub enum PluginCommand {
         #[arg(long)]
         cache_dir: Option<PathBuf>,
     },
+}
+
+fn parse_language(name: &str) -> Result<sluice::build::Language, String> {
+    sluice::build::Language::from_name(name).ok_or_else(|| {
+        format!("unknown language `{name}`; use rust, c, zig, python, javascript or go")
+    })
+}
+
+fn parse_op(name: &str) -> Result<sluice::plugin::OperatorKind, String> {
+    sluice::plugin::OperatorKind::ALL
+        .into_iter()
+        .find(|op| op.op_name() == name)
+        .ok_or_else(|| {
+            format!("unknown operator `{name}`; use map, flat_map, filter or reduce_by_key")
+        })
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -31,6 +32,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Builds the project in `dir`, saying so on stderr.
+fn build_plugin(dir: &std::path::Path) -> anyhow::Result<sluice::build::Built> {
+    let built = sluice::build::build(dir)?;
+    eprintln!(
+        "built {} plugin in {:.1?}",
+        built.language.name(),
+        built.elapsed
+    );
+    Ok(built)
 }
 
 fn options(args: &PipelineArgs) -> PipelineOptions {
@@ -103,14 +115,51 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 anyhow::bail!("{} is refused (see the verdict above)", file.display());
             }
         }
-        Command::Plugin(PluginCommand::Build { dir }) => {
-            let built = sluice::build::build(&dir)?;
-            eprintln!(
-                "built {} plugin in {:.1?}",
-                built.language.name(),
-                built.elapsed
+        Command::Plugin(PluginCommand::New {
+            name,
+            lang,
+            op,
+            dir,
+            rust_sdk,
+        }) => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let rust_sdk = rust_sdk.unwrap_or_else(sluice::build::scaffold::default_rust_sdk);
+            let files = sluice::build::scaffold::create(&dir, &name, lang, op, &rust_sdk)?;
+            println!(
+                "created {} `{}` plugin {name} in {}:",
+                lang.name(),
+                op.op_name(),
+                dir.display()
             );
+            for file in files {
+                println!("  {}", file.display());
+            }
+            println!(
+                "next: sluice plugin test {0}   (builds it and runs sluice-test.toml)\n      sluice plugin build {0}  (prints the component's path)",
+                dir.display()
+            );
+        }
+        Command::Plugin(PluginCommand::Build { dir }) => {
+            let built = build_plugin(&dir)?;
             println!("{}", built.component.display());
+        }
+        Command::Plugin(PluginCommand::Test { dir, cache_dir }) => {
+            let built = build_plugin(&dir)?;
+            let mut settings = EngineSettings::default();
+            if let Some(dir) = cache_dir {
+                settings.cache_dir = Some(dir);
+            }
+            let engine = PluginEngine::new(&settings)?;
+            let report = sluice::build::testing::run(&engine, &dir, &built.component)?;
+            print!("{}", report.text);
+            println!("{} passed, {} failed", report.passed, report.failed);
+            if report.failed > 0 {
+                anyhow::bail!(
+                    "{} of {} cases failed",
+                    report.failed,
+                    report.passed + report.failed
+                );
+            }
         }
         Command::Deploy(args) => {
             let bytes = std::fs::read(&args.file)

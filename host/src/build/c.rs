@@ -33,19 +33,8 @@ pub const INSTALL_HINT: &str = "install clang with the wasm32-wasi target and wa
 pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     let manifest = Manifest::read(dir)?;
     let out = output_dir(dir)?;
-    let world = world_stem(manifest.op);
-    write_bindings(&out, manifest.op)?;
-    for (name, text) in [("sluice.h", SLUICE_H), ("sluice.c", SLUICE_C)] {
-        let path = out.join(name);
-        std::fs::write(&path, text).map_err(BuildError::io(&path))?;
-    }
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(BuildError::io(dir))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "c"))
-        .collect();
-    sources.sort();
+    let sdk = prepare_sdk(&out, manifest.op)?;
+    let sources = sources_with_extension(dir, "c")?;
     let core = out.join(format!("{}.core.wasm", manifest.name.replace('-', "_")));
     let clang = std::env::var("SLUICE_CLANG").unwrap_or_else(|_| "clang".into());
     let mut command = Command::new(&clang);
@@ -57,16 +46,13 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
             "-std=c11",
         ])
         .args(["-Wall", "-Wextra", "-Wl,--strip-debug"])
-        .arg(format!("-DSLUICE_OP_{}", op_macro(manifest.op)))
-        .arg(format!("-DSLUICE_WORLD_HEADER=\"{world}.h\""))
+        .args(&sdk.defines)
         .arg("-I")
         .arg(&out)
         .arg("-o")
         .arg(&core)
         .args(&sources)
-        .arg(out.join("sluice.c"))
-        .arg(out.join(format!("{world}.c")))
-        .arg(out.join(format!("{world}_component_type.o")));
+        .args(&sdk.sources);
     run_step(dir, "compiling with clang", &mut command, |cause| {
         BuildError::MissingTool {
             tool: clang.clone(),
@@ -75,7 +61,63 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
             hint: INSTALL_HINT,
         }
     })?;
-    let module = std::fs::read(&core).map_err(BuildError::io(&core))?;
+    write_component(dir, &out, &core, &manifest)
+}
+
+/// The C SDK and the world's bindings, written into a build directory.
+pub(crate) struct PreparedSdk {
+    /// `-D` flags selecting the operator and its bindings header.
+    pub defines: Vec<String>,
+    /// The SDK's and the bindings' sources and object, to compile in.
+    pub sources: Vec<PathBuf>,
+}
+
+/// Writes the bindings of `op`'s world, `sluice.h` and `sluice.c` into
+/// `out`.
+pub(crate) fn prepare_sdk(out: &Path, op: OperatorKind) -> Result<PreparedSdk, BuildError> {
+    let world = world_stem(op);
+    write_bindings(out, op)?;
+    for (name, text) in [("sluice.h", SLUICE_H), ("sluice.c", SLUICE_C)] {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(BuildError::io(&path))?;
+    }
+    Ok(PreparedSdk {
+        defines: vec![
+            format!("-DSLUICE_OP_{}", op_macro(op)),
+            format!("-DSLUICE_WORLD_HEADER=\"{world}.h\""),
+        ],
+        sources: vec![
+            out.join("sluice.c"),
+            out.join(format!("{world}.c")),
+            out.join(format!("{world}_component_type.o")),
+        ],
+    })
+}
+
+/// The files in `dir` (not below it) ending in `.extension`, sorted.
+pub(crate) fn sources_with_extension(
+    dir: &Path,
+    extension: &str,
+) -> Result<Vec<PathBuf>, BuildError> {
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(BuildError::io(dir))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == extension))
+        .collect();
+    sources.sort();
+    Ok(sources)
+}
+
+/// Makes the core module at `core` a component named after the manifest;
+/// returns its path.
+pub(crate) fn write_component(
+    dir: &Path,
+    out: &Path,
+    core: &Path,
+    manifest: &Manifest,
+) -> Result<PathBuf, BuildError> {
+    let module = std::fs::read(core).map_err(BuildError::io(core))?;
     let component = componentize(dir, &module)?;
     let path = out.join(manifest.component_file());
     std::fs::write(&path, component).map_err(BuildError::io(&path))?;
@@ -112,12 +154,8 @@ fn write_bindings(out: &Path, op: OperatorKind) -> Result<(), BuildError> {
     let package = resolve
         .push_source("operator.wit", CONTRACT_WIT)
         .map_err(|e| internal(format!("{e:#}")))?;
-    let world_name = op.world();
-    let world_name = world_name
-        .trim_start_matches("sluice:operator/")
-        .trim_end_matches(&format!("@{}", crate::plugin::CONTRACT_VERSION));
     let world = resolve
-        .select_world(&[package], Some(world_name))
+        .select_world(&[package], Some(op.world_name()))
         .map_err(|e| internal(format!("{e:#}")))?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default()

@@ -11,12 +11,28 @@
 //!   into a component in process (`wit-component`, with the WASI preview1
 //!   adapter when the module needs it).
 //!
+//! - [`zig`]: `plugin.zig` — the C SDK and bindings compiled by Zig, with
+//!   `sluice.zig` giving them Zig names.
+//! - [`python`]: `plugin.py` — componentize-py with the `sluice` module.
+//! - [`javascript`]: `plugin.js` — componentize-qjs (QuickJS) with
+//!   `sluice.js`.
+//! - [`go`]: `go.mod` — Go bindings generated in process
+//!   (`wit-bindgen-go`), `go build` for `wasip1`, and the component made in
+//!   process.
+//!
 //! Every build writes into `DIR/target/sluice/` and returns the component's
 //! path.
 
 pub mod c;
+pub mod go;
+pub mod javascript;
 pub mod manifest;
+pub mod python;
 pub mod rust;
+pub mod scaffold;
+pub mod testing;
+pub mod tools;
+pub mod zig;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,14 +49,45 @@ pub enum Language {
     Rust,
     /// C with `sluice.h`.
     C,
+    /// Zig with `sluice.zig` (over the C SDK).
+    Zig,
+    /// Python with the `sluice` module, through componentize-py.
+    Python,
+    /// JavaScript with `sluice.js`, through componentize-qjs.
+    JavaScript,
+    /// Go with the `sluice` package, through the Go toolchain.
+    Go,
 }
 
 impl Language {
+    /// Every supported language.
+    pub const ALL: [Language; 6] = [
+        Language::Rust,
+        Language::C,
+        Language::Zig,
+        Language::Python,
+        Language::JavaScript,
+        Language::Go,
+    ];
+
     /// The language's name, as `--lang` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Language::Rust => "rust",
             Language::C => "c",
+            Language::Zig => "zig",
+            Language::Python => "python",
+            Language::JavaScript => "javascript",
+            Language::Go => "go",
+        }
+    }
+
+    /// The language named `name` (`js` and `py` are accepted too).
+    pub fn from_name(name: &str) -> Option<Language> {
+        match name {
+            "js" => Some(Language::JavaScript),
+            "py" => Some(Language::Python),
+            _ => Language::ALL.into_iter().find(|l| l.name() == name),
         }
     }
 }
@@ -117,6 +164,18 @@ pub fn detect(dir: &Path) -> Result<Language, BuildError> {
     if dir.join("Cargo.toml").is_file() {
         return Ok(Language::Rust);
     }
+    if dir.join("go.mod").is_file() {
+        return Ok(Language::Go);
+    }
+    for (file, language) in [
+        (zig::ENTRY, Language::Zig),
+        (python::ENTRY, Language::Python),
+        (javascript::ENTRY, Language::JavaScript),
+    ] {
+        if dir.join(file).is_file() {
+            return Ok(language);
+        }
+    }
     let has = |ext: &str| {
         std::fs::read_dir(dir).is_ok_and(|entries| {
             entries
@@ -129,7 +188,7 @@ pub fn detect(dir: &Path) -> Result<Language, BuildError> {
     }
     Err(BuildError::Project {
         dir: dir.to_path_buf(),
-        message: "no plugin project here: expected Cargo.toml (Rust) or *.c files with sluice-plugin.toml (C); `sluice plugin new NAME --lang L --op KIND` makes one".into(),
+        message: "no plugin project here: expected Cargo.toml (Rust), go.mod (Go), plugin.zig, plugin.py or plugin.js, or *.c files, each but Rust's with a sluice-plugin.toml; `sluice plugin new NAME --lang L --op KIND` makes one".into(),
     })
 }
 
@@ -142,9 +201,20 @@ pub fn detect(dir: &Path) -> Result<Language, BuildError> {
 pub fn build(dir: &Path) -> Result<Built, BuildError> {
     let started = std::time::Instant::now();
     let language = detect(dir)?;
+    // The tools run in the project directory: every path they get is
+    // absolute, and the component's path is given back as `dir` spells it.
+    let absolute = std::path::absolute(dir).map_err(BuildError::io(dir))?;
     let component = match language {
-        Language::Rust => rust::build(dir)?,
-        Language::C => c::build(dir)?,
+        Language::Rust => rust::build(&absolute)?,
+        Language::C => c::build(&absolute)?,
+        Language::Zig => zig::build(&absolute)?,
+        Language::Python => python::build(&absolute)?,
+        Language::JavaScript => javascript::build(&absolute)?,
+        Language::Go => go::build(&absolute)?,
+    };
+    let component = match component.strip_prefix(&absolute) {
+        Ok(relative) => dir.join(relative),
+        Err(_) => component,
     };
     Ok(Built {
         component,

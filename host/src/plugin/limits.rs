@@ -52,7 +52,7 @@ impl Default for Limits {
             call_time: Duration::from_secs(30),
             memory_mib: 512,
             table_elements: 100_000,
-            instances: 32,
+            instances: 64,
             stack_kib: 512,
             output_mib: 256,
             output_records_per_input: 100_000,

@@ -86,13 +86,17 @@ impl OperatorKind {
 
     /// The world a guest targets, e.g. `sluice:operator/map-operator`.
     pub fn world(self) -> String {
-        let world = match self {
+        format!("sluice:operator/{}@{CONTRACT_VERSION}", self.world_name())
+    }
+
+    /// The world's name inside the contract package, e.g. `map-operator`.
+    pub fn world_name(self) -> &'static str {
+        match self {
             OperatorKind::Map => "map-operator",
             OperatorKind::FlatMap => "flat-map-operator",
             OperatorKind::Filter => "filter-operator",
             OperatorKind::ReduceByKey => "reduce-operator",
-        };
-        format!("sluice:operator/{world}@{CONTRACT_VERSION}")
+        }
     }
 
     /// The interface's batch entry point.

@@ -4,7 +4,11 @@
 //! `wasm32-wasip2` import a handful of WASI interfaces even when the operator
 //! does no I/O; those are satisfied with an empty context: no files, sockets,
 //! environment or arguments, an empty stdin, stdout discarded, stderr
-//! captured. Clocks are fixed to the batch time and random numbers are fixed
+//! captured. `wasi:filesystem/types` and `preopens` are linked with no
+//! preopened directory: the WASI preview1 adapter that wasip1 toolchains
+//! (Go, C with stdio) go through imports them for its file descriptors, but
+//! a component can only reach a file through a descriptor, and it is given
+//! none. Clocks are fixed to the batch time and random numbers are fixed
 //! bytes, so a replayed batch gives the same output. Every pollable is ready
 //! at once, so a plugin that "sleeps" can only spin, and the call-time limit
 //! stops it: nothing a plugin calls can block a host thread.
@@ -18,6 +22,7 @@ use std::time::Duration;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::cli::WasiCli;
 use wasmtime_wasi::cli::WasiCliView;
+use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::clocks::{monotonic_clock, wall_clock};
 use wasmtime_wasi::p2::bindings::{cli, random, sync};
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
@@ -29,7 +34,7 @@ use super::engine::GuestState;
 const CONTRACT_PACKAGE: &str = "sluice:operator/";
 
 /// WASI 0.2 interfaces a plugin may import, served by the empty context.
-pub const ALLOWED_INTERFACES: [&str; 18] = [
+pub const ALLOWED_INTERFACES: [&str; 20] = [
     "wasi:cli/environment",
     "wasi:cli/exit",
     "wasi:cli/stdin",
@@ -48,14 +53,15 @@ pub const ALLOWED_INTERFACES: [&str; 18] = [
     "wasi:random/random",
     "wasi:random/insecure",
     "wasi:random/insecure-seed",
+    // No preopened directory: no descriptor to use them with.
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
 ];
 
 /// Why an import is refused, for the families users meet most.
 fn refusal_reason(interface: &str) -> &'static str {
     if interface.starts_with(CONTRACT_PACKAGE) {
         "built for another version of the Sluice contract; this host implements sluice:operator@0.1.0"
-    } else if interface.starts_with("wasi:filesystem/") {
-        "plugins get no file-system access"
     } else if interface.starts_with("wasi:sockets/") {
         "plugins get no network access"
     } else if interface.starts_with("wasi:http/") {
@@ -126,6 +132,15 @@ pub fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     sync::io::error::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
     sync::io::poll::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
     sync::io::streams::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
+    // The context has no preopened directory (see the module's docs).
+    sync::filesystem::types::add_to_linker::<GuestState, WasiFilesystem>(
+        l,
+        GuestState::filesystem,
+    )?;
+    sync::filesystem::preopens::add_to_linker::<GuestState, WasiFilesystem>(
+        l,
+        GuestState::filesystem,
+    )?;
     Ok(())
 }
 
@@ -223,6 +238,9 @@ mod tests {
             "wasi:cli/environment@0.2.6",
             "wasi:io/streams@0.2.9",
             "wasi:clocks/monotonic-clock@0.2.0",
+            // Linked without directories: see the module's docs.
+            "wasi:filesystem/types@0.2.6",
+            "wasi:filesystem/preopens@0.2.12",
         ];
         assert_eq!(check_imports(imports), vec![]);
     }
@@ -231,7 +249,6 @@ mod tests {
     fn io_and_unknown_imports_are_refused_with_a_reason() {
         let refused = check_imports([
             "wasi:sockets/tcp@0.2.6",
-            "wasi:filesystem/types@0.2.6",
             "wasi:http/outgoing-handler@0.2.6",
             "wasi:cli/environment@0.3.0",
             "acme:keys/store",
@@ -245,10 +262,6 @@ mod tests {
             reasons,
             vec![
                 ("wasi:sockets/tcp@0.2.6", "plugins get no network access"),
-                (
-                    "wasi:filesystem/types@0.2.6",
-                    "plugins get no file-system access"
-                ),
                 (
                     "wasi:http/outgoing-handler@0.2.6",
                     "plugins cannot make HTTP requests"

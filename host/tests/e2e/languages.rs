@@ -11,19 +11,22 @@ use sluice_test_fixtures as fixtures;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
-/// Copies `plugins/c/NAME` into `dir` and builds it with the real CLI;
-/// returns the component.
-fn build_c(dir: &Path, name: &str) -> PathBuf {
-    let project = dir.join(name);
+/// Copies `plugins/LANGUAGE/NAME` into `dir` and builds it with the real
+/// CLI; returns the component.
+fn build_plugin(dir: &Path, language: &str, name: &str) -> PathBuf {
+    let project = dir.join(language).join(name);
     std::fs::create_dir_all(&project).unwrap();
-    let source = Path::new(WORKSPACE).join("plugins/c").join(name);
+    let source = Path::new(WORKSPACE)
+        .join("plugins")
+        .join(language)
+        .join(name);
     for entry in std::fs::read_dir(&source).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
             std::fs::copy(&path, project.join(path.file_name().unwrap())).unwrap();
         }
     }
-    let output = run(&["plugin", "build", project.to_str().unwrap()]);
+    let output = run_long(&["plugin", "build", project.to_str().unwrap()]);
     let stdout = stdout_of(&output);
     let component = PathBuf::from(stdout.trim());
     assert_eq!(
@@ -33,8 +36,40 @@ fn build_c(dir: &Path, name: &str) -> PathBuf {
             .join(format!("{}.wasm", name.replace('-', "_")))
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("built c plugin in "), "{stderr}");
+    assert!(
+        stderr.contains(&format!("built {language} plugin in ")),
+        "{stderr}"
+    );
     component
+}
+
+fn build_c(dir: &Path, name: &str) -> PathBuf {
+    build_plugin(dir, "c", name)
+}
+
+/// The four word-count plugins of `language`, built, each allowed by the
+/// sandbox: (split-words, min-length, word-pair, sum).
+fn build_word_count(dir: &Path, language: &str) -> [PathBuf; 4] {
+    let built = ["split-words", "min-length", "word-pair", "sum"]
+        .map(|name| build_plugin(dir, language, name));
+    for component in &built {
+        let report = stdout_of(&run_long(&[
+            "plugin",
+            "inspect",
+            component.to_str().unwrap(),
+        ]));
+        assert!(report.contains("verdict:   allowed"), "{report}");
+    }
+    built
+}
+
+/// `sluice ARGS` with room for large guests (Python's and JavaScript's
+/// engines take seconds to compile on a loaded 2-core machine).
+fn run_long(args: &[&str]) -> std::process::Output {
+    wait(
+        sluice(args).spawn().unwrap(),
+        std::time::Duration::from_secs(900),
+    )
 }
 
 /// Runs the word count (split, min-length 1, pair, sum) with the given
@@ -92,7 +127,7 @@ format = "jsonl"
         ),
     )
     .unwrap();
-    stdout_of(&run(&[
+    stdout_of(&run_long(&[
         "run",
         pipeline.to_str().unwrap(),
         "--partitions",
@@ -103,18 +138,36 @@ format = "jsonl"
     (read_counts(dir), corpus.counts.into_iter().collect())
 }
 
+/// The word count with the Rust plugins, on the corpus `word_count` makes
+/// in `dir`.
+fn rust_word_count(dir: &Path) -> BTreeMap<String, i64> {
+    let (counts, expected) = word_count(
+        dir,
+        Path::new(fixtures::SPLIT_WORDS),
+        Path::new(fixtures::MIN_LENGTH),
+        Path::new(fixtures::WORD_PAIR),
+        Path::new(fixtures::SUM),
+    );
+    assert_eq!(counts, expected);
+    counts
+}
+
+/// Builds `language`'s word-count plugins and checks that the word count
+/// gives exactly what the Rust plugins give on the same input (and what the
+/// generator counted).
+fn counts_like_rust(language: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let [split, filter, pair, sum] = build_word_count(&dir.path().join("build"), language);
+    let (counts, expected) = word_count(&dir.path().join(language), &split, &filter, &pair, &sum);
+    assert_eq!(counts.len(), expected.len());
+    assert_eq!(counts, expected);
+    assert_eq!(counts, rust_word_count(&dir.path().join("rust")));
+}
+
 #[test]
 fn c_plugins_built_from_source_count_exactly_alone_and_mixed_with_rust() {
     let dir = tempfile::tempdir().unwrap();
-    let build = dir.path().join("build");
-    let split = build_c(&build, "split-words");
-    let filter = build_c(&build, "min-length");
-    let pair = build_c(&build, "word-pair");
-    let sum = build_c(&build, "sum");
-    for component in [&split, &filter, &pair, &sum] {
-        let report = stdout_of(&run(&["plugin", "inspect", component.to_str().unwrap()]));
-        assert!(report.contains("verdict:   allowed"), "{report}");
-    }
+    let [split, filter, pair, sum] = build_word_count(&dir.path().join("build"), "c");
     let (counts, expected) = word_count(&dir.path().join("c"), &split, &filter, &pair, &sum);
     assert_eq!(counts.len(), expected.len());
     assert_eq!(counts, expected);
@@ -127,6 +180,39 @@ fn c_plugins_built_from_source_count_exactly_alone_and_mixed_with_rust() {
         &sum,
     );
     assert_eq!(counts, expected);
+}
+
+#[test]
+fn zig_plugins_count_exactly_like_rust() {
+    counts_like_rust("zig");
+}
+
+#[test]
+fn python_plugins_count_exactly_like_rust() {
+    counts_like_rust("python");
+}
+
+#[test]
+fn javascript_plugins_count_exactly_like_rust() {
+    counts_like_rust("javascript");
+}
+
+#[test]
+fn go_plugins_count_exactly_like_rust() {
+    counts_like_rust("go");
+}
+
+#[test]
+fn one_pipeline_mixes_five_languages_and_counts_like_rust() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = dir.path().join("build");
+    let split = build_plugin(&build, "python", "split-words");
+    let filter = build_plugin(&build, "javascript", "min-length");
+    let pair = build_plugin(&build, "go", "word-pair");
+    let sum = build_plugin(&build, "zig", "sum");
+    let (counts, expected) = word_count(&dir.path().join("mixed"), &split, &filter, &pair, &sum);
+    assert_eq!(counts, expected);
+    assert_eq!(counts, rust_word_count(&dir.path().join("rust")));
 }
 
 #[test]
@@ -186,7 +272,7 @@ fn plugin_build_reports_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let stderr = stderr_of_failure(&run(&["plugin", "build", dir.path().to_str().unwrap()]));
     assert!(
-        stderr.contains("no plugin project here: expected Cargo.toml (Rust) or *.c files with sluice-plugin.toml (C)"),
+        stderr.contains("no plugin project here: expected Cargo.toml (Rust), go.mod (Go), plugin.zig, plugin.py or plugin.js, or *.c files, each but Rust's with a sluice-plugin.toml; `sluice plugin new NAME --lang L --op KIND` makes one"),
         "{stderr}"
     );
     std::fs::write(dir.path().join("op.c"), "int x;\n").unwrap();
@@ -230,4 +316,207 @@ fn run_with_env(args: &[&str], key: &str, value: &str) -> std::process::Output {
         sluice(args).env(key, value).spawn().unwrap(),
         std::time::Duration::from_secs(120),
     )
+}
+
+#[test]
+fn a_missing_toolchain_fails_the_build_with_its_install_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    for (language, variable, hint) in [
+        (
+            "zig",
+            "SLUICE_ZIG",
+            "bash scripts/install-toolchains.sh zig",
+        ),
+        (
+            "python",
+            "SLUICE_COMPONENTIZE_PY",
+            "bash scripts/install-toolchains.sh python",
+        ),
+        (
+            "javascript",
+            "SLUICE_COMPONENTIZE_QJS",
+            "bash scripts/install-toolchains.sh javascript",
+        ),
+        ("go", "SLUICE_GO", "bash scripts/install-toolchains.sh go"),
+    ] {
+        let project = dir.path().join(language);
+        stdout_of(&run(&[
+            "plugin",
+            "new",
+            "tiny",
+            "--lang",
+            language,
+            "--op",
+            "filter",
+            "--dir",
+            project.to_str().unwrap(),
+        ]));
+        let output = run_with_env(
+            &["plugin", "build", project.to_str().unwrap()],
+            variable,
+            "/nonexistent/tool",
+        );
+        let stderr = stderr_of_failure(&output);
+        let language_name = match language {
+            "zig" => "Zig",
+            "python" => "Python",
+            "javascript" => "JavaScript",
+            _ => "Go",
+        };
+        assert!(
+            stderr.contains(&format!(
+                "/nonexistent/tool is needed to build {language_name} plugins and could not be run (No such file or directory (os error 2)); install"
+            )) && stderr.contains(hint),
+            "{stderr}"
+        );
+    }
+}
+
+/// What a new user does from the README, in every language: scaffold,
+/// test, build, run.
+#[test]
+fn new_projects_build_pass_their_tests_and_run_in_every_language() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    std::fs::write(dir.path().join("in/lines.txt"), "# header\nbig data\n").unwrap();
+    for language in ["rust", "c", "zig", "python", "javascript", "go"] {
+        let project = dir.path().join(format!("not-comments-{language}"));
+        let created = stdout_of(&run(&[
+            "plugin",
+            "new",
+            "not-comments",
+            "--lang",
+            language,
+            "--op",
+            "filter",
+            "--dir",
+            project.to_str().unwrap(),
+        ]));
+        assert!(
+            created.starts_with(&format!(
+                "created {language} `filter` plugin not-comments in "
+            )),
+            "{created}"
+        );
+        assert!(project.join("sluice-test.toml").is_file());
+        let tested = run_long(&["plugin", "test", project.to_str().unwrap()]);
+        assert_eq!(
+            stdout_of(&tested),
+            "ok      drops comment lines (starting with `#`)\n1 passed, 0 failed\n",
+            "{language}"
+        );
+        let component = stdout_of(&run_long(&["plugin", "build", project.to_str().unwrap()]));
+        let pipeline = dir.path().join(format!("{language}.toml"));
+        std::fs::write(
+            &pipeline,
+            format!(
+                "batch_interval = \"100ms\"\n[sources.lines]\nkind = \"files\"\npath = \"in\"\ninclude_existing = true\n\
+                 [streams.kept]\nfrom = \"lines\"\nop = \"filter\"\nplugin = {}\n\
+                 [sinks.files]\nfrom = \"kept\"\nkind = \"text_files\"\nprefix = \"out/{language}\"\n",
+                toml_path(component.trim())
+            ),
+        )
+        .unwrap();
+        stdout_of(&run_long(&[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--max-batches",
+            "1",
+        ]));
+        let batch = std::fs::read_dir(dir.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{language}-"))
+            })
+            .unwrap();
+        let mut parts: Vec<PathBuf> = std::fs::read_dir(&batch)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap() != "_SUCCESS")
+            .collect();
+        parts.sort();
+        let kept: String = parts
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        assert_eq!(kept, "'big data'\n", "{language}");
+    }
+}
+
+#[test]
+fn every_scaffold_passes_its_own_test_in_every_language() {
+    let dir = tempfile::tempdir().unwrap();
+    for language in ["rust", "c", "zig", "python", "javascript", "go"] {
+        for op in ["map", "flat_map", "reduce_by_key"] {
+            let project = dir.path().join(format!("{language}-{op}"));
+            stdout_of(&run(&[
+                "plugin",
+                "new",
+                "scaffold",
+                "--lang",
+                language,
+                "--op",
+                op,
+                "--dir",
+                project.to_str().unwrap(),
+            ]));
+            let tested = stdout_of(&run_long(&["plugin", "test", project.to_str().unwrap()]));
+            assert!(
+                tested.ends_with("1 passed, 0 failed\n"),
+                "{language} {op}: {tested}"
+            );
+        }
+    }
+}
+
+#[test]
+fn plugin_test_reports_a_failing_case_and_an_operator_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("words");
+    stdout_of(&run(&[
+        "plugin",
+        "new",
+        "words",
+        "--lang",
+        "python",
+        "--op",
+        "flat_map",
+        "--dir",
+        project.to_str().unwrap(),
+    ]));
+    std::fs::write(
+        project.join("plugin.py"),
+        "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.TEXT, output=sluice.TEXT)\n\n\n\
+         def flat_map(line):\n    if line == \"boom\":\n        raise ValueError(\"cannot split boom\")\n    return line.split()\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("sluice-test.toml"),
+        "[[case]]\nname = \"splits\"\ninput = [\"a b\"]\nexpect = [\"a\", \"c\"]\n\
+         [[case]]\nname = \"explodes\"\ninput = [\"x\", \"boom\"]\nexpect = []\n\
+         [[case]]\nname = \"passes\"\ninput = [\"\"]\nexpect = []\n",
+    )
+    .unwrap();
+    let output = run_long(&["plugin", "test", project.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = stderr_of_failure(&output);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "FAILED  splits: expected [\"a\", \"c\"], got [\"a\", \"b\"]"
+    );
+    assert!(
+        lines[1].starts_with("FAILED  explodes: ")
+            && lines[1].contains(
+                "the operator failed on record 1 of the partition: ValueError: cannot split boom"
+            ),
+        "{stdout}"
+    );
+    assert_eq!(lines[2], "ok      passes");
+    assert_eq!(lines[3], "1 passed, 2 failed");
+    assert!(stderr.contains("2 of 3 cases failed"), "{stderr}");
 }

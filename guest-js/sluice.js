@@ -1,0 +1,357 @@
+// sluice.js: write a Sluice operator in JavaScript as one function per record.
+//
+// The contract (wit/operator.wit) passes whole partition batches in column
+// layout; this module, bundled by `sluice plugin build`, decodes each batch,
+// calls your function for each record and encodes the output columns. In
+// `plugin.js` you export:
+//
+// - `signature = { input: T, output: T }`: the record types your operator
+//   takes and gives. A type is "text", "bytes", "int64", "float64" or
+//   "json"; a keyed stream's type is a [keyType, valueType] array.
+// - one of `map`, `flatMap`, `filter` or `reduce`, matching `op` in
+//   sluice-plugin.toml. A record of an unkeyed stream is passed as its
+//   value, a keyed record as (key, value) arguments; a keyed output record is
+//   a [key, value] array. `map` returns one record, `flatMap` an iterable of
+//   records, `filter` a boolean, `reduce(a, b)` the combination of two values
+//   of one key (associative and commutative).
+// - optionally `init(params)`, called with the stream's parameters as an
+//   object of strings before the first record; the default refuses any
+//   parameter.
+//
+// Text and JSON values are strings, bytes Uint8Arrays, int64 BigInts (a
+// Number is accepted on output), float64 Numbers. An exception thrown by your
+// function fails the batch; its message names the record.
+
+const TYPES = ["text", "bytes", "int64", "float64", "json"];
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+class Bad extends Error {
+  constructor(index, message) {
+    super(message);
+    this.index = index;
+  }
+}
+
+function fail(message, index) {
+  // A thrown object is the `error` case of the function's result.
+  return { message, recordIndex: index };
+}
+
+function messageOf(e) {
+  if (e instanceof Error) return e.name === "Error" ? e.message : `${e.name}: ${e.message}`;
+  return String(e);
+}
+
+function recordType(spec, what) {
+  const [key, value] = Array.isArray(spec) ? spec : [undefined, spec];
+  for (const t of [key, value]) {
+    if (t !== undefined && !TYPES.includes(t)) {
+      throw new Error(`signature.${what}: unknown type ${JSON.stringify(t)}; use one of ${TYPES.join(", ")}`);
+    }
+  }
+  return { key, value };
+}
+
+// UTF-8, by hand: QuickJS has no TextEncoder/TextDecoder.
+function decodeUtf8(bytes, start, end) {
+  let ascii = true;
+  for (let i = start; i < end; i++) {
+    if (bytes[i] >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) {
+    let s = "";
+    for (let i = start; i < end; i += 4096) {
+      s += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(end, i + 4096)));
+    }
+    return s;
+  }
+  let s = "";
+  let i = start;
+  while (i < end) {
+    const b = bytes[i++];
+    let cp;
+    if (b < 0x80) cp = b;
+    else if (b < 0xe0) cp = ((b & 0x1f) << 6) | (bytes[i++] & 0x3f);
+    else if (b < 0xf0) cp = ((b & 0x0f) << 12) | ((bytes[i++] & 0x3f) << 6) | (bytes[i++] & 0x3f);
+    else cp = ((b & 0x07) << 18) | ((bytes[i++] & 0x3f) << 12) | ((bytes[i++] & 0x3f) << 6) | (bytes[i++] & 0x3f);
+    s += String.fromCodePoint(cp);
+  }
+  return s;
+}
+
+// Appends `s` as UTF-8 to `out` (a growing byte writer).
+function encodeUtf8(out, s) {
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      out.byte(c);
+      continue;
+    }
+    if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d < 0xe000) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+      }
+    }
+    if (c >= 0xd800 && c < 0xe000) c = 0xfffd; // a lone surrogate
+    if (c < 0x800) {
+      out.byte(0xc0 | (c >> 6));
+    } else if (c < 0x10000) {
+      out.byte(0xe0 | (c >> 12));
+      out.byte(0x80 | ((c >> 6) & 0x3f));
+    } else {
+      out.byte(0xf0 | (c >> 18));
+      out.byte(0x80 | ((c >> 12) & 0x3f));
+      out.byte(0x80 | ((c >> 6) & 0x3f));
+    }
+    out.byte(0x80 | (c & 0x3f));
+  }
+}
+
+class ByteWriter {
+  constructor() {
+    this.buf = new Uint8Array(4096);
+    this.len = 0;
+  }
+  reserve(n) {
+    if (this.len + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.len + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+  byte(b) {
+    if (this.len === this.buf.length) this.reserve(1);
+    this.buf[this.len++] = b;
+  }
+  bytes(b) {
+    this.reserve(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  take() {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
+function decodeColumn(column, type) {
+  if (column.tag === "varlen") {
+    const data = column.val.data;
+    const offsets = column.val.offsets;
+    const out = new Array(offsets.length - 1);
+    for (let i = 0; i + 1 < offsets.length; i++) {
+      out[i] = type === "bytes" ? data.slice(offsets[i], offsets[i + 1]) : decodeUtf8(data, offsets[i], offsets[i + 1]);
+    }
+    return out;
+  }
+  return Array.from(column.val);
+}
+
+function encodeColumn(values, type, what) {
+  if (type === "text" || type === "json" || type === "bytes") {
+    const data = new ByteWriter();
+    const offsets = new Uint32Array(values.length + 1);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (type === "bytes") {
+        if (!(v instanceof Uint8Array)) throw new Bad(i, `${what} must be a Uint8Array, got ${typeof v}`);
+        data.bytes(v);
+      } else {
+        if (typeof v !== "string") throw new Bad(i, `${what} must be a string, got ${typeof v}`);
+        encodeUtf8(data, v);
+      }
+      offsets[i + 1] = data.len;
+    }
+    return { tag: "varlen", val: { data: data.take(), offsets } };
+  }
+  if (type === "int64") {
+    const out = new BigInt64Array(values.length);
+    for (let i = 0; i < values.length; i++) {
+      let v = values[i];
+      if (typeof v === "number" && Number.isInteger(v)) v = BigInt(v);
+      if (typeof v !== "bigint") throw new Bad(i, `${what} must be a BigInt or an integer, got ${typeof v}`);
+      if (v < INT64_MIN || v > INT64_MAX) throw new Bad(i, `${what} ${v} does not fit in int64`);
+      out[i] = v;
+    }
+    return { tag: "int64", val: out };
+  }
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== "number") throw new Bad(i, `${what} must be a number, got ${typeof v}`);
+    out[i] = v;
+  }
+  return { tag: "float64", val: out };
+}
+
+function keyOf(column, i) {
+  if (column.tag === "varlen") {
+    // Keys compare as their bytes: a latin1 string of them is a map key.
+    const { data, offsets } = column.val;
+    let s = "";
+    for (let j = offsets[i]; j < offsets[i + 1]; j++) s += String.fromCharCode(data[j]);
+    return s;
+  }
+  if (column.tag === "float64") {
+    return new Uint8Array(new Float64Array([column.val[i]]).buffer).join(",");
+  }
+  return column.val[i];
+}
+
+/** The contract's functions over a user's `plugin` module. */
+export function operator(plugin, op) {
+  if (plugin.signature === undefined) {
+    throw new Error('plugin.js must export signature = { input: ..., output: ... }');
+  }
+  const input = recordType(plugin.signature.input, "input");
+  const output = recordType(plugin.signature.output, "output");
+  const functionName = { map: "map", flat_map: "flatMap", filter: "filter", reduce_by_key: "reduce" }[op];
+
+  function userFunction() {
+    const f = plugin[functionName];
+    if (typeof f !== "function") throw fail(`plugin.js exports no \`${functionName}\` function`);
+    return f;
+  }
+
+  function records(batch) {
+    const values = decodeColumn(batch.values, input.value);
+    if (batch.keys === undefined || batch.keys === null || input.key === undefined) {
+      return values.map((v) => [v]);
+    }
+    const keys = decodeColumn(batch.keys, input.key);
+    return values.map((v, i) => [keys[i], v]);
+  }
+
+  function toBatch(out) {
+    try {
+      if (output.key === undefined) {
+        return { keys: undefined, values: encodeColumn(out, output.value, "value") };
+      }
+      out.forEach((r, i) => {
+        if (!Array.isArray(r) || r.length !== 2) throw new Bad(i, "a keyed output record must be a [key, value] array");
+      });
+      return {
+        keys: encodeColumn(out.map((r) => r[0]), output.key, "key"),
+        values: encodeColumn(out.map((r) => r[1]), output.value, "value"),
+      };
+    } catch (e) {
+      if (e instanceof Bad) throw fail(`output record ${e.index}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  function each(batch, step) {
+    const f = userFunction();
+    const rs = records(batch);
+    for (let i = 0; i < rs.length; i++) {
+      try {
+        step(f.apply(undefined, rs[i]));
+      } catch (e) {
+        throw fail(messageOf(e), i);
+      }
+    }
+  }
+
+  const describe = () => ({ input, output });
+  const init = (params) => {
+    if (typeof plugin.init !== "function") {
+      if (params.length > 0) throw fail(`unknown parameter \`${params[0].name}\`; this operator takes no parameters`);
+      return;
+    }
+    const object = {};
+    for (const p of params) object[p.name] = p.value;
+    try {
+      plugin.init(object);
+    } catch (e) {
+      throw fail(messageOf(e));
+    }
+  };
+
+  switch (op) {
+    case "map":
+      return {
+        describe,
+        init,
+        transform(batch) {
+          const out = [];
+          each(batch, (r) => out.push(r));
+          return toBatch(out);
+        },
+      };
+    case "flat_map":
+      return {
+        describe,
+        init,
+        expand(batch) {
+          const out = [];
+          each(batch, (rs) => {
+            for (const r of rs) out.push(r);
+          });
+          return toBatch(out);
+        },
+      };
+    case "filter":
+      return {
+        describe,
+        init,
+        keep(batch) {
+          const out = [];
+          each(batch, (keep) => out.push(Boolean(keep)));
+          return out;
+        },
+      };
+    default:
+      return {
+        describe,
+        init,
+        combine(batch) {
+          const f = userFunction();
+          if (batch.keys === undefined || batch.keys === null) throw fail("a reducer's input must be keyed");
+          const values = decodeColumn(batch.values, input.value);
+          const firstIndex = new Map();
+          const combined = [];
+          for (let i = 0; i < values.length; i++) {
+            const key = keyOf(batch.keys, i);
+            const at = firstIndex.get(key);
+            if (at === undefined) {
+              firstIndex.set(key, combined.length);
+              combined.push([i, values[i]]);
+              continue;
+            }
+            try {
+              combined[at][1] = f(combined[at][1], values[i]);
+            } catch (e) {
+              throw fail(messageOf(e), i);
+            }
+          }
+          let keys;
+          const k = batch.keys;
+          if (k.tag === "varlen") {
+            const data = new ByteWriter();
+            const offsets = new Uint32Array(combined.length + 1);
+            combined.forEach(([i], n) => {
+              data.bytes(k.val.data.subarray(k.val.offsets[i], k.val.offsets[i + 1]));
+              offsets[n + 1] = data.len;
+            });
+            keys = { tag: "varlen", val: { data: data.take(), offsets } };
+          } else if (k.tag === "int64") {
+            keys = { tag: "int64", val: BigInt64Array.from(combined, ([i]) => k.val[i]) };
+          } else {
+            keys = { tag: "float64", val: Float64Array.from(combined, ([i]) => k.val[i]) };
+          }
+          try {
+            return { keys, values: encodeColumn(combined.map((c) => c[1]), output.value, "value") };
+          } catch (e) {
+            if (e instanceof Bad) throw fail(`output record ${e.index}: ${e.message}`);
+            throw e;
+          }
+        },
+      };
+  }
+}

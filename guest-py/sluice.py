@@ -1,0 +1,288 @@
+"""sluice: write a Sluice operator in Python as one function per record.
+
+The contract (wit/operator.wit) passes whole partition batches in column
+layout; this module, bundled by `sluice plugin build`, decodes each batch,
+calls your function for each record and encodes the output columns. In
+`plugin.py` you write:
+
+- ``SIGNATURE = sluice.signature(input=..., output=...)``: the record types
+  your operator takes and gives. A type is one of ``sluice.TEXT``,
+  ``BYTES``, ``INT64``, ``FLOAT64``, ``JSON``; a keyed stream's type is a
+  ``(key_type, value_type)`` tuple.
+- one of ``map``, ``flat_map``, ``filter`` or ``reduce``, matching ``op`` in
+  sluice-plugin.toml. A record of an unkeyed stream is passed as its value,
+  a keyed record as ``(key, value)`` arguments; a keyed output record is a
+  ``(key, value)`` tuple. ``map`` returns one record, ``flat_map`` an
+  iterable of records, ``filter`` a bool, ``reduce(a, b)`` the combination
+  of two values of one key (associative and commutative).
+- optionally ``init(params)``, called with the stream's parameters as a
+  ``dict`` of strings before the first record; the default refuses any
+  parameter.
+
+Text and JSON values are ``str``, bytes ``bytes``, int64 ``int``, float64
+``float``. An exception raised by your function fails the batch; its
+message names the record. Raise ``sluice.OperatorError("...")`` for a
+message of your own.
+"""
+
+import struct
+from itertools import accumulate
+
+from componentize_py_types import Err
+from wit_world.imports import types
+
+TEXT = "text"
+BYTES = "bytes"
+INT64 = "int64"
+FLOAT64 = "float64"
+JSON = "json"
+
+_VALUE_TYPES = {
+    TEXT: types.ValueType.TEXT,
+    BYTES: types.ValueType.BYTES,
+    INT64: types.ValueType.INT64,
+    FLOAT64: types.ValueType.FLOAT64,
+    JSON: types.ValueType.JSON,
+}
+
+
+class OperatorError(Exception):
+    """Fails the batch with this message, blaming the current record."""
+
+
+class Signature:
+    """What an operator takes and gives: ``(key, value)`` types each."""
+
+    def __init__(self, input, output):
+        self.input = _record_type(input)
+        self.output = _record_type(output)
+
+
+def signature(input, output):
+    """The signature ``input -> output``, for ``SIGNATURE``."""
+    return Signature(input, output)
+
+
+def _record_type(spec):
+    if isinstance(spec, tuple):
+        key, value = spec
+    else:
+        key, value = None, spec
+    for t in (key, value):
+        if t is not None and t not in _VALUE_TYPES:
+            raise ValueError(f"unknown value type {t!r}; use one of {sorted(_VALUE_TYPES)}")
+    return (key, value)
+
+
+def _wit_record_type(record_type):
+    key, value = record_type
+    return types.RecordType(
+        key=_VALUE_TYPES[key] if key is not None else None, value=_VALUE_TYPES[value]
+    )
+
+
+def _fail(message, index=None):
+    return Err(types.Error(message=message, record_index=index))
+
+
+def _decode(column, value_type):
+    """A column's values as Python objects."""
+    if isinstance(column, types.Column_Varlen):
+        data, offsets = column.value.data, column.value.offsets
+        if value_type in (TEXT, JSON):
+            if data.isascii():
+                # One decode for the whole column; byte offsets are char offsets.
+                text = data.decode("ascii")
+                return [text[a:b] for a, b in zip(offsets, offsets[1:])]
+            return [data[a:b].decode("utf-8") for a, b in zip(offsets, offsets[1:])]
+        return [data[a:b] for a, b in zip(offsets, offsets[1:])]
+    return list(column.value)
+
+
+def _encode(values, value_type, what):
+    """Python objects as a column of `value_type`."""
+    if value_type in (TEXT, JSON, BYTES):
+        parts = []
+        for i, v in enumerate(values):
+            if value_type == BYTES:
+                if not isinstance(v, (bytes, bytearray)):
+                    raise _Bad(i, f"{what} must be bytes, got {type(v).__name__}")
+                parts.append(bytes(v))
+            else:
+                if not isinstance(v, str):
+                    raise _Bad(i, f"{what} must be str, got {type(v).__name__}")
+                parts.append(v.encode("utf-8"))
+        offsets = [0]
+        offsets.extend(accumulate(map(len, parts)))
+        return types.Column_Varlen(types.Varlen(data=b"".join(parts), offsets=offsets))
+    if value_type == INT64:
+        for i, v in enumerate(values):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise _Bad(i, f"{what} must be int, got {type(v).__name__}")
+            if not -(2**63) <= v < 2**63:
+                raise _Bad(i, f"{what} {v} does not fit in int64")
+        return types.Column_Int64(list(values))
+    out = []
+    for i, v in enumerate(values):
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise _Bad(i, f"{what} must be float, got {type(v).__name__}")
+        out.append(float(v))
+    return types.Column_Float64(out)
+
+
+class _Bad(Exception):
+    def __init__(self, index, message):
+        super().__init__(message)
+        self.index = index
+
+
+def _message(error):
+    if isinstance(error, OperatorError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class _Operator:
+    """The contract's functions over a user's `plugin` module."""
+
+    def __init__(self, plugin, function):
+        self.plugin = plugin
+        self.function_name = function
+        sig = getattr(plugin, "SIGNATURE", None)
+        if not isinstance(sig, Signature):
+            raise TypeError("plugin.py must define SIGNATURE = sluice.signature(input=..., output=...)")
+        self.signature = sig
+
+    def describe(self):
+        return types.Signature(
+            input=_wit_record_type(self.signature.input),
+            output=_wit_record_type(self.signature.output),
+        )
+
+    def init(self, params):
+        init = getattr(self.plugin, "init", None)
+        if init is None:
+            if params:
+                raise _fail(
+                    f"unknown parameter `{params[0].name}`; this operator takes no parameters"
+                )
+            return
+        try:
+            init({p.name: p.value for p in params})
+        except Exception as e:  # the user's code: any failure is theirs to report
+            raise _fail(_message(e))
+
+    def _function(self):
+        function = getattr(self.plugin, self.function_name, None)
+        if function is None:
+            raise _fail(f"plugin.py defines no `{self.function_name}` function")
+        return function
+
+    def _records(self, batch):
+        key_type, value_type = self.signature.input
+        values = _decode(batch.values, value_type)
+        if batch.keys is None or key_type is None:
+            return [(v,) for v in values]
+        return list(zip(_decode(batch.keys, key_type), values))
+
+    def _batch(self, records):
+        key_type, value_type = self.signature.output
+        try:
+            if key_type is None:
+                return types.Batch(keys=None, values=_encode(records, value_type, "value"))
+            for i, r in enumerate(records):
+                if not isinstance(r, tuple) or len(r) != 2:
+                    raise _Bad(i, f"a keyed output record must be a (key, value) tuple, got {type(r).__name__}")
+            return types.Batch(
+                keys=_encode([r[0] for r in records], key_type, "key"),
+                values=_encode([r[1] for r in records], value_type, "value"),
+            )
+        except _Bad as bad:
+            raise _fail(f"output record {bad.index}: {bad}")
+
+
+class Mapper(_Operator):
+    def __init__(self, plugin):
+        super().__init__(plugin, "map")
+
+    def transform(self, input):
+        function = self._function()
+        out = []
+        for i, record in enumerate(self._records(input)):
+            try:
+                out.append(function(*record))
+            except Exception as e:
+                raise _fail(_message(e), i)
+        return self._batch(out)
+
+
+class FlatMapper(_Operator):
+    def __init__(self, plugin):
+        super().__init__(plugin, "flat_map")
+
+    def expand(self, input):
+        function = self._function()
+        out = []
+        for i, record in enumerate(self._records(input)):
+            try:
+                out.extend(function(*record))
+            except Exception as e:
+                raise _fail(_message(e), i)
+        return self._batch(out)
+
+
+class Filter(_Operator):
+    def __init__(self, plugin):
+        super().__init__(plugin, "filter")
+
+    def keep(self, input):
+        function = self._function()
+        flags = []
+        for i, record in enumerate(self._records(input)):
+            try:
+                flags.append(bool(function(*record)))
+            except Exception as e:
+                raise _fail(_message(e), i)
+        return flags
+
+
+class Reducer(_Operator):
+    def __init__(self, plugin):
+        super().__init__(plugin, "reduce")
+
+    def combine(self, input):
+        function = self._function()
+        if input.keys is None:
+            raise _fail("a reducer's input must be keyed")
+        # Keys are compared as they are encoded, so any key type works.
+        keys = _key_bytes(input.keys)
+        values = _decode(input.values, self.signature.input[1])
+        combined = {}
+        for i, (key, value) in enumerate(zip(keys, values)):
+            try:
+                combined[key] = function(combined[key], value) if key in combined else value
+            except Exception as e:
+                raise _fail(_message(e), i)
+        try:
+            values = _encode(list(combined.values()), self.signature.output[1], "value")
+        except _Bad as bad:
+            raise _fail(f"output record {bad.index}: {bad}")
+        return types.Batch(keys=_same_column(input.keys, list(combined)), values=values)
+
+
+def _key_bytes(column):
+    """A key column's keys in a form equal exactly when their bytes are."""
+    if isinstance(column, types.Column_Float64):
+        return [struct.pack("<d", k) for k in column.value]
+    return _decode(column, BYTES)
+
+
+def _same_column(column, keys):
+    """`keys` (as `_key_bytes(column)` gave them) in `column`'s layout."""
+    if isinstance(column, types.Column_Varlen):
+        offsets = [0]
+        offsets.extend(accumulate(map(len, keys)))
+        return types.Column_Varlen(types.Varlen(data=b"".join(keys), offsets=offsets))
+    if isinstance(column, types.Column_Int64):
+        return types.Column_Int64(keys)
+    return types.Column_Float64([struct.unpack("<d", k)[0] for k in keys])
