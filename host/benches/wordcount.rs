@@ -180,29 +180,41 @@ fn languages(
     cores: usize,
     bytes: usize,
 ) {
-    let build = |name: &str| {
-        let source = Path::new(fixtures::WORKSPACE).join("plugins/c").join(name);
-        let project = work.join("c-plugins").join(name);
+    let build = |language: &str, name: &str| {
+        let source = Path::new(fixtures::WORKSPACE)
+            .join("plugins")
+            .join(language)
+            .join(name);
+        let project = work.join(format!("{language}-plugins")).join(name);
         std::fs::create_dir_all(&project).unwrap();
         for entry in std::fs::read_dir(&source).unwrap() {
             let path = entry.unwrap().path();
-            std::fs::copy(&path, project.join(path.file_name().unwrap())).unwrap();
+            if path.is_file() {
+                std::fs::copy(&path, project.join(path.file_name().unwrap())).unwrap();
+            }
         }
         sluice::build::build(&project).unwrap().component
     };
-    let (split, pair, sum) = (build("split-words"), build("word-pair"), build("sum"));
-    let c_pipeline = work.join("pipeline-c.toml");
-    std::fs::write(
-        &c_pipeline,
-        format!(
-            "batch_interval = \"1s\"\n[sources.lines]\nkind = \"files\"\npath = \"in\"\n\
-             [streams.words]\nfrom = \"lines\"\nop = \"flat_map\"\nplugin = {split:?}\n\
-             [streams.pairs]\nfrom = \"words\"\nop = \"map\"\nplugin = {pair:?}\n\
-             [streams.counts]\nfrom = \"pairs\"\nop = \"reduce_by_key\"\nplugin = {sum:?}\n\
-             [sinks.out]\nfrom = \"counts\"\nkind = \"pprint\"\n"
-        ),
-    )
-    .unwrap();
+    let pipeline_of = |language: &str| {
+        let (split, pair, sum) = (
+            build(language, "split-words"),
+            build(language, "word-pair"),
+            build(language, "sum"),
+        );
+        let path = work.join(format!("pipeline-{language}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "batch_interval = \"1s\"\n[sources.lines]\nkind = \"files\"\npath = \"in\"\n\
+                 [streams.words]\nfrom = \"lines\"\nop = \"flat_map\"\nplugin = {split:?}\n\
+                 [streams.pairs]\nfrom = \"words\"\nop = \"map\"\nplugin = {pair:?}\n\
+                 [streams.counts]\nfrom = \"pairs\"\nop = \"reduce_by_key\"\nplugin = {sum:?}\n\
+                 [sinks.out]\nfrom = \"counts\"\nkind = \"pprint\"\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
     let runner = |path: &Path| {
         let options = PipelineOptions {
             cache_dir: Some(work.join("cache")),
@@ -217,17 +229,25 @@ fn languages(
     };
     let rust = runner(&write_pipeline(work, "in", "pprint", false));
     let plan = rust.executor.plan().clone();
-    let variants = [
+    let mut variants: Vec<(String, Runner)> = vec![
         (
-            "native",
+            "native".into(),
             Runner {
                 operators: Executor::fixed_operators(&plan, native_operators(false)),
                 executor: Executor::new(plan, cores).unwrap(),
             },
         ),
-        ("Rust plugins", rust),
-        ("C plugins", runner(&c_pipeline)),
+        ("Rust plugins".into(), rust),
     ];
+    // SLUICE_BENCH_LANGUAGES="c zig" measures some; the default is all.
+    let languages = std::env::var("SLUICE_BENCH_LANGUAGES")
+        .unwrap_or_else(|_| "c zig go javascript python".into());
+    for language in languages.split_whitespace() {
+        variants.push((
+            format!("{language} plugins"),
+            runner(&pipeline_of(language)),
+        ));
+    }
     let mut best = vec![Duration::MAX; variants.len()];
     for _ in 0..rounds {
         for (i, (name, runner)) in variants.iter().enumerate() {
@@ -240,7 +260,7 @@ fn languages(
     for (i, (name, _)) in variants.iter().enumerate() {
         let secs = best[i].as_secs_f64();
         println!(
-            "  {name:>14}: {secs:>7.3} s  {:>7.1} MB/s  {:.2}x native, {:.2}x Rust plugins",
+            "  {name:>18}: {secs:>7.3} s  {:>7.1} MB/s  {:.2}x native, {:.2}x Rust plugins",
             bytes as f64 / 1e6 / secs,
             best[0].as_secs_f64() / secs,
             best[1].as_secs_f64() / secs,

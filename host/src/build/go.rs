@@ -137,7 +137,6 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     )?;
     let core = out.join(format!("{}.core.wasm", manifest.name.replace('-', "_")));
     let go = GO.locate();
-    let cache = out.join("go-cache");
     let mut command = Command::new(&go);
     command
         .current_dir(&root)
@@ -146,8 +145,12 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
         .env("GOPROXY", "off")
         .env("GOFLAGS", "-mod=mod")
         .env("GOTOOLCHAIN", "local")
-        .env("GOWORK", "off")
-        .env("GOCACHE", go_cache(&cache))
+        .env("GOWORK", "off");
+    if std::env::var_os("GOCACHE").is_none() && std::env::var_os("HOME").is_none() {
+        // Go's default cache lives under $HOME.
+        command.env("GOCACHE", out.join("go-cache"));
+    }
+    command
         .args([
             "build",
             "-buildmode=c-shared",
@@ -171,13 +174,6 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     let path = out.join(manifest.component_file());
     std::fs::write(&path, component).map_err(BuildError::io(&path))?;
     Ok(path)
-}
-
-/// `GOCACHE`: the user's, else one in the build directory.
-fn go_cache(fallback: &Path) -> std::ffi::OsString {
-    std::env::var_os("GOCACHE")
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| fallback.as_os_str().to_owned())
 }
 
 fn write(path: &Path, text: &str) -> Result<(), BuildError> {

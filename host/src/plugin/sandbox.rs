@@ -191,7 +191,11 @@ impl wall_clock::Host for FixedClockView<'_> {
 
 impl monotonic_clock::Host for FixedClockView<'_> {
     fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
-        Ok(u64::try_from(self.now.as_nanos()).unwrap_or(u64::MAX))
+        // Never zero, even for a batch at the epoch: Go's runtime aborts on a
+        // zero monotonic reading ("nanotime returning zero").
+        Ok(u64::try_from(self.now.as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1))
     }
 
     fn resolution(&mut self) -> wasmtime::Result<monotonic_clock::Duration> {

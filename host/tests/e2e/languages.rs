@@ -520,3 +520,136 @@ fn plugin_test_reports_a_failing_case_and_an_operator_error() {
     assert_eq!(lines[3], "1 passed, 2 failed");
     assert!(stderr.contains("2 of 3 cases failed"), "{stderr}");
 }
+
+/// A Python component takes seconds to compile: a deploy compiles it off
+/// the batch path, so batches keep coming on the running version meanwhile,
+/// and the compiled code is cached on disk for the next load.
+#[test]
+fn deploying_a_large_guest_compiles_it_while_batches_keep_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = build_plugin(&dir.path().join("build"), "python", "split-words");
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    let pipeline = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "batch_interval = \"100ms\"\n[sources.lines]\nkind = \"files\"\npath = \"in\"\n\
+             [streams.words]\nfrom = \"lines\"\nop = \"flat_map\"\nplugin = {}\n\
+             [sinks.files]\nfrom = \"words\"\nkind = \"text_files\"\nprefix = \"out/words\"\n",
+            toml_path(fixtures::SPLIT_WORDS)
+        ),
+    )
+    .unwrap();
+    // A cache of its own: the deploy must compile, not find the code.
+    let cache = dir.path().join("cache");
+    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let _pipeline = KillOnDrop(
+        sluice(&[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ])
+        .env("SLUICE_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap(),
+    );
+    let control = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--json", "--pipeline", pipeline.to_str().unwrap()]);
+        run_long(&all)
+    };
+    let status = || -> serde_json::Value {
+        serde_json::from_str(&stdout_of(&control(&["status"]))).unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !control(&["status"]).status.success() {
+        assert!(std::time::Instant::now() < deadline, "no control socket");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let before = status()["batches"].as_u64().unwrap();
+    let started = std::time::Instant::now();
+    let reply: serde_json::Value = serde_json::from_str(&stdout_of(&control(&[
+        "deploy",
+        "words",
+        python.to_str().unwrap(),
+    ])))
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(reply["version"]["state"], "current", "{reply:#}");
+    let after = status();
+    let during = after["batches"].as_u64().unwrap() - before;
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(
+        stderr.contains("compiled plugin"),
+        "the deploy compiled nothing:\n{stderr}"
+    );
+    // 100 ms batches: while a multi-second compile ran, batches went on.
+    assert!(
+        during * 100 >= took.as_millis() as u64 / 2 && during >= 10,
+        "{during} batches in {took:?} of deploying"
+    );
+    // The compiled code is in the cache, under the component's hash.
+    let cached: Vec<_> = walk(&cache)
+        .into_iter()
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 10 << 20)
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    // And the new version works.
+    drop_file(&dir.path().join("in"), "a.txt", b"big  data\n");
+    let out = dir.path().join("out");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let words: Vec<String> = walk(&out)
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("part-")
+            })
+            .flat_map(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if !words.is_empty() {
+            assert_eq!(words, ["'big'", "'data'"]);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no output");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A background pipeline, killed when the test ends (or fails).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
