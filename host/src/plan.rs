@@ -444,17 +444,7 @@ fn stream_spec(
             )
             .into());
     }
-    let plugin_params: Vec<Param> = cfg
-        .params
-        .iter()
-        .map(|(name, value)| Param {
-            name: name.clone(),
-            value: match value {
-                toml::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            },
-        })
-        .collect();
+    let plugin_params = Param::from_toml(&cfg.params);
     let limits = cfg.limits.apply(pipeline_limits);
     let plugin = engine.load(&plugin_path, Some(op), plugin_params.clone(), limits)?;
     let from_name = cfg.from.get_ref();

@@ -12,9 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wit_bindgen_core::wit_parser::Resolve;
-
-use super::{BuildError, CONTRACT_WIT, Manifest, output_dir, run_step};
+use super::{BuildError, Manifest, contract_world, output_dir, run_tool};
 use crate::plugin::OperatorKind;
 
 /// The SDK's header, for plugin sources.
@@ -53,14 +51,14 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
         .arg(&core)
         .args(&sources)
         .args(&sdk.sources);
-    run_step(dir, "compiling with clang", &mut command, |cause| {
-        BuildError::MissingTool {
-            tool: clang.clone(),
-            language: "C",
-            cause,
-            hint: INSTALL_HINT,
-        }
-    })?;
+    run_tool(
+        dir,
+        "compiling with clang",
+        &mut command,
+        Path::new(&clang),
+        "C",
+        INSTALL_HINT,
+    )?;
     write_component(dir, &out, &core, &manifest)
 }
 
@@ -150,13 +148,7 @@ fn write_bindings(out: &Path, op: OperatorKind) -> Result<(), BuildError> {
         step: "generating the C bindings".into(),
         output: message,
     };
-    let mut resolve = Resolve::default();
-    let package = resolve
-        .push_source("operator.wit", CONTRACT_WIT)
-        .map_err(|e| internal(format!("{e:#}")))?;
-    let world = resolve
-        .select_world(&[package], Some(op.world_name()))
-        .map_err(|e| internal(format!("{e:#}")))?;
+    let (mut resolve, world) = contract_world(op).map_err(internal)?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default()
         .build()

@@ -24,11 +24,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wit_bindgen_core::wit_parser::Resolve;
-
 use super::c::componentize;
 use super::tools::Tool;
-use super::{BuildError, CONTRACT_WIT, Manifest, output_dir, run_step};
+use super::{BuildError, CONTRACT_WIT, Manifest, contract_world, output_dir, run_tool};
 use crate::plugin::OperatorKind;
 
 /// How to install Go.
@@ -159,15 +157,7 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
         .arg("-o")
         .arg(&core)
         .arg(".");
-    let go_name = go.display().to_string();
-    run_step(dir, "go build", &mut command, |cause| {
-        BuildError::MissingTool {
-            tool: go_name,
-            language: "Go",
-            cause,
-            hint: INSTALL_HINT,
-        }
-    })?;
+    run_tool(dir, "go build", &mut command, &go, "Go", INSTALL_HINT)?;
     let module_bytes = std::fs::read(&core).map_err(BuildError::io(&core))?;
     let embedded = embed_component_type(dir, &module_bytes, manifest.op)?;
     let component = componentize(dir, &embedded)?;
@@ -222,19 +212,6 @@ fn select_operator(glue: &str, op: OperatorKind) -> String {
     out
 }
 
-fn resolve_world(
-    op: OperatorKind,
-) -> Result<(Resolve, wit_bindgen_core::wit_parser::WorldId), String> {
-    let mut resolve = Resolve::default();
-    let package = resolve
-        .push_source("operator.wit", CONTRACT_WIT)
-        .map_err(|e| format!("{e:#}"))?;
-    let world = resolve
-        .select_world(&[package], Some(op.world_name()))
-        .map_err(|e| format!("{e:#}"))?;
-    Ok((resolve, world))
-}
-
 /// Writes the Go bindings of `op`'s world into `root`; returns the name of
 /// the export package.
 fn write_bindings(root: &Path, op: OperatorKind) -> Result<String, BuildError> {
@@ -243,7 +220,7 @@ fn write_bindings(root: &Path, op: OperatorKind) -> Result<String, BuildError> {
         step: "generating the Go bindings".into(),
         output: message,
     };
-    let (mut resolve, world) = resolve_world(op).map_err(internal)?;
+    let (mut resolve, world) = contract_world(op).map_err(internal)?;
     let mut files = wit_bindgen_core::Files::default();
     let opts = wit_bindgen_go::Opts {
         format: wit_bindgen_go::Format::False,

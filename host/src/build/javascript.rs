@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::tools::Tool;
-use super::{BuildError, CONTRACT_WIT, Manifest, output_dir, run_step};
+use super::{BuildError, CONTRACT_WIT, Manifest, output_dir, require_entry, run_tool};
 
 /// The SDK's JavaScript side.
 pub const SLUICE_JS: &str = include_str!("../../../guest-js/sluice.js");
@@ -35,12 +35,7 @@ const COMPONENTIZE_QJS: Tool = Tool {
 /// A missing manifest, `plugin.js` or componentize-qjs, or a failing build.
 pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     let manifest = Manifest::read(dir)?;
-    if !dir.join(ENTRY).is_file() {
-        return Err(BuildError::Project {
-            dir: dir.to_path_buf(),
-            message: format!("a JavaScript plugin's module is {ENTRY}, and it is missing"),
-        });
-    }
+    require_entry(dir, ENTRY, "JavaScript")?;
     let out = output_dir(dir)?;
     let wit = out.join("operator.wit");
     let entry = out.join("entry.js");
@@ -73,15 +68,14 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
         .args(["--world", manifest.op.world_name(), "--sync", "--stub-wasi"])
         .arg("-o")
         .arg(&component);
-    let tool_name = tool.display().to_string();
-    run_step(dir, "componentize-qjs", &mut command, |cause| {
-        BuildError::MissingTool {
-            tool: tool_name,
-            language: "JavaScript",
-            cause,
-            hint: INSTALL_HINT,
-        }
-    })?;
+    run_tool(
+        dir,
+        "componentize-qjs",
+        &mut command,
+        &tool,
+        "JavaScript",
+        INSTALL_HINT,
+    )?;
     Ok(component)
 }
 

@@ -251,3 +251,53 @@ pub(crate) fn run_step(
     }
     Ok(output)
 }
+
+/// Runs a language's `tool` (see [`run_step`]); a tool that cannot be
+/// started fails with how to install it.
+pub(crate) fn run_tool(
+    dir: &Path,
+    step: &str,
+    command: &mut std::process::Command,
+    tool: &Path,
+    language: &'static str,
+    hint: &'static str,
+) -> Result<std::process::Output, BuildError> {
+    run_step(dir, step, command, |cause| BuildError::MissingTool {
+        tool: tool.display().to_string(),
+        language,
+        cause,
+        hint,
+    })
+}
+
+/// Fails unless the project has its `entry` file.
+pub(crate) fn require_entry(dir: &Path, entry: &str, language: &str) -> Result<(), BuildError> {
+    if dir.join(entry).is_file() {
+        return Ok(());
+    }
+    Err(BuildError::Project {
+        dir: dir.to_path_buf(),
+        message: format!("a {language} plugin's main file is {entry}, and it is missing"),
+    })
+}
+
+/// The contract's world for `op`, parsed with the bindings generators'
+/// `wit-parser`.
+pub(crate) fn contract_world(
+    op: crate::plugin::OperatorKind,
+) -> Result<
+    (
+        wit_bindgen_core::wit_parser::Resolve,
+        wit_bindgen_core::wit_parser::WorldId,
+    ),
+    String,
+> {
+    let mut resolve = wit_bindgen_core::wit_parser::Resolve::default();
+    let package = resolve
+        .push_source("operator.wit", CONTRACT_WIT)
+        .map_err(|e| format!("{e:#}"))?;
+    let world = resolve
+        .select_world(&[package], Some(op.world_name()))
+        .map_err(|e| format!("{e:#}"))?;
+    Ok((resolve, world))
+}

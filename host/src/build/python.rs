@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::tools::Tool;
-use super::{BuildError, CONTRACT_WIT, Manifest, output_dir, run_step};
+use super::{BuildError, CONTRACT_WIT, Manifest, output_dir, require_entry, run_tool};
 use crate::plugin::OperatorKind;
 
 /// The SDK's Python side, bundled as the module `sluice`.
@@ -36,12 +36,7 @@ const COMPONENTIZE_PY: Tool = Tool {
 /// A missing manifest, `plugin.py` or componentize-py, or a failing build.
 pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     let manifest = Manifest::read(dir)?;
-    if !dir.join(ENTRY).is_file() {
-        return Err(BuildError::Project {
-            dir: dir.to_path_buf(),
-            message: format!("a Python plugin's module is {ENTRY}, and it is missing"),
-        });
-    }
+    require_entry(dir, ENTRY, "Python")?;
     let out = output_dir(dir)?;
     let sdk = out.join("python");
     std::fs::create_dir_all(&sdk).map_err(BuildError::io(&sdk))?;
@@ -68,15 +63,14 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
         .arg(dir)
         .arg("-o")
         .arg(&component);
-    let tool_name = tool.display().to_string();
-    run_step(dir, "componentize-py", &mut command, |cause| {
-        BuildError::MissingTool {
-            tool: tool_name,
-            language: "Python",
-            cause,
-            hint: INSTALL_HINT,
-        }
-    })?;
+    run_tool(
+        dir,
+        "componentize-py",
+        &mut command,
+        &tool,
+        "Python",
+        INSTALL_HINT,
+    )?;
     Ok(component)
 }
 

@@ -122,17 +122,7 @@ fn run_case(
     compiled: &crate::plugin::engine::Compiled,
     case: &Case,
 ) -> Result<(), String> {
-    let params = case
-        .params
-        .iter()
-        .map(|(name, value)| Param {
-            name: name.clone(),
-            value: match value {
-                toml::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            },
-        })
-        .collect();
+    let params = Param::from_toml(&case.params);
     let plugin = engine
         .load_compiled(component, compiled, None, params, Limits::default())
         .map_err(|e| e.to_string())?;

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use super::c::{prepare_sdk, write_component};
 use super::tools::Tool;
-use super::{BuildError, Manifest, output_dir, run_step};
+use super::{BuildError, Manifest, output_dir, require_entry, run_tool};
 
 /// The SDK's Zig side, imported as the module `sluice`.
 pub const SLUICE_ZIG: &str = include_str!("../../../guest-zig/sluice.zig");
@@ -36,13 +36,8 @@ const ZIG: Tool = Tool {
 /// A missing manifest, `plugin.zig` or compiler, or a failing compile.
 pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     let manifest = Manifest::read(dir)?;
+    require_entry(dir, ENTRY, "Zig")?;
     let entry = dir.join(ENTRY);
-    if !entry.is_file() {
-        return Err(BuildError::Project {
-            dir: dir.to_path_buf(),
-            message: format!("a Zig plugin's root source file is {ENTRY}, and it is missing"),
-        });
-    }
     let out = output_dir(dir)?;
     let sdk = prepare_sdk(&out, manifest.op)?;
     let sluice_zig = out.join("sluice.zig");
@@ -70,14 +65,13 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
         .args(["--dep", "sluice"])
         .arg(format!("-Mroot={}", entry.display()))
         .arg(format!("-Msluice={}", sluice_zig.display()));
-    let zig_name = zig.display().to_string();
-    run_step(dir, "compiling with zig", &mut command, |cause| {
-        BuildError::MissingTool {
-            tool: zig_name,
-            language: "Zig",
-            cause,
-            hint: INSTALL_HINT,
-        }
-    })?;
+    run_tool(
+        dir,
+        "compiling with zig",
+        &mut command,
+        &zig,
+        "Zig",
+        INSTALL_HINT,
+    )?;
     write_component(dir, &out, &core, &manifest)
 }

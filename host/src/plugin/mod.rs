@@ -137,6 +137,25 @@ pub struct Param {
     pub value: String,
 }
 
+impl Param {
+    /// The parameters of a pipeline file's `params = { ... }` table: strings
+    /// as written, other values in their TOML form (numbers in decimal).
+    pub fn from_toml<'a>(
+        entries: impl IntoIterator<Item = (&'a String, &'a toml::Value)>,
+    ) -> Vec<Param> {
+        entries
+            .into_iter()
+            .map(|(name, value)| Param {
+                name: name.clone(),
+                value: match value {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            })
+            .collect()
+    }
+}
+
 /// An error an operator returned as a value.
 #[derive(Clone, Debug, PartialEq, Eq, ComponentType, Lift, Lower)]
 #[component(record)]
