@@ -17,8 +17,6 @@ import (
 	types "wit_component/sluice_operator_types"
 )
 
-var _ = math.Float64bits
-
 // Automatic GC is off: a collection started inside cabi_realloc (while the
 // host writes the arguments) would call the wall clock, which the component
 // model forbids there ("cannot leave component instance"). Instead a call
