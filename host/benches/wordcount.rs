@@ -150,23 +150,52 @@ fn limits_cost(
         ("default limits", executor(&plain, false)),
         ("+ fuel", executor(&fueled, false)),
     ];
-    let mut best = vec![Duration::MAX; variants.len()];
-    for _ in 0..rounds {
-        for (i, (name, executor)) in variants.iter().enumerate() {
-            let (elapsed, counts) = run_all(executor, batches, cores);
-            assert_eq!(&counts, expected, "wrong counts from {name}");
-            best[i] = best[i].min(elapsed);
+    let race = Race {
+        batches,
+        expected,
+        rounds,
+        cores,
+        bytes,
+    };
+    race.run(
+        "cost of the limits (flat_map -> map -> reduce_by_key):",
+        "no-limits",
+        &variants,
+    );
+}
+
+/// Variants run over the same batches, alternating, best of `rounds`.
+struct Race<'a> {
+    batches: &'a [Vec<u8>],
+    expected: &'a HashMap<String, i64>,
+    rounds: u32,
+    cores: usize,
+    bytes: usize,
+}
+
+impl Race<'_> {
+    /// Runs `variants` (the first is the native baseline, the second the
+    /// one named `second`) and prints each one's throughput and ratios.
+    fn run<N: std::fmt::Display>(&self, title: &str, second: &str, variants: &[(N, Runner)]) {
+        let mut best = vec![Duration::MAX; variants.len()];
+        for _ in 0..self.rounds {
+            for (i, (name, runner)) in variants.iter().enumerate() {
+                let (elapsed, counts) = run_all(runner, self.batches, self.cores);
+                assert_eq!(&counts, self.expected, "wrong counts from {name}");
+                best[i] = best[i].min(elapsed);
+            }
         }
-    }
-    println!("cost of the limits (flat_map -> map -> reduce_by_key):");
-    for (i, (name, _)) in variants.iter().enumerate() {
-        let secs = best[i].as_secs_f64();
-        println!(
-            "  {name:>14}: {secs:>7.3} s  {:>7.1} MB/s  {:.2}x native, {:.2}x no-limits",
-            bytes as f64 / 1e6 / secs,
-            best[0].as_secs_f64() / secs,
-            best[1].as_secs_f64() / secs,
-        );
+        println!("{title}");
+        for (i, (name, _)) in variants.iter().enumerate() {
+            let secs = best[i].as_secs_f64();
+            println!(
+                "  {:>18}: {secs:>7.3} s  {:>7.1} MB/s  {:.2}x native, {:.2}x {second}",
+                name.to_string(),
+                self.bytes as f64 / 1e6 / secs,
+                best[0].as_secs_f64() / secs,
+                best[1].as_secs_f64() / secs,
+            );
+        }
     }
 }
 
@@ -248,24 +277,18 @@ fn languages(
             runner(&pipeline_of(language)),
         ));
     }
-    let mut best = vec![Duration::MAX; variants.len()];
-    for _ in 0..rounds {
-        for (i, (name, runner)) in variants.iter().enumerate() {
-            let (elapsed, counts) = run_all(runner, batches, cores);
-            assert_eq!(&counts, expected, "wrong counts from {name}");
-            best[i] = best[i].min(elapsed);
-        }
-    }
-    println!("languages (flat_map -> map -> reduce_by_key, default limits):");
-    for (i, (name, _)) in variants.iter().enumerate() {
-        let secs = best[i].as_secs_f64();
-        println!(
-            "  {name:>18}: {secs:>7.3} s  {:>7.1} MB/s  {:.2}x native, {:.2}x Rust plugins",
-            bytes as f64 / 1e6 / secs,
-            best[0].as_secs_f64() / secs,
-            best[1].as_secs_f64() / secs,
-        );
-    }
+    let race = Race {
+        batches,
+        expected,
+        rounds,
+        cores,
+        bytes,
+    };
+    race.run(
+        "languages (flat_map -> map -> reduce_by_key, default limits):",
+        "Rust plugins",
+        &variants,
+    );
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

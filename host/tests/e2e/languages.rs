@@ -63,6 +63,21 @@ fn build_word_count(dir: &Path, language: &str) -> [PathBuf; 4] {
     built
 }
 
+/// `sluice plugin new NAME --lang LANGUAGE --op OP --dir DIR`.
+fn plugin_new(name: &str, language: &str, op: &str, dir: &Path) -> std::process::Output {
+    run(&[
+        "plugin",
+        "new",
+        name,
+        "--lang",
+        language,
+        "--op",
+        op,
+        "--dir",
+        dir.to_str().unwrap(),
+    ])
+}
+
 /// `sluice ARGS` with room for large guests (Python's and JavaScript's
 /// engines take seconds to compile on a loaded 2-core machine).
 fn run_long(args: &[&str]) -> std::process::Output {
@@ -340,17 +355,7 @@ fn a_missing_toolchain_fails_the_build_with_its_install_hint() {
         ("go", "SLUICE_GO", "bash scripts/install-toolchains.sh go"),
     ] {
         let project = dir.path().join(language);
-        stdout_of(&run(&[
-            "plugin",
-            "new",
-            "tiny",
-            "--lang",
-            language,
-            "--op",
-            "filter",
-            "--dir",
-            project.to_str().unwrap(),
-        ]));
+        stdout_of(&plugin_new("tiny", language, "filter", &project));
         let output = run_with_env(
             &["plugin", "build", project.to_str().unwrap()],
             variable,
@@ -381,17 +386,7 @@ fn new_projects_build_pass_their_tests_and_run_in_every_language() {
     std::fs::write(dir.path().join("in/lines.txt"), "# header\nbig data\n").unwrap();
     for language in ["rust", "c", "zig", "python", "javascript", "go"] {
         let project = dir.path().join(format!("not-comments-{language}"));
-        let created = stdout_of(&run(&[
-            "plugin",
-            "new",
-            "not-comments",
-            "--lang",
-            language,
-            "--op",
-            "filter",
-            "--dir",
-            project.to_str().unwrap(),
-        ]));
+        let created = stdout_of(&plugin_new("not-comments", language, "filter", &project));
         assert!(
             created.starts_with(&format!(
                 "created {language} `filter` plugin not-comments in "
@@ -453,17 +448,7 @@ fn every_scaffold_passes_its_own_test_in_every_language() {
     for language in ["rust", "c", "zig", "python", "javascript", "go"] {
         for op in ["map", "flat_map", "reduce_by_key"] {
             let project = dir.path().join(format!("{language}-{op}"));
-            stdout_of(&run(&[
-                "plugin",
-                "new",
-                "scaffold",
-                "--lang",
-                language,
-                "--op",
-                op,
-                "--dir",
-                project.to_str().unwrap(),
-            ]));
+            stdout_of(&plugin_new("scaffold", language, op, &project));
             let tested = stdout_of(&run_long(&["plugin", "test", project.to_str().unwrap()]));
             assert!(
                 tested.ends_with("1 passed, 0 failed\n"),
@@ -477,17 +462,7 @@ fn every_scaffold_passes_its_own_test_in_every_language() {
 fn plugin_test_reports_a_failing_case_and_an_operator_error() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("words");
-    stdout_of(&run(&[
-        "plugin",
-        "new",
-        "words",
-        "--lang",
-        "python",
-        "--op",
-        "flat_map",
-        "--dir",
-        project.to_str().unwrap(),
-    ]));
+    stdout_of(&plugin_new("words", "python", "flat_map", &project));
     std::fs::write(
         project.join("plugin.py"),
         "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.TEXT, output=sluice.TEXT)\n\n\n\
