@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check and test of the workspace: formatting, lints, unit tests,
 # end-to-end tests of the real `sluice` binary with plugins built from
-# source (Rust and C), and the SDK's compile-fail tests; installs the
+# source (Rust, C, Zig, Python, JavaScript, Go), and the SDK's compile-fail tests; installs the
 # toolchains it needs first. `bash scripts/test.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
