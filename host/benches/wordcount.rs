@@ -37,6 +37,7 @@ use sluice::executor::Executor;
 use sluice::operator::StreamOperators;
 use sluice::operator::{NativeOperator, Operator};
 use sluice::pipeline::{self, PipelineOptions};
+use sluice::plan::Plan;
 use sluice::time::BatchTime;
 use sluice_test_fixtures as fixtures;
 
@@ -104,59 +105,35 @@ fn main() {
         );
     }
 
-    limits_cost(&work, &batches, &expected, rounds, cores, bytes);
-    languages(&work, &batches, &expected, rounds, cores, bytes);
+    let race = Race {
+        work: &work,
+        batches: &batches,
+        expected: &expected,
+        rounds,
+        cores,
+        bytes,
+    };
+    limits_cost(&race);
+    languages(&race);
     startup_and_latency(&work);
 }
 
 /// The cost of the limits on the three-stream plan: native, the engine
 /// without time and memory limits, with the default limits, and with fuel
 /// metering on top, alternating in the same rounds.
-fn limits_cost(
-    work: &Path,
-    batches: &[Vec<u8>],
-    expected: &HashMap<String, i64>,
-    rounds: u32,
-    cores: usize,
-    bytes: usize,
-) {
+fn limits_cost(race: &Race) {
+    let work = race.work;
     let plain = write_pipeline(work, "in", "pprint", false);
     let fueled = work.join("pipeline-fuel.toml");
     let text = std::fs::read_to_string(&plain).unwrap();
     std::fs::write(&fueled, format!("{text}\n[limits]\nfuel = 1000000000000\n")).unwrap();
-    let executor = |path: &Path, unlimited: bool| {
-        let options = PipelineOptions {
-            cache_dir: Some(work.join("cache")),
-            unlimited_for_benchmarks: unlimited,
-            ..PipelineOptions::default()
-        };
-        let (engine, plan) = pipeline::load(path, &options).unwrap();
-        let plan = Arc::new(plan);
-        Runner {
-            operators: Executor::initial_operators(&plan, &engine),
-            executor: Executor::new(plan, cores).unwrap(),
-        }
-    };
-    let plan = executor(&plain, false).executor.plan().clone();
+    let default_limits = race.runner(&plain, false);
     let variants = [
-        (
-            "native",
-            Runner {
-                operators: Executor::fixed_operators(&plan, native_operators(false)),
-                executor: Executor::new(plan, cores).unwrap(),
-            },
-        ),
-        ("no limits", executor(&plain, true)),
-        ("default limits", executor(&plain, false)),
-        ("+ fuel", executor(&fueled, false)),
+        ("native", race.native(default_limits.executor.plan())),
+        ("no limits", race.runner(&plain, true)),
+        ("default limits", default_limits),
+        ("+ fuel", race.runner(&fueled, false)),
     ];
-    let race = Race {
-        batches,
-        expected,
-        rounds,
-        cores,
-        bytes,
-    };
     race.run(
         "cost of the limits (flat_map -> map -> reduce_by_key):",
         "no-limits",
@@ -166,6 +143,8 @@ fn limits_cost(
 
 /// Variants run over the same batches, alternating, best of `rounds`.
 struct Race<'a> {
+    /// Where pipelines, plugin projects and the compile cache go.
+    work: &'a Path,
     batches: &'a [Vec<u8>],
     expected: &'a HashMap<String, i64>,
     rounds: u32,
@@ -174,6 +153,30 @@ struct Race<'a> {
 }
 
 impl Race<'_> {
+    /// The pipeline file's plan with its plugins (without time and memory
+    /// limits if `unlimited`).
+    fn runner(&self, pipeline: &Path, unlimited: bool) -> Runner {
+        let options = PipelineOptions {
+            cache_dir: Some(self.work.join("cache")),
+            unlimited_for_benchmarks: unlimited,
+            ..PipelineOptions::default()
+        };
+        let (engine, plan) = pipeline::load(pipeline, &options).unwrap();
+        let plan = Arc::new(plan);
+        Runner {
+            operators: Executor::initial_operators(&plan, &engine),
+            executor: Executor::new(plan, self.cores).unwrap(),
+        }
+    }
+
+    /// The three-stream `plan` with native closures instead of plugins.
+    fn native(&self, plan: &Arc<Plan>) -> Runner {
+        Runner {
+            operators: Executor::fixed_operators(plan, native_operators(false)),
+            executor: Executor::new(plan.clone(), self.cores).unwrap(),
+        }
+    }
+
     /// Runs `variants` (the first is the native baseline, the second the
     /// one named `second`) and prints each one's throughput and ratios.
     fn run<N: std::fmt::Display>(&self, title: &str, second: &str, variants: &[(N, Runner)]) {
@@ -201,14 +204,8 @@ impl Race<'_> {
 
 /// The three-stream plan with the plugins of each language, built from
 /// source with `sluice plugin build`, against native and Rust.
-fn languages(
-    work: &Path,
-    batches: &[Vec<u8>],
-    expected: &HashMap<String, i64>,
-    rounds: u32,
-    cores: usize,
-    bytes: usize,
-) {
+fn languages(race: &Race) {
+    let work = race.work;
     let build = |language: &str, name: &str| {
         let source = Path::new(fixtures::WORKSPACE)
             .join("plugins")
@@ -244,28 +241,9 @@ fn languages(
         .unwrap();
         path
     };
-    let runner = |path: &Path| {
-        let options = PipelineOptions {
-            cache_dir: Some(work.join("cache")),
-            ..PipelineOptions::default()
-        };
-        let (engine, plan) = pipeline::load(path, &options).unwrap();
-        let plan = Arc::new(plan);
-        Runner {
-            operators: Executor::initial_operators(&plan, &engine),
-            executor: Executor::new(plan, cores).unwrap(),
-        }
-    };
-    let rust = runner(&write_pipeline(work, "in", "pprint", false));
-    let plan = rust.executor.plan().clone();
+    let rust = race.runner(&write_pipeline(work, "in", "pprint", false), false);
     let mut variants: Vec<(String, Runner)> = vec![
-        (
-            "native".into(),
-            Runner {
-                operators: Executor::fixed_operators(&plan, native_operators(false)),
-                executor: Executor::new(plan, cores).unwrap(),
-            },
-        ),
+        ("native".into(), race.native(rust.executor.plan())),
         ("Rust plugins".into(), rust),
     ];
     // SLUICE_BENCH_LANGUAGES="c zig" measures some; the default is all.
@@ -274,16 +252,9 @@ fn languages(
     for language in languages.split_whitespace() {
         variants.push((
             format!("{language} plugins"),
-            runner(&pipeline_of(language)),
+            race.runner(&pipeline_of(language), false),
         ));
     }
-    let race = Race {
-        batches,
-        expected,
-        rounds,
-        cores,
-        bytes,
-    };
     race.run(
         "languages (flat_map -> map -> reduce_by_key, default limits):",
         "Rust plugins",
