@@ -200,19 +200,24 @@ class _Operator:
         except _Bad as bad:
             raise _fail(f"output record {bad.index}: {bad}")
 
+    def _each(self, input, step):
+        """Calls the plugin's function on every record of `input`, passing
+        each result to `step`; an exception in either blames the record."""
+        function = self._function()
+        for i, record in enumerate(self._records(input)):
+            try:
+                step(function(*record))
+            except Exception as e:
+                raise _fail(_message(e), i)
+
 
 class Mapper(_Operator):
     def __init__(self, plugin):
         super().__init__(plugin, "map")
 
     def transform(self, input):
-        function = self._function()
         out = []
-        for i, record in enumerate(self._records(input)):
-            try:
-                out.append(function(*record))
-            except Exception as e:
-                raise _fail(_message(e), i)
+        self._each(input, out.append)
         return self._batch(out)
 
 
@@ -221,13 +226,8 @@ class FlatMapper(_Operator):
         super().__init__(plugin, "flat_map")
 
     def expand(self, input):
-        function = self._function()
         out = []
-        for i, record in enumerate(self._records(input)):
-            try:
-                out.extend(function(*record))
-            except Exception as e:
-                raise _fail(_message(e), i)
+        self._each(input, out.extend)
         return self._batch(out)
 
 
@@ -236,13 +236,8 @@ class Filter(_Operator):
         super().__init__(plugin, "filter")
 
     def keep(self, input):
-        function = self._function()
         flags = []
-        for i, record in enumerate(self._records(input)):
-            try:
-                flags.append(bool(function(*record)))
-            except Exception as e:
-                raise _fail(_message(e), i)
+        self._each(input, lambda keep: flags.append(bool(keep)))
         return flags
 
 
