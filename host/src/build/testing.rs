@@ -152,7 +152,7 @@ fn run_case(
         stream: case.name.clone(),
         plugin: plugin.name().to_owned(),
         hash: plugin.hash().to_owned(),
-        // A real time: some runtimes (Go) refuse a monotonic clock at zero.
+        // The plugin's clocks read this, as they read a batch's time.
         batch_time: BatchTime::now(),
         partition: 0,
         phase: "",
