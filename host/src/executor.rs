@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::batch::Batch;
-use crate::error::{CallSite, Error};
+use crate::error::{CallSite, Error, Phase};
 use crate::exchange::exchange;
-use crate::operator::{Operator, StreamOperators, Versioned};
+use crate::operator::{StreamOperators, Versioned};
 use crate::plan::{NodeRef, Plan};
-use crate::plugin::{OperatorKind, PluginEngine};
+use crate::plugin::OperatorKind;
 use crate::recovery::{CounterSnapshot, DeadLetter, Outcome, Recovery, StreamCounters};
 use crate::time::BatchTime;
 
@@ -108,35 +108,6 @@ impl Executor {
             counters,
             pool,
         })
-    }
-
-    /// Each stream's plugin from the pipeline file, as version 1.
-    pub fn initial_operators(plan: &Plan, engine: &Arc<PluginEngine>) -> Vec<StreamOperators> {
-        plan.streams
-            .iter()
-            .map(|s| StreamOperators {
-                current: Versioned::wasm(engine.clone(), s.plugin.clone(), s.output_type, 1),
-                shadow: None,
-            })
-            .collect()
-    }
-
-    /// `operators`, one per stream of `plan` in order, standing in for the
-    /// plugins (the benchmark's native baseline uses this).
-    pub fn fixed_operators(plan: &Plan, operators: Vec<Arc<dyn Operator>>) -> Vec<StreamOperators> {
-        plan.streams
-            .iter()
-            .zip(operators)
-            .map(|(s, operator)| StreamOperators {
-                current: Versioned {
-                    operator,
-                    plugin: s.plugin.name().to_owned(),
-                    hash: s.plugin.hash().to_owned(),
-                    version: 1,
-                },
-                shadow: None,
-            })
-            .collect()
     }
 
     /// Each stream's name and outcome counters, in plan order.
@@ -225,7 +196,7 @@ impl Executor {
         input: &[Batch],
     ) -> Result<StreamRun, Error> {
         let stream = &self.plan.streams[index];
-        let site = |version: &Versioned, partition: usize, phase: &'static str| CallSite {
+        let site = |version: &Versioned, partition: usize, phase: Phase, shadow: bool| CallSite {
             pipeline: self.plan.name.clone(),
             stream: stream.name.clone(),
             plugin: version.plugin.clone(),
@@ -233,6 +204,7 @@ impl Executor {
             batch_time,
             partition,
             phase,
+            shadow,
             attempt: 1,
         };
         let unordered = stream.op == OperatorKind::ReduceByKey;
@@ -267,13 +239,13 @@ impl Executor {
                     }
                     let started = Instant::now();
                     let outcome = recovery
-                        .apply(batch, &site(&operators.current, partition, phase.label()))?;
+                        .apply(batch, &site(&operators.current, partition, phase, false))?;
                     let call_time = started.elapsed();
                     let shadow = operators.shadow.as_ref().map(|shadow| {
                         let started = Instant::now();
                         let result = shadow
                             .operator
-                            .apply(batch, &site(shadow, partition, phase.shadow_label()));
+                            .apply(batch, &site(shadow, partition, phase, true));
                         let elapsed = started.elapsed();
                         let verdict = match result {
                             // A recovered call's output is no reference.
@@ -372,31 +344,4 @@ enum ShadowVerdict {
     Differs,
     NotCompared,
     Failed(String),
-}
-
-/// Which call of a stream's batch: reducers are called before and after
-/// the exchange.
-#[derive(Clone, Copy)]
-enum Phase {
-    Only,
-    BeforeExchange,
-    AfterExchange,
-}
-
-impl Phase {
-    fn label(self) -> &'static str {
-        match self {
-            Phase::Only => "",
-            Phase::BeforeExchange => " (before the exchange)",
-            Phase::AfterExchange => " (after the exchange)",
-        }
-    }
-
-    fn shadow_label(self) -> &'static str {
-        match self {
-            Phase::Only => " (shadow)",
-            Phase::BeforeExchange => " (shadow, before the exchange)",
-            Phase::AfterExchange => " (shadow, after the exchange)",
-        }
-    }
 }

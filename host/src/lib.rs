@@ -29,12 +29,9 @@
 //! - [`time`]: batch times.
 //! - [`error`]: errors, each naming what failed.
 //! - [`pipeline`]: the entry points the CLI calls.
-//! - [`build`]: `sluice plugin build`: plugin projects of each language
-//!   built into components.
 #![deny(missing_docs)]
 
 pub mod batch;
-pub mod build;
 pub mod config;
 pub mod control;
 pub mod deploy;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::batch::{Batch, RecordType};
 use crate::error::{CallSite, Error};
+use crate::plan::Plan;
 use crate::plugin::{Plugin, PluginEngine};
 
 /// Applies one stream's operation to one partition batch. For a
@@ -67,6 +68,38 @@ pub struct StreamOperators {
     pub current: Versioned,
     /// The candidate, if one is being shadowed.
     pub shadow: Option<Versioned>,
+}
+
+impl StreamOperators {
+    /// Each stream's plugin from the pipeline file, as version 1, in plan
+    /// order.
+    pub fn initial(plan: &Plan, engine: &Arc<PluginEngine>) -> Vec<StreamOperators> {
+        plan.streams
+            .iter()
+            .map(|s| StreamOperators {
+                current: Versioned::wasm(engine.clone(), s.plugin.clone(), s.output_type, 1),
+                shadow: None,
+            })
+            .collect()
+    }
+
+    /// `operators`, one per stream of `plan` in order, standing in for the
+    /// plugins (the benchmark's native baseline uses this).
+    pub fn fixed(plan: &Plan, operators: Vec<Arc<dyn Operator>>) -> Vec<StreamOperators> {
+        plan.streams
+            .iter()
+            .zip(operators)
+            .map(|(s, operator)| StreamOperators {
+                current: Versioned {
+                    operator,
+                    plugin: s.plugin.name().to_owned(),
+                    hash: s.plugin.hash().to_owned(),
+                    version: 1,
+                },
+                shadow: None,
+            })
+            .collect()
+    }
 }
 
 /// A plugin, called in a fresh instance per partition batch.

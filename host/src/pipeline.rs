@@ -91,7 +91,7 @@ pub async fn run(
     let executor = Executor::new(plan.clone(), threads)?;
     let registry = Arc::new(Registry::new(plan.clone(), engine));
     let status = Arc::new(StatusBoard::default());
-    let control = crate::control::server::start(registry.clone(), status.clone()).await?;
+    let control = crate::control::start(registry.clone(), status.clone()).await?;
     let _watcher = if options.watch {
         let debounce = WATCH_DEBOUNCE.min(plan.batch_interval / 4);
         Some(crate::deploy::watch::start(registry.clone(), debounce)?)

@@ -21,7 +21,7 @@ use crate::batch::{Batch, RecordType};
 use crate::error::{CallError, CallFailure, CallSite, Error};
 use crate::operator::Operator;
 use crate::plan::ErrorPolicy;
-use crate::render::json_record;
+use crate::render::json_record_value;
 
 /// Calls one dead-letter isolation may make per partition batch; records of
 /// segments left unresolved when it runs out are dead-lettered together.
@@ -96,20 +96,13 @@ pub struct DeadLetter {
     /// What the plugin wrote to stderr.
     pub stderr: String,
     /// The record as a JSON object (`{"key": …, "value": …}`).
-    pub record: String,
+    pub record: serde_json::Value,
 }
 
 impl DeadLetter {
     /// The dead-letter file's line for this record (without newline).
     pub fn to_json_line(&self) -> String {
-        let record = serde_json::from_str::<serde_json::Value>(&self.record)
-            .unwrap_or_else(|_| serde_json::Value::String(self.record.clone()));
         let site = &self.site;
-        let phase = site
-            .phase
-            .trim()
-            .trim_start_matches('(')
-            .trim_end_matches(')');
         serde_json::json!({
             "pipeline": site.pipeline,
             "stream": site.stream,
@@ -117,13 +110,13 @@ impl DeadLetter {
             "sha256": site.hash,
             "batch_time": site.batch_time.0,
             "partition": site.partition,
-            "phase": if phase.is_empty() { serde_json::Value::Null } else { phase.into() },
+            "phase": site.phase.name(),
             "attempt": site.attempt,
             "record_index": self.record_index,
             "error_kind": self.kind,
             "error": self.error,
             "stderr": self.stderr,
-            "record": record,
+            "record": self.record,
         })
         .to_string()
     }
@@ -355,14 +348,7 @@ impl Isolation<'_, '_> {
 
     fn dead_letter(&mut self, index: usize, error: &CallError, note: Option<&str>) {
         let input_type = self.recovery.input_type;
-        let mut record = String::new();
-        json_record(
-            &mut record,
-            self.input,
-            index,
-            input_type.key,
-            input_type.value,
-        );
+        let record = json_record_value(self.input, index, input_type.key, input_type.value);
         self.dead_letters.push(DeadLetter {
             site: error.site.clone(),
             record_index: index,
@@ -414,7 +400,8 @@ mod tests {
             hash: "0".repeat(64),
             batch_time: BatchTime(0),
             partition: 3,
-            phase: "",
+            phase: crate::error::Phase::Only,
+            shadow: false,
             attempt: 1,
         }
     }
@@ -462,16 +449,16 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(values(&outcome.output), expected);
-        let dead: Vec<(usize, &str)> = outcome
+        let dead: Vec<(usize, serde_json::Value)> = outcome
             .dead_letters
             .iter()
-            .map(|d| (d.record_index, d.record.as_str()))
+            .map(|d| (d.record_index, d.record.clone()))
             .collect();
         assert_eq!(
             dead,
             vec![
-                (17, r#"{"value": "bad-17"}"#),
-                (640, r#"{"value": "bad-640"}"#)
+                (17, serde_json::json!({"value": "bad-17"})),
+                (640, serde_json::json!({"value": "bad-640"}))
             ]
         );
         assert_eq!(outcome.dead_letters[0].kind, "trap");

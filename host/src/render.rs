@@ -57,6 +57,39 @@ pub fn json_record(
     out.push('}');
 }
 
+/// Record `i` as a JSON value, the same object [`json_record`] writes, for
+/// records kept as values until written (dead letters). A JSON value that
+/// does not parse is kept as a string.
+pub fn json_record_value(
+    batch: &Batch,
+    i: usize,
+    key: Option<ValueType>,
+    value: ValueType,
+) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    if let (Some(keys), Some(key_type)) = (&batch.keys, key) {
+        object.insert("key".into(), json_value_of(keys, i, key_type));
+    }
+    object.insert("value".into(), json_value_of(&batch.values, i, value));
+    serde_json::Value::Object(object)
+}
+
+fn json_value_of(column: &Column, i: usize, value_type: ValueType) -> serde_json::Value {
+    use serde_json::Value;
+    match column {
+        Column::Int64(v) => v[i].into(),
+        Column::Float64(v) => serde_json::Number::from_f64(v[i]).map_or(Value::Null, Into::into),
+        Column::Varlen(v) => match value_type {
+            ValueType::Json => serde_json::from_slice(v.get(i))
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(v.get(i)).into_owned())),
+            ValueType::Bytes => {
+                Value::String(base64::engine::general_purpose::STANDARD.encode(v.get(i)))
+            }
+            _ => Value::String(v.get_str(i).to_owned()),
+        },
+    }
+}
+
 fn python_value(out: &mut String, column: &Column, i: usize, value_type: ValueType) {
     match column {
         Column::Int64(v) => {
@@ -341,5 +374,54 @@ mod tests {
             s(|o| json_record(o, &batch, 0, key, ValueType::Int64)),
             r#"{"key": "word", "value": 3}"#
         );
+    }
+
+    #[test]
+    fn json_record_values_equal_the_json_lines_they_stand_for() {
+        let cases = [
+            (
+                Batch::text(["word", "\u{e9}\"q"]),
+                Some(ValueType::Text),
+                ValueType::Int64,
+            ),
+            (
+                Batch {
+                    keys: None,
+                    values: Column::Float64(vec![1.5, f64::NAN]),
+                },
+                None,
+                ValueType::Float64,
+            ),
+            (
+                Batch {
+                    keys: None,
+                    values: Batch::text([r#"{"a": [1, 2.5]}"#, "[true]"]).values,
+                },
+                None,
+                ValueType::Json,
+            ),
+            (
+                Batch {
+                    keys: Some(Batch::text(["k", "l"]).values),
+                    values: Batch::text(["\u{0}\u{ff}", ""]).values,
+                },
+                Some(ValueType::Text),
+                ValueType::Bytes,
+            ),
+        ];
+        for (batch, key, value) in cases {
+            let batch = match (&batch.keys, key) {
+                (None, Some(_)) => Batch {
+                    keys: Some(batch.values.clone()),
+                    values: Column::Int64(vec![7; batch.len()]),
+                },
+                _ => batch,
+            };
+            for i in 0..batch.len() {
+                let line = s(|o| json_record(o, &batch, i, key, value));
+                let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+                assert_eq!(json_record_value(&batch, i, key, value), parsed, "{line}");
+            }
+        }
     }
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Unstructured;
 use sluice::batch::{Batch, Column, RecordType, ValueType, Varlen};
-use sluice::error::CallSite;
 use sluice::plugin::engine::EngineSettings;
+use sluice::plugin::error::{CallSite, Phase};
 use sluice::plugin::{Limits, OperatorKind, Plugin, PluginEngine};
 use sluice::time::BatchTime;
 use sluice_test_fixtures as fixtures;
@@ -65,7 +65,8 @@ fn site() -> CallSite {
         hash: "0".repeat(64),
         batch_time: BatchTime(1_700_000_000_000),
         partition: 0,
-        phase: "",
+        phase: Phase::Only,
+        shadow: false,
         attempt: 1,
     }
 }
@@ -143,19 +144,41 @@ fn input_type(plugin: &Plugin, rng: &mut fastrand::Rng) -> RecordType {
     input
 }
 
+/// Calls `plugin` on one random batch of the type it takes; any output it
+/// returns must have the declared type.
+fn call_once(
+    engine: &PluginEngine,
+    plugin: &Plugin,
+    rng: &mut fastrand::Rng,
+) -> (Batch, Result<Batch, sluice::Error>) {
+    let input_type = input_type(plugin, rng);
+    let output_type = match plugin.kind() {
+        OperatorKind::ReduceByKey | OperatorKind::Filter => input_type,
+        _ => plugin.signature().output,
+    };
+    let input = random_batch(rng, input_type);
+    let result = plugin
+        .call(engine, &input, output_type, &site())
+        .map_err(sluice::Error::from);
+    if let Ok(output) = &result {
+        output.validate(output_type).unwrap();
+    }
+    (input, result)
+}
+
 /// Calls `plugin` on a few random batches; every outcome is acceptable
 /// except a panic, and any output must have the declared type.
 fn call_randomly(engine: &PluginEngine, plugin: &Plugin, rng: &mut fastrand::Rng, calls: usize) {
     for _ in 0..calls {
-        let input_type = input_type(plugin, rng);
-        let output_type = match plugin.kind() {
-            OperatorKind::ReduceByKey | OperatorKind::Filter => input_type,
-            _ => plugin.signature().output,
-        };
-        let input = random_batch(rng, input_type);
-        if let Ok(output) = plugin.call(engine, &input, output_type, &site()) {
-            output.validate(output_type).unwrap();
-        }
+        let _outcome = call_once(engine, plugin, rng);
+    }
+}
+
+/// Whether some record of `batch` is exactly `word`.
+fn has_record(batch: &Batch, word: &str) -> bool {
+    match &batch.values {
+        Column::Varlen(values) => (0..values.len()).any(|i| values.get(i) == word.as_bytes()),
+        _ => false,
     }
 }
 
@@ -241,16 +264,27 @@ fn the_host_never_panics_on_generated_mutated_components_or_random_batches() {
     .map(|p| std::fs::read(p).unwrap())
     .collect();
 
-    // 1. Random batches, valid by type, through the real plugins.
+    // 1. Random batches, valid by type, through the real plugins. Each
+    //    accepts every input but reject-word (the last), which fails exactly
+    //    when a record is `poison`, blaming it.
     let plugins: Vec<Plugin> = originals
         .iter()
         .map(|bytes| load(&engine, dir.path(), bytes).expect("the real plugins load"))
         .collect();
     let started = Instant::now();
-    let mut batches = 0;
+    let (mut batches, mut rejected) = (0, 0);
     while started.elapsed() < phase {
-        let plugin = &plugins[rng.usize(..plugins.len())];
-        call_randomly(&engine, plugin, &mut rng, 1);
+        let index = rng.usize(..plugins.len());
+        let (input, result) = call_once(&engine, &plugins[index], &mut rng);
+        let poisoned = index == plugins.len() - 1 && has_record(&input, "poison");
+        match result {
+            Ok(_) => assert!(!poisoned, "reject-word accepted `poison`"),
+            Err(e) => {
+                assert!(poisoned, "plugin {index} failed on valid input: {e}");
+                assert!(e.to_string().contains(r#"refusing "poison""#), "{e}");
+                rejected += 1;
+            }
+        }
         batches += 1;
     }
 
@@ -286,7 +320,7 @@ fn the_host_never_panics_on_generated_mutated_components_or_random_batches() {
         assert!(load(&engine, dir.path(), &wrap_in_component(&module)).is_none());
     }
     println!(
-        "random batches: {batches}; mutated components: {mutants} ({loaded} loaded and called); generated modules: {generated}"
+        "random batches: {batches} ({rejected} rejected by reject-word); mutated components: {mutants} ({loaded} loaded and called); generated modules: {generated}"
     );
     assert!(batches > 0 && mutants > 0 && generated > 0);
 }

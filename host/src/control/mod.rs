@@ -6,15 +6,21 @@
 //! listen`, it also listens on TCP, where every request must carry the
 //! token from `token_file`.
 //!
-//! - [`protocol`]: the requests and replies, shared by both ends.
-//! - [`server`]: the listeners and what each request does.
+//! - [`protocol`]: the requests and replies, shared by both ends (the
+//!   version reports inside them belong to [`crate::deploy::info`]).
+//! - [`listen`]: the listeners and the one accept loop, bounded and
+//!   stopped cleanly.
+//! - [`handle`]: what each request does.
 //! - [`client`]: connecting and sending one request (the `sluice` commands).
 //! - [`report`]: replies as text for the terminal.
 
 pub mod client;
+mod handle;
+pub mod listen;
 pub mod protocol;
 pub mod report;
-pub mod server;
+
+pub use listen::{ControlServer, start};
 
 /// The control socket's file name in the state directory.
 pub const SOCKET_NAME: &str = "control.sock";

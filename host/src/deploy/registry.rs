@@ -1,5 +1,7 @@
-//! The plugin registry: every stream's versions, which one is current, and
-//! what happened to them.
+//! The plugin registry: every stream's versions behind one lock, the
+//! snapshot each batch runs, and the sequence numbers that order changes
+//! and snapshots. The rules of one stream's versions (the rollback stack,
+//! shadows, automatic rollback, events) are in [`super::versions`].
 //!
 //! A batch takes a [`Registry::begin_batch`] snapshot when it starts and
 //! runs every partition of a stream with that one version; a deploy,
@@ -21,41 +23,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::candidate::{self, CandidateError};
-use crate::control::protocol::{EventInfo, ShadowStats, StreamStatus, VersionInfo};
+use super::info::{EventInfo, StreamStatus, VersionInfo};
+use super::versions::{Origin, StreamVersions, Version, VersionState};
 use crate::error::CallError;
 use crate::executor::StreamReport;
 use crate::operator::{StreamOperators, Versioned};
 use crate::plan::Plan;
 use crate::plugin::PluginEngine;
 use crate::time::BatchTime;
-
-/// Versions of a stream kept loaded (compiled and pre-instantiated) for
-/// rollback; older ones are unloaded and can no longer be rolled back to.
-pub const MAX_LOADED_VERSIONS: usize = 8;
-
-/// Events kept per stream for `sluice history`.
-const MAX_EVENTS: usize = 1000;
-
-/// Where a version came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// The pipeline file.
-    PipelineFile,
-    /// `sluice deploy`.
-    Deploy,
-    /// `sluice run --watch` saw the file change.
-    Watch,
-}
-
-impl Origin {
-    fn name(self) -> &'static str {
-        match self {
-            Origin::PipelineFile => "pipeline file",
-            Origin::Deploy => "deploy",
-            Origin::Watch => "watch",
-        }
-    }
-}
 
 /// Why a registry change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -98,113 +73,6 @@ pub enum RegistryError {
     },
 }
 
-/// One version of a stream's plugin.
-struct Version {
-    number: u32,
-    plugin: String,
-    hash: String,
-    origin: Origin,
-    loaded_at: BatchTime,
-    /// `None` once unloaded.
-    operator: Option<Versioned>,
-    first_batch: Option<BatchTime>,
-    last_batch: Option<BatchTime>,
-    batches: u64,
-    failed_batches: u64,
-    shadow: Option<ShadowStats>,
-}
-
-impl Version {
-    fn info(&self, state: &str) -> VersionInfo {
-        VersionInfo {
-            version: self.number,
-            plugin: self.plugin.clone(),
-            sha256: self.hash.clone(),
-            origin: self.origin.name().to_owned(),
-            state: state.to_owned(),
-            loaded_at: self.loaded_at.0,
-            first_batch: self.first_batch.map(|t| t.0),
-            last_batch: self.last_batch.map(|t| t.0),
-            batches: self.batches,
-            failed_batches: self.failed_batches,
-            shadow: self.shadow.clone(),
-        }
-    }
-
-    fn label(&self) -> String {
-        format!(
-            "v{} ({}, sha256 {})",
-            self.number,
-            self.plugin,
-            &self.hash[..12]
-        )
-    }
-}
-
-/// One stream's versions.
-struct StreamVersions {
-    versions: Vec<Version>,
-    /// Indices into `versions`: the rollback stack, current last.
-    active: Vec<usize>,
-    shadow: Option<usize>,
-    consecutive_failures: u32,
-    events: Vec<EventInfo>,
-}
-
-impl StreamVersions {
-    fn current(&self) -> &Version {
-        // The stack is never empty: version 1 is pushed at start and a
-        // rollback never pops the last entry.
-        &self.versions[self.active[self.active.len() - 1]]
-    }
-
-    fn event(&mut self, message: String) {
-        if self.events.len() >= MAX_EVENTS {
-            self.events.remove(0);
-        }
-        self.events.push(EventInfo {
-            at: BatchTime::now().0,
-            message,
-        });
-    }
-
-    fn state_of(&self, index: usize) -> &'static str {
-        if self.active.last() == Some(&index) {
-            "current"
-        } else if self.shadow == Some(index) {
-            "shadow"
-        } else if self.active.contains(&index) {
-            "previous"
-        } else {
-            "retired"
-        }
-    }
-
-    /// Makes version `index` current (pushing it on the stack).
-    fn push_current(&mut self, index: usize) {
-        self.active.push(index);
-        self.consecutive_failures = 0;
-        while self.active.len() > MAX_LOADED_VERSIONS {
-            let oldest = self.active.remove(0);
-            self.versions[oldest].operator = None;
-            let label = self.versions[oldest].label();
-            self.event(format!(
-                "{label} unloaded: only the {MAX_LOADED_VERSIONS} latest versions are kept for rollback"
-            ));
-        }
-    }
-
-    /// Pops the current version; the one before becomes current.
-    fn pop_current(&mut self) -> Option<(usize, usize)> {
-        if self.active.len() < 2 {
-            return None;
-        }
-        let from = self.active.pop()?;
-        self.consecutive_failures = 0;
-        Some((from, self.active[self.active.len() - 1]))
-    }
-}
-
 /// A completed batch, as deploy waiters see it.
 #[derive(Clone, Debug)]
 pub struct CompletedBatch {
@@ -236,7 +104,7 @@ pub struct Snapshot {
 pub struct Registry {
     plan: Arc<Plan>,
     engine: Arc<PluginEngine>,
-    streams: Mutex<Vec<StreamVersions>>,
+    streams: Mutex<Vec<StreamVersions<Versioned>>>,
     /// The next snapshot's sequence number; changed only under `streams`'
     /// lock, so a change and a snapshot are ordered.
     next_seq: AtomicU64,
@@ -264,35 +132,21 @@ impl Registry {
     /// A registry holding each stream's plugin from the pipeline file as
     /// version 1.
     pub fn new(plan: Arc<Plan>, engine: Arc<PluginEngine>) -> Self {
-        let initial = crate::executor::Executor::initial_operators(&plan, &engine);
         let now = BatchTime::now();
         let streams = plan
             .streams
             .iter()
-            .zip(initial)
+            .zip(StreamOperators::initial(&plan, &engine))
             .map(|(spec, operators)| {
-                let mut versions = StreamVersions {
-                    versions: vec![Version {
-                        number: 1,
-                        plugin: spec.plugin.name().to_owned(),
-                        hash: spec.plugin.hash().to_owned(),
-                        origin: Origin::PipelineFile,
-                        loaded_at: now,
-                        operator: Some(operators.current),
-                        first_batch: None,
-                        last_batch: None,
-                        batches: 0,
-                        failed_batches: 0,
-                        shadow: None,
-                    }],
-                    active: vec![0],
-                    shadow: None,
-                    consecutive_failures: 0,
-                    events: Vec::new(),
-                };
-                let label = versions.versions[0].label();
-                versions.event(format!("{label} loaded from the pipeline file"));
-                versions
+                let first = Version::new(
+                    1,
+                    spec.plugin.name().to_owned(),
+                    spec.plugin.hash().to_owned(),
+                    Origin::PipelineFile,
+                    now,
+                    operators.current,
+                );
+                StreamVersions::new(first, now)
             })
             .collect();
         Registry {
@@ -310,7 +164,7 @@ impl Registry {
         &self.plan
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<StreamVersions>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<StreamVersions<Versioned>>> {
         // A panic while holding the lock cannot leave the bookkeeping
         // inconsistent in a way that matters more than stopping; go on.
         self.streams
@@ -349,6 +203,30 @@ impl Registry {
         }
     }
 
+    /// Logs `message` about stream `index` and adds it to its events.
+    fn log_event(&self, stream: &mut StreamVersions<Versioned>, index: usize, message: &str) {
+        tracing::info!(pipeline = %self.plan.name, stream = %self.plan.streams[index].name, "{message}");
+        stream.event(BatchTime::now(), message.to_owned());
+    }
+
+    /// The [`Change`] that made `version` what it is to stream `index`.
+    fn change(
+        &self,
+        index: usize,
+        message: String,
+        version: VersionInfo,
+        check: Option<Duration>,
+    ) -> Change {
+        Change {
+            stream: index,
+            message,
+            version,
+            at: Instant::now(),
+            from_seq: self.next_seq.load(Ordering::Relaxed),
+            check,
+        }
+    }
+
     /// What batch `batch_time` runs: each stream's current version and
     /// shadow candidate.
     pub fn begin_batch(&self, batch_time: BatchTime) -> Snapshot {
@@ -356,8 +234,7 @@ impl Registry {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let mut snapshot = Vec::with_capacity(streams.len());
         for (index, stream) in streams.iter_mut().enumerate() {
-            let current_index = stream.active[stream.active.len() - 1];
-            let current = &mut stream.versions[current_index];
+            let current = stream.current_mut();
             if current.first_batch.is_none() {
                 current.first_batch = Some(batch_time);
                 if current.number > 1 {
@@ -376,9 +253,7 @@ impl Registry {
                 // Unreachable: versions on the stack stay loaded.
                 continue;
             };
-            let shadow = stream
-                .shadow
-                .and_then(|i| stream.versions[i].operator.clone());
+            let shadow = stream.shadow().and_then(|v| v.operator.clone());
             snapshot.push(StreamOperators {
                 current: operator,
                 shadow,
@@ -402,55 +277,17 @@ impl Registry {
         let mut streams = self.lock();
         for (index, (stream, report)) in streams.iter_mut().zip(reports).enumerate() {
             let spec = &self.plan.streams[index];
-            if let Some(ran) = stream
-                .versions
-                .iter_mut()
-                .find(|v| v.number == report.version)
-            {
-                ran.batches += 1;
-                ran.last_batch = Some(batch_time);
-                if report.degraded {
-                    ran.failed_batches += 1;
-                }
+            if let Some(shadow) = &report.shadow {
+                stream.shadowed(batch_time, shadow, report.call_time);
             }
-            if let Some(shadow) = &report.shadow
-                && let Some(candidate) = stream
-                    .versions
-                    .iter_mut()
-                    .find(|v| v.number == shadow.version)
-            {
-                candidate.first_batch.get_or_insert(batch_time);
-                candidate.last_batch = Some(batch_time);
-                candidate.batches += 1;
-                if shadow.failed_calls > 0 {
-                    candidate.failed_batches += 1;
-                }
-                let stats = candidate.shadow.get_or_insert_with(ShadowStats::default);
-                stats.batches += 1;
-                stats.calls += shadow.calls;
-                stats.differing_calls += shadow.differing_calls;
-                if shadow.differing_calls > 0 {
-                    stats.differing_batches += 1;
-                }
-                stats.failed_calls += shadow.failed_calls;
-                if shadow.last_error.is_some() {
-                    stats.last_error.clone_from(&shadow.last_error);
-                }
-                stats.time_ms += shadow.call_time.as_secs_f64() * 1000.0;
-                stats.current_time_ms += report.call_time.as_secs_f64() * 1000.0;
-            }
-            if stream.current().number != report.version {
+            let Some(failures) = stream.finished(
+                batch_time,
+                report.version,
+                report.degraded,
+                spec.rollback_after,
+            ) else {
                 continue;
-            }
-            if !report.degraded {
-                stream.consecutive_failures = 0;
-                continue;
-            }
-            stream.consecutive_failures += 1;
-            let failures = stream.consecutive_failures;
-            if spec.rollback_after == 0 || failures < spec.rollback_after {
-                continue;
-            }
+            };
             let reason = format!(
                 "{failures} consecutive failing batches (rollback_after = {}); last failure: {}",
                 spec.rollback_after,
@@ -489,12 +326,7 @@ impl Registry {
         let spec = &self.plan.streams[index];
         let mut streams = self.lock();
         let stream = &mut streams[index];
-        if let Some(failed) = stream.versions.iter_mut().find(|v| v.number == version) {
-            failed.batches += 1;
-            failed.failed_batches += 1;
-            failed.last_batch = Some(batch_time);
-        }
-        if spec.rollback_after == 0 || stream.current().number != version {
+        if !stream.failed_outright(batch_time, version, spec.rollback_after) {
             return false;
         }
         let reason = format!(
@@ -508,27 +340,26 @@ impl Registry {
     /// to go back to.
     fn roll_back_locked(
         &self,
-        stream: &mut StreamVersions,
+        stream: &mut StreamVersions<Versioned>,
         index: usize,
         reason: &str,
         automatic: bool,
     ) -> bool {
-        let Some((from, to)) = stream.pop_current() else {
+        let Some(back) = stream.roll_back() else {
             return false;
         };
-        let (from, to) = (stream.versions[from].label(), stream.versions[to].label());
         let how = if automatic {
             "automatic rollback"
         } else {
             "rollback"
         };
-        let message = format!("{how} from {from} to {to}: {reason}");
+        let message = format!("{how} from {} to {}: {reason}", back.from, back.to);
         tracing::warn!(
             pipeline = %self.plan.name,
             stream = %self.plan.streams[index].name,
             "{message}"
         );
-        stream.event(message);
+        stream.event(BatchTime::now(), message);
         true
     }
 
@@ -565,11 +396,10 @@ impl Registry {
                     source: Box::new(source),
                 };
                 tracing::warn!(origin = origin.name(), "{error}");
-                stream.event(format!(
-                    "{} of {} refused: {error}",
-                    origin.name(),
-                    file.display()
-                ));
+                stream.event(
+                    BatchTime::now(),
+                    format!("{} of {} refused: {error}", origin.name(), file.display()),
+                );
                 return Err(error);
             }
         };
@@ -583,58 +413,43 @@ impl Registry {
                 ),
             ));
         }
-        let number = stream.versions.len() as u32 + 1;
+        let number = stream.next_number();
         let same_as = stream
-            .versions
+            .infos()
             .iter()
-            .find(|v| v.hash == plugin.hash())
-            .map(|v| format!(" (same component as v{})", v.number))
+            .find(|v| v.sha256 == plugin.hash())
+            .map(|v| format!(" (same component as v{})", v.version))
             .unwrap_or_default();
         let operator = Versioned::wasm(self.engine.clone(), plugin, spec.output_type, number);
-        stream.versions.push(Version {
+        let version = Version::new(
             number,
-            plugin: operator.plugin.clone(),
-            hash: operator.hash.clone(),
+            operator.plugin.clone(),
+            operator.hash.clone(),
             origin,
-            loaded_at: BatchTime::now(),
-            operator: Some(operator),
-            first_batch: None,
-            last_batch: None,
-            batches: 0,
-            failed_batches: 0,
-            shadow: shadow.then(ShadowStats::default),
-        });
-        let new = stream.versions.len() - 1;
-        let label = stream.versions[new].label();
+            BatchTime::now(),
+            operator,
+        );
+        let label = version.label();
+        let previous = stream.current().label();
+        stream.add(version, shadow, BatchTime::now());
         let checked_in = started.elapsed();
         let message = if shadow {
-            if let Some(old) = stream.shadow.replace(new) {
-                stream.versions[old].operator = None;
-            }
             format!(
-                "{label}{same_as} runs as shadow of {} ({}, checked in {checked_in:.0?})",
-                stream.current().label(),
+                "{label}{same_as} runs as shadow of {previous} ({}, checked in {checked_in:.0?})",
                 origin.name()
             )
         } else {
-            let previous = stream.current().label();
-            stream.push_current(new);
             format!(
                 "{label}{same_as} is current, replacing {previous} from the next batch ({}, checked in {checked_in:.0?})",
                 origin.name()
             )
         };
-        tracing::info!(pipeline = %self.plan.name, stream = %name, "{message}");
-        stream.event(message.clone());
-        let state = stream.state_of(new);
-        Ok(Change {
-            stream: index,
-            message,
-            version: stream.versions[new].info(state),
-            at: Instant::now(),
-            from_seq: self.next_seq.load(Ordering::Relaxed),
-            check: Some(checked_in),
-        })
+        self.log_event(stream, index, &message);
+        let info = stream
+            .get(number)
+            .map(|v| v.info(stream.state_of(number)))
+            .ok_or_else(|| self.invalid(index, format!("v{number} vanished while deployed")))?;
+        Ok(self.change(index, message, info, Some(checked_in)))
     }
 
     /// Makes the version before the current one current again.
@@ -655,19 +470,9 @@ impl Registry {
                 ),
             ));
         }
-        let current = stream.active[stream.active.len() - 1];
-        Ok(Change {
-            stream: index,
-            message: stream
-                .events
-                .last()
-                .map(|e| e.message.clone())
-                .unwrap_or_default(),
-            version: stream.versions[current].info("current"),
-            at: Instant::now(),
-            from_seq: self.next_seq.load(Ordering::Relaxed),
-            check: None,
-        })
+        let message = stream.last_event().unwrap_or_default().to_owned();
+        let info = stream.current().info(VersionState::Current);
+        Ok(self.change(index, message, info, None))
     }
 
     /// Makes the shadow candidate current.
@@ -679,12 +484,10 @@ impl Registry {
         let index = self.stream_index(name)?;
         let mut streams = self.lock();
         let stream = &mut streams[index];
-        let Some(candidate) = stream.shadow.take() else {
+        let previous = stream.current().label();
+        let Some(version) = stream.promote(BatchTime::now()) else {
             return Err(self.no_shadow(index));
         };
-        let previous = stream.current().label();
-        stream.push_current(candidate);
-        let version = &stream.versions[candidate];
         let stats = version.shadow.clone().unwrap_or_default();
         let message = format!(
             "{} promoted from shadow, replacing {previous} from the next batch (output differed in {} of {} shadowed batches, {} failed calls)",
@@ -693,17 +496,9 @@ impl Registry {
             stats.batches,
             stats.failed_calls
         );
-        tracing::info!(pipeline = %self.plan.name, stream = %name, "{message}");
-        let info = version.info("current");
-        stream.event(message.clone());
-        Ok(Change {
-            stream: index,
-            message,
-            version: info,
-            at: Instant::now(),
-            from_seq: self.next_seq.load(Ordering::Relaxed),
-            check: None,
-        })
+        let info = version.info(VersionState::Current);
+        self.log_event(stream, index, &message);
+        Ok(self.change(index, message, info, None))
     }
 
     /// Stops shadowing and unloads the candidate.
@@ -715,23 +510,13 @@ impl Registry {
         let index = self.stream_index(name)?;
         let mut streams = self.lock();
         let stream = &mut streams[index];
-        let Some(candidate) = stream.shadow.take() else {
+        let Some(version) = stream.discard() else {
             return Err(self.no_shadow(index));
         };
-        let version = &mut stream.versions[candidate];
-        version.operator = None;
         let message = format!("shadow {} discarded", version.label());
-        let info = version.info("retired");
-        tracing::info!(pipeline = %self.plan.name, stream = %name, "{message}");
-        stream.event(message.clone());
-        Ok(Change {
-            stream: index,
-            message,
-            version: info,
-            at: Instant::now(),
-            from_seq: self.next_seq.load(Ordering::Relaxed),
-            check: None,
-        })
+        let info = version.info(VersionState::Retired);
+        self.log_event(stream, index, &message);
+        Ok(self.change(index, message, info, None))
     }
 
     fn no_shadow(&self, index: usize) -> RegistryError {
@@ -743,7 +528,7 @@ impl Registry {
 
     /// The latest event of stream `index`.
     pub fn last_event(&self, index: usize) -> Option<String> {
-        self.lock()[index].events.last().map(|e| e.message.clone())
+        self.lock()[index].last_event().map(str::to_owned)
     }
 
     /// Every stream's state, in plan order.
@@ -755,11 +540,10 @@ impl Registry {
             .map(|(stream, spec)| StreamStatus {
                 stream: spec.name.clone(),
                 op: spec.op.op_name().to_owned(),
-                current: stream.current().info("current"),
-                shadow: stream.shadow.map(|i| stream.versions[i].info("shadow")),
-                rollback_to: (stream.active.len() >= 2)
-                    .then(|| stream.versions[stream.active[stream.active.len() - 2]].number),
-                consecutive_failures: stream.consecutive_failures,
+                current: stream.current().info(VersionState::Current),
+                shadow: stream.shadow().map(|v| v.info(VersionState::Shadow)),
+                rollback_to: stream.rollback_to(),
+                consecutive_failures: stream.consecutive_failures(),
                 rollback_after: spec.rollback_after,
             })
             .collect()
@@ -774,13 +558,7 @@ impl Registry {
         let index = self.stream_index(name)?;
         let streams = self.lock();
         let stream = &streams[index];
-        let versions = stream
-            .versions
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v.info(stream.state_of(i)))
-            .collect();
-        Ok((versions, stream.events.clone()))
+        Ok((stream.infos(), stream.events().cloned().collect()))
     }
 
     /// The pipeline has stopped: no batch will complete any more.
@@ -799,14 +577,9 @@ impl Registry {
     }
 
     /// Whether version `number` of stream `index` ran, or may still run, a
-    /// batch: it is current, or it already did.
+    /// batch: it is current, or the shadow candidate.
     pub fn may_run(&self, index: usize, number: u32) -> bool {
-        let streams = self.lock();
-        let stream = &streams[index];
-        stream.current().number == number
-            || stream
-                .shadow
-                .is_some_and(|i| stream.versions[i].number == number)
+        self.lock()[index].may_run(number)
     }
 
     /// The content hash of stream `index`'s current version.

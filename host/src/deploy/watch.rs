@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::registry::{Origin, Registry};
+use super::{Origin, Registry};
 use crate::error::Error;
 
 /// Watches the plugin files of a running pipeline; stops when dropped.

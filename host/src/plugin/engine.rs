@@ -22,10 +22,10 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::cache::CompileCache;
+use super::error::{LoadError, LoadFailure};
 use super::instance::{ExportIndices, Plugin};
 use super::limits::{EPOCH_TICK, Limiter, Limits};
 use super::{OperatorKind, Param};
-use crate::error::{LoadError, LoadFailure};
 
 /// Linear memory kept resident per pooling slot between instances.
 const KEEP_RESIDENT_BYTES: usize = 16 << 20;
@@ -289,6 +289,10 @@ impl PluginEngine {
         }
         let component = Component::from_binary(&self.engine, bytes).map_err(|e| {
             let detail = format!("{e:#}");
+            // wasmtime's pooling allocator refuses a module whose initial
+            // memory is over the slot size at compile time, in these words;
+            // pinned by the e2e test `refused_plugins_are_refused_at_load_with_the_reason`
+            // (the `huge-memory` guest).
             if detail.contains("memory has a minimum byte size") {
                 LoadFailure::InitialMemory {
                     limit_mib: self.max_memory_mib,

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use super::OperatorKind;
 use super::engine::PluginEngine;
+use super::error::{LoadError, LoadFailure};
 use super::limits::Limits;
 use super::sandbox::check_imports;
-use crate::error::{LoadError, LoadFailure};
 
 /// A report on one plugin file.
 pub struct Inspection {

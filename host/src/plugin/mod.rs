@@ -9,12 +9,14 @@
 //!   interfaces a plugin may import (empty context, fixed clocks).
 //! - [`instance`]: a loaded plugin version and the call into a fresh instance.
 //! - [`inspect`]: what `sluice plugin inspect` prints.
+//! - [`error`]: why a plugin could not be loaded or a call failed.
 //!
 //! The types below mirror the contract in `wit/operator.wit`; they are lifted
 //! from and lowered into guests directly, with no conversion step.
 
 pub mod cache;
 pub mod engine;
+pub mod error;
 pub mod inspect;
 pub mod instance;
 pub mod limits;

@@ -13,8 +13,9 @@
 //! at once, so a plugin that "sleeps" can only spin, and the call-time limit
 //! stops it: nothing a plugin calls can block a host thread.
 //!
-//! [`check_imports`] runs at load time, before linking, and names the first
-//! import outside [`ALLOWED_INTERFACES`]; the linker also defines only those
+//! [`check_imports`] runs at load time, before linking, and returns every
+//! import outside [`ALLOWED_INTERFACES`] with the reason it is refused; the
+//! linker also defines only those
 //! interfaces, so an import that slipped past the check could not be linked.
 
 use std::time::Duration;

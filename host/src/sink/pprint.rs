@@ -99,8 +99,9 @@ mod tests {
         value: ValueType::Int64,
     };
 
-    /// 2026-11-23 20:02:20 UTC. Tests run with TZ=UTC (see .ci/run); the
-    /// time line is checked against chrono's local rendering otherwise.
+    /// 2026-11-23 20:02:20 UTC. `scripts/test.sh` runs the tests with
+    /// TZ=UTC; the time line is checked against chrono's local rendering,
+    /// so the test holds in any time zone.
     const TIME: BatchTime = BatchTime(1_763_928_140_000);
 
     #[test]

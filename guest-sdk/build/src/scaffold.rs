@@ -1,0 +1,344 @@
+//! `sluice plugin new NAME --lang L --op KIND`: a plugin project that
+//! builds and passes its test (`sluice plugin test`) out of the box.
+//!
+//! Every scaffold implements the same small operator per kind, so the
+//! generated `sluice-test.toml` is the same in every language:
+//!
+//! - `map`: each line paired with its length in bytes;
+//! - `flat_map`: each line's words;
+//! - `filter`: drops comment lines (starting with `#`);
+//! - `reduce_by_key`: sums int64 values per key.
+
+use std::path::{Path, PathBuf};
+
+use super::{BuildError, Language};
+use sluice::plugin::OperatorKind;
+
+/// A file of a new project: its path in the project and its contents.
+pub type ScaffoldFile = (String, String);
+
+/// Where the Rust SDK is, for Rust scaffolds: `SLUICE_RUST_SDK`, else the
+/// source tree this binary was built from.
+pub fn default_rust_sdk() -> PathBuf {
+    std::env::var_os("SLUICE_RUST_SDK")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../rust"))
+}
+
+/// Creates the project `dir` (which must not exist or be empty) for a
+/// plugin called `name`; returns the files written.
+///
+/// # Errors
+///
+/// When `name` is not a valid plugin name, `dir` is not empty, the Rust SDK
+/// is missing (Rust), or writing fails.
+pub fn create(
+    dir: &Path,
+    name: &str,
+    language: Language,
+    op: OperatorKind,
+    rust_sdk: &Path,
+) -> Result<Vec<PathBuf>, BuildError> {
+    let project = |message: String| BuildError::Project {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    let valid = !name.is_empty()
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        return Err(project(format!(
+            "`{name}` is not a plugin name: use lowercase letters, digits and dashes, starting with a letter"
+        )));
+    }
+    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(project(
+            "already exists and is not empty; choose another NAME or --dir".into(),
+        ));
+    }
+    let rust_sdk = if language == Language::Rust {
+        let sdk = rust_sdk.canonicalize().map_err(|e| {
+            project(format!(
+                "the Rust SDK (sluice-guest) is not at {} ({e}); pass --rust-sdk PATH (the repository's guest-sdk/rust directory) or set SLUICE_RUST_SDK",
+                rust_sdk.display()
+            ))
+        })?;
+        sdk.display().to_string()
+    } else {
+        String::new()
+    };
+    let mut written = Vec::new();
+    for (relative, text) in files(name, language, op, &rust_sdk) {
+        let path = dir.join(&relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(BuildError::io(parent))?;
+        }
+        std::fs::write(&path, text).map_err(BuildError::io(&path))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The project's files.
+pub fn files(
+    name: &str,
+    language: Language,
+    op: OperatorKind,
+    rust_sdk: &str,
+) -> Vec<ScaffoldFile> {
+    let summary = summary(op);
+    let mut files = vec![("sluice-test.toml".to_owned(), test_cases(op))];
+    let manifest = || {
+        (
+            super::manifest::FILE_NAME.to_owned(),
+            format!(
+                "# A Sluice plugin project: `sluice plugin build .` builds it into a component.\nname = \"{name}\"\nop = \"{}\"\n",
+                op.op_name()
+            ),
+        )
+    };
+    match language {
+        Language::Rust => {
+            files.push((
+                "Cargo.toml".into(),
+                format!(
+                    "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
+                     [lib]\ncrate-type = [\"cdylib\"]\n\n\
+                     [dependencies]\nsluice-guest = {{ path = \"{}\" }}\n\n\
+                     [profile.release]\nlto = true\ncodegen-units = 1\nstrip = true\n\n\
+                     # A project of its own, also when created inside another Cargo workspace.\n[workspace]\n",
+                    rust_sdk.replace('\\', "/")
+                ),
+            ));
+            files.push((
+                "src/lib.rs".into(),
+                format!(
+                    "//! {name}: a Sluice `{}` operator in Rust. {summary}\n\n{}",
+                    op.op_name(),
+                    rust(op)
+                ),
+            ));
+        }
+        Language::C => {
+            files.push(manifest());
+            files.push((
+                format!("{}.c", name.replace('-', "_")),
+                format!(
+                    "// {name}: a Sluice `{}` operator in C. {summary}\n{}",
+                    op.op_name(),
+                    c(op)
+                ),
+            ));
+        }
+        Language::Zig => {
+            files.push(manifest());
+            files.push((
+                super::zig::ENTRY.into(),
+                format!(
+                    "//! {name}: a Sluice `{}` operator in Zig. {summary}\n{}",
+                    op.op_name(),
+                    zig(op)
+                ),
+            ));
+        }
+        Language::Python => {
+            files.push(manifest());
+            files.push((
+                super::python::ENTRY.into(),
+                format!(
+                    "\"\"\"{name}: a Sluice `{}` operator in Python. {summary}\"\"\"\n{}",
+                    op.op_name(),
+                    python(op)
+                ),
+            ));
+        }
+        Language::JavaScript => {
+            files.push(manifest());
+            files.push((
+                super::javascript::ENTRY.into(),
+                format!(
+                    "// {name}: a Sluice `{}` operator in JavaScript. {summary}\n{}",
+                    op.op_name(),
+                    javascript(op)
+                ),
+            ));
+        }
+        Language::Go => {
+            let package: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+            files.push(manifest());
+            files.push((
+                "go.mod".into(),
+                format!("module {name}\n\ngo 1.27\n\nrequire sluice v0.0.0\n"),
+            ));
+            files.push((
+                "plugin.go".into(),
+                format!(
+                    "// Package {package} is {name}: a Sluice `{}` operator in Go. {summary}\npackage {package}\n{}",
+                    op.op_name(),
+                    go(op)
+                ),
+            ));
+        }
+    }
+    files
+}
+
+fn summary(op: OperatorKind) -> &'static str {
+    match op {
+        OperatorKind::Map => "Pairs each line with its length in bytes.",
+        OperatorKind::FlatMap => "Splits each line into its words.",
+        OperatorKind::Filter => "Drops comment lines (starting with `#`).",
+        OperatorKind::ReduceByKey => "Sums the int64 values of each key.",
+    }
+}
+
+fn test_cases(op: OperatorKind) -> String {
+    let case = match op {
+        OperatorKind::Map => {
+            "input = [\"hello\", \"big data\", \"\"]\nexpect = [[\"hello\", 5], [\"big data\", 8], [\"\", 0]]\n"
+        }
+        OperatorKind::FlatMap => {
+            "input = [\"hello big  data\", \"\", \"streams\"]\nexpect = [\"hello\", \"big\", \"data\", \"streams\"]\n"
+        }
+        OperatorKind::Filter => {
+            "input = [\"# a comment\", \"keep me\", \"\", \"#\"]\nexpect = [\"keep me\", \"\"]\n"
+        }
+        OperatorKind::ReduceByKey => {
+            "input = [[\"a\", 1], [\"b\", 2], [\"a\", 3]]\nexpect = [[\"a\", 4], [\"b\", 2]]\n"
+        }
+    };
+    format!(
+        "# Cases for `sluice plugin test .`: each calls the built component once\n\
+         # with `input` as one batch and compares its output with `expect`.\n\
+         # A keyed record is a [key, value] array; `params` (optional) are the\n\
+         # stream's parameters. A reducer's output is compared in any order.\n\
+         [[case]]\nname = \"{}\"\n{case}",
+        summary(op).trim_end_matches('.').to_lowercase()
+    )
+}
+
+fn rust(op: OperatorKind) -> &'static str {
+    match op {
+        OperatorKind::Map => {
+            "use sluice_guest::map;\n\n#[map]\nfn with_length(line: &str) -> (&str, i64) {\n    (line, line.len() as i64)\n}\n"
+        }
+        OperatorKind::FlatMap => {
+            "use sluice_guest::flat_map;\n\n#[flat_map]\nfn words(line: &str) -> impl Iterator<Item = &str> {\n    line.split_whitespace()\n}\n"
+        }
+        OperatorKind::Filter => {
+            "use sluice_guest::filter;\n\n#[filter]\nfn not_a_comment(line: &str) -> bool {\n    !line.starts_with('#')\n}\n"
+        }
+        OperatorKind::ReduceByKey => {
+            "use sluice_guest::reduce;\n\n#[reduce]\nfn sum(a: i64, b: i64) -> i64 {\n    a.wrapping_add(b)\n}\n"
+        }
+    }
+}
+
+fn c(op: OperatorKind) -> &'static str {
+    match op {
+        OperatorKind::Map => {
+            "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_TEXT},\n                                           {SLUICE_TEXT, SLUICE_INT64}};\n\n\
+             int sluice_map(const sluice_record *in, sluice_record *out, sluice_error *err) {\n  (void)err;\n  out->key.str = in->value.str;\n  out->value.i = (int64_t)in->value.str.len;\n  return 0;\n}\n"
+        }
+        OperatorKind::FlatMap => {
+            "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_TEXT},\n                                           {SLUICE_NO_KEY, SLUICE_TEXT}};\n\n\
+             static int is_space(uint8_t c) { return c == ' ' || (c >= '\\t' && c <= '\\r'); }\n\n\
+             int sluice_flat_map(const sluice_record *in, sluice_emitter *out, sluice_error *err) {\n  const uint8_t *s = in->value.str.ptr;\n  size_t len = in->value.str.len, start = 0;\n  for (size_t i = 0; i <= len; i++) {\n    if (i == len || is_space(s[i])) {\n      if (i > start) {\n        sluice_record word = {0};\n        word.value.str = (sluice_str){s + start, i - start};\n        if (sluice_emit(out, &word) != 0) return sluice_fail(err, \"out of memory\");\n      }\n      start = i + 1;\n    }\n  }\n  return 0;\n}\n"
+        }
+        OperatorKind::Filter => {
+            "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_TEXT},\n                                           {SLUICE_NO_KEY, SLUICE_TEXT}};\n\n\
+             int sluice_filter(const sluice_record *in, bool *keep, sluice_error *err) {\n  (void)err;\n  *keep = in->value.str.len == 0 || in->value.str.ptr[0] != '#';\n  return 0;\n}\n"
+        }
+        OperatorKind::ReduceByKey => {
+            "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_INT64},\n                                           {SLUICE_NO_KEY, SLUICE_INT64}};\n\n\
+             int sluice_reduce(const sluice_value *a, const sluice_value *b, sluice_value *out,\n                  sluice_error *err) {\n  if (__builtin_add_overflow(a->i, b->i, &out->i)) return sluice_fail(err, \"sum overflows int64\");\n  return 0;\n}\n"
+        }
+    }
+}
+
+fn zig(op: OperatorKind) -> &'static str {
+    match op {
+        OperatorKind::Map => {
+            "const sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .text }, .{ .key = .text, .value = .int64 });\n\n\
+             export fn sluice_map(in: *const sluice.Record, out: *sluice.Record, err: *sluice.Error) c_int {\n    _ = err;\n    out.* = .{ .key = .{ .str = in.value.str }, .value = .{ .i = @intCast(in.value.str.len) } };\n    return 0;\n}\n"
+        }
+        OperatorKind::FlatMap => {
+            "const std = @import(\"std\");\nconst sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .text }, .{ .value = .text });\n\n\
+             export fn sluice_flat_map(in: *const sluice.Record, out: *sluice.Emitter, err: *sluice.Error) c_int {\n    var words = std.mem.tokenizeAny(u8, in.value.str.slice(), \" \\t\\n\\r\\x0b\\x0c\");\n    while (words.next()) |word| {\n        out.emit(.{ .value = .{ .str = sluice.Str.of(word) } }) catch return err.fail(\"out of memory\");\n    }\n    return 0;\n}\n"
+        }
+        OperatorKind::Filter => {
+            "const std = @import(\"std\");\nconst sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .text }, .{ .value = .text });\n\n\
+             export fn sluice_filter(in: *const sluice.Record, keep: *bool, err: *sluice.Error) c_int {\n    _ = err;\n    keep.* = !std.mem.startsWith(u8, in.value.str.slice(), \"#\");\n    return 0;\n}\n"
+        }
+        OperatorKind::ReduceByKey => {
+            "const sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .int64 }, .{ .value = .int64 });\n\n\
+             export fn sluice_reduce(a: *const sluice.Value, b: *const sluice.Value, out: *sluice.Value, err: *sluice.Error) c_int {\n    const sum, const overflow = @addWithOverflow(a.i, b.i);\n    if (overflow != 0) return err.fail(\"sum overflows int64\");\n    out.i = sum;\n    return 0;\n}\n"
+        }
+    }
+}
+
+fn python(op: OperatorKind) -> &'static str {
+    match op {
+        OperatorKind::Map => {
+            "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.TEXT, output=(sluice.TEXT, sluice.INT64))\n\n\ndef map(line):\n    return (line, len(line.encode()))\n"
+        }
+        OperatorKind::FlatMap => {
+            "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.TEXT, output=sluice.TEXT)\n\n\ndef flat_map(line):\n    return line.split()\n"
+        }
+        OperatorKind::Filter => {
+            "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.TEXT, output=sluice.TEXT)\n\n\ndef filter(line):\n    return not line.startswith(\"#\")\n"
+        }
+        OperatorKind::ReduceByKey => {
+            "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.INT64, output=sluice.INT64)\n\n\ndef reduce(a, b):\n    total = a + b\n    if not -(2**63) <= total < 2**63:\n        raise sluice.OperatorError(\"sum overflows int64\")\n    return total\n"
+        }
+    }
+}
+
+fn javascript(op: OperatorKind) -> &'static str {
+    match op {
+        OperatorKind::Map => {
+            "export const signature = { input: \"text\", output: [\"text\", \"int64\"] };\n\n\
+             export function map(line) {\n  let bytes = 0;\n  for (const c of line) {\n    const cp = c.codePointAt(0);\n    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;\n  }\n  return [line, bytes];\n}\n"
+        }
+        OperatorKind::FlatMap => {
+            "export const signature = { input: \"text\", output: \"text\" };\n\n\
+             export function flatMap(line) {\n  return line.split(/\\s+/).filter((word) => word.length > 0);\n}\n"
+        }
+        OperatorKind::Filter => {
+            "export const signature = { input: \"text\", output: \"text\" };\n\n\
+             export function filter(line) {\n  return !line.startsWith(\"#\");\n}\n"
+        }
+        OperatorKind::ReduceByKey => {
+            "export const signature = { input: \"int64\", output: \"int64\" };\n\n\
+             export function reduce(a, b) {\n  const total = a + b;\n  if (total < -(2n ** 63n) || total >= 2n ** 63n) throw new Error(\"sum overflows int64\");\n  return total;\n}\n"
+        }
+    }
+}
+
+fn go(op: OperatorKind) -> &'static str {
+    match op {
+        OperatorKind::Map => {
+            "\nimport \"sluice\"\n\n// Signature: lines of text in, (line, length) pairs out.\nvar Signature = sluice.Signature{\n\tInput:  sluice.RecordType{Value: sluice.Text},\n\tOutput: sluice.RecordType{Key: sluice.Text, Value: sluice.Int64},\n}\n\n\
+             // Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n\
+             // Map pairs the line with its length in bytes.\nfunc Map(in sluice.Record) (sluice.Record, error) {\n\treturn sluice.Record{Key: in.Value, Value: sluice.IntValue(int64(len(in.Value.Text)))}, nil\n}\n"
+        }
+        OperatorKind::FlatMap => {
+            "\nimport (\n\t\"strings\"\n\n\t\"sluice\"\n)\n\n// Signature: lines of text in, words out.\nvar Signature = sluice.Signature{\n\tInput:  sluice.RecordType{Value: sluice.Text},\n\tOutput: sluice.RecordType{Value: sluice.Text},\n}\n\n\
+             // Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n\
+             // FlatMap emits each word of the line.\nfunc FlatMap(in sluice.Record, emit func(sluice.Record)) error {\n\tfor _, word := range strings.Fields(in.Value.Text) {\n\t\temit(sluice.Record{Value: sluice.TextValue(word)})\n\t}\n\treturn nil\n}\n"
+        }
+        OperatorKind::Filter => {
+            "\nimport (\n\t\"strings\"\n\n\t\"sluice\"\n)\n\n// Signature: lines of text in, the same out.\nvar Signature = sluice.Signature{\n\tInput:  sluice.RecordType{Value: sluice.Text},\n\tOutput: sluice.RecordType{Value: sluice.Text},\n}\n\n\
+             // Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n\
+             // Filter keeps lines that are not comments.\nfunc Filter(in sluice.Record) (bool, error) {\n\treturn !strings.HasPrefix(in.Value.Text, \"#\"), nil\n}\n"
+        }
+        OperatorKind::ReduceByKey => {
+            "\nimport (\n\t\"errors\"\n\n\t\"sluice\"\n)\n\n// Signature: int64 values of any key, summed.\nvar Signature = sluice.Signature{\n\tInput:  sluice.RecordType{Value: sluice.Int64},\n\tOutput: sluice.RecordType{Value: sluice.Int64},\n}\n\n\
+             // Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n\
+             // Reduce adds two values, refusing to overflow.\nfunc Reduce(a, b sluice.Value) (sluice.Value, error) {\n\tsum := a.Int + b.Int\n\tif (a.Int >= 0) == (b.Int >= 0) && (sum >= 0) != (a.Int >= 0) {\n\t\treturn sluice.Value{}, errors.New(\"sum overflows int64\")\n\t}\n\treturn sluice.IntValue(sum), nil\n}\n"
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! `sluice plugin test DIR`: the project's `sluice-test.toml` cases, each
+//! one call of the built component through the real engine and sandbox.
+//!
+//! ```toml
+//! [[case]]
+//! name = "splits a line into words"
+//! input = ["hello big data"]        # a keyed record is [key, value]
+//! expect = ["hello", "big", "data"]
+//! params = { min_length = 2 }       # optional
+//! ```
+//!
+//! Values are TOML strings (text, JSON; bytes as UTF-8), integers (int64)
+//! or floats (float64), as the operator's signature says. A reducer's
+//! output is compared in any order, since its order is unspecified.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use sluice::batch::{Batch, Column, RecordType, ValueType, Varlen};
+use sluice::plugin::error::{CallSite, Phase};
+use sluice::plugin::{Limits, OperatorKind, Param, PluginEngine};
+use sluice::time::BatchTime;
+
+/// The cases file's name.
+pub const FILE_NAME: &str = "sluice-test.toml";
+
+/// Why the cases could not be run (a case that fails is not an error: see
+/// [`Report`]).
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    /// The cases file is missing or malformed.
+    #[error("{path}: {message}")]
+    Cases {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The component could not be loaded.
+    #[error(transparent)]
+    Load(#[from] sluice::plugin::error::LoadError),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CasesFile {
+    #[serde(rename = "case", default)]
+    cases: Vec<Case>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    input: Vec<toml::Value>,
+    expect: Vec<toml::Value>,
+    #[serde(default)]
+    params: toml::Table,
+}
+
+/// The outcome of every case.
+#[derive(Debug)]
+pub struct Report {
+    /// One line per case: `ok NAME` or `FAILED NAME: ...`.
+    pub text: String,
+    /// How many cases passed.
+    pub passed: usize,
+    /// How many failed.
+    pub failed: usize,
+}
+
+/// Runs the cases in `dir/sluice-test.toml` against `component`.
+///
+/// # Errors
+///
+/// When the cases file is missing or malformed, or the component cannot be
+/// loaded with a case's parameters (reported as that case failing when
+/// `init` refuses them).
+pub fn run(engine: &PluginEngine, dir: &Path, component: &Path) -> Result<Report, TestError> {
+    let path = dir.join(FILE_NAME);
+    let cases_error = |message: String| TestError::Cases {
+        path: path.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        cases_error(format!(
+            "cannot read it ({e}); it holds `[[case]]` tables with `name`, `input` and `expect`"
+        ))
+    })?;
+    let file: CasesFile =
+        toml::from_str(&text).map_err(|e| cases_error(e.message().trim_end().to_owned()))?;
+    if file.cases.is_empty() {
+        return Err(cases_error("no `[[case]]` in it".into()));
+    }
+    let mut report = Report {
+        text: String::new(),
+        passed: 0,
+        failed: 0,
+    };
+    let compiled = engine.compile_file(component, &Limits::default())?;
+    for case in &file.cases {
+        let outcome = run_case(engine, component, &compiled, case);
+        match outcome {
+            Ok(()) => {
+                report.passed += 1;
+                let _ = writeln!(report.text, "ok      {}", case.name);
+            }
+            Err(message) => {
+                report.failed += 1;
+                let _ = writeln!(report.text, "FAILED  {}: {message}", case.name);
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn run_case(
+    engine: &PluginEngine,
+    component: &Path,
+    compiled: &sluice::plugin::engine::Compiled,
+    case: &Case,
+) -> Result<(), String> {
+    let params = Param::from_toml(&case.params);
+    let plugin = engine
+        .load_compiled(component, compiled, None, params, Limits::default())
+        .map_err(|e| e.to_string())?;
+    let signature = plugin.signature();
+    let kind = plugin.kind();
+    let input_type = match kind {
+        // A reducer takes any key type: the case's keys say which.
+        OperatorKind::ReduceByKey => RecordType {
+            key: case
+                .input
+                .first()
+                .and_then(|r| r.as_array())
+                .and_then(|pair| pair.first())
+                .map(toml_type)
+                .or(Some(ValueType::Text)),
+            value: signature.input.value,
+        },
+        _ => signature.input,
+    };
+    let output_type = match kind {
+        OperatorKind::ReduceByKey => input_type,
+        _ => signature.output,
+    };
+    let input = batch_of(&case.input, input_type).map_err(|e| format!("input {e}"))?;
+    let site = CallSite {
+        pipeline: "plugin test".into(),
+        stream: case.name.clone(),
+        plugin: plugin.name().to_owned(),
+        hash: plugin.hash().to_owned(),
+        // The plugin's clocks read this, as they read a batch's time.
+        batch_time: BatchTime::now(),
+        partition: 0,
+        phase: Phase::Only,
+        shadow: false,
+        attempt: 1,
+    };
+    let output = plugin
+        .call(engine, &input, output_type, &site)
+        .map_err(|e| e.to_string())?;
+    let mut got = values_of(&output, output_type);
+    let mut expected = case.expect.clone();
+    if kind == OperatorKind::ReduceByKey {
+        got.sort_by_key(toml::Value::to_string);
+        expected.sort_by_key(toml::Value::to_string);
+    }
+    if got == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected {}, got {}",
+            toml::Value::Array(expected),
+            toml::Value::Array(got)
+        ))
+    }
+}
+
+fn toml_type(value: &toml::Value) -> ValueType {
+    match value {
+        toml::Value::Integer(_) => ValueType::Int64,
+        toml::Value::Float(_) => ValueType::Float64,
+        _ => ValueType::Text,
+    }
+}
+
+fn batch_of(records: &[toml::Value], record_type: RecordType) -> Result<Batch, String> {
+    let mut keys = record_type.key.map(Column::empty);
+    let mut values = Column::empty(record_type.value);
+    for (i, record) in records.iter().enumerate() {
+        let value = match (&mut keys, record) {
+            (Some(keys), toml::Value::Array(pair)) if pair.len() == 2 => {
+                push(keys, &pair[0]).map_err(|e| format!("record {i}: key {e}"))?;
+                &pair[1]
+            }
+            (Some(_), _) => {
+                return Err(format!(
+                    "record {i}: a keyed record is a [key, value] array"
+                ));
+            }
+            (None, value) => value,
+        };
+        push(&mut values, value).map_err(|e| format!("record {i}: {e}"))?;
+    }
+    Ok(Batch { keys, values })
+}
+
+fn push(column: &mut Column, value: &toml::Value) -> Result<(), String> {
+    match (column, value) {
+        (Column::Varlen(v), toml::Value::String(s)) => v.push(s.as_bytes()),
+        (Column::Int64(v), toml::Value::Integer(i)) => v.push(*i),
+        (Column::Float64(v), toml::Value::Float(f)) => v.push(*f),
+        (Column::Float64(v), toml::Value::Integer(i)) => v.push(*i as f64),
+        (column, value) => {
+            let wanted = match column {
+                Column::Varlen(_) => "a string",
+                Column::Int64(_) => "an integer",
+                Column::Float64(_) => "a float",
+            };
+            return Err(format!("{value} should be {wanted}"));
+        }
+    }
+    Ok(())
+}
+
+fn values_of(batch: &Batch, record_type: RecordType) -> Vec<toml::Value> {
+    let value = |column: &Column, i: usize| match column {
+        Column::Varlen(v) => toml::Value::String(varlen_text(v, i)),
+        Column::Int64(v) => toml::Value::Integer(v[i]),
+        Column::Float64(v) => toml::Value::Float(v[i]),
+    };
+    (0..batch.len())
+        .map(|i| match (&batch.keys, record_type.key) {
+            (Some(keys), Some(_)) => {
+                toml::Value::Array(vec![value(keys, i), value(&batch.values, i)])
+            }
+            _ => value(&batch.values, i),
+        })
+        .collect()
+}
+
+fn varlen_text(v: &Varlen, i: usize) -> String {
+    String::from_utf8_lossy(v.get(i)).into_owned()
+}

@@ -1,0 +1,122 @@
+//! Write Sluice stream operators in Rust.
+//!
+//! A Sluice operator is a WebAssembly component that the host calls once per
+//! *partition batch*. With this SDK a plugin author writes one function per
+//! record and an attribute macro generates the rest: the component's exports,
+//! the declared record types, and the loop over the batch, which runs inside
+//! the guest so that the host↔guest boundary is crossed once per batch.
+//!
+//! ```ignore
+//! use sluice_guest::flat_map;
+//!
+//! /// Splits a line into its words.
+//! #[flat_map]
+//! fn split(line: &str) -> impl Iterator<Item = &str> {
+//!     line.split_whitespace()
+//! }
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm`
+//! in `target/wasm32-wasip2/release/` is the component.
+//!
+//! # The four operator kinds
+//!
+//! | macro | function shape | Spark equivalent |
+//! | --- | --- | --- |
+//! | [`macro@map`] | `fn(R) -> O` or `fn(R) -> Result<O, E>` | `map` |
+//! | [`macro@flat_map`] | `fn(R) -> impl IntoIterator<Item = O>` | `flatMap` |
+//! | [`macro@filter`] | `fn(R) -> bool` | `filter` |
+//! | [`macro@reduce`] | `fn(V, V) -> V`, associative and commutative | `reduceByKey` |
+//!
+//! `R` is an input record: a value (`&str`, `&[u8]`, `i64`, `f64`,
+//! [`Json`]) for an unkeyed stream, or a `(key, value)` tuple for a keyed one.
+//! `O` is an output record: a value (`&str`, `String`, `&[u8]`, `Vec<u8>`,
+//! `i64`, `f64`, [`Json`]) or a `(key, value)` tuple. The macro derives the
+//! operator's declared types from these, so the host can check a pipeline
+//! before it runs.
+//!
+//! # Parameters
+//!
+//! Every macro takes an optional `init = path` naming a function
+//! `fn(&Params) -> Result<(), String>` that reads the stream's parameters from
+//! the pipeline file. Parameters the function does not read are refused, and a
+//! plugin without `init` refuses every parameter, so a typo never goes
+//! unnoticed.
+//!
+//! # Layout
+//!
+//! - [`value`]: the value and record types an operator may take and give.
+//! - [`column`]: reading and building the bulk column layout of the contract.
+//! - [`Params`]: initialisation parameters.
+//! - `bindings` (hidden): the `wit-bindgen` output for the four worlds.
+#![deny(missing_docs)]
+
+pub mod column;
+mod params;
+pub mod value;
+
+#[doc(hidden)]
+pub mod runtime;
+
+pub use params::Params;
+pub use sluice_guest_macros::{filter, flat_map, map, reduce};
+pub use value::Json;
+
+/// Bindings generated from `wit/operator.wit`, one module per world.
+///
+/// The record types live in [`types`](bindings::types) and are shared by
+/// every world.
+#[doc(hidden)]
+pub mod bindings {
+    /// Shared record types of the contract.
+    pub use self::map_operator::sluice::operator::types;
+
+    #[allow(missing_docs, clippy::all)]
+    pub mod map_operator {
+        wit_bindgen::generate!({
+            path: "../../wit",
+            world: "sluice:operator/map-operator",
+            pub_export_macro: true,
+            export_macro_name: "export_map_operator",
+            default_bindings_module: "::sluice_guest::bindings::map_operator",
+        });
+    }
+
+    #[allow(missing_docs, clippy::all)]
+    pub mod flat_map_operator {
+        wit_bindgen::generate!({
+            path: "../../wit",
+            world: "sluice:operator/flat-map-operator",
+            pub_export_macro: true,
+            export_macro_name: "export_flat_map_operator",
+            default_bindings_module: "::sluice_guest::bindings::flat_map_operator",
+            with: { "sluice:operator/types@0.1.0": crate::bindings::types },
+        });
+    }
+
+    #[allow(missing_docs, clippy::all)]
+    pub mod filter_operator {
+        wit_bindgen::generate!({
+            path: "../../wit",
+            world: "sluice:operator/filter-operator",
+            pub_export_macro: true,
+            export_macro_name: "export_filter_operator",
+            default_bindings_module: "::sluice_guest::bindings::filter_operator",
+            with: { "sluice:operator/types@0.1.0": crate::bindings::types },
+        });
+    }
+
+    #[allow(missing_docs, clippy::all)]
+    pub mod reduce_operator {
+        wit_bindgen::generate!({
+            path: "../../wit",
+            world: "sluice:operator/reduce-operator",
+            pub_export_macro: true,
+            export_macro_name: "export_reduce_operator",
+            default_bindings_module: "::sluice_guest::bindings::reduce_operator",
+            with: { "sluice:operator/types@0.1.0": crate::bindings::types },
+        });
+    }
+}
+
+pub use bindings::types::{Batch, Column, Error, ValueType};

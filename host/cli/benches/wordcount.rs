@@ -1,0 +1,510 @@
+//! Word-count benchmark: the real engine with the real plugins, against the
+//! same plan run with native Rust closures, in the same process and run.
+//!
+//! `cargo bench -p sluice-cli --bench wordcount`.
+//! Environment: `SLUICE_BENCH_MB` (corpus size, default 200),
+//! `SLUICE_BENCH_ROUNDS` (alternating rounds per variant, default 3).
+//!
+//! 1. Throughput: a corpus made by `scripts/gen_corpus.py` (files of
+//!    10 MB, one file per batch) is read into memory, then every batch is
+//!    split into P = cores input partitions and run through
+//!    flat_map(split-words) → map(word-pair) → reduce_by_key(sum), with the
+//!    exchange into P partitions. The same [`Executor`] runs it once with
+//!    the WebAssembly plugins and once with native closures; both results
+//!    are checked against the generator's exact counts. The best round of
+//!    each is reported, with the ratio.
+//!    A second plan fuses split and pair into one plugin (`split-pairs`),
+//!    against the same fusion done natively.
+//! 2. Cost of the limits: the three-stream plan without time and memory
+//!    limits, with the default limits, and with fuel metering as well.
+//! 3. Start-up: time from spawning `sluice run` (plugins cached) to its
+//!    first batch printed.
+//! 4. Latency: time from a 1 MB file's rename into the input directory to
+//!    its counts printed, with a 1 s batch interval.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+use sluice::batch::{Batch, Column, Varlen};
+use sluice::executor::Executor;
+use sluice::operator::StreamOperators;
+use sluice::operator::{NativeOperator, Operator};
+use sluice::pipeline::{self, PipelineOptions};
+use sluice::plan::Plan;
+use sluice::time::BatchTime;
+use sluice_test_fixtures::{self as fixtures, PipelineFile};
+
+fn main() {
+    let mb: u32 = env_or("SLUICE_BENCH_MB", 200);
+    let rounds: u32 = env_or("SLUICE_BENCH_ROUNDS", 3);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
+    std::fs::create_dir_all(&work).unwrap();
+    let (files, expected) = corpus(&work, mb);
+    std::fs::create_dir_all(work.join("in")).unwrap();
+    let batches: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let bytes: usize = batches.iter().map(Vec::len).sum();
+    let words: i64 = expected.values().sum();
+    println!(
+        "corpus: {} files, {:.1} MB, {} words; P = {cores}; best of {rounds} rounds",
+        batches.len(),
+        bytes as f64 / 1e6,
+        words
+    );
+    for fused in [false, true] {
+        let pipeline = write_pipeline(&work, "in", "pprint", fused);
+        let options = PipelineOptions {
+            cache_dir: Some(work.join("cache")),
+            ..PipelineOptions::default()
+        };
+        let (engine, plan) = pipeline::load(&pipeline, &options).unwrap();
+        let plan = Arc::new(plan);
+        let wasm = Runner {
+            executor: Executor::new(plan.clone(), cores).unwrap(),
+            operators: StreamOperators::initial(&plan, &engine),
+        };
+        let native = Runner {
+            executor: Executor::new(plan.clone(), cores).unwrap(),
+            operators: StreamOperators::fixed(&plan, native_operators(fused)),
+        };
+        let mut best = [Duration::MAX; 2];
+        for _ in 0..rounds {
+            for (i, executor) in [&native, &wasm].into_iter().enumerate() {
+                let (elapsed, counts) = run_all(executor, &batches, cores);
+                assert_eq!(counts, expected, "wrong counts from variant {i}");
+                best[i] = best[i].min(elapsed);
+            }
+        }
+        let plan_name = if fused {
+            "flat_map(split-pairs) -> reduce_by_key(sum)  [split and pair fused in one call]"
+        } else {
+            "flat_map(split-words) -> map(word-pair) -> reduce_by_key(sum)"
+        };
+        println!("plan: {plan_name}");
+        let report = |name: &str, d: Duration| {
+            let secs = d.as_secs_f64();
+            println!(
+                "  {name:>7}: {:>7.3} s  {:>7.1} MB/s  {:>6.2} M words/s",
+                secs,
+                bytes as f64 / 1e6 / secs,
+                words as f64 / 1e6 / secs
+            );
+        };
+        report("native", best[0]);
+        report("sluice", best[1]);
+        println!(
+            "    ratio: sluice runs at {:.2}x native throughput",
+            best[0].as_secs_f64() / best[1].as_secs_f64()
+        );
+    }
+
+    let race = Race {
+        work: &work,
+        batches: &batches,
+        expected: &expected,
+        rounds,
+        cores,
+        bytes,
+    };
+    limits_cost(&race);
+    languages(&race);
+    startup_and_latency(&work);
+}
+
+/// The cost of the limits on the three-stream plan: native, the engine
+/// without time and memory limits, with the default limits, and with fuel
+/// metering on top, alternating in the same rounds.
+fn limits_cost(race: &Race) {
+    let work = race.work;
+    let plain = write_pipeline(work, "in", "pprint", false);
+    let fueled = work.join("pipeline-fuel.toml");
+    let text = std::fs::read_to_string(&plain).unwrap();
+    std::fs::write(&fueled, format!("{text}\n[limits]\nfuel = 1000000000000\n")).unwrap();
+    let default_limits = race.runner(&plain, false);
+    let variants = [
+        ("native", race.native(default_limits.executor.plan())),
+        ("no limits", race.runner(&plain, true)),
+        ("default limits", default_limits),
+        ("+ fuel", race.runner(&fueled, false)),
+    ];
+    race.run(
+        "cost of the limits (flat_map -> map -> reduce_by_key):",
+        "no-limits",
+        &variants,
+    );
+}
+
+/// Variants run over the same batches, alternating, best of `rounds`.
+struct Race<'a> {
+    /// Where pipelines, plugin projects and the compile cache go.
+    work: &'a Path,
+    batches: &'a [Vec<u8>],
+    expected: &'a HashMap<String, i64>,
+    rounds: u32,
+    cores: usize,
+    bytes: usize,
+}
+
+impl Race<'_> {
+    /// The pipeline file's plan with its plugins (without time and memory
+    /// limits if `unlimited`).
+    fn runner(&self, pipeline: &Path, unlimited: bool) -> Runner {
+        let options = PipelineOptions {
+            cache_dir: Some(self.work.join("cache")),
+            unlimited_for_benchmarks: unlimited,
+            ..PipelineOptions::default()
+        };
+        let (engine, plan) = pipeline::load(pipeline, &options).unwrap();
+        let plan = Arc::new(plan);
+        Runner {
+            operators: StreamOperators::initial(&plan, &engine),
+            executor: Executor::new(plan, self.cores).unwrap(),
+        }
+    }
+
+    /// The three-stream `plan` with native closures instead of plugins.
+    fn native(&self, plan: &Arc<Plan>) -> Runner {
+        Runner {
+            operators: StreamOperators::fixed(plan, native_operators(false)),
+            executor: Executor::new(plan.clone(), self.cores).unwrap(),
+        }
+    }
+
+    /// Runs `variants` (the first is the native baseline, the second the
+    /// one named `second`) and prints each one's throughput and ratios.
+    fn run<N: std::fmt::Display>(&self, title: &str, second: &str, variants: &[(N, Runner)]) {
+        let mut best = vec![Duration::MAX; variants.len()];
+        for _ in 0..self.rounds {
+            for (i, (name, runner)) in variants.iter().enumerate() {
+                let (elapsed, counts) = run_all(runner, self.batches, self.cores);
+                assert_eq!(&counts, self.expected, "wrong counts from {name}");
+                best[i] = best[i].min(elapsed);
+            }
+        }
+        println!("{title}");
+        for (i, (name, _)) in variants.iter().enumerate() {
+            let secs = best[i].as_secs_f64();
+            println!(
+                "  {:>18}: {secs:>7.3} s  {:>7.1} MB/s  {:.2}x native, {:.2}x {second}",
+                name.to_string(),
+                self.bytes as f64 / 1e6 / secs,
+                best[0].as_secs_f64() / secs,
+                best[1].as_secs_f64() / secs,
+            );
+        }
+    }
+}
+
+/// The three-stream plan with the plugins of each language, built from
+/// source with `sluice plugin build`, against native and Rust.
+fn languages(race: &Race) {
+    let work = race.work;
+    let build = |language: &str, name: &str| {
+        let source = Path::new(fixtures::WORKSPACE)
+            .join("plugins")
+            .join(language)
+            .join(name);
+        let project = work.join(format!("{language}-plugins")).join(name);
+        std::fs::create_dir_all(&project).unwrap();
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, project.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        sluice_plugin_build::build(&project).unwrap().component
+    };
+    let pipeline_of = |language: &str| {
+        let (split, pair, sum) = (
+            build(language, "split-words"),
+            build(language, "word-pair"),
+            build(language, "sum"),
+        );
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .stream("words", "lines", "flat_map", split, "")
+            .stream("pairs", "words", "map", pair, "")
+            .stream("counts", "pairs", "reduce_by_key", sum, "")
+            .pprint("out", "counts")
+            .write(work.join(format!("pipeline-{language}.toml")))
+    };
+    let rust = race.runner(&write_pipeline(work, "in", "pprint", false), false);
+    let mut variants: Vec<(String, Runner)> = vec![
+        ("native".into(), race.native(rust.executor.plan())),
+        ("Rust plugins".into(), rust),
+    ];
+    // SLUICE_BENCH_LANGUAGES="c zig" measures some; the default is all.
+    let languages = std::env::var("SLUICE_BENCH_LANGUAGES")
+        .unwrap_or_else(|_| "c zig go javascript python".into());
+    for language in languages.split_whitespace() {
+        variants.push((
+            format!("{language} plugins"),
+            race.runner(&pipeline_of(language), false),
+        ));
+    }
+    race.run(
+        "languages (flat_map -> map -> reduce_by_key, default limits):",
+        "Rust plugins",
+        &variants,
+    );
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// An executor and the operators it runs.
+struct Runner {
+    executor: Executor,
+    operators: Vec<StreamOperators>,
+}
+
+/// Runs every batch; returns the time and the summed counts.
+fn run_all(
+    runner: &Runner,
+    batches: &[Vec<u8>],
+    partitions: usize,
+) -> (Duration, HashMap<String, i64>) {
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    let mut elapsed = Duration::ZERO;
+    for (i, bytes) in batches.iter().enumerate() {
+        let started = Instant::now();
+        let lines = lines_of(bytes);
+        let output = runner
+            .executor
+            .run(
+                BatchTime(i as i64 * 1000),
+                &[Arc::new(lines.split(partitions))],
+                &runner.operators,
+            )
+            .unwrap();
+        elapsed += started.elapsed();
+        for partition in output.sinks[0].iter() {
+            let (Some(Column::Varlen(keys)), Column::Int64(values)) =
+                (&partition.keys, &partition.values)
+            else {
+                panic!("unexpected layout");
+            };
+            for (j, value) in values.iter().enumerate() {
+                *counts.entry(keys.get_str(j).to_owned()).or_insert(0) += value;
+            }
+        }
+    }
+    (elapsed, counts)
+}
+
+fn lines_of(bytes: &[u8]) -> Batch {
+    let mut column = Varlen::with_capacity(bytes.len() / 40, bytes.len());
+    for line in bytes
+        .strip_suffix(b"\n")
+        .unwrap_or(bytes)
+        .split(|&b| b == b'\n')
+    {
+        column.push(line);
+    }
+    Batch {
+        keys: None,
+        values: Column::Varlen(column),
+    }
+}
+
+/// The plan's operators as native closures over the same batches: split,
+/// pair and sum, or (fused) split-and-pair and sum. The sum uses the same
+/// structure as the SDK's combine.
+fn native_operators(fused: bool) -> Vec<Arc<dyn Operator>> {
+    let split = NativeOperator(|input: &Batch| {
+        let Column::Varlen(lines) = &input.values else {
+            unreachable!()
+        };
+        let mut words = Varlen::with_capacity(lines.len() * 10, lines.data.len());
+        for i in 0..lines.len() {
+            for word in lines.get_str(i).split_whitespace() {
+                words.push(word.as_bytes());
+            }
+        }
+        Batch {
+            keys: None,
+            values: Column::Varlen(words),
+        }
+    });
+    let pair = NativeOperator(|input: &Batch| Batch {
+        keys: Some(input.values.clone()),
+        values: Column::Int64(vec![1; input.len()]),
+    });
+    let split_pairs = NativeOperator(|input: &Batch| {
+        let Column::Varlen(lines) = &input.values else {
+            unreachable!()
+        };
+        let mut words = Varlen::with_capacity(lines.len() * 10, lines.data.len());
+        let mut ones = Vec::with_capacity(lines.len() * 10);
+        for i in 0..lines.len() {
+            for word in lines.get_str(i).split_whitespace() {
+                words.push(word.as_bytes());
+                ones.push(1i64);
+            }
+        }
+        Batch {
+            keys: Some(Column::Varlen(words)),
+            values: Column::Int64(ones),
+        }
+    });
+    let sum = NativeOperator(|input: &Batch| {
+        let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&input.keys, &input.values)
+        else {
+            unreachable!()
+        };
+        let mut combined: FxHashMap<&[u8], (u32, i64)> =
+            FxHashMap::with_capacity_and_hasher(values.len().min(1 << 16), Default::default());
+        for (i, value) in values.iter().enumerate() {
+            combined
+                .entry(keys.get(i))
+                .and_modify(|(_, sum)| *sum = sum.wrapping_add(*value))
+                .or_insert((i as u32, *value));
+        }
+        let mut entries: Vec<(u32, i64)> = combined.into_values().collect();
+        entries.sort_unstable_by_key(|(first, _)| *first);
+        let mut out_keys = Varlen::with_capacity(entries.len(), entries.len() * 8);
+        let mut sums = Vec::with_capacity(entries.len());
+        for (first, sum) in entries {
+            out_keys.push(keys.get(first as usize));
+            sums.push(sum);
+        }
+        Batch {
+            keys: Some(Column::Varlen(out_keys)),
+            values: Column::Int64(sums),
+        }
+    });
+    if fused {
+        vec![Arc::new(split_pairs), Arc::new(sum)]
+    } else {
+        vec![Arc::new(split), Arc::new(pair), Arc::new(sum)]
+    }
+}
+
+/// The corpus (cached between runs) and its exact counts.
+fn corpus(work: &Path, mb: u32) -> (Vec<PathBuf>, HashMap<String, i64>) {
+    let files = mb.div_ceil(10).max(1);
+    let dir = work.join(format!("corpus-{files}x10MB"));
+    let corpus = fixtures::corpus(&dir, files, 10.0, 42);
+    (corpus.files, corpus.counts)
+}
+
+fn write_pipeline(work: &Path, input: &str, sink: &str, fused: bool) -> PathBuf {
+    let pipeline = PipelineFile::new("1s").files_source("lines", input, "");
+    let pipeline = if fused {
+        pipeline.stream("pairs", "lines", "flat_map", fixtures::SPLIT_PAIRS, "")
+    } else {
+        pipeline
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+            .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+    };
+    pipeline
+        .stream("counts", "pairs", "reduce_by_key", fixtures::SUM, "")
+        .table("sinks.out", &format!("from = \"counts\"\nkind = {sink:?}"))
+        .write(work.join(format!("pipeline-{sink}-{fused}.toml")))
+}
+
+/// Measures start-up to first batch, and arrival-to-print latency, with
+/// the real binary.
+fn startup_and_latency(work: &Path) {
+    let binary = env!("CARGO_BIN_EXE_sluice");
+    let input = work.join("latency-in");
+    let _ = std::fs::remove_dir_all(&input);
+    std::fs::create_dir_all(&input).unwrap();
+    let pipeline = write_pipeline(work, "latency-in", "pprint", false);
+    let spawn = || {
+        Command::new(binary)
+            .args(["run", pipeline.to_str().unwrap()])
+            .env("SLUICE_CACHE_DIR", work.join("cache"))
+            .env("SLUICE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    };
+    // Start-up: the cache is warm (the throughput run compiled the plugins).
+    let mut startups = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut child = spawn();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 && !line.starts_with("Time: ") {
+            line.clear();
+        }
+        startups.push(started.elapsed());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    startups.sort();
+    println!(
+        "start-up to first batch printed (plugins cached): median {:.0} ms, max {:.0} ms",
+        startups[2].as_secs_f64() * 1e3,
+        startups[4].as_secs_f64() * 1e3
+    );
+
+    // Latency: drop 1 MB files at uneven offsets within the interval.
+    let mut child = spawn();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel::<(Instant, usize)>();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let mut records = 0;
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if line == "\n" {
+                let _ = sender.send((Instant::now(), records));
+                records = 0;
+            } else if line.starts_with('(') || line == "...\n" {
+                records += 1;
+            }
+            line.clear();
+        }
+    });
+    let megabyte: String = (0..)
+        .map(|i| format!("word{} lorem ipsum dolor sit amet\n", i % 5000))
+        .take_while({
+            let mut size = 0;
+            move |l: &String| {
+                size += l.len();
+                size <= 1_000_000
+            }
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut latencies = Vec::new();
+    for i in 0..6u64 {
+        while receiver.try_recv().is_ok() {}
+        std::thread::sleep(Duration::from_millis(137 * i % 1000));
+        let hidden = input.join(format!(".f{i}"));
+        std::fs::write(&hidden, &megabyte).unwrap();
+        let dropped = Instant::now();
+        std::fs::rename(&hidden, input.join(format!("f{i}.txt"))).unwrap();
+        loop {
+            let (at, records) = receiver.recv_timeout(Duration::from_secs(10)).unwrap();
+            if records > 0 {
+                latencies.push(at - dropped);
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    latencies.sort();
+    println!(
+        "1 MB file arrival to counts printed (interval 1 s): min {:.0} ms, median {:.0} ms, max {:.0} ms (bound: 1050 ms)",
+        latencies[0].as_secs_f64() * 1e3,
+        latencies[latencies.len() / 2].as_secs_f64() * 1e3,
+        latencies[latencies.len() - 1].as_secs_f64() * 1e3
+    );
+}

@@ -1,0 +1,209 @@
+//! The `sluice` command line (clap derive structures only).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Stream processing with WebAssembly operators, in Spark Streaming's
+/// micro-batch model.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about)]
+pub struct Cli {
+    /// Log filter (tracing's env-filter syntax), e.g. `debug` or
+    /// `sluice=debug`. Logs go to stderr.
+    #[arg(long, global = true, env = "SLUICE_LOG", default_value = "info")]
+    pub log: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline until Ctrl-C or SIGTERM (the current batch finishes
+    /// first), or a stop condition.
+    Run(RunArgs),
+    /// Check a pipeline file and its plugins without running it.
+    Check(PipelineArgs),
+    /// Work with plugin components.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Load a new version of a stream's plugin into the running pipeline.
+    /// It is checked first (valid component, the stream's operator, allowed
+    /// imports, record types, `init`) and becomes current at the next batch;
+    /// a version that fails a check is refused and the old one keeps running.
+    Deploy(DeployArgs),
+    /// Show the running pipeline: progress, delays, and each stream's
+    /// plugin version.
+    Status(StatusArgs),
+    /// List a stream's plugin versions and what happened to them.
+    History(StreamArgs),
+    /// Go back to the version that was current before the current one.
+    Rollback(StreamArgs),
+    /// Make a stream's shadow candidate its current version.
+    Promote(StreamArgs),
+    /// Stop shadowing a stream and drop the candidate.
+    Discard(StreamArgs),
+}
+
+/// Which running pipeline a control command talks to.
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// The running pipeline's file (its control socket is in its state
+    /// directory).
+    #[arg(short, long)]
+    pub pipeline: Option<PathBuf>,
+    /// The control endpoint instead: a socket path, or `tcp://HOST:PORT`.
+    #[arg(long, env = "SLUICE_CONTROL", conflicts_with = "pipeline")]
+    pub control: Option<String>,
+    /// File holding the token for a TCP endpoint (or set
+    /// SLUICE_CONTROL_TOKEN).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Print the reply as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sluice deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The stream whose plugin is replaced.
+    pub stream: String,
+    /// The new component.
+    pub file: PathBuf,
+    /// Run it beside the current version on the same batches, without
+    /// affecting the output; compare with `sluice status`, then `sluice
+    /// promote` or `sluice discard`.
+    #[arg(long)]
+    pub shadow: bool,
+    /// Return once the version is checked and current, without waiting for
+    /// its first batch.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// The running pipeline.
+    #[command(flatten)]
+    pub target: ControlArgs,
+}
+
+/// `sluice status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The running pipeline.
+    #[command(flatten)]
+    pub target: ControlArgs,
+}
+
+/// Commands about one stream.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// The stream.
+    pub stream: String,
+    /// Return without waiting for the first batch on the version
+    /// (rollback, promote).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// The running pipeline.
+    #[command(flatten)]
+    pub target: ControlArgs,
+}
+
+/// Options shared by commands that read a pipeline file.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// Input partitions per batch (overrides the file's `partitions`).
+    #[arg(long)]
+    pub partitions: Option<usize>,
+    /// Directory for compiled plugins (default: $SLUICE_CACHE_DIR,
+    /// $XDG_CACHE_HOME/sluice or ~/.cache/sluice).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile plugins without reading or writing the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// `sluice run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline and its options.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Stop after this many batches.
+    #[arg(long)]
+    pub max_batches: Option<u64>,
+    /// Stop after this many consecutive batches without input.
+    #[arg(long)]
+    pub stop_when_idle: Option<u64>,
+    /// Reload a stream's plugin when its file changes (a half-written or
+    /// invalid file is refused and the running version kept).
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// `sluice plugin ...`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Create a plugin project that builds and passes its test out of the
+    /// box.
+    New {
+        /// The plugin's name (lowercase letters, digits, dashes).
+        name: String,
+        /// The language: rust, c, zig, python (py), javascript (js), go.
+        #[arg(long, value_parser = parse_language)]
+        lang: sluice_plugin_build::Language,
+        /// The operator: map, flat_map, filter or reduce_by_key.
+        #[arg(long, value_parser = parse_op)]
+        op: sluice::plugin::OperatorKind,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The Rust SDK (the repository's guest-sdk/rust), for Rust projects.
+        #[arg(long, env = "SLUICE_RUST_SDK")]
+        rust_sdk: Option<PathBuf>,
+    },
+    /// Build a plugin project (Rust, C, Zig, Python, JavaScript or Go,
+    /// detected from its files) into a component, and print where it is.
+    Build {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a plugin project and run the cases in its sluice-test.toml
+    /// through the real engine and sandbox.
+    Test {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Directory for compiled plugins.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Print a plugin's operator kind, world, declared types, imports and
+    /// the limits that apply to it.
+    Inspect {
+        /// The component file.
+        file: PathBuf,
+        /// Directory for compiled plugins.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
+}
+
+fn parse_language(name: &str) -> Result<sluice_plugin_build::Language, String> {
+    sluice_plugin_build::Language::from_name(name).ok_or_else(|| {
+        format!("unknown language `{name}`; use rust, c, zig, python, javascript or go")
+    })
+}
+
+fn parse_op(name: &str) -> Result<sluice::plugin::OperatorKind, String> {
+    sluice::plugin::OperatorKind::ALL
+        .into_iter()
+        .find(|op| op.op_name() == name)
+        .ok_or_else(|| {
+            format!("unknown operator `{name}`; use map, flat_map, filter or reduce_by_key")
+        })
+}

@@ -1,0 +1,279 @@
+//! The `sluice` binary: parses the command line, sets up logging and the
+//! runtime, and calls the library.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use cli::{Cli, Command, ControlArgs, PipelineArgs, PluginCommand};
+use sluice::control::client::{self, Endpoint};
+use sluice::control::protocol::{Reply, Request};
+use sluice::pipeline::{self, PipelineOptions};
+use sluice::plugin::PluginEngine;
+use sluice::plugin::engine::EngineSettings;
+use sluice::scheduler::StopConditions;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match execute(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit_code(&e)
+        }
+    }
+}
+
+/// The exit status for `error`: by its kind when the library failed (2 the
+/// user's, 3 the environment's, 4 a bug; see `ErrorKind::exit_code`), else
+/// 1 (bad arguments, a refused control request, a failed plugin build).
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<sluice::Error>())
+        .map_or(ExitCode::FAILURE, |e| ExitCode::from(e.kind().exit_code()))
+}
+
+/// Builds the project in `dir`, saying so on stderr.
+fn build_plugin(dir: &std::path::Path) -> anyhow::Result<sluice_plugin_build::Built> {
+    let built = sluice_plugin_build::build(dir)?;
+    eprintln!(
+        "built {} plugin in {:.1?}",
+        built.language.name(),
+        built.elapsed
+    );
+    Ok(built)
+}
+
+fn options(args: &PipelineArgs) -> PipelineOptions {
+    PipelineOptions {
+        partitions: args.partitions,
+        cache_dir: args.cache_dir.clone(),
+        no_cache: args.no_cache,
+        ..PipelineOptions::default()
+    }
+}
+
+fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(async {
+                let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    wait_for_signal().await;
+                    let _ = stop_sender.send(true);
+                });
+                let stop = StopConditions {
+                    max_batches: args.max_batches,
+                    stop_when_idle: args.stop_when_idle,
+                };
+                let options = PipelineOptions {
+                    watch: args.watch,
+                    ..options(&args.pipeline)
+                };
+                pipeline::run(&args.pipeline.pipeline, &options, stop, stop_receiver)
+                    .await
+                    .map(drop)
+            })?;
+        }
+        Command::Check(args) => {
+            let (_, plan) = pipeline::load(&args.pipeline, &options(&args))?;
+            println!(
+                "{}: ok ({} sources, {} streams, {} sinks, {} partitions)",
+                args.pipeline.display(),
+                plan.sources.len(),
+                plan.streams.len(),
+                plan.sinks.len(),
+                plan.partitions
+            );
+            for stream in &plan.streams {
+                println!(
+                    "  stream {}: {} {} ({}) {} -> {}",
+                    stream.name,
+                    stream.op,
+                    stream.plugin.name(),
+                    &stream.plugin.hash()[..12],
+                    stream.input_type,
+                    stream.output_type
+                );
+            }
+        }
+        Command::Plugin(PluginCommand::Inspect { file, cache_dir }) => {
+            let mut settings = EngineSettings::default();
+            if let Some(dir) = cache_dir {
+                settings.cache_dir = Some(dir);
+            }
+            let engine = PluginEngine::new(&settings)?;
+            let inspection = sluice::plugin::inspect::inspect(&engine, &file)?;
+            print!("{}", inspection.report);
+            if !inspection.allowed {
+                anyhow::bail!("{} is refused (see the verdict above)", file.display());
+            }
+        }
+        Command::Plugin(PluginCommand::New {
+            name,
+            lang,
+            op,
+            dir,
+            rust_sdk,
+        }) => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let rust_sdk = rust_sdk.unwrap_or_else(sluice_plugin_build::scaffold::default_rust_sdk);
+            let files = sluice_plugin_build::scaffold::create(&dir, &name, lang, op, &rust_sdk)?;
+            println!(
+                "created {} `{}` plugin {name} in {}:",
+                lang.name(),
+                op.op_name(),
+                dir.display()
+            );
+            for file in files {
+                println!("  {}", file.display());
+            }
+            println!(
+                "next: sluice plugin test {0}   (builds it and runs sluice-test.toml)\n      sluice plugin build {0}  (prints the component's path)",
+                dir.display()
+            );
+        }
+        Command::Plugin(PluginCommand::Build { dir }) => {
+            let built = build_plugin(&dir)?;
+            println!("{}", built.component.display());
+        }
+        Command::Plugin(PluginCommand::Test { dir, cache_dir }) => {
+            let built = build_plugin(&dir)?;
+            let mut settings = EngineSettings::default();
+            if let Some(dir) = cache_dir {
+                settings.cache_dir = Some(dir);
+            }
+            let engine = PluginEngine::new(&settings)?;
+            let report = sluice_plugin_build::testing::run(&engine, &dir, &built.component)?;
+            print!("{}", report.text);
+            println!("{} passed, {} failed", report.passed, report.failed);
+            if report.failed > 0 {
+                anyhow::bail!(
+                    "{} of {} cases failed",
+                    report.failed,
+                    report.passed + report.failed
+                );
+            }
+        }
+        Command::Deploy(args) => {
+            let bytes = std::fs::read(&args.file)
+                .with_context(|| format!("cannot read {}", args.file.display()))?;
+            let file_name = args.file.file_name().map_or_else(
+                || "plugin.wasm".into(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let request = Request::Deploy {
+                stream: args.stream,
+                file_name,
+                size: bytes.len() as u64,
+                shadow: args.shadow,
+                wait: !args.no_wait,
+            };
+            control(&args.target, request, &bytes)?;
+        }
+        Command::Status(args) => control(&args.target, Request::Status, &[])?,
+        Command::History(args) => control(
+            &args.target,
+            Request::History {
+                stream: args.stream,
+            },
+            &[],
+        )?,
+        Command::Rollback(args) => control(
+            &args.target,
+            Request::Rollback {
+                stream: args.stream,
+                wait: !args.no_wait,
+            },
+            &[],
+        )?,
+        Command::Promote(args) => control(
+            &args.target,
+            Request::Promote {
+                stream: args.stream,
+                wait: !args.no_wait,
+            },
+            &[],
+        )?,
+        Command::Discard(args) => control(
+            &args.target,
+            Request::Discard {
+                stream: args.stream,
+            },
+            &[],
+        )?,
+    }
+    Ok(())
+}
+
+/// Sends `request` to the pipeline `target` names and prints the reply.
+fn control(target: &ControlArgs, request: Request, payload: &[u8]) -> anyhow::Result<()> {
+    let token = match &target.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("SLUICE_CONTROL_TOKEN").ok(),
+    };
+    let endpoint = match (&target.control, &target.pipeline) {
+        (Some(control), _) => Endpoint::parse(control, token),
+        (None, Some(pipeline)) => Endpoint::of_pipeline(pipeline)?,
+        (None, None) => anyhow::bail!(
+            "which pipeline? pass its file with --pipeline FILE, or its control endpoint with --control SOCKET (or tcp://HOST:PORT)"
+        ),
+    };
+    let reply = client::send(&endpoint, request, payload)?;
+    if target.json {
+        println!("{}", serde_json::to_string_pretty(&reply)?);
+        return Ok(());
+    }
+    let text = match &reply {
+        Reply::Status(report) => sluice::control::report::status(report),
+        Reply::History(report) => sluice::control::report::history(report),
+        Reply::Changed(report) => sluice::control::report::change(report),
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                None
+            }
+        };
+    let term = async {
+        match &mut terminate {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: finishing the current batch"),
+        () = term => tracing::info!("SIGTERM: finishing the current batch"),
+    }
+}

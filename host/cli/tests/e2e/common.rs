@@ -1,0 +1,145 @@
+//! Helpers: pipeline files, running the binary with a deadline, reading
+//! `text_files` output.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sluice_test_fixtures as fixtures;
+
+/// The compile cache shared by the tests of one run.
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sluice-cache")
+}
+
+/// `sluice ARGS` with a test environment.
+pub fn sluice(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
+        .args(args)
+        .env("SLUICE_CACHE_DIR", cache_dir())
+        .env("TZ", "UTC")
+        .env("SLUICE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Waits for `child`, killing it and failing the test after `limit`.
+pub fn wait(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "sluice did not stop within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `sluice ARGS` to completion (at most 120 s).
+pub fn run(args: &[&str]) -> Output {
+    wait(sluice(args).spawn().unwrap(), Duration::from_secs(120))
+}
+
+/// Asserts success and returns stdout.
+pub fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "sluice failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Asserts failure and returns stderr.
+pub fn stderr_of_failure(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "sluice should have failed\nstdout:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+pub use fixtures::{PipelineFile, sink_batches, sink_lines, toml_path, walk};
+
+/// A word-count pipeline over the files source at `input`:
+/// split-words, word-pair and sum, written as `jsonl` text files under
+/// `out/counts`. `source_keys` go into the source's table; `extra` is
+/// appended to the file (more sinks, etc.).
+pub fn wordcount_pipeline(dir: &Path, input: &str, source_keys: &str, extra: &str) -> PathBuf {
+    PipelineFile::new("200ms")
+        .files_source("lines", input, source_keys)
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream("counts", "pairs", "reduce_by_key", fixtures::SUM, "")
+        .text_files("files", "counts", "out/counts", "format = \"jsonl\"")
+        .raw(extra)
+        .write(dir.join("pipeline.toml"))
+}
+
+/// Sums the `jsonl` counts of every batch the word-count pipeline wrote
+/// under `dir/out`, which holds nothing else.
+pub fn read_counts(dir: &Path) -> BTreeMap<String, i64> {
+    if let Ok(entries) = std::fs::read_dir(dir.join("out")) {
+        for entry in entries {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with("counts-"),
+                "unexpected entry {name} in output"
+            );
+        }
+    }
+    let mut counts = BTreeMap::new();
+    for line in sink_lines(dir, "counts") {
+        let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let word = record["key"].as_str().unwrap().to_owned();
+        *counts.entry(word).or_insert(0) += record["value"].as_i64().unwrap();
+    }
+    counts
+}
+
+/// Counts words (split at whitespace) in `texts`: the reference.
+pub fn reference_counts<'a>(texts: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    for text in texts {
+        for word in text.split_whitespace() {
+            *counts.entry(word.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Writes `contents` to `dir/name` atomically: written under a hidden name,
+/// then renamed in, as the files source asks.
+pub fn drop_file(dir: &Path, name: &str, contents: &[u8]) {
+    let hidden = dir.join(format!(".{name}.writing"));
+    std::fs::write(&hidden, contents).unwrap();
+    std::fs::rename(&hidden, dir.join(name)).unwrap();
+}
+
+/// Waits until a pipeline writing `text_files` under `dir/out` has
+/// committed its first batch: its sources are open from then on.
+pub fn wait_until_running(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(dir.join("out")).map_or(true, |mut e| e.next().is_none()) {
+        assert!(
+            Instant::now() < deadline,
+            "the pipeline did not start within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

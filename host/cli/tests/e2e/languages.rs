@@ -1,0 +1,530 @@
+//! Plugins in other languages, built from source with `sluice plugin build`
+//! and run in the word count against the generator's exact counts, alone
+//! and mixed with the Rust plugins. A missing toolchain fails the test with
+//! the install hint; nothing is skipped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::common::*;
+use sluice_test_fixtures as fixtures;
+
+use fixtures::WORKSPACE;
+
+/// Copies `plugins/LANGUAGE/NAME` into `dir` and builds it with the real
+/// CLI; returns the component.
+fn build_plugin(dir: &Path, language: &str, name: &str) -> PathBuf {
+    let project = dir.join(language).join(name);
+    std::fs::create_dir_all(&project).unwrap();
+    let source = Path::new(WORKSPACE)
+        .join("plugins")
+        .join(language)
+        .join(name);
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, project.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let output = run_long(&["plugin", "build", project.to_str().unwrap()]);
+    let stdout = stdout_of(&output);
+    let component = PathBuf::from(stdout.trim());
+    assert_eq!(
+        component,
+        project
+            .join("target/sluice")
+            .join(format!("{}.wasm", name.replace('-', "_")))
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("built {language} plugin in ")),
+        "{stderr}"
+    );
+    component
+}
+
+fn build_c(dir: &Path, name: &str) -> PathBuf {
+    build_plugin(dir, "c", name)
+}
+
+/// The four word-count plugins of `language`, built, each allowed by the
+/// sandbox: (split-words, min-length, word-pair, sum).
+fn build_word_count(dir: &Path, language: &str) -> [PathBuf; 4] {
+    let built = ["split-words", "min-length", "word-pair", "sum"]
+        .map(|name| build_plugin(dir, language, name));
+    for component in &built {
+        let report = stdout_of(&run_long(&[
+            "plugin",
+            "inspect",
+            component.to_str().unwrap(),
+        ]));
+        assert!(report.contains("verdict:   allowed"), "{report}");
+    }
+    built
+}
+
+/// `sluice plugin new NAME --lang LANGUAGE --op OP --dir DIR`.
+fn plugin_new(name: &str, language: &str, op: &str, dir: &Path) -> std::process::Output {
+    run(&[
+        "plugin",
+        "new",
+        name,
+        "--lang",
+        language,
+        "--op",
+        op,
+        "--dir",
+        dir.to_str().unwrap(),
+    ])
+}
+
+/// `sluice ARGS` with room for large guests (Python's and JavaScript's
+/// engines take seconds to compile on a loaded 2-core machine).
+fn run_long(args: &[&str]) -> std::process::Output {
+    wait(
+        sluice(args).spawn().unwrap(),
+        std::time::Duration::from_secs(900),
+    )
+}
+
+/// Runs the word count (split, min-length 1, pair, sum) with the given
+/// components over a generated corpus; returns (counts, expected).
+fn word_count(
+    dir: &Path,
+    split: &Path,
+    filter: &Path,
+    pair: &Path,
+    sum: &Path,
+) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+    let corpus = fixtures::corpus(&dir.join("corpus"), 3, 0.25, 11);
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for file in &corpus.files {
+        std::fs::copy(file, input.join(file.file_name().unwrap())).unwrap();
+    }
+    let pipeline = PipelineFile::new("200ms")
+        .files_source("lines", "in", "include_existing = true")
+        .stream("words", "lines", "flat_map", split, "")
+        .stream(
+            "long",
+            "words",
+            "filter",
+            filter,
+            "params = { min_length = 1 }",
+        )
+        .stream("pairs", "long", "map", pair, "")
+        .stream("counts", "pairs", "reduce_by_key", sum, "")
+        .text_files("files", "counts", "out/counts", "format = \"jsonl\"")
+        .write(dir.join("pipeline.toml"));
+    stdout_of(&run_long(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--partitions",
+        "2",
+        "--stop-when-idle",
+        "2",
+    ]));
+    (read_counts(dir), corpus.counts.into_iter().collect())
+}
+
+/// The word count with the Rust plugins, on the corpus `word_count` makes
+/// in `dir`.
+fn rust_word_count(dir: &Path) -> BTreeMap<String, i64> {
+    let (counts, expected) = word_count(
+        dir,
+        Path::new(fixtures::SPLIT_WORDS),
+        Path::new(fixtures::MIN_LENGTH),
+        Path::new(fixtures::WORD_PAIR),
+        Path::new(fixtures::SUM),
+    );
+    assert_eq!(counts, expected);
+    counts
+}
+
+/// Builds `language`'s word-count plugins and checks that the word count
+/// gives exactly what the Rust plugins give on the same input (and what the
+/// generator counted).
+fn counts_like_rust(language: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let [split, filter, pair, sum] = build_word_count(&dir.path().join("build"), language);
+    let (counts, expected) = word_count(&dir.path().join(language), &split, &filter, &pair, &sum);
+    assert_eq!(counts.len(), expected.len());
+    assert_eq!(counts, expected);
+    assert_eq!(counts, rust_word_count(&dir.path().join("rust")));
+}
+
+#[test]
+fn c_plugins_built_from_source_count_exactly_alone_and_mixed_with_rust() {
+    let dir = tempfile::tempdir().unwrap();
+    let [split, filter, pair, sum] = build_word_count(&dir.path().join("build"), "c");
+    let (counts, expected) = word_count(&dir.path().join("c"), &split, &filter, &pair, &sum);
+    assert_eq!(counts.len(), expected.len());
+    assert_eq!(counts, expected);
+    // Mixed: C split and sum, Rust filter and pair.
+    let (counts, expected) = word_count(
+        &dir.path().join("mixed"),
+        &split,
+        Path::new(fixtures::MIN_LENGTH),
+        Path::new(fixtures::WORD_PAIR),
+        &sum,
+    );
+    assert_eq!(counts, expected);
+}
+
+#[test]
+fn zig_plugins_count_exactly_like_rust() {
+    counts_like_rust("zig");
+}
+
+#[test]
+fn python_plugins_count_exactly_like_rust() {
+    counts_like_rust("python");
+}
+
+#[test]
+fn javascript_plugins_count_exactly_like_rust() {
+    counts_like_rust("javascript");
+}
+
+#[test]
+fn go_plugins_count_exactly_like_rust() {
+    counts_like_rust("go");
+}
+
+#[test]
+fn one_pipeline_mixes_five_languages_and_counts_like_rust() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = dir.path().join("build");
+    let split = build_plugin(&build, "python", "split-words");
+    let filter = build_plugin(&build, "javascript", "min-length");
+    let pair = build_plugin(&build, "go", "word-pair");
+    let sum = build_plugin(&build, "zig", "sum");
+    let (counts, expected) = word_count(&dir.path().join("mixed"), &split, &filter, &pair, &sum);
+    assert_eq!(counts, expected);
+    assert_eq!(counts, rust_word_count(&dir.path().join("rust")));
+}
+
+#[test]
+fn a_c_plugin_applies_its_parameters_and_refuses_unknown_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let filter = build_c(dir.path(), "min-length");
+    let pipeline = dir.path().join("pipeline.toml");
+    let write = |params: &str| {
+        PipelineFile::new("100ms")
+            .files_source("lines", "in", "include_existing = true")
+            .stream(
+                "long",
+                "lines",
+                "filter",
+                &filter,
+                &format!("params = {{ {params} }}"),
+            )
+            .text_files("files", "long", "out/long", "")
+            .write(&pipeline);
+    };
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    std::fs::write(dir.path().join("in/words.txt"), "a\nbb\nccc\nélan\n").unwrap();
+    write("min_length = 3");
+    stdout_of(&run(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--stop-when-idle",
+        "2",
+    ]));
+    let mut kept = sink_lines(dir.path(), "long");
+    kept.sort();
+    assert_eq!(kept, ["'ccc'", "'élan'"]);
+    write("length = 3");
+    let stderr = stderr_of_failure(&run(&["check", pipeline.to_str().unwrap()]));
+    assert!(
+        stderr.contains(
+            "`init` refused the parameters: unknown parameter; this operator takes `min_length`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plugin_build_reports_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = stderr_of_failure(&run(&["plugin", "build", dir.path().to_str().unwrap()]));
+    assert!(
+        stderr.contains("no plugin project here: expected Cargo.toml (Rust), go.mod (Go), plugin.zig, plugin.py or plugin.js, or *.c files, each but Rust's with a sluice-plugin.toml; `sluice plugin new NAME --lang L --op KIND` makes one"),
+        "{stderr}"
+    );
+    std::fs::write(dir.path().join("op.c"), "int x;\n").unwrap();
+    let stderr = stderr_of_failure(&run(&["plugin", "build", dir.path().to_str().unwrap()]));
+    assert!(
+        stderr.contains("cannot read sluice-plugin.toml"),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.path().join("sluice-plugin.toml"),
+        "name = \"broken\"\nop = \"map\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("op.c"),
+        "#include \"sluice.h\"\nint sluice_map(const sluice_record *in) { return undefined_name; }\n",
+    )
+    .unwrap();
+    let stderr = stderr_of_failure(&run(&["plugin", "build", dir.path().to_str().unwrap()]));
+    assert!(
+        stderr.contains(": compiling with clang failed:")
+            && stderr.contains("op.c:2:")
+            && stderr.contains("undefined_name"),
+        "{stderr}"
+    );
+    let clang = run_with_env(
+        &["plugin", "build", dir.path().to_str().unwrap()],
+        "SLUICE_CLANG",
+        "/nonexistent/clang",
+    );
+    let stderr = stderr_of_failure(&clang);
+    assert!(
+        stderr.contains("/nonexistent/clang is needed to build C plugins and could not be run")
+            && stderr.contains("apt-get install clang lld wasi-libc libclang-rt-dev-wasm32"),
+        "{stderr}"
+    );
+}
+
+fn run_with_env(args: &[&str], key: &str, value: &str) -> std::process::Output {
+    wait(
+        sluice(args).env(key, value).spawn().unwrap(),
+        std::time::Duration::from_secs(120),
+    )
+}
+
+#[test]
+fn a_missing_toolchain_fails_the_build_with_its_install_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    for (language, variable, hint) in [
+        (
+            "zig",
+            "SLUICE_ZIG",
+            "bash scripts/install-toolchains.sh zig",
+        ),
+        (
+            "python",
+            "SLUICE_COMPONENTIZE_PY",
+            "bash scripts/install-toolchains.sh python",
+        ),
+        (
+            "javascript",
+            "SLUICE_COMPONENTIZE_QJS",
+            "bash scripts/install-toolchains.sh javascript",
+        ),
+        ("go", "SLUICE_GO", "bash scripts/install-toolchains.sh go"),
+    ] {
+        let project = dir.path().join(language);
+        stdout_of(&plugin_new("tiny", language, "filter", &project));
+        let output = run_with_env(
+            &["plugin", "build", project.to_str().unwrap()],
+            variable,
+            "/nonexistent/tool",
+        );
+        let stderr = stderr_of_failure(&output);
+        let language_name = match language {
+            "zig" => "Zig",
+            "python" => "Python",
+            "javascript" => "JavaScript",
+            _ => "Go",
+        };
+        assert!(
+            stderr.contains(&format!(
+                "/nonexistent/tool is needed to build {language_name} plugins and could not be run (No such file or directory (os error 2)); install"
+            )) && stderr.contains(hint),
+            "{stderr}"
+        );
+    }
+}
+
+/// What a new user does from the README, in every language: scaffold,
+/// test, build, run.
+#[test]
+fn new_projects_build_pass_their_tests_and_run_in_every_language() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    std::fs::write(dir.path().join("in/lines.txt"), "# header\nbig data\n").unwrap();
+    for language in ["rust", "c", "zig", "python", "javascript", "go"] {
+        let project = dir.path().join(format!("not-comments-{language}"));
+        let created = stdout_of(&plugin_new("not-comments", language, "filter", &project));
+        assert!(
+            created.starts_with(&format!(
+                "created {language} `filter` plugin not-comments in "
+            )),
+            "{created}"
+        );
+        assert!(project.join("sluice-test.toml").is_file());
+        let tested = run_long(&["plugin", "test", project.to_str().unwrap()]);
+        assert_eq!(
+            stdout_of(&tested),
+            "ok      drops comment lines (starting with `#`)\n1 passed, 0 failed\n",
+            "{language}"
+        );
+        let component = stdout_of(&run_long(&["plugin", "build", project.to_str().unwrap()]));
+        let pipeline = PipelineFile::new("100ms")
+            .files_source("lines", "in", "include_existing = true")
+            .stream("kept", "lines", "filter", component.trim(), "")
+            .text_files("files", "kept", &format!("out/{language}"), "")
+            .write(dir.path().join(format!("{language}.toml")));
+        stdout_of(&run_long(&[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--max-batches",
+            "1",
+        ]));
+        let batches = sink_batches(dir.path(), language);
+        assert_eq!(batches.len(), 1, "{language}");
+        let kept: Vec<String> = batches.into_values().flatten().collect();
+        assert_eq!(kept, ["'big data'"], "{language}");
+    }
+}
+
+#[test]
+fn every_scaffold_passes_its_own_test_in_every_language() {
+    let dir = tempfile::tempdir().unwrap();
+    for language in ["rust", "c", "zig", "python", "javascript", "go"] {
+        for op in ["map", "flat_map", "reduce_by_key"] {
+            let project = dir.path().join(format!("{language}-{op}"));
+            stdout_of(&plugin_new("scaffold", language, op, &project));
+            let tested = stdout_of(&run_long(&["plugin", "test", project.to_str().unwrap()]));
+            assert!(
+                tested.ends_with("1 passed, 0 failed\n"),
+                "{language} {op}: {tested}"
+            );
+        }
+    }
+}
+
+#[test]
+fn plugin_test_reports_a_failing_case_and_an_operator_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("words");
+    stdout_of(&plugin_new("words", "python", "flat_map", &project));
+    std::fs::write(
+        project.join("plugin.py"),
+        "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.TEXT, output=sluice.TEXT)\n\n\n\
+         def flat_map(line):\n    if line == \"boom\":\n        raise ValueError(\"cannot split boom\")\n    return line.split()\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("sluice-test.toml"),
+        "[[case]]\nname = \"splits\"\ninput = [\"a b\"]\nexpect = [\"a\", \"c\"]\n\
+         [[case]]\nname = \"explodes\"\ninput = [\"x\", \"boom\"]\nexpect = []\n\
+         [[case]]\nname = \"passes\"\ninput = [\"\"]\nexpect = []\n",
+    )
+    .unwrap();
+    let output = run_long(&["plugin", "test", project.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = stderr_of_failure(&output);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "FAILED  splits: expected [\"a\", \"c\"], got [\"a\", \"b\"]"
+    );
+    assert!(
+        lines[1].starts_with("FAILED  explodes: ")
+            && lines[1].contains(
+                "the operator failed on record 1 of the partition: ValueError: cannot split boom"
+            ),
+        "{stdout}"
+    );
+    assert_eq!(lines[2], "ok      passes");
+    assert_eq!(lines[3], "1 passed, 2 failed");
+    assert!(stderr.contains("2 of 3 cases failed"), "{stderr}");
+}
+
+/// A Python component takes seconds to compile: a deploy compiles it off
+/// the batch path, so batches keep coming on the running version meanwhile,
+/// and the compiled code is cached on disk for the next load.
+#[test]
+fn deploying_a_large_guest_compiles_it_while_batches_keep_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = build_plugin(&dir.path().join("build"), "python", "split-words");
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    let pipeline = PipelineFile::new("100ms")
+        .files_source("lines", "in", "")
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .text_files("files", "words", "out/words", "")
+        .write(dir.path().join("pipeline.toml"));
+    // A cache of its own: the deploy must compile, not find the code.
+    let cache = dir.path().join("cache");
+    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let _pipeline = KillOnDrop(
+        sluice(&[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ])
+        .env("SLUICE_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap(),
+    );
+    let control = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--json", "--pipeline", pipeline.to_str().unwrap()]);
+        run_long(&all)
+    };
+    let status = || -> serde_json::Value {
+        serde_json::from_str(&stdout_of(&control(&["status"]))).unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !control(&["status"]).status.success() {
+        assert!(std::time::Instant::now() < deadline, "no control socket");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let before = status()["batches"].as_u64().unwrap();
+    let started = std::time::Instant::now();
+    let reply: serde_json::Value = serde_json::from_str(&stdout_of(&control(&[
+        "deploy",
+        "words",
+        python.to_str().unwrap(),
+    ])))
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(reply["version"]["state"], "current", "{reply:#}");
+    let after = status();
+    let during = after["batches"].as_u64().unwrap() - before;
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(
+        stderr.contains("compiled plugin"),
+        "the deploy compiled nothing:\n{stderr}"
+    );
+    // 100 ms batches: while a multi-second compile ran, batches went on.
+    assert!(
+        during * 100 >= took.as_millis() as u64 / 2 && during >= 10,
+        "{during} batches in {took:?} of deploying"
+    );
+    // The compiled code is in the cache, under the component's hash.
+    let cached: Vec<_> = walk(&cache)
+        .into_iter()
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 10 << 20)
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    // And the new version works.
+    drop_file(&dir.path().join("in"), "a.txt", b"big  data\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let words = sink_lines(dir.path(), "words");
+        if !words.is_empty() {
+            assert_eq!(words, ["'big'", "'data'"]);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no output");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A background pipeline, killed when the test ends (or fails).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

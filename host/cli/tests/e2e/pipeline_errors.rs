@@ -1,0 +1,234 @@
+//! Every pipeline-file error is refused before running, with its position,
+//! and the exit status says whose the error is.
+
+use super::common::*;
+use sluice_test_fixtures as fixtures;
+
+/// Writes `pipeline` as `p.toml` beside an `in` directory, runs `sluice
+/// check` and returns stderr; a refused pipeline file is the user's error,
+/// exit status 2.
+fn check_fails(pipeline: PipelineFile) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    let path = pipeline.write(dir.path().join("p.toml"));
+    let output = run(&["check", path.to_str().unwrap()]);
+    let stderr = stderr_of_failure(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
+/// Four lines: the batch interval and the `files` source `lines`.
+fn source() -> PipelineFile {
+    PipelineFile::new("1s").files_source("lines", "in", "")
+}
+
+#[test]
+fn unknown_keys_are_refused_with_line_and_column() {
+    let stderr = check_fails(source().table(
+        "sinks.out",
+        "from = \"lines\"\nkind = \"pprint\"\nnumber = 3",
+    ));
+    assert!(
+        stderr.contains("p.toml:8:1: unknown field `number`"),
+        "{stderr}"
+    );
+    let stderr = check_fails(PipelineFile::from("batch_intervall = \"1s\"\n"));
+    assert!(
+        stderr.contains("p.toml:1:1: unknown field `batch_intervall`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_stream_names_are_refused() {
+    let stderr = check_fails(
+        source()
+            .stream("words", "lnes", "flat_map", fixtures::SPLIT_WORDS, "")
+            .pprint("out", "words"),
+    );
+    assert!(
+        stderr.contains("p.toml:6:8: stream `words` reads `from = \"lnes\"`, which is no source or stream (known: lines, words)"),
+        "{stderr}"
+    );
+    let stderr = check_fails(source().pprint("out", "counts"));
+    assert!(
+        stderr.contains("p.toml:6:8: sink `out` reads `from = \"counts\"`, which is no source or stream (known: lines)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn cycles_are_refused_with_their_path() {
+    let stderr = check_fails(
+        source()
+            .stream("a", "b", "map", fixtures::WORD_PAIR, "")
+            .stream("b", "a", "map", fixtures::WORD_PAIR, "")
+            .pprint("out", "a"),
+    );
+    assert!(
+        stderr.contains(
+            "the streams form a cycle: a -> b -> a; a stream cannot depend on its own output"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_plugins_are_refused() {
+    let stderr = check_fails(
+        source()
+            .stream("words", "lines", "flat_map", "nope/split.wasm", "")
+            .pprint("out", "words"),
+    );
+    assert!(
+        stderr.contains("p.toml:8:10: stream `words`: plugin file "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("nope/split.wasm does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_plugin_whose_input_type_does_not_match_is_refused() {
+    // word-pair takes text, but `pairs` gives (text, int64).
+    let stderr = check_fails(
+        source()
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+            .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+            .stream("again", "pairs", "map", fixtures::WORD_PAIR, "")
+            .pprint("out", "again"),
+    );
+    assert!(
+        stderr.contains("stream `again`: plugin word_pair takes text records, but `pairs` gives (text, int64) records"),
+        "{stderr}"
+    );
+    // reduce_by_key straight after a flat_map: nothing is keyed.
+    let stderr = check_fails(
+        source()
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+            .stream("counts", "words", "reduce_by_key", fixtures::SUM, "")
+            .pprint("out", "counts"),
+    );
+    assert!(
+        stderr.contains("stream `counts`: reduce_by_key needs keyed records, but `words` gives unkeyed text records"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_plugin_of_another_operator_kind_is_refused() {
+    let stderr = check_fails(
+        source()
+            .stream("words", "lines", "map", fixtures::SPLIT_WORDS, "")
+            .pprint("out", "words"),
+    );
+    assert!(
+        stderr.contains("is a `flat_map` operator (world sluice:operator/flat-map-operator@0.1.0), but the stream has `op = \"map\"`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_plugin_parameters_are_refused() {
+    let stderr = check_fails(
+        source()
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+            .stream(
+                "long",
+                "words",
+                "filter",
+                fixtures::MIN_LENGTH,
+                "params = { min_lenght = 3 }",
+            )
+            .pprint("out", "long"),
+    );
+    assert!(
+        stderr.contains("`init` refused the parameters: unknown parameters: min_lenght"),
+        "{stderr}"
+    );
+    let stderr = check_fails(
+        source()
+            .stream(
+                "words",
+                "lines",
+                "flat_map",
+                fixtures::SPLIT_WORDS,
+                "params = { x = 1 }",
+            )
+            .pprint("out", "words"),
+    );
+    assert!(
+        stderr.contains("this plugin takes no parameters, but was given: x"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_pipeline_without_sinks_is_refused() {
+    let stderr = check_fails(source());
+    assert!(stderr.contains("the pipeline has no sink"), "{stderr}");
+}
+
+/// A sink that cannot write is the environment's error: exit status 3, so
+/// a supervisor can tell it from a pipeline file to fix (2).
+#[test]
+fn a_sink_that_cannot_write_exits_with_the_environments_status() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    std::fs::write(dir.path().join("in/a.txt"), "a b\n").unwrap();
+    // `out` is a file, so no batch directory can be made under it.
+    std::fs::write(dir.path().join("out"), "not a directory").unwrap();
+    let path = PipelineFile::new("100ms")
+        .files_source("lines", "in", "include_existing = true")
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .text_files("files", "words", "out/words", "")
+        .write(dir.path().join("p.toml"));
+    let output = run(&["run", path.to_str().unwrap(), "--max-batches", "1"]);
+    let stderr = stderr_of_failure(&output);
+    assert!(stderr.contains("error: sink `files`, batch "), "{stderr}");
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+}
+
+#[test]
+fn the_filter_parameter_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(input.join("a.txt"), "a bb ccc dddd bb ccc\n").unwrap();
+    let path = PipelineFile::new("200ms")
+        .files_source("lines", "in", "include_existing = true")
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream(
+            "long",
+            "words",
+            "filter",
+            fixtures::MIN_LENGTH,
+            "params = { min_length = 3 }",
+        )
+        .stream("pairs", "long", "map", fixtures::WORD_PAIR, "")
+        .stream(
+            "counts",
+            "pairs",
+            "reduce_by_key",
+            fixtures::SUM,
+            "partitions = 1",
+        )
+        .pprint("out", "counts")
+        .write(dir.path().join("p.toml"));
+    let stdout = stdout_of(&run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--partitions",
+        "1",
+        "--max-batches",
+        "1",
+    ]));
+    let records: Vec<&str> = stdout
+        .lines()
+        .skip(3)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(records, ["('ccc', 2)", "('dddd', 1)"]);
+}

@@ -1,0 +1,300 @@
+//! The per-kind checks of the pipeline file's tables: which keys each kind
+//! of source, stream and sink takes, their defaults, and the plugin each
+//! stream loads. Every refusal points at the offending key (line:column).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::graph::{known_names, node_type};
+use super::types::fit_types;
+use super::{
+    ErrorPolicy, NodeRef, SinkSpec, SinkSpecKind, SourceSpec, SourceSpecKind, StreamSpec,
+    TcpControlSpec,
+};
+use crate::batch::RecordType;
+use crate::config::{
+    LoadedFile, OnError, SinkConfig, SinkKind, SourceConfig, SourceKind, StreamConfig, TextFormat,
+};
+use crate::error::{ConfigError, Error};
+use crate::plugin::{Limits, OperatorKind, Param, PluginEngine};
+
+/// A source table, checked.
+pub(super) fn source_spec(
+    file: &LoadedFile,
+    name: &str,
+    cfg: &SourceConfig,
+) -> Result<SourceSpec, Error> {
+    let kind_span = cfg.kind.span();
+    let misplaced = |key: &str, span: std::ops::Range<usize>, kind: &str| -> Error {
+        file.error_at(
+            span,
+            format!("source `{name}`: `{key}` does not apply to a `{kind}` source"),
+        )
+        .into()
+    };
+    let kind = match cfg.kind.get_ref() {
+        SourceKind::Files => {
+            if let Some(host) = &cfg.host {
+                return Err(misplaced("host", host.span(), "files"));
+            }
+            if let Some(port) = &cfg.port {
+                return Err(misplaced("port", port.span(), "files"));
+            }
+            let Some(path) = &cfg.path else {
+                return Err(file
+                    .error_at(
+                        kind_span,
+                        format!(
+                            "source `{name}`: a `files` source needs `path`, the directory to watch"
+                        ),
+                    )
+                    .into());
+            };
+            SourceSpecKind::Files {
+                dir: file.resolve(path.get_ref()),
+                include_existing: cfg.include_existing.as_ref().is_some_and(|b| *b.get_ref()),
+            }
+        }
+        SourceKind::Socket => {
+            if let Some(path) = &cfg.path {
+                return Err(misplaced("path", path.span(), "socket"));
+            }
+            if let Some(include) = &cfg.include_existing {
+                return Err(misplaced("include_existing", include.span(), "socket"));
+            }
+            let Some(port) = &cfg.port else {
+                return Err(file
+                    .error_at(
+                        kind_span,
+                        format!("source `{name}`: a `socket` source needs `port` (and `host`, default 127.0.0.1)"),
+                    )
+                    .into());
+            };
+            SourceSpecKind::Socket {
+                host: cfg
+                    .host
+                    .as_ref()
+                    .map_or_else(|| "127.0.0.1".to_owned(), |h| h.get_ref().clone()),
+                port: *port.get_ref(),
+            }
+        }
+    };
+    Ok(SourceSpec {
+        name: name.to_owned(),
+        kind,
+        invalid_utf8: cfg.invalid_utf8,
+    })
+}
+
+/// A stream table, checked, with its plugin loaded and its types fitted.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn stream_spec(
+    file: &LoadedFile,
+    engine: &PluginEngine,
+    name: &str,
+    cfg: &StreamConfig,
+    from: NodeRef,
+    upstream: RecordType,
+    pipeline_limits: Limits,
+    partitions: usize,
+) -> Result<StreamSpec, Error> {
+    let op = *cfg.op.get_ref();
+    let plugin_path = file.resolve(cfg.plugin.get_ref());
+    if !plugin_path.is_file() {
+        return Err(file
+            .error_at(
+                cfg.plugin.span(),
+                format!(
+                    "stream `{name}`: plugin file {} does not exist (paths are relative to the pipeline file; build the plugins first)",
+                    plugin_path.display()
+                ),
+            )
+            .into());
+    }
+    let plugin_params = Param::from_toml(&cfg.params);
+    let limits = cfg.limits.apply(pipeline_limits);
+    let plugin = engine.load(&plugin_path, Some(op), plugin_params.clone(), limits)?;
+    let from_name = cfg.from.get_ref();
+    let output_type = fit_types(op, plugin.signature(), upstream).map_err(|mismatch| {
+        file.error_at(
+            cfg.from.span(),
+            format!(
+                "stream `{name}`: {}",
+                mismatch.describe(plugin.name(), from_name)
+            ),
+        )
+    })?;
+    let reduce_partitions = match &cfg.partitions {
+        Some(p) if op != OperatorKind::ReduceByKey => {
+            return Err(file
+                .error_at(
+                    p.span(),
+                    format!("stream `{name}`: `partitions` applies to reduce_by_key streams only"),
+                )
+                .into());
+        }
+        Some(p) if *p.get_ref() == 0 => {
+            return Err(file
+                .error_at(
+                    p.span(),
+                    format!("stream `{name}`: `partitions` must be at least 1"),
+                )
+                .into());
+        }
+        Some(p) => *p.get_ref(),
+        None => partitions,
+    };
+    let on_error = error_policy(file, name, cfg)?;
+    Ok(StreamSpec {
+        name: name.to_owned(),
+        from,
+        op,
+        plugin,
+        params: plugin_params,
+        limits,
+        rollback_after: cfg.rollback_after.unwrap_or(3),
+        plugin_path,
+        input_type: upstream,
+        output_type,
+        reduce_partitions,
+        on_error,
+    })
+}
+
+/// The `[control]` table, checked: `listen` needs `token_file`.
+pub(super) fn control_spec(file: &LoadedFile) -> Result<Option<TcpControlSpec>, ConfigError> {
+    let control = &file.file.control;
+    match (&control.listen, &control.token_file) {
+        (None, None) => Ok(None),
+        (Some(listen), None) => Err(file.error_at(
+            listen.span(),
+            "`[control] listen` needs `token_file`, a file holding the token every TCP client must send (the Unix socket needs none)",
+        )),
+        (None, Some(token)) => Err(file.error_at(
+            token.span(),
+            "`[control] token_file` applies only with `listen`",
+        )),
+        (Some(listen), Some(token)) => Ok(Some(TcpControlSpec {
+            listen: listen.get_ref().clone(),
+            token_file: file.resolve(token.get_ref()),
+        })),
+    }
+}
+
+/// The stream's `on_error` policy; keys of another policy are refused.
+pub(super) fn error_policy(
+    file: &LoadedFile,
+    name: &str,
+    cfg: &StreamConfig,
+) -> Result<ErrorPolicy, ConfigError> {
+    let policy = cfg.on_error;
+    if let Some(retries) = cfg.retries.as_ref().filter(|_| policy != OnError::Retry) {
+        return Err(file.error_at(
+            retries.span(),
+            format!("stream `{name}`: `retries` applies only with on_error = \"retry\""),
+        ));
+    }
+    if cfg.retry_backoff.is_some() && policy != OnError::Retry {
+        return Err(file.error(format!(
+            "stream `{name}`: `retry_backoff` applies only with on_error = \"retry\""
+        )));
+    }
+    if let Some(dir) = cfg
+        .dead_letter
+        .as_ref()
+        .filter(|_| policy != OnError::DeadLetter)
+    {
+        return Err(file.error_at(
+            dir.span(),
+            format!("stream `{name}`: `dead_letter` applies only with on_error = \"dead_letter\""),
+        ));
+    }
+    Ok(match policy {
+        OnError::Fail => ErrorPolicy::Fail,
+        OnError::Skip => ErrorPolicy::Skip,
+        OnError::Retry => ErrorPolicy::Retry {
+            retries: cfg.retries.as_ref().map_or(3, |r| *r.get_ref()),
+            backoff: cfg.retry_backoff.unwrap_or(Duration::from_millis(100)),
+        },
+        OnError::DeadLetter => ErrorPolicy::DeadLetter {
+            dir: match &cfg.dead_letter {
+                Some(dir) => file.resolve(dir.get_ref()),
+                None => file.resolve("dead-letter").join(name),
+            },
+        },
+    })
+}
+
+/// A sink table, checked.
+pub(super) fn sink_spec(
+    file: &LoadedFile,
+    name: &str,
+    cfg: &SinkConfig,
+    index: &HashMap<&str, NodeRef>,
+    streams: &[StreamSpec],
+) -> Result<SinkSpec, Error> {
+    let from_name = cfg.from.get_ref();
+    let Some(&from) = index.get(from_name.as_str()) else {
+        return Err(file
+            .error_at(
+                cfg.from.span(),
+                format!(
+                    "sink `{name}` reads `from = \"{from_name}\"`, which is no source or stream (known: {})",
+                    known_names(file)
+                ),
+            )
+            .into());
+    };
+    let misplaced = |key: &str, span: std::ops::Range<usize>, kind: &str| -> Error {
+        file.error_at(
+            span,
+            format!("sink `{name}`: `{key}` does not apply to a `{kind}` sink"),
+        )
+        .into()
+    };
+    let kind = match cfg.kind.get_ref() {
+        SinkKind::Pprint => {
+            for (key, span) in [
+                ("prefix", cfg.prefix.as_ref().map(|s| s.span())),
+                ("suffix", cfg.suffix.as_ref().map(|s| s.span())),
+                ("format", cfg.format.as_ref().map(|s| s.span())),
+            ] {
+                if let Some(span) = span {
+                    return Err(misplaced(key, span, "pprint"));
+                }
+            }
+            SinkSpecKind::Pprint {
+                num: cfg.num.as_ref().map_or(10, |n| *n.get_ref()),
+            }
+        }
+        SinkKind::TextFiles => {
+            if let Some(num) = &cfg.num {
+                return Err(misplaced("num", num.span(), "text_files"));
+            }
+            let Some(prefix) = &cfg.prefix else {
+                return Err(file
+                    .error_at(
+                        cfg.kind.span(),
+                        format!(
+                            "sink `{name}`: a `text_files` sink needs `prefix`, e.g. \"out/counts\""
+                        ),
+                    )
+                    .into());
+            };
+            SinkSpecKind::TextFiles {
+                prefix: file.resolve(prefix.get_ref()),
+                suffix: cfg.suffix.as_ref().map(|s| s.get_ref().clone()),
+                format: cfg
+                    .format
+                    .as_ref()
+                    .map_or(TextFormat::Text, |f| *f.get_ref()),
+            }
+        }
+    };
+    Ok(SinkSpec {
+        name: name.to_owned(),
+        from,
+        record_type: node_type(streams, from),
+        kind,
+    })
+}

@@ -1,0 +1,289 @@
+//! The checked plan of a pipeline: its graph resolved, ordered and typed.
+//!
+//! Building a [`Plan`] from the pipeline file checks everything that can be
+//! checked before the first batch: every `from` names a node, names are
+//! unique, the graph has no cycle, every plugin loads and implements its
+//! stream's `op`, and the record type each stream takes is the type its
+//! input gives. Streams are kept in topological order, so running them in
+//! order sees every input before its consumers.
+//!
+//! - this file: the plan's types and [`Plan::build`], which ties the rest
+//!   together;
+//! - `graph`: names resolved, cycles refused, topological order;
+//! - `checks`: the keys each kind of source, stream and sink takes, and
+//!   each stream's plugin loaded;
+//! - `types`: [`fit_types`], the record type a stream gives.
+
+mod checks;
+mod graph;
+mod types;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use checks::{control_spec, sink_spec, source_spec, stream_spec};
+use graph::{node_type, topological_order};
+pub use types::{TypeMismatch, fit_types};
+
+use crate::batch::RecordType;
+use crate::config::{InvalidUtf8, LoadedFile, TextFormat};
+use crate::error::Error;
+use crate::plugin::{Limits, OperatorKind, Param, Plugin, PluginEngine};
+
+/// A node that records flow out of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeRef {
+    /// `sources[i]`.
+    Source(usize),
+    /// `streams[i]` (in topological order).
+    Stream(usize),
+}
+
+/// A checked source.
+#[derive(Clone, Debug)]
+pub struct SourceSpec {
+    /// Its name.
+    pub name: String,
+    /// What it reads.
+    pub kind: SourceSpecKind,
+    /// Its policy for lines that are not UTF-8.
+    pub invalid_utf8: InvalidUtf8,
+}
+
+/// What a source reads.
+#[derive(Clone, Debug)]
+pub enum SourceSpecKind {
+    /// New files in `dir`.
+    Files {
+        /// The directory, resolved.
+        dir: PathBuf,
+        /// Whether files present at start are read.
+        include_existing: bool,
+    },
+    /// Lines from a TCP server.
+    Socket {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+}
+
+/// A checked stream, with its plugin loaded.
+#[derive(Clone)]
+pub struct StreamSpec {
+    /// Its name.
+    pub name: String,
+    /// Its input.
+    pub from: NodeRef,
+    /// Its operator.
+    pub op: OperatorKind,
+    /// The plugin loaded from the pipeline file (version 1; deployed
+    /// versions live in [`crate::deploy::Registry`]).
+    pub plugin: Plugin,
+    /// The parameters handed to every version's `init`.
+    pub params: Vec<Param>,
+    /// The limits every version runs under.
+    pub limits: Limits,
+    /// Consecutive failing batches after which a deployed version is
+    /// rolled back (0: never).
+    pub rollback_after: u32,
+    /// The plugin file, resolved.
+    pub plugin_path: PathBuf,
+    /// The records it takes.
+    pub input_type: RecordType,
+    /// The records it gives.
+    pub output_type: RecordType,
+    /// `reduce_by_key`: partitions after the exchange.
+    pub reduce_partitions: usize,
+    /// What happens when a call fails.
+    pub on_error: ErrorPolicy,
+}
+
+/// A checked `on_error` policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    /// Stop the pipeline.
+    Fail,
+    /// Retry transient failures.
+    Retry {
+        /// Attempts after the first.
+        retries: u32,
+        /// Wait before the first retry; doubled for each next one.
+        backoff: Duration,
+    },
+    /// Drop the failing partition batch.
+    Skip,
+    /// Isolate the failing records into `dir`.
+    DeadLetter {
+        /// Where the dead-letter files go.
+        dir: PathBuf,
+    },
+}
+
+/// A checked sink.
+#[derive(Clone, Debug)]
+pub struct SinkSpec {
+    /// Its name.
+    pub name: String,
+    /// What it writes.
+    pub from: NodeRef,
+    /// The records it receives.
+    pub record_type: RecordType,
+    /// How it writes.
+    pub kind: SinkSpecKind,
+}
+
+/// How a sink writes.
+#[derive(Clone, Debug)]
+pub enum SinkSpecKind {
+    /// PySpark's `pprint(num)`.
+    Pprint {
+        /// Records printed per batch.
+        num: usize,
+    },
+    /// `saveAsTextFiles(prefix, suffix)`.
+    TextFiles {
+        /// Directory prefix, resolved.
+        prefix: PathBuf,
+        /// Directory suffix.
+        suffix: Option<String>,
+        /// Record rendering.
+        format: TextFormat,
+    },
+}
+
+/// The control endpoint's optional TCP listener, checked.
+#[derive(Clone, Debug)]
+pub struct TcpControlSpec {
+    /// Address to listen on.
+    pub listen: String,
+    /// The file holding the token, resolved.
+    pub token_file: PathBuf,
+}
+
+/// A pipeline ready to run.
+#[derive(Clone)]
+pub struct Plan {
+    /// The pipeline's name.
+    pub name: String,
+    /// Where the control socket goes.
+    pub state_dir: PathBuf,
+    /// The TCP control listener, when configured.
+    pub control: Option<TcpControlSpec>,
+    /// Time between batches.
+    pub batch_interval: Duration,
+    /// Input partitions per batch.
+    pub partitions: usize,
+    /// The sources.
+    pub sources: Vec<SourceSpec>,
+    /// The streams, in topological order.
+    pub streams: Vec<StreamSpec>,
+    /// The sinks.
+    pub sinks: Vec<SinkSpec>,
+}
+
+impl Plan {
+    /// Checks `file` and loads its plugins with `engine`.
+    /// `partitions` overrides the file's `partitions`.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found, as a [`ConfigError`] with its position or a
+    /// [`crate::error::LoadError`] naming the plugin.
+    pub fn build(
+        file: &LoadedFile,
+        engine: &PluginEngine,
+        partitions: Option<usize>,
+    ) -> Result<Plan, Error> {
+        let cfg = &file.file;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let partitions = match (partitions, &cfg.partitions) {
+            (Some(0), _) => return Err(file.error("--partitions must be at least 1").into()),
+            (Some(p), _) => p,
+            (None, Some(p)) if *p.get_ref() == 0 => {
+                return Err(file
+                    .error_at(p.span(), "`partitions` must be at least 1")
+                    .into());
+            }
+            (None, Some(p)) => *p.get_ref(),
+            (None, None) => cores,
+        };
+        if cfg.batch_interval.is_zero() {
+            return Err(file.error("`batch_interval` must be positive").into());
+        }
+        let name = file.pipeline_name();
+        let control = control_spec(file)?;
+
+        let sources = cfg
+            .sources
+            .iter()
+            .map(|(name, source)| source_spec(file, name, source))
+            .collect::<Result<Vec<_>, _>>()?;
+        if sources.is_empty() {
+            return Err(file
+                .error("the pipeline has no source; add a [sources.NAME] table")
+                .into());
+        }
+        for name in cfg.streams.keys() {
+            if cfg.sources.contains_key(name) {
+                return Err(file
+                    .error(format!(
+                        "`{name}` is both a source and a stream; give them different names"
+                    ))
+                    .into());
+            }
+        }
+        let order = topological_order(file)?;
+        let mut streams: Vec<StreamSpec> = Vec::with_capacity(order.len());
+        let mut index: HashMap<&str, NodeRef> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), NodeRef::Source(i)))
+            .collect();
+        for name in order {
+            let config = &cfg.streams[name];
+            let from = index[config.from.get_ref().as_str()];
+            let upstream = node_type(&streams, from);
+            let spec = stream_spec(
+                file, engine, name, config, from, upstream, cfg.limits, partitions,
+            )?;
+            index.insert(name, NodeRef::Stream(streams.len()));
+            streams.push(spec);
+        }
+        let sinks = cfg
+            .sinks
+            .iter()
+            .map(|(name, sink)| sink_spec(file, name, sink, &index, &streams))
+            .collect::<Result<Vec<_>, _>>()?;
+        if sinks.is_empty() {
+            return Err(file
+                .error("the pipeline has no sink, so it would compute nothing; add a [sinks.NAME] table (e.g. kind = \"pprint\")")
+                .into());
+        }
+        Ok(Plan {
+            name,
+            state_dir: file.state_dir(),
+            control,
+            batch_interval: cfg.batch_interval,
+            partitions,
+            sources,
+            streams,
+            sinks,
+        })
+    }
+
+    /// The record type flowing out of `node`.
+    pub fn node_type(&self, node: NodeRef) -> RecordType {
+        node_type(&self.streams, node)
+    }
+
+    /// The name of `node`.
+    pub fn node_name(&self, node: NodeRef) -> &str {
+        match node {
+            NodeRef::Source(i) => &self.sources[i].name,
+            NodeRef::Stream(i) => &self.streams[i].name,
+        }
+    }
+}
