@@ -415,10 +415,9 @@ impl Registry {
         }
         let number = stream.next_number();
         let same_as = stream
-            .infos()
-            .iter()
-            .find(|v| v.sha256 == plugin.hash())
-            .map(|v| format!(" (same component as v{})", v.version))
+            .versions()
+            .find(|v| v.hash == plugin.hash())
+            .map(|v| format!(" (same component as v{})", v.number))
             .unwrap_or_default();
         let operator = Versioned::wasm(self.engine.clone(), plugin, spec.output_type, number);
         let version = Version::new(
@@ -431,7 +430,7 @@ impl Registry {
         );
         let label = version.label();
         let previous = stream.current().label();
-        stream.add(version, shadow, BatchTime::now());
+        let info = stream.add(version, shadow, BatchTime::now());
         let checked_in = started.elapsed();
         let message = if shadow {
             format!(
@@ -445,10 +444,6 @@ impl Registry {
             )
         };
         self.log_event(stream, index, &message);
-        let info = stream
-            .get(number)
-            .map(|v| v.info(stream.state_of(number)))
-            .ok_or_else(|| self.invalid(index, format!("v{number} vanished while deployed")))?;
         Ok(self.change(index, message, info, Some(checked_in)))
     }
 

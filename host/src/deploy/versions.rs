@@ -285,9 +285,15 @@ impl<Op> StreamVersions<Op> {
         self.events.push_back(EventInfo { at: at.0, message });
     }
 
+    /// Every version, oldest first.
+    pub fn versions(&self) -> impl Iterator<Item = &Version<Op>> {
+        self.versions.iter()
+    }
+
     /// Adds `version` (numbered [`Self::next_number`]) and makes it current,
-    /// or the shadow candidate (replacing and unloading the previous one).
-    pub fn add(&mut self, mut version: Version<Op>, shadow: bool, at: BatchTime) {
+    /// or the shadow candidate (replacing and unloading the previous one);
+    /// returns what it now is.
+    pub fn add(&mut self, mut version: Version<Op>, shadow: bool, at: BatchTime) -> VersionInfo {
         let index = self.versions.len();
         if shadow {
             version.shadow = Some(ShadowStats::default());
@@ -295,9 +301,11 @@ impl<Op> StreamVersions<Op> {
             if let Some(old) = self.shadow.replace(index) {
                 self.versions[old].operator = None;
             }
+            self.versions[index].info(VersionState::Shadow)
         } else {
             self.versions.push(version);
             self.push_current(index, at);
+            self.versions[index].info(VersionState::Current)
         }
     }
 

@@ -286,3 +286,62 @@ impl CallFailure {
         matches!(self, CallFailure::Timeout(_))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::BatchTime;
+
+    fn error(phase: Phase, shadow: bool) -> String {
+        CallError {
+            site: CallSite {
+                pipeline: "p".into(),
+                stream: "counts".into(),
+                plugin: "sum".into(),
+                hash: "0123456789abcdef".into(),
+                batch_time: BatchTime(1_000),
+                partition: 1,
+                phase,
+                shadow,
+                attempt: 2,
+            },
+            failure: CallFailure::Trap("unreachable".into()),
+            stderr: String::new(),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn call_errors_name_the_phase_and_the_shadow() {
+        let prefix = "pipeline `p`, stream `counts`, plugin sum (sha256 0123456789ab), batch ";
+        let cases = [
+            (
+                Phase::Only,
+                false,
+                ", partition 1, attempt 2: trapped: unreachable",
+            ),
+            (
+                Phase::BeforeExchange,
+                false,
+                ", partition 1 (before the exchange), attempt 2: trapped: unreachable",
+            ),
+            (
+                Phase::AfterExchange,
+                true,
+                ", partition 1 (shadow, after the exchange), attempt 2: trapped: unreachable",
+            ),
+            (
+                Phase::Only,
+                true,
+                ", partition 1 (shadow), attempt 2: trapped: unreachable",
+            ),
+        ];
+        for (phase, shadow, suffix) in cases {
+            let message = error(phase, shadow);
+            assert!(message.starts_with(prefix), "{message}");
+            assert!(message.ends_with(suffix), "{message}");
+        }
+        assert_eq!(Phase::Only.name(), None);
+        assert_eq!(Phase::AfterExchange.name(), Some("after the exchange"));
+    }
+}
