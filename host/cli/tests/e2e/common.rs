@@ -1,5 +1,6 @@
-//! Helpers: pipeline files, running the binary with a deadline, reading
-//! `text_files` output.
+//! Helpers: running the binary with a deadline, the word-count pipeline
+//! and its counts; pipeline files and output readers come from the
+//! fixtures crate.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sluice_test_fixtures as fixtures;
+
+pub use fixtures::{PipelineFile, sink_batches, sink_lines, toml_path, walk};
 
 /// The compile cache shared by the tests of one run.
 pub fn cache_dir() -> PathBuf {
@@ -73,8 +76,6 @@ pub fn stderr_of_failure(output: &Output) -> String {
     );
     String::from_utf8(output.stderr.clone()).unwrap()
 }
-
-pub use fixtures::{PipelineFile, sink_batches, sink_lines, toml_path, walk};
 
 /// A word-count pipeline over the files source at `input`:
 /// split-words, word-pair and sum, written as `jsonl` text files under
