@@ -85,7 +85,15 @@ pub async fn run(
     stop: StopConditions,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<RunSummary, Error> {
-    let (engine, plan) = load(path, options)?;
+    // Loading runs plugin code (`describe`, `init`), which may write to
+    // stdout or stderr: that must happen off the async runtime's threads,
+    // where the WASI pipes cannot block on the runtime.
+    let (engine, plan) = {
+        let (path, options) = (path.to_path_buf(), options.clone());
+        tokio::task::spawn_blocking(move || load(&path, &options))
+            .await
+            .map_err(|e| Error::Internal(format!("loading the pipeline did not finish: {e}")))??
+    };
     let plan = Arc::new(plan);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let executor = Executor::new(plan.clone(), threads)?;

@@ -30,12 +30,22 @@ pub fn sluice(args: &[&str]) -> Command {
     command
 }
 
-/// Waits for `child`, killing it and failing the test after `limit`.
+/// Waits for `child`, killing it and failing the test after `limit`. A
+/// Rust panic (exit status 101) fails the test whatever it expected: the
+/// host never panics, whatever the plugin or the input.
 pub fn wait(mut child: Child, limit: Duration) -> Output {
     let deadline = Instant::now() + limit;
     loop {
         if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+            let output = child.wait_with_output().unwrap();
+            assert_ne!(
+                output.status.code(),
+                Some(101),
+                "sluice panicked\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return output;
         }
         if Instant::now() > deadline {
             child.kill().unwrap();

@@ -553,3 +553,47 @@ fn policy_keys_of_another_policy_are_refused_with_their_position() {
         "{stderr}"
     );
 }
+
+/// Plugin code that runs while a pipeline loads (`init`) may write to stdout
+/// and stderr, or run out of memory: the pipeline starts, or is refused with
+/// the reason; the host never panics (the helper fails on exit status 101).
+#[test]
+fn plugin_code_at_start_may_print_or_run_out_of_memory_without_panicking_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    std::fs::write(dir.path().join("in/a.txt"), "x\n").unwrap();
+    let pipeline = |at_start: &str| {
+        PipelineFile::new("100ms")
+            .files_source("lines", "in", "include_existing = true")
+            .stream(
+                "hostile",
+                "lines",
+                "flat_map",
+                fixtures::HOSTILE,
+                &format!("params = {{ at_start = {at_start:?} }}\nlimits = {{ memory_mib = 64 }}"),
+            )
+            .text_files("out", "hostile", "out/hostile", "")
+            .write(dir.path().join(format!("{at_start}.toml")))
+    };
+    let printing = pipeline("print");
+    let printing = printing.to_str().unwrap();
+    stdout_of(&run(&["check", printing]));
+    stdout_of(&run(&["run", printing, "--max-batches", "1"]));
+    assert_eq!(sink_lines(dir.path(), "hostile"), ["'x'"]);
+
+    let hoarding = pipeline("oom");
+    let hoarding = hoarding.to_str().unwrap();
+    for args in [
+        vec!["check", hoarding],
+        vec!["run", hoarding, "--max-batches", "1"],
+    ] {
+        let command = args[0];
+        let output = run(&args);
+        let stderr = stderr_of_failure(&output);
+        assert!(
+            stderr.contains("failed while starting (instantiate, describe, init): exceeded its memory limit of 64 MiB (limit `memory_mib`)"),
+            "{command}: {stderr}"
+        );
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+    }
+}

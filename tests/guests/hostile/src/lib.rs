@@ -17,6 +17,10 @@
 //! | `sleep` | sleeps an hour, then gives the record (clocks are fixed: it must not block) |
 //! | `clock` | gives the wall-clock time it reads, in milliseconds |
 //!
+//! With `at_start = "print"` its `init` writes to stdout and stderr, and
+//! with `at_start = "oom"` it allocates until it runs out of memory: plugin
+//! code that runs while the host loads it, before any batch.
+//!
 //! It uses the contract's bindings directly, not the SDK's macros, so that
 //! it can return output the SDK would never build.
 
@@ -82,6 +86,16 @@ impl Guest for Hostile {
                     "trigger" => config.trigger = value,
                     "bytes" => config.bytes = number()?,
                     "count" => config.count = number()?,
+                    // Misbehaves while the host loads the plugin, before
+                    // any batch.
+                    "at_start" => match value.as_str() {
+                        "print" => {
+                            println!("hostile init writes to stdout");
+                            eprintln!("hostile init writes to stderr");
+                        }
+                        "oom" => grow_vec(),
+                        other => return Err(error(format!("unknown at_start `{other}`"))),
+                    },
                     _ => return Err(error(format!("unknown parameter `{name}`"))),
                 }
             }
