@@ -74,6 +74,16 @@ impl Running {
         running
     }
 
+    /// [`Running::start`] with the `tag-a` version over the files source, no
+    /// more settings and no more arguments: what most tests start from.
+    fn tag_a(interval: &str) -> Running {
+        Running::start(
+            interval,
+            &tagged_pipeline(FILES_SOURCE, fixtures::TAG_A, ""),
+            &[],
+        )
+    }
+
     fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -324,11 +334,7 @@ impl Running {
 
 #[test]
 fn refused_versions_never_run_and_the_old_one_keeps_going() {
-    let running = Running::start(
-        "100ms",
-        &tagged_pipeline(FILES_SOURCE, fixtures::TAG_A, ""),
-        &[],
-    );
+    let running = Running::tag_a("100ms");
     let truncated = running.path().join("tag_b.wasm");
     let bytes = std::fs::read(fixtures::TAG_B).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
@@ -407,11 +413,7 @@ fn refused_versions_never_run_and_the_old_one_keeps_going() {
 
 #[test]
 fn status_history_rollback_and_text_output() {
-    let running = Running::start(
-        "100ms",
-        &tagged_pipeline(FILES_SOURCE, fixtures::TAG_A, ""),
-        &[],
-    );
+    let running = Running::tag_a("100ms");
     let deployed = stdout_of(&running.control(&["deploy", "tagged", fixtures::TAG_B]));
     let first_line = deployed.lines().next().unwrap();
     assert!(
@@ -525,11 +527,7 @@ fn a_version_failing_consecutive_batches_is_rolled_back() {
 
 #[test]
 fn a_batch_failing_on_a_new_version_runs_again_on_the_old_one() {
-    let running = Running::start(
-        "100ms",
-        &tagged_pipeline(FILES_SOURCE, fixtures::TAG_A, ""),
-        &[],
-    );
+    let running = Running::tag_a("100ms");
     stdout_of(&running.control(&["deploy", "tagged", fixtures::TAG_BAD]));
     let lines = numbered("rec-", 50);
     running.input("in.txt", &lines);
@@ -574,11 +572,7 @@ fn without_automatic_rollback_a_failing_version_stops_the_pipeline() {
 
 #[test]
 fn a_shadow_candidate_is_compared_without_touching_the_output() {
-    let running = Running::start(
-        "100ms",
-        &tagged_pipeline(FILES_SOURCE, fixtures::TAG_A, ""),
-        &[],
-    );
+    let running = Running::tag_a("100ms");
     let reply = running.json(&["deploy", "--shadow", "tagged", fixtures::TAG_B]);
     assert_eq!(reply["version"]["state"], "shadow");
     assert_eq!(reply["first_batch"], serde_json::Value::Null);
@@ -718,11 +712,7 @@ fn watch_reloads_a_rebuilt_plugin_and_refuses_a_half_written_one() {
 
 #[test]
 fn the_control_socket_answers_only_its_owner() {
-    let running = Running::start(
-        "100ms",
-        &tagged_pipeline(FILES_SOURCE, fixtures::TAG_A, ""),
-        &[],
-    );
+    let running = Running::tag_a("100ms");
     let state = running.path().join(".sluice/pipeline");
     let socket = state.join("control.sock");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -857,11 +847,7 @@ fn control_commands_say_when_no_pipeline_runs() {
 
 #[test]
 fn a_deploy_waiting_for_its_first_batch_hears_when_the_pipeline_stops() {
-    let running = Running::start(
-        "60s",
-        &tagged_pipeline(FILES_SOURCE, fixtures::TAG_A, ""),
-        &[],
-    );
+    let running = Running::tag_a("60s");
     // The first batch runs at start; the next one is a minute away.
     running.wait_for("the first batch", |s| s["current"]["batches"] == 1);
     let deploy = sluice(&[
@@ -885,11 +871,7 @@ fn a_deploy_waiting_for_its_first_batch_hears_when_the_pipeline_stops() {
 
 #[test]
 fn a_second_pipeline_with_the_same_state_dir_is_refused_by_the_control_endpoint() {
-    let running = Running::start(
-        "200ms",
-        &tagged_pipeline(FILES_SOURCE, fixtures::TAG_A, ""),
-        &[],
-    );
+    let running = Running::tag_a("200ms");
     let output = run(&[
         "run",
         running.pipeline.to_str().unwrap(),
