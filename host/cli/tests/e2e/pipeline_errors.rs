@@ -17,6 +17,13 @@ fn check_fails(pipeline: PipelineFile) -> String {
     stderr
 }
 
+/// Asserts that `sluice check` refuses `pipeline` with `message` in its
+/// error (and exit status 2).
+fn refused_with(pipeline: PipelineFile, message: &str) {
+    let stderr = check_fails(pipeline);
+    assert!(stderr.contains(message), "{stderr}");
+}
+
 /// Four lines: the batch interval and the `files` source `lines`.
 fn source() -> PipelineFile {
     PipelineFile::new("1s").files_source("lines", "in", "")
@@ -24,52 +31,41 @@ fn source() -> PipelineFile {
 
 #[test]
 fn unknown_keys_are_refused_with_line_and_column() {
-    let stderr = check_fails(source().table(
-        "sinks.out",
-        "from = \"lines\"\nkind = \"pprint\"\nnumber = 3",
-    ));
-    assert!(
-        stderr.contains("p.toml:8:1: unknown field `number`"),
-        "{stderr}"
+    refused_with(
+        source().table(
+            "sinks.out",
+            "from = \"lines\"\nkind = \"pprint\"\nnumber = 3",
+        ),
+        "p.toml:8:1: unknown field `number`",
     );
-    let stderr = check_fails(PipelineFile::from("batch_intervall = \"1s\"\n"));
-    assert!(
-        stderr.contains("p.toml:1:1: unknown field `batch_intervall`"),
-        "{stderr}"
+    refused_with(
+        PipelineFile::from("batch_intervall = \"1s\"\n"),
+        "p.toml:1:1: unknown field `batch_intervall`",
     );
 }
 
 #[test]
 fn unknown_stream_names_are_refused() {
-    let stderr = check_fails(
+    refused_with(
         source()
             .stream("words", "lnes", "flat_map", fixtures::SPLIT_WORDS, "")
             .pprint("out", "words"),
+        "p.toml:6:8: stream `words` reads `from = \"lnes\"`, which is no source or stream (known: lines, words)",
     );
-    assert!(
-        stderr.contains("p.toml:6:8: stream `words` reads `from = \"lnes\"`, which is no source or stream (known: lines, words)"),
-        "{stderr}"
-    );
-    let stderr = check_fails(source().pprint("out", "counts"));
-    assert!(
-        stderr.contains("p.toml:6:8: sink `out` reads `from = \"counts\"`, which is no source or stream (known: lines)"),
-        "{stderr}"
+    refused_with(
+        source().pprint("out", "counts"),
+        "p.toml:6:8: sink `out` reads `from = \"counts\"`, which is no source or stream (known: lines)",
     );
 }
 
 #[test]
 fn cycles_are_refused_with_their_path() {
-    let stderr = check_fails(
+    refused_with(
         source()
             .stream("a", "b", "map", fixtures::WORD_PAIR, "")
             .stream("b", "a", "map", fixtures::WORD_PAIR, "")
             .pprint("out", "a"),
-    );
-    assert!(
-        stderr.contains(
-            "the streams form a cycle: a -> b -> a; a stream cannot depend on its own output"
-        ),
-        "{stderr}"
+        "the streams form a cycle: a -> b -> a; a stream cannot depend on its own output",
     );
 }
 
@@ -93,46 +89,37 @@ fn missing_plugins_are_refused() {
 #[test]
 fn a_plugin_whose_input_type_does_not_match_is_refused() {
     // word-pair takes text, but `pairs` gives (text, int64).
-    let stderr = check_fails(
+    refused_with(
         source()
             .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
             .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
             .stream("again", "pairs", "map", fixtures::WORD_PAIR, "")
             .pprint("out", "again"),
-    );
-    assert!(
-        stderr.contains("stream `again`: plugin word_pair takes text records, but `pairs` gives (text, int64) records"),
-        "{stderr}"
+        "stream `again`: plugin word_pair takes text records, but `pairs` gives (text, int64) records",
     );
     // reduce_by_key straight after a flat_map: nothing is keyed.
-    let stderr = check_fails(
+    refused_with(
         source()
             .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
             .stream("counts", "words", "reduce_by_key", fixtures::SUM, "")
             .pprint("out", "counts"),
-    );
-    assert!(
-        stderr.contains("stream `counts`: reduce_by_key needs keyed records, but `words` gives unkeyed text records"),
-        "{stderr}"
+        "stream `counts`: reduce_by_key needs keyed records, but `words` gives unkeyed text records",
     );
 }
 
 #[test]
 fn a_plugin_of_another_operator_kind_is_refused() {
-    let stderr = check_fails(
+    refused_with(
         source()
             .stream("words", "lines", "map", fixtures::SPLIT_WORDS, "")
             .pprint("out", "words"),
-    );
-    assert!(
-        stderr.contains("is a `flat_map` operator (world sluice:operator/flat-map-operator@0.1.0), but the stream has `op = \"map\"`"),
-        "{stderr}"
+        "is a `flat_map` operator (world sluice:operator/flat-map-operator@0.1.0), but the stream has `op = \"map\"`",
     );
 }
 
 #[test]
 fn unknown_plugin_parameters_are_refused() {
-    let stderr = check_fails(
+    refused_with(
         source()
             .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
             .stream(
@@ -143,12 +130,9 @@ fn unknown_plugin_parameters_are_refused() {
                 "params = { min_lenght = 3 }",
             )
             .pprint("out", "long"),
+        "`init` refused the parameters: unknown parameters: min_lenght",
     );
-    assert!(
-        stderr.contains("`init` refused the parameters: unknown parameters: min_lenght"),
-        "{stderr}"
-    );
-    let stderr = check_fails(
+    refused_with(
         source()
             .stream(
                 "words",
@@ -158,17 +142,13 @@ fn unknown_plugin_parameters_are_refused() {
                 "params = { x = 1 }",
             )
             .pprint("out", "words"),
-    );
-    assert!(
-        stderr.contains("this plugin takes no parameters, but was given: x"),
-        "{stderr}"
+        "this plugin takes no parameters, but was given: x",
     );
 }
 
 #[test]
 fn a_pipeline_without_sinks_is_refused() {
-    let stderr = check_fails(source());
-    assert!(stderr.contains("the pipeline has no sink"), "{stderr}");
+    refused_with(source(), "the pipeline has no sink");
 }
 
 /// A sink that cannot write is the environment's error: exit status 3, so
