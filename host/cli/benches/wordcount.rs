@@ -124,9 +124,10 @@ fn main() {
 fn limits_cost(race: &Race) {
     let work = race.work;
     let plain = write_pipeline(work, "in", "pprint", false);
-    let fueled = work.join("pipeline-fuel.toml");
     let text = std::fs::read_to_string(&plain).unwrap();
-    std::fs::write(&fueled, format!("{text}\n[limits]\nfuel = 1000000000000\n")).unwrap();
+    let fueled = PipelineFile::from(text.as_str())
+        .table("limits", "fuel = 1000000000000")
+        .write(work.join("pipeline-fuel.toml"));
     let default_limits = race.runner(&plain, false);
     let variants = [
         ("native", race.native(default_limits.executor.plan())),
