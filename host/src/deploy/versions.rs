@@ -394,9 +394,7 @@ impl<Op> StreamVersions<Op> {
         rollback_after: u32,
     ) -> bool {
         if let Some(failed) = self.get_mut(number) {
-            failed.batches += 1;
-            failed.failed_batches += 1;
-            failed.last_batch = Some(batch_time);
+            failed.ran(batch_time, true);
         }
         rollback_after > 0 && self.current().number == number && self.active.len() >= 2
     }
