@@ -25,6 +25,9 @@
 //! path = "in"
 //! include_existing = false     # read files already there at start
 //! invalid_utf8 = "replace"     # or "skip" or "fail"
+//! max_line_bytes = 8388608     # longer lines follow long_lines
+//! long_lines = "split"         # or "skip" or "fail"
+//! # buffer_mib = 64            (socket: held for the next batch)
 //!
 //! [streams.words]
 //! from = "lines"
@@ -53,7 +56,7 @@ use toml::Spanned;
 
 use crate::error::ConfigError;
 use crate::plugin::OperatorKind;
-use crate::plugin::limits::{Limits, humantime_serde_compat};
+use crate::plugin::limits::Limits;
 
 /// The whole pipeline file.
 #[derive(Debug, Deserialize)]
@@ -62,7 +65,7 @@ pub struct PipelineFile {
     /// The pipeline's name in logs and errors; default: the file's stem.
     pub name: Option<String>,
     /// Time between two batches, e.g. `"1s"`.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "crate::bounds::batch_interval")]
     pub batch_interval: Duration,
     /// Input partitions per batch; default: the number of cores.
     pub partitions: Option<Spanned<usize>>,
@@ -121,6 +124,26 @@ pub enum InvalidUtf8 {
     Fail,
 }
 
+/// What to do with a line longer than `max_line_bytes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LongLines {
+    /// Cut it into lines of at most `max_line_bytes` (at a character
+    /// boundary), count and log it: nothing is lost.
+    #[default]
+    Split,
+    /// Drop it, count and log it.
+    Skip,
+    /// Fail the pipeline, naming the file or connection and the line.
+    Fail,
+}
+
+/// The default `max_line_bytes`: 8 MiB.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 8 << 20;
+
+/// The default `buffer_mib` of a socket source.
+pub const DEFAULT_SOCKET_BUFFER_MIB: usize = 64;
+
 /// One `[sources.NAME]` table. Which keys apply depends on `kind`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,6 +161,16 @@ pub struct SourceConfig {
     /// Lines that are not UTF-8 (default `replace`).
     #[serde(default)]
     pub invalid_utf8: InvalidUtf8,
+    /// The longest line, in bytes (default 8 MiB).
+    #[serde(default, deserialize_with = "crate::bounds::max_line_bytes::optional")]
+    pub max_line_bytes: Option<usize>,
+    /// Lines longer than `max_line_bytes` (default `split`).
+    #[serde(default)]
+    pub long_lines: LongLines,
+    /// `socket`: what the source holds for the next batch, in MiB (default
+    /// 64); when full it stops reading, and TCP pushes back on the server.
+    #[serde(default, deserialize_with = "crate::bounds::buffer_mib::optional")]
+    pub buffer_mib: Option<usize>,
 }
 
 /// Limits of one stream, overriding the pipeline's (`stack_kib` is
@@ -146,21 +179,40 @@ pub struct SourceConfig {
 #[serde(deny_unknown_fields)]
 pub struct LimitsOverride {
     /// See [`Limits::call_time`].
-    #[serde(default, with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::bounds::call_time::optional")]
     pub call_time: Option<Duration>,
     /// See [`Limits::memory_mib`].
+    #[serde(default, deserialize_with = "crate::bounds::memory_mib::optional")]
     pub memory_mib: Option<u32>,
     /// See [`Limits::table_elements`].
+    #[serde(default, deserialize_with = "crate::bounds::table_elements::optional")]
     pub table_elements: Option<u32>,
     /// See [`Limits::instances`].
+    #[serde(default, deserialize_with = "crate::bounds::instances::optional")]
     pub instances: Option<u32>,
     /// See [`Limits::output_mib`].
+    #[serde(default, deserialize_with = "crate::bounds::output_mib::optional")]
     pub output_mib: Option<u32>,
     /// See [`Limits::output_records_per_input`].
+    #[serde(
+        default,
+        deserialize_with = "crate::bounds::output_records_per_input::optional"
+    )]
     pub output_records_per_input: Option<u32>,
     /// See [`Limits::binary_mib`].
+    #[serde(default, deserialize_with = "crate::bounds::binary_mib::optional")]
     pub binary_mib: Option<u32>,
+    /// See [`Limits::compile_time`].
+    #[serde(default, deserialize_with = "crate::bounds::compile_time::optional")]
+    pub compile_time: Option<Duration>,
+    /// See [`Limits::compile_memory_mib`].
+    #[serde(
+        default,
+        deserialize_with = "crate::bounds::compile_memory_mib::optional"
+    )]
+    pub compile_memory_mib: Option<u32>,
     /// See [`Limits::fuel`].
+    #[serde(default, deserialize_with = "crate::bounds::fuel::optional")]
     pub fuel: Option<u64>,
 }
 
@@ -178,18 +230,10 @@ impl LimitsOverride {
                 .output_records_per_input
                 .unwrap_or(base.output_records_per_input),
             binary_mib: self.binary_mib.unwrap_or(base.binary_mib),
+            compile_time: self.compile_time.unwrap_or(base.compile_time),
+            compile_memory_mib: self.compile_memory_mib.unwrap_or(base.compile_memory_mib),
             fuel: self.fuel.or(base.fuel),
         }
-    }
-}
-
-mod optional_duration {
-    use std::time::Duration;
-
-    use serde::Deserializer;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        super::humantime_serde_compat::deserialize(d).map(Some)
     }
 }
 
@@ -220,13 +264,14 @@ pub struct StreamConfig {
     pub retries: Option<Spanned<u32>>,
     /// `on_error = "retry"`: wait before the first retry, doubled for each
     /// next one (default `"100ms"`).
-    #[serde(default, with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::bounds::retry_backoff::optional")]
     pub retry_backoff: Option<Duration>,
     /// `on_error = "dead_letter"`: the directory dead-letter files go to,
     /// relative to the pipeline file (default `dead-letter/<stream>`).
     pub dead_letter: Option<Spanned<String>>,
     /// A deployed version that fails this many consecutive batches is
     /// replaced by the previous version (default 3; 0 disables).
+    #[serde(default, deserialize_with = "crate::bounds::rollback_after::optional")]
     pub rollback_after: Option<u32>,
 }
 

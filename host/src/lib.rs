@@ -11,6 +11,7 @@
 //! # Layout
 //!
 //! - [`config`]: the pipeline file (TOML, unknown keys refused).
+//! - [`bounds`]: the range of every number and duration it may set.
 //! - [`plan`]: the checked graph: names, cycles, plugins, record types.
 //! - [`batch`]: partition batches in the contract's column layout.
 //! - [`plugin`]: engine, compile cache, limits, loading and calling plugins.
@@ -26,12 +27,14 @@
 //! - [`source`]: `files` and `socket` sources.
 //! - [`sink`]: `pprint` and `text_files` sinks, dead-letter files.
 //! - [`render`]: Python reprs and JSON lines of records.
+//! - [`regular_file`]: reading a named file: regular files only, bounded.
 //! - [`time`]: batch times.
 //! - [`error`]: errors, each naming what failed.
 //! - [`pipeline`]: the entry points the CLI calls.
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod bounds;
 pub mod config;
 pub mod control;
 pub mod deploy;
@@ -43,6 +46,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod plugin;
 pub mod recovery;
+pub mod regular_file;
 pub mod render;
 pub mod scheduler;
 pub mod sink;

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::executor::Executor;
 use crate::plan::Plan;
 use crate::plugin::PluginEngine;
+use crate::plugin::compile::CompileIsolation;
 use crate::plugin::engine::EngineSettings;
 use crate::scheduler::{self, RunSummary, StopConditions};
 use crate::status::StatusBoard;
@@ -28,6 +29,8 @@ pub struct PipelineOptions {
     pub no_cache: bool,
     /// Reload a stream's plugin when its file changes.
     pub watch: bool,
+    /// Where plugins are compiled (the CLI: in a child process).
+    pub compile: CompileIsolation,
     /// See [`EngineSettings::unlimited_for_benchmarks`].
     #[doc(hidden)]
     pub unlimited_for_benchmarks: bool,
@@ -65,10 +68,15 @@ pub fn load(path: &Path, options: &PipelineOptions) -> Result<(Arc<PluginEngine>
         stack_kib: cfg.limits.stack_kib,
         max_instances: cores * 4 + 8,
         fuel,
+        compile: options.compile.clone(),
         unlimited_for_benchmarks: options.unlimited_for_benchmarks,
     };
-    let engine = PluginEngine::new(&settings)
-        .map_err(|e| Error::Internal(format!("cannot start the WebAssembly engine: {e:#}")))?;
+    let engine = PluginEngine::new(&settings).map_err(|e| {
+        Error::Config(file.error(format!(
+            "cannot start the WebAssembly engine ({e:#}): it reserves address space for {} instances of up to {} MiB (the largest `memory_mib`); lower `memory_mib`, or check the process's address-space limit (`ulimit -v`)",
+            settings.max_instances, settings.max_memory_mib
+        )))
+    })?;
     let engine = Arc::new(engine);
     let plan = Plan::build(&file, &engine, options.partitions)?;
     Ok((engine, plan))

@@ -30,7 +30,7 @@ use crate::plan::ErrorPolicy;
 use crate::recovery::CounterSnapshot;
 use crate::sink::dead_letter::DeadLetterWriter;
 use crate::sink::{self, Sink};
-use crate::source::{self, Source};
+use crate::source::{self, Source, SourceStats};
 use crate::status::StatusBoard;
 use crate::time::BatchTime;
 
@@ -58,6 +58,8 @@ pub struct RunSummary {
     pub replaced_lines: u64,
     /// Lines dropped for invalid UTF-8, over all sources.
     pub skipped_lines: u64,
+    /// Each source's name and counters.
+    pub sources: Vec<(String, SourceStats)>,
     /// Each stream's name and `on_error` outcome counters.
     pub streams: Vec<(String, CounterSnapshot)>,
 }
@@ -75,6 +77,8 @@ struct Job {
 struct BatchDone {
     /// The sequence number of the snapshot that ran it.
     seq: u64,
+    /// Each source's counters after polling.
+    sources: Vec<SourceStats>,
     input_records: usize,
     streams: Vec<StreamReport>,
 }
@@ -111,6 +115,7 @@ impl Job {
         }
         Ok(BatchDone {
             seq,
+            sources: self.sources.iter().map(|s| s.stats()).collect(),
             input_records: output.input_records,
             streams: output.streams,
         })
@@ -193,6 +198,13 @@ pub async fn run(
         let processing = started.elapsed();
         registry.batch_finished(batch_time, done.seq, &done.streams, processing);
         status.batch_finished(batch_time, input_records, processing);
+        status.sources_polled(
+            plan.sources
+                .iter()
+                .map(|s| s.name.clone())
+                .zip(done.sources)
+                .collect(),
+        );
         summary.batches += 1;
         summary.input_records += input_records as u64;
         summary.max_scheduling_delay = summary.max_scheduling_delay.max(scheduling_delay);
@@ -213,10 +225,14 @@ pub async fn run(
         next = next.plus(interval);
     }
     if let Some(job) = &job {
-        for source in &job.sources {
+        for (spec, source) in plan.sources.iter().zip(&job.sources) {
             let stats = source.stats();
             summary.replaced_lines += stats.replaced_lines;
             summary.skipped_lines += stats.skipped_lines;
+            if stats.problems() > 0 {
+                tracing::warn!(pipeline = %plan.name, source = %spec.name, ?stats, "input problems during the run (skipped or changed input, counted)");
+            }
+            summary.sources.push((spec.name.clone(), stats));
         }
         summary.streams = job.executor.counters();
     }

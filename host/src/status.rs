@@ -4,6 +4,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::source::SourceStats;
 use crate::time::BatchTime;
 
 /// Progress counters the scheduler updates and the control endpoint reads.
@@ -31,6 +32,8 @@ pub struct Progress {
     pub processing: Duration,
     /// The largest processing time.
     pub max_processing: Duration,
+    /// Each source's name and counters, as of the latest batch.
+    pub sources: Vec<(String, SourceStats)>,
 }
 
 impl Default for StatusBoard {
@@ -71,6 +74,11 @@ impl StatusBoard {
         p.input_records += input_records as u64;
         p.processing = processing;
         p.max_processing = p.max_processing.max(processing);
+    }
+
+    /// The sources' counters after the latest batch's poll.
+    pub fn sources_polled(&self, sources: Vec<(String, SourceStats)>) {
+        self.lock().sources = sources;
     }
 
     /// The counters now.

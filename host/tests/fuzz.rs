@@ -44,6 +44,7 @@ fn engine() -> PluginEngine {
         max_instances: 16,
         fuel: false,
         unlimited_for_benchmarks: false,
+        ..EngineSettings::default()
     })
     .unwrap()
 }

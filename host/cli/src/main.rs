@@ -13,10 +13,18 @@ use sluice::control::client::{self, Endpoint};
 use sluice::control::protocol::{Reply, Request};
 use sluice::pipeline::{self, PipelineOptions};
 use sluice::plugin::PluginEngine;
+use sluice::plugin::compile::{self, CompileIsolation};
 use sluice::plugin::engine::EngineSettings;
 use sluice::scheduler::StopConditions;
 
 fn main() -> ExitCode {
+    // The compile child (see `sluice::plugin::compile`): no CLI, no logs.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == compile::CHILD_COMMAND) {
+        let request = args.next().unwrap_or_default();
+        let code = compile::child_main(&request.to_string_lossy());
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -60,8 +68,33 @@ fn options(args: &PipelineArgs) -> PipelineOptions {
         partitions: args.partitions,
         cache_dir: args.cache_dir.clone(),
         no_cache: args.no_cache,
+        compile: compile_isolation(),
         ..PipelineOptions::default()
     }
+}
+
+/// Plugins are compiled in a child process of this binary, within the
+/// compile limits.
+fn compile_isolation() -> CompileIsolation {
+    match std::env::current_exe() {
+        Ok(program) => CompileIsolation::ChildProcess(program),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find this program's path: plugins are compiled in this process, without compile_time and compile_memory_mib");
+            CompileIsolation::InProcess
+        }
+    }
+}
+
+/// The engine of `plugin inspect` and `plugin test`.
+fn engine_settings(cache_dir: Option<PathBuf>) -> EngineSettings {
+    let mut settings = EngineSettings {
+        compile: compile_isolation(),
+        ..EngineSettings::default()
+    };
+    if let Some(dir) = cache_dir {
+        settings.cache_dir = Some(dir);
+    }
+    settings
 }
 
 fn execute(command: Command) -> anyhow::Result<()> {
@@ -114,11 +147,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Plugin(PluginCommand::Inspect { file, cache_dir }) => {
-            let mut settings = EngineSettings::default();
-            if let Some(dir) = cache_dir {
-                settings.cache_dir = Some(dir);
-            }
-            let engine = PluginEngine::new(&settings)?;
+            let engine = PluginEngine::new(&engine_settings(cache_dir))?;
             let inspection = sluice::plugin::inspect::inspect(&engine, &file)?;
             print!("{}", inspection.report);
             if !inspection.allowed {
@@ -155,11 +184,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
         }
         Command::Plugin(PluginCommand::Test { dir, cache_dir }) => {
             let built = build_plugin(&dir)?;
-            let mut settings = EngineSettings::default();
-            if let Some(dir) = cache_dir {
-                settings.cache_dir = Some(dir);
-            }
-            let engine = PluginEngine::new(&settings)?;
+            let engine = PluginEngine::new(&engine_settings(cache_dir))?;
             let report = sluice_plugin_build::testing::run(&engine, &dir, &built.component)?;
             print!("{}", report.text);
             println!("{} passed, {} failed", report.passed, report.failed);
@@ -172,8 +197,8 @@ fn execute(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Deploy(args) => {
-            let bytes = std::fs::read(&args.file)
-                .with_context(|| format!("cannot read {}", args.file.display()))?;
+            let bytes = sluice::regular_file::read_bounded(&args.file, MAX_DEPLOY_BYTES)
+                .with_context(|| format!("cannot deploy {}", args.file.display()))?;
             let file_name = args.file.file_name().map_or_else(
                 || "plugin.wasm".into(),
                 |n| n.to_string_lossy().into_owned(),
@@ -221,6 +246,10 @@ fn execute(command: Command) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The largest component `sluice deploy` sends: the largest `binary_mib`
+/// a pipeline may set (the pipeline applies the stream's own limit).
+const MAX_DEPLOY_BYTES: u64 = sluice::bounds::binary_mib::MAX as u64 * 1024 * 1024;
 
 /// Sends `request` to the pipeline `target` names and prints the reply.
 fn control(target: &ControlArgs, request: Request, payload: &[u8]) -> anyhow::Result<()> {

@@ -13,10 +13,12 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::listen::{AUTH_DEADLINE, MAX_CONNECTIONS};
 use super::protocol::{
     ChangeReport, Envelope, FirstBatch, HistoryReport, MAX_REQUEST_LINE, PROTOCOL_VERSION, Reply,
-    Request, Response, StatusReport,
+    Request, Response, SourceStatus, StatusReport,
 };
 use crate::deploy::registry::{Change, CompletedBatch};
 use crate::deploy::{Origin, Registry};
@@ -58,6 +60,22 @@ pub(super) enum Connection {
     },
 }
 
+impl Connection {
+    /// Whether the kernel says the peer is the Unix socket's owner.
+    pub(super) fn is_owner(&self) -> bool {
+        matches!(self, Connection::Unix { uid: Ok(uid), owner, .. } if uid == owner)
+    }
+}
+
+/// A connection's places under the endpoint's caps.
+pub(super) struct Admission {
+    /// Its place among its listener's unauthenticated connections, given
+    /// back once it has shown who it is (none for the socket's owner).
+    pub pending: Option<OwnedSemaphorePermit>,
+    /// The authenticated requests' cap, to take a place in.
+    pub connections: Arc<Semaphore>,
+}
+
 /// Who is connected, and what they must show.
 #[derive(Clone)]
 enum Peer {
@@ -72,13 +90,13 @@ enum Peer {
 
 /// Answers one connection: Unix peers other than the socket's owner are
 /// refused with the reason; everyone else gets their request handled.
-pub(super) async fn serve(connection: Connection, context: &Context) {
+pub(super) async fn serve(connection: Connection, context: &Context, admission: Admission) {
     match connection {
         Connection::Unix {
             stream,
             uid: Ok(uid),
             owner,
-        } if uid == owner => serve_request(stream, Peer::Owner, context).await,
+        } if uid == owner => serve_request(stream, Peer::Owner, context, admission).await,
         Connection::Unix {
             stream,
             uid: Ok(uid),
@@ -106,7 +124,7 @@ pub(super) async fn serve(connection: Connection, context: &Context) {
                 address,
                 token_digest,
             };
-            serve_request(stream, peer, context).await;
+            serve_request(stream, peer, context, admission).await;
         }
     }
 }
@@ -116,21 +134,37 @@ async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     peer: Peer,
     context: &Context,
+    admission: Admission,
 ) {
     let mut reader = BufReader::new(stream);
-    let response = match tokio::time::timeout(REQUEST_TIMEOUT, read_envelope(&mut reader)).await {
-        Err(_) => Response::Error {
-            message: "no complete request within 60 s".into(),
-        },
-        Ok(Err(message)) => Response::Error { message },
-        Ok(Ok(envelope)) => match authorise(&peer, &envelope) {
-            Err(message) => {
+    let Admission {
+        pending,
+        connections,
+    } = admission;
+    let admitted = match tokio::time::timeout(AUTH_DEADLINE, read_envelope(&mut reader)).await {
+        Err(_) => Err(format!(
+            "no complete request within {} s",
+            AUTH_DEADLINE.as_secs()
+        )),
+        Ok(Err(message)) => Err(message),
+        Ok(Ok(envelope)) => authorise(&peer, &envelope)
+            .inspect_err(|message| {
                 if let Peer::Tcp { address, .. } = &peer {
                     tracing::warn!(%address, "control listener: {message}");
                 }
-                Response::Error { message }
-            }
-            Ok(()) => {
+            })
+            .map(|()| envelope),
+    };
+    drop(pending);
+    let response = match admitted {
+        Err(message) => Response::Error { message },
+        Ok(envelope) => match connections.try_acquire_owned() {
+            Err(_) => Response::Error {
+                message: format!(
+                    "busy: {MAX_CONNECTIONS} control requests are under way; try again"
+                ),
+            },
+            Ok(_permit) => {
                 tracing::debug!(command = envelope.request.name(), "control request");
                 match handle(envelope.request, &mut reader, context).await {
                     Ok(result) => Response::Ok {
@@ -367,6 +401,11 @@ fn status(context: &Context) -> StatusReport {
         processing_ms: ms(progress.processing),
         max_processing_ms: ms(progress.max_processing),
         streams: context.registry.status(),
+        sources: progress
+            .sources
+            .into_iter()
+            .map(|(source, stats)| SourceStatus { source, stats })
+            .collect(),
     }
 }
 

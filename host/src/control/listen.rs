@@ -1,11 +1,16 @@
 //! The control endpoint's listeners: the owner-only Unix socket, the
 //! optional TCP listener, and the one accept loop both run.
 //!
-//! Every connection is answered on its own task, at most
-//! [`MAX_CONNECTIONS`] at once over both listeners (a semaphore; more are
-//! closed at once and logged, so idle clients cannot exhaust the process's
-//! file descriptors). The tasks live in a `JoinSet`, so stopping waits for
-//! the requests under way, up to [`SHUTDOWN_GRACE`], and aborts the rest.
+//! Every connection is answered on its own task. A connection counts
+//! toward [`MAX_CONNECTIONS`] (over both listeners) only once it has shown
+//! who it is: the Unix socket's owner at once (the kernel tells its uid),
+//! anyone else after sending a request with the right token within
+//! [`AUTH_DEADLINE`]. Until then it holds one of its listener's own
+//! [`MAX_UNAUTHENTICATED`] places, so idle or unauthenticated clients can
+//! neither lock the owner out nor exhaust the process's file descriptors;
+//! connections beyond a cap are closed at once and logged. The tasks live
+//! in a `JoinSet`, so stopping waits for the requests under way, up to
+//! [`SHUTDOWN_GRACE`], and aborts the rest.
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -17,14 +22,20 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::handle::{self, Connection, Context};
+use super::handle::{self, Admission, Connection, Context};
 use crate::deploy::Registry;
 use crate::error::{Error, ErrorKind};
 use crate::plan::TcpControlSpec;
 use crate::status::StatusBoard;
 
-/// Connections answered at once, over both listeners.
+/// Authenticated requests handled at once, over both listeners.
 pub const MAX_CONNECTIONS: usize = 64;
+
+/// Connections of one listener that have not shown who they are yet.
+pub const MAX_UNAUTHENTICATED: usize = 16;
+
+/// How long a connection has to send its request line (and token).
+pub const AUTH_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How long requests under way (such as a deploy waiting for a batch, told
 /// that the pipeline stopped) have to answer when the endpoint stops.
@@ -153,14 +164,15 @@ pub async fn start(
 }
 
 /// Accepts connections until `stop` says so (or its sender is gone), each
-/// answered on its own task under a permit of `connections`; then waits up
-/// to [`SHUTDOWN_GRACE`] for the requests under way.
+/// answered on its own task (see the module docs for the caps); then waits
+/// up to [`SHUTDOWN_GRACE`] for the requests under way.
 async fn accept_loop(
     listener: Listener,
     context: Arc<Context>,
     connections: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let unauthenticated = Arc::new(Semaphore::new(MAX_UNAUTHENTICATED));
     let mut tasks = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -176,16 +188,25 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::warn!(
-                "control endpoint: {MAX_CONNECTIONS} connections under way; closing a new one"
-            );
-            continue;
+        let pending = if connection.is_owner() {
+            None
+        } else {
+            let Ok(permit) = unauthenticated.clone().try_acquire_owned() else {
+                tracing::warn!(
+                    "{}: {MAX_UNAUTHENTICATED} connections are still to show who they are; closing a new one",
+                    listener.name()
+                );
+                continue;
+            };
+            Some(permit)
         };
         let context = context.clone();
+        let admission = Admission {
+            pending,
+            connections: connections.clone(),
+        };
         tasks.spawn(async move {
-            handle::serve(connection, &context).await;
-            drop(permit);
+            handle::serve(connection, &context, admission).await;
         });
     }
     let drained = async { while tasks.join_next().await.is_some() {} };

@@ -143,6 +143,19 @@ pub struct StatusReport {
     pub max_processing_ms: f64,
     /// Each stream, in plan order.
     pub streams: Vec<StreamStatus>,
+    /// Each source's counters, in plan order.
+    #[serde(default)]
+    pub sources: Vec<SourceStatus>,
+}
+
+/// A source's counters in a status report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SourceStatus {
+    /// The source's name.
+    pub source: String,
+    /// Its counters.
+    #[serde(flatten)]
+    pub stats: crate::source::SourceStats,
 }
 
 /// A stream's versions and what happened to them.

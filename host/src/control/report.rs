@@ -57,7 +57,32 @@ fn shadow_line(stats: &ShadowStats) -> String {
     line
 }
 
-/// `sluice status`.
+/// `1200 lines from 3 files; 2 lines over max_line_bytes, 1 unreadable files skipped`.
+fn source_line(stats: &crate::source::SourceStats) -> String {
+    let mut line = format!("{} lines", stats.lines);
+    if stats.files > 0 {
+        let _ = write!(line, " from {} files", stats.files);
+    }
+    let problems: Vec<String> = [
+        (stats.replaced_lines, "lines with invalid UTF-8 replaced"),
+        (stats.skipped_lines, "lines with invalid UTF-8 skipped"),
+        (stats.long_lines, "lines over max_line_bytes"),
+        (stats.unreadable_files, "unreadable files skipped"),
+        (stats.vanished_files, "files vanished before read"),
+        (stats.special_files, "special files skipped"),
+        (stats.buffer_full, "pauses with a full buffer"),
+    ]
+    .iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, what)| format!("{count} {what}"))
+    .collect();
+    if !problems.is_empty() {
+        let _ = write!(line, "; {}", problems.join(", "));
+    }
+    line
+}
+
+/// The text of `sluice status`.
 pub fn status(report: &StatusReport) -> String {
     let mut out = String::new();
     let uptime = humantime::format_duration(Duration::from_secs(report.uptime_ms / 1000));
@@ -82,6 +107,14 @@ pub fn status(report: &StatusReport) -> String {
         report.processing_ms,
         report.max_processing_ms
     );
+    for source in &report.sources {
+        let _ = writeln!(
+            out,
+            "source {}: {}",
+            source.source,
+            source_line(&source.stats)
+        );
+    }
     for stream in &report.streams {
         let _ = writeln!(
             out,

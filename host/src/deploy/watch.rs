@@ -146,7 +146,15 @@ fn reload(
     streams: &[String],
     last_refused: Option<&str>,
 ) -> Option<String> {
-    let bytes = match std::fs::read(path) {
+    // The largest `binary_mib` of the streams this file serves bounds the
+    // read; each stream then applies its own.
+    let limit = streams
+        .iter()
+        .filter_map(|stream| registry.stream_index(stream).ok())
+        .map(|index| registry.plan().streams[index].limits.binary_bytes())
+        .max()
+        .unwrap_or(0);
+    let bytes = match crate::regular_file::read_bounded(path, limit) {
         Ok(bytes) => bytes,
         Err(e) => {
             tracing::warn!(file = %path.display(), error = %e, "watch: cannot read the changed plugin file; keeping the running version");

@@ -40,6 +40,9 @@ pub(super) fn source_spec(
             if let Some(port) = &cfg.port {
                 return Err(misplaced("port", port.span(), "files"));
             }
+            if cfg.buffer_mib.is_some() {
+                return Err(misplaced("buffer_mib", kind_span, "files"));
+            }
             let Some(path) = &cfg.path else {
                 return Err(file
                     .error_at(
@@ -70,19 +73,33 @@ pub(super) fn source_spec(
                     )
                     .into());
             };
+            let port =
+                crate::bounds::port::check(i64::from(*port.get_ref())).map_err(|message| {
+                    file.error_at(port.span(), format!("source `{name}`: {message}"))
+                })?;
             SourceSpecKind::Socket {
                 host: cfg
                     .host
                     .as_ref()
                     .map_or_else(|| "127.0.0.1".to_owned(), |h| h.get_ref().clone()),
-                port: *port.get_ref(),
+                port,
+                buffer_bytes: cfg
+                    .buffer_mib
+                    .unwrap_or(crate::config::DEFAULT_SOCKET_BUFFER_MIB)
+                    << 20,
             }
         }
     };
     Ok(SourceSpec {
         name: name.to_owned(),
         kind,
-        invalid_utf8: cfg.invalid_utf8,
+        lines: super::LinePolicy {
+            invalid_utf8: cfg.invalid_utf8,
+            max_line_bytes: cfg
+                .max_line_bytes
+                .unwrap_or(crate::config::DEFAULT_MAX_LINE_BYTES),
+            long_lines: cfg.long_lines,
+        },
     })
 }
 
@@ -100,7 +117,7 @@ pub(super) fn stream_spec(
 ) -> Result<StreamSpec, Error> {
     let op = *cfg.op.get_ref();
     let plugin_path = file.resolve(cfg.plugin.get_ref());
-    if !plugin_path.is_file() {
+    if !plugin_path.exists() {
         return Err(file
             .error_at(
                 cfg.plugin.span(),
@@ -133,15 +150,8 @@ pub(super) fn stream_spec(
                 )
                 .into());
         }
-        Some(p) if *p.get_ref() == 0 => {
-            return Err(file
-                .error_at(
-                    p.span(),
-                    format!("stream `{name}`: `partitions` must be at least 1"),
-                )
-                .into());
-        }
-        Some(p) => *p.get_ref(),
+        Some(p) => crate::bounds::partitions::check(*p.get_ref() as i64)
+            .map_err(|message| file.error_at(p.span(), format!("stream `{name}`: {message}")))?,
         None => partitions,
     };
     let on_error = error_policy(file, name, cfg)?;
@@ -209,11 +219,16 @@ pub(super) fn error_policy(
             format!("stream `{name}`: `dead_letter` applies only with on_error = \"dead_letter\""),
         ));
     }
+    let retries = match &cfg.retries {
+        Some(r) => crate::bounds::retries::check(i64::from(*r.get_ref()))
+            .map_err(|message| file.error_at(r.span(), format!("stream `{name}`: {message}")))?,
+        None => 3,
+    };
     Ok(match policy {
         OnError::Fail => ErrorPolicy::Fail,
         OnError::Skip => ErrorPolicy::Skip,
         OnError::Retry => ErrorPolicy::Retry {
-            retries: cfg.retries.as_ref().map_or(3, |r| *r.get_ref()),
+            retries,
             backoff: cfg.retry_backoff.unwrap_or(Duration::from_millis(100)),
         },
         OnError::DeadLetter => ErrorPolicy::DeadLetter {
@@ -263,9 +278,13 @@ pub(super) fn sink_spec(
                     return Err(misplaced(key, span, "pprint"));
                 }
             }
-            SinkSpecKind::Pprint {
-                num: cfg.num.as_ref().map_or(10, |n| *n.get_ref()),
-            }
+            let num = match &cfg.num {
+                Some(n) => crate::bounds::num::check(*n.get_ref() as i64).map_err(|message| {
+                    file.error_at(n.span(), format!("sink `{name}`: {message}"))
+                })?,
+                None => 10,
+            };
+            SinkSpecKind::Pprint { num }
         }
         SinkKind::TextFiles => {
             if let Some(num) = &cfg.num {
@@ -297,4 +316,37 @@ pub(super) fn sink_spec(
         record_type: node_type(streams, from),
         kind,
     })
+}
+
+/// Two `text_files` sinks with one prefix would write into each other's
+/// directories (and clean up each other's staging): refused.
+pub(super) fn distinct_sink_prefixes(
+    file: &LoadedFile,
+    sinks: &[SinkSpec],
+) -> Result<(), ConfigError> {
+    let mut seen: HashMap<std::path::PathBuf, &str> = HashMap::new();
+    for sink in sinks {
+        let SinkSpecKind::TextFiles { prefix, .. } = &sink.kind else {
+            continue;
+        };
+        let normal: std::path::PathBuf = prefix
+            .components()
+            .filter(|c| *c != std::path::Component::CurDir)
+            .collect();
+        if let Some(first) = seen.insert(normal, &sink.name) {
+            let span = file.file.sinks[&sink.name]
+                .prefix
+                .as_ref()
+                .map_or(0..0, |p| p.span());
+            return Err(file.error_at(
+                span,
+                format!(
+                    "sinks `{first}` and `{}` both write to prefix {}; give each sink its own prefix",
+                    sink.name,
+                    prefix.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -22,12 +22,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use checks::{control_spec, sink_spec, source_spec, stream_spec};
+use checks::{control_spec, distinct_sink_prefixes, sink_spec, source_spec, stream_spec};
 use graph::{node_type, topological_order};
 pub use types::{TypeMismatch, fit_types};
 
 use crate::batch::RecordType;
-use crate::config::{InvalidUtf8, LoadedFile, TextFormat};
+use crate::config::{InvalidUtf8, LoadedFile, LongLines, TextFormat};
 use crate::error::Error;
 use crate::plugin::{Limits, OperatorKind, Param, Plugin, PluginEngine};
 
@@ -47,8 +47,29 @@ pub struct SourceSpec {
     pub name: String,
     /// What it reads.
     pub kind: SourceSpecKind,
-    /// Its policy for lines that are not UTF-8.
+    /// How its bytes become lines.
+    pub lines: LinePolicy,
+}
+
+/// How a source's bytes become lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinePolicy {
+    /// Lines that are not UTF-8.
     pub invalid_utf8: InvalidUtf8,
+    /// The longest line, in bytes.
+    pub max_line_bytes: usize,
+    /// Lines longer than that.
+    pub long_lines: LongLines,
+}
+
+impl Default for LinePolicy {
+    fn default() -> Self {
+        LinePolicy {
+            invalid_utf8: InvalidUtf8::default(),
+            max_line_bytes: crate::config::DEFAULT_MAX_LINE_BYTES,
+            long_lines: LongLines::default(),
+        }
+    }
 }
 
 /// What a source reads.
@@ -67,6 +88,8 @@ pub enum SourceSpecKind {
         host: String,
         /// Port.
         port: u16,
+        /// Bytes held for the next batch before reading pauses.
+        buffer_bytes: usize,
     },
 }
 
@@ -199,20 +222,18 @@ impl Plan {
     ) -> Result<Plan, Error> {
         let cfg = &file.file;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let partitions = match (partitions, &cfg.partitions) {
-            (Some(0), _) => return Err(file.error("--partitions must be at least 1").into()),
-            (Some(p), _) => p,
-            (None, Some(p)) if *p.get_ref() == 0 => {
-                return Err(file
-                    .error_at(p.span(), "`partitions` must be at least 1")
-                    .into());
-            }
-            (None, Some(p)) => *p.get_ref(),
-            (None, None) => cores,
+        let in_file = match &cfg.partitions {
+            Some(p) => Some(
+                crate::bounds::partitions::check(*p.get_ref() as i64)
+                    .map_err(|message| file.error_at(p.span(), message))?,
+            ),
+            None => None,
         };
-        if cfg.batch_interval.is_zero() {
-            return Err(file.error("`batch_interval` must be positive").into());
-        }
+        let partitions = match partitions {
+            Some(p) => crate::bounds::partitions::check(p as i64)
+                .map_err(|message| file.error(format!("--partitions: {message}")))?,
+            None => in_file.unwrap_or(cores),
+        };
         let name = file.pipeline_name();
         let control = control_spec(file)?;
 
@@ -262,6 +283,7 @@ impl Plan {
                 .error("the pipeline has no sink, so it would compute nothing; add a [sinks.NAME] table (e.g. kind = \"pprint\")")
                 .into());
         }
+        distinct_sink_prefixes(file, &sinks)?;
         Ok(Plan {
             name,
             state_dir: file.state_dir(),

@@ -80,6 +80,26 @@ impl CompileCache {
         }
     }
 
+    /// A directory inside the cache for compiling into, so a finished
+    /// artifact is moved into place with a rename (created if needed).
+    ///
+    /// # Errors
+    ///
+    /// When the cache directory cannot be created.
+    pub fn work_dir(&self) -> std::io::Result<PathBuf> {
+        create_private_dir(&self.dir)?;
+        Ok(self.dir.clone())
+    }
+
+    /// Moves an artifact compiled elsewhere (by the compile child, into
+    /// [`CompileCache::work_dir`]) into the cache as the compilation of
+    /// `sha256`; failures are logged, not fatal.
+    pub fn adopt(&self, sha256: &str, artifact: &Path) {
+        if let Err(e) = std::fs::rename(artifact, self.path(sha256)) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot cache compiled plugin");
+        }
+    }
+
     fn try_store(&self, sha256: &str, component: &Component) -> anyhow::Result<()> {
         let bytes = component.serialize()?;
         create_private_dir(&self.dir)?;

@@ -17,11 +17,12 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::cache::CompileCache;
+use super::compile::{CompileIsolation, compiler_config};
 use super::error::{LoadError, LoadFailure};
 use super::instance::{ExportIndices, Plugin};
 use super::limits::{EPOCH_TICK, Limiter, Limits};
@@ -60,13 +61,11 @@ pub struct PluginEngine {
     linker: Linker<GuestState>,
     cache: Option<CompileCache>,
     ticker_stop: Arc<AtomicBool>,
-    fuel: bool,
-    max_memory_mib: u32,
-    unlimited: bool,
+    settings: EngineSettings,
 }
 
 /// Settings that are fixed for the engine's lifetime.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct EngineSettings {
     /// Where compiled plugins are cached; `None` disables the cache.
     pub cache_dir: Option<std::path::PathBuf>,
@@ -78,6 +77,9 @@ pub struct EngineSettings {
     pub max_instances: u32,
     /// Meter fuel (needed when any stream has a `fuel` limit).
     pub fuel: bool,
+    /// Where components are compiled (the CLI: in a child process, with
+    /// the compile limits).
+    pub compile: CompileIsolation,
     /// Run without the call-time and memory limits. Only for measuring what
     /// the limits cost (the benchmark); never for untrusted plugins.
     #[doc(hidden)]
@@ -93,6 +95,7 @@ impl Default for EngineSettings {
             stack_kib: limits.stack_kib,
             max_instances: 64,
             fuel: false,
+            compile: CompileIsolation::InProcess,
             unlimited_for_benchmarks: false,
         }
     }
@@ -106,11 +109,7 @@ impl PluginEngine {
     /// When wasmtime rejects the configuration (e.g. the machine cannot
     /// reserve the pooling allocator's address space).
     pub fn new(settings: &EngineSettings) -> anyhow::Result<Self> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(!settings.unlimited_for_benchmarks);
-        config.consume_fuel(settings.fuel);
-        config.max_wasm_stack(settings.stack_kib as usize * 1024);
+        let mut config = compiler_config(settings);
         let mut pooling = PoolingAllocationConfig::default();
         let instances = settings.max_instances.max(4);
         pooling
@@ -138,9 +137,7 @@ impl PluginEngine {
             linker,
             cache,
             ticker_stop,
-            fuel: settings.fuel,
-            max_memory_mib: settings.max_memory_mib,
-            unlimited: settings.unlimited_for_benchmarks,
+            settings: settings.clone(),
         })
     }
 
@@ -208,29 +205,23 @@ impl PluginEngine {
         Plugin::start(self, identity, pre, exports, params, limits).map_err(fail)
     }
 
-    /// Reads, size-checks, hashes and compiles the component at `path`.
+    /// Reads (a regular file only, at most `limits.binary_mib`), hashes and
+    /// compiles the component at `path`.
     ///
     /// # Errors
     ///
-    /// When the file cannot be read, is over `limits.binary_mib`, or is not
-    /// a valid component.
+    /// When the file cannot be read, is no regular file, is over
+    /// `limits.binary_mib`, is not a valid component, or its compile goes
+    /// over `compile_time` or `compile_memory_mib`.
     pub fn compile_file(&self, path: &Path, limits: &Limits) -> Result<Compiled, LoadError> {
-        let fail = |hash: Option<String>, reason| LoadError {
-            path: path.to_path_buf(),
-            hash,
-            reason,
-        };
-        let too_large = |size: u64| LoadFailure::TooLarge {
-            size,
-            limit_mib: limits.binary_mib,
-        };
-        let size = std::fs::metadata(path)
-            .map_err(|e| fail(None, LoadFailure::Read(e)))?
-            .len();
-        if size > limits.binary_bytes() {
-            return Err(fail(None, too_large(size)));
-        }
-        let bytes = std::fs::read(path).map_err(|e| fail(None, LoadFailure::Read(e)))?;
+        let bytes =
+            crate::regular_file::read_bounded(path, limits.binary_bytes()).map_err(|e| {
+                LoadError {
+                    path: path.to_path_buf(),
+                    hash: None,
+                    reason: LoadFailure::from_file_error(e, limits.binary_mib),
+                }
+            })?;
         self.compile_bytes(path, &bytes, limits)
     }
 
@@ -262,7 +253,7 @@ impl PluginEngine {
         }
         let hash = hex::encode(Sha256::digest(bytes));
         let component = self
-            .compile(bytes, &hash)
+            .compile(bytes, &hash, limits)
             .map_err(|e| fail(Some(hash.clone()), e))?;
         let mut imports: Vec<String> = component
             .component_type()
@@ -278,7 +269,7 @@ impl PluginEngine {
         })
     }
 
-    fn compile(&self, bytes: &[u8], hash: &str) -> Result<Component, LoadFailure> {
+    fn compile(&self, bytes: &[u8], hash: &str, limits: &Limits) -> Result<Component, LoadFailure> {
         if let Some(component) = self.cache.as_ref().and_then(|c| c.load(&self.engine, hash)) {
             tracing::debug!(sha256 = hash, "compiled plugin taken from the cache");
             return Ok(component);
@@ -287,26 +278,61 @@ impl PluginEngine {
         if bytes.starts_with(b"\0asm\x01\0\0\0") {
             return Err(LoadFailure::CoreModule);
         }
-        let component = Component::from_binary(&self.engine, bytes).map_err(|e| {
-            let detail = format!("{e:#}");
-            // wasmtime's pooling allocator refuses a module whose initial
-            // memory is over the slot size at compile time, in these words;
-            // pinned by the e2e test `refused_plugins_are_refused_at_load_with_the_reason`
-            // (the `huge-memory` guest).
-            if detail.contains("memory has a minimum byte size") {
-                LoadFailure::InitialMemory {
-                    limit_mib: self.max_memory_mib,
-                    detail,
+        let refused = |e: wasmtime::Error| self.compile_refusal(format!("{e:#}"));
+        match &self.settings.compile {
+            CompileIsolation::InProcess => {
+                let component = Component::from_binary(&self.engine, bytes).map_err(refused)?;
+                tracing::info!(sha256 = hash, elapsed = ?started.elapsed(), "compiled plugin");
+                if let Some(cache) = &self.cache {
+                    cache.store(hash, &component);
                 }
-            } else {
-                LoadFailure::InvalidComponent(detail)
+                Ok(component)
             }
-        })?;
-        tracing::info!(sha256 = hash, elapsed = ?started.elapsed(), "compiled plugin");
-        if let Some(cache) = &self.cache {
-            cache.store(hash, &component);
+            CompileIsolation::ChildProcess(program) => {
+                let work_dir = match &self.cache {
+                    Some(cache) => cache.work_dir(),
+                    None => Ok(std::env::temp_dir()),
+                }
+                .map_err(|e| {
+                    LoadFailure::CompileFailed(format!("cannot create the compile cache: {e}"))
+                })?;
+                let artifact =
+                    super::compile::in_child(program, &self.settings, bytes, limits, &work_dir)?;
+                // SAFETY: the artifact was written by this binary's compile
+                // child, with this engine's compiler settings, into a fresh
+                // owner-only directory; it is trusted as the cache is (see
+                // `cache`'s module docs).
+                let component =
+                    unsafe { Component::deserialize_file(&self.engine, &artifact.path) }
+                        .map_err(refused)?;
+                tracing::info!(
+                    sha256 = hash,
+                    elapsed = ?started.elapsed(),
+                    peak_rss_mib = artifact.peak_rss_kib / 1024,
+                    "compiled plugin (in a child process)"
+                );
+                if let Some(cache) = &self.cache {
+                    cache.adopt(hash, &artifact.path);
+                }
+                Ok(component)
+            }
         }
-        Ok(component)
+    }
+
+    /// The load failure for wasmtime's refusal `detail` of a component.
+    fn compile_refusal(&self, detail: String) -> LoadFailure {
+        // wasmtime's pooling allocator refuses a module whose initial
+        // memory is over the slot size, in these words; pinned by the e2e
+        // test `refused_plugins_are_refused_at_load_with_the_reason` (the
+        // `huge-memory` guest).
+        if detail.contains("memory has a minimum byte size") {
+            LoadFailure::InitialMemory {
+                limit_mib: self.settings.max_memory_mib,
+                detail,
+            }
+        } else {
+            LoadFailure::InvalidComponent(detail)
+        }
     }
 
     /// A fresh store for one call, with `limits` armed and the clocks
@@ -329,12 +355,12 @@ impl PluginEngine {
                 stderr,
             },
         );
-        if !self.unlimited {
+        if !self.settings.unlimited_for_benchmarks {
             store.limiter(|state| &mut state.limiter);
             store.set_epoch_deadline(limits.deadline_ticks());
         }
         store.set_hostcall_fuel(limits.output_bytes());
-        if self.fuel {
+        if self.settings.fuel {
             // Setting fuel only fails when metering is off.
             let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
         }

@@ -82,6 +82,28 @@ pub enum LoadFailure {
         "is a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`"
     )]
     CoreModule,
+    /// The path names no regular file.
+    #[error("{0}")]
+    NotRegularFile(String),
+    /// Compiling took longer than `limits.compile_time`.
+    #[error(
+        "compiling it took longer than {} (limit `compile_time`); a component this slow to compile is refused, raise the limit only for a plugin you trust",
+        humantime::format_duration(*.0)
+    )]
+    CompileTime(std::time::Duration),
+    /// Compiling needed more memory than `limits.compile_memory_mib`.
+    #[error(
+        "compiling it needed more than {limit_mib} MiB of memory (limit `compile_memory_mib`); a component this costly to compile is refused, raise the limit only for a plugin you trust ({detail})"
+    )]
+    CompileMemory {
+        /// The limit.
+        limit_mib: u32,
+        /// What the compiler reported.
+        detail: String,
+    },
+    /// The compiler process could not run or ended without a result.
+    #[error("cannot be compiled: {0}")]
+    CompileFailed(String),
     /// `describe` or `init` returned something unusable.
     #[error("{0}")]
     Startup(String),
@@ -103,6 +125,10 @@ impl LoadFailure {
     pub fn kind(&self) -> &'static str {
         match self {
             LoadFailure::Read(_) => "unreadable",
+            LoadFailure::NotRegularFile(_) => "not_a_file",
+            LoadFailure::CompileTime(_) => "compile_time",
+            LoadFailure::CompileMemory { .. } => "compile_memory",
+            LoadFailure::CompileFailed(_) => "compile_failed",
             LoadFailure::InvalidComponent(_) => "invalid_component",
             LoadFailure::NoOperator
             | LoadFailure::SeveralOperators(_)
@@ -114,6 +140,21 @@ impl LoadFailure {
             LoadFailure::CoreModule => "invalid_component",
             LoadFailure::Startup(_) => "startup",
             LoadFailure::StartupFailed { failure, .. } => failure.kind(),
+        }
+    }
+}
+
+impl LoadFailure {
+    /// The failure for a plugin file that [`crate::regular_file::read_bounded`]
+    /// refused under `limits.binary_mib`.
+    pub fn from_file_error(error: crate::regular_file::RegularFileError, limit_mib: u32) -> Self {
+        use crate::regular_file::RegularFileError;
+        match error {
+            RegularFileError::Io(e) => LoadFailure::Read(e),
+            e @ RegularFileError::NotRegular(_) => {
+                LoadFailure::NotRegularFile(format!("{e}; a plugin is a `.wasm` component file"))
+            }
+            RegularFileError::TooLarge { size, .. } => LoadFailure::TooLarge { size, limit_mib },
         }
     }
 }

@@ -14,6 +14,7 @@ use wasmtime::{Store, Trap};
 use super::engine::{GuestState, PluginEngine};
 use super::error::{CallError, CallFailure, CallSite, LoadFailure};
 use super::limits::Limits;
+use super::output::{check_record_count, check_reduced_keys};
 use super::{GuestError, OperatorKind, Param, Signature};
 use crate::batch::{Batch, RecordType};
 
@@ -223,12 +224,15 @@ impl Plugin {
         match returned {
             Returned::Batch(batch) => {
                 batch.validate(output).map_err(invalid)?;
-                check_record_count(inner.kind, &inner.limits, input.len(), batch.len()).map_err(
-                    |failure| Failure {
-                        failure,
-                        stderr: stderr_of(&store),
-                    },
-                )?;
+                let contract = |failure| Failure {
+                    failure,
+                    stderr: stderr_of(&store),
+                };
+                check_record_count(inner.kind, &inner.limits, input.len(), batch.len())
+                    .map_err(contract)?;
+                if inner.kind == OperatorKind::ReduceByKey {
+                    check_reduced_keys(input, &batch).map_err(contract)?;
+                }
                 Ok(batch)
             }
             Returned::Flags(flags) => {
@@ -328,32 +332,6 @@ fn classify(e: wasmtime::Error, store: &Store<GuestState>, limits: &Limits) -> F
         }
     };
     Failure { failure, stderr }
-}
-
-/// How many records an operator may give for `inputs` records.
-fn check_record_count(
-    kind: OperatorKind,
-    limits: &Limits,
-    inputs: usize,
-    outputs: usize,
-) -> Result<(), CallFailure> {
-    match kind {
-        OperatorKind::Map if outputs != inputs => Err(CallFailure::InvalidOutput(format!(
-            "{outputs} records for {inputs} inputs; a map gives exactly one record per input"
-        ))),
-        OperatorKind::ReduceByKey if outputs > inputs => Err(CallFailure::InvalidOutput(format!(
-            "{outputs} records for {inputs} inputs; combining cannot give more records than it takes"
-        ))),
-        OperatorKind::FlatMap
-            if outputs as u64 > inputs as u64 * u64::from(limits.output_records_per_input) =>
-        {
-            Err(CallFailure::OutputTooLarge(format!(
-                "gave {outputs} records for {inputs} inputs, over {} per input (limit `output_records_per_input`)",
-                limits.output_records_per_input
-            )))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// A plugin's declared types must make sense for its kind.

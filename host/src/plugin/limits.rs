@@ -21,28 +21,44 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct Limits {
     /// Wall time of one call (instantiation, `init` and the batch), e.g.
     /// `"30s"`. Default 30 s.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "crate::bounds::call_time")]
     pub call_time: Duration,
     /// Linear memory of one instance, in MiB. Default 512.
+    #[serde(with = "crate::bounds::memory_mib")]
     pub memory_mib: u32,
     /// Elements of each table of one instance. Default 100 000.
+    #[serde(with = "crate::bounds::table_elements")]
     pub table_elements: u32,
     /// Core instances (and tables, and memories) one component may create.
     /// Default 64 (a componentize-py component instantiates 37 core instances).
+    #[serde(with = "crate::bounds::instances")]
     pub instances: u32,
     /// WebAssembly stack, in KiB. Default 512.
+    #[serde(with = "crate::bounds::stack_kib")]
     pub stack_kib: u32,
     /// Bytes one call may hand back to the host (the output batch, as it is
     /// copied out of the guest), in MiB. Default 256.
+    #[serde(with = "crate::bounds::output_mib")]
     pub output_mib: u32,
     /// Output records per input record, over a partition batch. Default
     /// 100 000.
+    #[serde(with = "crate::bounds::output_records_per_input")]
     pub output_records_per_input: u32,
     /// Size of the component file, in MiB. Default 64.
+    #[serde(with = "crate::bounds::binary_mib")]
     pub binary_mib: u32,
+    /// Wall time of compiling the component (in a child process; a cached
+    /// compile costs nothing), e.g. `"60s"`. Default 60 s.
+    #[serde(with = "crate::bounds::compile_time")]
+    pub compile_time: Duration,
+    /// Address space of the process compiling the component, in MiB.
+    /// Default 2048.
+    #[serde(with = "crate::bounds::compile_memory_mib")]
+    pub compile_memory_mib: u32,
     /// WebAssembly instructions (fuel units) one call may run; off by
     /// default. Deterministic where `call_time` is not, but metering costs
     /// throughput on every stream of the pipeline.
+    #[serde(deserialize_with = "crate::bounds::fuel::optional")]
     pub fuel: Option<u64>,
 }
 
@@ -57,6 +73,8 @@ impl Default for Limits {
             output_mib: 256,
             output_records_per_input: 100_000,
             binary_mib: 64,
+            compile_time: Duration::from_secs(60),
+            compile_memory_mib: 2048,
             fuel: None,
         }
     }
@@ -102,28 +120,16 @@ impl Limits {
             ),
             ("binary_mib", self.binary_mib.to_string()),
             (
+                "compile_time",
+                humantime::format_duration(self.compile_time).to_string(),
+            ),
+            ("compile_memory_mib", self.compile_memory_mib.to_string()),
+            (
                 "fuel",
                 self.fuel
                     .map_or_else(|| "off".to_owned(), |f| f.to_string()),
             ),
         ]
-    }
-}
-
-/// Serde helper: durations written as `"30s"`, `"250ms"`, `"1m"`.
-pub(crate) mod humantime_serde_compat {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    /// Parses a human-readable duration.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: {e} (write e.g. \"1s\", \"500ms\", \"2m\")"
-            ))
-        })
     }
 }
 

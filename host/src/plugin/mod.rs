@@ -3,11 +3,15 @@
 //!
 //! - [`engine`]: the process-wide wasmtime `Engine` (pooling allocator,
 //!   epoch interruption), the linker with an empty WASI context, and loading.
+//! - [`compile`]: compiling in a child process, within `compile_time` and
+//!   `compile_memory_mib`.
 //! - [`cache`]: compiled components on disk, by content hash.
 //! - [`limits`]: per-call limits and the resource limiter that enforces them.
 //! - [`sandbox`]: the import allowlist and the host side of the WASI
 //!   interfaces a plugin may import (empty context, fixed clocks).
 //! - [`instance`]: a loaded plugin version and the call into a fresh instance.
+//! - `output`: the checks a call's output passes beyond its types (record
+//!   counts, a reducer's keys).
 //! - [`inspect`]: what `sluice plugin inspect` prints.
 //! - [`error`]: why a plugin could not be loaded or a call failed.
 //!
@@ -15,11 +19,13 @@
 //! from and lowered into guests directly, with no conversion step.
 
 pub mod cache;
+pub mod compile;
 pub mod engine;
 pub mod error;
 pub mod inspect;
 pub mod instance;
 pub mod limits;
+mod output;
 pub mod sandbox;
 
 use std::fmt;

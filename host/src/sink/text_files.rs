@@ -7,6 +7,13 @@
 //! under a hidden temporary name beside it, every file is fsynced, and then
 //! it is renamed into place: a reader sees a whole batch or nothing. A batch
 //! whose directory already exists (a replay) is not written again.
+//!
+//! A process killed while writing leaves its staging directory behind. A
+//! writer holds an exclusive lock (`flock`) on its staging directory while
+//! it writes, and the kernel drops the lock when the process dies; at start
+//! the sink removes every staging directory of its own prefix
+//! (`.<prefix name>.sluice-staging-*`) whose lock it can take, and leaves
+//! the ones another process is writing.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -29,7 +36,8 @@ pub struct TextFiles {
 }
 
 impl TextFiles {
-    /// A sink writing `<prefix>-<ms>[.<suffix>]` directories.
+    /// A sink writing `<prefix>-<ms>[.<suffix>]` directories; removes the
+    /// staging a crash of an earlier run left (see the module docs).
     pub fn new(
         name: &str,
         prefix: PathBuf,
@@ -37,6 +45,7 @@ impl TextFiles {
         format: TextFormat,
         record_type: RecordType,
     ) -> Self {
+        remove_abandoned_staging(name, &prefix);
         TextFiles {
             name: name.to_owned(),
             prefix,
@@ -46,13 +55,14 @@ impl TextFiles {
         }
     }
 
+    /// The name every staging directory of this sink starts with.
+    fn staging_prefix(prefix: &Path) -> String {
+        format!(".{}.sluice-staging-", file_name(prefix))
+    }
+
     /// The directory of batch `batch_time`.
     pub fn batch_dir(&self, batch_time: BatchTime) -> PathBuf {
-        let mut name = self
-            .prefix
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let mut name = file_name(&self.prefix);
         name.push_str(&format!("-{}", batch_time.0));
         if let Some(suffix) = &self.suffix {
             name.push('.');
@@ -86,8 +96,11 @@ impl TextFiles {
         let parent = target.parent().unwrap_or(Path::new(".")).to_path_buf();
         std::fs::create_dir_all(&parent)?;
         let staging = tempfile::Builder::new()
-            .prefix(".sluice-staging-")
+            .prefix(&Self::staging_prefix(&self.prefix))
             .tempdir_in(&parent)?;
+        // Held until the directory is renamed: it is being written.
+        let writing = File::open(staging.path())?;
+        writing.try_lock().map_err(std::io::Error::other)?;
         for (index, partition) in partitions.iter().enumerate() {
             self.write_part(&staging.path().join(format!("part-{index:05}")), partition)?;
         }
@@ -99,6 +112,42 @@ impl TextFiles {
             return Err(e);
         }
         File::open(&parent)?.sync_all()
+    }
+}
+
+/// The last part of `prefix`, as text.
+fn file_name(prefix: &Path) -> String {
+    prefix
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Removes the staging directories of `prefix` that no process is writing
+/// (see the module docs), logging each.
+fn remove_abandoned_staging(sink: &str, prefix: &Path) {
+    let parent = prefix.parent().unwrap_or(Path::new("."));
+    let staging = TextFiles::staging_prefix(prefix);
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(&staging) {
+            continue;
+        }
+        let path = entry.path();
+        let abandoned = File::open(&path).and_then(|dir| {
+            dir.try_lock().map_err(std::io::Error::other)?;
+            std::fs::remove_dir_all(&path)
+        });
+        match abandoned {
+            Ok(()) => {
+                tracing::warn!(%sink, dir = %path.display(), "removed staging left by an earlier run (nothing of it was committed)");
+            }
+            Err(e) => {
+                tracing::warn!(%sink, dir = %path.display(), error = %e, "staging of this prefix is in use or cannot be removed; left alone");
+            }
+        }
     }
 }
 
@@ -153,5 +202,35 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers, [std::ffi::OsString::from("counts-1000.txt")]);
+    }
+
+    #[test]
+    fn staging_of_its_own_prefix_is_removed_at_start_unless_it_is_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let record_type = RecordType {
+            key: None,
+            value: ValueType::Text,
+        };
+        let left = dir.path().join(".counts.sluice-staging-abc123");
+        let busy = dir.path().join(".counts.sluice-staging-def456");
+        let other = dir.path().join(".counts-b.sluice-staging-abc123");
+        for staging in [&left, &busy, &other] {
+            std::fs::create_dir_all(staging.join("part-00000")).unwrap();
+        }
+        let writing = File::open(&busy).unwrap();
+        writing.try_lock().unwrap();
+        TextFiles::new(
+            "out",
+            dir.path().join("counts"),
+            None,
+            TextFormat::Text,
+            record_type,
+        );
+        assert!(!left.exists());
+        assert!(
+            busy.exists(),
+            "a staging directory being written is left alone"
+        );
+        assert!(other.exists(), "another prefix's staging is not touched");
     }
 }

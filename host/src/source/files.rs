@@ -19,8 +19,18 @@
 //!   event). A file that appears without either event (events lost, or
 //!   still on their way) is read once two consecutive listings find it with
 //!   the same size and no writer. Files present at start are complete.
+//! - **Symbolic links** to regular files are read, as Spark reads them; the
+//!   link's target gets no events here, so a linked file is read once two
+//!   listings find its target with the same size. Entries that are no
+//!   regular file (FIFOs, devices, sockets, links to them or to
+//!   directories) are skipped, logged once and counted.
+//! - **A file that cannot be read** (permissions, an I/O error) is tried
+//!   again at the next batches, [`READ_ATTEMPTS`] times in all, then skipped,
+//!   logged and counted; a file that vanished before it was read is skipped
+//!   and counted. Neither stops the pipeline.
 //! - **Existing files** are skipped unless `include_existing = true`.
-//! - **Invalid UTF-8** follows the source's `invalid_utf8` policy.
+//! - **Lines** follow the source's `invalid_utf8`, `max_line_bytes` and
+//!   `long_lines` policies.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -33,9 +43,17 @@ use notify::{RecursiveMode, Watcher};
 use super::lines::LineDecoder;
 use super::{Source, SourceStats};
 use crate::batch::{Batch, Column, Varlen};
-use crate::config::InvalidUtf8;
 use crate::error::{Error, ErrorKind};
+use crate::plan::LinePolicy;
+use crate::regular_file::RegularFileError;
 use crate::time::BatchTime;
+
+/// How many times a file that cannot be read is tried, once per batch,
+/// before it is skipped.
+pub const READ_ATTEMPTS: u32 = 3;
+
+/// The most a batch holds: its text column addresses 4 GiB.
+const MAX_BATCH_BYTES: usize = u32::MAX as usize;
 
 /// Reads new files of a directory.
 pub struct FilesSource {
@@ -49,6 +67,10 @@ pub struct FilesSource {
     /// Files listed without a completion event, with their size then: read
     /// once a later listing finds them unchanged.
     unsettled: HashMap<OsString, u64>,
+    /// Failed reads of each file so far.
+    failed_reads: HashMap<OsString, u32>,
+    /// Entries that are no regular file, logged once.
+    special: HashSet<OsString>,
     events: mpsc::Receiver<notify::Result<notify::Event>>,
     /// Kept alive for as long as the source is.
     _watcher: Option<notify::RecommendedWatcher>,
@@ -80,7 +102,7 @@ impl FilesSource {
         name: &str,
         dir: &Path,
         include_existing: bool,
-        policy: InvalidUtf8,
+        policy: LinePolicy,
     ) -> Result<Self, Error> {
         let fail = |message: String| Error::Source {
             source_name: name.to_owned(),
@@ -122,11 +144,13 @@ impl FilesSource {
             being_written: HashSet::new(),
             completed: HashSet::new(),
             unsettled: HashMap::new(),
+            failed_reads: HashMap::new(),
+            special: HashSet::new(),
             events,
             _watcher: watcher,
             decoder: LineDecoder::new(policy),
         };
-        let existing = source.list()?.into_iter().map(|(name, _)| name);
+        let existing = source.list()?.into_iter().map(|entry| entry.name);
         if include_existing {
             // Files present at start are taken as complete.
             source.completed.extend(existing);
@@ -149,29 +173,50 @@ impl FilesSource {
         }
     }
 
-    /// The names and sizes of the regular, not ignored files in the
-    /// directory, sorted by name.
-    fn list(&self) -> Result<Vec<(OsString, u64)>, Error> {
+    /// The regular, not ignored files in the directory (following links),
+    /// sorted by name; entries that are no regular file are logged once and
+    /// counted.
+    fn list(&mut self) -> Result<Vec<Listed>, Error> {
         let entries = std::fs::read_dir(&self.dir).map_err(|e| {
             self.fail(
                 format!("cannot list {}: {e}", self.dir.display()),
                 ErrorKind::External,
             )
         })?;
-        let mut names = Vec::new();
+        let mut listed = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
-            if is_ignored(&name.to_string_lossy()) {
+            if is_ignored(&name.to_string_lossy()) || self.seen.contains(&name) {
                 continue;
             }
+            let link = entry.file_type().is_ok_and(|t| t.is_symlink());
             // Follows symbolic links: a link to a file is a file.
             match std::fs::metadata(entry.path()) {
-                Ok(meta) if meta.is_file() => names.push((name, meta.len())),
-                _ => {}
+                Ok(meta) if meta.is_file() => listed.push(Listed {
+                    name,
+                    size: meta.len(),
+                    link,
+                }),
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    if self.special.insert(name) {
+                        self.decoder.stats.special_files += 1;
+                        tracing::warn!(source = %self.name, file = %entry.path().display(), "not a regular file (a FIFO, device or socket, or a link to one); skipped");
+                    }
+                }
+                // A dangling link, or the entry just vanished.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // A looping link, no permission: reading it is tried, and
+                // after a few failures it is skipped and counted.
+                Err(_) => listed.push(Listed {
+                    name,
+                    size: 0,
+                    link: true,
+                }),
             }
         }
-        names.sort();
-        Ok(names)
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(listed)
     }
 
     /// Updates `being_written` from the file-system events so far.
@@ -206,80 +251,101 @@ impl FilesSource {
         }
     }
 
-    /// The bytes of file `name`, or `None` if it vanished.
-    fn read_file(&self, name: &OsString) -> Result<Option<Vec<u8>>, Error> {
+    /// The bytes of file `name`, or `None` when it is not read now: it
+    /// vanished, is no regular file any more, or cannot be read (then it is
+    /// tried again at the next batches, up to [`READ_ATTEMPTS`] in all).
+    fn read_file(&mut self, name: &OsString, room: usize) -> Option<Vec<u8>> {
         let path = self.dir.join(name);
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tracing::warn!(source = %self.name, file = %path.display(), "file vanished before it was read");
-                Ok(None)
+        let error = match crate::regular_file::read_bounded(&path, room as u64) {
+            Ok(bytes) => {
+                self.failed_reads.remove(name);
+                return Some(bytes);
             }
-            Err(e) => Err(self.fail(
-                format!("cannot read {}: {e}", path.display()),
-                ErrorKind::External,
-            )),
+            Err(e) => e,
+        };
+        let give_up = |source: &mut Self, counter: fn(&mut super::SourceStats) -> &mut u64| {
+            source.failed_reads.remove(name);
+            source.unsettled.remove(name);
+            source.seen.insert(name.clone());
+            *counter(&mut source.decoder.stats) += 1;
+        };
+        match error {
+            RegularFileError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(source = %self.name, file = %path.display(), "file vanished before it was read; skipped");
+                give_up(self, |s| &mut s.vanished_files);
+            }
+            RegularFileError::TooLarge { size, .. } if room == MAX_BATCH_BYTES => {
+                tracing::error!(source = %self.name, file = %path.display(), size, "the file is over 4 GiB, more than a batch holds; skipped (split it into smaller files)");
+                give_up(self, |s| &mut s.unreadable_files);
+            }
+            RegularFileError::TooLarge { .. } => {
+                // More than the rest of this batch can hold: next batch.
+                tracing::info!(source = %self.name, file = %path.display(), "the batch is full; the file is read in the next batch");
+            }
+            e => {
+                let attempts = self.failed_reads.entry(name.clone()).or_default();
+                *attempts += 1;
+                if *attempts < READ_ATTEMPTS {
+                    tracing::warn!(source = %self.name, file = %path.display(), error = %e, attempt = *attempts, "cannot read the file; trying again at the next batch");
+                } else {
+                    tracing::error!(source = %self.name, file = %path.display(), error = %e, attempts = READ_ATTEMPTS, "cannot read the file; skipped (fix it and copy it in again under a new name)");
+                    give_up(self, |s| &mut s.unreadable_files);
+                }
+            }
         }
+        None
     }
 
     /// Appends the lines of file `name` to `out`.
     fn decode(&mut self, name: &OsString, bytes: &[u8], out: &mut Varlen) -> Result<(), Error> {
-        if out.data.len() + bytes.len() > u32::MAX as usize {
-            return Err(self.fail(
-                "more than 4 GiB arrived in one batch; shorten `batch_interval` or split the files"
-                    .into(),
-                ErrorKind::User,
-            ));
-        }
         let origin = self.dir.join(name).display().to_string();
-        if let Err(invalid) = self.decoder.push_lines(&origin, bytes, out) {
-            return Err(self.fail(
-                format!(
-                    "{origin}, line {}: not valid UTF-8 ({}); the source has `invalid_utf8 = \"fail\"` (use \"replace\" or \"skip\" to go on)",
-                    invalid.line, invalid.error
-                ),
-                ErrorKind::User,
-            ));
+        if let Err(bad) = self.decoder.push_lines(&origin, bytes, out) {
+            return Err(self.fail(bad.message(&origin), ErrorKind::User));
         }
         self.decoder.stats.files += 1;
         Ok(())
     }
 }
 
+/// A file found by a listing.
+struct Listed {
+    name: OsString,
+    size: u64,
+    /// Whether the directory entry is a symbolic link.
+    link: bool,
+}
+
 impl Source for FilesSource {
     fn poll(&mut self, batch_time: BatchTime) -> Result<Batch, Error> {
-        let names = self.list()?;
+        let listed = self.list()?;
         self.drain_events();
         let mut read = Vec::new();
-        for (name, size) in names {
-            if self.seen.contains(&name) {
-                continue;
-            }
-            if self.being_written.contains(&name) {
+        let mut room = MAX_BATCH_BYTES;
+        for Listed { name, size, link } in listed {
+            // A link's target gets no events here: its size must settle.
+            if self.being_written.contains(&name) && !link {
                 tracing::debug!(source = %self.name, file = ?name, "file still open for writing; read once closed");
                 self.unsettled.insert(name, size);
                 continue;
             }
             // Without a completion event (it may still be on its way), a
             // file is read once two listings in a row find the same size.
-            if !self.completed.contains(&name) && self.unsettled.get(&name) != Some(&size) {
+            let complete = self.completed.contains(&name) && !link;
+            if !complete && self.unsettled.get(&name) != Some(&size) {
                 self.unsettled.insert(name, size);
                 continue;
             }
-            match self.read_file(&name)? {
-                Some(bytes) => read.push((name, bytes)),
-                None => {
-                    self.unsettled.remove(&name);
-                    self.seen.insert(name);
-                }
+            if let Some(bytes) = self.read_file(&name, room) {
+                room -= bytes.len();
+                read.push((name, bytes, link));
             }
         }
         // A writer may have opened a file just before it was listed: events
         // that arrived meanwhile put it back until it is closed.
         self.drain_events();
-        let mut lines = Varlen::with_capacity(0, read.iter().map(|(_, b)| b.len()).sum());
-        for (name, bytes) in read {
-            if self.being_written.contains(&name) {
+        let mut lines = Varlen::with_capacity(0, read.iter().map(|(_, b, _)| b.len()).sum());
+        for (name, bytes, link) in read {
+            if self.being_written.contains(&name) && !link {
                 continue;
             }
             self.decode(&name, &bytes, &mut lines)?;

@@ -18,8 +18,9 @@ use crate::error::Error;
 use crate::plan::{SourceSpec, SourceSpecKind};
 use crate::time::BatchTime;
 
-/// Counters a source keeps, for logs and the run summary.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Counters a source keeps, for logs, `sluice status` and the run summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SourceStats {
     /// Lines delivered.
     pub lines: u64,
@@ -27,8 +28,34 @@ pub struct SourceStats {
     pub replaced_lines: u64,
     /// Lines dropped for invalid UTF-8.
     pub skipped_lines: u64,
+    /// Lines longer than `max_line_bytes` (split, or dropped under
+    /// `long_lines = "skip"`).
+    pub long_lines: u64,
     /// Files read (file sources).
     pub files: u64,
+    /// Files skipped because they could not be read, after retries.
+    pub unreadable_files: u64,
+    /// Files that vanished between being listed and read.
+    pub vanished_files: u64,
+    /// Entries of the directory that are no regular file (FIFOs, devices,
+    /// links to them), skipped.
+    pub special_files: u64,
+    /// Times a socket source stopped reading because its buffer was full.
+    pub buffer_full: u64,
+}
+
+impl SourceStats {
+    /// Lines or files skipped or changed, and buffer stalls: what a user
+    /// should look at.
+    pub fn problems(&self) -> u64 {
+        self.replaced_lines
+            + self.skipped_lines
+            + self.long_lines
+            + self.unreadable_files
+            + self.vanished_files
+            + self.special_files
+            + self.buffer_full
+    }
 }
 
 /// Something that produces lines for batches.
@@ -60,13 +87,18 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, Error> {
             &spec.name,
             dir,
             *include_existing,
-            spec.invalid_utf8,
+            spec.lines,
         )?),
-        SourceSpecKind::Socket { host, port } => Box::new(socket::SocketSource::start(
+        SourceSpecKind::Socket {
+            host,
+            port,
+            buffer_bytes,
+        } => Box::new(socket::SocketSource::start(
             &spec.name,
             host.clone(),
             *port,
-            spec.invalid_utf8,
+            spec.lines,
+            *buffer_bytes,
         )),
     })
 }

@@ -6,18 +6,24 @@
 //! the task reconnects with exponential backoff (100 ms doubling to 5 s), so
 //! a pipeline can start before its server. A final line without `\n` before
 //! the connection closes is still a line.
+//!
+//! Bounded: a line is never held past `max_line_bytes` (it is split or
+//! skipped as it arrives, under `long_lines`), and when the buffer holds
+//! `buffer_mib` the task stops reading until the next batch takes it, so
+//! TCP flow control pushes back on the server instead of memory growing.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
-use super::lines::LineDecoder;
+use super::lines::{LineDecoder, LongLine};
 use super::{Source, SourceStats};
 use crate::batch::{Batch, Column, Varlen};
-use crate::config::InvalidUtf8;
 use crate::error::{Error, ErrorKind};
+use crate::plan::LinePolicy;
 use crate::time::BatchTime;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -30,10 +36,25 @@ struct Shared {
     failure: Option<String>,
 }
 
+/// The buffer, and how the reader waits for room in it.
+struct Buffer {
+    shared: Mutex<Shared>,
+    /// Signalled when a batch takes the lines.
+    taken: Notify,
+    /// The bytes the buffer holds before reading pauses.
+    capacity: usize,
+}
+
+impl Buffer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Reads lines from a TCP server.
 pub struct SocketSource {
     name: String,
-    shared: Arc<Mutex<Shared>>,
+    buffer: Arc<Buffer>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -43,16 +64,26 @@ impl SocketSource {
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn start(name: &str, host: String, port: u16, policy: InvalidUtf8) -> Self {
-        let shared = Arc::new(Mutex::new(Shared {
-            lines: Varlen::with_capacity(0, 0),
-            decoder: LineDecoder::new(policy),
-            failure: None,
-        }));
-        let reader = tokio::spawn(read_forever(name.to_owned(), host, port, shared.clone()));
+    pub fn start(
+        name: &str,
+        host: String,
+        port: u16,
+        policy: LinePolicy,
+        buffer_bytes: usize,
+    ) -> Self {
+        let buffer = Arc::new(Buffer {
+            shared: Mutex::new(Shared {
+                lines: Varlen::with_capacity(0, 0),
+                decoder: LineDecoder::new(policy),
+                failure: None,
+            }),
+            taken: Notify::new(),
+            capacity: buffer_bytes,
+        });
+        let reader = tokio::spawn(read_forever(name.to_owned(), host, port, buffer.clone()));
         SocketSource {
             name: name.to_owned(),
-            shared,
+            buffer,
             reader,
         }
     }
@@ -66,7 +97,7 @@ impl Drop for SocketSource {
 
 impl Source for SocketSource {
     fn poll(&mut self, _batch_time: BatchTime) -> Result<Batch, Error> {
-        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut shared = self.buffer.lock();
         if let Some(message) = shared.failure.take() {
             return Err(Error::Source {
                 source_name: self.name.clone(),
@@ -75,6 +106,8 @@ impl Source for SocketSource {
             });
         }
         let lines = std::mem::replace(&mut shared.lines, Varlen::with_capacity(0, 0));
+        drop(shared);
+        self.buffer.taken.notify_one();
         Ok(Batch {
             keys: None,
             values: Column::Varlen(lines),
@@ -82,15 +115,11 @@ impl Source for SocketSource {
     }
 
     fn stats(&self) -> SourceStats {
-        self.shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .decoder
-            .stats
+        self.buffer.lock().decoder.stats
     }
 }
 
-async fn read_forever(name: String, host: String, port: u16, shared: Arc<Mutex<Shared>>) {
+async fn read_forever(name: String, host: String, port: u16, buffer: Arc<Buffer>) {
     let address = format!("{host}:{port}");
     let mut backoff = FIRST_BACKOFF;
     loop {
@@ -98,7 +127,7 @@ async fn read_forever(name: String, host: String, port: u16, shared: Arc<Mutex<S
             Ok(stream) => {
                 tracing::info!(source = %name, %address, "connected");
                 backoff = FIRST_BACKOFF;
-                match read_lines(&address, stream, &shared).await {
+                match read_lines(&name, &address, stream, &buffer).await {
                     Ok(()) => {
                         tracing::info!(source = %name, %address, "server closed the connection; reconnecting")
                     }
@@ -123,37 +152,100 @@ enum ReadEnd {
     Policy,
 }
 
+/// Reads lines from `stream` into the buffer until the connection ends,
+/// never holding more than `max_line_bytes` of a line nor (but for one
+/// read) more than the buffer's capacity.
 async fn read_lines(
+    name: &str,
     address: &str,
     stream: TcpStream,
-    shared: &Mutex<Shared>,
+    buffer: &Buffer,
 ) -> Result<(), ReadEnd> {
     let mut reader = BufReader::new(stream);
+    // The line being assembled, at most `max_line_bytes` (+ one read).
     let mut line = Vec::new();
-    let mut number = 0u64;
+    // The line went over `max_line_bytes`; under `skip`, drop until its end.
+    let mut long = None;
+    let mut number = 1u64;
     loop {
-        line.clear();
-        let read = reader
-            .read_until(b'\n', &mut line)
-            .await
-            .map_err(ReadEnd::Io)?;
-        if read == 0 {
+        wait_for_room(name, address, buffer).await;
+        let chunk = reader.fill_buf().await.map_err(ReadEnd::Io)?;
+        if chunk.is_empty() {
+            // The connection ended: a final line without `\n` is a line.
+            if !line.is_empty() && long != Some(LongLine::Skip) {
+                deliver(address, number, &line, buffer)?;
+            }
             return Ok(());
         }
-        number += 1;
-        let line = line.strip_suffix(b"\n").unwrap_or(&line);
-        let mut guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let (piece, ends_line) = match memchr::memchr(b'\n', chunk) {
+            Some(at) => (&chunk[..at], true),
+            None => (chunk, false),
+        };
+        let consumed = piece.len() + usize::from(ends_line);
+        if long != Some(LongLine::Skip) {
+            line.extend_from_slice(piece);
+        }
+        reader.consume(consumed);
+        let mut shared = buffer.lock();
         let Shared {
             lines,
             decoder,
             failure,
-        } = &mut *guard;
-        if let Err(invalid) = decoder.push_line(address, number, line, lines) {
-            *failure = Some(format!(
-                "{address}, line {}: not valid UTF-8 ({}); the source has `invalid_utf8 = \"fail\"`",
-                invalid.line, invalid.error
-            ));
+        } = &mut *shared;
+        let over = line.len() > decoder.max_line_bytes();
+        let handled = match long {
+            None if over => decoder
+                .long_line(address, number, &mut line, lines)
+                .map(|outcome| long = Some(outcome)),
+            Some(LongLine::Split) if over => {
+                decoder.split_pieces(address, number, &mut line, lines)
+            }
+            _ => Ok(()),
+        };
+        let finished = handled.and_then(|()| {
+            if ends_line {
+                if long != Some(LongLine::Skip) {
+                    decoder.push_line(address, number, &line, lines)?;
+                }
+                line.clear();
+                long = None;
+                number += 1;
+            }
+            Ok(())
+        });
+        if let Err(bad) = finished {
+            *failure = Some(bad.message(address));
             return Err(ReadEnd::Policy);
         }
+    }
+}
+
+/// Delivers the last line of a connection.
+fn deliver(address: &str, number: u64, line: &[u8], buffer: &Buffer) -> Result<(), ReadEnd> {
+    let mut shared = buffer.lock();
+    let Shared {
+        lines,
+        decoder,
+        failure,
+    } = &mut *shared;
+    decoder
+        .push_line(address, number, line, lines)
+        .map_err(|bad| {
+            *failure = Some(bad.message(address));
+            ReadEnd::Policy
+        })
+}
+
+/// Waits while the buffer holds its capacity or more (logged, counted).
+async fn wait_for_room(name: &str, address: &str, buffer: &Buffer) {
+    let full = |buffer: &Buffer| buffer.lock().lines.data.len() >= buffer.capacity;
+    if !full(buffer) {
+        return;
+    }
+    buffer.lock().decoder.stats.buffer_full += 1;
+    tracing::warn!(source = %name, %address, buffer_bytes = buffer.capacity, "the buffer is full (`buffer_mib`); reading pauses until the next batch takes it, and TCP pushes back on the server");
+    while full(buffer) {
+        // The timeout only guards against a missed wake-up.
+        let _ = tokio::time::timeout(Duration::from_millis(100), buffer.taken.notified()).await;
     }
 }

@@ -5,6 +5,7 @@
 
 mod common;
 mod files_source;
+mod hardening;
 mod hotload;
 mod languages;
 mod pipeline_errors;

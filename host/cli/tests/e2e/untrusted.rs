@@ -365,6 +365,8 @@ fn inspect_prints_the_verdict_and_the_limits() {
              output_mib                256\n  \
              output_records_per_input  100000\n  \
              binary_mib                64\n  \
+             compile_time              1m\n  \
+             compile_memory_mib        2048\n  \
              fuel                      off\n\
              verdict:   allowed\n"
         ),
