@@ -23,20 +23,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use toml::{Table, Value};
 
 fn budget() -> Duration {
-    let seconds = std::env::var("SLUICE_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30u64);
-    Duration::from_secs(seconds)
+    fixtures::fuzz_budget()
 }
 
 fn rng() -> fastrand::Rng {
-    let seed = std::env::var("SLUICE_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x51_1ce5_u64);
-    println!("SLUICE_FUZZ_SEED={seed}");
-    fastrand::Rng::with_seed(seed)
+    fastrand::Rng::with_seed(fixtures::fuzz_seed())
 }
 
 fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> &'a T {

@@ -136,6 +136,7 @@ pub(crate) fn in_child(
         // eight per core: keep that from counting against the limit.
         .env("MALLOC_ARENA_MAX", "2")
         .env("SLUICE_LOG", "error")
+        .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -181,11 +182,13 @@ pub(crate) fn in_child(
             detail,
         }),
         _ => {
-            let stderr = read_tail(&stderr_path);
+            let stderr = read_head(&stderr_path);
             if mentions_memory(&stderr) {
+                // The allocator's own words, without what follows them.
+                let detail = stderr.lines().next().unwrap_or_default().to_owned();
                 Err(LoadFailure::CompileMemory {
                     limit_mib: limits.compile_memory_mib,
-                    detail: stderr,
+                    detail,
                 })
             } else {
                 Err(LoadFailure::CompileFailed(format!(
@@ -201,8 +204,8 @@ pub(crate) fn in_child(
     }
 }
 
-/// The end of a small log file, as text.
-fn read_tail(path: &Path) -> String {
+/// The start of a small log file, as text.
+fn read_head(path: &Path) -> String {
     let mut text = String::new();
     if let Ok(file) = std::fs::File::open(path) {
         let _ = file.take(CHILD_STDERR_BYTES).read_to_string(&mut text);

@@ -14,6 +14,7 @@ fn check_fails(pipeline: PipelineFile) -> String {
     let output = run(&["check", path.to_str().unwrap()]);
     let stderr = stderr_of_failure(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("internal error"), "{stderr}");
     stderr
 }
 
@@ -211,4 +212,58 @@ fn the_filter_parameter_applies() {
         .take_while(|l| !l.is_empty())
         .collect();
     assert_eq!(records, ["('ccc', 2)", "('dddd', 1)"]);
+}
+
+#[test]
+fn numbers_out_of_range_are_refused_with_their_position() {
+    let source = |top: &str| {
+        PipelineFile::new("1s")
+            .raw(top)
+            .files_source("lines", "in", "")
+            .pprint("out", "lines")
+    };
+    refused_with(
+        source("partitions = 100000000"),
+        "p.toml:2:14: `partitions` = 100000000 is out of range: it must be between 1 and 1024",
+    );
+    refused_with(
+        source("[limits]\nmemory_mib = 4000000000"),
+        "p.toml:3:14: `memory_mib` = 4000000000 is out of range: it must be between 1 and 4096 MiB",
+    );
+    refused_with(
+        source("[limits]\ncall_time = \"1ns\""),
+        "p.toml:3:13: `call_time` = \"1ns\" is out of range: it must be between 10ms and 1h",
+    );
+    refused_with(
+        source("[limits]\ncompile_memory_mib = -5"),
+        "p.toml:3:22: `compile_memory_mib` = -5 is out of range: it must be between 256 and 65536 MiB",
+    );
+    refused_with(
+        PipelineFile::new("0s")
+            .files_source("lines", "in", "")
+            .pprint("out", "lines"),
+        "p.toml:1:18: `batch_interval` = \"0s\" is out of range: it must be between 10ms and 1day",
+    );
+    refused_with(
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "max_line_bytes = 10")
+            .pprint("out", "lines"),
+        "p.toml:5:18: `max_line_bytes` = 10 is out of range: it must be between 64 and 1073741824 bytes",
+    );
+    refused_with(
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .table(
+                "sinks.out",
+                "from = \"lines\"\nkind = \"pprint\"\nnum = 1000001",
+            ),
+        "p.toml:8:7: sink `out`: `num` = 1000001 is out of range: it must be between 0 and 100000",
+    );
+    refused_with(
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .text_files("a", "lines", "out/x", "")
+            .text_files("b", "lines", "./out/x", ""),
+        "p.toml:12:10: sinks `a` and `b` both write to prefix",
+    );
 }
