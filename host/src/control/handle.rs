@@ -155,8 +155,8 @@ async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
             })
             .map(|()| envelope),
     };
-    drop(pending);
     let response = match admitted {
+        // Refused: it keeps its unauthenticated place while it is answered.
         Err(message) => Response::Error { message },
         Ok(envelope) => match connections.try_acquire_owned() {
             Err(_) => Response::Error {
@@ -165,6 +165,7 @@ async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
                 ),
             },
             Ok(_permit) => {
+                drop(pending);
                 tracing::debug!(command = envelope.request.name(), "control request");
                 match handle(envelope.request, &mut reader, context).await {
                     Ok(result) => Response::Ok {

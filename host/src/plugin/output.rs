@@ -73,12 +73,13 @@ fn same_key_sets<K: Hash + Eq + Copy>(
     (outputs, output_key): (usize, impl Fn(usize) -> K),
     show: impl Fn(&K) -> String,
 ) -> Result<(), String> {
-    // Output record of each key, and whether the input has it.
-    let mut seen: FxHashMap<K, (usize, bool)> =
+    // Output record of each key; whether the input has it, by record.
+    let mut records: FxHashMap<K, u32> =
         FxHashMap::with_capacity_and_hasher(outputs, Default::default());
+    let mut in_input = vec![false; outputs];
     for record in 0..outputs {
         let key = output_key(record);
-        if let Some((first, _)) = seen.insert(key, (record, false)) {
+        if let Some(first) = records.insert(key, record as u32) {
             return Err(format!(
                 "key {} is in output records {first} and {record}; a reducer gives each key once",
                 show(&key)
@@ -88,28 +89,21 @@ fn same_key_sets<K: Hash + Eq + Copy>(
     let mut found = 0;
     for record in 0..inputs {
         let key = input_key(record);
-        match seen.get_mut(&key) {
-            Some((_, in_input @ false)) => {
-                *in_input = true;
-                found += 1;
-            }
-            Some(_) => {}
-            None => {
-                return Err(format!(
-                    "key {} of input record {record} is missing from the output; a reducer gives each key of its input once",
-                    show(&key)
-                ));
-            }
-        }
+        let Some(&output) = records.get(&key) else {
+            return Err(format!(
+                "key {} of input record {record} is missing from the output; a reducer gives each key of its input once",
+                show(&key)
+            ));
+        };
+        let seen = &mut in_input[output as usize];
+        found += usize::from(!*seen);
+        *seen = true;
     }
     if found < outputs {
-        let (record, key) = (0..outputs)
-            .map(|record| (record, output_key(record)))
-            .find(|(_, key)| seen.get(key).is_some_and(|(_, in_input)| !in_input))
-            .unwrap_or((0, output_key(0)));
+        let record = in_input.iter().position(|seen| !seen).unwrap_or(0);
         return Err(format!(
             "key {} of output record {record} is in no input record; a reducer gives only the keys of its input",
-            show(&key)
+            show(&output_key(record))
         ));
     }
     Ok(())
