@@ -54,10 +54,6 @@ pub struct RunSummary {
     pub max_scheduling_delay: Duration,
     /// The largest processing time of a batch.
     pub max_processing_time: Duration,
-    /// Lines whose invalid UTF-8 was replaced, over all sources.
-    pub replaced_lines: u64,
-    /// Lines dropped for invalid UTF-8, over all sources.
-    pub skipped_lines: u64,
     /// Each source's name and counters.
     pub sources: Vec<(String, SourceStats)>,
     /// Each stream's name and `on_error` outcome counters.
@@ -227,8 +223,6 @@ pub async fn run(
     if let Some(job) = &job {
         for (spec, source) in plan.sources.iter().zip(&job.sources) {
             let stats = source.stats();
-            summary.replaced_lines += stats.replaced_lines;
-            summary.skipped_lines += stats.skipped_lines;
             if stats.problems() > 0 {
                 tracing::warn!(pipeline = %plan.name, source = %spec.name, ?stats, "input problems during the run (skipped or changed input, counted)");
             }
@@ -254,8 +248,8 @@ pub async fn run(
         pipeline = %plan.name,
         batches = summary.batches,
         input_records = summary.input_records,
-        replaced_lines = summary.replaced_lines,
-        skipped_lines = summary.skipped_lines,
+        replaced_lines = summary.sources.iter().map(|(_, s)| s.replaced_lines).sum::<u64>(),
+        skipped_lines = summary.sources.iter().map(|(_, s)| s.skipped_lines).sum::<u64>(),
         max_scheduling_delay = ?summary.max_scheduling_delay,
         max_processing_time = ?summary.max_processing_time,
         "pipeline stopped"

@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::lines::{LineDecoder, LongLine};
+use super::lines::{BadLine, LineDecoder, LongLine};
 use super::{Source, SourceStats};
 use crate::batch::{Batch, Column, Varlen};
 use crate::error::{Error, ErrorKind};
@@ -173,7 +173,9 @@ async fn read_lines(
         if chunk.is_empty() {
             // The connection ended: a final line without `\n` is a line.
             if !line.is_empty() && long != Some(LongLine::Skip) {
-                deliver(address, number, &line, buffer)?;
+                decode(address, buffer, |decoder, lines| {
+                    decoder.push_line(address, number, &line, lines)
+                })?;
             }
             return Ok(());
         }
@@ -186,23 +188,17 @@ async fn read_lines(
             line.extend_from_slice(piece);
         }
         reader.consume(consumed);
-        let mut shared = buffer.lock();
-        let Shared {
-            lines,
-            decoder,
-            failure,
-        } = &mut *shared;
-        let over = line.len() > decoder.max_line_bytes();
-        let handled = match long {
-            None if over => decoder
-                .long_line(address, number, &mut line, lines)
-                .map(|outcome| long = Some(outcome)),
-            Some(LongLine::Split) if over => {
-                decoder.split_pieces(address, number, &mut line, lines)
+        decode(address, buffer, |decoder, lines| {
+            let over = line.len() > decoder.max_line_bytes();
+            match long {
+                None if over => {
+                    long = Some(decoder.long_line(address, number, &mut line, lines)?);
+                }
+                Some(LongLine::Split) if over => {
+                    decoder.split_pieces(address, number, &mut line, lines)?;
+                }
+                _ => {}
             }
-            _ => Ok(()),
-        };
-        let finished = handled.and_then(|()| {
             if ends_line {
                 if long != Some(LongLine::Skip) {
                     decoder.push_line(address, number, &line, lines)?;
@@ -212,28 +208,28 @@ async fn read_lines(
                 number += 1;
             }
             Ok(())
-        });
-        if let Err(bad) = finished {
-            *failure = Some(bad.message(address));
-            return Err(ReadEnd::Policy);
-        }
+        })?;
     }
 }
 
-/// Delivers the last line of a connection.
-fn deliver(address: &str, number: u64, line: &[u8], buffer: &Buffer) -> Result<(), ReadEnd> {
+/// Runs `step` with the buffer's decoder and lines; a line that breaks a
+/// `fail` policy is recorded for the next batch to report, and ends the
+/// reading.
+fn decode(
+    address: &str,
+    buffer: &Buffer,
+    step: impl FnOnce(&mut LineDecoder, &mut Varlen) -> Result<(), BadLine>,
+) -> Result<(), ReadEnd> {
     let mut shared = buffer.lock();
     let Shared {
         lines,
         decoder,
         failure,
     } = &mut *shared;
-    decoder
-        .push_line(address, number, line, lines)
-        .map_err(|bad| {
-            *failure = Some(bad.message(address));
-            ReadEnd::Policy
-        })
+    step(decoder, lines).map_err(|bad| {
+        *failure = Some(bad.message(address));
+        ReadEnd::Policy
+    })
 }
 
 /// Waits while the buffer holds its capacity or more (logged, counted).
