@@ -217,6 +217,27 @@ impl Column {
         }
     }
 
+    /// A copy of the values in `range`, in bulk.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Column {
+        match self {
+            Column::Varlen(v) => {
+                let (start, end) = (v.offsets[range.start], v.offsets[range.end]);
+                let mut offsets = Vec::with_capacity(range.len() + 1);
+                offsets.extend(
+                    v.offsets[range.start..=range.end]
+                        .iter()
+                        .map(|&o| o - start),
+                );
+                Column::Varlen(Varlen {
+                    data: v.data[start as usize..end as usize].to_vec(),
+                    offsets,
+                })
+            }
+            Column::Int64(v) => Column::Int64(v[range].to_vec()),
+            Column::Float64(v) => Column::Float64(v[range].to_vec()),
+        }
+    }
+
     fn bytes(&self) -> usize {
         match self {
             Column::Varlen(v) => v.data.len(),
@@ -392,48 +413,54 @@ impl Batch {
         self.values.extend_from(&other.values);
     }
 
-    /// A copy of the records in `range`.
+    /// A copy of the records in `range`, in bulk.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Batch {
-        let mut out = Batch::empty(self.record_type());
-        for i in range {
-            if let (Some(keys), Some(from)) = (&mut out.keys, &self.keys) {
-                keys.push_from(from, i);
-            }
-            out.values.push_from(&self.values, i);
+        Batch {
+            keys: self.keys.as_ref().map(|keys| keys.slice(range.clone())),
+            values: self.values.slice(range),
         }
-        out
     }
 
     /// Splits an unkeyed or keyed batch into `parts` contiguous batches of
-    /// about the same byte size (the input partitions of a batch).
+    /// about the same byte size (the input partitions of a batch). Each
+    /// part is copied in bulk; `self` is dropped once all are cut.
     pub fn split(self, parts: usize) -> Vec<Batch> {
         let parts = parts.max(1);
         let n = self.len();
+        let record_type = self.record_type();
         if parts == 1 || n == 0 {
-            let record_type = self.record_type();
             let mut out = vec![self];
             out.resize_with(parts, || Batch::empty(record_type));
             return out;
         }
-        let total = self.byte_size().max(1);
-        let record_type = self.record_type();
+        let total = (0..n).map(|i| self.record_bytes(i)).sum::<usize>().max(1);
         let mut out: Vec<Batch> = Vec::with_capacity(parts);
-        let mut current = Batch::empty(record_type);
+        let mut start = 0;
         let mut done_bytes = 0usize;
         for i in 0..n {
             let target = total * (out.len() + 1) / parts;
             if done_bytes >= target && out.len() + 1 < parts {
-                out.push(std::mem::replace(&mut current, Batch::empty(record_type)));
+                out.push(self.slice(start..i));
+                start = i;
             }
-            if let (Some(keys), Some(from)) = (&mut current.keys, &self.keys) {
-                keys.push_from(from, i);
-            }
-            current.values.push_from(&self.values, i);
             done_bytes += self.record_bytes(i);
         }
-        out.push(current);
+        out.push(self.slice(start..n));
         out.resize_with(parts, || Batch::empty(record_type));
         out
+    }
+
+    /// The records of `parts` (all of the same record type) in one batch;
+    /// `record_type` gives the type when `parts` is empty.
+    pub fn concat(parts: Vec<Batch>, record_type: RecordType) -> Batch {
+        let mut parts = parts.into_iter();
+        let Some(mut first) = parts.next() else {
+            return Batch::empty(record_type);
+        };
+        for part in parts {
+            first.extend_from(&part);
+        }
+        first
     }
 
     fn record_bytes(&self, i: usize) -> usize {

@@ -133,6 +133,11 @@ integer_range!(
     partitions: usize = 1..=1024
 );
 integer_range!(
+    /// `target_partition_mib`: the size input partitions are cut to; a
+    /// partition's output must stay under `output_mib` (4 GiB at most).
+    target_partition_mib: usize = 1..=1024, "MiB"
+);
+integer_range!(
     /// `memory_mib`: a 32-bit WebAssembly memory holds at most 4 GiB.
     memory_mib: u32 = 1..=4096, "MiB"
 );

@@ -7,7 +7,9 @@
 //!
 //! ```toml
 //! batch_interval = "1s"        # required
-//! partitions = 4               # input partitions per batch; default: cores
+//! target_partition_mib = 4     # input cut into partitions of about this size,
+//!                              # at least one per core (see crate::partition)
+//! # partitions = 4             (instead: exactly this many input partitions)
 //! name = "wordcount"           # default: the file name
 //!
 //! state_dir = ".sluice/wordcount"  # control socket; default: .sluice/<name>
@@ -67,8 +69,16 @@ pub struct PipelineFile {
     /// Time between two batches, e.g. `"1s"`.
     #[serde(with = "crate::bounds::batch_interval")]
     pub batch_interval: Duration,
-    /// Input partitions per batch; default: the number of cores.
+    /// Input partitions per batch, whatever their size; default: sized by
+    /// data (`target_partition_mib`).
     pub partitions: Option<Spanned<usize>>,
+    /// The size, in MiB, input partitions are cut to (at least one per
+    /// core); default [`crate::partition::DEFAULT_TARGET_PARTITION_MIB`].
+    #[serde(
+        default,
+        deserialize_with = "crate::bounds::target_partition_mib::optional"
+    )]
+    pub target_partition_mib: Option<usize>,
     /// Limits for every stream's calls.
     #[serde(default)]
     pub limits: Limits,

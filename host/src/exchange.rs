@@ -26,14 +26,30 @@ pub fn exchange(inputs: &[Batch], partitions: usize, record_type: RecordType) ->
         .par_iter()
         .map(|batch| route(batch, partitions, record_type))
         .collect();
-    (0..partitions)
+    gather(routed, partitions, record_type)
+}
+
+/// The output partitions from each input partition's routed pieces (as
+/// [`route`] gives them, in input partition order). Pieces are moved, and
+/// each is freed as soon as it is copied into its output partition.
+pub fn gather(routed: Vec<Vec<Batch>>, partitions: usize, record_type: RecordType) -> Vec<Batch> {
+    let partitions = partitions.max(1);
+    let mut by_target: Vec<Vec<Batch>> = (0..partitions)
+        .map(|_| Vec::with_capacity(routed.len()))
+        .collect();
+    for pieces in routed {
+        for (target, piece) in by_target.iter_mut().zip(pieces) {
+            target.push(piece);
+        }
+    }
+    by_target
         .into_par_iter()
-        .map(|r| {
-            let rows: usize = routed.iter().map(|pieces| pieces[r].len()).sum();
-            let bytes: usize = routed.iter().map(|pieces| pieces[r].byte_size()).sum();
+        .map(|pieces| {
+            let rows = pieces.iter().map(Batch::len).sum();
+            let bytes = pieces.iter().map(Batch::byte_size).sum();
             let mut out = with_capacity(record_type, rows, bytes);
-            for pieces in &routed {
-                out.extend_from(&pieces[r]);
+            for piece in pieces {
+                out.extend_from(&piece);
             }
             out
         })
@@ -49,7 +65,10 @@ fn with_capacity(record_type: RecordType, rows: usize, bytes: usize) -> Batch {
     }
 }
 
-fn route(batch: &Batch, partitions: usize, record_type: RecordType) -> Vec<Batch> {
+/// The records of one keyed batch, routed into `partitions` pieces by key
+/// hash, in record order.
+pub fn route(batch: &Batch, partitions: usize, record_type: RecordType) -> Vec<Batch> {
+    let partitions = partitions.max(1);
     let Some(keys) = &batch.keys else {
         // Unkeyed input cannot reach an exchange: the plan refuses it.
         return (0..partitions).map(|_| Batch::empty(record_type)).collect();

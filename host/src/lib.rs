@@ -2,11 +2,12 @@
 //! function a sandboxed WebAssembly component.
 //!
 //! A pipeline file names sources, streams and sinks. Every batch interval
-//! the [`scheduler`] polls the sources, splits what arrived into input
-//! partitions, and the [`executor`] runs each stream's operator — a plugin
-//! implementing `wit/operator.wit` — once per partition batch, in parallel,
-//! in a fresh instance; `reduce_by_key` streams combine, [`exchange`] by key
-//! hash and combine again. Sinks then receive the batch, in batch order.
+//! the [`scheduler`] polls the sources, cuts what arrived into input
+//! partitions of bounded size, and the [`executor`] runs each chain of
+//! streams' operators — plugins implementing `wit/operator.wit` — once per
+//! partition batch, in parallel, each call in a fresh instance;
+//! `reduce_by_key` streams combine, [`exchange`] by key hash and combine
+//! again. Sinks then receive the batch, in batch order.
 //!
 //! # Layout
 //!
@@ -16,7 +17,9 @@
 //! - [`batch`]: partition batches in the contract's column layout.
 //! - [`plugin`]: engine, compile cache, limits, loading and calling plugins.
 //! - [`operator`]: what the executor calls per partition (plugin or native).
-//! - [`executor`]: one batch through the plan, on a worker pool.
+//! - [`partition`]: a batch's input cut into partitions sized by data.
+//! - [`executor`]: one batch through the plan, chain by chain, on a worker
+//!   pool.
 //! - [`recovery`]: `on_error` policies: fail, retry, skip, dead letter.
 //! - [`exchange`]: the shuffle between the halves of a `reduce_by_key`.
 //! - [`scheduler`]: the batch timer, ordering, delays and stop conditions.
@@ -42,6 +45,7 @@ pub mod error;
 pub mod exchange;
 pub mod executor;
 pub mod operator;
+pub mod partition;
 pub mod pipeline;
 pub mod plan;
 pub mod plugin;

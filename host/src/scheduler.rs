@@ -3,7 +3,8 @@
 //! Batch times are `start + k × batch_interval`, where `start` is the moment
 //! the pipeline is ready (plugins loaded, sources open): the first batch runs
 //! at once and picks up what is already there. Each batch polls every
-//! source, splits what arrived into the input partitions, runs the plan,
+//! source, cuts what arrived into input partitions sized by data (see
+//! [`crate::partition`]), runs the plan,
 //! and hands the result to every sink, in batch order. A batch that cannot
 //! start on time because the previous one is still running waits; the wait
 //! is the *scheduling delay*, measured for every batch and logged when it
@@ -22,7 +23,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, RecordType};
 use crate::deploy::Registry;
 use crate::error::Error;
 use crate::executor::{Executor, StreamReport};
@@ -82,10 +83,11 @@ struct BatchDone {
 impl Job {
     /// Polls, runs and writes one batch.
     fn run(&mut self, batch_time: BatchTime, registry: &Registry) -> Result<BatchDone, Error> {
-        let partitions = self.executor.plan().partitions;
+        let partitioning = self.executor.plan().partitioning;
         let mut inputs: Vec<Arc<Vec<Batch>>> = Vec::with_capacity(self.sources.len());
         for source in &mut self.sources {
-            inputs.push(Arc::new(source.poll(batch_time)?.split(partitions)));
+            let chunks = source.poll(batch_time, &partitioning)?;
+            inputs.push(Arc::new(partitioning.cut(chunks, RecordType::TEXT)));
         }
         let (seq, output) = loop {
             let snapshot = registry.begin_batch(batch_time);
@@ -157,7 +159,7 @@ pub async fn run(
     });
     let interval = plan.batch_interval;
     let start = BatchTime::now();
-    tracing::info!(pipeline = %plan.name, interval = ?interval, partitions = plan.partitions, "pipeline started");
+    tracing::info!(pipeline = %plan.name, interval = ?interval, partitions = %plan.partitioning, "pipeline started");
     let mut summary = RunSummary::default();
     let mut idle = 0u64;
     let mut next = start;

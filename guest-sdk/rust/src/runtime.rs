@@ -181,6 +181,70 @@ fn as_bytes<T: Copy>(values: &[T]) -> &[u8] {
     }
 }
 
+/// A key's bytes in the combine's hash map: hashed as one byte string, and
+/// compared inline, eight bytes at a time (in WebAssembly, a call to
+/// `memcmp` is a byte loop, and keys are short).
+#[derive(Clone, Copy)]
+struct Key<'a>(&'a [u8]);
+
+impl PartialEq for Key<'_> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        bytes_equal(self.0, other.0)
+    }
+}
+
+impl Eq for Key<'_> {}
+
+impl std::hash::Hash for Key<'_> {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.0);
+    }
+}
+
+/// Whether `a` and `b` hold the same bytes, compared in words.
+#[inline(always)]
+fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        8.. => {
+            let mut at = 0;
+            while at + 8 < n {
+                if word(a, at) != word(b, at) {
+                    return false;
+                }
+                at += 8;
+            }
+            // The last word, overlapping the one before when n is no
+            // multiple of 8.
+            word(a, n - 8) == word(b, n - 8)
+        }
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        0 => true,
+    }
+}
+
+/// The 8 bytes of `s` from `at`, as one number.
+#[inline(always)]
+fn word(s: &[u8], at: usize) -> u64 {
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(&s[at..at + 8]);
+    u64::from_le_bytes(bytes)
+}
+
+/// The 4 bytes of `s` from `at`, as one number.
+#[inline(always)]
+fn half(s: &[u8], at: usize) -> u32 {
+    let mut bytes = [0; 4];
+    bytes.copy_from_slice(&s[at..at + 4]);
+    u32::from_le_bytes(bytes)
+}
+
 /// Combines the values of equal keys with a `#[reduce]` function.
 pub fn combine<'a, V>(input: &'a Batch, f: impl Fn(V, V) -> V) -> Result<Batch, Error>
 where
@@ -195,11 +259,11 @@ where
     let n = V::len(&values);
     // Each entry keeps its key's first record (to copy the key out) beside
     // the running value, so a lookup touches one bucket.
-    let mut combined: HashMap<&[u8], (u32, V), FxBuildHasher> =
+    let mut combined: HashMap<Key<'_>, (u32, V), FxBuildHasher> =
         HashMap::with_capacity_and_hasher(n.min(1 << 16), FxBuildHasher);
     for i in 0..n {
         let value = V::get(&values, i);
-        match combined.entry(keys.get(i)) {
+        match combined.entry(Key(keys.get(i))) {
             Entry::Occupied(mut slot) => {
                 let acc = &mut slot.get_mut().1;
                 *acc = f(*acc, value);
@@ -233,5 +297,26 @@ trait WithCapacityFor {
 impl<B: crate::value::ColumnBuilder> WithCapacityFor for B {
     fn with_capacity_for(values: usize) -> Self {
         B::with_capacity(values, values * 8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bytes_equal;
+
+    #[test]
+    fn keys_compare_equal_only_when_every_byte_is() {
+        let text = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        for n in 0..text.len() {
+            let a = &text[..n];
+            let copy = a.to_vec();
+            assert!(bytes_equal(a, &copy), "{n}");
+            for at in 0..n {
+                let mut b = a.to_vec();
+                b[at] ^= 1;
+                assert!(!bytes_equal(a, &b), "{n} {at}");
+            }
+            assert!(!bytes_equal(a, &text[..n + 1]), "{n}");
+        }
     }
 }

@@ -127,12 +127,12 @@ fn execute(command: Command) -> anyhow::Result<()> {
         Command::Check(args) => {
             let (_, plan) = pipeline::load(&args.pipeline, &options(&args))?;
             println!(
-                "{}: ok ({} sources, {} streams, {} sinks, {} partitions)",
+                "{}: ok ({} sources, {} streams, {} sinks, {})",
                 args.pipeline.display(),
                 plan.sources.len(),
                 plan.streams.len(),
                 plan.sinks.len(),
-                plan.partitions
+                plan.partitioning
             );
             for stream in &plan.streams {
                 println!(

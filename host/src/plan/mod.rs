@@ -29,6 +29,7 @@ pub use types::{TypeMismatch, fit_types};
 use crate::batch::RecordType;
 use crate::config::{InvalidUtf8, LoadedFile, LongLines, TextFormat};
 use crate::error::Error;
+use crate::partition::{DEFAULT_TARGET_PARTITION_MIB, Partitioning};
 use crate::plugin::{Limits, OperatorKind, Param, Plugin, PluginEngine};
 
 /// A node that records flow out of.
@@ -197,7 +198,10 @@ pub struct Plan {
     pub control: Option<TcpControlSpec>,
     /// Time between batches.
     pub batch_interval: Duration,
-    /// Input partitions per batch.
+    /// How a batch's input is cut into partitions.
+    pub partitioning: Partitioning,
+    /// Partitions after an exchange, unless a stream sets its own: the
+    /// fixed `partitions`, or the cores.
     pub partitions: usize,
     /// The sources.
     pub sources: Vec<SourceSpec>,
@@ -229,11 +233,32 @@ impl Plan {
             ),
             None => None,
         };
-        let partitions = match partitions {
-            Some(p) => crate::bounds::partitions::check(p as i64)
-                .map_err(|message| file.error(format!("--partitions: {message}")))?,
-            None => in_file.unwrap_or(cores),
+        let fixed = match partitions {
+            Some(p) => Some(
+                crate::bounds::partitions::check(p as i64)
+                    .map_err(|message| file.error(format!("--partitions: {message}")))?,
+            ),
+            None => in_file,
         };
+        if let (Some(p), Some(_), None) = (&cfg.partitions, cfg.target_partition_mib, partitions) {
+            return Err(file
+                .error_at(
+                    p.span(),
+                    "`partitions` and `target_partition_mib` are both set; keep one: `partitions` fixes the count, `target_partition_mib` sizes partitions by data",
+                )
+                .into());
+        }
+        let partitioning = match fixed {
+            Some(count) => Partitioning::Fixed(count),
+            None => Partitioning::BySize {
+                cores,
+                target_bytes: cfg
+                    .target_partition_mib
+                    .unwrap_or(DEFAULT_TARGET_PARTITION_MIB)
+                    << 20,
+            },
+        };
+        let partitions = fixed.unwrap_or(cores);
         let name = file.pipeline_name();
         let control = control_spec(file)?;
 
@@ -289,6 +314,7 @@ impl Plan {
             state_dir: file.state_dir(),
             control,
             batch_interval: cfg.batch_interval,
+            partitioning,
             partitions,
             sources,
             streams,

@@ -40,10 +40,11 @@ use std::sync::mpsc;
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
 
-use super::lines::LineDecoder;
+use super::lines::{LineChunks, LineDecoder};
 use super::{Source, SourceStats};
-use crate::batch::{Batch, Column, Varlen};
+use crate::batch::Batch;
 use crate::error::{Error, ErrorKind};
+use crate::partition::Partitioning;
 use crate::plan::LinePolicy;
 use crate::regular_file::RegularFileError;
 use crate::time::BatchTime;
@@ -297,7 +298,7 @@ impl FilesSource {
     }
 
     /// Appends the lines of file `name` to `out`.
-    fn decode(&mut self, name: &OsString, bytes: &[u8], out: &mut Varlen) -> Result<(), Error> {
+    fn decode(&mut self, name: &OsString, bytes: &[u8], out: &mut LineChunks) -> Result<(), Error> {
         let origin = self.dir.join(name).display().to_string();
         if let Err(bad) = self.decoder.push_lines(&origin, bytes, out) {
             return Err(self.fail(bad.message(&origin), ErrorKind::User));
@@ -316,11 +317,14 @@ struct Listed {
 }
 
 impl Source for FilesSource {
-    fn poll(&mut self, batch_time: BatchTime) -> Result<Batch, Error> {
+    fn poll(
+        &mut self,
+        batch_time: BatchTime,
+        partitioning: &Partitioning,
+    ) -> Result<Vec<Batch>, Error> {
         let listed = self.list()?;
         self.drain_events();
-        let mut read = Vec::new();
-        let mut room = MAX_BATCH_BYTES;
+        let mut ready = Vec::new();
         for Listed { name, size, link } in listed {
             // A link's target gets no events here: its size must settle.
             if self.being_written.contains(&name) && !link {
@@ -335,16 +339,27 @@ impl Source for FilesSource {
                 self.unsettled.insert(name, size);
                 continue;
             }
-            if let Some(bytes) = self.read_file(&name, room) {
-                room -= bytes.len();
-                read.push((name, bytes, link));
-            }
+            ready.push((name, size, link));
         }
-        // A writer may have opened a file just before it was listed: events
-        // that arrived meanwhile put it back until it is closed.
-        self.drain_events();
-        let mut lines = Varlen::with_capacity(0, read.iter().map(|(_, b, _)| b.len()).sum());
-        for (name, bytes, link) in read {
+        // Partitions are sized from the listed sizes; each file is decoded
+        // into them as soon as it is read and its bytes dropped, so the
+        // batch is held once, not twice.
+        let listed_bytes = ready
+            .iter()
+            .map(|(_, size, _)| usize::try_from(*size).unwrap_or(usize::MAX))
+            .fold(0usize, usize::saturating_add)
+            .min(MAX_BATCH_BYTES);
+        let mut lines = LineChunks::new(partitioning.chunk_bytes(listed_bytes));
+        lines.reserve(listed_bytes);
+        let mut room = MAX_BATCH_BYTES;
+        for (name, _, link) in ready {
+            let Some(bytes) = self.read_file(&name, room) else {
+                continue;
+            };
+            room -= bytes.len();
+            // A writer may have opened the file just before it was listed:
+            // events that arrived meanwhile put it back until it is closed.
+            self.drain_events();
             if self.being_written.contains(&name) && !link {
                 continue;
             }
@@ -354,10 +369,7 @@ impl Source for FilesSource {
             self.unsettled.remove(&name);
             self.seen.insert(name);
         }
-        Ok(Batch {
-            keys: None,
-            values: Column::Varlen(lines),
-        })
+        Ok(lines.finish())
     }
 
     fn stats(&self) -> SourceStats {

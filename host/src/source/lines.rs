@@ -4,11 +4,83 @@
 //! (and so Spark) does. A final line without `\n` is a line. Empty lines are
 //! records, as in Spark.
 
-use crate::batch::Varlen;
+use crate::batch::{Batch, Column, Varlen};
 use crate::config::{InvalidUtf8, LongLines};
 use crate::plan::LinePolicy;
 
 use super::SourceStats;
+
+/// Where decoded lines go.
+pub trait LineSink {
+    /// Appends one line.
+    fn push_line(&mut self, line: &[u8]);
+}
+
+impl LineSink for Varlen {
+    #[inline]
+    fn push_line(&mut self, line: &[u8]) {
+        self.push(line);
+    }
+}
+
+/// Lines cut into partitions of at most `chunk_bytes` bytes of text as
+/// they are decoded (a longer line is a partition of its own), so a batch's
+/// input is never copied whole to be partitioned.
+pub struct LineChunks {
+    chunk_bytes: usize,
+    current: Varlen,
+    full: Vec<Batch>,
+    /// Bytes announced by [`LineChunks::reserve`] and not pushed yet.
+    pending: usize,
+}
+
+impl LineChunks {
+    /// No lines yet; partitions of at most `chunk_bytes`.
+    pub fn new(chunk_bytes: usize) -> Self {
+        LineChunks {
+            chunk_bytes: chunk_bytes.max(1),
+            current: Varlen::with_capacity(0, 0),
+            full: Vec::new(),
+            pending: 0,
+        }
+    }
+
+    /// Announces about `bytes` more bytes of lines, so partitions are
+    /// allocated at their size once instead of growing.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.pending += bytes;
+        let room = self.chunk_bytes.saturating_sub(self.current.data.len());
+        self.current.data.reserve(self.pending.min(room));
+    }
+
+    /// The partitions, in order.
+    pub fn finish(mut self) -> Vec<Batch> {
+        if !self.current.is_empty() || self.full.is_empty() {
+            self.roll();
+        }
+        self.full
+    }
+
+    fn roll(&mut self) {
+        let next = Varlen::with_capacity(0, self.pending.min(self.chunk_bytes));
+        let done = std::mem::replace(&mut self.current, next);
+        self.full.push(Batch {
+            keys: None,
+            values: Column::Varlen(done),
+        });
+    }
+}
+
+impl LineSink for LineChunks {
+    #[inline]
+    fn push_line(&mut self, line: &[u8]) {
+        if self.current.data.len() + line.len() > self.chunk_bytes && !self.current.is_empty() {
+            self.roll();
+        }
+        self.current.push(line);
+        self.pending = self.pending.saturating_sub(line.len() + 1);
+    }
+}
 
 /// Appends lines to a text column, applying the line policy.
 pub struct LineDecoder {
@@ -86,7 +158,7 @@ impl LineDecoder {
         &mut self,
         origin: &str,
         bytes: &[u8],
-        out: &mut Varlen,
+        out: &mut impl LineSink,
     ) -> Result<(), BadLine> {
         if bytes.is_empty() {
             return Ok(());
@@ -112,7 +184,7 @@ impl LineDecoder {
                 continue;
             }
             if all_valid {
-                out.push(line);
+                out.push_line(line);
                 self.stats.lines += 1;
             } else {
                 self.push_checked(origin, number, line, out)?;
@@ -132,7 +204,7 @@ impl LineDecoder {
         origin: &str,
         number: u64,
         line: &[u8],
-        out: &mut Varlen,
+        out: &mut impl LineSink,
     ) -> Result<(), BadLine> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         self.push_checked(origin, number, line, out)?;
@@ -153,7 +225,7 @@ impl LineDecoder {
         origin: &str,
         number: u64,
         line: &mut Vec<u8>,
-        out: &mut Varlen,
+        out: &mut impl LineSink,
     ) -> Result<LongLine, BadLine> {
         let max = self.policy.max_line_bytes;
         if self.stats.long_lines < LOGGED_LINES {
@@ -184,7 +256,7 @@ impl LineDecoder {
         origin: &str,
         number: u64,
         line: &mut Vec<u8>,
-        out: &mut Varlen,
+        out: &mut impl LineSink,
     ) -> Result<(), BadLine> {
         let max = self.policy.max_line_bytes;
         let mut start = 0;
@@ -203,10 +275,10 @@ impl LineDecoder {
         origin: &str,
         number: u64,
         line: &[u8],
-        out: &mut Varlen,
+        out: &mut impl LineSink,
     ) -> Result<bool, BadLine> {
         let Err(error) = std::str::from_utf8(line) else {
-            out.push(line);
+            out.push_line(line);
             self.stats.lines += 1;
             return Ok(true);
         };
@@ -217,7 +289,7 @@ impl LineDecoder {
         }
         match policy {
             InvalidUtf8::Replace => {
-                out.push(String::from_utf8_lossy(line).as_bytes());
+                out.push_line(String::from_utf8_lossy(line).as_bytes());
                 self.stats.replaced_lines += 1;
                 self.stats.lines += 1;
                 Ok(true)

@@ -1,8 +1,10 @@
 //! Sources: where lines come from.
 //!
 //! A [`Source`] is polled once per batch, at the batch's time, and returns
-//! every record that arrived since the previous poll as one unkeyed text
-//! batch; the scheduler then splits it into the batch's input partitions.
+//! every record that arrived since the previous poll as unkeyed text
+//! batches, cut by size as it decodes where it can (see
+//! [`crate::partition`]); the scheduler evens them out into the batch's
+//! input partitions.
 //! Sources are owned by the host and never touched by plugins.
 //!
 //! - [`files`]: new files in a directory (`textFileStream`).
@@ -15,6 +17,7 @@ pub mod socket;
 
 use crate::batch::Batch;
 use crate::error::Error;
+use crate::partition::Partitioning;
 use crate::plan::{SourceSpec, SourceSpecKind};
 use crate::time::BatchTime;
 
@@ -60,13 +63,19 @@ impl SourceStats {
 
 /// Something that produces lines for batches.
 pub trait Source: Send {
-    /// The records that arrived since the previous poll.
+    /// The records that arrived since the previous poll, in order, in
+    /// batches of about [`Partitioning::chunk_bytes`] where the source can
+    /// cut them as it decodes.
     ///
     /// # Errors
     ///
     /// When the source cannot go on (its directory vanished, a line broke
     /// the `fail` UTF-8 policy, …); the error names the source.
-    fn poll(&mut self, batch_time: BatchTime) -> Result<Batch, Error>;
+    fn poll(
+        &mut self,
+        batch_time: BatchTime,
+        partitioning: &Partitioning,
+    ) -> Result<Vec<Batch>, Error>;
 
     /// Counters so far.
     fn stats(&self) -> SourceStats;

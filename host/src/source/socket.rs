@@ -23,6 +23,7 @@ use super::lines::{BadLine, LineDecoder, LongLine};
 use super::{Source, SourceStats};
 use crate::batch::{Batch, Column, Varlen};
 use crate::error::{Error, ErrorKind};
+use crate::partition::Partitioning;
 use crate::plan::LinePolicy;
 use crate::time::BatchTime;
 
@@ -96,7 +97,11 @@ impl Drop for SocketSource {
 }
 
 impl Source for SocketSource {
-    fn poll(&mut self, _batch_time: BatchTime) -> Result<Batch, Error> {
+    fn poll(
+        &mut self,
+        _batch_time: BatchTime,
+        _partitioning: &Partitioning,
+    ) -> Result<Vec<Batch>, Error> {
         let mut shared = self.buffer.lock();
         if let Some(message) = shared.failure.take() {
             return Err(Error::Source {
@@ -108,10 +113,11 @@ impl Source for SocketSource {
         let lines = std::mem::replace(&mut shared.lines, Varlen::with_capacity(0, 0));
         drop(shared);
         self.buffer.taken.notify_one();
-        Ok(Batch {
+        // One batch: the scheduler cuts it into partitions.
+        Ok(vec![Batch {
             keys: None,
             values: Column::Varlen(lines),
-        })
+        }])
     }
 
     fn stats(&self) -> SourceStats {

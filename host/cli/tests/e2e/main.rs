@@ -3,6 +3,7 @@
 //! 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod big_batches;
 mod common;
 mod files_source;
 mod hardening;

@@ -227,6 +227,14 @@ fn numbers_out_of_range_are_refused_with_their_position() {
         "p.toml:2:14: `partitions` = 100000000 is out of range: it must be between 1 and 1024",
     );
     refused_with(
+        source("target_partition_mib = 0"),
+        "p.toml:2:24: `target_partition_mib` = 0 is out of range: it must be between 1 and 1024 MiB",
+    );
+    refused_with(
+        source("partitions = 4\ntarget_partition_mib = 8"),
+        "p.toml:2:14: `partitions` and `target_partition_mib` are both set; keep one: `partitions` fixes the count, `target_partition_mib` sizes partitions by data",
+    );
+    refused_with(
         source("[limits]\nmemory_mib = 4000000000"),
         "p.toml:3:14: `memory_mib` = 4000000000 is out of range: it must be between 1 and 4096 MiB",
     );

@@ -1,0 +1,408 @@
+//! Runs one batch through the plan: chain by chain, partition by
+//! partition, on a worker pool sized to the cores.
+//!
+//! The plan's streams are grouped into [`Chain`]s (see `chain`):
+//! consecutive narrow streams (map, flat-map, filter) whose output only the
+//! next one reads, ended by the map-side combine of a `reduce_by_key` they
+//! feed. A chain runs each input partition through all its streams on one
+//! worker, with no barrier between streams; a partition's intermediate
+//! output is freed as soon as the next stream has taken it, so only the
+//! chain's last output is ever kept for all partitions. Partitions run in
+//! parallel, in as many waves as there are partitions per worker. A chain
+//! ending with a `reduce_by_key` then exchanges the combined records by key
+//! hash into R partitions and combines each of those again, in parallel:
+//! the stage boundary, as in Spark.
+//!
+//! A failing call is handled by the stream's `on_error` policy (see
+//! [`crate::recovery`]); records it isolates come back with the batch's
+//! output, to be written before the sinks see the batch.
+//!
+//! Each batch runs with the operators it is given ([`StreamOperators`], a
+//! snapshot of the deploy registry taken when the batch starts), so every
+//! partition of a stream runs the same version. A stream's shadow
+//! candidate, if any, is called on the same partition batches; its output
+//! is compared with the current version's and dropped.
+
+mod chain;
+
+pub use chain::{Chain, chains};
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::batch::Batch;
+use crate::error::{CallSite, Error, Phase};
+use crate::exchange::{gather, route};
+use crate::operator::{StreamOperators, Versioned};
+use crate::plan::{NodeRef, Plan};
+use crate::plugin::OperatorKind;
+use crate::recovery::{CounterSnapshot, DeadLetter, Recovery, StreamCounters};
+use crate::time::BatchTime;
+
+/// Runs batches of one plan.
+pub struct Executor {
+    plan: Arc<Plan>,
+    chains: Vec<Chain>,
+    counters: Vec<StreamCounters>,
+    pool: rayon::ThreadPool,
+}
+
+/// The output of one batch.
+pub struct BatchOutput {
+    /// For each sink of the plan, in order, the partitions it receives.
+    pub sinks: Vec<Arc<Vec<Batch>>>,
+    /// Records read from the sources.
+    pub input_records: usize,
+    /// For each stream of the plan, in order, the records its `on_error =
+    /// "dead_letter"` policy isolated.
+    pub dead_letters: Vec<Vec<DeadLetter>>,
+    /// For each stream of the plan, in order, how its versions did.
+    pub streams: Vec<StreamReport>,
+}
+
+/// How one stream did in one batch.
+#[derive(Clone, Debug, Default)]
+pub struct StreamReport {
+    /// The version that ran.
+    pub version: u32,
+    /// Whether its policy dropped or dead-lettered records (a failing
+    /// batch, for automatic rollback).
+    pub degraded: bool,
+    /// The latest failure's message, when the batch was degraded.
+    pub failure: Option<String>,
+    /// Time spent in the current version's calls, summed over partitions.
+    pub call_time: Duration,
+    /// The shadow candidate's results, when one ran.
+    pub shadow: Option<ShadowReport>,
+}
+
+/// How a shadow candidate did in one batch.
+#[derive(Clone, Debug, Default)]
+pub struct ShadowReport {
+    /// The candidate's version number.
+    pub version: u32,
+    /// Calls compared.
+    pub calls: u64,
+    /// Calls whose output differed from the current version's.
+    pub differing_calls: u64,
+    /// Calls that failed.
+    pub failed_calls: u64,
+    /// The latest failure's message.
+    pub last_error: Option<String>,
+    /// Time spent in the candidate's calls, summed over partitions.
+    pub call_time: Duration,
+}
+
+impl Executor {
+    /// An executor for `plan`, with `threads` workers.
+    ///
+    /// # Errors
+    ///
+    /// When the worker pool cannot be started.
+    pub fn new(plan: Arc<Plan>, threads: usize) -> Result<Self, Error> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("sluice-worker-{i}"))
+            .stack_size(8 << 20)
+            .build()
+            .map_err(|e| Error::Internal(format!("cannot start the worker pool: {e}")))?;
+        let counters = plan
+            .streams
+            .iter()
+            .map(|_| StreamCounters::default())
+            .collect();
+        Ok(Executor {
+            chains: chains(&plan),
+            plan,
+            counters,
+            pool,
+        })
+    }
+
+    /// Each stream's name and outcome counters, in plan order.
+    pub fn counters(&self) -> Vec<(String, CounterSnapshot)> {
+        self.plan
+            .streams
+            .iter()
+            .zip(&self.counters)
+            .map(|(stream, counters)| (stream.name.clone(), counters.snapshot()))
+            .collect()
+    }
+
+    /// The plan this executor runs.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Runs batch `batch_time` with `operators` (one per stream of the
+    /// plan, in order). `inputs` holds, per source of the plan, the batch's
+    /// input partitions; they are kept, so a failed batch can run again.
+    ///
+    /// # Errors
+    ///
+    /// The first operator failure; the batch is then not delivered.
+    pub fn run(
+        &self,
+        batch_time: BatchTime,
+        inputs: &[Arc<Vec<Batch>>],
+        operators: &[StreamOperators],
+    ) -> Result<BatchOutput, Error> {
+        let streams = self.plan.streams.len();
+        if operators.len() != streams {
+            return Err(Error::Internal(format!(
+                "{} operators for {streams} streams",
+                operators.len(),
+            )));
+        }
+        let input_records = inputs.iter().flat_map(|p| p.iter()).map(Batch::len).sum();
+        let mut sources: Vec<Arc<Vec<Batch>>> = inputs.to_vec();
+        sources.resize_with(self.plan.sources.len(), || Arc::new(Vec::new()));
+        let mut outputs: Vec<Option<Arc<Vec<Batch>>>> = vec![None; streams];
+        let mut dead_letters: Vec<Vec<DeadLetter>> = (0..streams).map(|_| Vec::new()).collect();
+        let mut reports: Vec<StreamReport> = operators
+            .iter()
+            .map(|operators| StreamReport {
+                version: operators.current.version,
+                shadow: operators.shadow.as_ref().map(|s| ShadowReport {
+                    version: s.version,
+                    ..ShadowReport::default()
+                }),
+                ..StreamReport::default()
+            })
+            .collect();
+        let materialised = |outputs: &[Option<Arc<Vec<Batch>>>], node: NodeRef| match node {
+            NodeRef::Source(i) => Ok(sources[i].clone()),
+            NodeRef::Stream(i) => outputs[i].clone().ok_or_else(|| {
+                Error::Internal(format!(
+                    "stream `{}` is read before it ran",
+                    self.plan.streams[i].name
+                ))
+            }),
+        };
+        for chain in &self.chains {
+            let input = materialised(&outputs, chain.input)?;
+            let before: Vec<CounterSnapshot> = chain
+                .streams()
+                .map(|i| self.counters[i].snapshot())
+                .collect();
+            let run = ChainRun {
+                executor: self,
+                chain,
+                operators,
+                batch_time,
+            };
+            let output = self
+                .pool
+                .install(|| run.run(&input, &mut reports, &mut dead_letters))?;
+            outputs[chain.last()] = Some(Arc::new(output));
+            for (i, before) in chain.streams().zip(before) {
+                let after = self.counters[i].snapshot();
+                let report = &mut reports[i];
+                report.degraded = after.skipped_partitions > before.skipped_partitions
+                    || after.dead_letter_records > before.dead_letter_records;
+                if report.degraded {
+                    report.failure = self.counters[i].last_failure();
+                }
+            }
+        }
+        let sinks = self
+            .plan
+            .sinks
+            .iter()
+            .map(|sink| materialised(&outputs, sink.from))
+            .collect::<Result<_, _>>()?;
+        Ok(BatchOutput {
+            sinks,
+            input_records,
+            dead_letters,
+            streams: reports,
+        })
+    }
+}
+
+/// One chain of one batch.
+struct ChainRun<'a> {
+    executor: &'a Executor,
+    chain: &'a Chain,
+    operators: &'a [StreamOperators],
+    batch_time: BatchTime,
+}
+
+impl ChainRun<'_> {
+    /// Runs the chain over `input`'s partitions, in parallel, each
+    /// partition through every stream of the chain on one worker; then the
+    /// exchange and the combine after it when the chain ends with a reduce.
+    /// Adds each stream's calls to `reports` and `dead_letters`; returns the
+    /// chain's last stream's output.
+    fn run(
+        &self,
+        input: &[Batch],
+        reports: &mut [StreamReport],
+        dead_letters: &mut [Vec<DeadLetter>],
+    ) -> Result<Vec<Batch>, Error> {
+        let plan = &self.executor.plan;
+        let reduce = self.chain.reduce.map(|i| (i, &plan.streams[i]));
+        let partitions = input
+            .par_iter()
+            .enumerate()
+            .map(|(partition, batch)| {
+                let mut calls = Vec::with_capacity(self.chain.narrow.len() + 1);
+                let mut current = Cow::Borrowed(batch);
+                for &stream in &self.chain.narrow {
+                    let (output, call) = self.call(stream, partition, Phase::Only, &current)?;
+                    // The previous stream's output is freed here.
+                    current = Cow::Owned(output);
+                    calls.push(call);
+                }
+                let Some((stream, spec)) = reduce else {
+                    return Ok((calls, vec![current.into_owned()]));
+                };
+                let (combined, call) =
+                    self.call(stream, partition, Phase::BeforeExchange, &current)?;
+                drop(current);
+                calls.push(call);
+                // Routed here, on the worker: the combined batch is freed
+                // at once instead of waiting for every partition.
+                let routed = route(&combined, spec.reduce_partitions, spec.output_type);
+                Ok((calls, routed))
+            })
+            .collect::<Result<Vec<(Vec<PartitionCall>, Vec<Batch>)>, Error>>()?;
+        let mut outputs = Vec::with_capacity(partitions.len());
+        for (calls, output) in partitions {
+            for (stream, call) in self.chain.streams().zip(calls) {
+                call.report(&mut reports[stream], &mut dead_letters[stream]);
+            }
+            outputs.push(output);
+        }
+        let Some((stream, spec)) = reduce else {
+            return Ok(outputs.into_iter().flatten().collect());
+        };
+        let exchanged = gather(outputs, spec.reduce_partitions, spec.output_type);
+        let calls = exchanged
+            .par_iter()
+            .enumerate()
+            .map(|(partition, batch)| self.call(stream, partition, Phase::AfterExchange, batch))
+            .collect::<Result<Vec<(Batch, PartitionCall)>, Error>>()?;
+        drop(exchanged);
+        Ok(calls
+            .into_iter()
+            .map(|(output, call)| {
+                call.report(&mut reports[stream], &mut dead_letters[stream]);
+                output
+            })
+            .collect())
+    }
+
+    /// One call of `stream` on one partition batch, under its `on_error`
+    /// policy, with its shadow candidate's call when it has one.
+    fn call(
+        &self,
+        stream: usize,
+        partition: usize,
+        phase: Phase,
+        batch: &Batch,
+    ) -> Result<(Batch, PartitionCall), Error> {
+        let spec = &self.executor.plan.streams[stream];
+        let operators = &self.operators[stream];
+        if batch.is_empty() {
+            // Nothing to call the plugin for.
+            return Ok((Batch::empty(spec.output_type), PartitionCall::default()));
+        }
+        let site = |version: &Versioned, shadow: bool| CallSite {
+            pipeline: self.executor.plan.name.clone(),
+            stream: spec.name.clone(),
+            plugin: version.plugin.clone(),
+            hash: version.hash.clone(),
+            batch_time: self.batch_time,
+            partition,
+            phase,
+            shadow,
+            attempt: 1,
+        };
+        let recovery = Recovery {
+            operator: &*operators.current.operator,
+            policy: &spec.on_error,
+            counters: &self.executor.counters[stream],
+            input_type: spec.input_type,
+            output_type: spec.output_type,
+            recombine: phase == Phase::AfterExchange,
+        };
+        let started = Instant::now();
+        let outcome = recovery.apply(batch, &site(&operators.current, false))?;
+        let call_time = started.elapsed();
+        let shadow = operators.shadow.as_ref().map(|shadow| {
+            let started = Instant::now();
+            let result = shadow.operator.apply(batch, &site(shadow, true));
+            let elapsed = started.elapsed();
+            let verdict = match result {
+                // A recovered call's output is no reference.
+                Ok(_) if outcome.recovered => ShadowVerdict::NotCompared,
+                Ok(output) => {
+                    let same = if spec.op == OperatorKind::ReduceByKey {
+                        output.same_records_any_order(&outcome.output)
+                    } else {
+                        output == outcome.output
+                    };
+                    if same {
+                        ShadowVerdict::Same
+                    } else {
+                        ShadowVerdict::Differs
+                    }
+                }
+                Err(e) => ShadowVerdict::Failed(e.to_string()),
+            };
+            (verdict, elapsed)
+        });
+        Ok((
+            outcome.output,
+            PartitionCall {
+                dead_letters: outcome.dead_letters,
+                call_time,
+                shadow,
+            },
+        ))
+    }
+}
+
+/// How one partition's call of one stream went, and its shadow's.
+#[derive(Default)]
+struct PartitionCall {
+    dead_letters: Vec<DeadLetter>,
+    call_time: Duration,
+    shadow: Option<(ShadowVerdict, Duration)>,
+}
+
+impl PartitionCall {
+    /// Adds the call's time, shadow verdict and dead letters to its
+    /// stream's report.
+    fn report(self, report: &mut StreamReport, dead_letters: &mut Vec<DeadLetter>) {
+        report.call_time += self.call_time;
+        if let (Some(shadow), Some((verdict, elapsed))) = (&mut report.shadow, self.shadow) {
+            shadow.call_time += elapsed;
+            match verdict {
+                ShadowVerdict::Same => shadow.calls += 1,
+                ShadowVerdict::Differs => {
+                    shadow.calls += 1;
+                    shadow.differing_calls += 1;
+                }
+                ShadowVerdict::NotCompared => {}
+                ShadowVerdict::Failed(message) => {
+                    shadow.failed_calls += 1;
+                    shadow.last_error = Some(message);
+                }
+            }
+        }
+        dead_letters.extend(self.dead_letters);
+    }
+}
+
+/// How a shadow call compared with the current version's.
+enum ShadowVerdict {
+    Same,
+    Differs,
+    NotCompared,
+    Failed(String),
+}

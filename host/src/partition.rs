@@ -1,0 +1,166 @@
+//! Cutting a batch's input into partitions sized by data.
+//!
+//! A partition batch is the unit of work: one call per stream, on one
+//! worker. Its size bounds what a call holds (input, output, the guest's
+//! memory), so partitions are cut by bytes, not only by cores: a batch of
+//! `B` bytes gets `max(cores, ⌈B / target⌉)` partitions, rounded up to a
+//! multiple of the cores so the last wave keeps every worker busy, each of
+//! about `B / count` bytes. A backlog of any size then runs in waves of
+//! partitions of bounded size, and no per-call default limit trips on it.
+//! An explicit `partitions` fixes the count instead.
+//!
+//! Sources cut as they decode ([`Partitioning::chunk_bytes`]), so the
+//! input is never copied whole; [`Partitioning::cut`] only evens out what
+//! a source could not (a socket's buffer, a fixed count).
+
+use crate::batch::{Batch, RecordType};
+
+/// The default `target_partition_mib`, chosen by measurement (see
+/// docs/architecture.md, "Partitions sized by data").
+pub const DEFAULT_TARGET_PARTITION_MIB: usize = 4;
+
+/// How a batch's input becomes partitions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Partitioning {
+    /// Exactly this many partitions, whatever the size (`partitions`).
+    Fixed(usize),
+    /// Partitions of about `target_bytes`, at least `cores` of them.
+    BySize {
+        /// The worker threads.
+        cores: usize,
+        /// The largest partition wanted, in bytes.
+        target_bytes: usize,
+    },
+}
+
+impl std::fmt::Display for Partitioning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Partitioning::Fixed(count) => write!(f, "{count} partitions"),
+            Partitioning::BySize {
+                cores,
+                target_bytes,
+            } => write!(
+                f,
+                "partitions of up to {} MiB, at least {cores}",
+                target_bytes >> 20
+            ),
+        }
+    }
+}
+
+impl Partitioning {
+    /// How many partitions a batch of `total_bytes` gets.
+    pub fn count(&self, total_bytes: usize) -> usize {
+        match *self {
+            Partitioning::Fixed(count) => count.max(1),
+            Partitioning::BySize {
+                cores,
+                target_bytes,
+            } => {
+                let cores = cores.max(1);
+                let by_size = total_bytes.div_ceil(target_bytes.max(1));
+                by_size.div_ceil(cores).max(1) * cores
+            }
+        }
+    }
+
+    /// The bytes of text a source puts in one partition of a batch of
+    /// `total_bytes` (a longer line makes a partition of its own).
+    pub fn chunk_bytes(&self, total_bytes: usize) -> usize {
+        total_bytes.div_ceil(self.count(total_bytes)).max(1)
+    }
+
+    /// The partitions of a batch from the chunks a source gave. Chunks of
+    /// about the right size and count are kept as they are; otherwise the
+    /// records are cut again, in order.
+    pub fn cut(&self, chunks: Vec<Batch>, record_type: RecordType) -> Vec<Batch> {
+        let total: usize = chunks.iter().map(Batch::byte_size).sum();
+        let count = self.count(total);
+        let fits = match self {
+            Partitioning::Fixed(_) => chunks.len() == count,
+            // A partition may overshoot by a line; more than half a
+            // partition over means the source did not cut.
+            Partitioning::BySize { .. } => {
+                let chunk = self.chunk_bytes(total);
+                chunks.len() <= count + 1
+                    && chunks.iter().all(|c| c.byte_size() <= chunk + chunk / 2)
+            }
+        };
+        if fits && !chunks.is_empty() {
+            return chunks;
+        }
+        Batch::concat(chunks, record_type).split(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{Column, Varlen};
+
+    const MIB: usize = 1 << 20;
+
+    fn by_size(cores: usize, target_mib: usize) -> Partitioning {
+        Partitioning::BySize {
+            cores,
+            target_bytes: target_mib * MIB,
+        }
+    }
+
+    #[test]
+    fn partitions_grow_with_the_data_in_whole_waves() {
+        let p = by_size(2, 8);
+        assert_eq!(p.count(0), 2);
+        assert_eq!(p.count(MIB), 2);
+        assert_eq!(p.count(16 * MIB), 2);
+        assert_eq!(p.count(16 * MIB + 1), 4);
+        assert_eq!(p.count(200 * MIB), 26);
+        assert_eq!(p.chunk_bytes(200 * MIB), (200 * MIB).div_ceil(26));
+        assert_eq!(by_size(3, 8).count(200 * MIB), 27);
+        assert_eq!(Partitioning::Fixed(5).count(200 * MIB), 5);
+    }
+
+    fn lines(n: usize) -> Batch {
+        let mut column = Varlen::with_capacity(n, n * 4);
+        for i in 0..n {
+            column.push(format!("{i:03}").as_bytes());
+        }
+        Batch {
+            keys: None,
+            values: Column::Varlen(column),
+        }
+    }
+
+    #[test]
+    fn an_uncut_batch_is_cut_in_order_and_nothing_is_lost() {
+        let p = Partitioning::BySize {
+            cores: 2,
+            target_bytes: 100,
+        };
+        let parts = p.cut(vec![lines(200)], RecordType::TEXT);
+        assert_eq!(parts.len(), 6);
+        // Equal shares, to within one record of 3 bytes.
+        let sizes: Vec<usize> = parts.iter().map(Batch::byte_size).collect();
+        assert!(sizes.iter().all(|&s| (97..=103).contains(&s)), "{sizes:?}");
+        assert_eq!(
+            Batch::concat(parts, RecordType::TEXT),
+            lines(200),
+            "records in order"
+        );
+    }
+
+    #[test]
+    fn chunks_of_the_right_size_are_kept_without_a_copy() {
+        let p = Partitioning::BySize {
+            cores: 2,
+            target_bytes: 300,
+        };
+        let chunks = vec![lines(100), lines(100)];
+        let kept = p.cut(chunks.clone(), RecordType::TEXT);
+        assert_eq!(kept, chunks);
+        let fixed = Partitioning::Fixed(3).cut(chunks, RecordType::TEXT);
+        assert_eq!(fixed.len(), 3);
+        assert_eq!(fixed.iter().map(Batch::len).sum::<usize>(), 200);
+    }
+}
