@@ -164,3 +164,31 @@ fn streams_with_a_sink_or_several_readers_are_kept_whole_and_chains_run_fused() 
     }
     assert_eq!(counts, reference_counts([text.as_str()]));
 }
+
+#[test]
+fn a_million_distinct_keys_are_each_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    // One million distinct words, ten to a line, and the first thousand
+    // again: every key survives both combines and the exchange.
+    let mut text = String::with_capacity(12 << 20);
+    for i in 0..1_000_000u32 {
+        text.push_str(&format!("k{i:07}"));
+        text.push(if i % 10 == 9 { '\n' } else { ' ' });
+    }
+    for i in 0..1000u32 {
+        text.push_str(&format!("k{i:07}\n"));
+    }
+    std::fs::write(input.join("keys.txt"), &text).unwrap();
+    let pipeline = wordcount_pipeline(dir.path(), "in", "include_existing = true", "");
+    let output = run(&["run", pipeline.to_str().unwrap(), "--stop-when-idle", "2"]);
+    stdout_of(&output);
+    let counts = read_counts(dir.path());
+    assert_eq!(counts.len(), 1_000_000);
+    assert_eq!(counts.values().filter(|&&c| c == 2).count(), 1000);
+    assert_eq!(counts.values().sum::<i64>(), 1_001_000);
+    assert_eq!(counts.get("k0000999"), Some(&2));
+    assert_eq!(counts.get("k0001000"), Some(&1));
+    assert_eq!(counts.get("k0999999"), Some(&1));
+}
