@@ -5,6 +5,10 @@
 //! (xxh3 with its default seed is stable), so per-partition combining after
 //! the exchange sees all the values of a key. Record order within an output
 //! partition follows input partition order, then record order.
+//!
+//! Each input partition is [`route`]d on the worker that made it, as soon
+//! as its map-side combine is done; [`gather`] then moves the pieces into
+//! the R output partitions, in parallel.
 
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
@@ -15,18 +19,6 @@ use crate::batch::{Batch, Column, RecordType};
 #[inline]
 pub fn partition_of(key: &[u8], partitions: usize) -> usize {
     (xxh3_64(key) % partitions as u64) as usize
-}
-
-/// Routes the records of `inputs` (keyed batches of `record_type`) into
-/// `partitions` output batches by key hash. Runs in parallel on the current
-/// rayon pool.
-pub fn exchange(inputs: &[Batch], partitions: usize, record_type: RecordType) -> Vec<Batch> {
-    let partitions = partitions.max(1);
-    let routed: Vec<Vec<Batch>> = inputs
-        .par_iter()
-        .map(|batch| route(batch, partitions, record_type))
-        .collect();
-    gather(routed, partitions, record_type)
 }
 
 /// The output partitions from each input partition's routed pieces (as
@@ -108,7 +100,8 @@ mod tests {
     #[test]
     fn equal_keys_meet_in_one_partition_and_nothing_is_lost() {
         let inputs = [pairs(&["a", "b", "c", "a"]), pairs(&["b", "a", "d"])];
-        let out = exchange(&inputs, 3, KEYED);
+        let routed = inputs.iter().map(|b| route(b, 3, KEYED)).collect();
+        let out = gather(routed, 3, KEYED);
         assert_eq!(out.len(), 3);
         assert_eq!(out.iter().map(Batch::len).sum::<usize>(), 7);
         for word in ["a", "b", "c", "d"] {
