@@ -1,14 +1,17 @@
 //! The exchange (shuffle) between the two halves of a `reduce_by_key`.
 //!
 //! Invariant: every record whose key has the same bytes lands in the same
-//! output partition, `xxh3_64(key bytes) % R`, on every run and machine
-//! (xxh3 with its default seed is stable), so per-partition combining after
-//! the exchange sees all the values of a key. Record order within an output
-//! partition follows input partition order, then record order.
+//! bucket, `xxh3_64(key bytes) % B`, on every run and machine (xxh3 with
+//! its default seed is stable), and every bucket in exactly one output
+//! partition, so per-partition combining after the exchange sees all the
+//! values of a key. Record order within an output partition follows bucket
+//! order, then input partition order, then record order.
 //!
-//! Each input partition is [`route`]d on the worker that made it, as soon
-//! as its map-side combine is done; [`gather`] then moves the pieces into
-//! the R output partitions, in parallel.
+//! Each input partition is [`route`]d into B buckets on the worker that
+//! made it, as soon as its map-side combine is done; [`gather`] then moves
+//! whole, contiguous runs of buckets into the R output partitions, in
+//! parallel — R fixed, or sized by the combined bytes (see
+//! [`crate::partition::Partitioning::gathered`]).
 
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
@@ -22,17 +25,28 @@ pub fn partition_of(key: &[u8], partitions: usize) -> usize {
 }
 
 /// The output partitions from each input partition's routed pieces (as
-/// [`route`] gives them, in input partition order). Pieces are moved, and
-/// each is freed as soon as it is copied into its output partition.
-pub fn gather(routed: Vec<Vec<Batch>>, partitions: usize, record_type: RecordType) -> Vec<Batch> {
-    let partitions = partitions.max(1);
-    let mut by_target: Vec<Vec<Batch>> = (0..partitions)
+/// [`route`] gives them, in input partition order): output partition `r`
+/// gathers the buckets of `groups[r]`, bucket by bucket, each in input
+/// partition order. Pieces are moved, and each is freed as soon as it is
+/// copied into its output partition.
+pub fn gather(
+    routed: Vec<Vec<Batch>>,
+    groups: &[std::ops::Range<usize>],
+    record_type: RecordType,
+) -> Vec<Batch> {
+    let buckets = groups.last().map_or(0, |g| g.end);
+    let mut by_bucket: Vec<Vec<Batch>> = (0..buckets)
         .map(|_| Vec::with_capacity(routed.len()))
         .collect();
     for pieces in routed {
-        for (target, piece) in by_target.iter_mut().zip(pieces) {
-            target.push(piece);
+        for (bucket, piece) in by_bucket.iter_mut().zip(pieces) {
+            bucket.push(piece);
         }
+    }
+    let mut by_target: Vec<Vec<Batch>> = Vec::with_capacity(groups.len());
+    let mut buckets = by_bucket.into_iter();
+    for group in groups {
+        by_target.push(buckets.by_ref().take(group.len()).flatten().collect());
     }
     by_target
         .into_par_iter()
@@ -101,7 +115,7 @@ mod tests {
     fn equal_keys_meet_in_one_partition_and_nothing_is_lost() {
         let inputs = [pairs(&["a", "b", "c", "a"]), pairs(&["b", "a", "d"])];
         let routed = inputs.iter().map(|b| route(b, 3, KEYED)).collect();
-        let out = gather(routed, 3, KEYED);
+        let out = gather(routed, &[0..1, 1..2, 2..3], KEYED);
         assert_eq!(out.len(), 3);
         assert_eq!(out.iter().map(Batch::len).sum::<usize>(), 7);
         for word in ["a", "b", "c", "d"] {

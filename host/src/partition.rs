@@ -49,7 +49,33 @@ impl std::fmt::Display for Partitioning {
     }
 }
 
+/// Hash buckets an exchange sized by data routes into: the most partitions
+/// it can make after the exchange. Buckets are gathered into partitions,
+/// whole and contiguous, once the combined size is known.
+pub const EXCHANGE_BUCKETS: usize = 256;
+
 impl Partitioning {
+    /// How many hash buckets an exchange with this partitioning routes
+    /// records into: exactly the partitions when they are fixed, else
+    /// [`EXCHANGE_BUCKETS`] (at least one per core).
+    pub fn buckets(&self) -> usize {
+        match *self {
+            Partitioning::Fixed(count) => count.max(1),
+            Partitioning::BySize { cores, .. } => EXCHANGE_BUCKETS.max(cores),
+        }
+    }
+
+    /// The partitions after an exchange of `total_bytes` routed into
+    /// [`Partitioning::buckets`] buckets: for each partition, the range of
+    /// buckets it gathers.
+    pub fn gathered(&self, total_bytes: usize) -> Vec<std::ops::Range<usize>> {
+        let buckets = self.buckets();
+        let count = self.count(total_bytes).min(buckets);
+        (0..count)
+            .map(|r| r * buckets / count..(r + 1) * buckets / count)
+            .collect()
+    }
+
     /// How many partitions a batch of `total_bytes` gets.
     pub fn count(&self, total_bytes: usize) -> usize {
         match *self {
@@ -106,6 +132,22 @@ mod tests {
             cores,
             target_bytes: target_mib * MIB,
         }
+    }
+
+    #[test]
+    fn an_exchange_gathers_whole_buckets_into_partitions_sized_by_data() {
+        let p = by_size(2, 4);
+        assert_eq!(p.buckets(), EXCHANGE_BUCKETS);
+        assert_eq!(p.gathered(MIB), [0..128, 128..256]);
+        let ranges = p.gathered(100 * MIB);
+        assert_eq!(ranges.len(), 26);
+        assert_eq!(ranges.first(), Some(&(0..9)));
+        assert_eq!(ranges.last(), Some(&(246..256)));
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(p.gathered(usize::MAX / 2).len(), EXCHANGE_BUCKETS);
+        let fixed = Partitioning::Fixed(3);
+        assert_eq!(fixed.buckets(), 3);
+        assert_eq!(fixed.gathered(100 * MIB), [0..1, 1..2, 2..3]);
     }
 
     #[test]

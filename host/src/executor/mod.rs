@@ -266,7 +266,7 @@ impl ChainRun<'_> {
                 calls.push(call);
                 // Routed here, on the worker: the combined batch is freed
                 // at once instead of waiting for every partition.
-                let routed = route(&combined, spec.reduce_partitions, spec.output_type);
+                let routed = route(&combined, spec.exchange.buckets(), spec.output_type);
                 Ok((calls, routed))
             })
             .collect::<Result<Vec<(Vec<PartitionCall>, Vec<Batch>)>, Error>>()?;
@@ -280,7 +280,9 @@ impl ChainRun<'_> {
         let Some((stream, spec)) = reduce else {
             return Ok(outputs.into_iter().flatten().collect());
         };
-        let exchanged = gather(outputs, spec.reduce_partitions, spec.output_type);
+        let combined_bytes = outputs.iter().flatten().map(Batch::byte_size).sum();
+        let groups = spec.exchange.gathered(combined_bytes);
+        let exchanged = gather(outputs, &groups, spec.output_type);
         let calls = exchanged
             .par_iter()
             .enumerate()

@@ -16,6 +16,7 @@ use crate::config::{
     LoadedFile, OnError, SinkConfig, SinkKind, SourceConfig, SourceKind, StreamConfig, TextFormat,
 };
 use crate::error::{ConfigError, Error};
+use crate::partition::Partitioning;
 use crate::plugin::{Limits, OperatorKind, Param, PluginEngine};
 
 /// A source table, checked.
@@ -113,7 +114,7 @@ pub(super) fn stream_spec(
     from: NodeRef,
     upstream: RecordType,
     pipeline_limits: Limits,
-    partitions: usize,
+    partitioning: Partitioning,
 ) -> Result<StreamSpec, Error> {
     let op = *cfg.op.get_ref();
     let plugin_path = file.resolve(cfg.plugin.get_ref());
@@ -141,7 +142,7 @@ pub(super) fn stream_spec(
             ),
         )
     })?;
-    let reduce_partitions = match &cfg.partitions {
+    let exchange = match &cfg.partitions {
         Some(p) if op != OperatorKind::ReduceByKey => {
             return Err(file
                 .error_at(
@@ -150,9 +151,12 @@ pub(super) fn stream_spec(
                 )
                 .into());
         }
-        Some(p) => crate::bounds::partitions::check(*p.get_ref() as i64)
-            .map_err(|message| file.error_at(p.span(), format!("stream `{name}`: {message}")))?,
-        None => partitions,
+        Some(p) => Partitioning::Fixed(
+            crate::bounds::partitions::check(*p.get_ref() as i64).map_err(|message| {
+                file.error_at(p.span(), format!("stream `{name}`: {message}"))
+            })?,
+        ),
+        None => partitioning,
     };
     let on_error = error_policy(file, name, cfg)?;
     Ok(StreamSpec {
@@ -166,7 +170,7 @@ pub(super) fn stream_spec(
         plugin_path,
         input_type: upstream,
         output_type,
-        reduce_partitions,
+        exchange,
         on_error,
     })
 }

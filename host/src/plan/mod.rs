@@ -119,8 +119,10 @@ pub struct StreamSpec {
     pub input_type: RecordType,
     /// The records it gives.
     pub output_type: RecordType,
-    /// `reduce_by_key`: partitions after the exchange.
-    pub reduce_partitions: usize,
+    /// `reduce_by_key`: the partitions after the exchange: the stream's
+    /// or the pipeline's fixed `partitions`, else sized by the combined
+    /// bytes, as input partitions are.
+    pub exchange: Partitioning,
     /// What happens when a call fails.
     pub on_error: ErrorPolicy,
 }
@@ -200,9 +202,6 @@ pub struct Plan {
     pub batch_interval: Duration,
     /// How a batch's input is cut into partitions.
     pub partitioning: Partitioning,
-    /// Partitions after an exchange, unless a stream sets its own: the
-    /// fixed `partitions`, or the cores.
-    pub partitions: usize,
     /// The sources.
     pub sources: Vec<SourceSpec>,
     /// The streams, in topological order.
@@ -258,7 +257,6 @@ impl Plan {
                     << 20,
             },
         };
-        let partitions = fixed.unwrap_or(cores);
         let name = file.pipeline_name();
         let control = control_spec(file)?;
 
@@ -293,7 +291,14 @@ impl Plan {
             let from = index[config.from.get_ref().as_str()];
             let upstream = node_type(&streams, from);
             let spec = stream_spec(
-                file, engine, name, config, from, upstream, cfg.limits, partitions,
+                file,
+                engine,
+                name,
+                config,
+                from,
+                upstream,
+                cfg.limits,
+                partitioning,
             )?;
             index.insert(name, NodeRef::Stream(streams.len()));
             streams.push(spec);
@@ -315,7 +320,6 @@ impl Plan {
             control,
             batch_interval: cfg.batch_interval,
             partitioning,
-            partitions,
             sources,
             streams,
             sinks,

@@ -332,6 +332,37 @@ mod tests {
         decode_with(policy(invalid_utf8), bytes)
     }
 
+    #[test]
+    fn lines_are_cut_into_partitions_of_at_most_the_chunk_size_in_order() {
+        let mut chunks = LineChunks::new(10);
+        let mut decoder = LineDecoder::new(LinePolicy::default());
+        let text = b"aaaa\nbbbb\ncccc\nthis line is longer than ten\nd\n";
+        chunks.reserve(text.len());
+        decoder.push_lines("f", text, &mut chunks).unwrap();
+        let parts: Vec<Vec<String>> = chunks
+            .finish()
+            .iter()
+            .map(|batch| {
+                let Column::Varlen(lines) = &batch.values else {
+                    panic!("text")
+                };
+                (0..lines.len())
+                    .map(|i| lines.get_str(i).to_owned())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                vec!["aaaa", "bbbb"],
+                vec!["cccc"],
+                vec!["this line is longer than ten"],
+                vec!["d"],
+            ]
+        );
+        assert_eq!(LineChunks::new(10).finish().len(), 1, "one empty partition");
+    }
+
     fn decode_with(policy: LinePolicy, bytes: &[u8]) -> (Vec<String>, SourceStats) {
         let mut decoder = LineDecoder::new(policy);
         let mut out = Varlen::with_capacity(0, 0);
