@@ -105,12 +105,15 @@ impl Partitioning {
         let count = self.count(total);
         let fits = match self {
             Partitioning::Fixed(_) => chunks.len() == count,
-            // A partition may overshoot by a line; more than half a
-            // partition over means the source did not cut.
+            // A partition may overshoot by a line, or be one long line;
+            // more than half a partition over otherwise means the source
+            // did not cut.
             Partitioning::BySize { .. } => {
                 let chunk = self.chunk_bytes(total);
                 chunks.len() <= count + 1
-                    && chunks.iter().all(|c| c.byte_size() <= chunk + chunk / 2)
+                    && chunks
+                        .iter()
+                        .all(|c| c.byte_size() <= chunk + chunk / 2 || c.len() == 1)
             }
         };
         if fits && !chunks.is_empty() {
@@ -201,6 +204,13 @@ mod tests {
         let chunks = vec![lines(100), lines(100)];
         let kept = p.cut(chunks.clone(), RecordType::TEXT);
         assert_eq!(kept, chunks);
+        // A line longer than a partition is a partition of its own.
+        let mut with_long_line = chunks.clone();
+        with_long_line.insert(1, Batch::text(["x".repeat(1000).as_str()]));
+        assert_eq!(
+            p.cut(with_long_line.clone(), RecordType::TEXT),
+            with_long_line
+        );
         let fixed = Partitioning::Fixed(3).cut(chunks, RecordType::TEXT);
         assert_eq!(fixed.len(), 3);
         assert_eq!(fixed.iter().map(Batch::len).sum::<usize>(), 200);
