@@ -49,6 +49,9 @@ impl std::fmt::Display for Partitioning {
     }
 }
 
+/// The smallest partition a source cuts as it decodes.
+pub const MIN_CHUNK_BYTES: usize = 64 << 10;
+
 /// Hash buckets an exchange sized by data routes into: the most partitions
 /// it can make after the exchange. Buckets are gathered into partitions,
 /// whole and contiguous, once the combined size is known.
@@ -92,8 +95,17 @@ impl Partitioning {
     }
 
     /// The bytes of text a source puts in one partition of a batch of
-    /// `total_bytes` (a longer line makes a partition of its own).
+    /// `total_bytes` (a longer line makes a partition of its own). Never
+    /// under [`MIN_CHUNK_BYTES`]: a source that finds more than it expected
+    /// (a file grew after it was listed) still makes few partitions, which
+    /// [`Partitioning::cut`] then evens out.
     pub fn chunk_bytes(&self, total_bytes: usize) -> usize {
+        self.share(total_bytes).max(MIN_CHUNK_BYTES)
+    }
+
+    /// The bytes of one partition when a batch of `total_bytes` is cut
+    /// evenly.
+    fn share(&self, total_bytes: usize) -> usize {
         total_bytes.div_ceil(self.count(total_bytes)).max(1)
     }
 
@@ -109,7 +121,7 @@ impl Partitioning {
             // more than half a partition over otherwise means the source
             // did not cut.
             Partitioning::BySize { .. } => {
-                let chunk = self.chunk_bytes(total);
+                let chunk = self.share(total);
                 chunks.len() <= count + 1
                     && chunks
                         .iter()
@@ -162,6 +174,9 @@ mod tests {
         assert_eq!(p.count(16 * MIB + 1), 4);
         assert_eq!(p.count(200 * MIB), 26);
         assert_eq!(p.chunk_bytes(200 * MIB), (200 * MIB).div_ceil(26));
+        // Sized from 0 listed bytes, a source still cuts 64 KiB pieces.
+        assert_eq!(p.chunk_bytes(0), MIN_CHUNK_BYTES);
+        assert_eq!(Partitioning::Fixed(4).chunk_bytes(0), MIN_CHUNK_BYTES);
         assert_eq!(by_size(3, 8).count(200 * MIB), 27);
         assert_eq!(Partitioning::Fixed(5).count(200 * MIB), 5);
     }
