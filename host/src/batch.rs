@@ -333,6 +333,17 @@ impl Batch {
         }
     }
 
+    /// An empty batch of `record_type` with room for `rows` records of
+    /// `bytes` bytes per variable-width column.
+    pub fn with_capacity(record_type: RecordType, rows: usize, bytes: usize) -> Self {
+        Batch {
+            keys: record_type
+                .key
+                .map(|k| Column::with_capacity(k, rows, bytes)),
+            values: Column::with_capacity(record_type.value, rows, bytes),
+        }
+    }
+
     /// A batch of unkeyed text values.
     pub fn text<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
         let mut column = Varlen::with_capacity(0, 0);
@@ -450,17 +461,23 @@ impl Batch {
         out
     }
 
-    /// The records of `parts` (all of the same record type) in one batch;
-    /// `record_type` gives the type when `parts` is empty.
+    /// The records of `parts` (all of `record_type`) in one batch,
+    /// allocated once; each part is freed as soon as it is copied, and a
+    /// single part is returned as it is.
     pub fn concat(parts: Vec<Batch>, record_type: RecordType) -> Batch {
-        let mut parts = parts.into_iter();
-        let Some(mut first) = parts.next() else {
-            return Batch::empty(record_type);
-        };
-        for part in parts {
-            first.extend_from(&part);
+        if parts.len() == 1 {
+            return parts
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Batch::empty(record_type));
         }
-        first
+        let rows = parts.iter().map(Batch::len).sum();
+        let bytes = parts.iter().map(Batch::byte_size).sum();
+        let mut out = Batch::with_capacity(record_type, rows, bytes);
+        for part in parts {
+            out.extend_from(&part);
+        }
+        out
     }
 
     fn record_bytes(&self, i: usize) -> usize {

@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::batch::{Batch, Column, RecordType};
+use crate::batch::{Batch, RecordType};
 
 /// The output partition of a key.
 #[inline]
@@ -50,25 +50,8 @@ pub fn gather(
     }
     by_target
         .into_par_iter()
-        .map(|pieces| {
-            let rows = pieces.iter().map(Batch::len).sum();
-            let bytes = pieces.iter().map(Batch::byte_size).sum();
-            let mut out = with_capacity(record_type, rows, bytes);
-            for piece in pieces {
-                out.extend_from(&piece);
-            }
-            out
-        })
+        .map(|pieces| Batch::concat(pieces, record_type))
         .collect()
-}
-
-fn with_capacity(record_type: RecordType, rows: usize, bytes: usize) -> Batch {
-    Batch {
-        keys: record_type
-            .key
-            .map(|k| Column::with_capacity(k, rows, bytes)),
-        values: Column::with_capacity(record_type.value, rows, bytes),
-    }
 }
 
 /// The records of one keyed batch, routed into `partitions` pieces by key
@@ -82,7 +65,7 @@ pub fn route(batch: &Batch, partitions: usize, record_type: RecordType) -> Vec<B
     let n = batch.len();
     let share = n / partitions + 1;
     let mut out: Vec<Batch> = (0..partitions)
-        .map(|_| with_capacity(record_type, share, batch.byte_size() / partitions + 16))
+        .map(|_| Batch::with_capacity(record_type, share, batch.byte_size() / partitions + 16))
         .collect();
     for i in 0..n {
         let target = &mut out[partition_of(keys.key_bytes(i).as_slice(), partitions)];
@@ -97,7 +80,7 @@ pub fn route(batch: &Batch, partitions: usize, record_type: RecordType) -> Vec<B
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::ValueType;
+    use crate::batch::{Column, ValueType};
 
     const KEYED: RecordType = RecordType {
         key: Some(ValueType::Text),

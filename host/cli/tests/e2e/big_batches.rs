@@ -156,13 +156,10 @@ fn streams_with_a_sink_or_several_readers_are_kept_whole_and_chains_run_fused() 
     assert!(short == sorted_words, "short differs");
     assert_eq!(long_out.len(), sorted_long.len(), "long");
     assert!(long_out == sorted_long, "long differs");
-    let mut counts = std::collections::BTreeMap::new();
-    for line in sink_lines(dir.path(), "c") {
-        let record: serde_json::Value = serde_json::from_str(&line).unwrap();
-        let word = record["key"].as_str().unwrap().to_owned();
-        *counts.entry(word).or_insert(0) += record["value"].as_i64().unwrap();
-    }
-    assert_eq!(counts, reference_counts([text.as_str()]));
+    assert_eq!(
+        counts_in(dir.path(), "c"),
+        reference_counts([text.as_str()])
+    );
 }
 
 #[test]

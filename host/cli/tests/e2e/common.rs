@@ -114,8 +114,14 @@ pub fn read_counts(dir: &Path) -> BTreeMap<String, i64> {
             );
         }
     }
+    counts_in(dir, "counts")
+}
+
+/// Sums the `jsonl` (word, count) records of every batch the `text_files`
+/// sink writing `out/PREFIX` under `dir` committed.
+pub fn counts_in(dir: &Path, prefix: &str) -> BTreeMap<String, i64> {
     let mut counts = BTreeMap::new();
-    for line in sink_lines(dir, "counts") {
+    for line in sink_lines(dir, prefix) {
         let record: serde_json::Value = serde_json::from_str(&line).unwrap();
         let word = record["key"].as_str().unwrap().to_owned();
         *counts.entry(word).or_insert(0) += record["value"].as_i64().unwrap();
