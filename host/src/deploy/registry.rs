@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::candidate::{self, CandidateError};
 use super::info::{EventInfo, StreamStatus, VersionInfo};
-use super::versions::{Origin, StreamVersions, Version, VersionState};
+use super::versions::{BatchOutcome, Origin, StreamVersions, Version, VersionState};
 use crate::error::CallError;
 use crate::executor::StreamReport;
 use crate::operator::{StreamOperators, Versioned};
@@ -280,12 +280,16 @@ impl Registry {
             if let Some(shadow) = &report.shadow {
                 stream.shadowed(batch_time, shadow, report.call_time);
             }
-            let Some(failures) = stream.finished(
-                batch_time,
-                report.version,
-                report.degraded,
-                spec.rollback_after,
-            ) else {
+            let outcome = if report.degraded {
+                BatchOutcome::Failed
+            } else if report.calls == 0 {
+                BatchOutcome::Idle
+            } else {
+                BatchOutcome::Succeeded
+            };
+            let Some(failures) =
+                stream.finished(batch_time, report.version, outcome, spec.rollback_after)
+            else {
                 continue;
             };
             let reason = format!(

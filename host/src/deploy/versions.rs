@@ -162,6 +162,17 @@ impl<Op> Version<Op> {
     }
 }
 
+/// How one batch went for a stream's version, for automatic rollback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// The stream had no records: the version was not called.
+    Idle,
+    /// Every call succeeded (or was retried into success).
+    Succeeded,
+    /// Its `on_error` policy dropped or dead-lettered records.
+    Failed,
+}
+
 /// A rollback: the version left and the one now current, as labels.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RolledBack {
@@ -356,27 +367,31 @@ impl<Op> StreamVersions<Op> {
         })
     }
 
-    /// Records a batch on version `number` (failed: its policy dropped or
-    /// dead-lettered records) and, when it is the current version, applies
-    /// the automatic-rollback rule: returns the number of failing batches
-    /// in a row once it reaches `rollback_after` (0: never). The caller
-    /// then rolls back.
+    /// Records a batch on version `number` and, when it is the current
+    /// version, applies the automatic-rollback rule: returns the number of
+    /// failing batches in a row once it reaches `rollback_after` (0:
+    /// never). The caller then rolls back. An idle batch neither breaks nor
+    /// extends a run of failures: it says nothing of the version.
     pub fn finished(
         &mut self,
         batch_time: BatchTime,
         number: u32,
-        failed: bool,
+        outcome: BatchOutcome,
         rollback_after: u32,
     ) -> Option<u32> {
         if let Some(ran) = self.get_mut(number) {
-            ran.ran(batch_time, failed);
+            ran.ran(batch_time, outcome == BatchOutcome::Failed);
         }
         if self.current().number != number {
             return None;
         }
-        if !failed {
-            self.consecutive_failures = 0;
-            return None;
+        match outcome {
+            BatchOutcome::Idle => return None,
+            BatchOutcome::Succeeded => {
+                self.consecutive_failures = 0;
+                return None;
+            }
+            BatchOutcome::Failed => {}
         }
         self.consecutive_failures += 1;
         (rollback_after > 0 && self.consecutive_failures >= rollback_after)
@@ -437,6 +452,7 @@ impl<Op> StreamVersions<Op> {
 mod tests {
     use std::time::Duration;
 
+    use super::BatchOutcome::{Failed, Idle, Succeeded};
     use super::*;
 
     const T: BatchTime = BatchTime(1_000);
@@ -509,16 +525,27 @@ mod tests {
     fn the_current_version_is_rolled_back_after_rollback_after_failures_in_a_row() {
         let mut s = stream();
         deploy(&mut s);
-        assert_eq!(s.finished(T, 2, true, 3), None);
-        assert_eq!(s.finished(T, 2, true, 3), None);
-        assert_eq!(s.finished(T, 2, false, 3), None, "a good batch resets");
+        assert_eq!(s.finished(T, 2, Failed, 3), None);
+        assert_eq!(s.finished(T, 2, Failed, 3), None);
+        assert_eq!(s.finished(T, 2, Succeeded, 3), None, "a good batch resets");
         assert_eq!(s.consecutive_failures(), 0);
-        assert_eq!(s.finished(T, 2, true, 3), None);
-        assert_eq!(s.finished(T, 2, true, 3), None);
-        assert_eq!(s.finished(T, 2, true, 3), Some(3));
+        assert_eq!(s.finished(T, 2, Failed, 3), None);
+        assert_eq!(
+            s.finished(T, 2, Idle, 3),
+            None,
+            "an idle batch does not reset"
+        );
+        assert_eq!(s.finished(T, 2, Failed, 3), None);
+        assert_eq!(s.consecutive_failures(), 2);
+        assert_eq!(s.finished(T, 2, Idle, 3), None, "nor count as a failure");
+        assert_eq!(s.finished(T, 2, Failed, 3), Some(3));
         let v2 = s.get(2).unwrap();
-        assert_eq!((v2.batches, v2.failed_batches), (6, 5));
-        assert_eq!(s.finished(T, 2, true, 0), None, "rollback_after = 0: never");
+        assert_eq!((v2.batches, v2.failed_batches), (8, 5));
+        assert_eq!(
+            s.finished(T, 2, Failed, 0),
+            None,
+            "rollback_after = 0: never"
+        );
     }
 
     #[test]
@@ -537,7 +564,7 @@ mod tests {
     fn batches_of_a_version_no_longer_current_do_not_count_towards_rollback() {
         let mut s = stream();
         deploy(&mut s);
-        assert_eq!(s.finished(T, 1, true, 1), None);
+        assert_eq!(s.finished(T, 1, Failed, 1), None);
         assert_eq!(s.consecutive_failures(), 0);
         assert_eq!(s.get(1).unwrap().failed_batches, 1);
     }

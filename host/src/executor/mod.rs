@@ -73,6 +73,9 @@ pub struct StreamReport {
     pub degraded: bool,
     /// The latest failure's message, when the batch was degraded.
     pub failure: Option<String>,
+    /// Calls of the current version (partitions it had records for); 0 in
+    /// a batch that brought the stream nothing.
+    pub calls: u64,
     /// Time spent in the current version's calls, summed over partitions.
     pub call_time: Duration,
     /// The shadow candidate's results, when one ran.
@@ -361,6 +364,7 @@ impl ChainRun<'_> {
         Ok((
             outcome.output,
             PartitionCall {
+                called: true,
                 dead_letters: outcome.dead_letters,
                 call_time,
                 shadow,
@@ -372,6 +376,8 @@ impl ChainRun<'_> {
 /// How one partition's call of one stream went, and its shadow's.
 #[derive(Default)]
 struct PartitionCall {
+    /// Whether the plugin was called (not for an empty partition).
+    called: bool,
     dead_letters: Vec<DeadLetter>,
     call_time: Duration,
     shadow: Option<(ShadowVerdict, Duration)>,
@@ -381,6 +387,7 @@ impl PartitionCall {
     /// Adds the call's time, shadow verdict and dead letters to its
     /// stream's report.
     fn report(self, report: &mut StreamReport, dead_letters: &mut Vec<DeadLetter>) {
+        report.calls += u64::from(self.called);
         report.call_time += self.call_time;
         if let (Some(shadow), Some((verdict, elapsed))) = (&mut report.shadow, self.shadow) {
             shadow.call_time += elapsed;

@@ -114,13 +114,18 @@ impl Running {
         drop_file(&self.path().join("in"), name, text.as_bytes());
     }
 
-    /// Polls `condition` on the stream status for up to 60 s.
-    fn wait_for(&self, what: &str, condition: impl Fn(&serde_json::Value) -> bool) {
+    /// Polls the stream's status until `condition` holds and returns that
+    /// status; fails the test after 60 s.
+    fn wait_for(
+        &self,
+        what: &str,
+        condition: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let status = self.stream_status();
             if condition(&status) {
-                return;
+                return status;
             }
             assert!(
                 Instant::now() < deadline,
@@ -492,8 +497,14 @@ fn a_version_failing_consecutive_batches_is_rolled_back() {
     stdout_of(&running.control(&["deploy", "tagged", fixtures::TAG_BAD]));
     for (round, name) in ["f1.txt", "f2.txt"].into_iter().enumerate() {
         running.input(name, &numbered(&format!("bad{round}-"), 4));
-        running.wait_for("a failing batch", |s| {
+        let failed = running.wait_for("a failing batch", |s| {
             s["current"]["failed_batches"] == round as u64 + 1 || s["current"]["version"] == 1
+        });
+        // Idle batches between the two failing ones neither end nor
+        // extend the run of failures.
+        let batches = failed["current"]["batches"].as_u64().unwrap_or(0);
+        running.wait_for("idle batches", |s| {
+            s["current"]["batches"].as_u64() >= Some(batches + 3) || s["current"]["version"] == 1
         });
     }
     running.wait_for("the rollback", |s| s["current"]["version"] == 1);
