@@ -196,6 +196,10 @@ integer_range!(
     max_line_bytes: usize = 64..=1_073_741_824, "bytes"
 );
 integer_range!(
+    /// `max_files_per_batch` of a `files` source.
+    max_files_per_batch: usize = 1..=1_000_000
+);
+integer_range!(
     /// `buffer_mib` of a `socket` source: what it holds before the next batch.
     buffer_mib: usize = 1..=16_384, "MiB"
 );
@@ -210,6 +214,15 @@ duration_range!(
 duration_range!(
     /// `compile_time`.
     compile_time = Duration::from_millis(100), Duration::from_secs(3600)
+);
+duration_range!(
+    /// `window_duration` and `slide_duration` of a windowed stream (also
+    /// multiples of the input's slide, checked with the plan).
+    window_duration = Duration::from_millis(10), Duration::from_secs(7 * 24 * 3600)
+);
+integer_range!(
+    /// `max_state_mib` of a windowed stream: what the host holds for it.
+    max_state_mib: usize = 1..=1_048_576, "MiB"
 );
 duration_range!(
     /// `retry_backoff`.

@@ -26,6 +26,7 @@
 //! kind = "files"               # or "socket" (host, port)
 //! path = "in"
 //! include_existing = false     # read files already there at start
+//! # max_files_per_batch = 1    (files: at most this many per batch, in name order)
 //! invalid_utf8 = "replace"     # or "skip" or "fail"
 //! max_line_bytes = 8388608     # longer lines follow long_lines
 //! long_lines = "split"         # or "skip" or "fail"
@@ -33,7 +34,7 @@
 //!
 //! [streams.words]
 //! from = "lines"
-//! op = "flat_map"              # map | flat_map | filter | reduce_by_key
+//! op = "flat_map"              # map | flat_map | filter | reduce_by_key | reduce_by_key_and_window
 //! plugin = "split_words.wasm"
 //! params = { min_length = 3 }  # handed to the plugin's init
 //! partitions = 4               # reduce_by_key only: partitions after the exchange
@@ -42,6 +43,14 @@
 //! # retries = 3, retry_backoff = "100ms"     (retry)
 //! # dead_letter = "dead-letter/words"         (dead_letter)
 //! rollback_after = 3           # deployed version: failing batches before rollback; 0: never
+//!
+//! [streams.recent]             # reduce_by_key_and_window: a reducer over a sliding window
+//! from = "pairs"
+//! op = "reduce_by_key_and_window"
+//! plugin = "sum.wasm"
+//! window_duration = "30s"      # multiples of the input's slide (batch_interval)
+//! slide_duration = "10s"       # default: the input's slide
+//! max_state_mib = 2048         # what the host may hold for the window
 //!
 //! [sinks.console]
 //! from = "words"
@@ -164,6 +173,9 @@ pub struct SourceConfig {
     pub path: Option<Spanned<String>>,
     /// `files`: also read the files present at start (default false).
     pub include_existing: Option<Spanned<bool>>,
+    /// `files`: the most files one batch reads, in name order; the rest
+    /// wait for later batches (default: no limit).
+    pub max_files_per_batch: Option<Spanned<i64>>,
     /// `socket`: the host to connect to (default `127.0.0.1`).
     pub host: Option<Spanned<String>>,
     /// `socket`: the port to connect to.
@@ -254,7 +266,7 @@ pub struct StreamConfig {
     /// The source or stream this one reads.
     pub from: Spanned<String>,
     /// The operator.
-    pub op: Spanned<OperatorKind>,
+    pub op: Spanned<StreamOp>,
     /// The component implementing it, relative to the pipeline file.
     pub plugin: Spanned<String>,
     /// Parameters handed to the plugin's `init`.
@@ -283,6 +295,61 @@ pub struct StreamConfig {
     /// replaced by the previous version (default 3; 0 disables).
     #[serde(default, deserialize_with = "crate::bounds::rollback_after::optional")]
     pub rollback_after: Option<u32>,
+    /// Windowed streams: the window's length, a multiple of the input's
+    /// slide (for a source, `batch_interval`).
+    pub window_duration: Option<Spanned<WindowDuration>>,
+    /// Windowed streams: how often the window is computed (default: the
+    /// input's slide), a multiple of the input's slide.
+    pub slide_duration: Option<Spanned<WindowDuration>>,
+    /// Windowed streams: the most the host holds for the window, in MiB
+    /// (default 2048).
+    pub max_state_mib: Option<Spanned<i64>>,
+}
+
+/// The operator of a stream, as the pipeline file names it (Spark's names,
+/// in snake case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamOp {
+    /// `DStream.map`, a mapper plugin.
+    Map,
+    /// `DStream.flatMap`, a flat-mapper plugin.
+    FlatMap,
+    /// `DStream.filter`, a filter plugin.
+    Filter,
+    /// `DStream.reduceByKey`, a reducer plugin.
+    ReduceByKey,
+    /// `DStream.reduceByKeyAndWindow`, a reducer plugin over the batches of
+    /// a sliding window.
+    ReduceByKeyAndWindow,
+}
+
+impl StreamOp {
+    /// The contract interface its plugin implements.
+    pub fn plugin_kind(self) -> OperatorKind {
+        match self {
+            StreamOp::Map => OperatorKind::Map,
+            StreamOp::FlatMap => OperatorKind::FlatMap,
+            StreamOp::Filter => OperatorKind::Filter,
+            StreamOp::ReduceByKey | StreamOp::ReduceByKeyAndWindow => OperatorKind::ReduceByKey,
+        }
+    }
+
+    /// Whether the stream computes over a window of batches.
+    pub fn is_windowed(self) -> bool {
+        self == StreamOp::ReduceByKeyAndWindow
+    }
+}
+
+/// A `window_duration` or `slide_duration`, in range (see
+/// [`crate::bounds::window_duration`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for WindowDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::bounds::window_duration::deserialize(d).map(WindowDuration)
+    }
 }
 
 /// What happens to a partition batch whose plugin call fails.

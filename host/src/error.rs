@@ -78,6 +78,19 @@ pub enum Error {
         /// What went wrong and what to do.
         message: String,
     },
+    /// What the host keeps for a stream between batches went past its
+    /// limit.
+    #[error("pipeline `{pipeline}`, stream `{stream}`, batch {batch_time}: {message}")]
+    State {
+        /// The pipeline.
+        pipeline: String,
+        /// The stream whose state it is.
+        stream: String,
+        /// The batch that would have taken it past the limit.
+        batch_time: crate::time::BatchTime,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// A bug in Sluice.
     #[error("internal error (please report it): {0}")]
     Internal(String),
@@ -87,7 +100,9 @@ impl Error {
     /// Who is to blame.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Config(_) | Error::Load(_) | Error::Call(_) => ErrorKind::User,
+            Error::Config(_) | Error::Load(_) | Error::Call(_) | Error::State { .. } => {
+                ErrorKind::User
+            }
             Error::Source { kind, .. } | Error::Control { kind, .. } => *kind,
             Error::Sink { .. } => ErrorKind::External,
             Error::Internal(_) => ErrorKind::Internal,

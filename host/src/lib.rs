@@ -22,6 +22,7 @@
 //!   pool.
 //! - [`recovery`]: `on_error` policies: fail, retry, skip, dead letter.
 //! - [`exchange`]: the shuffle between the halves of a `reduce_by_key`.
+//! - [`window`]: the partials a windowed stream keeps between batches.
 //! - [`scheduler`]: the batch timer, ordering, delays and stop conditions.
 //! - [`deploy`]: hot loading: the version registry, candidate checks,
 //!   rollback, shadow runs and `--watch`.
@@ -57,5 +58,6 @@ pub mod sink;
 pub mod source;
 pub mod status;
 pub mod time;
+pub mod window;
 
 pub use error::{Error, ErrorKind};

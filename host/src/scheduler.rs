@@ -1,8 +1,11 @@
 //! The driver: a batch timer that runs one job per batch, in order.
 //!
-//! Batch times are `start + k × batch_interval`, where `start` is the moment
-//! the pipeline is ready (plugins loaded, sources open): the first batch runs
-//! at once and picks up what is already there. Each batch polls every
+//! Batch times are multiples of `batch_interval` since the epoch, as with
+//! Spark's `RecurringTimer`: the first is the next multiple after the
+//! pipeline is ready, so window boundaries are stable across restarts. When
+//! a files source reads the files already there (`include_existing`), the first batch
+//! runs at once (labelled with its aligned time) rather than up to an
+//! interval later. Each batch polls every
 //! source, cuts what arrived into input partitions sized by data (see
 //! [`crate::partition`]), runs the plan,
 //! and hands the result to every sink, in batch order. A batch that cannot
@@ -109,7 +112,10 @@ impl Job {
             }
         }
         for (sink, partitions) in self.sinks.iter_mut().zip(&output.sinks) {
-            sink.write(batch_time, partitions)?;
+            // A window between two slides emits nothing, as in Spark.
+            if let Some(partitions) = partitions {
+                sink.write(batch_time, partitions)?;
+            }
         }
         Ok(BatchDone {
             seq,
@@ -158,13 +164,26 @@ pub async fn run(
         dead_letters,
     });
     let interval = plan.batch_interval;
-    let start = BatchTime::now();
+    let start = BatchTime::now().next_multiple(interval);
+    let mut run_at_once = plan.sources.iter().any(|s| {
+        matches!(
+            s.kind,
+            crate::plan::SourceSpecKind::Files {
+                include_existing: true,
+                ..
+            }
+        )
+    });
     tracing::info!(pipeline = %plan.name, interval = ?interval, partitions = %plan.partitioning, "pipeline started");
     let mut summary = RunSummary::default();
     let mut idle = 0u64;
     let mut next = start;
     loop {
-        let wait = Duration::from_millis((next.0 - BatchTime::now().0).max(0) as u64);
+        let wait = if std::mem::take(&mut run_at_once) {
+            Duration::ZERO
+        } else {
+            Duration::from_millis((next.0 - BatchTime::now().0).max(0) as u64)
+        };
         if !wait.is_zero() {
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}

@@ -19,6 +19,20 @@ impl BatchTime {
         BatchTime(since.as_millis() as i64)
     }
 
+    /// The first multiple of `interval` since the epoch after this time,
+    /// as Spark's `RecurringTimer` starts: batch times are aligned, so
+    /// window boundaries are the same across restarts.
+    pub fn next_multiple(self, interval: Duration) -> Self {
+        let period = (interval.as_millis() as i64).max(1);
+        BatchTime((self.0.div_euclid(period) + 1) * period)
+    }
+
+    /// Whether this time is a multiple of `period` since the epoch.
+    pub fn is_multiple_of(self, period: Duration) -> bool {
+        let period = (period.as_millis() as i64).max(1);
+        self.0.rem_euclid(period) == 0
+    }
+
     /// This time plus `interval`.
     pub fn plus(self, interval: Duration) -> Self {
         BatchTime(self.0 + interval.as_millis() as i64)

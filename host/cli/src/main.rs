@@ -135,10 +135,17 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 plan.partitioning
             );
             for stream in &plan.streams {
+                let window = stream.window.map_or_else(String::new, |w| {
+                    format!(
+                        ", window {} sliding every {}",
+                        humantime::format_duration(w.length),
+                        humantime::format_duration(w.slide)
+                    )
+                });
                 println!(
-                    "  stream {}: {} {} ({}) {} -> {}",
+                    "  stream {}: {} {} ({}) {} -> {}{window}",
                     stream.name,
-                    stream.op,
+                    stream.op_name(),
                     stream.plugin.name(),
                     &stream.plugin.hash()[..12],
                     stream.input_type,

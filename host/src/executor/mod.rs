@@ -22,13 +22,21 @@
 //! partition of a stream runs the same version. A stream's shadow
 //! candidate, if any, is called on the same partition batches; its output
 //! is compared with the current version's and dropped.
+//!
+//! A `reduce_by_key_and_window` stream is a `reduce_by_key` whose reduced
+//! batch is kept in its [`WindowState`]; at a slide (see `window`) the
+//! window's partials are exchanged and combined again into its output. The
+//! window takes the batch only once every chain has succeeded, so a batch
+//! that fails and runs again is counted once. A sink writes only at the
+//! times its input emits: every batch, or a window's slides downstream.
 
 mod chain;
+mod window;
 
 pub use chain::{Chain, chains};
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -41,19 +49,24 @@ use crate::plan::{NodeRef, Plan};
 use crate::plugin::OperatorKind;
 use crate::recovery::{CounterSnapshot, DeadLetter, Recovery, StreamCounters};
 use crate::time::BatchTime;
+use crate::window::WindowState;
 
 /// Runs batches of one plan.
 pub struct Executor {
     plan: Arc<Plan>,
     chains: Vec<Chain>,
     counters: Vec<StreamCounters>,
+    /// Per stream, its window's partials, for windowed streams.
+    windows: Vec<Option<Mutex<WindowState>>>,
     pool: rayon::ThreadPool,
 }
 
 /// The output of one batch.
 pub struct BatchOutput {
-    /// For each sink of the plan, in order, the partitions it receives.
-    pub sinks: Vec<Arc<Vec<Batch>>>,
+    /// For each sink of the plan, in order, the partitions it receives;
+    /// `None` when its input emits nothing at this batch time (a window
+    /// between two slides).
+    pub sinks: Vec<Option<Arc<Vec<Batch>>>>,
     /// Records read from the sources.
     pub input_records: usize,
     /// For each stream of the plan, in order, the records its `on_error =
@@ -117,8 +130,14 @@ impl Executor {
             .iter()
             .map(|_| StreamCounters::default())
             .collect();
+        let windows = plan
+            .streams
+            .iter()
+            .map(|s| s.window.map(|_| Mutex::new(WindowState::default())))
+            .collect();
         Ok(Executor {
             chains: chains(&plan),
+            windows,
             plan,
             counters,
             pool,
@@ -176,6 +195,7 @@ impl Executor {
                 ..StreamReport::default()
             })
             .collect();
+        let mut windows = Vec::new();
         let materialised = |outputs: &[Option<Arc<Vec<Batch>>>], node: NodeRef| match node {
             NodeRef::Source(i) => Ok(sources[i].clone()),
             NodeRef::Stream(i) => outputs[i].clone().ok_or_else(|| {
@@ -197,9 +217,16 @@ impl Executor {
                 operators,
                 batch_time,
             };
-            let output = self
+            let mut output = self
                 .pool
                 .install(|| run.run(&input, &mut reports, &mut dead_letters))?;
+            if let Some(window) = &self.windows[chain.last()] {
+                let (next, emitted) = self
+                    .pool
+                    .install(|| run.window(window, output, &mut reports, &mut dead_letters))?;
+                windows.push((chain.last(), next));
+                output = emitted;
+            }
             outputs[chain.last()] = Some(Arc::new(output));
             for (i, before) in chain.streams().zip(before) {
                 let after = self.counters[i].snapshot();
@@ -215,8 +242,20 @@ impl Executor {
             .plan
             .sinks
             .iter()
-            .map(|sink| materialised(&outputs, sink.from))
+            .map(|sink| {
+                let emits = batch_time.is_multiple_of(self.plan.node_slide(sink.from));
+                emits.then(|| materialised(&outputs, sink.from)).transpose()
+            })
             .collect::<Result<_, _>>()?;
+        // Every chain succeeded: the windows take this batch.
+        for (stream, next) in windows {
+            if let Some(window) = &self.windows[stream] {
+                let mut window = window.lock().unwrap_or_else(|e| e.into_inner());
+                window.commit(next);
+                let size = window.size();
+                tracing::debug!(stream = %self.plan.streams[stream].name, %batch_time, batches = size.batches, records = size.records, bytes = size.bytes, "window state");
+            }
+        }
         Ok(BatchOutput {
             sinks,
             input_records,
@@ -333,7 +372,7 @@ impl ChainRun<'_> {
             counters: &self.executor.counters[stream],
             input_type: spec.input_type,
             output_type: spec.output_type,
-            recombine: phase == Phase::AfterExchange,
+            recombine: matches!(phase, Phase::AfterExchange | Phase::Window),
         };
         let started = Instant::now();
         let outcome = recovery.apply(batch, &site(&operators.current, false))?;

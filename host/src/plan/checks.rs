@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use super::graph::{known_names, node_type};
 use super::types::fit_types;
+use super::window::window_spec;
 use super::{
     ErrorPolicy, NodeRef, SinkSpec, SinkSpecKind, SourceSpec, SourceSpecKind, StreamSpec,
-    TcpControlSpec,
+    TcpControlSpec, Upstream,
 };
-use crate::batch::RecordType;
 use crate::config::{
     LoadedFile, OnError, SinkConfig, SinkKind, SourceConfig, SourceKind, StreamConfig, TextFormat,
 };
@@ -54,9 +54,18 @@ pub(super) fn source_spec(
                     )
                     .into());
             };
+            let max_files_per_batch = match &cfg.max_files_per_batch {
+                Some(max) => Some(
+                    crate::bounds::max_files_per_batch::check(*max.get_ref()).map_err(
+                        |message| file.error_at(max.span(), format!("source `{name}`: {message}")),
+                    )?,
+                ),
+                None => None,
+            };
             SourceSpecKind::Files {
                 dir: file.resolve(path.get_ref()),
                 include_existing: cfg.include_existing.as_ref().is_some_and(|b| *b.get_ref()),
+                max_files_per_batch,
             }
         }
         SourceKind::Socket => {
@@ -65,6 +74,9 @@ pub(super) fn source_spec(
             }
             if let Some(include) = &cfg.include_existing {
                 return Err(misplaced("include_existing", include.span(), "socket"));
+            }
+            if let Some(max) = &cfg.max_files_per_batch {
+                return Err(misplaced("max_files_per_batch", max.span(), "socket"));
             }
             let Some(port) = &cfg.port else {
                 return Err(file
@@ -112,11 +124,12 @@ pub(super) fn stream_spec(
     name: &str,
     cfg: &StreamConfig,
     from: NodeRef,
-    upstream: RecordType,
+    upstream: Upstream,
     pipeline_limits: Limits,
     partitioning: Partitioning,
 ) -> Result<StreamSpec, Error> {
-    let op = *cfg.op.get_ref();
+    let op = cfg.op.get_ref().plugin_kind();
+    let window = window_spec(file, name, cfg, upstream.slide)?;
     let plugin_path = file.resolve(cfg.plugin.get_ref());
     if !plugin_path.exists() {
         return Err(file
@@ -133,21 +146,22 @@ pub(super) fn stream_spec(
     let limits = cfg.limits.apply(pipeline_limits);
     let plugin = engine.load(&plugin_path, Some(op), plugin_params.clone(), limits)?;
     let from_name = cfg.from.get_ref();
-    let output_type = fit_types(op, plugin.signature(), upstream).map_err(|mismatch| {
-        file.error_at(
-            cfg.from.span(),
-            format!(
-                "stream `{name}`: {}",
-                mismatch.describe(plugin.name(), from_name)
-            ),
-        )
-    })?;
+    let output_type =
+        fit_types(op, plugin.signature(), upstream.record_type).map_err(|mismatch| {
+            file.error_at(
+                cfg.from.span(),
+                format!(
+                    "stream `{name}`: {}",
+                    mismatch.describe(plugin.name(), from_name)
+                ),
+            )
+        })?;
     let exchange = match &cfg.partitions {
         Some(p) if op != OperatorKind::ReduceByKey => {
             return Err(file
                 .error_at(
                     p.span(),
-                    format!("stream `{name}`: `partitions` applies to reduce_by_key streams only"),
+                    format!("stream `{name}`: `partitions` applies only to reduce_by_key and reduce_by_key_and_window streams"),
                 )
                 .into());
         }
@@ -168,10 +182,12 @@ pub(super) fn stream_spec(
         limits,
         rollback_after: cfg.rollback_after.unwrap_or(3),
         plugin_path,
-        input_type: upstream,
+        input_type: upstream.record_type,
         output_type,
         exchange,
         on_error,
+        slide: window.map_or(upstream.slide, |w| w.slide),
+        window,
     })
 }
 

@@ -12,11 +12,13 @@
 //! - `graph`: names resolved, cycles refused, topological order;
 //! - `checks`: the keys each kind of source, stream and sink takes, and
 //!   each stream's plugin loaded;
-//! - `types`: [`fit_types`], the record type a stream gives.
+//! - `types`: [`fit_types`], the record type a stream gives;
+//! - `window`: a windowed stream's window, checked against its input.
 
 mod checks;
 mod graph;
 mod types;
+mod window;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,6 +27,7 @@ use std::time::Duration;
 use checks::{control_spec, distinct_sink_prefixes, sink_spec, source_spec, stream_spec};
 use graph::{node_type, topological_order};
 pub use types::{TypeMismatch, fit_types};
+pub use window::DEFAULT_MAX_STATE_MIB;
 
 use crate::batch::RecordType;
 use crate::config::{InvalidUtf8, LoadedFile, LongLines, TextFormat};
@@ -39,6 +42,15 @@ pub enum NodeRef {
     Source(usize),
     /// `streams[i]` (in topological order).
     Stream(usize),
+}
+
+/// What a stream reads, as the plan knows it when the stream is checked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Upstream {
+    /// The records it gives.
+    pub record_type: RecordType,
+    /// How often it emits.
+    pub slide: Duration,
 }
 
 /// A checked source.
@@ -82,6 +94,8 @@ pub enum SourceSpecKind {
         dir: PathBuf,
         /// Whether files present at start are read.
         include_existing: bool,
+        /// The most files a batch reads, in name order.
+        max_files_per_batch: Option<usize>,
     },
     /// Lines from a TCP server.
     Socket {
@@ -125,6 +139,36 @@ pub struct StreamSpec {
     pub exchange: Partitioning,
     /// What happens when a call fails.
     pub on_error: ErrorPolicy,
+    /// `reduce_by_key_and_window`: the window.
+    pub window: Option<WindowSpec>,
+    /// How often the stream emits: its window's slide, else its input's
+    /// (a source emits every batch).
+    pub slide: Duration,
+}
+
+impl StreamSpec {
+    /// The pipeline file's name of its operator.
+    pub fn op_name(&self) -> &'static str {
+        if self.window.is_some() {
+            "reduce_by_key_and_window"
+        } else {
+            self.op.op_name()
+        }
+    }
+}
+
+/// A stream's sliding window, as Spark's `reduceByKeyAndWindow` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowSpec {
+    /// The window's length: a window at time t covers the input's batches
+    /// in (t − length, t].
+    pub length: Duration,
+    /// The stream emits at multiples of this (since the epoch).
+    pub slide: Duration,
+    /// How often the input emits.
+    pub input_slide: Duration,
+    /// The most the host holds for the window (`max_state_mib`).
+    pub max_state_bytes: usize,
 }
 
 /// A checked `on_error` policy.
@@ -289,7 +333,13 @@ impl Plan {
         for name in order {
             let config = &cfg.streams[name];
             let from = index[config.from.get_ref().as_str()];
-            let upstream = node_type(&streams, from);
+            let upstream = Upstream {
+                record_type: node_type(&streams, from),
+                slide: match from {
+                    NodeRef::Source(_) => cfg.batch_interval,
+                    NodeRef::Stream(i) => streams[i].slide,
+                },
+            };
             let spec = stream_spec(
                 file,
                 engine,
@@ -329,6 +379,14 @@ impl Plan {
     /// The record type flowing out of `node`.
     pub fn node_type(&self, node: NodeRef) -> RecordType {
         node_type(&self.streams, node)
+    }
+
+    /// How often `node` emits: every batch for a source.
+    pub fn node_slide(&self, node: NodeRef) -> Duration {
+        match node {
+            NodeRef::Source(_) => self.batch_interval,
+            NodeRef::Stream(i) => self.streams[i].slide,
+        }
     }
 
     /// The name of `node`.

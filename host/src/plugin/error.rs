@@ -251,6 +251,8 @@ pub enum Phase {
     BeforeExchange,
     /// A reducer's final combine, after the exchange.
     AfterExchange,
+    /// A windowed reducer combining the partials of its window.
+    Window,
 }
 
 impl Phase {
@@ -261,6 +263,7 @@ impl Phase {
             Phase::Only => None,
             Phase::BeforeExchange => Some("before the exchange"),
             Phase::AfterExchange => Some("after the exchange"),
+            Phase::Window => Some("combining the window"),
         }
     }
 }

@@ -29,6 +29,10 @@
 //!   logged and counted; a file that vanished before it was read is skipped
 //!   and counted. Neither stops the pipeline.
 //! - **Existing files** are skipped unless `include_existing = true`.
+//! - **`max_files_per_batch`** bounds the files one batch reads; complete
+//!   files are taken in name order and the rest wait for later batches, so
+//!   a run over an existing directory gives the same batches every time
+//!   (Spark's `queueStream(oneAtATime=True)`).
 //! - **Lines** follow the source's `invalid_utf8`, `max_line_bytes` and
 //!   `long_lines` policies.
 
@@ -76,6 +80,8 @@ pub struct FilesSource {
     /// Kept alive for as long as the source is.
     _watcher: Option<notify::RecommendedWatcher>,
     decoder: LineDecoder,
+    /// The most files a batch reads (`None`: no limit).
+    max_files_per_batch: Option<usize>,
 }
 
 /// Whether `name` is hidden or temporary, and so never read.
@@ -150,6 +156,7 @@ impl FilesSource {
             events,
             _watcher: watcher,
             decoder: LineDecoder::new(policy),
+            max_files_per_batch: None,
         };
         let existing = source.list()?.into_iter().map(|entry| entry.name);
         if include_existing {
@@ -164,6 +171,12 @@ impl FilesSource {
             );
         }
         Ok(source)
+    }
+
+    /// Reads at most `max` files per batch (`None`: no limit).
+    pub fn with_max_files_per_batch(mut self, max: Option<usize>) -> Self {
+        self.max_files_per_batch = max;
+        self
     }
 
     fn fail(&self, message: String, kind: ErrorKind) -> Error {
@@ -341,6 +354,8 @@ impl Source for FilesSource {
             }
             ready.push((name, size, link));
         }
+        // Listed in name order: the first ones are read, the rest wait.
+        ready.truncate(self.max_files_per_batch.unwrap_or(usize::MAX));
         // Partitions are sized from the listed sizes; each file is decoded
         // into them as soon as it is read and its bytes dropped, so the
         // batch is held once, not twice.

@@ -92,12 +92,11 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, Error> {
         SourceSpecKind::Files {
             dir,
             include_existing,
-        } => Box::new(files::FilesSource::open(
-            &spec.name,
-            dir,
-            *include_existing,
-            spec.lines,
-        )?),
+            max_files_per_batch,
+        } => Box::new(
+            files::FilesSource::open(&spec.name, dir, *include_existing, spec.lines)?
+                .with_max_files_per_batch(*max_files_per_batch),
+        ),
         SourceSpecKind::Socket {
             host,
             port,

@@ -160,3 +160,109 @@ pub fn wait_until_running(dir: &Path) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A windowed word count's output: what each batch read, and each
+/// emitted window's counts, by batch time (ms).
+pub struct WindowedRun {
+    /// The input lines of every batch (the `raw` sink).
+    pub batches: BTreeMap<i64, Vec<String>>,
+    /// The counts of every window emitted (the `win` sink).
+    pub windows: BTreeMap<i64, BTreeMap<String, i64>>,
+}
+
+/// The windowed word count: split-words, word-pair, then
+/// `reduce_by_key_and_window` with `sum` and `window_keys`, over `files`
+/// (name, text) read one per batch from the start; `--partitions
+/// partitions`. Stops after 3 idle batches.
+pub fn windowed_word_count(
+    dir: &Path,
+    sum: &Path,
+    files: &[(String, String)],
+    window_keys: &str,
+    partitions: &str,
+) -> WindowedRun {
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for (name, text) in files {
+        std::fs::write(input.join(name), text).unwrap();
+    }
+    let pipeline = PipelineFile::new("100ms")
+        .files_source(
+            "lines",
+            "in",
+            "include_existing = true\nmax_files_per_batch = 1",
+        )
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream(
+            "recent",
+            "pairs",
+            "reduce_by_key_and_window",
+            sum,
+            window_keys,
+        )
+        .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
+        .text_files("win", "recent", "out/win", "format = \"jsonl\"")
+        .write(dir.join("pipeline.toml"));
+    let output = wait(
+        sluice(&[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--partitions",
+            partitions,
+            "--stop-when-idle",
+            "3",
+        ])
+        .spawn()
+        .unwrap(),
+        Duration::from_secs(600),
+    );
+    stdout_of(&output);
+    let windows = sink_batches(dir, "win")
+        .into_iter()
+        .map(|(time, lines)| {
+            let mut counts = BTreeMap::new();
+            for line in lines {
+                let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let word = record["key"].as_str().unwrap().to_owned();
+                let previous = counts.insert(word, record["value"].as_i64().unwrap());
+                assert_eq!(previous, None, "a key twice in one window: {line}");
+            }
+            (time, counts)
+        })
+        .collect();
+    let batches = sink_batches(dir, "raw")
+        .into_iter()
+        .map(|(time, lines)| {
+            let lines = lines
+                .iter()
+                .map(|line| {
+                    let record: serde_json::Value = serde_json::from_str(line).unwrap();
+                    record["value"].as_str().unwrap().to_owned()
+                })
+                .collect();
+            (time, lines)
+        })
+        .collect();
+    WindowedRun { batches, windows }
+}
+
+/// Spark's windows over `batches` (the input lines by batch time), the
+/// reference: at every batch time t that is a multiple of `slide_ms`, the
+/// word counts of the batches in (t − `window_ms`, t].
+pub fn reference_windows(
+    batches: &BTreeMap<i64, Vec<String>>,
+    window_ms: i64,
+    slide_ms: i64,
+) -> BTreeMap<i64, BTreeMap<String, i64>> {
+    batches
+        .keys()
+        .filter(|t| *t % slide_ms == 0)
+        .map(|&t| {
+            let lines = batches
+                .range(t - window_ms + 1..=t)
+                .flat_map(|(_, lines)| lines.iter().map(String::as_str));
+            (t, reference_counts(lines))
+        })
+        .collect()
+}

@@ -15,4 +15,5 @@ mod plugin_failures;
 mod pprint;
 mod socket_source;
 mod untrusted;
+mod windows;
 mod wordcount;

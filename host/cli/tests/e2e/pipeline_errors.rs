@@ -275,3 +275,64 @@ fn numbers_out_of_range_are_refused_with_their_position() {
         "p.toml:12:10: sinks `a` and `b` both write to prefix",
     );
 }
+
+#[test]
+fn window_keys_are_checked_against_the_operator_and_the_input_slide() {
+    let windowed = |keys: &str| {
+        source()
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+            .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+            .stream(
+                "recent",
+                "pairs",
+                "reduce_by_key_and_window",
+                fixtures::SUM,
+                keys,
+            )
+            .pprint("out", "recent")
+    };
+    refused_with(
+        windowed("window_duration = \"2500ms\""),
+        "p.toml:17:19: stream `recent`: `window_duration` = \"2s 500ms\" is not a multiple of its input's slide (1s); windows cover whole batches",
+    );
+    refused_with(
+        windowed("window_duration = \"30s\"\nslide_duration = \"1500ms\""),
+        "p.toml:18:18: stream `recent`: `slide_duration` = \"1s 500ms\" is not a multiple of its input's slide (1s)",
+    );
+    refused_with(
+        windowed(""),
+        "p.toml:15:6: stream `recent`: a windowed stream needs `window_duration`, e.g. \"30s\"",
+    );
+    refused_with(
+        windowed("window_duration = \"0s\""),
+        "p.toml:17:19: `window_duration` = \"0s\" is out of range: it must be between 10ms and 7days",
+    );
+    refused_with(
+        windowed("window_duration = \"30s\"\nmax_state_mib = 0"),
+        "p.toml:18:17: stream `recent`: `max_state_mib` = 0 is out of range: it must be between 1 and 1048576 MiB",
+    );
+    refused_with(
+        source()
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+            .stream(
+                "pairs",
+                "words",
+                "map",
+                fixtures::WORD_PAIR,
+                "slide_duration = \"2s\"",
+            )
+            .pprint("out", "pairs"),
+        "p.toml:13:18: stream `pairs`: `slide_duration` applies only to windowed operators (reduce_by_key_and_window)",
+    );
+    // A window over a windowed stream: multiples of that stream's slide.
+    refused_with(
+        windowed("window_duration = \"4s\"\nslide_duration = \"2s\"").stream(
+            "again",
+            "recent",
+            "reduce_by_key_and_window",
+            fixtures::SUM,
+            "window_duration = \"3s\"",
+        ),
+        "stream `again`: `window_duration` = \"3s\" is not a multiple of its input's slide (2s)",
+    );
+}

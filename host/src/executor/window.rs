@@ -1,0 +1,88 @@
+//! A windowed stream's step after its batch is reduced: the window takes
+//! the reduced batch, and at a slide its partials are combined into the
+//! stream's output.
+
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use super::{ChainRun, PartitionCall, StreamReport};
+use crate::batch::Batch;
+use crate::error::{Error, Phase};
+use crate::exchange::{gather, route};
+use crate::recovery::DeadLetter;
+use crate::window::{NextWindow, WindowState};
+
+impl ChainRun<'_> {
+    /// Adds `reduced`, the chain's windowed stream's batch, to a copy of
+    /// its window, checks the window's size against `max_state_mib`, and,
+    /// when the batch time is a slide, combines the window's partials by
+    /// key: exchanged into partitions sized by data, each combined by the
+    /// reducer. Returns the window to keep once the batch succeeds and the
+    /// stream's output (no partition between slides).
+    pub(super) fn window(
+        &self,
+        window: &Mutex<WindowState>,
+        reduced: Vec<Batch>,
+        reports: &mut [StreamReport],
+        dead_letters: &mut [Vec<DeadLetter>],
+    ) -> Result<(NextWindow, Vec<Batch>), Error> {
+        let stream = self.chain.last();
+        let spec = &self.executor.plan.streams[stream];
+        let Some(window_spec) = spec.window else {
+            return Err(Error::Internal(format!(
+                "stream `{}` has window state but no window",
+                spec.name
+            )));
+        };
+        let next = window.lock().unwrap_or_else(|e| e.into_inner()).next(
+            self.batch_time,
+            window_spec.length,
+            reduced,
+        );
+        let size = next.size();
+        if size.bytes > window_spec.max_state_bytes {
+            return Err(Error::State {
+                pipeline: self.executor.plan.name.clone(),
+                stream: spec.name.clone(),
+                batch_time: self.batch_time,
+                message: format!(
+                    "the window would hold {} MiB ({} records of {} batches), over max_state_mib = {}; raise max_state_mib or shorten window_duration",
+                    size.bytes.div_ceil(1 << 20),
+                    size.records,
+                    size.batches,
+                    window_spec.max_state_bytes >> 20,
+                ),
+            });
+        }
+        if !self.batch_time.is_multiple_of(window_spec.slide) {
+            return Ok((next, Vec::new()));
+        }
+        let pieces: Vec<&Batch> = next.partitions().collect();
+        if size.batches <= 1 {
+            // One batch's partitions hold distinct keys, each reduced.
+            let output = pieces.into_iter().cloned().collect();
+            return Ok((next, output));
+        }
+        let buckets = spec.exchange.buckets();
+        let routed: Vec<Vec<Batch>> = pieces
+            .par_iter()
+            .map(|batch| route(batch, buckets, spec.output_type))
+            .collect();
+        let groups = spec.exchange.gathered(size.bytes);
+        let exchanged = gather(routed, &groups, spec.output_type);
+        let calls = exchanged
+            .par_iter()
+            .enumerate()
+            .map(|(partition, batch)| self.call(stream, partition, Phase::Window, batch))
+            .collect::<Result<Vec<(Batch, PartitionCall)>, Error>>()?;
+        let output = calls
+            .into_iter()
+            .map(|(output, call)| {
+                call.report(&mut reports[stream], &mut dead_letters[stream]);
+                output
+            })
+            .collect();
+        Ok((next, output))
+    }
+}
