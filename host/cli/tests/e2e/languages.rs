@@ -143,7 +143,7 @@ fn rust_word_count(dir: &Path) -> BTreeMap<String, i64> {
 
 /// Builds `language`'s word-count plugins and checks that the word count
 /// gives exactly what the Rust plugins give on the same input (and what the
-/// generator counted).
+/// generator counted), and that its reducer gives Spark's sliding windows.
 fn counts_like_rust(language: &str) {
     let dir = tempfile::tempdir().unwrap();
     let [split, filter, pair, sum] = build_word_count(&dir.path().join("build"), language);
@@ -151,6 +151,34 @@ fn counts_like_rust(language: &str) {
     assert_eq!(counts.len(), expected.len());
     assert_eq!(counts, expected);
     assert_eq!(counts, rust_word_count(&dir.path().join("rust")));
+    windows_like_spark(&dir.path().join("windows"), &sum);
+}
+
+/// The windowed word count with `sum` as the window's reducer: six
+/// files, one per batch, a window of three batches sliding every two, equal
+/// to the model of Spark's windows.
+fn windows_like_spark(dir: &Path, sum: &Path) {
+    let corpus = fixtures::corpus(&dir.join("corpus"), 6, 0.03, 13);
+    let files: Vec<(String, String)> = corpus
+        .files
+        .iter()
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(path).unwrap(),
+            )
+        })
+        .collect();
+    let run = windowed_word_count(
+        &dir.join("run"),
+        sum,
+        &files,
+        "window_duration = \"300ms\"\nslide_duration = \"200ms\"",
+        "2",
+    );
+    let model = reference_windows(&run.batches, 300, 200);
+    assert!(model.len() >= 4, "{} windows", model.len());
+    assert!(run.windows == model, "the windows differ from the model");
 }
 
 #[test]
@@ -160,6 +188,7 @@ fn c_plugins_built_from_source_count_exactly_alone_and_mixed_with_rust() {
     let (counts, expected) = word_count(&dir.path().join("c"), &split, &filter, &pair, &sum);
     assert_eq!(counts.len(), expected.len());
     assert_eq!(counts, expected);
+    windows_like_spark(&dir.path().join("windows"), &sum);
     // Mixed: C split and sum, Rust filter and pair.
     let (counts, expected) = word_count(
         &dir.path().join("mixed"),
