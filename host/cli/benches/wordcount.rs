@@ -313,7 +313,7 @@ fn run_all(runner: &Runner, files: &[Vec<u8>]) -> (Duration, HashMap<String, i64
         .unwrap();
     let elapsed = started.elapsed();
     let mut counts: HashMap<String, i64> = HashMap::new();
-    for partition in output.sinks[0].iter() {
+    for partition in output.sinks[0].iter().flat_map(|p| p.iter()) {
         let (Some(Column::Varlen(keys)), Column::Int64(values)) =
             (&partition.keys, &partition.values)
         else {

@@ -54,7 +54,9 @@ pub(super) fn window_spec(
     };
     let multiple = |key: &str, value: &toml::Spanned<crate::config::WindowDuration>| {
         let d = value.get_ref().0;
-        if d.as_millis() % upstream_slide.as_millis().max(1) == 0 {
+        if d.as_millis()
+            .is_multiple_of(upstream_slide.as_millis().max(1))
+        {
             Ok(d)
         } else {
             Err(file.error_at(

@@ -142,3 +142,79 @@ fn a_window_past_max_state_mib_fails_naming_the_stream() {
         "nothing delivered"
     );
 }
+
+/// Python's `repr` of a (word, count) pair, as pprint prints it (the
+/// sample's words hold no backslash nor both kinds of quote).
+fn python_pair(word: &str, count: i64) -> String {
+    if word.contains('\'') {
+        format!("(\"{word}\", {count})")
+    } else {
+        format!("('{word}', {count})")
+    }
+}
+
+#[test]
+fn the_windowed_example_prints_the_last_two_batches_every_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(fixtures::WORKSPACE).join("examples");
+    let input = dir.path().join("wordcount/in");
+    std::fs::create_dir_all(&input).unwrap();
+    let mut texts = Vec::new();
+    for name in ["hamlet.txt", "spark.txt", "stream.txt"] {
+        let text = std::fs::read_to_string(example.join("wordcount/in").join(name)).unwrap();
+        std::fs::write(input.join(name), &text).unwrap();
+        texts.push(text);
+    }
+    // The example as it is, with the plugins where the tests built them
+    // and every record printed.
+    let mut pipeline =
+        std::fs::read_to_string(example.join("windowed-wordcount/pipeline.toml")).unwrap();
+    for (name, built) in [
+        ("split_words", fixtures::SPLIT_WORDS),
+        ("word_pair", fixtures::WORD_PAIR),
+        ("sum", fixtures::SUM),
+    ] {
+        let shipped = format!("\"../../target/plugins/wasm32-wasip2/plugin/{name}.wasm\"");
+        assert!(pipeline.contains(&shipped), "{shipped}");
+        pipeline = pipeline.replace(&shipped, &toml_path(built));
+    }
+    pipeline = pipeline.replace("kind = \"pprint\"", "kind = \"pprint\"\nnum = 1000");
+    let path = dir.path().join("windowed-wordcount/pipeline.toml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, pipeline).unwrap();
+    let stdout = stdout_of(&run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--stop-when-idle",
+        "2",
+    ]));
+    let blocks: Vec<Vec<String>> = stdout
+        .split("-------------------------------------------\nTime: ")
+        .skip(1)
+        .map(|block| {
+            let mut records: Vec<String> = block
+                .lines()
+                .skip(2)
+                .take_while(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            records.sort();
+            records
+        })
+        .collect();
+    let window = |batches: &[&String]| -> Vec<String> {
+        let mut records: Vec<String> = reference_counts(batches.iter().map(|t| t.as_str()))
+            .into_iter()
+            .map(|(word, count)| python_pair(&word, count))
+            .collect();
+        records.sort();
+        records
+    };
+    let [hamlet, spark, stream] = [&texts[0], &texts[1], &texts[2]];
+    assert_eq!(blocks.len(), 5, "3 batches with a file, 2 idle: {stdout}");
+    assert_eq!(blocks[0], window(&[hamlet]));
+    assert_eq!(blocks[1], window(&[hamlet, spark]));
+    assert_eq!(blocks[2], window(&[spark, stream]));
+    assert_eq!(blocks[3], window(&[stream]));
+    assert_eq!(blocks[4], Vec::<String>::new());
+}
