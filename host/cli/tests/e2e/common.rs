@@ -161,6 +161,22 @@ pub fn wait_until_running(dir: &Path) {
     }
 }
 
+/// `pipeline` (with a source `lines`) plus the windowed word count's
+/// streams: `words` (split-words), `pairs` (word-pair) and `recent`, a
+/// `reduce_by_key_and_window` with `sum` and `window_keys`.
+pub fn with_windowed_counts(pipeline: PipelineFile, sum: &Path, window_keys: &str) -> PipelineFile {
+    pipeline
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream(
+            "recent",
+            "pairs",
+            "reduce_by_key_and_window",
+            sum,
+            window_keys,
+        )
+}
+
 /// A windowed word count's output: what each batch read, and each
 /// emitted window's counts, by batch time (ms).
 pub struct WindowedRun {
@@ -186,21 +202,12 @@ pub fn windowed_word_count(
     for (name, text) in files {
         std::fs::write(input.join(name), text).unwrap();
     }
-    let pipeline = PipelineFile::new("100ms")
-        .files_source(
-            "lines",
-            "in",
-            "include_existing = true\nmax_files_per_batch = 1",
-        )
-        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
-        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
-        .stream(
-            "recent",
-            "pairs",
-            "reduce_by_key_and_window",
-            sum,
-            window_keys,
-        )
+    let source = PipelineFile::new("100ms").files_source(
+        "lines",
+        "in",
+        "include_existing = true\nmax_files_per_batch = 1",
+    );
+    let pipeline = with_windowed_counts(source, sum, window_keys)
         .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
         .text_files("win", "recent", "out/win", "format = \"jsonl\"")
         .write(dir.join("pipeline.toml"));

@@ -279,16 +279,7 @@ fn numbers_out_of_range_are_refused_with_their_position() {
 #[test]
 fn window_keys_are_checked_against_the_operator_and_the_input_slide() {
     let windowed = |keys: &str| {
-        source()
-            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
-            .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
-            .stream(
-                "recent",
-                "pairs",
-                "reduce_by_key_and_window",
-                fixtures::SUM,
-                keys,
-            )
+        with_windowed_counts(source(), std::path::Path::new(fixtures::SUM), keys)
             .pprint("out", "recent")
     };
     refused_with(

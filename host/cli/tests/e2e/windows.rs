@@ -114,19 +114,14 @@ fn a_window_past_max_state_mib_fails_naming_the_stream() {
     let dir = tempfile::tempdir().unwrap();
     // 100,000 distinct words: about 2 MiB of reduced records.
     let text: String = (0..100_000).map(|i| format!("word{i:06}\n")).collect();
-    let pipeline = PipelineFile::new("100ms")
-        .files_source("lines", "in", "include_existing = true")
-        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
-        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
-        .stream(
-            "recent",
-            "pairs",
-            "reduce_by_key_and_window",
-            fixtures::SUM,
-            "window_duration = \"1s\"\nmax_state_mib = 1",
-        )
-        .text_files("win", "recent", "out/win", "")
-        .write(dir.path().join("pipeline.toml"));
+    let source = PipelineFile::new("100ms").files_source("lines", "in", "include_existing = true");
+    let pipeline = with_windowed_counts(
+        source,
+        Path::new(fixtures::SUM),
+        "window_duration = \"1s\"\nmax_state_mib = 1",
+    )
+    .text_files("win", "recent", "out/win", "")
+    .write(dir.path().join("pipeline.toml"));
     std::fs::create_dir(dir.path().join("in")).unwrap();
     std::fs::write(dir.path().join("in/words.txt"), text).unwrap();
     let output = run(&["run", pipeline.to_str().unwrap(), "--stop-when-idle", "3"]);
