@@ -225,6 +225,12 @@ pub fn windowed_word_count(
         Duration::from_secs(600),
     );
     stdout_of(&output);
+    read_windowed(dir)
+}
+
+/// What the windowed word count under `dir` wrote: its `raw` and `win`
+/// sinks (`jsonl`), by batch time.
+pub fn read_windowed(dir: &Path) -> WindowedRun {
     let windows = sink_batches(dir, "win")
         .into_iter()
         .map(|(time, lines)| {

@@ -931,3 +931,58 @@ fn a_short_control_token_is_refused_and_leaves_no_socket_behind() {
         .collect();
     assert!(sockets.is_empty(), "left behind: {sockets:?}");
 }
+
+#[test]
+fn a_windowed_stream_keeps_its_window_across_a_deploy() {
+    let body = with_windowed_counts(
+        PipelineFile::from(FILES_SOURCE),
+        Path::new(fixtures::SUM),
+        "window_duration = \"600ms\"",
+    )
+    .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
+    .text_files("win", "recent", "out/win", "format = \"jsonl\"");
+    let running = Running::start("200ms", body.text(), &[]);
+    let sum_in_c = super::languages::build_plugin(&running.path().join("build"), "c", "sum");
+    let recent = || running.json(&["status"])["streams"][2].clone();
+    let read = |files: usize| {
+        running.wait_for("the file read", |_| {
+            read_windowed(running.path())
+                .batches
+                .values()
+                .filter(|lines| !lines.is_empty())
+                .count()
+                == files
+        });
+    };
+    for i in 0..3 {
+        running.input(&format!("f{i}.txt"), &numbered(&format!("w{i} w"), 3));
+        read(i + 1);
+    }
+    stdout_of(&running.control(&["deploy", "recent", sum_in_c.to_str().unwrap()]));
+    assert_eq!(recent()["current"]["version"], 2);
+    for i in 3..6 {
+        running.input(&format!("f{i}.txt"), &numbered(&format!("w{i} w"), 3));
+        read(i + 1);
+    }
+    // The window slides past the last file.
+    let last = *read_windowed(running.path()).batches.keys().last().unwrap();
+    running.wait_for("the window to empty", |_| {
+        read_windowed(running.path())
+            .windows
+            .range(last + 600..)
+            .next()
+            .is_some()
+    });
+    let history = running.json(&["history", "recent"]);
+    assert_eq!(history["versions"][1]["plugin"], "sum");
+    assert_eq!(history["versions"][1]["state"], "current");
+    let (output, dir) = running.stop();
+    stdout_of(&output);
+    // Nothing lost or doubled: every window, before, across and after the
+    // swap (the new version combines partials the old one made), is the
+    // model's.
+    let run = read_windowed(dir.path());
+    let model = reference_windows(&run.batches, 600, 200);
+    assert!(model.len() >= 9, "{} windows", model.len());
+    assert!(run.windows == model, "the windows differ from the model");
+}

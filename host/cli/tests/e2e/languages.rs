@@ -13,7 +13,7 @@ use fixtures::WORKSPACE;
 
 /// Copies `plugins/LANGUAGE/NAME` into `dir` and builds it with the real
 /// CLI; returns the component.
-fn build_plugin(dir: &Path, language: &str, name: &str) -> PathBuf {
+pub(crate) fn build_plugin(dir: &Path, language: &str, name: &str) -> PathBuf {
     let project = dir.join(language).join(name);
     std::fs::create_dir_all(&project).unwrap();
     let source = Path::new(WORKSPACE)
