@@ -35,6 +35,8 @@
 //! [streams.words]
 //! from = "lines"
 //! op = "flat_map"              # map | flat_map | filter | reduce_by_key | reduce_by_key_and_window
+//!                              # host, no plugin: count | count_by_value |
+//!                              # count_by_value_and_window | window
 //! plugin = "split_words.wasm"
 //! params = { min_length = 3 }  # handed to the plugin's init
 //! partitions = 4               # reduce_by_key only: partitions after the exchange
@@ -267,8 +269,10 @@ pub struct StreamConfig {
     pub from: Spanned<String>,
     /// The operator.
     pub op: Spanned<StreamOp>,
-    /// The component implementing it, relative to the pipeline file.
-    pub plugin: Spanned<String>,
+    /// The component implementing it, relative to the pipeline file (none
+    /// for the operators the host runs itself: `count`, `count_by_value`,
+    /// `window`, …).
+    pub plugin: Option<Spanned<String>>,
     /// Parameters handed to the plugin's `init`.
     #[serde(default)]
     pub params: BTreeMap<String, toml::Value>,
@@ -322,23 +326,92 @@ pub enum StreamOp {
     /// `DStream.reduceByKeyAndWindow`, a reducer plugin over the batches of
     /// a sliding window.
     ReduceByKeyAndWindow,
+    /// `DStream.count`: the number of records of each batch (0 for an empty
+    /// one), run by the host.
+    Count,
+    /// `DStream.countByValue`: (value, count) for every distinct value,
+    /// run by the host.
+    CountByValue,
+    /// `DStream.countByValueAndWindow`, run by the host.
+    CountByValueAndWindow,
+    /// `DStream.window`: every record of the window's batches, run by the
+    /// host.
+    Window,
 }
 
 impl StreamOp {
-    /// The contract interface its plugin implements.
-    pub fn plugin_kind(self) -> OperatorKind {
+    /// The contract interface its plugin implements; `None` for the
+    /// operators the host runs itself.
+    pub fn plugin_kind(self) -> Option<OperatorKind> {
         match self {
-            StreamOp::Map => OperatorKind::Map,
-            StreamOp::FlatMap => OperatorKind::FlatMap,
-            StreamOp::Filter => OperatorKind::Filter,
-            StreamOp::ReduceByKey | StreamOp::ReduceByKeyAndWindow => OperatorKind::ReduceByKey,
+            StreamOp::Map => Some(OperatorKind::Map),
+            StreamOp::FlatMap => Some(OperatorKind::FlatMap),
+            StreamOp::Filter => Some(OperatorKind::Filter),
+            StreamOp::ReduceByKey | StreamOp::ReduceByKeyAndWindow => {
+                Some(OperatorKind::ReduceByKey)
+            }
+            StreamOp::Count
+            | StreamOp::CountByValue
+            | StreamOp::CountByValueAndWindow
+            | StreamOp::Window => None,
         }
     }
 
     /// Whether the stream computes over a window of batches.
     pub fn is_windowed(self) -> bool {
-        self == StreamOp::ReduceByKeyAndWindow
+        matches!(
+            self,
+            StreamOp::ReduceByKeyAndWindow | StreamOp::CountByValueAndWindow | StreamOp::Window
+        )
     }
+
+    /// How the stream's records move (see [`Shape`]).
+    pub fn shape(self) -> Shape {
+        match self {
+            StreamOp::Map | StreamOp::FlatMap | StreamOp::Filter => Shape::Narrow,
+            StreamOp::ReduceByKey
+            | StreamOp::ReduceByKeyAndWindow
+            | StreamOp::CountByValue
+            | StreamOp::CountByValueAndWindow => Shape::ByKey,
+            StreamOp::Count => Shape::Global,
+            StreamOp::Window => Shape::Gathered,
+        }
+    }
+
+    /// The pipeline file's name of the operator.
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamOp::Map => "map",
+            StreamOp::FlatMap => "flat_map",
+            StreamOp::Filter => "filter",
+            StreamOp::ReduceByKey => "reduce_by_key",
+            StreamOp::ReduceByKeyAndWindow => "reduce_by_key_and_window",
+            StreamOp::Count => "count",
+            StreamOp::CountByValue => "count_by_value",
+            StreamOp::CountByValueAndWindow => "count_by_value_and_window",
+            StreamOp::Window => "window",
+        }
+    }
+}
+
+impl std::fmt::Display for StreamOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a stream's records move between partitions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Each partition on its own (map, flat_map, filter): fused in chains.
+    Narrow,
+    /// Combined per partition, exchanged by key hash, combined again.
+    ByKey,
+    /// Combined per partition, then all partitions into one record.
+    Global,
+    /// Taken whole, partition by partition, without a call per partition
+    /// (`window`).
+    Gathered,
 }
 
 /// A `window_duration` or `slide_duration`, in range (see

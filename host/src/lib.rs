@@ -17,6 +17,7 @@
 //! - [`batch`]: partition batches in the contract's column layout.
 //! - [`plugin`]: engine, compile cache, limits, loading and calling plugins.
 //! - [`operator`]: what the executor calls per partition (plugin or native).
+//! - [`builtin`]: the operators the host runs itself (`count`, `window`, …).
 //! - [`partition`]: a batch's input cut into partitions sized by data.
 //! - [`executor`]: one batch through the plan, chain by chain, on a worker
 //!   pool.
@@ -39,6 +40,7 @@
 
 pub mod batch;
 pub mod bounds;
+pub mod builtin;
 pub mod config;
 pub mod control;
 pub mod deploy;

@@ -71,14 +71,27 @@ pub struct StreamOperators {
 }
 
 impl StreamOperators {
-    /// Each stream's plugin from the pipeline file, as version 1, in plan
-    /// order.
+    /// Each stream's plugin from the pipeline file (or the host's
+    /// operator), as version 1, in plan order.
     pub fn initial(plan: &Plan, engine: &Arc<PluginEngine>) -> Vec<StreamOperators> {
         plan.streams
             .iter()
-            .map(|s| StreamOperators {
-                current: Versioned::wasm(engine.clone(), s.plugin.clone(), s.output_type, 1),
-                shadow: None,
+            .map(|s| {
+                let current = match (&s.plugin, crate::builtin::host_operator(s.op)) {
+                    (Some(plugin), _) => {
+                        Versioned::wasm(engine.clone(), plugin.clone(), s.output_type, 1)
+                    }
+                    (None, operator) => Versioned {
+                        operator: operator.unwrap_or_else(|| Arc::new(Missing)),
+                        plugin: s.implementation_name().to_owned(),
+                        hash: s.implementation_hash().to_owned(),
+                        version: 1,
+                    },
+                };
+                StreamOperators {
+                    current,
+                    shadow: None,
+                }
             })
             .collect()
     }
@@ -92,13 +105,26 @@ impl StreamOperators {
             .map(|(s, operator)| StreamOperators {
                 current: Versioned {
                     operator,
-                    plugin: s.plugin.name().to_owned(),
-                    hash: s.plugin.hash().to_owned(),
+                    plugin: s.implementation_name().to_owned(),
+                    hash: s.implementation_hash().to_owned(),
                     version: 1,
                 },
                 shadow: None,
             })
             .collect()
+    }
+}
+
+/// Stands for an operator the plan promised but nothing implements; the
+/// plan never builds such a stream, so a call is a bug in Sluice.
+struct Missing;
+
+impl Operator for Missing {
+    fn apply(&self, _input: &Batch, site: &CallSite) -> Result<Batch, Error> {
+        Err(Error::Internal(format!(
+            "stream `{}` has neither a plugin nor a host operator",
+            site.stream
+        )))
     }
 }
 

@@ -146,8 +146,8 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     "  stream {}: {} {} ({}) {} -> {}{window}",
                     stream.name,
                     stream.op_name(),
-                    stream.plugin.name(),
-                    &stream.plugin.hash()[..12],
+                    stream.implementation_name(),
+                    &stream.implementation_hash()[..stream.implementation_hash().len().min(12)],
                     stream.input_type,
                     stream.output_type
                 );

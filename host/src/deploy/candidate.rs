@@ -54,19 +54,26 @@ pub fn check(
 ) -> Result<Plugin, CandidateError> {
     let stream = &plan.streams[index];
     let compiled = engine.compile_bytes(file, bytes, &stream.limits)?;
-    let plugin = engine.load_compiled(
-        file,
-        &compiled,
-        Some(stream.op),
-        stream.params.clone(),
-        stream.limits,
-    )?;
     let types_error = |message: String| CandidateError::Types {
         file: file.display().to_string(),
         hash: compiled.hash[..12].to_owned(),
         message,
     };
-    let output = fit_types(stream.op, plugin.signature(), stream.input_type)
+    // The registry refuses deploys to host operators before this.
+    let Some(kind) = stream.plugin_kind() else {
+        return Err(types_error(format!(
+            "stream `{}` runs `{}` in the host and takes no plugin",
+            stream.name, stream.op
+        )));
+    };
+    let plugin = engine.load_compiled(
+        file,
+        &compiled,
+        Some(kind),
+        stream.params.clone(),
+        stream.limits,
+    )?;
+    let output = fit_types(kind, plugin.signature(), stream.input_type)
         .map_err(|m| types_error(m.describe(plugin.name(), plan.node_name(stream.from))))?;
     if output != stream.output_type {
         return Err(types_error(format!(

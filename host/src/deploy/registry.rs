@@ -140,8 +140,8 @@ impl Registry {
             .map(|(spec, operators)| {
                 let first = Version::new(
                     1,
-                    spec.plugin.name().to_owned(),
-                    spec.plugin.hash().to_owned(),
+                    spec.implementation_name().to_owned(),
+                    spec.implementation_hash().to_owned(),
                     Origin::PipelineFile,
                     now,
                     operators.current,
@@ -385,6 +385,16 @@ impl Registry {
     ) -> Result<Change, RegistryError> {
         let index = self.stream_index(name)?;
         let spec = &self.plan.streams[index];
+        if spec.plugin.is_none() {
+            return Err(RegistryError::Invalid {
+                pipeline: self.plan.name.clone(),
+                stream: spec.name.clone(),
+                message: format!(
+                    "`{}` is run by the host: there is no plugin to deploy",
+                    spec.op
+                ),
+            });
+        }
         let started = Instant::now();
         let checked = candidate::check(&self.engine, &self.plan, index, file, bytes);
         let mut streams = self.lock();

@@ -43,8 +43,12 @@ pub fn start(registry: Arc<Registry>, debounce: Duration) -> Result<PluginWatche
     let plan = registry.plan().clone();
     let mut files: HashMap<PathBuf, Vec<String>> = HashMap::new();
     for stream in &plan.streams {
+        // Host operators have no plugin file.
+        let Some(path) = &stream.plugin_path else {
+            continue;
+        };
         files
-            .entry(normalise(&stream.plugin_path))
+            .entry(normalise(path))
             .or_default()
             .push(stream.name.clone());
     }

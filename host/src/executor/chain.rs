@@ -14,8 +14,8 @@
 //! in an order where each one's input is made before it runs, and a chain
 //! is never empty.
 
+use crate::plan::Shape;
 use crate::plan::{NodeRef, Plan};
-use crate::plugin::OperatorKind;
 
 /// Streams run together, per partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub fn chains(plan: &Plan) -> Vec<Chain> {
     let streams: Vec<(NodeRef, bool)> = plan
         .streams
         .iter()
-        .map(|s| (s.from, s.op == OperatorKind::ReduceByKey))
+        .map(|s| (s.from, s.shape() != Shape::Narrow))
         .collect();
     let sinks: Vec<NodeRef> = plan.sinks.iter().map(|s| s.from).collect();
     chains_of(&streams, &sinks)

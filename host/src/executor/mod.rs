@@ -41,12 +41,11 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Column};
 use crate::error::{CallSite, Error, Phase};
 use crate::exchange::{gather, route};
 use crate::operator::{StreamOperators, Versioned};
-use crate::plan::{NodeRef, Plan};
-use crate::plugin::OperatorKind;
+use crate::plan::{NodeRef, Plan, Shape};
 use crate::recovery::{CounterSnapshot, DeadLetter, Recovery, StreamCounters};
 use crate::time::BatchTime;
 use crate::window::WindowState;
@@ -151,6 +150,20 @@ impl Executor {
             .iter()
             .zip(&self.counters)
             .map(|(stream, counters)| (stream.name.clone(), counters.snapshot()))
+            .collect()
+    }
+
+    /// Each windowed stream's name and what its window holds, in plan
+    /// order.
+    pub fn window_sizes(&self) -> Vec<(String, crate::window::WindowSize)> {
+        self.plan
+            .streams
+            .iter()
+            .zip(&self.windows)
+            .filter_map(|(stream, window)| {
+                let window = window.as_ref()?.lock().unwrap_or_else(|e| e.into_inner());
+                Some((stream.name.clone(), window.size()))
+            })
             .collect()
     }
 
@@ -302,10 +315,18 @@ impl ChainRun<'_> {
                 let Some((stream, spec)) = reduce else {
                     return Ok((calls, vec![current.into_owned()]));
                 };
+                if spec.shape() == Shape::Gathered {
+                    // `window`: the records as they are, no call.
+                    calls.push(PartitionCall::default());
+                    return Ok((calls, vec![current.into_owned()]));
+                }
                 let (combined, call) =
                     self.call(stream, partition, Phase::BeforeExchange, &current)?;
                 drop(current);
                 calls.push(call);
+                if spec.shape() == Shape::Global {
+                    return Ok((calls, vec![combined]));
+                }
                 // Routed here, on the worker: the combined batch is freed
                 // at once instead of waiting for every partition.
                 let routed = route(&combined, spec.exchange.buckets(), spec.output_type);
@@ -322,6 +343,24 @@ impl ChainRun<'_> {
         let Some((stream, spec)) = reduce else {
             return Ok(outputs.into_iter().flatten().collect());
         };
+        match spec.shape() {
+            Shape::Narrow | Shape::Gathered => return Ok(outputs.into_iter().flatten().collect()),
+            Shape::Global => {
+                let partials =
+                    Batch::concat(outputs.into_iter().flatten().collect(), spec.output_type);
+                if partials.is_empty() {
+                    // `count` of an empty batch is 0, as in Spark.
+                    return Ok(vec![Batch {
+                        keys: None,
+                        values: Column::Int64(vec![0]),
+                    }]);
+                }
+                let (output, call) = self.call(stream, 0, Phase::AfterExchange, &partials)?;
+                call.report(&mut reports[stream], &mut dead_letters[stream]);
+                return Ok(vec![output]);
+            }
+            Shape::ByKey => {}
+        }
         let combined_bytes = outputs.iter().flatten().map(Batch::byte_size).sum();
         let groups = spec.exchange.gathered(combined_bytes);
         let exchanged = gather(outputs, &groups, spec.output_type);
@@ -385,7 +424,7 @@ impl ChainRun<'_> {
                 // A recovered call's output is no reference.
                 Ok(_) if outcome.recovered => ShadowVerdict::NotCompared,
                 Ok(output) => {
-                    let same = if spec.op == OperatorKind::ReduceByKey {
+                    let same = if spec.shape() == Shape::ByKey {
                         output.same_records_any_order(&outcome.output)
                     } else {
                         output == outcome.output

@@ -10,6 +10,7 @@ use super::{ChainRun, PartitionCall, StreamReport};
 use crate::batch::Batch;
 use crate::error::{Error, Phase};
 use crate::exchange::{gather, route};
+use crate::plan::Shape;
 use crate::recovery::DeadLetter;
 use crate::window::{NextWindow, WindowState};
 
@@ -59,8 +60,9 @@ impl ChainRun<'_> {
             return Ok((next, Vec::new()));
         }
         let pieces: Vec<&Batch> = next.partitions().collect();
-        if size.batches <= 1 {
-            // One batch's partitions hold distinct keys, each reduced.
+        if size.batches <= 1 || spec.shape() == Shape::Gathered {
+            // `window` gives the records of its batches, oldest first.
+            // One batch's reduced partitions hold distinct keys.
             let output = pieces.into_iter().cloned().collect();
             return Ok((next, output));
         }

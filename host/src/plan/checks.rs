@@ -12,12 +12,14 @@ use super::{
     ErrorPolicy, NodeRef, SinkSpec, SinkSpecKind, SourceSpec, SourceSpecKind, StreamSpec,
     TcpControlSpec, Upstream,
 };
+use crate::batch::{RecordType, ValueType};
 use crate::config::{
     LoadedFile, OnError, SinkConfig, SinkKind, SourceConfig, SourceKind, StreamConfig, TextFormat,
 };
+use crate::config::{Shape, StreamOp};
 use crate::error::{ConfigError, Error};
 use crate::partition::Partitioning;
-use crate::plugin::{Limits, OperatorKind, Param, PluginEngine};
+use crate::plugin::{Limits, Param, PluginEngine};
 
 /// A source table, checked.
 pub(super) fn source_spec(
@@ -128,40 +130,77 @@ pub(super) fn stream_spec(
     pipeline_limits: Limits,
     partitioning: Partitioning,
 ) -> Result<StreamSpec, Error> {
-    let op = cfg.op.get_ref().plugin_kind();
+    let op = *cfg.op.get_ref();
     let window = window_spec(file, name, cfg, upstream.slide)?;
-    let plugin_path = file.resolve(cfg.plugin.get_ref());
-    if !plugin_path.exists() {
-        return Err(file
-            .error_at(
-                cfg.plugin.span(),
-                format!(
-                    "stream `{name}`: plugin file {} does not exist (paths are relative to the pipeline file; build the plugins first)",
-                    plugin_path.display()
-                ),
-            )
-            .into());
-    }
     let plugin_params = Param::from_toml(&cfg.params);
     let limits = cfg.limits.apply(pipeline_limits);
-    let plugin = engine.load(&plugin_path, Some(op), plugin_params.clone(), limits)?;
     let from_name = cfg.from.get_ref();
-    let output_type =
-        fit_types(op, plugin.signature(), upstream.record_type).map_err(|mismatch| {
-            file.error_at(
-                cfg.from.span(),
-                format!(
-                    "stream `{name}`: {}",
-                    mismatch.describe(plugin.name(), from_name)
-                ),
-            )
-        })?;
+    let (plugin, plugin_path, output_type) = match (op.plugin_kind(), &cfg.plugin) {
+        (Some(kind), Some(path)) => {
+            let plugin_path = file.resolve(path.get_ref());
+            if !plugin_path.exists() {
+                return Err(file
+                    .error_at(
+                        path.span(),
+                        format!(
+                            "stream `{name}`: plugin file {} does not exist (paths are relative to the pipeline file; build the plugins first)",
+                            plugin_path.display()
+                        ),
+                    )
+                    .into());
+            }
+            let plugin = engine.load(&plugin_path, Some(kind), plugin_params.clone(), limits)?;
+            let output_type =
+                fit_types(kind, plugin.signature(), upstream.record_type).map_err(|mismatch| {
+                    file.error_at(
+                        cfg.from.span(),
+                        format!(
+                            "stream `{name}`: {}",
+                            mismatch.describe(plugin.name(), from_name)
+                        ),
+                    )
+                })?;
+            (Some(plugin), Some(plugin_path), output_type)
+        }
+        (Some(_), None) => {
+            return Err(file
+                .error_at(
+                    cfg.op.span(),
+                    format!(
+                        "stream `{name}`: `{op}` needs `plugin`, the component that implements it"
+                    ),
+                )
+                .into());
+        }
+        (None, Some(path)) => {
+            return Err(file
+                .error_at(
+                    path.span(),
+                    format!("stream `{name}`: `{op}` is run by the host and takes no `plugin`"),
+                )
+                .into());
+        }
+        (None, None) => {
+            if !cfg.params.is_empty() {
+                return Err(file
+                    .error_at(
+                        cfg.op.span(),
+                        format!("stream `{name}`: `{op}` is run by the host and takes no `params`"),
+                    )
+                    .into());
+            }
+            let output_type = host_output_type(op, upstream.record_type).map_err(|message| {
+                file.error_at(cfg.from.span(), format!("stream `{name}`: {message}"))
+            })?;
+            (None, None, output_type)
+        }
+    };
     let exchange = match &cfg.partitions {
-        Some(p) if op != OperatorKind::ReduceByKey => {
+        Some(p) if op.shape() != Shape::ByKey => {
             return Err(file
                 .error_at(
                     p.span(),
-                    format!("stream `{name}`: `partitions` applies only to reduce_by_key and reduce_by_key_and_window streams"),
+                    format!("stream `{name}`: `partitions` applies only to operators with an exchange by key (reduce_by_key, count_by_value and their windows)"),
                 )
                 .into());
         }
@@ -189,6 +228,27 @@ pub(super) fn stream_spec(
         slide: window.map_or(upstream.slide, |w| w.slide),
         window,
     })
+}
+
+/// The records a host operator gives for `upstream`, or why it cannot take
+/// them.
+fn host_output_type(op: StreamOp, upstream: RecordType) -> Result<RecordType, String> {
+    match op {
+        StreamOp::Count => Ok(RecordType {
+            key: None,
+            value: ValueType::Int64,
+        }),
+        StreamOp::CountByValue | StreamOp::CountByValueAndWindow => match upstream.key {
+            None => Ok(RecordType {
+                key: Some(upstream.value),
+                value: ValueType::Int64,
+            }),
+            Some(_) => Err(format!(
+                "`{op}` counts the records of an unkeyed stream, but its input gives {upstream} records (keyed); use reduce_by_key to combine keyed records"
+            )),
+        },
+        _ => Ok(upstream),
+    }
 }
 
 /// The `[control]` table, checked: `listen` needs `token_file`.

@@ -31,6 +31,7 @@ pub use window::DEFAULT_MAX_STATE_MIB;
 
 use crate::batch::RecordType;
 use crate::config::{InvalidUtf8, LoadedFile, LongLines, TextFormat};
+pub use crate::config::{Shape, StreamOp};
 use crate::error::Error;
 use crate::partition::{DEFAULT_TARGET_PARTITION_MIB, Partitioning};
 use crate::plugin::{Limits, OperatorKind, Param, Plugin, PluginEngine};
@@ -116,10 +117,11 @@ pub struct StreamSpec {
     /// Its input.
     pub from: NodeRef,
     /// Its operator.
-    pub op: OperatorKind,
+    pub op: StreamOp,
     /// The plugin loaded from the pipeline file (version 1; deployed
-    /// versions live in [`crate::deploy::Registry`]).
-    pub plugin: Plugin,
+    /// versions live in [`crate::deploy::Registry`]); `None` for an
+    /// operator the host runs itself (see [`crate::builtin`]).
+    pub plugin: Option<Plugin>,
     /// The parameters handed to every version's `init`.
     pub params: Vec<Param>,
     /// The limits every version runs under.
@@ -127,8 +129,8 @@ pub struct StreamSpec {
     /// Consecutive failing batches after which a deployed version is
     /// rolled back (0: never).
     pub rollback_after: u32,
-    /// The plugin file, resolved.
-    pub plugin_path: PathBuf,
+    /// The plugin file, resolved (`None`: a host operator).
+    pub plugin_path: Option<PathBuf>,
     /// The records it takes.
     pub input_type: RecordType,
     /// The records it gives.
@@ -149,11 +151,31 @@ pub struct StreamSpec {
 impl StreamSpec {
     /// The pipeline file's name of its operator.
     pub fn op_name(&self) -> &'static str {
-        if self.window.is_some() {
-            "reduce_by_key_and_window"
-        } else {
-            self.op.op_name()
-        }
+        self.op.name()
+    }
+
+    /// The contract interface its plugins implement (`None`: a host
+    /// operator).
+    pub fn plugin_kind(&self) -> Option<OperatorKind> {
+        self.op.plugin_kind()
+    }
+
+    /// How its records move between partitions.
+    pub fn shape(&self) -> Shape {
+        self.op.shape()
+    }
+
+    /// The name its versions carry: the plugin's, or the host operator's.
+    pub fn implementation_name(&self) -> &str {
+        self.plugin.as_ref().map_or(self.op.name(), Plugin::name)
+    }
+
+    /// The sha256 its versions carry: the plugin's, or
+    /// [`crate::builtin::BUILTIN_HASH`].
+    pub fn implementation_hash(&self) -> &str {
+        self.plugin
+            .as_ref()
+            .map_or(crate::builtin::BUILTIN_HASH, Plugin::hash)
     }
 }
 

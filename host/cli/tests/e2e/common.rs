@@ -197,6 +197,21 @@ pub fn windowed_word_count(
     window_keys: &str,
     partitions: &str,
 ) -> WindowedRun {
+    windowed_run(dir, files, partitions, |source| {
+        with_windowed_counts(source, sum, window_keys)
+    })
+}
+
+/// Runs `streams(source)`, a pipeline whose stream `recent` gives (word,
+/// count) records, over `files` (name, text) read one per batch from the
+/// start, with `--partitions partitions`; the source `lines` goes to the
+/// `raw` sink and `recent` to the `win` sink. Stops after 3 idle batches.
+pub fn windowed_run(
+    dir: &Path,
+    files: &[(String, String)],
+    partitions: &str,
+    streams: impl FnOnce(PipelineFile) -> PipelineFile,
+) -> WindowedRun {
     let input = dir.join("in");
     std::fs::create_dir_all(&input).unwrap();
     for (name, text) in files {
@@ -207,7 +222,7 @@ pub fn windowed_word_count(
         "in",
         "include_existing = true\nmax_files_per_batch = 1",
     );
-    let pipeline = with_windowed_counts(source, sum, window_keys)
+    let pipeline = streams(source)
         .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
         .text_files("win", "recent", "out/win", "format = \"jsonl\"")
         .write(dir.join("pipeline.toml"));

@@ -7,6 +7,7 @@ mod big_batches;
 mod common;
 mod files_source;
 mod hardening;
+mod host_operators;
 mod hotload;
 mod languages;
 mod pipeline_errors;

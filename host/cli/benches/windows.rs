@@ -1,0 +1,236 @@
+//! Window benchmark: `reduce_by_key_and_window` over a million distinct
+//! keys, with the real `sum` plugin and with the same plan run by native
+//! closures, in the same process and run.
+//!
+//! `cargo bench -p sluice-cli --bench windows`.
+//! Environment: `SLUICE_BENCH_WINDOW_BATCHES` (batches run, default 70),
+//! `SLUICE_BENCH_WINDOW_RECORDS` (records per batch, default 200,000).
+//!
+//! Plan: flat_map(split-pairs) → reduce_by_key_and_window(sum), a 60 s
+//! window sliding every 1 s batch. Batch b holds `records` words drawn
+//! from 1,000,000 keys (a stride walk, so every key comes back every five
+//! batches), as 10-word lines. The executor runs the batches directly at
+//! batch times 1 s apart; reported per variant: the median and worst
+//! processing time of the batches once the window is full, against a plain
+//! `reduce_by_key` of the same batches, and the window's memory per key
+//! held. The last window's counts are checked against a count made here.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+use sluice::batch::{Batch, Column, Varlen};
+use sluice::executor::Executor;
+use sluice::operator::{NativeOperator, Operator, StreamOperators};
+use sluice::pipeline::{self, PipelineOptions};
+use sluice::time::BatchTime;
+use sluice_test_fixtures::{self as fixtures, PipelineFile};
+
+const KEYS: u64 = 1_000_000;
+const WINDOW_BATCHES: usize = 60;
+
+fn main() {
+    let batches: usize = env_or("SLUICE_BENCH_WINDOW_BATCHES", 70);
+    let records: usize = env_or("SLUICE_BENCH_WINDOW_RECORDS", 200_000);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-windows");
+    std::fs::create_dir_all(&work).unwrap();
+    let inputs: Vec<Vec<Batch>> = (0..batches).map(|b| input(b, records, cores)).collect();
+    println!(
+        "{batches} batches of {records} records over {KEYS} keys; window {WINDOW_BATCHES} batches, slide 1; P = {cores}"
+    );
+    for windowed in [false, true] {
+        let op = if windowed {
+            "reduce_by_key_and_window"
+        } else {
+            "reduce_by_key"
+        };
+        let keys = if windowed {
+            "window_duration = \"60s\"\nmax_state_mib = 16384"
+        } else {
+            ""
+        };
+        let path = PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .stream("pairs", "lines", "flat_map", fixtures::SPLIT_PAIRS, "")
+            .stream("counts", "pairs", op, fixtures::SUM, keys)
+            .pprint("out", "counts")
+            .write(work.join(format!("{op}.toml")));
+        let options = PipelineOptions {
+            cache_dir: Some(work.join("cache")),
+            ..PipelineOptions::default()
+        };
+        let (engine, plan) = pipeline::load(&path, &options).unwrap();
+        let plan = Arc::new(plan);
+        println!("plan: flat_map(split-pairs) -> {op}(sum)");
+        for (name, operators) in [
+            ("native", StreamOperators::fixed(&plan, native_operators())),
+            ("sluice", StreamOperators::initial(&plan, &engine)),
+        ] {
+            let executor = Executor::new(plan.clone(), cores).unwrap();
+            let mut times = Vec::new();
+            let mut last = Vec::new();
+            for (b, input) in inputs.iter().enumerate() {
+                let started = Instant::now();
+                let output = executor
+                    .run(
+                        BatchTime((b as i64 + 1) * 1000),
+                        &[Arc::new(input.clone())],
+                        &operators,
+                    )
+                    .unwrap();
+                times.push(started.elapsed());
+                last = output.sinks[0].as_deref().cloned().unwrap_or_default();
+            }
+            let steady: Vec<Duration> = if windowed {
+                times.iter().skip(WINDOW_BATCHES).copied().collect()
+            } else {
+                times.clone()
+            };
+            let covered = if windowed { WINDOW_BATCHES } else { 1 };
+            assert_eq!(
+                counts(&last),
+                expected(batches, records, covered),
+                "{name}: wrong counts"
+            );
+            let mut sorted = steady.clone();
+            sorted.sort();
+            let median = sorted.get(sorted.len() / 2).copied().unwrap_or_default();
+            let worst = sorted.last().copied().unwrap_or_default();
+            let state = executor
+                .window_sizes()
+                .first()
+                .map(|(_, size)| {
+                    format!(
+                        "; window: {} batches, {} records, {:.1} MiB = {:.1} bytes per key per batch, {:.1} bytes per distinct key",
+                        size.batches,
+                        size.records,
+                        size.bytes as f64 / f64::from(1 << 20),
+                        size.bytes as f64 / size.records.max(1) as f64,
+                        size.bytes as f64 / KEYS as f64
+                    )
+                })
+                .unwrap_or_default();
+            println!(
+                "  {name:>6}: median {:>8.1} ms, worst {:>8.1} ms per batch over {} batches{state}",
+                median.as_secs_f64() * 1e3,
+                worst.as_secs_f64() * 1e3,
+                steady.len()
+            );
+        }
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The key of record `i` of batch `b`: a stride walk over the key space.
+fn key(b: usize, records: usize, i: usize) -> u64 {
+    ((b * records + i) as u64 * 7919) % KEYS
+}
+
+/// Batch `b`: `records` words as 10-word lines, cut into `partitions`.
+fn input(b: usize, records: usize, partitions: usize) -> Vec<Batch> {
+    let mut lines = Varlen::with_capacity(records / 10 + 1, records * 8);
+    let mut line = String::new();
+    for i in 0..records {
+        if i > 0 && i % 10 == 0 {
+            lines.push(line.as_bytes());
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&format!("k{:07}", key(b, records, i)));
+    }
+    if !line.is_empty() {
+        lines.push(line.as_bytes());
+    }
+    Batch {
+        keys: None,
+        values: Column::Varlen(lines),
+    }
+    .split(partitions)
+}
+
+/// The counts of the last `covered` of `batches` batches.
+fn expected(batches: usize, records: usize, covered: usize) -> HashMap<String, i64> {
+    let mut counts = HashMap::new();
+    for b in batches.saturating_sub(covered)..batches {
+        for i in 0..records {
+            *counts
+                .entry(format!("k{:07}", key(b, records, i)))
+                .or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn counts(partitions: &[Batch]) -> HashMap<String, i64> {
+    let mut counts = HashMap::new();
+    for partition in partitions {
+        let (Some(Column::Varlen(keys)), Column::Int64(values)) =
+            (&partition.keys, &partition.values)
+        else {
+            panic!("unexpected layout");
+        };
+        for (j, value) in values.iter().enumerate() {
+            *counts.entry(keys.get_str(j).to_owned()).or_insert(0) += value;
+        }
+    }
+    counts
+}
+
+/// split-pairs and sum as native closures.
+fn native_operators() -> Vec<Arc<dyn Operator>> {
+    let split_pairs = NativeOperator(|input: &Batch| {
+        let Column::Varlen(lines) = &input.values else {
+            unreachable!()
+        };
+        let mut words = Varlen::with_capacity(lines.len() * 10, lines.data.len());
+        let mut ones = Vec::with_capacity(lines.len() * 10);
+        for i in 0..lines.len() {
+            for word in lines.get_str(i).split_whitespace() {
+                words.push(word.as_bytes());
+                ones.push(1i64);
+            }
+        }
+        Batch {
+            keys: Some(Column::Varlen(words)),
+            values: Column::Int64(ones),
+        }
+    });
+    let sum = NativeOperator(|input: &Batch| {
+        let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&input.keys, &input.values)
+        else {
+            unreachable!()
+        };
+        let mut combined: FxHashMap<&[u8], (u32, i64)> =
+            FxHashMap::with_capacity_and_hasher(values.len().min(1 << 16), Default::default());
+        for (i, value) in values.iter().enumerate() {
+            combined
+                .entry(keys.get(i))
+                .and_modify(|(_, sum)| *sum = sum.wrapping_add(*value))
+                .or_insert((i as u32, *value));
+        }
+        let mut out_keys = Varlen::with_capacity(combined.len(), combined.len() * 8);
+        let mut sums = Vec::with_capacity(combined.len());
+        for (first, sum) in combined.into_values() {
+            out_keys.push(keys.get(first as usize));
+            sums.push(sum);
+        }
+        Batch {
+            keys: Some(Column::Varlen(out_keys)),
+            values: Column::Int64(sums),
+        }
+    });
+    vec![Arc::new(split_pairs), Arc::new(sum)]
+}

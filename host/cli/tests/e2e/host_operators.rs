@@ -1,0 +1,234 @@
+//! The operators the host runs itself — `count`, `count_by_value`,
+//! `count_by_value_and_window`, `window` — end to end with the real
+//! binary, against hand-computed batches and a model of Spark's windows.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::common::*;
+use sluice_test_fixtures as fixtures;
+
+/// Each batch's records as the `text_files` sink under `dir` wrote them
+/// (`jsonl`), sorted, in batch order.
+fn sorted_batches(dir: &Path, prefix: &str) -> Vec<Vec<String>> {
+    sink_batches(dir, prefix)
+        .into_values()
+        .map(|mut lines| {
+            lines.sort();
+            lines
+        })
+        .collect()
+}
+
+fn jsonl(records: &[&str]) -> Vec<String> {
+    let mut lines: Vec<String> = records.iter().map(|r| (*r).to_owned()).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn count_count_by_value_and_window_give_spark_s_batches_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    for (name, text) in [
+        ("f0.txt", "a b a\n"),
+        ("f1.txt", "b\n"),
+        ("f2.txt", "c a\n"),
+    ] {
+        std::fs::write(input.join(name), text).unwrap();
+    }
+    let jsonl_sink = "format = \"jsonl\"";
+    let pipeline = PipelineFile::new("100ms")
+        .files_source(
+            "lines",
+            "in",
+            "include_existing = true\nmax_files_per_batch = 1",
+        )
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .host_stream("n", "words", "count", "")
+        .host_stream("by_value", "words", "count_by_value", "")
+        .host_stream("recent", "words", "window", "window_duration = \"200ms\"")
+        .host_stream(
+            "recent_counts",
+            "words",
+            "count_by_value_and_window",
+            "window_duration = \"200ms\"",
+        )
+        .pprint("console", "n")
+        .text_files("n", "n", "out/n", jsonl_sink)
+        .text_files("by_value", "by_value", "out/by_value", jsonl_sink)
+        .text_files("recent", "recent", "out/recent", jsonl_sink)
+        .text_files(
+            "recent_counts",
+            "recent_counts",
+            "out/recent_counts",
+            jsonl_sink,
+        )
+        .write(dir.path().join("pipeline.toml"));
+    let checked = stdout_of(&run(&["check", pipeline.to_str().unwrap()]));
+    assert!(
+        checked.contains("  stream n: count count (builtin) text -> int64\n"),
+        "{checked}"
+    );
+    let stdout = stdout_of(&run(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--partitions",
+        "2",
+        "--stop-when-idle",
+        "3",
+    ]));
+    // 3 batches with a file, 3 idle ones; an empty batch counts 0.
+    let printed: Vec<&str> = stdout
+        .split("-------------------------------------------\nTime: ")
+        .skip(1)
+        .map(|block| block.lines().nth(2).unwrap_or(""))
+        .collect();
+    assert_eq!(printed, ["3", "1", "2", "0", "0", "0"], "{stdout}");
+    assert_eq!(
+        sorted_batches(dir.path(), "n"),
+        [
+            ["{\"value\": 3}"],
+            ["{\"value\": 1}"],
+            ["{\"value\": 2}"],
+            ["{\"value\": 0}"],
+            ["{\"value\": 0}"],
+            ["{\"value\": 0}"]
+        ]
+    );
+    let pair = |word: &str, n: i64| format!("{{\"key\": \"{word}\", \"value\": {n}}}");
+    assert_eq!(
+        sorted_batches(dir.path(), "by_value"),
+        [
+            jsonl(&[&pair("a", 2), &pair("b", 1)]),
+            jsonl(&[&pair("b", 1)]),
+            jsonl(&[&pair("a", 1), &pair("c", 1)]),
+            vec![],
+            vec![],
+            vec![],
+        ]
+    );
+    let word = |w: &str| format!("{{\"value\": \"{w}\"}}");
+    assert_eq!(
+        sorted_batches(dir.path(), "recent"),
+        [
+            jsonl(&[&word("a"), &word("a"), &word("b")]),
+            jsonl(&[&word("a"), &word("a"), &word("b"), &word("b")]),
+            jsonl(&[&word("a"), &word("b"), &word("c")]),
+            jsonl(&[&word("a"), &word("c")]),
+            vec![],
+            vec![],
+        ]
+    );
+    assert_eq!(
+        sorted_batches(dir.path(), "recent_counts"),
+        [
+            jsonl(&[&pair("a", 2), &pair("b", 1)]),
+            jsonl(&[&pair("a", 2), &pair("b", 2)]),
+            jsonl(&[&pair("a", 1), &pair("b", 1), &pair("c", 1)]),
+            jsonl(&[&pair("a", 1), &pair("c", 1)]),
+            vec![],
+            vec![],
+        ]
+    );
+}
+
+fn counts_by_value_over_windows_match_the_model(partitions: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = sluice_test_fixtures::corpus(&dir.path().join("corpus"), 22, 22.0 * 0.02, 9);
+    let files: Vec<(String, String)> = corpus
+        .files
+        .iter()
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(path).unwrap(),
+            )
+        })
+        .collect();
+    let run = windowed_run(&dir.path().join("run"), &files, partitions, |source| {
+        source
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+            .host_stream(
+                "recent",
+                "words",
+                "count_by_value_and_window",
+                "window_duration = \"400ms\"\nslide_duration = \"200ms\"",
+            )
+    });
+    let model = reference_windows(&run.batches, 400, 200);
+    assert!(model.len() >= 11, "{} windows", model.len());
+    assert_eq!(
+        run.batches.values().filter(|b| !b.is_empty()).count(),
+        files.len()
+    );
+    let differing: Vec<&i64> = model
+        .iter()
+        .filter(|(time, counts)| run.windows.get(time) != Some(counts))
+        .map(|(time, _)| time)
+        .collect();
+    assert!(differing.is_empty(), "windows differ at {differing:?}");
+    assert_eq!(run.windows.len(), model.len());
+}
+
+#[test]
+fn count_by_value_and_window_matches_a_model_of_spark_with_one_partition() {
+    counts_by_value_over_windows_match_the_model("1");
+}
+
+#[test]
+fn count_by_value_and_window_matches_a_model_of_spark_with_four_partitions() {
+    counts_by_value_over_windows_match_the_model("4");
+}
+
+#[test]
+fn host_operators_refuse_plugins_and_keyed_input_and_plugin_operators_need_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |pipeline: PipelineFile| {
+        let path = pipeline.write(dir.path().join("p.toml"));
+        stderr_of_failure(&run(&["check", path.to_str().unwrap()]))
+    };
+    let source = || PipelineFile::new("1s").files_source("lines", "in", "");
+    let stderr = check(
+        source()
+            .stream("n", "lines", "count", fixtures::SUM, "")
+            .pprint("out", "n"),
+    );
+    assert!(
+        stderr
+            .contains("p.toml:8:10: stream `n`: `count` is run by the host and takes no `plugin`"),
+        "{stderr}"
+    );
+    let stderr = check(
+        source()
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+            .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+            .host_stream("c", "pairs", "count_by_value", "")
+            .pprint("out", "c"),
+    );
+    assert!(
+        stderr.contains("stream `c`: `count_by_value` counts the records of an unkeyed stream, but its input gives (text, int64) records (keyed); use reduce_by_key to combine keyed records"),
+        "{stderr}"
+    );
+    let stderr = check(
+        source()
+            .host_stream("m", "lines", "map", "")
+            .pprint("out", "m"),
+    );
+    assert!(
+        stderr.contains(
+            "p.toml:7:6: stream `m`: `map` needs `plugin`, the component that implements it"
+        ),
+        "{stderr}"
+    );
+    let stderr = check(
+        source()
+            .host_stream("n", "lines", "count", "params = { x = 1 }")
+            .pprint("out", "n"),
+    );
+    assert!(
+        stderr.contains("stream `n`: `count` is run by the host and takes no `params`"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,194 @@
+//! The operators the host runs itself, with no plugin: `count`,
+//! `count_by_value` (and its window) and `window`.
+//!
+//! They implement [`Operator`] like a plugin does, so the executor runs
+//! them in the same chains, exchanges and windows, under the same reports;
+//! the call's phase says which half of the work is asked:
+//!
+//! - `count`: per partition, the number of records (one `int64`); after
+//!   the partitions are gathered, their sum. An empty batch counts 0, as
+//!   in Spark.
+//! - `count_by_value`: per partition, (value, count) for each distinct
+//!   value; after the exchange (and over a window), the counts of equal
+//!   values summed. Values are equal when their bytes are (numbers by their
+//!   bits, with −0.0 taken as 0.0, as Python's dict does).
+//! - `window`: the records as they are (the host keeps them for the
+//!   window).
+
+use std::hash::Hash;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::batch::{Batch, Column};
+use crate::config::StreamOp;
+use crate::error::{CallSite, Error, Phase};
+use crate::operator::Operator;
+
+/// The host's operator for `op`, or `None` when a plugin implements it.
+pub fn host_operator(op: StreamOp) -> Option<Arc<dyn Operator>> {
+    match op {
+        StreamOp::Count => Some(Arc::new(Count)),
+        StreamOp::CountByValue | StreamOp::CountByValueAndWindow => Some(Arc::new(CountByValue)),
+        StreamOp::Window => Some(Arc::new(PassThrough)),
+        _ => None,
+    }
+}
+
+/// The label host operators carry where a plugin's sha256 would be.
+pub const BUILTIN_HASH: &str = "builtin";
+
+/// `count`.
+struct Count;
+
+impl Operator for Count {
+    fn apply(&self, input: &Batch, site: &CallSite) -> Result<Batch, Error> {
+        let total = match (site.phase, &input.values) {
+            (Phase::BeforeExchange, _) => input.len() as i64,
+            (_, Column::Int64(counts)) => counts.iter().sum(),
+            _ => {
+                return Err(Error::Internal(format!(
+                    "stream `{}`: count's partial counts are not int64",
+                    site.stream
+                )));
+            }
+        };
+        Ok(Batch {
+            keys: None,
+            values: Column::Int64(vec![total]),
+        })
+    }
+}
+
+/// `count_by_value`.
+struct CountByValue;
+
+impl Operator for CountByValue {
+    fn apply(&self, input: &Batch, site: &CallSite) -> Result<Batch, Error> {
+        match (&input.keys, &input.values) {
+            // The values themselves: count each.
+            (None, values) => Ok(sum_by_key(values, |_| 1)),
+            // Partial counts: sum them per value.
+            (Some(keys), Column::Int64(counts)) => Ok(sum_by_key(keys, |i| counts[i])),
+            _ => Err(Error::Internal(format!(
+                "stream `{}`: count_by_value's partial counts are not int64",
+                site.stream
+            ))),
+        }
+    }
+}
+
+/// `window`: the records, unchanged.
+struct PassThrough;
+
+impl Operator for PassThrough {
+    fn apply(&self, input: &Batch, _site: &CallSite) -> Result<Batch, Error> {
+        Ok(input.clone())
+    }
+}
+
+/// (key, sum of `weight`) for each distinct key of `keys`, in order of
+/// first appearance.
+fn sum_by_key(keys: &Column, weight: impl Fn(usize) -> i64) -> Batch {
+    let (firsts, sums) = match keys {
+        Column::Varlen(v) => group(v.len(), |i| v.get(i), weight),
+        Column::Int64(v) => group(v.len(), |i| v[i], weight),
+        Column::Float64(v) => group(v.len(), |i| (v[i] + 0.0).to_bits(), weight),
+    };
+    let mut out = Column::with_capacity(value_type_of(keys), firsts.len(), 0);
+    for &first in &firsts {
+        out.push_from(keys, first as usize);
+    }
+    Batch {
+        keys: Some(out),
+        values: Column::Int64(sums),
+    }
+}
+
+/// The layout-defining type of `column` (for an empty copy of it).
+fn value_type_of(column: &Column) -> crate::batch::ValueType {
+    match column {
+        Column::Varlen(_) => crate::batch::ValueType::Bytes,
+        Column::Int64(_) => crate::batch::ValueType::Int64,
+        Column::Float64(_) => crate::batch::ValueType::Float64,
+    }
+}
+
+/// For `n` records with keys `key(i)`, each distinct key's first record
+/// and the sum of its records' `weight`, in order of first appearance.
+fn group<K: Hash + Eq>(
+    n: usize,
+    key: impl Fn(usize) -> K,
+    weight: impl Fn(usize) -> i64,
+) -> (Vec<u32>, Vec<i64>) {
+    let mut index: FxHashMap<K, usize> =
+        FxHashMap::with_capacity_and_hasher(n.min(1 << 16), Default::default());
+    let mut firsts = Vec::new();
+    let mut sums: Vec<i64> = Vec::new();
+    for i in 0..n {
+        let slot = *index.entry(key(i)).or_insert_with(|| {
+            firsts.push(i as u32);
+            sums.push(0);
+            sums.len() - 1
+        });
+        sums[slot] = sums[slot].wrapping_add(weight(i));
+    }
+    (firsts, sums)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::BatchTime;
+
+    fn site(phase: Phase) -> CallSite {
+        CallSite {
+            pipeline: "p".into(),
+            stream: "s".into(),
+            plugin: "count".into(),
+            hash: BUILTIN_HASH.into(),
+            batch_time: BatchTime(0),
+            partition: 0,
+            phase,
+            shadow: false,
+            attempt: 1,
+        }
+    }
+
+    #[test]
+    fn count_counts_records_then_sums_the_partial_counts() {
+        let words = Batch::text(["a", "b", "a"]);
+        let partial = Count.apply(&words, &site(Phase::BeforeExchange)).unwrap();
+        assert_eq!(partial.values, Column::Int64(vec![3]));
+        let partials = Batch {
+            keys: None,
+            values: Column::Int64(vec![3, 4]),
+        };
+        let total = Count.apply(&partials, &site(Phase::AfterExchange)).unwrap();
+        assert_eq!(total.values, Column::Int64(vec![7]));
+    }
+
+    #[test]
+    fn count_by_value_counts_values_then_sums_counts_per_value() {
+        let words = Batch::text(["a", "b", "a"]);
+        let counted = CountByValue
+            .apply(&words, &site(Phase::BeforeExchange))
+            .unwrap();
+        assert_eq!(counted.keys, Some(Batch::text(["a", "b"]).values));
+        assert_eq!(counted.values, Column::Int64(vec![2, 1]));
+        let mut again = counted.clone();
+        again.extend_from(&counted);
+        let summed = CountByValue
+            .apply(&again, &site(Phase::AfterExchange))
+            .unwrap();
+        assert_eq!(summed.values, Column::Int64(vec![4, 2]));
+        let numbers = Batch {
+            keys: None,
+            values: Column::Float64(vec![0.0, -0.0, 1.5]),
+        };
+        let counted = CountByValue
+            .apply(&numbers, &site(Phase::BeforeExchange))
+            .unwrap();
+        assert_eq!(counted.values, Column::Int64(vec![2, 1]), "-0.0 == 0.0");
+    }
+}
