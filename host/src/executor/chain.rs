@@ -5,8 +5,10 @@
 //! stream kept whole) and follows the graph while the last stream is narrow
 //! (map, flat-map, filter) and feeds exactly one stream and no sink: its
 //! output then has one reader, the next stream, which can take it partition
-//! by partition as soon as it is made. A `reduce_by_key` fed that way joins
-//! the chain as its end, with its map-side combine (the half before the
+//! by partition as soon as it is made. A stream with a stage boundary
+//! (any shape but [`Shape::Narrow`]: `reduce_by_key`, `count_by_value`,
+//! `count`, `window` and their windows) fed that way joins the chain as its
+//! end, with its per-partition half (the map-side combine before the
 //! exchange). Every other stream's output is kept whole, for its sinks and
 //! its several readers.
 //!
@@ -25,9 +27,9 @@ pub struct Chain {
     /// Narrow streams (plan indices), in order: each but the last feeds
     /// only the next.
     pub narrow: Vec<usize>,
-    /// A `reduce_by_key` stream fed only by the last narrow stream (or by
-    /// `input` when `narrow` is empty): its combine before the exchange
-    /// runs in the chain.
+    /// A stream with a stage boundary (a `reduce_by_key`, …) fed only by
+    /// the last narrow stream (or by `input` when `narrow` is empty): its
+    /// per-partition half runs in the chain.
     pub reduce: Option<usize>,
 }
 

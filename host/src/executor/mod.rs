@@ -23,9 +23,16 @@
 //! candidate, if any, is called on the same partition batches; its output
 //! is compared with the current version's and dropped.
 //!
-//! A `reduce_by_key_and_window` stream is a `reduce_by_key` whose reduced
+//! The end of a chain moves records by its [`Shape`]: `ByKey` (reduce,
+//! count by value) exchanges by key and combines again; `Global` (count)
+//! gathers every partition's partial into one record; `Gathered` (window)
+//! takes the partitions as they are. Host operators ([`crate::builtin`])
+//! run through the same calls as plugins.
+//!
+//! A windowed stream (`reduce_by_key_and_window`, …) is one whose reduced
 //! batch is kept in its [`WindowState`]; at a slide (see `window`) the
-//! window's partials are exchanged and combined again into its output. The
+//! window's partials are exchanged and combined again into its output (for
+//! `window`, simply given, oldest first). The
 //! window takes the batch only once every chain has succeeded, so a batch
 //! that fails and runs again is counted once. A sink writes only at the
 //! times its input emits: every batch, or a window's slides downstream.

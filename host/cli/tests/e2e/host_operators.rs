@@ -2,7 +2,6 @@
 //! `count_by_value_and_window`, `window` — end to end with the real
 //! binary, against hand-computed batches and a model of Spark's windows.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::common::*;

@@ -986,3 +986,22 @@ fn a_windowed_stream_keeps_its_window_across_a_deploy() {
     assert!(model.len() >= 9, "{} windows", model.len());
     assert!(run.windows == model, "the windows differ from the model");
 }
+
+#[test]
+fn a_deploy_to_a_host_operator_is_refused() {
+    let body = PipelineFile::from(FILES_SOURCE)
+        .host_stream("n", "lines", "count", "")
+        .text_files("files", "n", "out/n", "");
+    let running = Running::start("100ms", body.text(), &[]);
+    let status = running.stream_status();
+    assert_eq!(status["op"], "count");
+    assert_eq!(status["current"]["plugin"], "count");
+    assert_eq!(status["current"]["sha256"], "builtin");
+    let stderr = stderr_of_failure(&running.control(&["deploy", "n", fixtures::SUM]));
+    assert!(
+        stderr.contains("pipeline `pipeline`, stream `n`: `count` is run by the host: there is no plugin to deploy"),
+        "{stderr}"
+    );
+    let (output, _dir) = running.stop();
+    stdout_of(&output);
+}
