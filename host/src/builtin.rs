@@ -11,7 +11,8 @@
 //! - `count_by_value`: per partition, (value, count) for each distinct
 //!   value; after the exchange (and over a window), the counts of equal
 //!   values summed. Values are equal when their bytes are (numbers by their
-//!   bits, with −0.0 taken as 0.0, as Python's dict does).
+//!   bits), as keys are everywhere in Sluice: the exchange routes by those
+//!   bytes.
 //! - `window`: the records as they are (the host keeps them for the
 //!   window).
 
@@ -93,7 +94,7 @@ fn sum_by_key(keys: &Column, weight: impl Fn(usize) -> i64) -> Batch {
     let (firsts, sums) = match keys {
         Column::Varlen(v) => group(v.len(), |i| v.get(i), weight),
         Column::Int64(v) => group(v.len(), |i| v[i], weight),
-        Column::Float64(v) => group(v.len(), |i| (v[i] + 0.0).to_bits(), weight),
+        Column::Float64(v) => group(v.len(), |i| v[i].to_bits(), weight),
     };
     let mut out = Column::with_capacity(value_type_of(keys), firsts.len(), 0);
     for &first in &firsts {
@@ -184,11 +185,12 @@ mod tests {
         assert_eq!(summed.values, Column::Int64(vec![4, 2]));
         let numbers = Batch {
             keys: None,
-            values: Column::Float64(vec![0.0, -0.0, 1.5]),
+            values: Column::Float64(vec![1.5, 0.0, 1.5]),
         };
         let counted = CountByValue
             .apply(&numbers, &site(Phase::BeforeExchange))
             .unwrap();
-        assert_eq!(counted.values, Column::Int64(vec![2, 1]), "-0.0 == 0.0");
+        assert_eq!(counted.keys, Some(Column::Float64(vec![1.5, 0.0])));
+        assert_eq!(counted.values, Column::Int64(vec![2, 1]));
     }
 }
