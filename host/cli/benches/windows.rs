@@ -17,15 +17,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// Shared with the word-count benchmark, which uses all of it.
+#[path = "common/native.rs"]
+#[allow(dead_code)]
+mod native;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustc_hash::FxHashMap;
 use sluice::batch::{Batch, Column, Varlen};
 use sluice::executor::Executor;
-use sluice::operator::{NativeOperator, Operator, StreamOperators};
+use sluice::operator::{Operator, StreamOperators};
 use sluice::pipeline::{self, PipelineOptions};
 use sluice::time::BatchTime;
 use sluice_test_fixtures::{self as fixtures, PipelineFile};
@@ -111,7 +115,8 @@ fn main() {
                         size.records,
                         size.bytes as f64 / f64::from(1 << 20),
                         size.bytes as f64 / size.records.max(1) as f64,
-                        size.bytes as f64 / KEYS as f64
+                        // The stride walk visits distinct keys in turn.
+                        size.bytes as f64 / (records * WINDOW_BATCHES).min(KEYS as usize) as f64
                     )
                 })
                 .unwrap_or_default();
@@ -191,46 +196,5 @@ fn counts(partitions: &[Batch]) -> HashMap<String, i64> {
 
 /// split-pairs and sum as native closures.
 fn native_operators() -> Vec<Arc<dyn Operator>> {
-    let split_pairs = NativeOperator(|input: &Batch| {
-        let Column::Varlen(lines) = &input.values else {
-            unreachable!()
-        };
-        let mut words = Varlen::with_capacity(lines.len() * 10, lines.data.len());
-        let mut ones = Vec::with_capacity(lines.len() * 10);
-        for i in 0..lines.len() {
-            for word in lines.get_str(i).split_whitespace() {
-                words.push(word.as_bytes());
-                ones.push(1i64);
-            }
-        }
-        Batch {
-            keys: Some(Column::Varlen(words)),
-            values: Column::Int64(ones),
-        }
-    });
-    let sum = NativeOperator(|input: &Batch| {
-        let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&input.keys, &input.values)
-        else {
-            unreachable!()
-        };
-        let mut combined: FxHashMap<&[u8], (u32, i64)> =
-            FxHashMap::with_capacity_and_hasher(values.len().min(1 << 16), Default::default());
-        for (i, value) in values.iter().enumerate() {
-            combined
-                .entry(keys.get(i))
-                .and_modify(|(_, sum)| *sum = sum.wrapping_add(*value))
-                .or_insert((i as u32, *value));
-        }
-        let mut out_keys = Varlen::with_capacity(combined.len(), combined.len() * 8);
-        let mut sums = Vec::with_capacity(combined.len());
-        for (first, sum) in combined.into_values() {
-            out_keys.push(keys.get(first as usize));
-            sums.push(sum);
-        }
-        Batch {
-            keys: Some(Column::Varlen(out_keys)),
-            values: Column::Int64(sums),
-        }
-    });
-    vec![Arc::new(split_pairs), Arc::new(sum)]
+    vec![native::split_pairs(), native::sum()]
 }

@@ -32,6 +32,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/native.rs"]
+mod native;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -40,10 +43,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
-use sluice::batch::{Batch, Column, RecordType, Varlen};
+use sluice::batch::{Column, RecordType};
 use sluice::executor::Executor;
+use sluice::operator::Operator;
 use sluice::operator::StreamOperators;
-use sluice::operator::{NativeOperator, Operator};
 use sluice::pipeline::{self, PipelineOptions};
 use sluice::plan::{LinePolicy, Plan};
 use sluice::source::lines::{LineChunks, LineDecoder};
@@ -366,76 +369,13 @@ fn hand_written(batches: &[Vec<u8>], threads: usize) -> (Duration, HashMap<Strin
     (elapsed, counts)
 }
 
-/// The plan's operators as native closures over the same batches: split,
-/// pair and sum, or (fused) split-and-pair and sum. The sum uses the same
-/// structure as the SDK's combine.
+/// The plan's operators as native closures: split, pair and sum, or
+/// (fused) split-and-pair and sum.
 fn native_operators(fused: bool) -> Vec<Arc<dyn Operator>> {
-    let split = NativeOperator(|input: &Batch| {
-        let Column::Varlen(lines) = &input.values else {
-            unreachable!()
-        };
-        let mut words = Varlen::with_capacity(lines.len() * 10, lines.data.len());
-        for i in 0..lines.len() {
-            for word in lines.get_str(i).split_whitespace() {
-                words.push(word.as_bytes());
-            }
-        }
-        Batch {
-            keys: None,
-            values: Column::Varlen(words),
-        }
-    });
-    let pair = NativeOperator(|input: &Batch| Batch {
-        keys: Some(input.values.clone()),
-        values: Column::Int64(vec![1; input.len()]),
-    });
-    let split_pairs = NativeOperator(|input: &Batch| {
-        let Column::Varlen(lines) = &input.values else {
-            unreachable!()
-        };
-        let mut words = Varlen::with_capacity(lines.len() * 10, lines.data.len());
-        let mut ones = Vec::with_capacity(lines.len() * 10);
-        for i in 0..lines.len() {
-            for word in lines.get_str(i).split_whitespace() {
-                words.push(word.as_bytes());
-                ones.push(1i64);
-            }
-        }
-        Batch {
-            keys: Some(Column::Varlen(words)),
-            values: Column::Int64(ones),
-        }
-    });
-    let sum = NativeOperator(|input: &Batch| {
-        let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&input.keys, &input.values)
-        else {
-            unreachable!()
-        };
-        let mut combined: FxHashMap<&[u8], (u32, i64)> =
-            FxHashMap::with_capacity_and_hasher(values.len().min(1 << 16), Default::default());
-        for (i, value) in values.iter().enumerate() {
-            combined
-                .entry(keys.get(i))
-                .and_modify(|(_, sum)| *sum = sum.wrapping_add(*value))
-                .or_insert((i as u32, *value));
-        }
-        let mut entries: Vec<(u32, i64)> = combined.into_values().collect();
-        entries.sort_unstable_by_key(|(first, _)| *first);
-        let mut out_keys = Varlen::with_capacity(entries.len(), entries.len() * 8);
-        let mut sums = Vec::with_capacity(entries.len());
-        for (first, sum) in entries {
-            out_keys.push(keys.get(first as usize));
-            sums.push(sum);
-        }
-        Batch {
-            keys: Some(Column::Varlen(out_keys)),
-            values: Column::Int64(sums),
-        }
-    });
     if fused {
-        vec![Arc::new(split_pairs), Arc::new(sum)]
+        vec![native::split_pairs(), native::sum()]
     } else {
-        vec![Arc::new(split), Arc::new(pair), Arc::new(sum)]
+        vec![native::split_words(), native::word_pair(), native::sum()]
     }
 }
 

@@ -177,6 +177,22 @@ pub fn with_windowed_counts(pipeline: PipelineFile, sum: &Path, window_keys: &st
         )
 }
 
+/// A corpus of `files` generated files, `mb` MB in all (seed `seed`), made
+/// in `dir/corpus`, as (name, text).
+pub fn corpus_files(dir: &Path, files: u32, mb: f64, seed: u32) -> Vec<(String, String)> {
+    let corpus = fixtures::corpus(&dir.join("corpus"), files, mb, seed);
+    corpus
+        .files
+        .iter()
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(path).unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// A windowed word count's output: what each batch read, and each
 /// emitted window's counts, by batch time (ms).
 pub struct WindowedRun {

@@ -135,17 +135,7 @@ fn count_count_by_value_and_window_give_spark_s_batches_by_hand() {
 
 fn counts_by_value_over_windows_match_the_model(partitions: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = sluice_test_fixtures::corpus(&dir.path().join("corpus"), 22, 22.0 * 0.02, 9);
-    let files: Vec<(String, String)> = corpus
-        .files
-        .iter()
-        .map(|path| {
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(path).unwrap(),
-            )
-        })
-        .collect();
+    let files = corpus_files(dir.path(), 22, 22.0 * 0.02, 9);
     let run = windowed_run(&dir.path().join("run"), &files, partitions, |source| {
         source
             .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")

@@ -158,17 +158,7 @@ fn counts_like_rust(language: &str) {
 /// files, one per batch, a window of three batches sliding every two, equal
 /// to the model of Spark's windows.
 fn windows_like_spark(dir: &Path, sum: &Path) {
-    let corpus = fixtures::corpus(&dir.join("corpus"), 6, 0.03, 13);
-    let files: Vec<(String, String)> = corpus
-        .files
-        .iter()
-        .map(|path| {
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(path).unwrap(),
-            )
-        })
-        .collect();
+    let files = corpus_files(dir, 6, 0.03, 13);
     let run = windowed_word_count(
         &dir.join("run"),
         sum,

@@ -51,24 +51,9 @@ fn a_window_of_three_batches_sliding_every_batch_counts_by_hand() {
     assert!(times.iter().all(|t| t % 100 == 0), "aligned: {times:?}");
 }
 
-/// A generated corpus, `files` files of about `bytes` each.
-fn corpus_files(dir: &Path, files: u32, bytes: f64) -> Vec<(String, String)> {
-    let corpus = fixtures::corpus(&dir.join("corpus"), files, bytes, 5);
-    corpus
-        .files
-        .iter()
-        .map(|path| {
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(path).unwrap(),
-            )
-        })
-        .collect()
-}
-
 fn sliding_windows_match_the_model(partitions: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let files = corpus_files(dir.path(), 24, 24.0 * 20_000.0 / 1e6);
+    let files = corpus_files(dir.path(), 24, 24.0 * 20_000.0 / 1e6, 5);
     let run = windowed_word_count(
         &dir.path().join("run"),
         Path::new(fixtures::SUM),
