@@ -16,8 +16,7 @@
 //! in an order where each one's input is made before it runs, and a chain
 //! is never empty.
 
-use crate::plan::Shape;
-use crate::plan::{NodeRef, Plan};
+use crate::plan::{NodeRef, Plan, Shape};
 
 /// Streams run together, per partition.
 #[derive(Clone, Debug, PartialEq, Eq)]

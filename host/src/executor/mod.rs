@@ -29,13 +29,13 @@
 //! takes the partitions as they are. Host operators ([`crate::builtin`])
 //! run through the same calls as plugins.
 //!
-//! A windowed stream (`reduce_by_key_and_window`, …) is one whose reduced
-//! batch is kept in its [`WindowState`]; at a slide (see `window`) the
-//! window's partials are exchanged and combined again into its output (for
-//! `window`, simply given, oldest first). The
-//! window takes the batch only once every chain has succeeded, so a batch
-//! that fails and runs again is counted once. A sink writes only at the
-//! times its input emits: every batch, or a window's slides downstream.
+//! A windowed stream (`reduce_by_key_and_window`, …) keeps each batch's
+//! result in its [`WindowState`]; at a slide (see `window`) the window's
+//! partials are exchanged and combined again into its output (`window`
+//! gives them as they are, oldest first). The window takes the batch only
+//! once every chain has succeeded, so a batch that fails and runs again is
+//! counted once. A sink writes only at the times its input emits: every
+//! batch, or a window's slides downstream.
 
 mod chain;
 mod window;
