@@ -13,8 +13,8 @@
 //!   values summed. Values are equal when their bytes are (numbers by their
 //!   bits), as keys are everywhere in Sluice: the exchange routes by those
 //!   bytes.
-//! - `window`: the records as they are (the host keeps them for the
-//!   window).
+//! - `window`, `repartition`: the records as they are (the executor keeps
+//!   them for the window, or cuts them into the stream's partitions).
 
 use std::hash::Hash;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ pub fn host_operator(op: StreamOp) -> Option<Arc<dyn Operator>> {
     match op {
         StreamOp::Count => Some(Arc::new(Count)),
         StreamOp::CountByValue | StreamOp::CountByValueAndWindow => Some(Arc::new(CountByValue)),
-        StreamOp::Window => Some(Arc::new(PassThrough)),
+        StreamOp::Window | StreamOp::Repartition => Some(Arc::new(PassThrough)),
         _ => None,
     }
 }
@@ -79,7 +79,8 @@ impl Operator for CountByValue {
     }
 }
 
-/// `window`: the records, unchanged.
+/// `window`, `repartition`: the records, unchanged (the executor never
+/// calls it: it moves the records itself).
 struct PassThrough;
 
 impl Operator for PassThrough {

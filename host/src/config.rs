@@ -36,7 +36,8 @@
 //! from = "lines"
 //! op = "flat_map"              # map | flat_map | filter | reduce_by_key | reduce_by_key_and_window
 //!                              # host, no plugin: count | count_by_value |
-//!                              # count_by_value_and_window | window
+//!                              # count_by_value_and_window | window |
+//!                              # repartition (with partitions = N)
 //! plugin = "split_words.wasm"
 //! params = { min_length = 3 }  # handed to the plugin's init
 //! partitions = 4               # reduce_by_key only: partitions after the exchange
@@ -337,6 +338,9 @@ pub enum StreamOp {
     /// `DStream.window`: every record of the window's batches, run by the
     /// host.
     Window,
+    /// `DStream.repartition`: each batch's records spread over
+    /// `partitions` partitions, run by the host.
+    Repartition,
 }
 
 impl StreamOp {
@@ -353,7 +357,8 @@ impl StreamOp {
             StreamOp::Count
             | StreamOp::CountByValue
             | StreamOp::CountByValueAndWindow
-            | StreamOp::Window => None,
+            | StreamOp::Window
+            | StreamOp::Repartition => None,
         }
     }
 
@@ -375,6 +380,7 @@ impl StreamOp {
             | StreamOp::CountByValueAndWindow => Shape::ByKey,
             StreamOp::Count => Shape::Global,
             StreamOp::Window => Shape::Gathered,
+            StreamOp::Repartition => Shape::Repartition,
         }
     }
 
@@ -390,6 +396,7 @@ impl StreamOp {
             StreamOp::CountByValue => "count_by_value",
             StreamOp::CountByValueAndWindow => "count_by_value_and_window",
             StreamOp::Window => "window",
+            StreamOp::Repartition => "repartition",
         }
     }
 }
@@ -412,6 +419,9 @@ pub enum Shape {
     /// Taken whole, partition by partition, without a call per partition
     /// (`window`).
     Gathered,
+    /// Taken whole and cut again into the stream's `partitions`
+    /// (`repartition`), without a call.
+    Repartition,
 }
 
 /// A `window_duration` or `slide_duration`, in range (see

@@ -26,7 +26,8 @@
 //! The end of a chain moves records by its [`Shape`]: `ByKey` (reduce,
 //! count by value) exchanges by key and combines again; `Global` (count)
 //! gathers every partition's partial into one record; `Gathered` (window)
-//! takes the partitions as they are. Host operators ([`crate::builtin`])
+//! takes the partitions as they are; `Repartition` cuts the batch again into
+//! the stream's `partitions`. Host operators ([`crate::builtin`])
 //! run through the same calls as plugins.
 //!
 //! A windowed stream (`reduce_by_key_and_window`, …) keeps each batch's
@@ -322,8 +323,9 @@ impl ChainRun<'_> {
                 let Some((stream, spec)) = reduce else {
                     return Ok((calls, vec![current.into_owned()]));
                 };
-                if spec.shape() == Shape::Gathered {
-                    // `window`: the records as they are, no call.
+                if matches!(spec.shape(), Shape::Gathered | Shape::Repartition) {
+                    // `window`, `repartition`: the records as they are, no
+                    // call.
                     calls.push(PartitionCall::default());
                     return Ok((calls, vec![current.into_owned()]));
                 }
@@ -352,6 +354,10 @@ impl ChainRun<'_> {
         };
         match spec.shape() {
             Shape::Narrow | Shape::Gathered => return Ok(outputs.into_iter().flatten().collect()),
+            Shape::Repartition => {
+                let all = Batch::concat(outputs.into_iter().flatten().collect(), spec.output_type);
+                return Ok(all.split(spec.exchange.buckets()));
+            }
             Shape::Global => {
                 let partials =
                     Batch::concat(outputs.into_iter().flatten().collect(), spec.output_type);

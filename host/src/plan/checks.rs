@@ -196,11 +196,19 @@ pub(super) fn stream_spec(
         }
     };
     let exchange = match &cfg.partitions {
-        Some(p) if op.shape() != Shape::ByKey => {
+        Some(p) if !matches!(op.shape(), Shape::ByKey | Shape::Repartition) => {
             return Err(file
                 .error_at(
                     p.span(),
-                    format!("stream `{name}`: `partitions` applies only to operators with an exchange by key (reduce_by_key, count_by_value and their windows)"),
+                    format!("stream `{name}`: `partitions` applies only to repartition and to operators with an exchange by key (reduce_by_key, count_by_value and their windows)"),
+                )
+                .into());
+        }
+        None if op == StreamOp::Repartition => {
+            return Err(file
+                .error_at(
+                    cfg.op.span(),
+                    format!("stream `{name}`: `repartition` needs `partitions`, how many partitions each batch gets"),
                 )
                 .into());
         }

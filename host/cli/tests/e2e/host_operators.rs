@@ -221,3 +221,65 @@ fn host_operators_refuse_plugins_and_keyed_input_and_plugin_operators_need_one()
         "{stderr}"
     );
 }
+
+#[test]
+fn repartition_spreads_each_batch_over_its_partitions_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let words: Vec<String> = (0..30).map(|i| format!("w{i:02}")).collect();
+    std::fs::write(input.join("f.txt"), words.join("\n") + "\n").unwrap();
+    let pipeline = PipelineFile::new("100ms")
+        .files_source("lines", "in", "include_existing = true")
+        .host_stream("spread", "lines", "repartition", "partitions = 3")
+        .text_files("spread", "spread", "out/spread", "")
+        .write(dir.path().join("pipeline.toml"));
+    stdout_of(&run(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--partitions",
+        "2",
+        "--max-batches",
+        "1",
+    ]));
+    let batch = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("spread-")
+        })
+        .unwrap();
+    let parts: Vec<Vec<String>> = (0..3)
+        .map(|i| {
+            std::fs::read_to_string(batch.join(format!("part-{i:05}")))
+                .unwrap()
+                .lines()
+                .map(|l| l.trim_matches('\'').to_owned())
+                .collect()
+        })
+        .collect();
+    assert!(!batch.join("part-00003").exists());
+    assert!(
+        parts.iter().all(|p| (9..=11).contains(&p.len())),
+        "{parts:?}"
+    );
+    assert_eq!(parts.concat(), words, "every record once, in order");
+    let dir2 = tempfile::tempdir().unwrap();
+    let stderr = stderr_of_failure(&run(&[
+        "check",
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .host_stream("spread", "lines", "repartition", "")
+            .pprint("out", "spread")
+            .write(dir2.path().join("p.toml"))
+            .to_str()
+            .unwrap(),
+    ]));
+    assert!(
+        stderr.contains("p.toml:7:6: stream `spread`: `repartition` needs `partitions`, how many partitions each batch gets"),
+        "{stderr}"
+    );
+}
