@@ -34,7 +34,8 @@
 //!
 //! [streams.words]
 //! from = "lines"
-//! op = "flat_map"              # map | flat_map | filter | reduce_by_key | reduce_by_key_and_window
+//! op = "flat_map"              # map | flat_map | filter | map_values | reduce_by_key |
+//!                              # reduce_by_key_and_window | reduce | reduce_by_window
 //!                              # host, no plugin: count | count_by_value |
 //!                              # count_by_value_and_window | window |
 //!                              # repartition (with partitions = N)
@@ -327,6 +328,14 @@ pub enum StreamOp {
     /// `DStream.reduceByKeyAndWindow`, a reducer plugin over the batches of
     /// a sliding window.
     ReduceByKeyAndWindow,
+    /// `DStream.mapValues`, a mapper plugin that sees the values only; the
+    /// keys pass through the host untouched.
+    MapValues,
+    /// `DStream.reduce`: a reducer plugin combining all the records of an
+    /// unkeyed batch into one.
+    Reduce,
+    /// `DStream.reduceByWindow`: `reduce` over the batches of a window.
+    ReduceByWindow,
     /// `DStream.count`: the number of records of each batch (0 for an empty
     /// one), run by the host.
     Count,
@@ -348,12 +357,13 @@ impl StreamOp {
     /// operators the host runs itself.
     pub fn plugin_kind(self) -> Option<OperatorKind> {
         match self {
-            StreamOp::Map => Some(OperatorKind::Map),
+            StreamOp::Map | StreamOp::MapValues => Some(OperatorKind::Map),
             StreamOp::FlatMap => Some(OperatorKind::FlatMap),
             StreamOp::Filter => Some(OperatorKind::Filter),
-            StreamOp::ReduceByKey | StreamOp::ReduceByKeyAndWindow => {
-                Some(OperatorKind::ReduceByKey)
-            }
+            StreamOp::ReduceByKey
+            | StreamOp::ReduceByKeyAndWindow
+            | StreamOp::Reduce
+            | StreamOp::ReduceByWindow => Some(OperatorKind::ReduceByKey),
             StreamOp::Count
             | StreamOp::CountByValue
             | StreamOp::CountByValueAndWindow
@@ -366,19 +376,24 @@ impl StreamOp {
     pub fn is_windowed(self) -> bool {
         matches!(
             self,
-            StreamOp::ReduceByKeyAndWindow | StreamOp::CountByValueAndWindow | StreamOp::Window
+            StreamOp::ReduceByKeyAndWindow
+                | StreamOp::ReduceByWindow
+                | StreamOp::CountByValueAndWindow
+                | StreamOp::Window
         )
     }
 
     /// How the stream's records move (see [`Shape`]).
     pub fn shape(self) -> Shape {
         match self {
-            StreamOp::Map | StreamOp::FlatMap | StreamOp::Filter => Shape::Narrow,
+            StreamOp::Map | StreamOp::FlatMap | StreamOp::Filter | StreamOp::MapValues => {
+                Shape::Narrow
+            }
             StreamOp::ReduceByKey
             | StreamOp::ReduceByKeyAndWindow
             | StreamOp::CountByValue
             | StreamOp::CountByValueAndWindow => Shape::ByKey,
-            StreamOp::Count => Shape::Global,
+            StreamOp::Count | StreamOp::Reduce | StreamOp::ReduceByWindow => Shape::Global,
             StreamOp::Window => Shape::Gathered,
             StreamOp::Repartition => Shape::Repartition,
         }
@@ -392,6 +407,9 @@ impl StreamOp {
             StreamOp::Filter => "filter",
             StreamOp::ReduceByKey => "reduce_by_key",
             StreamOp::ReduceByKeyAndWindow => "reduce_by_key_and_window",
+            StreamOp::MapValues => "map_values",
+            StreamOp::Reduce => "reduce",
+            StreamOp::ReduceByWindow => "reduce_by_window",
             StreamOp::Count => "count",
             StreamOp::CountByValue => "count_by_value",
             StreamOp::CountByValueAndWindow => "count_by_value_and_window",

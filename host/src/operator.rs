@@ -79,7 +79,7 @@ impl StreamOperators {
             .map(|s| {
                 let current = match (&s.plugin, crate::builtin::host_operator(s.op)) {
                     (Some(plugin), _) => {
-                        Versioned::wasm(engine.clone(), plugin.clone(), s.output_type, 1)
+                        Versioned::wasm(engine.clone(), plugin.clone(), s.call_types.output, 1)
                     }
                     (None, operator) => Versioned {
                         operator: operator.unwrap_or_else(|| Arc::new(Missing)),

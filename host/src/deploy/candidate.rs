@@ -73,13 +73,15 @@ pub fn check(
         stream.params.clone(),
         stream.limits,
     )?;
-    let output = fit_types(kind, plugin.signature(), stream.input_type)
+    // What the plugin is called with: the stream's records, or their
+    // values (`map_values`), or with a constant key (`reduce`).
+    let output = fit_types(kind, plugin.signature(), stream.call_types.input)
         .map_err(|m| types_error(m.describe(plugin.name(), plan.node_name(stream.from))))?;
-    if output != stream.output_type {
+    if output != stream.call_types.output {
         return Err(types_error(format!(
             "gives {output} records, but stream `{}` must keep giving {} records to {}; a new version must keep its stream's record types (change the pipeline file and restart to change them)",
             stream.name,
-            stream.output_type,
+            stream.call_types.output,
             consumers(plan, index)
         )));
     }

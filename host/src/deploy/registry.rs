@@ -433,7 +433,7 @@ impl Registry {
             .find(|v| v.hash == plugin.hash())
             .map(|v| format!(" (same component as v{})", v.number))
             .unwrap_or_default();
-        let operator = Versioned::wasm(self.engine.clone(), plugin, spec.output_type, number);
+        let operator = Versioned::wasm(self.engine.clone(), plugin, spec.call_types.output, number);
         let version = Version::new(
             number,
             operator.plugin.clone(),

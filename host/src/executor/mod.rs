@@ -38,6 +38,7 @@
 //! counted once. A sink writes only at the times its input emits: every
 //! batch, or a window's slides downstream.
 
+mod adapter;
 mod chain;
 mod window;
 
@@ -53,7 +54,7 @@ use crate::batch::{Batch, Column};
 use crate::error::{CallSite, Error, Phase};
 use crate::exchange::{gather, route};
 use crate::operator::{StreamOperators, Versioned};
-use crate::plan::{NodeRef, Plan, Shape};
+use crate::plan::{NodeRef, Plan, Shape, StreamOp};
 use crate::recovery::{CounterSnapshot, DeadLetter, Recovery, StreamCounters};
 use crate::time::BatchTime;
 use crate::window::WindowState;
@@ -362,11 +363,16 @@ impl ChainRun<'_> {
                 let partials =
                     Batch::concat(outputs.into_iter().flatten().collect(), spec.output_type);
                 if partials.is_empty() {
-                    // `count` of an empty batch is 0, as in Spark.
-                    return Ok(vec![Batch {
-                        keys: None,
-                        values: Column::Int64(vec![0]),
-                    }]);
+                    // `count` of an empty batch is 0, as in Spark; `reduce`
+                    // of one gives nothing.
+                    return Ok(if spec.op == StreamOp::Count {
+                        vec![Batch {
+                            keys: None,
+                            values: Column::Int64(vec![0]),
+                        }]
+                    } else {
+                        Vec::new()
+                    });
                 }
                 let (output, call) = self.call(stream, 0, Phase::AfterExchange, &partials)?;
                 call.report(&mut reports[stream], &mut dead_letters[stream]);
@@ -422,16 +428,17 @@ impl ChainRun<'_> {
             operator: &*operators.current.operator,
             policy: &spec.on_error,
             counters: &self.executor.counters[stream],
-            input_type: spec.input_type,
-            output_type: spec.output_type,
+            input_type: spec.call_types.input,
+            output_type: spec.call_types.output,
             recombine: matches!(phase, Phase::AfterExchange | Phase::Window),
         };
+        let call_input = spec.adapter.call_input(batch);
         let started = Instant::now();
-        let outcome = recovery.apply(batch, &site(&operators.current, false))?;
+        let outcome = recovery.apply(&call_input, &site(&operators.current, false))?;
         let call_time = started.elapsed();
         let shadow = operators.shadow.as_ref().map(|shadow| {
             let started = Instant::now();
-            let result = shadow.operator.apply(batch, &site(shadow, true));
+            let result = shadow.operator.apply(&call_input, &site(shadow, true));
             let elapsed = started.elapsed();
             let verdict = match result {
                 // A recovered call's output is no reference.
@@ -452,8 +459,9 @@ impl ChainRun<'_> {
             };
             (verdict, elapsed)
         });
+        drop(call_input);
         Ok((
-            outcome.output,
+            spec.adapter.stream_output(spec, batch, outcome.output)?,
             PartitionCall {
                 called: true,
                 dead_letters: outcome.dead_letters,

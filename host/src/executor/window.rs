@@ -66,6 +66,13 @@ impl ChainRun<'_> {
             let output = pieces.into_iter().cloned().collect();
             return Ok((next, output));
         }
+        if spec.shape() == Shape::Global {
+            // `reduce_by_window`: the batches' results reduced into one.
+            let all = Batch::concat(pieces.into_iter().cloned().collect(), spec.output_type);
+            let (output, call) = self.call(stream, 0, Phase::Window, &all)?;
+            call.report(&mut reports[stream], &mut dead_letters[stream]);
+            return Ok((next, vec![output]));
+        }
         let buckets = spec.exchange.buckets();
         let routed: Vec<Vec<Batch>> = pieces
             .par_iter()

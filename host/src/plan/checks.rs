@@ -9,8 +9,8 @@ use super::graph::{known_names, node_type};
 use super::types::fit_types;
 use super::window::window_spec;
 use super::{
-    ErrorPolicy, NodeRef, SinkSpec, SinkSpecKind, SourceSpec, SourceSpecKind, StreamSpec,
-    TcpControlSpec, Upstream,
+    ErrorPolicy, KeyAdapter, NodeRef, SinkSpec, SinkSpecKind, SourceSpec, SourceSpecKind,
+    StreamSpec, TcpControlSpec, Upstream,
 };
 use crate::batch::{RecordType, ValueType};
 use crate::config::{
@@ -19,7 +19,7 @@ use crate::config::{
 use crate::config::{Shape, StreamOp};
 use crate::error::{ConfigError, Error};
 use crate::partition::Partitioning;
-use crate::plugin::{Limits, Param, PluginEngine};
+use crate::plugin::{Limits, Param, PluginEngine, Signature};
 
 /// A source table, checked.
 pub(super) fn source_spec(
@@ -135,7 +135,10 @@ pub(super) fn stream_spec(
     let plugin_params = Param::from_toml(&cfg.params);
     let limits = cfg.limits.apply(pipeline_limits);
     let from_name = cfg.from.get_ref();
-    let (plugin, plugin_path, output_type) = match (op.plugin_kind(), &cfg.plugin) {
+    let upstream_type = upstream.record_type;
+    let (adapter, call_input) = adapter_for(op, upstream_type)
+        .map_err(|message| file.error_at(cfg.from.span(), format!("stream `{name}`: {message}")))?;
+    let (plugin, plugin_path, call_output) = match (op.plugin_kind(), &cfg.plugin) {
         (Some(kind), Some(path)) => {
             let plugin_path = file.resolve(path.get_ref());
             if !plugin_path.exists() {
@@ -150,8 +153,8 @@ pub(super) fn stream_spec(
                     .into());
             }
             let plugin = engine.load(&plugin_path, Some(kind), plugin_params.clone(), limits)?;
-            let output_type =
-                fit_types(kind, plugin.signature(), upstream.record_type).map_err(|mismatch| {
+            let call_output =
+                fit_types(kind, plugin.signature(), call_input).map_err(|mismatch| {
                     file.error_at(
                         cfg.from.span(),
                         format!(
@@ -160,7 +163,7 @@ pub(super) fn stream_spec(
                         ),
                     )
                 })?;
-            (Some(plugin), Some(plugin_path), output_type)
+            (Some(plugin), Some(plugin_path), call_output)
         }
         (Some(_), None) => {
             return Err(file
@@ -189,11 +192,29 @@ pub(super) fn stream_spec(
                     )
                     .into());
             }
-            let output_type = host_output_type(op, upstream.record_type).map_err(|message| {
+            let output_type = host_output_type(op, upstream_type).map_err(|message| {
                 file.error_at(cfg.from.span(), format!("stream `{name}`: {message}"))
             })?;
             (None, None, output_type)
         }
+    };
+    let output_type = match adapter {
+        KeyAdapter::None => call_output,
+        KeyAdapter::ValuesOnly => {
+            if call_output.key.is_some() {
+                return Err(file
+                    .error_at(
+                        cfg.from.span(),
+                        format!("stream `{name}`: `map_values` puts the keys back itself, so its plugin must give values only, but it gives {call_output} records; use `map` to change keys"),
+                    )
+                    .into());
+            }
+            RecordType {
+                key: upstream_type.key,
+                value: call_output.value,
+            }
+        }
+        KeyAdapter::ConstantKey => upstream_type,
     };
     let exchange = match &cfg.partitions {
         Some(p) if !matches!(op.shape(), Shape::ByKey | Shape::Repartition) => {
@@ -220,6 +241,14 @@ pub(super) fn stream_spec(
         None => partitioning,
     };
     let on_error = error_policy(file, name, cfg)?;
+    if adapter == KeyAdapter::ValuesOnly && matches!(on_error, ErrorPolicy::DeadLetter { .. }) {
+        return Err(file
+            .error_at(
+                cfg.op.span(),
+                format!("stream `{name}`: `map_values` does not take on_error = \"dead_letter\" yet (its plugin never sees the keys, so a dead letter would lose them); use \"skip\", \"retry\" or \"fail\""),
+            )
+            .into());
+    }
     Ok(StreamSpec {
         name: name.to_owned(),
         from,
@@ -229,13 +258,50 @@ pub(super) fn stream_spec(
         limits,
         rollback_after: cfg.rollback_after.unwrap_or(3),
         plugin_path,
-        input_type: upstream.record_type,
+        input_type: upstream_type,
         output_type,
+        call_types: Signature {
+            input: call_input,
+            output: call_output,
+        },
+        adapter,
         exchange,
         on_error,
         slide: window.map_or(upstream.slide, |w| w.slide),
         window,
     })
+}
+
+/// How `op` hands its input's records to a plugin, and the records the
+/// plugin then takes; or why `op` cannot take `upstream`.
+fn adapter_for(op: StreamOp, upstream: RecordType) -> Result<(KeyAdapter, RecordType), String> {
+    match op {
+        StreamOp::MapValues => match upstream.key {
+            Some(_) => Ok((
+                KeyAdapter::ValuesOnly,
+                RecordType {
+                    key: None,
+                    value: upstream.value,
+                },
+            )),
+            None => Err(format!(
+                "`map_values` maps the values of a keyed stream, but its input gives {upstream} records; use `map`"
+            )),
+        },
+        StreamOp::Reduce | StreamOp::ReduceByWindow => match upstream.key {
+            None => Ok((
+                KeyAdapter::ConstantKey,
+                RecordType {
+                    key: Some(ValueType::Text),
+                    value: upstream.value,
+                },
+            )),
+            Some(_) => Err(format!(
+                "`{op}` combines the records of an unkeyed stream, but its input gives {upstream} records (keyed); use reduce_by_key to combine per key"
+            )),
+        },
+        _ => Ok((KeyAdapter::None, upstream)),
+    }
 }
 
 /// The records a host operator gives for `upstream`, or why it cannot take

@@ -34,7 +34,7 @@ use crate::config::{InvalidUtf8, LoadedFile, LongLines, TextFormat};
 pub use crate::config::{Shape, StreamOp};
 use crate::error::Error;
 use crate::partition::{DEFAULT_TARGET_PARTITION_MIB, Partitioning};
-use crate::plugin::{Limits, OperatorKind, Param, Plugin, PluginEngine};
+use crate::plugin::{Limits, OperatorKind, Param, Plugin, PluginEngine, Signature};
 
 /// A node that records flow out of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -135,6 +135,12 @@ pub struct StreamSpec {
     pub input_type: RecordType,
     /// The records it gives.
     pub output_type: RecordType,
+    /// What its plugin is called with and gives: the stream's records,
+    /// but for `map_values` (values only) and `reduce` (a constant key
+    /// added); see [`KeyAdapter`].
+    pub call_types: Signature,
+    /// How the stream's records become its plugin's and back.
+    pub adapter: KeyAdapter,
     /// `reduce_by_key`: the partitions after the exchange: the stream's
     /// or the pipeline's fixed `partitions`, else sized by the combined
     /// bytes, as input partitions are.
@@ -177,6 +183,20 @@ impl StreamSpec {
             .as_ref()
             .map_or(crate::builtin::BUILTIN_HASH, Plugin::hash)
     }
+}
+
+/// How a stream's records are handed to its plugin when the plugin's
+/// records differ from the stream's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAdapter {
+    /// The records as they are.
+    None,
+    /// `map_values`: the plugin gets the values only and the keys are put
+    /// back on its output, untouched.
+    ValuesOnly,
+    /// `reduce`: every record gets the same empty text key, so a reducer
+    /// combines them all; its output loses the key again.
+    ConstantKey,
 }
 
 /// A stream's sliding window, as Spark's `reduceByKeyAndWindow` takes it.

@@ -16,5 +16,6 @@ mod plugin_failures;
 mod pprint;
 mod socket_source;
 mod untrusted;
+mod values_and_reduce;
 mod windows;
 mod wordcount;
