@@ -87,6 +87,41 @@ pub fn stderr_of_failure(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 
+/// Writes `pipeline` as `p.toml` beside an `in` directory, runs `sluice
+/// check` and returns stderr; a refused pipeline file is the user's error,
+/// exit status 2.
+pub fn check_fails(pipeline: PipelineFile) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    let path = pipeline.write(dir.path().join("p.toml"));
+    let output = run(&["check", path.to_str().unwrap()]);
+    let stderr = stderr_of_failure(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("internal error"), "{stderr}");
+    stderr
+}
+
+/// Each batch's records as the `text_files` sink `prefix` under `dir`
+/// wrote them, sorted, in batch order.
+pub fn sorted_batches(dir: &Path, prefix: &str) -> Vec<Vec<String>> {
+    sink_batches(dir, prefix)
+        .into_values()
+        .map(|mut lines| {
+            lines.sort();
+            lines
+        })
+        .collect()
+}
+
+/// Writes each (name, text) of `files` into `dir/in`, made if missing.
+pub fn write_inputs(dir: &Path, files: &[(&str, &str)]) {
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for (name, text) in files {
+        std::fs::write(input.join(name), text).unwrap();
+    }
+}
+
 /// A word-count pipeline over the files source at `input`:
 /// split-words, word-pair and sum, written as `jsonl` text files under
 /// `out/counts`. `source_keys` go into the source's table; `extra` is

@@ -2,22 +2,8 @@
 //! `count_by_value_and_window`, `window` — end to end with the real
 //! binary, against hand-computed batches and a model of Spark's windows.
 
-use std::path::Path;
-
 use super::common::*;
 use sluice_test_fixtures as fixtures;
-
-/// Each batch's records as the `text_files` sink under `dir` wrote them
-/// (`jsonl`), sorted, in batch order.
-fn sorted_batches(dir: &Path, prefix: &str) -> Vec<Vec<String>> {
-    sink_batches(dir, prefix)
-        .into_values()
-        .map(|mut lines| {
-            lines.sort();
-            lines
-        })
-        .collect()
-}
 
 fn jsonl(records: &[&str]) -> Vec<String> {
     let mut lines: Vec<String> = records.iter().map(|r| (*r).to_owned()).collect();
@@ -28,15 +14,14 @@ fn jsonl(records: &[&str]) -> Vec<String> {
 #[test]
 fn count_count_by_value_and_window_give_spark_s_batches_by_hand() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in");
-    std::fs::create_dir(&input).unwrap();
-    for (name, text) in [
-        ("f0.txt", "a b a\n"),
-        ("f1.txt", "b\n"),
-        ("f2.txt", "c a\n"),
-    ] {
-        std::fs::write(input.join(name), text).unwrap();
-    }
+    write_inputs(
+        dir.path(),
+        &[
+            ("f0.txt", "a b a\n"),
+            ("f1.txt", "b\n"),
+            ("f2.txt", "c a\n"),
+        ],
+    );
     let jsonl_sink = "format = \"jsonl\"";
     let pipeline = PipelineFile::new("100ms")
         .files_source(
@@ -169,57 +154,6 @@ fn count_by_value_and_window_matches_a_model_of_spark_with_one_partition() {
 #[test]
 fn count_by_value_and_window_matches_a_model_of_spark_with_four_partitions() {
     counts_by_value_over_windows_match_the_model("4");
-}
-
-#[test]
-fn host_operators_refuse_plugins_and_keyed_input_and_plugin_operators_need_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let check = |pipeline: PipelineFile| {
-        let path = pipeline.write(dir.path().join("p.toml"));
-        stderr_of_failure(&run(&["check", path.to_str().unwrap()]))
-    };
-    let source = || PipelineFile::new("1s").files_source("lines", "in", "");
-    let stderr = check(
-        source()
-            .stream("n", "lines", "count", fixtures::SUM, "")
-            .pprint("out", "n"),
-    );
-    assert!(
-        stderr
-            .contains("p.toml:8:10: stream `n`: `count` is run by the host and takes no `plugin`"),
-        "{stderr}"
-    );
-    let stderr = check(
-        source()
-            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
-            .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
-            .host_stream("c", "pairs", "count_by_value", "")
-            .pprint("out", "c"),
-    );
-    assert!(
-        stderr.contains("stream `c`: `count_by_value` counts the records of an unkeyed stream, but its input gives (text, int64) records (keyed); use reduce_by_key to combine keyed records"),
-        "{stderr}"
-    );
-    let stderr = check(
-        source()
-            .host_stream("m", "lines", "map", "")
-            .pprint("out", "m"),
-    );
-    assert!(
-        stderr.contains(
-            "p.toml:7:6: stream `m`: `map` needs `plugin`, the component that implements it"
-        ),
-        "{stderr}"
-    );
-    let stderr = check(
-        source()
-            .host_stream("n", "lines", "count", "params = { x = 1 }")
-            .pprint("out", "n"),
-    );
-    assert!(
-        stderr.contains("stream `n`: `count` is run by the host and takes no `params`"),
-        "{stderr}"
-    );
 }
 
 #[test]

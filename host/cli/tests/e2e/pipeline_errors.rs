@@ -4,20 +4,6 @@
 use super::common::*;
 use sluice_test_fixtures as fixtures;
 
-/// Writes `pipeline` as `p.toml` beside an `in` directory, runs `sluice
-/// check` and returns stderr; a refused pipeline file is the user's error,
-/// exit status 2.
-fn check_fails(pipeline: PipelineFile) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("in")).unwrap();
-    let path = pipeline.write(dir.path().join("p.toml"));
-    let output = run(&["check", path.to_str().unwrap()]);
-    let stderr = stderr_of_failure(&output);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(!stderr.contains("internal error"), "{stderr}");
-    stderr
-}
-
 /// Asserts that `sluice check` refuses `pipeline` with `message` in its
 /// error (and exit status 2).
 fn refused_with(pipeline: PipelineFile, message: &str) {
@@ -325,5 +311,70 @@ fn window_keys_are_checked_against_the_operator_and_the_input_slide() {
             "window_duration = \"3s\"",
         ),
         "stream `again`: `window_duration` = \"3s\" is not a multiple of its input's slide (2s)",
+    );
+}
+
+#[test]
+fn host_operators_refuse_plugins_and_keyed_input_and_plugin_operators_need_one() {
+    let source = || PipelineFile::new("1s").files_source("lines", "in", "");
+    refused_with(
+        source()
+            .stream("n", "lines", "count", fixtures::SUM, "")
+            .pprint("out", "n"),
+        "p.toml:8:10: stream `n`: `count` is run by the host and takes no `plugin`",
+    );
+    refused_with(
+        source()
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+            .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+            .host_stream("c", "pairs", "count_by_value", "")
+            .pprint("out", "c"),
+        "stream `c`: `count_by_value` counts the records of an unkeyed stream, but its input gives (text, int64) records (keyed); use reduce_by_key to combine keyed records",
+    );
+    refused_with(
+        source()
+            .host_stream("m", "lines", "map", "")
+            .pprint("out", "m"),
+        "p.toml:7:6: stream `m`: `map` needs `plugin`, the component that implements it",
+    );
+    refused_with(
+        source()
+            .host_stream("n", "lines", "count", "params = { x = 1 }")
+            .pprint("out", "n"),
+        "stream `n`: `count` is run by the host and takes no `params`",
+    );
+}
+
+#[test]
+fn map_values_and_reduce_refuse_inputs_they_cannot_take() {
+    let words = || {
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+    };
+    refused_with(
+        words()
+            .stream("tagged", "words", "map_values", fixtures::TAG_A, "")
+            .pprint("out", "tagged"),
+        "stream `tagged`: `map_values` maps the values of a keyed stream, but its input gives text records; use `map`",
+    );
+    let pairs = || words().stream("pairs", "words", "map", fixtures::WORD_PAIR, "");
+    refused_with(
+        pairs()
+            .stream("total", "pairs", "reduce", fixtures::SUM, "")
+            .pprint("out", "total"),
+        "stream `total`: `reduce` combines the records of an unkeyed stream, but its input gives (text, int64) records (keyed); use reduce_by_key to combine per key",
+    );
+    refused_with(
+        pairs()
+            .stream(
+                "tens",
+                "pairs",
+                "map_values",
+                fixtures::TIMES_TEN,
+                "on_error = \"dead_letter\"",
+            )
+            .pprint("out", "tens"),
+        "stream `tens`: `map_values` does not take on_error = \"dead_letter\" yet",
     );
 }
