@@ -3,12 +3,12 @@
 //! Batch times are multiples of `batch_interval` since the epoch, as with
 //! Spark's `RecurringTimer`: the first is the next multiple after the
 //! pipeline is ready, so window boundaries are stable across restarts. When
-//! a files source reads the files already there (`include_existing`), the first batch
-//! runs at once (labelled with its aligned time) rather than up to an
-//! interval later. Each batch polls every
-//! source, cuts what arrived into input partitions sized by data (see
-//! [`crate::partition`]), runs the plan,
-//! and hands the result to every sink, in batch order. A batch that cannot
+//! a files source reads the files already there (`include_existing`), the
+//! first batch runs at once (labelled with its aligned time) rather than up
+//! to an interval later. Each batch polls every source, cuts what arrived
+//! into input partitions sized by data (see [`crate::partition`]), runs the
+//! plan, and hands the result to every sink (those whose input emits at
+//! that time), in batch order. A batch that cannot
 //! start on time because the previous one is still running waits; the wait
 //! is the *scheduling delay*, measured for every batch and logged when it
 //! exceeds the interval.
