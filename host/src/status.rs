@@ -1,11 +1,13 @@
 //! The running pipeline's progress, for `sluice status`: uptime, batches,
-//! the batch under way, scheduling and processing delays.
+//! the batch under way, scheduling and processing delays, what the sources
+//! counted and what the windows hold.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::source::SourceStats;
 use crate::time::BatchTime;
+use crate::window::WindowSize;
 
 /// Progress counters the scheduler updates and the control endpoint reads.
 pub struct StatusBoard {
@@ -34,6 +36,9 @@ pub struct Progress {
     pub max_processing: Duration,
     /// Each source's name and counters, as of the latest batch.
     pub sources: Vec<(String, SourceStats)>,
+    /// Each windowed stream's name and what its window holds, as of the
+    /// latest batch.
+    pub windows: Vec<(String, WindowSize)>,
 }
 
 impl Default for StatusBoard {
@@ -79,6 +84,11 @@ impl StatusBoard {
     /// The sources' counters after the latest batch's poll.
     pub fn sources_polled(&self, sources: Vec<(String, SourceStats)>) {
         self.lock().sources = sources;
+    }
+
+    /// What the windows hold after the latest batch.
+    pub fn windows_kept(&self, windows: Vec<(String, WindowSize)>) {
+        self.lock().windows = windows;
     }
 
     /// The counters now.

@@ -43,7 +43,7 @@ impl Partial {
 }
 
 /// How much a window holds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WindowSize {
     /// Batches with records in the window.
     pub batches: usize,

@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::listen::{AUTH_DEADLINE, MAX_CONNECTIONS};
 use super::protocol::{
     ChangeReport, Envelope, FirstBatch, HistoryReport, MAX_REQUEST_LINE, PROTOCOL_VERSION, Reply,
-    Request, Response, SourceStatus, StatusReport,
+    Request, Response, SourceStatus, StatusReport, WindowStatus,
 };
 use crate::deploy::registry::{Change, CompletedBatch};
 use crate::deploy::{Origin, Registry};
@@ -406,6 +406,11 @@ fn status(context: &Context) -> StatusReport {
             .sources
             .into_iter()
             .map(|(source, stats)| SourceStatus { source, stats })
+            .collect(),
+        windows: progress
+            .windows
+            .into_iter()
+            .map(|(stream, size)| WindowStatus { stream, size })
             .collect(),
     }
 }

@@ -146,6 +146,19 @@ pub struct StatusReport {
     /// Each source's counters, in plan order.
     #[serde(default)]
     pub sources: Vec<SourceStatus>,
+    /// What each windowed stream's window holds, in plan order.
+    #[serde(default)]
+    pub windows: Vec<WindowStatus>,
+}
+
+/// What a windowed stream's window holds after the latest batch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WindowStatus {
+    /// The stream.
+    pub stream: String,
+    /// Batches, records and bytes held.
+    #[serde(flatten)]
+    pub size: crate::window::WindowSize,
 }
 
 /// A source's counters in a status report.

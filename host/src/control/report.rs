@@ -115,6 +115,16 @@ pub fn status(report: &StatusReport) -> String {
             source_line(&source.stats)
         );
     }
+    for window in &report.windows {
+        let _ = writeln!(
+            out,
+            "window {}: {} batches, {} records, {:.1} MiB held",
+            window.stream,
+            window.size.batches,
+            window.size.records,
+            window.size.bytes as f64 / f64::from(1 << 20)
+        );
+    }
     for stream in &report.streams {
         let _ = writeln!(
             out,

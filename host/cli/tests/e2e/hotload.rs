@@ -958,6 +958,25 @@ fn a_windowed_stream_keeps_its_window_across_a_deploy() {
         running.input(&format!("f{i}.txt"), &numbered(&format!("w{i} w"), 3));
         read(i + 1);
     }
+    // `sluice status` shows what the window holds: at most the 3 batches
+    // of 600 ms (fewer once the files slide out), 3 distinct words a file.
+    let status = running.json(&["status"]);
+    assert_eq!(status["windows"][0]["stream"], "recent", "{status:#}");
+    let held = &status["windows"][0];
+    let batches = held["batches"].as_u64().unwrap();
+    assert!(batches <= 3, "{status:#}");
+    assert!(
+        held["records"].as_u64().unwrap() <= 4 * batches,
+        "{status:#}"
+    );
+    assert_eq!(
+        held["bytes"].as_u64().unwrap() == 0,
+        batches == 0,
+        "{status:#}"
+    );
+    let text = stdout_of(&running.control(&["status"]));
+    assert!(text.contains("\nwindow recent: "), "{text}");
+    assert!(text.contains(" MiB held\n"), "{text}");
     stdout_of(&running.control(&["deploy", "recent", sum_in_c.to_str().unwrap()]));
     assert_eq!(recent()["current"]["version"], 2);
     for i in 3..6 {
