@@ -113,6 +113,24 @@ pub fn sorted_batches(dir: &Path, prefix: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Three small input files for hand-computed batches: "a b a", "b",
+/// "c a".
+pub const THREE_FILES: &[(&str, &str)] = &[
+    ("f0.txt", "a b a\n"),
+    ("f1.txt", "b\n"),
+    ("f2.txt", "c a\n"),
+];
+
+/// A pipeline with batches of `interval` and the source `lines` reading
+/// the files already in `in`, one per batch, in name order.
+pub fn one_file_per_batch(interval: &str) -> PipelineFile {
+    PipelineFile::new(interval).files_source(
+        "lines",
+        "in",
+        "include_existing = true\nmax_files_per_batch = 1",
+    )
+}
+
 /// Writes each (name, text) of `files` into `dir/in`, made if missing.
 pub fn write_inputs(dir: &Path, files: &[(&str, &str)]) {
     let input = dir.join("in");
@@ -268,12 +286,7 @@ pub fn windowed_run(
     for (name, text) in files {
         std::fs::write(input.join(name), text).unwrap();
     }
-    let source = PipelineFile::new("100ms").files_source(
-        "lines",
-        "in",
-        "include_existing = true\nmax_files_per_batch = 1",
-    );
-    let pipeline = streams(source)
+    let pipeline = streams(one_file_per_batch("100ms"))
         .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
         .text_files("win", "recent", "out/win", "format = \"jsonl\"")
         .write(dir.join("pipeline.toml"));

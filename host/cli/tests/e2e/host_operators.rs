@@ -14,21 +14,9 @@ fn jsonl(records: &[&str]) -> Vec<String> {
 #[test]
 fn count_count_by_value_and_window_give_spark_s_batches_by_hand() {
     let dir = tempfile::tempdir().unwrap();
-    write_inputs(
-        dir.path(),
-        &[
-            ("f0.txt", "a b a\n"),
-            ("f1.txt", "b\n"),
-            ("f2.txt", "c a\n"),
-        ],
-    );
+    write_inputs(dir.path(), THREE_FILES);
     let jsonl_sink = "format = \"jsonl\"";
-    let pipeline = PipelineFile::new("100ms")
-        .files_source(
-            "lines",
-            "in",
-            "include_existing = true\nmax_files_per_batch = 1",
-        )
+    let pipeline = one_file_per_batch("100ms")
         .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
         .host_stream("n", "words", "count", "")
         .host_stream("by_value", "words", "count_by_value", "")

@@ -9,20 +9,8 @@ use sluice_test_fixtures as fixtures;
 #[test]
 fn map_values_keeps_keys_and_reduce_combines_whole_batches_and_windows() {
     let dir = tempfile::tempdir().unwrap();
-    write_inputs(
-        dir.path(),
-        &[
-            ("f0.txt", "a b a\n"),
-            ("f1.txt", "b\n"),
-            ("f2.txt", "c a\n"),
-        ],
-    );
-    let pipeline = PipelineFile::new("100ms")
-        .files_source(
-            "lines",
-            "in",
-            "include_existing = true\nmax_files_per_batch = 1",
-        )
+    write_inputs(dir.path(), THREE_FILES);
+    let pipeline = one_file_per_batch("100ms")
         .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
         .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
         .stream("tens", "pairs", "map_values", fixtures::TIMES_TEN, "")
