@@ -166,6 +166,16 @@ impl Column {
         }
     }
 
+    /// A value type with this column's layout (`bytes` for every
+    /// variable-width column): enough to make an empty column like it.
+    pub fn layout_type(&self) -> ValueType {
+        match self {
+            Column::Varlen(_) => ValueType::Bytes,
+            Column::Int64(_) => ValueType::Int64,
+            Column::Float64(_) => ValueType::Float64,
+        }
+    }
+
     /// How many values the column holds.
     pub fn len(&self) -> usize {
         match self {
@@ -523,14 +533,9 @@ impl Batch {
     /// The record type the layout suggests (text for variable-width
     /// columns); exact types come from the plan.
     fn record_type(&self) -> RecordType {
-        let guess = |c: &Column| match c {
-            Column::Varlen(_) => ValueType::Bytes,
-            Column::Int64(_) => ValueType::Int64,
-            Column::Float64(_) => ValueType::Float64,
-        };
         RecordType {
-            key: self.keys.as_ref().map(guess),
-            value: guess(&self.values),
+            key: self.keys.as_ref().map(Column::layout_type),
+            value: self.values.layout_type(),
         }
     }
 }

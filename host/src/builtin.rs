@@ -97,22 +97,13 @@ fn sum_by_key(keys: &Column, weight: impl Fn(usize) -> i64) -> Batch {
         Column::Int64(v) => group(v.len(), |i| v[i], weight),
         Column::Float64(v) => group(v.len(), |i| v[i].to_bits(), weight),
     };
-    let mut out = Column::with_capacity(value_type_of(keys), firsts.len(), 0);
+    let mut out = Column::with_capacity(keys.layout_type(), firsts.len(), 0);
     for &first in &firsts {
         out.push_from(keys, first as usize);
     }
     Batch {
         keys: Some(out),
         values: Column::Int64(sums),
-    }
-}
-
-/// The layout-defining type of `column` (for an empty copy of it).
-fn value_type_of(column: &Column) -> crate::batch::ValueType {
-    match column {
-        Column::Varlen(_) => crate::batch::ValueType::Bytes,
-        Column::Int64(_) => crate::batch::ValueType::Int64,
-        Column::Float64(_) => crate::batch::ValueType::Float64,
     }
 }
 

@@ -75,11 +75,20 @@ impl NextWindow {
 
     /// What the window holds.
     pub fn size(&self) -> WindowSize {
-        WindowSize {
-            batches: self.partials.len(),
-            records: self.partials.iter().map(|p| p.records).sum(),
-            bytes: self.partials.iter().map(|p| p.bytes).sum(),
-        }
+        WindowSize::of(&self.partials)
+    }
+}
+
+impl WindowSize {
+    /// The size of `partials`.
+    fn of<'a>(partials: impl IntoIterator<Item = &'a Partial>) -> Self {
+        partials
+            .into_iter()
+            .fold(WindowSize::default(), |size, p| WindowSize {
+                batches: size.batches + 1,
+                records: size.records + p.records,
+                bytes: size.bytes + p.bytes,
+            })
     }
 }
 
@@ -109,11 +118,7 @@ impl WindowState {
 
     /// What the window holds.
     pub fn size(&self) -> WindowSize {
-        WindowSize {
-            batches: self.partials.len(),
-            records: self.partials.iter().map(|p| p.records).sum(),
-            bytes: self.partials.iter().map(|p| p.bytes).sum(),
-        }
+        WindowSize::of(&self.partials)
     }
 }
 

@@ -18,9 +18,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 // Shared with the word-count benchmark, which uses all of it.
-#[path = "common/native.rs"]
+#[path = "common/mod.rs"]
 #[allow(dead_code)]
-mod native;
+mod common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -38,8 +38,8 @@ const KEYS: u64 = 1_000_000;
 const WINDOW_BATCHES: usize = 60;
 
 fn main() {
-    let batches: usize = env_or("SLUICE_BENCH_WINDOW_BATCHES", 70);
-    let records: usize = env_or("SLUICE_BENCH_WINDOW_RECORDS", 200_000);
+    let batches: usize = common::env_or("SLUICE_BENCH_WINDOW_BATCHES", 70);
+    let records: usize = common::env_or("SLUICE_BENCH_WINDOW_RECORDS", 200_000);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-windows");
     std::fs::create_dir_all(&work).unwrap();
@@ -130,13 +130,6 @@ fn main() {
     }
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The key of record `i` of batch `b`: a stride walk over the key space.
 fn key(b: usize, records: usize, i: usize) -> u64 {
     ((b * records + i) as u64 * 7919) % KEYS
@@ -196,5 +189,5 @@ fn counts(partitions: &[Batch]) -> HashMap<String, i64> {
 
 /// split-pairs and sum as native closures.
 fn native_operators() -> Vec<Arc<dyn Operator>> {
-    vec![native::split_pairs(), native::sum()]
+    vec![common::native::split_pairs(), common::native::sum()]
 }

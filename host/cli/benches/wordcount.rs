@@ -32,8 +32,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "common/native.rs"]
-mod native;
+#[path = "common/mod.rs"]
+mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -54,8 +54,8 @@ use sluice::time::BatchTime;
 use sluice_test_fixtures::{self as fixtures, PipelineFile};
 
 fn main() {
-    let mb: u32 = env_or("SLUICE_BENCH_MB", 200);
-    let rounds: u32 = env_or("SLUICE_BENCH_ROUNDS", 3);
+    let mb: u32 = common::env_or("SLUICE_BENCH_MB", 200);
+    let rounds: u32 = common::env_or("SLUICE_BENCH_ROUNDS", 3);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
     std::fs::create_dir_all(&work).unwrap();
@@ -283,13 +283,6 @@ fn languages(race: &Race) {
     );
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// An executor and the operators it runs.
 struct Runner {
     executor: Executor,
@@ -373,9 +366,13 @@ fn hand_written(batches: &[Vec<u8>], threads: usize) -> (Duration, HashMap<Strin
 /// (fused) split-and-pair and sum.
 fn native_operators(fused: bool) -> Vec<Arc<dyn Operator>> {
     if fused {
-        vec![native::split_pairs(), native::sum()]
+        vec![common::native::split_pairs(), common::native::sum()]
     } else {
-        vec![native::split_words(), native::word_pair(), native::sum()]
+        vec![
+            common::native::split_words(),
+            common::native::word_pair(),
+            common::native::sum(),
+        ]
     }
 }
 

@@ -145,7 +145,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 println!(
                     "  stream {}: {} {} ({}) {} -> {}{window}",
                     stream.name,
-                    stream.op_name(),
+                    stream.op.name(),
                     stream.implementation_name(),
                     &stream.implementation_hash()[..stream.implementation_hash().len().min(12)],
                     stream.input_type,

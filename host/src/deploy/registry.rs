@@ -548,7 +548,7 @@ impl Registry {
             .zip(&self.plan.streams)
             .map(|(stream, spec)| StreamStatus {
                 stream: spec.name.clone(),
-                op: spec.op_name().to_owned(),
+                op: spec.op.name().to_owned(),
                 current: stream.current().info(VersionState::Current),
                 shadow: stream.shadow().map(|v| v.info(VersionState::Shadow)),
                 rollback_to: stream.rollback_to(),

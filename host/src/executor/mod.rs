@@ -374,19 +374,47 @@ impl ChainRun<'_> {
                         Vec::new()
                     });
                 }
-                let (output, call) = self.call(stream, 0, Phase::AfterExchange, &partials)?;
-                call.report(&mut reports[stream], &mut dead_letters[stream]);
+                let output = self.call_whole(
+                    stream,
+                    Phase::AfterExchange,
+                    &partials,
+                    reports,
+                    dead_letters,
+                )?;
                 return Ok(vec![output]);
             }
             Shape::ByKey => {}
         }
         let combined_bytes = outputs.iter().flatten().map(Batch::byte_size).sum();
-        let groups = spec.exchange.gathered(combined_bytes);
-        let exchanged = gather(outputs, &groups, spec.output_type);
+        self.gather_and_combine(
+            stream,
+            Phase::AfterExchange,
+            outputs,
+            combined_bytes,
+            reports,
+            dead_letters,
+        )
+    }
+
+    /// The exchange's second half for `stream`: `routed` (each piece's
+    /// buckets, as [`route`] gives them) gathered into partitions sized by
+    /// `bytes`, each combined by the stream's operator in parallel.
+    fn gather_and_combine(
+        &self,
+        stream: usize,
+        phase: Phase,
+        routed: Vec<Vec<Batch>>,
+        bytes: usize,
+        reports: &mut [StreamReport],
+        dead_letters: &mut [Vec<DeadLetter>],
+    ) -> Result<Vec<Batch>, Error> {
+        let spec = &self.executor.plan.streams[stream];
+        let groups = spec.exchange.gathered(bytes);
+        let exchanged = gather(routed, &groups, spec.output_type);
         let calls = exchanged
             .par_iter()
             .enumerate()
-            .map(|(partition, batch)| self.call(stream, partition, Phase::AfterExchange, batch))
+            .map(|(partition, batch)| self.call(stream, partition, phase, batch))
             .collect::<Result<Vec<(Batch, PartitionCall)>, Error>>()?;
         drop(exchanged);
         Ok(calls
@@ -396,6 +424,21 @@ impl ChainRun<'_> {
                 output
             })
             .collect())
+    }
+
+    /// One call of `stream` on all of `batch` (a `Global` stream's
+    /// partials), reported.
+    fn call_whole(
+        &self,
+        stream: usize,
+        phase: Phase,
+        batch: &Batch,
+        reports: &mut [StreamReport],
+        dead_letters: &mut [Vec<DeadLetter>],
+    ) -> Result<Batch, Error> {
+        let (output, call) = self.call(stream, 0, phase, batch)?;
+        call.report(&mut reports[stream], &mut dead_letters[stream]);
+        Ok(output)
     }
 
     /// One call of `stream` on one partition batch, under its `on_error`

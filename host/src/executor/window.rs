@@ -6,10 +6,10 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::{ChainRun, PartitionCall, StreamReport};
+use super::{ChainRun, StreamReport};
 use crate::batch::Batch;
 use crate::error::{Error, Phase};
-use crate::exchange::{gather, route};
+use crate::exchange::route;
 use crate::plan::Shape;
 use crate::recovery::DeadLetter;
 use crate::window::{NextWindow, WindowState};
@@ -69,8 +69,7 @@ impl ChainRun<'_> {
         if spec.shape() == Shape::Global {
             // `reduce_by_window`: the batches' results reduced into one.
             let all = Batch::concat(pieces.into_iter().cloned().collect(), spec.output_type);
-            let (output, call) = self.call(stream, 0, Phase::Window, &all)?;
-            call.report(&mut reports[stream], &mut dead_letters[stream]);
+            let output = self.call_whole(stream, Phase::Window, &all, reports, dead_letters)?;
             return Ok((next, vec![output]));
         }
         let buckets = spec.exchange.buckets();
@@ -78,20 +77,14 @@ impl ChainRun<'_> {
             .par_iter()
             .map(|batch| route(batch, buckets, spec.output_type))
             .collect();
-        let groups = spec.exchange.gathered(size.bytes);
-        let exchanged = gather(routed, &groups, spec.output_type);
-        let calls = exchanged
-            .par_iter()
-            .enumerate()
-            .map(|(partition, batch)| self.call(stream, partition, Phase::Window, batch))
-            .collect::<Result<Vec<(Batch, PartitionCall)>, Error>>()?;
-        let output = calls
-            .into_iter()
-            .map(|(output, call)| {
-                call.report(&mut reports[stream], &mut dead_letters[stream]);
-                output
-            })
-            .collect();
+        let output = self.gather_and_combine(
+            stream,
+            Phase::Window,
+            routed,
+            size.bytes,
+            reports,
+            dead_letters,
+        )?;
         Ok((next, output))
     }
 }

@@ -155,11 +155,6 @@ pub struct StreamSpec {
 }
 
 impl StreamSpec {
-    /// The pipeline file's name of its operator.
-    pub fn op_name(&self) -> &'static str {
-        self.op.name()
-    }
-
     /// The contract interface its plugins implement (`None`: a host
     /// operator).
     pub fn plugin_kind(&self) -> Option<OperatorKind> {
@@ -207,8 +202,6 @@ pub struct WindowSpec {
     pub length: Duration,
     /// The stream emits at multiples of this (since the epoch).
     pub slide: Duration,
-    /// How often the input emits.
-    pub input_slide: Duration,
     /// The most the host holds for the window (`max_state_mib`).
     pub max_state_bytes: usize,
 }

@@ -82,7 +82,6 @@ pub(super) fn window_spec(
     Ok(Some(WindowSpec {
         length: length_value,
         slide,
-        input_slide: upstream_slide,
         max_state_bytes: max_state_mib << 20,
     }))
 }

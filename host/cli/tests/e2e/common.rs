@@ -290,21 +290,23 @@ pub fn windowed_run(
         .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
         .text_files("win", "recent", "out/win", "format = \"jsonl\"")
         .write(dir.join("pipeline.toml"));
-    let output = wait(
-        sluice(&[
-            "run",
-            pipeline.to_str().unwrap(),
-            "--partitions",
-            partitions,
-            "--stop-when-idle",
-            "3",
-        ])
-        .spawn()
-        .unwrap(),
-        Duration::from_secs(600),
-    );
-    stdout_of(&output);
+    run_until_idle(&pipeline, partitions);
     read_windowed(dir)
+}
+
+/// Runs `pipeline` with `--partitions partitions` until 3 batches in a row
+/// bring no input (at most 600 s: guests in every language); asserts
+/// success and returns stdout.
+pub fn run_until_idle(pipeline: &Path, partitions: &str) -> String {
+    let mut command = sluice(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--partitions",
+        partitions,
+        "--stop-when-idle",
+        "3",
+    ]);
+    stdout_of(&wait(command.spawn().unwrap(), Duration::from_secs(600)))
 }
 
 /// What the windowed word count under `dir` wrote: its `raw` and `win`

@@ -43,14 +43,7 @@ fn count_count_by_value_and_window_give_spark_s_batches_by_hand() {
         checked.contains("  stream n: count count (builtin) text -> int64\n"),
         "{checked}"
     );
-    let stdout = stdout_of(&run(&[
-        "run",
-        pipeline.to_str().unwrap(),
-        "--partitions",
-        "2",
-        "--stop-when-idle",
-        "3",
-    ]));
+    let stdout = run_until_idle(&pipeline, "2");
     // 3 batches with a file, 3 idle ones; an empty batch counts 0.
     let printed: Vec<&str> = stdout
         .split("-------------------------------------------\nTime: ")

@@ -34,14 +34,7 @@ fn map_values_keeps_keys_and_reduce_combines_whole_batches_and_windows() {
             && checked.contains(") (text, int64) -> (text, int64)\n"),
         "{checked}"
     );
-    stdout_of(&run(&[
-        "run",
-        pipeline.to_str().unwrap(),
-        "--partitions",
-        "2",
-        "--stop-when-idle",
-        "3",
-    ]));
+    run_until_idle(&pipeline, "2");
     let ten = |w: &str| format!("{{\"key\": \"{w}\", \"value\": 10}}");
     assert_eq!(
         sorted_batches(dir.path(), "tens"),
