@@ -212,6 +212,16 @@ impl Column {
         }
     }
 
+    /// Appends the layout's zero value: empty bytes, or 0 (a state
+    /// updater's placeholder for a key without a state).
+    pub fn push_placeholder(&mut self) {
+        match self {
+            Column::Varlen(v) => v.push(&[]),
+            Column::Int64(v) => v.push(0),
+            Column::Float64(v) => v.push(0.0),
+        }
+    }
+
     /// Appends every value of `other`, which has the same layout.
     pub fn extend_from(&mut self, other: &Column) {
         match (self, other) {
@@ -256,7 +266,9 @@ impl Column {
         }
     }
 
-    fn validate(&self, value_type: ValueType, what: &str) -> Result<(), String> {
+    /// Whether the column is well formed for `value_type`; `what` names its
+    /// entries in the message ("key", "value", "state").
+    pub(crate) fn validate(&self, value_type: ValueType, what: &str) -> Result<(), String> {
         match (self, value_type) {
             (Column::Varlen(v), t) if t.is_varlen() => validate_varlen(v, t, what),
             (Column::Int64(_), ValueType::Int64) | (Column::Float64(_), ValueType::Float64) => {

@@ -56,6 +56,13 @@
 //! slide_duration = "10s"       # default: the input's slide
 //! max_state_mib = 2048         # what the host may hold for the window
 //!
+//! [streams.totals]             # update_state_by_key: a state per key, across batches
+//! from = "pairs"
+//! op = "update_state_by_key"
+//! plugin = "running_sum.wasm"
+//! initial_state = "initial.jsonl"  # optional: {"key": "hello", "value": 1} per line
+//! max_state_mib = 2048         # what the host may hold for the states
+//!
 //! [sinks.console]
 //! from = "words"
 //! kind = "pprint"              # num = 10
@@ -307,9 +314,13 @@ pub struct StreamConfig {
     /// Windowed streams: how often the window is computed (default: the
     /// input's slide), a multiple of the input's slide.
     pub slide_duration: Option<Spanned<WindowDuration>>,
-    /// Windowed streams: the most the host holds for the window, in MiB
-    /// (default 2048).
+    /// Windowed and `update_state_by_key` streams: the most the host holds
+    /// for the window or the state, in MiB (default 2048).
     pub max_state_mib: Option<Spanned<i64>>,
+    /// `update_state_by_key`: a JSON-lines file of the states to start
+    /// with, one `{"key": …, "value": …}` per line (what a `text_files`
+    /// sink with `format = "jsonl"` writes), relative to the pipeline file.
+    pub initial_state: Option<Spanned<String>>,
 }
 
 /// The operator of a stream, as the pipeline file names it (Spark's names,
@@ -350,6 +361,9 @@ pub enum StreamOp {
     /// `DStream.repartition`: each batch's records spread over
     /// `partitions` partitions, run by the host.
     Repartition,
+    /// `DStream.updateStateByKey`: a state updater plugin keeps a state
+    /// per key across batches; the stream gives every (key, state).
+    UpdateStateByKey,
 }
 
 impl StreamOp {
@@ -364,6 +378,7 @@ impl StreamOp {
             | StreamOp::ReduceByKeyAndWindow
             | StreamOp::Reduce
             | StreamOp::ReduceByWindow => Some(OperatorKind::ReduceByKey),
+            StreamOp::UpdateStateByKey => Some(OperatorKind::UpdateState),
             StreamOp::Count
             | StreamOp::CountByValue
             | StreamOp::CountByValueAndWindow
@@ -396,6 +411,7 @@ impl StreamOp {
             StreamOp::Count | StreamOp::Reduce | StreamOp::ReduceByWindow => Shape::Global,
             StreamOp::Window => Shape::Gathered,
             StreamOp::Repartition => Shape::Repartition,
+            StreamOp::UpdateStateByKey => Shape::Stateful,
         }
     }
 
@@ -415,6 +431,7 @@ impl StreamOp {
             StreamOp::CountByValueAndWindow => "count_by_value_and_window",
             StreamOp::Window => "window",
             StreamOp::Repartition => "repartition",
+            StreamOp::UpdateStateByKey => "update_state_by_key",
         }
     }
 }
@@ -440,6 +457,9 @@ pub enum Shape {
     /// Taken whole and cut again into the stream's `partitions`
     /// (`repartition`), without a call.
     Repartition,
+    /// Exchanged by key hash into the partitions of the state the host
+    /// keeps, each updated by one call (`update_state_by_key`).
+    Stateful,
 }
 
 /// A `window_duration` or `slide_duration`, in range (see

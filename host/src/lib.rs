@@ -24,6 +24,7 @@
 //! - [`recovery`]: `on_error` policies: fail, retry, skip, dead letter.
 //! - [`exchange`]: the shuffle between the halves of a `reduce_by_key`.
 //! - [`window`]: the partials a windowed stream keeps between batches.
+//! - [`state`]: the per-key states an `update_state_by_key` stream keeps.
 //! - [`scheduler`]: the batch timer, ordering, delays and stop conditions.
 //! - [`deploy`]: hot loading: the version registry, candidate checks,
 //!   rollback, shadow runs and `--watch`.
@@ -58,6 +59,7 @@ pub mod render;
 pub mod scheduler;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod status;
 pub mod time;
 pub mod window;

@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
-use crate::batch::{Batch, RecordType};
+use crate::batch::{Batch, RecordType, ValueType};
 use crate::error::{CallSite, Error};
 use crate::plan::Plan;
-use crate::plugin::{Plugin, PluginEngine};
+use crate::plugin::{Plugin, PluginEngine, StateBatch, StateUpdate};
 
 /// Applies one stream's operation to one partition batch. For a
 /// `reduce_by_key` stream, it combines the values of equal keys (the
@@ -23,6 +23,26 @@ pub trait Operator: Send + Sync {
     ///
     /// When the operation fails on this batch.
     fn apply(&self, input: &Batch, site: &CallSite) -> Result<Batch, Error>;
+
+    /// For an `update_state_by_key` stream: each key's new state from its
+    /// new values and previous state (see [`StateBatch`]), checked to hold
+    /// `state_type` values. Operators of other kinds keep no state; calling
+    /// this on one is a bug in Sluice.
+    ///
+    /// # Errors
+    ///
+    /// When the update fails on this partition.
+    fn update_state(
+        &self,
+        _input: &StateBatch,
+        _state_type: ValueType,
+        site: &CallSite,
+    ) -> Result<StateUpdate, Error> {
+        Err(Error::Internal(format!(
+            "stream `{}`: its operator keeps no state",
+            site.stream
+        )))
+    }
 }
 
 /// One version of a stream's operator, as a batch runs it.
@@ -141,6 +161,42 @@ pub struct WasmOperator {
 impl Operator for WasmOperator {
     fn apply(&self, input: &Batch, site: &CallSite) -> Result<Batch, Error> {
         Ok(self.plugin.call(&self.engine, input, self.output, site)?)
+    }
+
+    fn update_state(
+        &self,
+        input: &StateBatch,
+        state_type: ValueType,
+        site: &CallSite,
+    ) -> Result<StateUpdate, Error> {
+        Ok(self
+            .plugin
+            .update_state(&self.engine, input, state_type, site)?)
+    }
+}
+
+/// A native state update function as an operator (for baselines and
+/// tests).
+pub struct NativeStateUpdater<F>(pub F);
+
+impl<F> Operator for NativeStateUpdater<F>
+where
+    F: Fn(&StateBatch) -> StateUpdate + Send + Sync,
+{
+    fn apply(&self, _input: &Batch, site: &CallSite) -> Result<Batch, Error> {
+        Err(Error::Internal(format!(
+            "stream `{}`: a state updater is not called per batch",
+            site.stream
+        )))
+    }
+
+    fn update_state(
+        &self,
+        input: &StateBatch,
+        _state_type: ValueType,
+        _site: &CallSite,
+    ) -> Result<StateUpdate, Error> {
+        Ok((self.0)(input))
     }
 }
 

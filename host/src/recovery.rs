@@ -17,10 +17,11 @@ use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::batch::{Batch, RecordType};
+use crate::batch::{Batch, RecordType, ValueType};
 use crate::error::{CallError, CallFailure, CallSite, Error};
 use crate::operator::Operator;
 use crate::plan::ErrorPolicy;
+use crate::plugin::{StateBatch, StateUpdate};
 use crate::render::json_record_value;
 
 /// Calls one dead-letter isolation may make per partition batch; records of
@@ -167,7 +168,9 @@ impl Recovery<'_> {
         let handled = match self.policy {
             ErrorPolicy::Fail => Err(Error::Call(first)),
             ErrorPolicy::Retry { retries, backoff } => self
-                .retry(input, first, *retries, *backoff)
+                .retry(first, *retries, *backoff, |site| {
+                    self.operator.apply(input, site)
+                })
                 .map(|o| self.done(o)),
             ErrorPolicy::Skip => {
                 StreamCounters::add(&self.counters.skipped_partitions, 1);
@@ -197,13 +200,42 @@ impl Recovery<'_> {
         }
     }
 
-    fn retry(
+    /// Updates the states of one partition's keys (`update_state_by_key`).
+    /// Only `fail` and `retry` apply: the plan refuses the policies that
+    /// would drop part of an update.
+    ///
+    /// # Errors
+    ///
+    /// The call's error when the policy gives up.
+    pub fn update_state(
         &self,
-        input: &Batch,
+        input: &StateBatch,
+        state_type: ValueType,
+        site: &CallSite,
+    ) -> Result<StateUpdate, Error> {
+        let call = |site: &CallSite| self.operator.update_state(input, state_type, site);
+        let first = match call(site) {
+            Ok(update) => return Ok(update),
+            Err(Error::Call(e)) => e,
+            Err(other) => return Err(other),
+        };
+        StreamCounters::add(&self.counters.failed_calls, 1);
+        self.counters.note_failure(&first);
+        match self.policy {
+            ErrorPolicy::Retry { retries, backoff } => self.retry(first, *retries, *backoff, call),
+            _ => Err(Error::Call(first)),
+        }
+    }
+
+    /// Calls again with `call` after a transient failure, up to `retries`
+    /// times with a doubling wait.
+    fn retry<T>(
+        &self,
         mut error: Box<CallError>,
         retries: u32,
         backoff: std::time::Duration,
-    ) -> Result<Batch, Error> {
+        call: impl Fn(&CallSite) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let mut wait = backoff;
         loop {
             if !error.failure.is_transient() {
@@ -226,7 +258,7 @@ impl Recovery<'_> {
             wait = wait.saturating_mul(2);
             let mut site = error.site.clone();
             site.attempt += 1;
-            match self.operator.apply(input, &site) {
+            match call(&site) {
                 Ok(output) => return Ok(output),
                 Err(Error::Call(e)) => {
                     StreamCounters::add(&self.counters.failed_calls, 1);

@@ -209,7 +209,7 @@ pub async fn run(
         })
         .await
         .map_err(|e| Error::Internal(format!("batch job panicked: {e}")))?;
-        status.windows_kept(state.executor.window_sizes());
+        status.state_kept(state.executor.window_sizes(), state.executor.state_sizes());
         job = Some(state);
         let done = result?;
         let input_records = done.input_records;

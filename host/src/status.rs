@@ -1,6 +1,6 @@
 //! The running pipeline's progress, for `sluice status`: uptime, batches,
 //! the batch under way, scheduling and processing delays, what the sources
-//! counted and what the windows hold.
+//! counted and what the windows and per-key states hold.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -39,6 +39,9 @@ pub struct Progress {
     /// Each windowed stream's name and what its window holds, as of the
     /// latest batch.
     pub windows: Vec<(String, WindowSize)>,
+    /// Each `update_state_by_key` stream's name and what its state holds,
+    /// as of the latest batch.
+    pub states: Vec<(String, crate::state::StateSize)>,
 }
 
 impl Default for StatusBoard {
@@ -86,9 +89,16 @@ impl StatusBoard {
         self.lock().sources = sources;
     }
 
-    /// What the windows hold after the latest batch.
-    pub fn windows_kept(&self, windows: Vec<(String, WindowSize)>) {
-        self.lock().windows = windows;
+    /// What the windows and the per-key states hold after the latest
+    /// batch.
+    pub fn state_kept(
+        &self,
+        windows: Vec<(String, WindowSize)>,
+        states: Vec<(String, crate::state::StateSize)>,
+    ) {
+        let mut p = self.lock();
+        p.windows = windows;
+        p.states = states;
     }
 
     /// The counters now.

@@ -87,5 +87,6 @@ fn export_name(op: sluice::plugin::OperatorKind) -> &'static str {
         OperatorKind::FlatMap => "flatMapper",
         OperatorKind::Filter => "filter",
         OperatorKind::ReduceByKey => "reducer",
+        OperatorKind::UpdateState => "stateUpdater",
     }
 }

@@ -91,6 +91,17 @@ impl Language {
         }
     }
 
+    /// Why the language's SDK cannot build `op` yet, if it cannot: the
+    /// contract's 0.2.0 `state-updater` is in the Rust SDK only so far.
+    pub fn unsupported(self, op: sluice::plugin::OperatorKind) -> Option<String> {
+        (self != Language::Rust && op == sluice::plugin::OperatorKind::UpdateState).then(|| {
+            format!(
+                "the {} SDK has no `{op}` operator yet (only the Rust SDK has it so far); write it in Rust",
+                self.name()
+            )
+        })
+    }
+
     /// The language named `name` (`js` and `py` are accepted too).
     pub fn from_name(name: &str) -> Option<Language> {
         match name {
@@ -213,6 +224,15 @@ pub fn build(dir: &Path) -> Result<Built, BuildError> {
     // The tools run in the project directory: every path they get is
     // absolute, and the component's path is given back as `dir` spells it.
     let absolute = std::path::absolute(dir).map_err(BuildError::io(dir))?;
+    if language != Language::Rust {
+        let manifest = Manifest::read(&absolute)?;
+        if let Some(message) = language.unsupported(manifest.op) {
+            return Err(BuildError::Project {
+                dir: dir.to_path_buf(),
+                message,
+            });
+        }
+    }
     let component = match language {
         Language::Rust => rust::build(&absolute)?,
         Language::C => c::build(&absolute)?,

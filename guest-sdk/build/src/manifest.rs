@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! name = "split-words"   # the component's name
-//! op = "flat_map"        # map | flat_map | filter | reduce_by_key
+//! op = "flat_map"        # map | flat_map | filter | reduce_by_key | update_state_by_key
 //! ```
 
 use std::path::Path;

@@ -12,6 +12,10 @@
 //! Values are TOML strings (text, JSON; bytes as UTF-8), integers (int64)
 //! or floats (float64), as the operator's signature says. A reducer's
 //! output is compared in any order, since its order is unspecified.
+//!
+//! A state updater's case may add `state = [["a", 10]]`, the (key, state)
+//! pairs before the batch; its `expect` is every (key, state) after the
+//! batch, in any order, as the stream would give them.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,6 +25,7 @@ use serde::Deserialize;
 use sluice::batch::{Batch, Column, RecordType, ValueType, Varlen};
 use sluice::plugin::error::{CallSite, Phase};
 use sluice::plugin::{Limits, OperatorKind, Param, PluginEngine};
+use sluice::state::KeyedState;
 use sluice::time::BatchTime;
 
 /// The cases file's name.
@@ -58,6 +63,9 @@ struct Case {
     expect: Vec<toml::Value>,
     #[serde(default)]
     params: toml::Table,
+    /// A state updater's (key, state) pairs before the batch.
+    #[serde(default)]
+    state: Vec<toml::Value>,
 }
 
 /// The outcome of every case.
@@ -128,9 +136,15 @@ fn run_case(
         .map_err(|e| e.to_string())?;
     let signature = plugin.signature();
     let kind = plugin.kind();
+    if !case.state.is_empty() && kind != OperatorKind::UpdateState {
+        return Err(format!(
+            "`state` applies to update_state_by_key plugins only; this one is a `{kind}` operator"
+        ));
+    }
     let input_type = match kind {
-        // A reducer takes any key type: the case's keys say which.
-        OperatorKind::ReduceByKey => RecordType {
+        // A reducer or state updater takes any key type: the case's keys
+        // say which.
+        OperatorKind::ReduceByKey | OperatorKind::UpdateState => RecordType {
             key: case
                 .input
                 .first()
@@ -144,6 +158,10 @@ fn run_case(
     };
     let output_type = match kind {
         OperatorKind::ReduceByKey => input_type,
+        OperatorKind::UpdateState => RecordType {
+            key: input_type.key,
+            value: signature.output.value,
+        },
         _ => signature.output,
     };
     let input = batch_of(&case.input, input_type).map_err(|e| format!("input {e}"))?;
@@ -159,12 +177,22 @@ fn run_case(
         shadow: false,
         attempt: 1,
     };
-    let output = plugin
-        .call(engine, &input, output_type, &site)
-        .map_err(|e| e.to_string())?;
+    let output = if kind == OperatorKind::UpdateState {
+        let before = batch_of(&case.state, output_type).map_err(|e| format!("state {e}"))?;
+        let state = KeyedState::load(1, output_type, &before).map_err(|e| format!("state: {e}"))?;
+        let prepared = state.prepare(0..1, &input, input_type.value);
+        let update = plugin
+            .update_state(engine, &prepared.input, output_type.value, &site)
+            .map_err(|e| e.to_string())?;
+        prepared.apply(&state, update, 1).1
+    } else {
+        plugin
+            .call(engine, &input, output_type, &site)
+            .map_err(|e| e.to_string())?
+    };
     let mut got = values_of(&output, output_type);
     let mut expected = case.expect.clone();
-    if kind == OperatorKind::ReduceByKey {
+    if matches!(kind, OperatorKind::ReduceByKey | OperatorKind::UpdateState) {
         got.sort_by_key(toml::Value::to_string);
         expected.sort_by_key(toml::Value::to_string);
     }

@@ -6,8 +6,8 @@
 //! the guest. The shape of the function is checked here, with errors on the
 //! offending tokens; the types of records are checked by the SDK's traits.
 //!
-//! One generator serves the four kinds: they differ only in the world they
-//! export, the entry point's name and the arity of the function.
+//! One generator serves the five kinds: they differ only in the world they
+//! export, the entry point's name and types, and the arity of the function.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -46,12 +46,23 @@ pub fn reduce(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Reduce, args, item)
 }
 
+/// Turns `fn(&[V], Option<S>) -> Option<S>` into an `update_state_by_key`
+/// operator: a key's new values in this batch (in arrival order, possibly
+/// none) and its previous state (`None` for a new key) give its new state;
+/// `None` removes the key. `S` may be borrowed as input and owned as output
+/// (`Option<&str>` in, `Option<String>` out).
+#[proc_macro_attribute]
+pub fn update_state(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::UpdateState, args, item)
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Map,
     FlatMap,
     Filter,
     Reduce,
+    UpdateState,
 }
 
 impl Kind {
@@ -61,6 +72,7 @@ impl Kind {
             Kind::FlatMap => "#[flat_map]",
             Kind::Filter => "#[filter]",
             Kind::Reduce => "#[reduce]",
+            Kind::UpdateState => "#[update_state]",
         }
     }
 
@@ -102,6 +114,13 @@ impl Kind {
                 "combine",
                 "combine",
                 "reduce_signature",
+            ),
+            Kind::UpdateState => (
+                "update_state_operator",
+                "state_updater",
+                "update",
+                "update_state",
+                "update_state_signature",
             ),
         }
     }
@@ -172,6 +191,11 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
     let export = format_ident!("export_{world}");
     let output = match kind {
         Kind::Filter => quote!(::std::vec::Vec<bool>),
+        Kind::UpdateState => quote!(::sluice_guest::bindings::types::StateUpdate),
+        _ => quote!(::sluice_guest::bindings::types::Batch),
+    };
+    let input = match kind {
+        Kind::UpdateState => quote!(::sluice_guest::bindings::types::StateBatch),
         _ => quote!(::sluice_guest::bindings::types::Batch),
     };
     let init = match &args.init {
@@ -205,7 +229,7 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
                 }
 
                 fn #entry(
-                    input: ::sluice_guest::bindings::types::Batch,
+                    input: #input,
                 ) -> ::std::result::Result<#output, ::sluice_guest::bindings::types::Error> {
                     #call_run
                 }
@@ -240,7 +264,7 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
     }
     let arity = sig.inputs.len();
     let expected = match kind {
-        Kind::Reduce => 2,
+        Kind::Reduce | Kind::UpdateState => 2,
         _ => 1,
     };
     if arity != expected {
@@ -252,6 +276,9 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
         let message = match kind {
             Kind::Reduce => format!(
                 "a {attr} function takes two values to combine, `fn(a: V, b: V) -> V`; it has {arity} parameter(s)"
+            ),
+            Kind::UpdateState => format!(
+                "a {attr} function takes a key's new values and its previous state, `fn(values: &[V], state: Option<S>) -> Option<S>`; it has {arity} parameter(s)"
             ),
             _ => format!(
                 "a {attr} function takes one record, `value` or `(key, value)`; it has {arity} parameter(s)"
@@ -265,6 +292,7 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
             Kind::FlatMap => "an iterator of output records",
             Kind::Filter => "`bool`",
             Kind::Reduce => "the combined value",
+            Kind::UpdateState => "the new state, `Option<S>` (`None` removes the key)",
         };
         return Err(Error::new(
             sig.ident.span(),

@@ -19,7 +19,7 @@
 //! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm`
 //! in `target/wasm32-wasip2/release/` is the component.
 //!
-//! # The four operator kinds
+//! # The five operator kinds
 //!
 //! | macro | function shape | Spark equivalent |
 //! | --- | --- | --- |
@@ -27,6 +27,7 @@
 //! | [`macro@flat_map`] | `fn(R) -> impl IntoIterator<Item = O>` | `flatMap` |
 //! | [`macro@filter`] | `fn(R) -> bool` | `filter` |
 //! | [`macro@reduce`] | `fn(V, V) -> V`, associative and commutative | `reduceByKey` |
+//! | [`macro@update_state`] | `fn(&[V], Option<S>) -> Option<S>` | `updateStateByKey` |
 //!
 //! `R` is an input record: a value (`&str`, `&[u8]`, `i64`, `f64`,
 //! [`Json`]) for an unkeyed stream, or a `(key, value)` tuple for a keyed one.
@@ -48,7 +49,7 @@
 //! - [`value`]: the value and record types an operator may take and give.
 //! - [`column`]: reading and building the bulk column layout of the contract.
 //! - [`Params`]: initialisation parameters.
-//! - `bindings` (hidden): the `wit-bindgen` output for the four worlds.
+//! - `bindings` (hidden): the `wit-bindgen` output for the five worlds.
 #![deny(missing_docs)]
 
 pub mod column;
@@ -59,7 +60,7 @@ pub mod value;
 pub mod runtime;
 
 pub use params::Params;
-pub use sluice_guest_macros::{filter, flat_map, map, reduce};
+pub use sluice_guest_macros::{filter, flat_map, map, reduce, update_state};
 pub use value::Json;
 
 /// Bindings generated from `wit/operator.wit`, one module per world.
@@ -90,7 +91,7 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_flat_map_operator",
             default_bindings_module: "::sluice_guest::bindings::flat_map_operator",
-            with: { "sluice:operator/types@0.1.0": crate::bindings::types },
+            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
         });
     }
 
@@ -102,7 +103,19 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_filter_operator",
             default_bindings_module: "::sluice_guest::bindings::filter_operator",
-            with: { "sluice:operator/types@0.1.0": crate::bindings::types },
+            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+        });
+    }
+
+    #[allow(missing_docs, clippy::all)]
+    pub mod update_state_operator {
+        wit_bindgen::generate!({
+            path: "../../wit",
+            world: "sluice:operator/update-state-operator",
+            pub_export_macro: true,
+            export_macro_name: "export_update_state_operator",
+            default_bindings_module: "::sluice_guest::bindings::update_state_operator",
+            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
         });
     }
 
@@ -114,7 +127,7 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_reduce_operator",
             default_bindings_module: "::sluice_guest::bindings::reduce_operator",
-            with: { "sluice:operator/types@0.1.0": crate::bindings::types },
+            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
         });
     }
 }

@@ -7,9 +7,11 @@ use std::collections::hash_map::Entry;
 use rustc_hash::FxBuildHasher;
 
 use crate::Params;
-use crate::bindings::types::{Batch, Column, Error, Param, RecordType, Signature};
+use crate::bindings::types::{
+    Batch, Column, Error, Param, RecordType, Signature, StateBatch, StateUpdate,
+};
 use crate::column::{VarlenBuilder, VarlenView, error};
-use crate::value::{Input, InputRecord, MapOutput, OutputRecord};
+use crate::value::{ColumnBuilder, Input, InputRecord, MapOutput, Output, OutputRecord};
 
 /// A plugin's `init` function.
 pub type InitFn = fn(&Params) -> Result<(), String>;
@@ -74,12 +76,96 @@ pub fn reduce_signature<V: Input<'static>>(_f: &impl Fn(V, V) -> V) -> Signature
     }
 }
 
-fn bytes_hint(batch: &Batch) -> usize {
-    match &batch.values {
+/// The declared types of an `#[update_state]` function: any key type
+/// (`key: none`), values of type `V`, states of type `O` (which `S`, the
+/// previous state's type, must equal).
+pub fn update_state_signature<V, S, O>(_f: &impl Fn(&[V], Option<S>) -> Option<O>) -> Signature
+where
+    V: Input<'static>,
+    S: Input<'static>,
+    O: Output,
+{
+    const {
+        assert!(
+            S::TYPE as u8 == O::TYPE as u8,
+            "an #[update_state] function returns the state type it takes (e.g. `Option<i64>` for `Option<i64>`, `Option<String>` for `Option<&str>`)"
+        );
+    }
+    Signature {
+        input: RecordType {
+            key: None,
+            value: V::TYPE,
+        },
+        output: RecordType {
+            key: None,
+            value: O::TYPE,
+        },
+    }
+}
+
+/// Applies an `#[update_state]` function to every key of the partition:
+/// its new values (in arrival order) and previous state in, its new state
+/// (or `None`, to remove it) out.
+pub fn update_state<'a, V, S, O>(
+    input: &'a StateBatch,
+    f: impl Fn(&[V], Option<S>) -> Option<O>,
+) -> Result<StateUpdate, Error>
+where
+    V: Input<'a>,
+    S: Input<'a>,
+    O: Output,
+{
+    let values = V::view(&input.values)?;
+    let states = S::view(&input.states)?;
+    let keys = S::len(&states);
+    let groups = &input.groups;
+    let well_formed = groups.len() == keys + 1
+        && input.has_state.len() == keys
+        && groups.first() == Some(&0)
+        && groups.last().map(|&end| end as usize) == Some(V::len(&values))
+        && groups.windows(2).all(|w| w[0] <= w[1]);
+    if !well_formed {
+        return Err(error(format!(
+            "malformed state batch: {keys} states, {} groups, {} flags",
+            groups.len(),
+            input.has_state.len()
+        )));
+    }
+    let mut out = O::Builder::with_capacity(keys, bytes_of(&input.states));
+    let mut keep: Vec<bool> = Vec::with_capacity(keys);
+    // One buffer for every key's values: no allocation per key.
+    let mut new: Vec<V> = Vec::new();
+    for i in 0..keys {
+        let previous = input.has_state[i].then(|| S::get(&states, i));
+        new.clear();
+        new.extend((groups[i] as usize..groups[i + 1] as usize).map(|j| V::get(&values, j)));
+        match f(&new, previous) {
+            Some(state) => {
+                Output::push(state, &mut out);
+                keep.push(true);
+            }
+            None => {
+                out.push_placeholder();
+                keep.push(false);
+            }
+        }
+    }
+    Ok(StateUpdate {
+        states: out.finish()?,
+        keep,
+    })
+}
+
+fn bytes_of(column: &Column) -> usize {
+    match column {
         Column::Varlen(v) => v.data.len(),
         Column::Int64(v) => v.len() * 8,
         Column::Float64(v) => v.len() * 8,
     }
+}
+
+fn bytes_hint(batch: &Batch) -> usize {
+    bytes_of(&batch.values)
 }
 
 /// Applies a `#[map]` function to every record.

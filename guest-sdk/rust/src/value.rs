@@ -55,6 +55,9 @@ pub trait Output {
 pub trait ColumnBuilder: Sized {
     /// An empty builder sized for `values` values of about `bytes` bytes.
     fn with_capacity(values: usize, bytes: usize) -> Self;
+    /// Appends the type's zero value (empty, or 0): the contract's
+    /// placeholder where an entry has no value (a removed state).
+    fn push_placeholder(&mut self);
     /// The finished column.
     ///
     /// # Errors
@@ -66,6 +69,9 @@ pub trait ColumnBuilder: Sized {
 impl ColumnBuilder for VarlenBuilder {
     fn with_capacity(values: usize, bytes: usize) -> Self {
         VarlenBuilder::with_capacity(values, bytes)
+    }
+    fn push_placeholder(&mut self) {
+        self.push(&[]);
     }
     fn finish(self) -> Result<Column, Error> {
         VarlenBuilder::finish(self)
@@ -81,6 +87,9 @@ impl ColumnBuilder for Int64Builder {
     fn with_capacity(values: usize, _bytes: usize) -> Self {
         Self(Vec::with_capacity(values))
     }
+    fn push_placeholder(&mut self) {
+        self.0.push(0);
+    }
     fn finish(self) -> Result<Column, Error> {
         Ok(Column::Int64(self.0))
     }
@@ -89,6 +98,9 @@ impl ColumnBuilder for Int64Builder {
 impl ColumnBuilder for Float64Builder {
     fn with_capacity(values: usize, _bytes: usize) -> Self {
         Self(Vec::with_capacity(values))
+    }
+    fn push_placeholder(&mut self) {
+        self.0.push(0.0);
     }
     fn finish(self) -> Result<Column, Error> {
         Ok(Column::Float64(self.0))

@@ -204,6 +204,8 @@ fn parse_op(name: &str) -> Result<sluice::plugin::OperatorKind, String> {
         .into_iter()
         .find(|op| op.op_name() == name)
         .ok_or_else(|| {
-            format!("unknown operator `{name}`; use map, flat_map, filter or reduce_by_key")
+            format!(
+                "unknown operator `{name}`; use map, flat_map, filter, reduce_by_key or update_state_by_key"
+            )
         })
 }

@@ -135,13 +135,23 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 plan.partitioning
             );
             for stream in &plan.streams {
-                let window = stream.window.map_or_else(String::new, |w| {
+                let mut window = stream.window.map_or_else(String::new, |w| {
                     format!(
                         ", window {} sliding every {}",
                         humantime::format_duration(w.length),
                         humantime::format_duration(w.slide)
                     )
                 });
+                if let Some(state) = &stream.state {
+                    window.push_str(&format!(
+                        ", {} state per key{}",
+                        stream.output_type.value.name(),
+                        state
+                            .initial
+                            .as_ref()
+                            .map_or_else(String::new, |i| format!(", {} initial keys", i.len()))
+                    ));
+                }
                 println!(
                     "  stream {}: {} {} ({}) {} -> {}{window}",
                     stream.name,

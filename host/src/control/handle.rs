@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::listen::{AUTH_DEADLINE, MAX_CONNECTIONS};
 use super::protocol::{
     ChangeReport, Envelope, FirstBatch, HistoryReport, MAX_REQUEST_LINE, PROTOCOL_VERSION, Reply,
-    Request, Response, SourceStatus, StatusReport, WindowStatus,
+    Request, Response, SourceStatus, StateStatus, StatusReport, WindowStatus,
 };
 use crate::deploy::registry::{Change, CompletedBatch};
 use crate::deploy::{Origin, Registry};
@@ -411,6 +411,11 @@ fn status(context: &Context) -> StatusReport {
             .windows
             .into_iter()
             .map(|(stream, size)| WindowStatus { stream, size })
+            .collect(),
+        states: progress
+            .states
+            .into_iter()
+            .map(|(stream, size)| StateStatus { stream, size })
             .collect(),
     }
 }

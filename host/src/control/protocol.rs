@@ -149,6 +149,20 @@ pub struct StatusReport {
     /// What each windowed stream's window holds, in plan order.
     #[serde(default)]
     pub windows: Vec<WindowStatus>,
+    /// What each `update_state_by_key` stream's state holds, in plan order.
+    #[serde(default)]
+    pub states: Vec<StateStatus>,
+}
+
+/// What an `update_state_by_key` stream's state holds after the latest
+/// batch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StateStatus {
+    /// The stream.
+    pub stream: String,
+    /// Keys and bytes held, changes since the last snapshot.
+    #[serde(flatten)]
+    pub size: crate::state::StateSize,
 }
 
 /// What a windowed stream's window holds after the latest batch.

@@ -125,6 +125,15 @@ pub fn status(report: &StatusReport) -> String {
             window.size.bytes as f64 / f64::from(1 << 20)
         );
     }
+    for state in &report.states {
+        let _ = writeln!(
+            out,
+            "state {}: {} keys, {:.1} MiB held",
+            state.stream,
+            state.size.keys,
+            state.size.bytes as f64 / f64::from(1 << 20)
+        );
+    }
     for stream in &report.streams {
         let _ = writeln!(
             out,

@@ -77,6 +77,16 @@ pub fn check(
     // values (`map_values`), or with a constant key (`reduce`).
     let output = fit_types(kind, plugin.signature(), stream.call_types.input)
         .map_err(|m| types_error(m.describe(plugin.name(), plan.node_name(stream.from))))?;
+    if kind == crate::plugin::OperatorKind::UpdateState
+        && output.value != stream.call_types.output.value
+    {
+        return Err(types_error(format!(
+            "keeps {} states, but stream `{}` keeps {} states, which carry over to the new version; a new version must declare the same state type (change the pipeline file and restart to change it)",
+            output.value.name(),
+            stream.name,
+            stream.call_types.output.value.name(),
+        )));
+    }
     if output != stream.call_types.output {
         return Err(types_error(format!(
             "gives {output} records, but stream `{}` must keep giving {} records to {}; a new version must keep its stream's record types (change the pipeline file and restart to change them)",

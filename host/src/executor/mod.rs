@@ -40,6 +40,7 @@
 
 mod adapter;
 mod chain;
+mod state;
 mod window;
 
 pub use chain::{Chain, chains};
@@ -56,6 +57,7 @@ use crate::exchange::{gather, route};
 use crate::operator::{StreamOperators, Versioned};
 use crate::plan::{NodeRef, Plan, Shape, StreamOp};
 use crate::recovery::{CounterSnapshot, DeadLetter, Recovery, StreamCounters};
+use crate::state::{KeyedState, NextState};
 use crate::time::BatchTime;
 use crate::window::WindowState;
 
@@ -66,6 +68,8 @@ pub struct Executor {
     counters: Vec<StreamCounters>,
     /// Per stream, its window's partials, for windowed streams.
     windows: Vec<Option<Mutex<WindowState>>>,
+    /// Per stream, its per-key states, for `update_state_by_key` streams.
+    states: Vec<Option<Mutex<KeyedState>>>,
     pool: rayon::ThreadPool,
 }
 
@@ -143,9 +147,28 @@ impl Executor {
             .iter()
             .map(|s| s.window.map(|_| Mutex::new(WindowState::default())))
             .collect();
+        let states =
+            plan.streams
+                .iter()
+                .map(|s| {
+                    let Some(spec) = &s.state else {
+                        return Ok(None);
+                    };
+                    let buckets = s.exchange.buckets();
+                    let state = match &spec.initial {
+                        Some(initial) => KeyedState::load(buckets, s.output_type, initial)
+                            .map_err(|e| {
+                                Error::Internal(format!("stream `{}`: initial_state: {e}", s.name))
+                            })?,
+                        None => KeyedState::new(buckets, s.output_type),
+                    };
+                    Ok(Some(Mutex::new(state)))
+                })
+                .collect::<Result<_, Error>>()?;
         Ok(Executor {
             chains: chains(&plan),
             windows,
+            states,
             plan,
             counters,
             pool,
@@ -172,6 +195,20 @@ impl Executor {
             .filter_map(|(stream, window)| {
                 let window = window.as_ref()?.lock().unwrap_or_else(|e| e.into_inner());
                 Some((stream.name.clone(), window.size()))
+            })
+            .collect()
+    }
+
+    /// Each `update_state_by_key` stream's name and what its state holds,
+    /// in plan order.
+    pub fn state_sizes(&self) -> Vec<(String, crate::state::StateSize)> {
+        self.plan
+            .streams
+            .iter()
+            .zip(&self.states)
+            .filter_map(|(stream, state)| {
+                let state = state.as_ref()?.lock().unwrap_or_else(|e| e.into_inner());
+                Some((stream.name.clone(), state.size()))
             })
             .collect()
     }
@@ -218,6 +255,7 @@ impl Executor {
             })
             .collect();
         let mut windows = Vec::new();
+        let mut states: Vec<(usize, NextState)> = Vec::new();
         let materialised = |outputs: &[Option<Arc<Vec<Batch>>>], node: NodeRef| match node {
             NodeRef::Source(i) => Ok(sources[i].clone()),
             NodeRef::Stream(i) => outputs[i].clone().ok_or_else(|| {
@@ -239,9 +277,19 @@ impl Executor {
                 operators,
                 batch_time,
             };
-            let mut output = self
-                .pool
-                .install(|| run.run(&input, &mut reports, &mut dead_letters))?;
+            let mut output = match &self.states[chain.last()] {
+                Some(state) => {
+                    let (next, output) = self.pool.install(|| {
+                        let routed = run.partitions(&input, &mut reports, &mut dead_letters)?;
+                        run.update_state(state, routed, &mut reports)
+                    })?;
+                    states.push((chain.last(), next));
+                    output
+                }
+                None => self
+                    .pool
+                    .install(|| run.run(&input, &mut reports, &mut dead_letters))?,
+            };
             if let Some(window) = &self.windows[chain.last()] {
                 let (next, emitted) = self
                     .pool
@@ -269,7 +317,15 @@ impl Executor {
                 emits.then(|| materialised(&outputs, sink.from)).transpose()
             })
             .collect::<Result<_, _>>()?;
-        // Every chain succeeded: the windows take this batch.
+        // Every chain succeeded: the states and windows take this batch.
+        for (stream, next) in states {
+            if let Some(state) = &self.states[stream] {
+                let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+                state.commit(next);
+                let size = state.size();
+                tracing::info!(stream = %self.plan.streams[stream].name, %batch_time, keys = size.keys, bytes = size.bytes, changed_since_snapshot = size.changed, removed_since_snapshot = size.removed, "state");
+            }
+        }
         for (stream, next) in windows {
             if let Some(window) = &self.windows[stream] {
                 let mut window = window.lock().unwrap_or_else(|e| e.into_inner());
@@ -301,12 +357,12 @@ impl ChainRun<'_> {
     /// exchange and the combine after it when the chain ends with a reduce.
     /// Adds each stream's calls to `reports` and `dead_letters`; returns the
     /// chain's last stream's output.
-    fn run(
+    fn partitions(
         &self,
         input: &[Batch],
         reports: &mut [StreamReport],
         dead_letters: &mut [Vec<DeadLetter>],
-    ) -> Result<Vec<Batch>, Error> {
+    ) -> Result<Vec<Vec<Batch>>, Error> {
         let plan = &self.executor.plan;
         let reduce = self.chain.reduce.map(|i| (i, &plan.streams[i]));
         let partitions = input
@@ -330,6 +386,15 @@ impl ChainRun<'_> {
                     calls.push(PartitionCall::default());
                     return Ok((calls, vec![current.into_owned()]));
                 }
+                if spec.shape() == Shape::Stateful {
+                    // Routed into the state's buckets; the update is one
+                    // call per partition of the state, after this.
+                    calls.push(PartitionCall::default());
+                    return Ok((
+                        calls,
+                        route(&current, spec.exchange.buckets(), spec.input_type),
+                    ));
+                }
                 let (combined, call) =
                     self.call(stream, partition, Phase::BeforeExchange, &current)?;
                 drop(current);
@@ -350,7 +415,18 @@ impl ChainRun<'_> {
             }
             outputs.push(output);
         }
-        let Some((stream, spec)) = reduce else {
+        Ok(outputs)
+    }
+
+    fn run(
+        &self,
+        input: &[Batch],
+        reports: &mut [StreamReport],
+        dead_letters: &mut [Vec<DeadLetter>],
+    ) -> Result<Vec<Batch>, Error> {
+        let outputs = self.partitions(input, reports, dead_letters)?;
+        let plan = &self.executor.plan;
+        let Some((stream, spec)) = self.chain.reduce.map(|i| (i, &plan.streams[i])) else {
             return Ok(outputs.into_iter().flatten().collect());
         };
         match spec.shape() {
@@ -384,6 +460,12 @@ impl ChainRun<'_> {
                 return Ok(vec![output]);
             }
             Shape::ByKey => {}
+            Shape::Stateful => {
+                return Err(Error::Internal(format!(
+                    "stream `{}` keeps state but has none",
+                    spec.name
+                )));
+            }
         }
         let combined_bytes = outputs.iter().flatten().map(Batch::byte_size).sum();
         self.gather_and_combine(

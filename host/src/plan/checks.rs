@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use super::graph::{known_names, node_type};
 use super::types::fit_types;
-use super::window::window_spec;
+use super::window::{max_state_bytes, window_spec};
 use super::{
     ErrorPolicy, KeyAdapter, NodeRef, SinkSpec, SinkSpecKind, SourceSpec, SourceSpecKind,
-    StreamSpec, TcpControlSpec, Upstream,
+    StateSpec, StreamSpec, TcpControlSpec, Upstream,
 };
 use crate::batch::{RecordType, ValueType};
 use crate::config::{
@@ -217,11 +217,16 @@ pub(super) fn stream_spec(
         KeyAdapter::ConstantKey => upstream_type,
     };
     let exchange = match &cfg.partitions {
-        Some(p) if !matches!(op.shape(), Shape::ByKey | Shape::Repartition) => {
+        Some(p)
+            if !matches!(
+                op.shape(),
+                Shape::ByKey | Shape::Repartition | Shape::Stateful
+            ) =>
+        {
             return Err(file
                 .error_at(
                     p.span(),
-                    format!("stream `{name}`: `partitions` applies only to repartition and to operators with an exchange by key (reduce_by_key, count_by_value and their windows)"),
+                    format!("stream `{name}`: `partitions` applies only to repartition and to operators with an exchange by key (reduce_by_key, count_by_value and their windows, update_state_by_key)"),
                 )
                 .into());
         }
@@ -249,6 +254,54 @@ pub(super) fn stream_spec(
             )
             .into());
     }
+    if op.shape() == Shape::Stateful
+        && matches!(on_error, ErrorPolicy::Skip | ErrorPolicy::DeadLetter { .. })
+    {
+        return Err(file
+            .error_at(
+                cfg.op.span(),
+                format!("stream `{name}`: `{op}` takes on_error = \"fail\" or \"retry\" only: skipping a partition's update or some of its records would silently lose or corrupt the state it keeps"),
+            )
+            .into());
+    }
+    let state = match op.shape() {
+        Shape::Stateful => {
+            let max_state_bytes = max_state_bytes(file, name, cfg)?;
+            let initial = match &cfg.initial_state {
+                Some(path) => Some(std::sync::Arc::new(
+                    super::initial_state::load(
+                        &file.resolve(path.get_ref()),
+                        output_type,
+                        max_state_bytes,
+                    )
+                    .map_err(|message| {
+                        file.error_at(
+                            path.span(),
+                            format!("stream `{name}`: initial_state {message}"),
+                        )
+                    })?,
+                )),
+                None => None,
+            };
+            Some(StateSpec {
+                max_state_bytes,
+                initial,
+            })
+        }
+        _ => {
+            if let Some(path) = &cfg.initial_state {
+                return Err(file
+                    .error_at(
+                        path.span(),
+                        format!(
+                            "stream `{name}`: `initial_state` applies only to update_state_by_key"
+                        ),
+                    )
+                    .into());
+            }
+            None
+        }
+    };
     Ok(StreamSpec {
         name: name.to_owned(),
         from,
@@ -269,6 +322,7 @@ pub(super) fn stream_spec(
         on_error,
         slide: window.map_or(upstream.slide, |w| w.slide),
         window,
+        state,
     })
 }
 

@@ -17,6 +17,7 @@
 
 mod checks;
 mod graph;
+mod initial_state;
 mod types;
 mod window;
 
@@ -149,6 +150,8 @@ pub struct StreamSpec {
     pub on_error: ErrorPolicy,
     /// `reduce_by_key_and_window`: the window.
     pub window: Option<WindowSpec>,
+    /// `update_state_by_key`: the state the host keeps.
+    pub state: Option<StateSpec>,
     /// How often the stream emits: its window's slide, else its input's
     /// (a source emits every batch).
     pub slide: Duration,
@@ -204,6 +207,15 @@ pub struct WindowSpec {
     pub slide: Duration,
     /// The most the host holds for the window (`max_state_mib`).
     pub max_state_bytes: usize,
+}
+
+/// The per-key state an `update_state_by_key` stream keeps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateSpec {
+    /// The most the host holds for it, keys and states (`max_state_mib`).
+    pub max_state_bytes: usize,
+    /// The (key, state) records to start with (`initial_state`).
+    pub initial: Option<std::sync::Arc<crate::batch::Batch>>,
 }
 
 /// A checked `on_error` policy.

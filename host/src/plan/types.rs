@@ -8,8 +8,10 @@ use crate::plugin::{OperatorKind, Signature};
 /// Why a plugin's declared types do not fit its place in the graph.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TypeMismatch {
-    /// A reducer behind a stream of unkeyed records.
+    /// A reducer or state updater behind a stream of unkeyed records.
     Unkeyed {
+        /// The operator.
+        op: OperatorKind,
         /// What the upstream gives.
         upstream: RecordType,
     },
@@ -26,8 +28,8 @@ impl TypeMismatch {
     /// What is wrong, for `plugin` reading from the node `from`.
     pub fn describe(&self, plugin: &str, from: &str) -> String {
         match self {
-            TypeMismatch::Unkeyed { upstream } => format!(
-                "reduce_by_key needs keyed records, but `{from}` gives unkeyed {upstream} records; add a `map` stream that gives (key, value) pairs"
+            TypeMismatch::Unkeyed { op, upstream } => format!(
+                "{op} needs keyed records, but `{from}` gives unkeyed {upstream} records; add a `map` stream that gives (key, value) pairs"
             ),
             TypeMismatch::Input { takes, upstream } => format!(
                 "plugin {plugin} takes {takes} records, but `{from}` gives {upstream} records"
@@ -49,9 +51,9 @@ pub fn fit_types(
 ) -> Result<RecordType, TypeMismatch> {
     let mismatch = |takes: String| TypeMismatch::Input { takes, upstream };
     match op {
-        OperatorKind::ReduceByKey => {
+        OperatorKind::ReduceByKey | OperatorKind::UpdateState => {
             let Some(key) = upstream.key else {
-                return Err(TypeMismatch::Unkeyed { upstream });
+                return Err(TypeMismatch::Unkeyed { op, upstream });
             };
             let key_fits = signature.input.key.is_none_or(|k| k == key);
             if !key_fits || signature.input.value != upstream.value {
@@ -61,7 +63,14 @@ pub fn fit_types(
                 };
                 return Err(mismatch(takes));
             }
-            Ok(upstream)
+            Ok(match op {
+                // (key, state): the state type is the plugin's output value.
+                OperatorKind::UpdateState => RecordType {
+                    key: Some(key),
+                    value: signature.output.value,
+                },
+                _ => upstream,
+            })
         }
         OperatorKind::Filter => {
             if signature.input != upstream {

@@ -1,5 +1,6 @@
 //! The window keys of a stream (`window_duration`, `slide_duration`,
-//! `max_state_mib`), checked against its operator and its input's slide.
+//! `max_state_mib`), checked against its operator and its input's slide;
+//! `max_state_mib` also bounds an `update_state_by_key` stream's state.
 //!
 //! As in Spark, a window and its slide are multiples of the input's slide
 //! (a source's is `batch_interval`): a window then always covers whole
@@ -24,6 +25,7 @@ pub(super) fn window_spec(
 ) -> Result<Option<WindowSpec>, ConfigError> {
     let op = *cfg.op.get_ref();
     if !op.is_windowed() {
+        let keeps_state = op == crate::config::StreamOp::UpdateStateByKey;
         let misplaced = [
             (
                 "window_duration",
@@ -35,13 +37,16 @@ pub(super) fn window_spec(
             ),
             (
                 "max_state_mib",
-                cfg.max_state_mib.as_ref().map(|d| d.span()),
+                cfg.max_state_mib
+                    .as_ref()
+                    .filter(|_| !keeps_state)
+                    .map(|d| d.span()),
             ),
         ];
         if let Some((key, Some(span))) = misplaced.into_iter().find(|(_, span)| span.is_some()) {
             return Err(file.error_at(
                 span,
-                format!("stream `{name}`: `{key}` applies only to windowed operators (reduce_by_key_and_window)"),
+                format!("stream `{name}`: `{key}` applies only to windowed operators (reduce_by_key_and_window){}", if key == "max_state_mib" { " and to update_state_by_key" } else { "" }),
             ));
         }
         return Ok(None);
@@ -74,14 +79,23 @@ pub(super) fn window_spec(
         Some(slide) => multiple("slide_duration", slide)?,
         None => upstream_slide,
     };
+    Ok(Some(WindowSpec {
+        length: length_value,
+        slide,
+        max_state_bytes: max_state_bytes(file, name, cfg)?,
+    }))
+}
+
+/// The stream's `max_state_mib` (or its default), in bytes.
+pub(super) fn max_state_bytes(
+    file: &LoadedFile,
+    name: &str,
+    cfg: &StreamConfig,
+) -> Result<usize, ConfigError> {
     let max_state_mib = match &cfg.max_state_mib {
         Some(max) => crate::bounds::max_state_mib::check(*max.get_ref())
             .map_err(|message| file.error_at(max.span(), format!("stream `{name}`: {message}")))?,
         None => DEFAULT_MAX_STATE_MIB,
     };
-    Ok(Some(WindowSpec {
-        length: length_value,
-        slide,
-        max_state_bytes: max_state_mib << 20,
-    }))
+    Ok(max_state_mib << 20)
 }

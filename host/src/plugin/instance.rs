@@ -15,8 +15,8 @@ use super::engine::{GuestState, PluginEngine};
 use super::error::{CallError, CallFailure, CallSite, LoadFailure};
 use super::limits::Limits;
 use super::output::{check_record_count, check_reduced_keys};
-use super::{GuestError, OperatorKind, Param, Signature};
-use crate::batch::{Batch, RecordType};
+use super::{GuestError, OperatorKind, Param, Signature, StateBatch, StateUpdate};
+use crate::batch::{Batch, RecordType, ValueType};
 
 /// Indices of the exported functions, resolved once per component.
 pub(crate) struct ExportIndices {
@@ -202,21 +202,24 @@ impl Plugin {
         clock: std::time::Duration,
     ) -> Result<Batch, Failure> {
         let inner = &*self.inner;
-        let mut store = engine.new_store(&inner.limits, clock);
-        let result = self.invoke(&mut store, input);
-        let returned = match result {
-            Ok(Ok(returned)) => returned,
-            Ok(Err(e)) => {
-                return Err(Failure {
-                    failure: CallFailure::Operator {
-                        message: e.message,
-                        record: e.record_index,
-                    },
-                    stderr: stderr_of(&store),
-                });
+        let filter = inner.kind == OperatorKind::Filter;
+        let (returned, store) = self.run(engine, clock, |store, instance| {
+            if filter {
+                let keep = instance.get_typed_func::<(&Batch,), (Result<Vec<bool>, GuestError>,)>(
+                    &mut *store,
+                    &inner.exports.entry,
+                )?;
+                let (flags,) = keep.call(&mut *store, (input,))?;
+                Ok(flags.map(Returned::Flags))
+            } else {
+                let entry = instance.get_typed_func::<(&Batch,), (Result<Batch, GuestError>,)>(
+                    &mut *store,
+                    &inner.exports.entry,
+                )?;
+                let (batch,) = entry.call(&mut *store, (input,))?;
+                Ok(batch.map(Returned::Batch))
             }
-            Err(e) => return Err(classify(e, &store, &inner.limits)),
-        };
+        })?;
         let invalid = |reason: String| Failure {
             failure: CallFailure::InvalidOutput(reason),
             stderr: stderr_of(&store),
@@ -248,36 +251,102 @@ impl Plugin {
         }
     }
 
-    fn invoke(
+    /// Runs a state updater on one partition's keys in a fresh instance
+    /// whose clocks read the batch time of `site`. The new states are
+    /// checked against `state_type` (the stream's value type): one per
+    /// input key, with one `keep` flag each.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallError`] at `site`, as for [`Plugin::call`].
+    pub fn update_state(
         &self,
-        store: &mut Store<GuestState>,
-        input: &Batch,
-    ) -> wasmtime::Result<Result<Returned, GuestError>> {
+        engine: &PluginEngine,
+        input: &StateBatch,
+        state_type: ValueType,
+        site: &CallSite,
+    ) -> Result<StateUpdate, Box<CallError>> {
         let inner = &*self.inner;
-        let instance = inner.pre.instantiate(&mut *store)?;
-        let init = instance.get_typed_func::<(&[Param],), (Result<(), GuestError>,)>(
-            &mut *store,
-            &inner.exports.init,
-        )?;
-        if let (Err(e),) = init.call(&mut *store, (&inner.params,))? {
-            return Ok(Err(e));
-        }
-        if inner.kind == OperatorKind::Filter {
-            let keep = instance.get_typed_func::<(&Batch,), (Result<Vec<bool>, GuestError>,)>(
-                &mut *store,
-                &inner.exports.entry,
+        let result = self
+            .run(engine, site.batch_time.as_duration(), |store, instance| {
+                let update = instance
+                    .get_typed_func::<(&StateBatch,), (Result<StateUpdate, GuestError>,)>(
+                        &mut *store,
+                        &inner.exports.entry,
+                    )?;
+                Ok(update.call(&mut *store, (input,))?.0)
+            })
+            .and_then(|(update, store)| {
+                check_state_update(input.len(), &update, state_type)
+                    .map(|()| update)
+                    .map_err(|reason| Failure {
+                        failure: CallFailure::InvalidOutput(reason),
+                        stderr: stderr_of(&store),
+                    })
+            });
+        result.map_err(|Failure { failure, stderr }| {
+            Box::new(CallError {
+                site: site.clone(),
+                failure,
+                stderr,
+            })
+        })
+    }
+
+    /// Instantiates the plugin in a fresh store, runs `init`, then `entry`;
+    /// an error the operator returns or a trap becomes a [`Failure`]. The
+    /// store comes back with the result, for the stderr of later checks.
+    fn run<T>(
+        &self,
+        engine: &PluginEngine,
+        clock: std::time::Duration,
+        entry: impl FnOnce(
+            &mut Store<GuestState>,
+            &wasmtime::component::Instance,
+        ) -> wasmtime::Result<Result<T, GuestError>>,
+    ) -> Result<(T, Store<GuestState>), Failure> {
+        let inner = &*self.inner;
+        let mut store = engine.new_store(&inner.limits, clock);
+        let result = (|| {
+            let instance = inner.pre.instantiate(&mut store)?;
+            let init = instance.get_typed_func::<(&[Param],), (Result<(), GuestError>,)>(
+                &mut store,
+                &inner.exports.init,
             )?;
-            let (flags,) = keep.call(&mut *store, (input,))?;
-            Ok(flags.map(Returned::Flags))
-        } else {
-            let entry = instance.get_typed_func::<(&Batch,), (Result<Batch, GuestError>,)>(
-                &mut *store,
-                &inner.exports.entry,
-            )?;
-            let (batch,) = entry.call(&mut *store, (input,))?;
-            Ok(batch.map(Returned::Batch))
+            if let (Err(e),) = init.call(&mut store, (&inner.params,))? {
+                return Ok(Err(e));
+            }
+            entry(&mut store, &instance)
+        })();
+        match result {
+            Ok(Ok(returned)) => Ok((returned, store)),
+            Ok(Err(e)) => Err(Failure {
+                failure: CallFailure::Operator {
+                    message: e.message,
+                    record: e.record_index,
+                },
+                stderr: stderr_of(&store),
+            }),
+            Err(e) => Err(classify(e, &store, &inner.limits)),
         }
     }
+}
+
+/// A state updater's result must hold one state of the declared type and
+/// one flag per input key.
+fn check_state_update(
+    keys: usize,
+    update: &StateUpdate,
+    state_type: ValueType,
+) -> Result<(), String> {
+    if update.states.len() != keys || update.keep.len() != keys {
+        return Err(format!(
+            "{} states and {} keep flags for {keys} keys; a state updater gives one state and one flag per key, in the order of its input",
+            update.states.len(),
+            update.keep.len()
+        ));
+    }
+    update.states.validate(state_type, "state")
 }
 
 enum Returned {
@@ -342,6 +411,9 @@ fn check_signature(kind: OperatorKind, signature: &Signature) -> Result<(), Load
         }
         OperatorKind::ReduceByKey if signature.input != signature.output => {
             Some("a reducer must give the same record type it takes")
+        }
+        OperatorKind::UpdateState if signature.input.key != signature.output.key => {
+            Some("a state updater gives (key, state) records with the key type it takes")
         }
         _ => None,
     };

@@ -33,14 +33,14 @@ use std::fmt;
 use serde::Deserialize;
 use wasmtime::component::{ComponentType, Lift, Lower};
 
-use crate::batch::RecordType;
+use crate::batch::{Column, RecordType};
 
 pub use engine::PluginEngine;
 pub use instance::Plugin;
 pub use limits::Limits;
 
 /// The contract's version, part of every interface name.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// Which of the contract's worlds an operator implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -54,15 +54,19 @@ pub enum OperatorKind {
     Filter,
     /// Combines the values of equal keys (`reduce_by_key`).
     ReduceByKey,
+    /// Keeps a state per key across batches (`update_state_by_key`).
+    #[serde(rename = "update_state_by_key")]
+    UpdateState,
 }
 
 impl OperatorKind {
     /// Every kind, in the contract's order.
-    pub const ALL: [OperatorKind; 4] = [
+    pub const ALL: [OperatorKind; 5] = [
         OperatorKind::Map,
         OperatorKind::FlatMap,
         OperatorKind::Filter,
         OperatorKind::ReduceByKey,
+        OperatorKind::UpdateState,
     ];
 
     /// The pipeline file's name for the operator (`op = "..."`).
@@ -72,6 +76,7 @@ impl OperatorKind {
             OperatorKind::FlatMap => "flat_map",
             OperatorKind::Filter => "filter",
             OperatorKind::ReduceByKey => "reduce_by_key",
+            OperatorKind::UpdateState => "update_state_by_key",
         }
     }
 
@@ -89,6 +94,7 @@ impl OperatorKind {
             OperatorKind::FlatMap => "flat-mapper",
             OperatorKind::Filter => "filter",
             OperatorKind::ReduceByKey => "reducer",
+            OperatorKind::UpdateState => "state-updater",
         }
     }
 
@@ -104,6 +110,7 @@ impl OperatorKind {
             OperatorKind::FlatMap => "flat-map-operator",
             OperatorKind::Filter => "filter-operator",
             OperatorKind::ReduceByKey => "reduce-operator",
+            OperatorKind::UpdateState => "update-state-operator",
         }
     }
 
@@ -114,6 +121,7 @@ impl OperatorKind {
             OperatorKind::FlatMap => "expand",
             OperatorKind::Filter => "keep",
             OperatorKind::ReduceByKey => "combine",
+            OperatorKind::UpdateState => "update",
         }
     }
 }
@@ -133,6 +141,47 @@ pub struct Signature {
     pub input: RecordType,
     /// The records the operator produces.
     pub output: RecordType,
+}
+
+/// What a state updater is called with (the contract's `state-batch`):
+/// each key of the partition once, its new values grouped, its previous
+/// state.
+#[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct StateBatch {
+    /// Each key once: those with a state first, then the new ones.
+    pub keys: Column,
+    /// The new values, grouped by key.
+    pub values: Column,
+    /// Key `i`'s values are `values[groups[i] .. groups[i + 1]]`.
+    pub groups: Vec<u32>,
+    /// Each key's previous state (a placeholder where it has none).
+    pub states: Column,
+    /// Whether key `i` had a state.
+    #[component(name = "has-state")]
+    pub has_state: Vec<bool>,
+}
+
+impl StateBatch {
+    /// How many keys it holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether it holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// What a state updater returns (the contract's `state-update`).
+#[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct StateUpdate {
+    /// Each input key's new state, in order.
+    pub states: Column,
+    /// `false`: the key's state is removed.
+    pub keep: Vec<bool>,
 }
 
 /// One `name = value` initialisation parameter.

@@ -1024,3 +1024,65 @@ fn a_deploy_to_a_host_operator_is_refused() {
     let (output, _dir) = running.stop();
     stdout_of(&output);
 }
+
+/// The states the `totals` sink wrote in its latest batch, if any.
+fn latest_totals(dir: &Path) -> BTreeMap<String, i64> {
+    sink_batches(dir, "totals")
+        .into_values()
+        .last()
+        .unwrap_or_default()
+        .iter()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                record["key"].as_str().unwrap().to_owned(),
+                record["value"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_stateful_stream_keeps_its_state_across_a_deploy() {
+    let body = PipelineFile::from(FILES_SOURCE)
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream(
+            "totals",
+            "pairs",
+            "update_state_by_key",
+            fixtures::RUNNING_SUM,
+            "",
+        )
+        .text_files("out", "totals", "out/totals", "format = \"jsonl\"");
+    let running = Running::start("200ms", body.text(), &[]);
+    let expect = |pairs: &[(&str, i64)]| -> BTreeMap<String, i64> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    };
+    let wait_totals = |wanted: BTreeMap<String, i64>| {
+        running.wait_for("the totals", |_| latest_totals(running.path()) == wanted);
+    };
+    running.input("f0.txt", &["a b a".to_owned()]);
+    wait_totals(expect(&[("a", 2), ("b", 1)]));
+    // `sluice status` shows what the state holds.
+    let status = running.json(&["status"]);
+    assert_eq!(status["states"][0]["stream"], "totals", "{status:#}");
+    assert_eq!(status["states"][0]["keys"], 2, "{status:#}");
+    let text = stdout_of(&running.control(&["status"]));
+    assert!(text.contains("\nstate totals: 2 keys, 0.0 MiB held\n"), "{text}");
+    // Another state type cannot take over these states.
+    let stderr = stderr_of_failure(&running.control(&["deploy", "totals", fixtures::VALUE_HISTORY]));
+    assert!(
+        stderr.contains("keeps text states, but stream `totals` keeps int64 states, which carry over to the new version; a new version must declare the same state type (change the pipeline file and restart to change it)"),
+        "{stderr}"
+    );
+    stdout_of(&running.control(&["deploy", "totals", fixtures::TENFOLD_SUM]));
+    let totals = || running.json(&["status"])["streams"][2].clone();
+    assert_eq!(totals()["current"]["version"], 2);
+    // The new version adds ten times each new value to the old totals:
+    // nothing lost, nothing counted twice.
+    running.input("f1.txt", &["a c".to_owned()]);
+    wait_totals(expect(&[("a", 12), ("b", 1), ("c", 10)]));
+    let (output, _dir) = running.stop();
+    stdout_of(&output);
+}

@@ -64,7 +64,7 @@ fn build_word_count(dir: &Path, language: &str) -> [PathBuf; 4] {
 }
 
 /// `sluice plugin new NAME --lang LANGUAGE --op OP --dir DIR`.
-fn plugin_new(name: &str, language: &str, op: &str, dir: &Path) -> std::process::Output {
+pub(super) fn plugin_new(name: &str, language: &str, op: &str, dir: &Path) -> std::process::Output {
     run(&[
         "plugin",
         "new",
@@ -80,7 +80,7 @@ fn plugin_new(name: &str, language: &str, op: &str, dir: &Path) -> std::process:
 
 /// `sluice ARGS` with room for large guests (Python's and JavaScript's
 /// engines take seconds to compile on a loaded 2-core machine).
-fn run_long(args: &[&str]) -> std::process::Output {
+pub(super) fn run_long(args: &[&str]) -> std::process::Output {
     wait(
         sluice(args).spawn().unwrap(),
         std::time::Duration::from_secs(900),

@@ -15,6 +15,7 @@ mod plugin_cli;
 mod plugin_failures;
 mod pprint;
 mod socket_source;
+mod state;
 mod untrusted;
 mod values_and_reduce;
 mod windows;

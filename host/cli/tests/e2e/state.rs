@@ -1,0 +1,363 @@
+//! `update_state_by_key` end to end: the host keeps a state per key across
+//! batches and the real state updater plugins update it, one input file
+//! per batch (`max_files_per_batch = 1`), against hand-computed states and
+//! against a model of Spark's `updateStateByKey` computed in the test from
+//! what each batch read.
+
+use std::collections::BTreeMap;
+
+use super::common::*;
+use super::languages::{plugin_new, run_long};
+use sluice_test_fixtures as fixtures;
+use sluice_test_fixtures::PipelineFile;
+
+fn counts(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+    pairs.iter().map(|(w, n)| ((*w).to_owned(), *n)).collect()
+}
+
+/// The word count's `words` and `pairs`, then `recent`: an
+/// `update_state_by_key` with `plugin` and `keys`.
+fn with_state(pipeline: PipelineFile, plugin: &str, keys: &str) -> PipelineFile {
+    pipeline
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream("recent", "pairs", "update_state_by_key", plugin, keys)
+}
+
+/// The hand-computed files: "a b", "a", "b c c".
+fn three_files() -> Vec<(String, String)> {
+    ["a b\n", "a\n", "b c\nc\n"]
+        .iter()
+        .enumerate()
+        .map(|(i, text)| (format!("f{i}.txt"), (*text).to_owned()))
+        .collect()
+}
+
+#[test]
+fn running_totals_since_the_start_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = windowed_run(dir.path(), &three_files(), "2", |source| {
+        with_state(source, fixtures::RUNNING_SUM, "")
+    });
+    // Every batch gives every key's total so far, idle batches too (Spark
+    // calls the update function for every key with a state).
+    let emitted: Vec<BTreeMap<String, i64>> = run.windows.values().cloned().collect();
+    assert_eq!(
+        emitted,
+        [
+            counts(&[("a", 1), ("b", 1)]),
+            counts(&[("a", 2), ("b", 1)]),
+            counts(&[("a", 2), ("b", 2), ("c", 2)]),
+            counts(&[("a", 2), ("b", 2), ("c", 2)]),
+            counts(&[("a", 2), ("b", 2), ("c", 2)]),
+            counts(&[("a", 2), ("b", 2), ("c", 2)]),
+        ]
+    );
+    assert_eq!(
+        run.windows.keys().collect::<Vec<_>>(),
+        run.batches.keys().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn an_update_returning_no_state_removes_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = windowed_run(dir.path(), &three_files(), "2", |source| {
+        with_state(
+            source,
+            fixtures::RUNNING_SUM,
+            "params = { forget_idle = true }",
+        )
+    });
+    let emitted: Vec<BTreeMap<String, i64>> = run.windows.values().cloned().collect();
+    assert_eq!(
+        emitted,
+        [
+            counts(&[("a", 1), ("b", 1)]),
+            // `b` got nothing: removed.
+            counts(&[("a", 2)]),
+            // `a` removed; `b` starts again.
+            counts(&[("b", 1), ("c", 2)]),
+            counts(&[]),
+            counts(&[]),
+            counts(&[]),
+        ]
+    );
+}
+
+#[test]
+fn a_keys_values_arrive_in_order_and_text_states_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    // word-pair gives every word the value 1; `initial_state` gives `a` a
+    // 7 first, so its history shows the order values arrived in.
+    std::fs::write(
+        dir.path().join("initial.jsonl"),
+        "{\"key\": \"a\", \"value\": \"7\"}\n\n{\"key\": \"z\", \"value\": \"\"}\n",
+    )
+    .unwrap();
+    let files = three_files();
+    let input = dir.path().join("in");
+    for (name, text) in &files {
+        std::fs::write(input.join(name), text).unwrap();
+    }
+    let pipeline = with_state(
+        one_file_per_batch("100ms"),
+        fixtures::VALUE_HISTORY,
+        "initial_state = \"initial.jsonl\"\nparams = { max_values = 2 }",
+    )
+    .text_files("out", "recent", "out/state", "format = \"jsonl\"")
+    .write(dir.path().join("pipeline.toml"));
+    run_until_idle(&pipeline, "3");
+    let batches: Vec<BTreeMap<String, String>> = sink_batches(dir.path(), "state")
+        .into_values()
+        .take(3)
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|line| {
+                    let record: serde_json::Value = serde_json::from_str(line).unwrap();
+                    (
+                        record["key"].as_str().unwrap().to_owned(),
+                        record["value"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let states = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        batches,
+        [
+            states(&[("a", "7,1"), ("b", "1"), ("z", "")]),
+            // `a` would hold 3 values, over max_values = 2: removed.
+            states(&[("b", "1"), ("z", "")]),
+            states(&[("b", "1,1"), ("c", "1,1"), ("z", "")]),
+        ]
+    );
+}
+
+/// Spark's `updateStateByKey(lambda new, last: sum(new) + (last or 0))`
+/// over `batches`: at every batch time, the counts of every batch so far.
+fn reference_totals(batches: &BTreeMap<i64, Vec<String>>) -> BTreeMap<i64, BTreeMap<String, i64>> {
+    batches
+        .keys()
+        .map(|&t| {
+            let lines = batches
+                .range(..=t)
+                .flat_map(|(_, lines)| lines.iter().map(String::as_str));
+            (t, reference_counts(lines))
+        })
+        .collect()
+}
+
+fn running_totals_match_the_model(partitions: &str) -> WindowedRun {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus_files(dir.path(), 24, 0.1, 9);
+    let run = windowed_run(&dir.path().join("run"), &files, partitions, |source| {
+        with_state(source, fixtures::RUNNING_SUM, "")
+    });
+    let read = run.batches.values().filter(|b| !b.is_empty()).count();
+    assert_eq!(read, files.len(), "one file per batch");
+    let model = reference_totals(&run.batches);
+    assert!(model.len() >= 24, "{} batches", model.len());
+    assert_eq!(run.windows.len(), model.len());
+    for ((time, got), (expected_time, expected)) in run.windows.iter().zip(&model) {
+        assert_eq!(time, expected_time);
+        assert!(
+            got == expected,
+            "state at {time}: {} keys, expected {}",
+            got.len(),
+            expected.len()
+        );
+    }
+    run
+}
+
+#[test]
+fn running_totals_match_the_model_with_one_partition_and_with_four() {
+    let one = running_totals_match_the_model("1");
+    let four = running_totals_match_the_model("4");
+    let last = |run: &WindowedRun| run.windows.values().last().cloned().unwrap();
+    assert_eq!(last(&one), last(&four));
+}
+
+#[test]
+fn a_state_over_max_state_mib_fails_naming_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    // 80 000 distinct words of 8 bytes and their 8-byte counts: 1.2 MiB.
+    let words: String = (0..80_000).map(|i| format!("w{i:07}\n")).collect();
+    write_inputs(dir.path(), &[("words.txt", &words)]);
+    let pipeline = with_state(
+        one_file_per_batch("100ms"),
+        fixtures::RUNNING_SUM,
+        "max_state_mib = 1",
+    )
+    .text_files("out", "recent", "out/state", "")
+    .write(dir.path().join("pipeline.toml"));
+    let output = run(&["run", pipeline.to_str().unwrap(), "--stop-when-idle", "2"]);
+    let stderr = stderr_of_failure(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pipeline `pipeline`, stream `recent`")
+            && stderr.contains(
+                ": the state would hold 2 MiB (80000 keys, 0 before this batch), over max_state_mib = 1; raise max_state_mib or remove keys in the update function (return no state)"
+            ),
+        "{stderr}"
+    );
+    assert!(
+        sink_batches(dir.path(), "state").is_empty(),
+        "the failed batch wrote nothing"
+    );
+}
+
+#[test]
+fn state_keys_are_checked_before_the_first_batch() {
+    let stateful = |keys: &str| {
+        with_state(
+            PipelineFile::new("1s").files_source("lines", "in", ""),
+            fixtures::RUNNING_SUM,
+            keys,
+        )
+        .pprint("out", "recent")
+    };
+    let stderr = check_fails(stateful("on_error = \"skip\""));
+    assert!(
+        stderr.contains("stream `recent`: `update_state_by_key` takes on_error = \"fail\" or \"retry\" only: skipping a partition's update or some of its records would silently lose or corrupt the state it keeps"),
+        "{stderr}"
+    );
+    let stderr = check_fails(stateful("initial_state = \"missing.jsonl\""));
+    assert!(
+        stderr.contains("stream `recent`: initial_state ") && stderr.contains("missing.jsonl"),
+        "{stderr}"
+    );
+    let stderr = check_fails(
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .stream(
+                "words",
+                "lines",
+                "flat_map",
+                fixtures::SPLIT_WORDS,
+                "initial_state = \"x\"",
+            )
+            .pprint("out", "words"),
+    );
+    assert!(
+        stderr.contains("stream `words`: `initial_state` applies only to update_state_by_key"),
+        "{stderr}"
+    );
+    // A state updater needs keyed input.
+    let stderr = check_fails(
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .stream(
+                "words",
+                "lines",
+                "update_state_by_key",
+                fixtures::RUNNING_SUM,
+                "",
+            )
+            .pprint("out", "words"),
+    );
+    assert!(
+        stderr.contains(
+            "update_state_by_key needs keyed records, but `lines` gives unkeyed text records"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_malformed_initial_state_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    let check = |contents: &str| {
+        std::fs::write(dir.path().join("initial.jsonl"), contents).unwrap();
+        let pipeline = with_state(
+            PipelineFile::new("1s").files_source("lines", "in", ""),
+            fixtures::RUNNING_SUM,
+            "initial_state = \"initial.jsonl\"",
+        )
+        .pprint("out", "recent")
+        .write(dir.path().join("p.toml"));
+        let output = run(&["check", pipeline.to_str().unwrap()]);
+        let stderr = stderr_of_failure(&output);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        stderr
+    };
+    let stderr = check("{\"key\": \"a\", \"value\": 1}\n{\"key\": \"b\", \"value\": \"two\"}\n");
+    assert!(
+        stderr.contains("initial.jsonl:2: value: \"two\" is not a int64 value"),
+        "{stderr}"
+    );
+    let stderr = check("{\"key\": \"a\", \"value\": 1}\n{\"key\": \"a\", \"value\": 2}\n");
+    assert!(
+        stderr.contains("key \"a\" appears more than once"),
+        "{stderr}"
+    );
+    let stderr = check("[\"a\", 1]\n");
+    assert!(
+        stderr.contains(
+            "initial.jsonl:1: each line is {\"key\": …, \"value\": …}, the state of one key"
+        ),
+        "{stderr}"
+    );
+    let ok = dir.path().join("initial.jsonl");
+    std::fs::write(&ok, "{\"key\": \"a\", \"value\": 1}\n").unwrap();
+    let stdout = stdout_of(&run(&[
+        "check",
+        dir.path().join("p.toml").to_str().unwrap(),
+    ]));
+    assert!(
+        stdout.contains("stream recent: update_state_by_key running_sum (")
+            && stdout
+                .contains(") (text, int64) -> (text, int64), int64 state per key, 1 initial keys"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_rust_scaffold_of_a_state_updater_passes_its_own_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("totals");
+    stdout_of(&plugin_new(
+        "totals",
+        "rust",
+        "update_state_by_key",
+        &project,
+    ));
+    let stdout = stdout_of(&run_long(&["plugin", "test", project.to_str().unwrap()]));
+    assert!(
+        stdout.contains("ok      keeps a running sum of the int64 values of each key"),
+        "{stdout}"
+    );
+    // A case that expects the wrong state fails, naming both.
+    let cases = project.join("sluice-test.toml");
+    let text = std::fs::read_to_string(&cases).unwrap();
+    std::fs::write(&cases, text.replace("[\"a\", 14]", "[\"a\", 4]")).unwrap();
+    let output = run_long(&["plugin", "test", project.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains("FAILED  keeps a running sum of the int64 values of each key: expected [[\"a\", 4], [\"b\", 2], [\"c\", 5]], got [[\"a\", 14], [\"b\", 2], [\"c\", 5]]"),
+        "{stdout}"
+    );
+    // Other languages say the operator is not in their SDK yet.
+    let output = plugin_new(
+        "totals-c",
+        "c",
+        "update_state_by_key",
+        &dir.path().join("c"),
+    );
+    let stderr = stderr_of_failure(&output);
+    assert!(
+        stderr.contains("the c SDK has no `update_state_by_key` operator yet (only the Rust SDK has it so far); write it in Rust"),
+        "{stderr}"
+    );
+}

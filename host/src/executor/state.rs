@@ -1,0 +1,146 @@
+//! An `update_state_by_key` stream's step after its chain: the batch's
+//! records, routed into the state's buckets by every input partition, are
+//! gathered with the states of those buckets into partitions sized by
+//! data, and each partition's keys are updated by one call.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::{ChainRun, PartitionCall, ShadowVerdict, StreamReport};
+use crate::batch::Batch;
+use crate::error::{CallSite, Error, Phase};
+use crate::exchange::gather;
+use crate::operator::Versioned;
+use crate::recovery::Recovery;
+use crate::state::{KeyedState, NextState};
+
+impl ChainRun<'_> {
+    /// Updates the chain's stateful stream with `routed` (each input
+    /// partition's records, routed into the state's buckets): one call per
+    /// partition of the state that has keys or new records. Returns the
+    /// state to keep once the batch succeeds, and the stream's output:
+    /// every (key, state) kept.
+    pub(super) fn update_state(
+        &self,
+        state: &Mutex<KeyedState>,
+        routed: Vec<Vec<Batch>>,
+        reports: &mut [StreamReport],
+    ) -> Result<(NextState, Vec<Batch>), Error> {
+        let stream = self.chain.last();
+        let spec = &self.executor.plan.streams[stream];
+        let Some(state_spec) = &spec.state else {
+            return Err(Error::Internal(format!(
+                "stream `{}` has keyed state but no state spec",
+                spec.name
+            )));
+        };
+        let state = state.lock().unwrap_or_else(|e| e.into_inner());
+        let buckets = state.buckets();
+        let new_bytes: usize = routed.iter().flatten().map(Batch::byte_size).sum();
+        let groups = spec
+            .exchange
+            .gathered(state.bytes_in(0..buckets) + new_bytes);
+        let exchanged = gather(routed, &groups, spec.input_type);
+        let results = groups
+            .par_iter()
+            .zip(exchanged)
+            .enumerate()
+            .map(|(partition, (range, new))| {
+                if new.is_empty() && state.keys_in(range.clone()) == 0 {
+                    return Ok((NextState::default(), None, PartitionCall::default()));
+                }
+                let prepared = state.prepare(range.clone(), &new, spec.input_type.value);
+                drop(new);
+                let (update, call) = self.call_state(stream, partition, &prepared.input)?;
+                let (next, output) = prepared.apply(&state, update, buckets);
+                Ok((next, Some(output), call))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut next = NextState::default();
+        let mut outputs = Vec::with_capacity(results.len());
+        for (partition_next, output, call) in results {
+            next.extend(partition_next);
+            outputs.extend(output);
+            call.report(&mut reports[stream], &mut Vec::new());
+        }
+        let before = state.size();
+        // Every bucket with keys had its partition called, so `next` holds
+        // every bucket of the next state.
+        let size = next.size();
+        if size.bytes > state_spec.max_state_bytes {
+            return Err(Error::State {
+                pipeline: self.executor.plan.name.clone(),
+                stream: spec.name.clone(),
+                batch_time: self.batch_time,
+                message: format!(
+                    "the state would hold {} MiB ({} keys, {} before this batch), over max_state_mib = {}; raise max_state_mib or remove keys in the update function (return no state)",
+                    size.bytes.div_ceil(1 << 20),
+                    size.keys,
+                    before.keys,
+                    state_spec.max_state_bytes >> 20,
+                ),
+            });
+        }
+        Ok((next, outputs))
+    }
+
+    /// One state call of `stream` on one partition's keys, under its
+    /// `on_error` policy, with its shadow candidate's call (on a copy of
+    /// the same states, whose result is compared and dropped) when it has
+    /// one.
+    fn call_state(
+        &self,
+        stream: usize,
+        partition: usize,
+        input: &crate::plugin::StateBatch,
+    ) -> Result<(crate::plugin::StateUpdate, PartitionCall), Error> {
+        let spec = &self.executor.plan.streams[stream];
+        let operators = &self.operators[stream];
+        let state_type = spec.output_type.value;
+        let site = |version: &Versioned, shadow: bool| CallSite {
+            pipeline: self.executor.plan.name.clone(),
+            stream: spec.name.clone(),
+            plugin: version.plugin.clone(),
+            hash: version.hash.clone(),
+            batch_time: self.batch_time,
+            partition,
+            phase: Phase::Only,
+            shadow,
+            attempt: 1,
+        };
+        let recovery = Recovery {
+            operator: &*operators.current.operator,
+            policy: &spec.on_error,
+            counters: &self.executor.counters[stream],
+            input_type: spec.input_type,
+            output_type: spec.output_type,
+            recombine: false,
+        };
+        let started = Instant::now();
+        let update = recovery.update_state(input, state_type, &site(&operators.current, false))?;
+        let call_time = started.elapsed();
+        let shadow = operators.shadow.as_ref().map(|shadow| {
+            let started = Instant::now();
+            let result = shadow
+                .operator
+                .update_state(input, state_type, &site(shadow, true));
+            let verdict = match result {
+                Ok(theirs) if theirs == update => ShadowVerdict::Same,
+                Ok(_) => ShadowVerdict::Differs,
+                Err(e) => ShadowVerdict::Failed(e.to_string()),
+            };
+            (verdict, started.elapsed())
+        });
+        Ok((
+            update,
+            PartitionCall {
+                called: true,
+                dead_letters: Vec::new(),
+                call_time,
+                shadow,
+            },
+        ))
+    }
+}
