@@ -80,7 +80,7 @@ impl OperatorKind {
         }
     }
 
-    /// The exported interface, e.g. `sluice:operator/mapper@0.1.0`.
+    /// The exported interface, e.g. `sluice:operator/mapper@0.2.0`.
     pub fn interface(self) -> String {
         format!(
             "sluice:operator/{}@{CONTRACT_VERSION}",

@@ -62,7 +62,7 @@ pub const ALLOWED_INTERFACES: [&str; 20] = [
 /// Why an import is refused, for the families users meet most.
 fn refusal_reason(interface: &str) -> &'static str {
     if interface.starts_with(CONTRACT_PACKAGE) {
-        "built for another version of the Sluice contract; this host implements sluice:operator@0.1.0"
+        "built for another version of the Sluice contract; this host implements sluice:operator@0.2.0: rebuild the plugin with the current SDK"
     } else if interface.starts_with("wasi:sockets/") {
         "plugins get no network access"
     } else if interface.starts_with("wasi:http/") {
@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn rust_std_imports_are_allowed() {
         let imports = [
-            "sluice:operator/types@0.1.0",
+            "sluice:operator/types@0.2.0",
             "wasi:cli/environment@0.2.6",
             "wasi:io/streams@0.2.9",
             "wasi:clocks/monotonic-clock@0.2.0",
@@ -258,6 +258,7 @@ mod tests {
             "wasi:cli/environment@0.3.0",
             "acme:keys/store",
             "sluice:operator/types@9.0.0",
+            "sluice:operator/types@0.1.0",
         ]);
         let reasons: Vec<(&str, &str)> = refused
             .iter()
@@ -281,7 +282,11 @@ mod tests {
                 ),
                 (
                     "sluice:operator/types@9.0.0",
-                    "built for another version of the Sluice contract; this host implements sluice:operator@0.1.0"
+                    "built for another version of the Sluice contract; this host implements sluice:operator@0.2.0: rebuild the plugin with the current SDK"
+                ),
+                (
+                    "sluice:operator/types@0.1.0",
+                    "built for another version of the Sluice contract; this host implements sluice:operator@0.2.0: rebuild the plugin with the current SDK"
                 ),
             ]
         );

@@ -1069,9 +1069,13 @@ fn a_stateful_stream_keeps_its_state_across_a_deploy() {
     assert_eq!(status["states"][0]["stream"], "totals", "{status:#}");
     assert_eq!(status["states"][0]["keys"], 2, "{status:#}");
     let text = stdout_of(&running.control(&["status"]));
-    assert!(text.contains("\nstate totals: 2 keys, 0.0 MiB held\n"), "{text}");
+    assert!(
+        text.contains("\nstate totals: 2 keys, 0.0 MiB held\n"),
+        "{text}"
+    );
     // Another state type cannot take over these states.
-    let stderr = stderr_of_failure(&running.control(&["deploy", "totals", fixtures::VALUE_HISTORY]));
+    let stderr =
+        stderr_of_failure(&running.control(&["deploy", "totals", fixtures::VALUE_HISTORY]));
     assert!(
         stderr.contains("keeps text states, but stream `totals` keeps int64 states, which carry over to the new version; a new version must declare the same state type (change the pipeline file and restart to change it)"),
         "{stderr}"
