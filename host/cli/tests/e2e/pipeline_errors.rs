@@ -100,7 +100,7 @@ fn a_plugin_of_another_operator_kind_is_refused() {
         source()
             .stream("words", "lines", "map", fixtures::SPLIT_WORDS, "")
             .pprint("out", "words"),
-        "is a `flat_map` operator (world sluice:operator/flat-map-operator@0.1.0), but the stream has `op = \"map\"`",
+        "is a `flat_map` operator (world sluice:operator/flat-map-operator@0.2.0), but the stream has `op = \"map\"`",
     );
 }
 

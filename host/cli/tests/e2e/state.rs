@@ -361,3 +361,91 @@ fn the_rust_scaffold_of_a_state_updater_passes_its_own_cases() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_stateful_example_counts_since_the_start_over_a_socket() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(fixtures::WORKSPACE).join("examples/stateful-wordcount");
+    // The example as it is, with the plugins where the tests built them,
+    // the server's port and every record printed.
+    let mut pipeline = std::fs::read_to_string(example.join("pipeline.toml")).unwrap();
+    for (name, built) in [
+        ("split_words", fixtures::SPLIT_WORDS),
+        ("word_pair", fixtures::WORD_PAIR),
+        ("running_sum", fixtures::RUNNING_SUM),
+    ] {
+        let shipped = format!("\"../../target/plugins/wasm32-wasip2/plugin/{name}.wasm\"");
+        assert!(pipeline.contains(&shipped), "{shipped}");
+        pipeline = pipeline.replace(&shipped, &fixtures::toml_path(built));
+    }
+    for (shipped, here) in [
+        ("port = 9999".to_owned(), format!("port = {port}")),
+        (
+            "host = \"localhost\"".to_owned(),
+            "host = \"127.0.0.1\"".to_owned(),
+        ),
+        (
+            "batch_interval = \"1s\"".to_owned(),
+            "batch_interval = \"200ms\"".to_owned(),
+        ),
+        (
+            "kind = \"pprint\"".to_owned(),
+            "kind = \"pprint\"\nnum = 100".to_owned(),
+        ),
+    ] {
+        assert!(pipeline.contains(&shipped), "{shipped}");
+        pipeline = pipeline.replace(&shipped, &here);
+    }
+    std::fs::copy(
+        example.join("initial.jsonl"),
+        dir.path().join("initial.jsonl"),
+    )
+    .unwrap();
+    let path = dir.path().join("pipeline.toml");
+    std::fs::write(&path, pipeline).unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::Write as _;
+        let (mut client, _) = listener.accept().unwrap();
+        client.write_all(b"hello spark\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        client.write_all(b"spark streaming says hello\n").unwrap();
+    });
+    let child = sluice(&["run", path.to_str().unwrap(), "--stop-when-idle", "5"])
+        .spawn()
+        .unwrap();
+    server.join().unwrap();
+    let stdout = stdout_of(&wait(child, std::time::Duration::from_secs(60)));
+    let blocks: Vec<Vec<String>> = stdout
+        .split("-------------------------------------------\nTime: ")
+        .skip(1)
+        .map(|block| {
+            let mut records: Vec<String> = block
+                .lines()
+                .skip(2)
+                .take_while(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            records.sort();
+            records
+        })
+        .collect();
+    // `world` is never sent: it is the initial state, in every batch; at
+    // the end every word sent is counted once on top of it.
+    assert!(blocks.len() >= 5, "{stdout}");
+    for block in &blocks {
+        assert!(block.contains(&"('world', 1)".to_owned()), "{stdout}");
+    }
+    assert_eq!(
+        blocks.last().unwrap(),
+        &[
+            "('hello', 3)",
+            "('says', 1)",
+            "('spark', 2)",
+            "('streaming', 1)",
+            "('world', 1)",
+        ],
+        "{stdout}"
+    );
+}

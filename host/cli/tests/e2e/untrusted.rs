@@ -296,7 +296,7 @@ fn refused_plugins_are_refused_at_load_with_the_reason() {
         (
             fixtures::SPLIT_WORDS,
             "map",
-            "is a `flat_map` operator (world sluice:operator/flat-map-operator@0.1.0), but the stream has `op = \"map\"`",
+            "is a `flat_map` operator (world sluice:operator/flat-map-operator@0.2.0), but the stream has `op = \"map\"`",
         ),
     ];
     for (plugin, op, message) in cases {
