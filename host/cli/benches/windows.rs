@@ -1,5 +1,6 @@
-//! Window benchmark: `reduce_by_key_and_window` over a million distinct
-//! keys, with the real `sum` plugin and with the same plan run by native
+//! Window and state benchmark: `reduce_by_key_and_window` and
+//! `update_state_by_key` over a million distinct keys, with the real `sum`
+//! and `running-sum` plugins and with the same plans run by native
 //! closures, in the same process and run.
 //!
 //! `cargo bench -p sluice-cli --bench windows`.
@@ -14,6 +15,12 @@
 //! processing time of the batches once the window is full, against a plain
 //! `reduce_by_key` of the same batches, and the window's memory per key
 //! held. The last window's counts are checked against a count made here.
+//!
+//! The third plan, flat_map(split-pairs) → update_state_by_key(running-sum),
+//! keeps every key's running count since the start (Spark's stateful word
+//! count): every batch passes all the keys with a state through the
+//! plugin. Reported once every key has a state (after five batches), with
+//! the state's bytes per key; the last totals are checked too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -47,21 +54,26 @@ fn main() {
     println!(
         "{batches} batches of {records} records over {KEYS} keys; window {WINDOW_BATCHES} batches, slide 1; P = {cores}"
     );
-    for windowed in [false, true] {
-        let op = if windowed {
-            "reduce_by_key_and_window"
-        } else {
-            "reduce_by_key"
-        };
-        let keys = if windowed {
-            "window_duration = \"60s\"\nmax_state_mib = 16384"
-        } else {
-            ""
-        };
+    let plans: [(&str, &str, &str, usize); 3] = [
+        ("reduce_by_key", "", fixtures::SUM, 1),
+        (
+            "reduce_by_key_and_window",
+            "window_duration = \"60s\"\nmax_state_mib = 16384",
+            fixtures::SUM,
+            WINDOW_BATCHES,
+        ),
+        (
+            "update_state_by_key",
+            "max_state_mib = 16384",
+            fixtures::RUNNING_SUM,
+            batches,
+        ),
+    ];
+    for (op, keys, plugin, covered) in plans {
         let path = PipelineFile::new("1s")
             .files_source("lines", "in", "")
             .stream("pairs", "lines", "flat_map", fixtures::SPLIT_PAIRS, "")
-            .stream("counts", "pairs", op, fixtures::SUM, keys)
+            .stream("counts", "pairs", op, plugin, keys)
             .pprint("out", "counts")
             .write(work.join(format!("{op}.toml")));
         let options = PipelineOptions {
@@ -70,9 +82,19 @@ fn main() {
         };
         let (engine, plan) = pipeline::load(&path, &options).unwrap();
         let plan = Arc::new(plan);
-        println!("plan: flat_map(split-pairs) -> {op}(sum)");
+        let plugin_name = std::path::Path::new(plugin)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .replace('_', "-");
+        println!("plan: flat_map(split-pairs) -> {op}({plugin_name})");
+        let native = if op == "update_state_by_key" {
+            vec![common::native::split_pairs(), native_running_sum()]
+        } else {
+            native_operators()
+        };
         for (name, operators) in [
-            ("native", StreamOperators::fixed(&plan, native_operators())),
+            ("native", StreamOperators::fixed(&plan, native)),
             ("sluice", StreamOperators::initial(&plan, &engine)),
         ] {
             let executor = Executor::new(plan.clone(), cores).unwrap();
@@ -90,12 +112,13 @@ fn main() {
                 times.push(started.elapsed());
                 last = output.sinks[0].as_deref().cloned().unwrap_or_default();
             }
-            let steady: Vec<Duration> = if windowed {
-                times.iter().skip(WINDOW_BATCHES).copied().collect()
-            } else {
-                times.clone()
+            // Once the window is full, or every key has a state.
+            let warm_up = match op {
+                "reduce_by_key_and_window" => WINDOW_BATCHES,
+                "update_state_by_key" => (KEYS as usize).div_ceil(records),
+                _ => 0,
             };
-            let covered = if windowed { WINDOW_BATCHES } else { 1 };
+            let steady: Vec<Duration> = times.iter().skip(warm_up).copied().collect();
             assert_eq!(
                 counts(&last),
                 expected(batches, records, covered),
@@ -120,6 +143,18 @@ fn main() {
                     )
                 })
                 .unwrap_or_default();
+            let state = executor
+                .state_sizes()
+                .first()
+                .map(|(_, size)| {
+                    format!(
+                        "; state: {} keys, {:.1} MiB = {:.1} bytes per key",
+                        size.keys,
+                        size.bytes as f64 / f64::from(1 << 20),
+                        size.bytes as f64 / size.keys.max(1) as f64,
+                    )
+                })
+                .unwrap_or(state);
             println!(
                 "  {name:>6}: median {:>8.1} ms, worst {:>8.1} ms per batch over {} batches{state}",
                 median.as_secs_f64() * 1e3,
@@ -185,6 +220,30 @@ fn counts(partitions: &[Batch]) -> HashMap<String, i64> {
         }
     }
     counts
+}
+
+/// running-sum as a native state updater: each key's total plus its new
+/// values.
+fn native_running_sum() -> Arc<dyn Operator> {
+    use sluice::plugin::{StateBatch, StateUpdate};
+    Arc::new(sluice::operator::NativeStateUpdater(
+        |input: &StateBatch| {
+            let (Column::Int64(values), Column::Int64(states)) = (&input.values, &input.states)
+            else {
+                panic!("int64 values and states");
+            };
+            let totals = (0..input.len())
+                .map(|i| {
+                    let group = &values[input.groups[i] as usize..input.groups[i + 1] as usize];
+                    group.iter().fold(states[i], |sum, v| sum.wrapping_add(*v))
+                })
+                .collect();
+            StateUpdate {
+                states: Column::Int64(totals),
+                keep: vec![true; input.len()],
+            }
+        },
+    ))
 }
 
 /// split-pairs and sum as native closures.
