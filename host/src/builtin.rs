@@ -5,9 +5,9 @@
 //! them in the same chains, exchanges and windows, under the same reports;
 //! the call's phase says which half of the work is asked:
 //!
-//! - `count`: per partition, the number of records (one `int64`); after
-//!   the partitions are gathered, their sum. An empty batch counts 0, as
-//!   in Spark.
+//! - `count` (and `count_by_window`): per partition, the number of records
+//!   (one `int64`); after the partitions are gathered (and over a window),
+//!   their sum. An empty batch counts 0, as in Spark.
 //! - `count_by_value`: per partition, (value, count) for each distinct
 //!   value; after the exchange (and over a window), the counts of equal
 //!   values summed. Values are equal when their bytes are (numbers by their
@@ -29,7 +29,7 @@ use crate::operator::Operator;
 /// The host's operator for `op`, or `None` when a plugin implements it.
 pub fn host_operator(op: StreamOp) -> Option<Arc<dyn Operator>> {
     match op {
-        StreamOp::Count => Some(Arc::new(Count)),
+        StreamOp::Count | StreamOp::CountByWindow => Some(Arc::new(Count)),
         StreamOp::CountByValue | StreamOp::CountByValueAndWindow => Some(Arc::new(CountByValue)),
         StreamOp::Window | StreamOp::Repartition => Some(Arc::new(PassThrough)),
         _ => None,

@@ -35,8 +35,9 @@
 //! [streams.words]
 //! from = "lines"
 //! op = "flat_map"              # map | flat_map | filter | map_values | reduce_by_key |
-//!                              # reduce_by_key_and_window | reduce | reduce_by_window
-//!                              # host, no plugin: count | count_by_value |
+//!                              # reduce_by_key_and_window | reduce | reduce_by_window |
+//!                              # update_state_by_key
+//!                              # host, no plugin: count | count_by_window | count_by_value |
 //!                              # count_by_value_and_window | window |
 //!                              # repartition (with partitions = N)
 //! plugin = "split_words.wasm"
@@ -350,6 +351,9 @@ pub enum StreamOp {
     /// `DStream.count`: the number of records of each batch (0 for an empty
     /// one), run by the host.
     Count,
+    /// `DStream.countByWindow`: the number of records in the window (0 for
+    /// an empty one), run by the host.
+    CountByWindow,
     /// `DStream.countByValue`: (value, count) for every distinct value,
     /// run by the host.
     CountByValue,
@@ -380,6 +384,7 @@ impl StreamOp {
             | StreamOp::ReduceByWindow => Some(OperatorKind::ReduceByKey),
             StreamOp::UpdateStateByKey => Some(OperatorKind::UpdateState),
             StreamOp::Count
+            | StreamOp::CountByWindow
             | StreamOp::CountByValue
             | StreamOp::CountByValueAndWindow
             | StreamOp::Window
@@ -393,6 +398,7 @@ impl StreamOp {
             self,
             StreamOp::ReduceByKeyAndWindow
                 | StreamOp::ReduceByWindow
+                | StreamOp::CountByWindow
                 | StreamOp::CountByValueAndWindow
                 | StreamOp::Window
         )
@@ -408,7 +414,10 @@ impl StreamOp {
             | StreamOp::ReduceByKeyAndWindow
             | StreamOp::CountByValue
             | StreamOp::CountByValueAndWindow => Shape::ByKey,
-            StreamOp::Count | StreamOp::Reduce | StreamOp::ReduceByWindow => Shape::Global,
+            StreamOp::Count
+            | StreamOp::CountByWindow
+            | StreamOp::Reduce
+            | StreamOp::ReduceByWindow => Shape::Global,
             StreamOp::Window => Shape::Gathered,
             StreamOp::Repartition => Shape::Repartition,
             StreamOp::UpdateStateByKey => Shape::Stateful,
@@ -427,6 +436,7 @@ impl StreamOp {
             StreamOp::Reduce => "reduce",
             StreamOp::ReduceByWindow => "reduce_by_window",
             StreamOp::Count => "count",
+            StreamOp::CountByWindow => "count_by_window",
             StreamOp::CountByValue => "count_by_value",
             StreamOp::CountByValueAndWindow => "count_by_value_and_window",
             StreamOp::Window => "window",

@@ -10,7 +10,7 @@ use super::{ChainRun, StreamReport};
 use crate::batch::Batch;
 use crate::error::{Error, Phase};
 use crate::exchange::route;
-use crate::plan::Shape;
+use crate::plan::{Shape, StreamOp};
 use crate::recovery::DeadLetter;
 use crate::window::{NextWindow, WindowState};
 
@@ -60,6 +60,15 @@ impl ChainRun<'_> {
             return Ok((next, Vec::new()));
         }
         let pieces: Vec<&Batch> = next.partitions().collect();
+        if pieces.is_empty() && spec.op == StreamOp::CountByWindow {
+            // No record in the window: a count of 0, as `count` gives for
+            // an empty batch.
+            let zero = Batch {
+                keys: None,
+                values: crate::batch::Column::Int64(vec![0]),
+            };
+            return Ok((next, vec![zero]));
+        }
         if size.batches <= 1 || spec.shape() == Shape::Gathered {
             // `window` gives the records of its batches, oldest first.
             // One batch's reduced partitions hold distinct keys.

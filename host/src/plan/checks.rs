@@ -362,7 +362,7 @@ fn adapter_for(op: StreamOp, upstream: RecordType) -> Result<(KeyAdapter, Record
 /// them.
 fn host_output_type(op: StreamOp, upstream: RecordType) -> Result<RecordType, String> {
     match op {
-        StreamOp::Count => Ok(RecordType {
+        StreamOp::Count | StreamOp::CountByWindow => Ok(RecordType {
             key: None,
             value: ValueType::Int64,
         }),

@@ -1,5 +1,5 @@
 //! The operators the host runs itself — `count`, `count_by_value`,
-//! `count_by_value_and_window`, `window` — end to end with the real
+//! `count_by_value_and_window`, `count_by_window`, `window` — end to end with the real
 //! binary, against hand-computed batches and a model of Spark's windows.
 
 use super::common::*;
@@ -27,7 +27,14 @@ fn count_count_by_value_and_window_give_spark_s_batches_by_hand() {
             "count_by_value_and_window",
             "window_duration = \"200ms\"",
         )
+        .host_stream(
+            "recent_n",
+            "words",
+            "count_by_window",
+            "window_duration = \"200ms\"",
+        )
         .pprint("console", "n")
+        .text_files("recent_n", "recent_n", "out/recent_n", jsonl_sink)
         .text_files("n", "n", "out/n", jsonl_sink)
         .text_files("by_value", "by_value", "out/by_value", jsonl_sink)
         .text_files("recent", "recent", "out/recent", jsonl_sink)
@@ -96,6 +103,12 @@ fn count_count_by_value_and_window_give_spark_s_batches_by_hand() {
             vec![],
             vec![],
         ]
+    );
+    // Records in the last two batches; 0 for a window without any.
+    let count = |n: i64| vec![format!("{{\"value\": {n}}}")];
+    assert_eq!(
+        sorted_batches(dir.path(), "recent_n"),
+        [count(3), count(4), count(3), count(2), count(0), count(0)]
     );
 }
 
