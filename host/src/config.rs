@@ -56,6 +56,8 @@
 //! window_duration = "30s"      # multiples of the input's slide (batch_interval)
 //! slide_duration = "10s"       # default: the input's slide
 //! max_state_mib = 2048         # what the host may hold for the window
+//! inverse_plugin = "subtract.wasm"  # optional: Spark's invFunc, incremental windows
+//! drop_when = 0                # with inverse_plugin: keys whose value becomes this go
 //!
 //! [streams.totals]             # update_state_by_key: a state per key, across batches
 //! from = "pairs"
@@ -322,6 +324,13 @@ pub struct StreamConfig {
     /// with, one `{"key": …, "value": …}` per line (what a `text_files`
     /// sink with `format = "jsonl"` writes), relative to the pipeline file.
     pub initial_state: Option<Spanned<String>>,
+    /// `reduce_by_key_and_window`: an inverse reducer (Spark's `invFunc`),
+    /// relative to the pipeline file: the window is then updated
+    /// incrementally as batches enter and leave it.
+    pub inverse_plugin: Option<Spanned<String>>,
+    /// With `inverse_plugin`: keys whose value over the window equals this
+    /// are dropped (Spark's `filterFunc`; `0` for counts that fell to zero).
+    pub drop_when: Option<Spanned<toml::Value>>,
 }
 
 /// The operator of a stream, as the pipeline file names it (Spark's names,

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::batch::{Batch, RecordType, ValueType};
+use crate::batch::{Batch, Column, RecordType, ValueType};
 use crate::error::{CallSite, Error};
 use crate::plan::Plan;
 use crate::plugin::{Plugin, PluginEngine, StateBatch, StateUpdate};
@@ -40,6 +40,26 @@ pub trait Operator: Send + Sync {
     ) -> Result<StateUpdate, Error> {
         Err(Error::Internal(format!(
             "stream `{}`: its operator keeps no state",
+            site.stream
+        )))
+    }
+
+    /// For a windowed reducer's inverse: `totals[i] ⊖ leaving[i]` for every
+    /// `i`, checked to hold `value_type` values. Calling this on another
+    /// kind of operator is a bug in Sluice.
+    ///
+    /// # Errors
+    ///
+    /// When the call fails.
+    fn uncombine(
+        &self,
+        _totals: &Column,
+        _leaving: &Column,
+        _value_type: ValueType,
+        site: &CallSite,
+    ) -> Result<Column, Error> {
+        Err(Error::Internal(format!(
+            "stream `{}`: its operator is no inverse reducer",
             site.stream
         )))
     }
@@ -88,6 +108,8 @@ pub struct StreamOperators {
     pub current: Versioned,
     /// The candidate, if one is being shadowed.
     pub shadow: Option<Versioned>,
+    /// A windowed reducer's inverse (`inverse_plugin`), if it has one.
+    pub inverse: Option<Versioned>,
 }
 
 impl StreamOperators {
@@ -111,6 +133,9 @@ impl StreamOperators {
                 StreamOperators {
                     current,
                     shadow: None,
+                    inverse: s.inverse.as_ref().map(|inverse| {
+                        Versioned::wasm(engine.clone(), inverse.plugin.clone(), s.output_type, 1)
+                    }),
                 }
             })
             .collect()
@@ -130,8 +155,29 @@ impl StreamOperators {
                     version: 1,
                 },
                 shadow: None,
+                inverse: None,
             })
             .collect()
+    }
+
+    /// `self` with `inverse` as the inverse reducer of every stream that
+    /// has one in `plan` (the benchmark's native baseline).
+    pub fn with_inverse(
+        mut operators: Vec<Self>,
+        plan: &Plan,
+        inverse: Arc<dyn Operator>,
+    ) -> Vec<Self> {
+        for (ops, spec) in operators.iter_mut().zip(&plan.streams) {
+            if spec.inverse.is_some() {
+                ops.inverse = Some(Versioned {
+                    operator: inverse.clone(),
+                    plugin: "native".into(),
+                    hash: "native".into(),
+                    version: 1,
+                });
+            }
+        }
+        operators
     }
 }
 
@@ -172,6 +218,43 @@ impl Operator for WasmOperator {
         Ok(self
             .plugin
             .update_state(&self.engine, input, state_type, site)?)
+    }
+
+    fn uncombine(
+        &self,
+        totals: &Column,
+        leaving: &Column,
+        value_type: ValueType,
+        site: &CallSite,
+    ) -> Result<Column, Error> {
+        Ok(self
+            .plugin
+            .uncombine(&self.engine, totals, leaving, value_type, site)?)
+    }
+}
+
+/// A native inverse reducer (for baselines and tests).
+pub struct NativeInverse<F>(pub F);
+
+impl<F> Operator for NativeInverse<F>
+where
+    F: Fn(&Column, &Column) -> Column + Send + Sync,
+{
+    fn apply(&self, _input: &Batch, site: &CallSite) -> Result<Batch, Error> {
+        Err(Error::Internal(format!(
+            "stream `{}`: an inverse reducer is not called per batch",
+            site.stream
+        )))
+    }
+
+    fn uncombine(
+        &self,
+        totals: &Column,
+        leaving: &Column,
+        _value_type: ValueType,
+        _site: &CallSite,
+    ) -> Result<Column, Error> {
+        Ok((self.0)(totals, leaving))
     }
 }
 

@@ -227,6 +227,33 @@ impl Recovery<'_> {
         }
     }
 
+    /// Removes `leaving` from `totals` with a windowed reducer's inverse.
+    /// Only `fail` and `retry` apply, as for [`Recovery::update_state`].
+    ///
+    /// # Errors
+    ///
+    /// The call's error when the policy gives up.
+    pub fn uncombine(
+        &self,
+        totals: &crate::batch::Column,
+        leaving: &crate::batch::Column,
+        value_type: ValueType,
+        site: &CallSite,
+    ) -> Result<crate::batch::Column, Error> {
+        let call = |site: &CallSite| self.operator.uncombine(totals, leaving, value_type, site);
+        let first = match call(site) {
+            Ok(values) => return Ok(values),
+            Err(Error::Call(e)) => e,
+            Err(other) => return Err(other),
+        };
+        StreamCounters::add(&self.counters.failed_calls, 1);
+        self.counters.note_failure(&first);
+        match self.policy {
+            ErrorPolicy::Retry { retries, backoff } => self.retry(first, *retries, *backoff, call),
+            _ => Err(Error::Call(first)),
+        }
+    }
+
     /// Calls again with `call` after a transient failure, up to `retries`
     /// times with a doubling wait.
     fn retry<T>(

@@ -9,7 +9,14 @@
 //! a checkpoint can snapshot a window incrementally: write the partials
 //! added since the last snapshot, forget those that left.
 //!
-//! The partials are held in memory, bounded by the stream's
+//! With an inverse reducer (`inverse_plugin`, Spark's `invFunc`), the
+//! window also keeps each key's value over the window, its *totals*, cut
+//! into the hash buckets of the stream's exchange: each batch adds the
+//! entering partial and removes the partials leaving, and only their keys
+//! are passed to the plugins. The partials are still kept: they are what
+//! leaves.
+//!
+//! The partials and totals are held in memory, bounded by the stream's
 //! `max_state_mib`: a batch that would take the window past it fails with
 //! an error naming the stream rather than let the process be killed for
 //! lack of memory.
@@ -18,7 +25,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, RecordType};
 use crate::time::BatchTime;
 
 /// One batch's reduced records, as kept for the window.
@@ -53,10 +60,12 @@ pub struct WindowSize {
     pub bytes: usize,
 }
 
-/// The partials of one windowed stream, oldest first.
+/// The partials of one windowed stream, oldest first, and its totals when
+/// it has an inverse reducer.
 #[derive(Default)]
 pub struct WindowState {
     partials: VecDeque<Partial>,
+    totals: Option<Vec<Arc<Batch>>>,
 }
 
 /// A window with one more batch, not yet kept: [`WindowState::commit`]
@@ -65,6 +74,8 @@ pub struct WindowState {
 pub struct NextWindow {
     /// The window's partials, oldest first, the new batch's last.
     partials: Vec<Partial>,
+    /// The totals per bucket, when the window keeps them.
+    totals: Option<Vec<Arc<Batch>>>,
 }
 
 impl NextWindow {
@@ -75,11 +86,25 @@ impl NextWindow {
 
     /// What the window holds.
     pub fn size(&self) -> WindowSize {
-        WindowSize::of(&self.partials)
+        WindowSize::of(&self.partials).with_totals(self.totals.as_deref())
+    }
+
+    /// Replaces the totals (per bucket) with `totals`.
+    pub fn set_totals(&mut self, totals: Vec<Arc<Batch>>) {
+        self.totals = Some(totals);
     }
 }
 
 impl WindowSize {
+    /// This size plus the bytes of `totals`, if there are any.
+    fn with_totals(self, totals: Option<&[Arc<Batch>]>) -> Self {
+        let bytes = totals.map_or(0, |t| t.iter().map(|b| b.byte_size()).sum::<usize>());
+        WindowSize {
+            bytes: self.bytes + bytes,
+            ..self
+        }
+    }
+
     /// The size of `partials`.
     fn of<'a>(partials: impl IntoIterator<Item = &'a Partial>) -> Self {
         partials
@@ -93,6 +118,41 @@ impl WindowSize {
 }
 
 impl WindowState {
+    /// An empty window that keeps totals per key in `buckets` buckets of
+    /// `record_type` records (for an inverse reducer).
+    pub fn with_totals(buckets: usize, record_type: RecordType) -> Self {
+        WindowState {
+            partials: VecDeque::new(),
+            totals: Some(
+                (0..buckets.max(1))
+                    .map(|_| Arc::new(Batch::empty(record_type)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The totals per bucket, when the window keeps them.
+    pub fn totals(&self) -> Option<&[Arc<Batch>]> {
+        self.totals.as_deref()
+    }
+
+    /// The partitions of the partials that a window of length `length`
+    /// ending at `time` no longer covers: the batches leaving it.
+    pub fn leaving(&self, time: BatchTime, length: Duration) -> Vec<&Batch> {
+        let start = time.0 - length.as_millis() as i64;
+        self.partials
+            .iter()
+            .filter(|p| p.time.0 <= start)
+            .flat_map(|p| p.partitions.iter())
+            .collect()
+    }
+
+    /// How many partials leave a window of length `length` ending at `time`.
+    pub fn leaving_batches(&self, time: BatchTime, length: Duration) -> usize {
+        let start = time.0 - length.as_millis() as i64;
+        self.partials.iter().filter(|p| p.time.0 <= start).count()
+    }
+
     /// The window of length `length` ending at `time`, with `reduced`, the
     /// batch at `time` reduced by key, added: the partials of the batches
     /// in (time − length, time].
@@ -108,17 +168,21 @@ impl WindowState {
         if newest.records > 0 {
             partials.push(newest);
         }
-        NextWindow { partials }
+        NextWindow {
+            partials,
+            totals: self.totals.clone(),
+        }
     }
 
     /// Keeps `next` as the window.
     pub fn commit(&mut self, next: NextWindow) {
         self.partials = next.partials.into();
+        self.totals = next.totals;
     }
 
     /// What the window holds.
     pub fn size(&self) -> WindowSize {
-        WindowSize::of(&self.partials)
+        WindowSize::of(&self.partials).with_totals(self.totals.as_deref())
     }
 }
 

@@ -129,6 +129,7 @@ fn world_stem(op: OperatorKind) -> &'static str {
         OperatorKind::FlatMap => "flat_map_operator",
         OperatorKind::Filter => "filter_operator",
         OperatorKind::ReduceByKey => "reduce_operator",
+        OperatorKind::InverseReduce => "inverse_reduce_operator",
         OperatorKind::UpdateState => "update_state_operator",
     }
 }
@@ -139,6 +140,7 @@ fn op_macro(op: OperatorKind) -> &'static str {
         OperatorKind::FlatMap => "FLAT_MAP",
         OperatorKind::Filter => "FILTER",
         OperatorKind::ReduceByKey => "REDUCE",
+        OperatorKind::InverseReduce => "INVERSE_REDUCE",
         OperatorKind::UpdateState => "UPDATE_STATE",
     }
 }

@@ -87,6 +87,7 @@ fn export_name(op: sluice::plugin::OperatorKind) -> &'static str {
         OperatorKind::FlatMap => "flatMapper",
         OperatorKind::Filter => "filter",
         OperatorKind::ReduceByKey => "reducer",
+        OperatorKind::InverseReduce => "inverseReducer",
         OperatorKind::UpdateState => "stateUpdater",
     }
 }

@@ -81,6 +81,7 @@ fn entry_module(op: OperatorKind) -> String {
         OperatorKind::FlatMap => "FlatMapper",
         OperatorKind::Filter => "Filter",
         OperatorKind::ReduceByKey => "Reducer",
+        OperatorKind::InverseReduce => "InverseReducer",
         OperatorKind::UpdateState => "StateUpdater",
     };
     format!(

@@ -195,6 +195,9 @@ fn summary(op: OperatorKind) -> &'static str {
         OperatorKind::FlatMap => "Splits each line into its words.",
         OperatorKind::Filter => "Drops comment lines (starting with `#`).",
         OperatorKind::ReduceByKey => "Sums the int64 values of each key.",
+        OperatorKind::InverseReduce => {
+            "Subtracts the int64 values leaving a window from their totals."
+        }
         OperatorKind::UpdateState => "Keeps a running sum of the int64 values of each key.",
     }
 }
@@ -213,6 +216,7 @@ fn test_cases(op: OperatorKind) -> String {
         OperatorKind::ReduceByKey => {
             "input = [[\"a\", 1], [\"b\", 2], [\"a\", 3]]\nexpect = [[\"a\", 4], [\"b\", 2]]\n"
         }
+        OperatorKind::InverseReduce => "input = [[10, 3], [5, 5]]\nexpect = [7, 0]\n",
         OperatorKind::UpdateState => {
             "input = [[\"a\", 1], [\"b\", 2], [\"a\", 3]]\nstate = [[\"a\", 10], [\"c\", 5]]\nexpect = [[\"a\", 14], [\"b\", 2], [\"c\", 5]]\n"
         }
@@ -223,7 +227,8 @@ fn test_cases(op: OperatorKind) -> String {
          # A keyed record is a [key, value] array; `params` (optional) are the\n\
          # stream's parameters. A reducer's output is compared in any order.\n\
          # A state updater's `state` (optional) holds the [key, state] pairs\n\
-         # before the batch, and `expect` every [key, state] after it.\n\
+         # before the batch, and `expect` every [key, state] after it. An\n\
+         # inverse reducer's input is [total, leaving] pairs.\n\
          [[case]]\nname = \"{}\"\n{case}",
         summary(op).trim_end_matches('.').to_lowercase()
     )
@@ -242,6 +247,9 @@ fn rust(op: OperatorKind) -> &'static str {
         }
         OperatorKind::ReduceByKey => {
             "use sluice_guest::reduce;\n\n#[reduce]\nfn sum(a: i64, b: i64) -> i64 {\n    a.wrapping_add(b)\n}\n"
+        }
+        OperatorKind::InverseReduce => {
+            "use sluice_guest::inverse_reduce;\n\n/// Undoes `sum`: `(a + b) - b = a`.\n#[inverse_reduce]\nfn subtract(total: i64, leaving: i64) -> i64 {\n    total.wrapping_sub(leaving)\n}\n"
         }
         OperatorKind::UpdateState => {
             "use sluice_guest::update_state;\n\n/// The key's new running sum; `None` would remove the key.\n#[update_state]\nfn running_sum(values: &[i64], state: Option<i64>) -> Option<i64> {\n    Some(values.iter().fold(state.unwrap_or(0), |sum, v| sum.wrapping_add(*v)))\n}\n"
@@ -268,8 +276,10 @@ fn c(op: OperatorKind) -> &'static str {
             "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_INT64},\n                                           {SLUICE_NO_KEY, SLUICE_INT64}};\n\n\
              int sluice_reduce(const sluice_value *a, const sluice_value *b, sluice_value *out,\n                  sluice_error *err) {\n  if (__builtin_add_overflow(a->i, b->i, &out->i)) return sluice_fail(err, \"sum overflows int64\");\n  return 0;\n}\n"
         }
-        // `create` refuses it first (see `Language::unsupported`).
-        OperatorKind::UpdateState => "// update_state_by_key is not in this SDK yet\n",
+        // `create` refuses these first (see `Language::unsupported`).
+        OperatorKind::InverseReduce | OperatorKind::UpdateState => {
+            "// this operator is not in this SDK yet\n"
+        }
     }
 }
 
@@ -291,8 +301,10 @@ fn zig(op: OperatorKind) -> &'static str {
             "const sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .int64 }, .{ .value = .int64 });\n\n\
              export fn sluice_reduce(a: *const sluice.Value, b: *const sluice.Value, out: *sluice.Value, err: *sluice.Error) c_int {\n    const sum, const overflow = @addWithOverflow(a.i, b.i);\n    if (overflow != 0) return err.fail(\"sum overflows int64\");\n    out.i = sum;\n    return 0;\n}\n"
         }
-        // `create` refuses it first (see `Language::unsupported`).
-        OperatorKind::UpdateState => "// update_state_by_key is not in this SDK yet\n",
+        // `create` refuses these first (see `Language::unsupported`).
+        OperatorKind::InverseReduce | OperatorKind::UpdateState => {
+            "// this operator is not in this SDK yet\n"
+        }
     }
 }
 
@@ -310,8 +322,10 @@ fn python(op: OperatorKind) -> &'static str {
         OperatorKind::ReduceByKey => {
             "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.INT64, output=sluice.INT64)\n\n\ndef reduce(a, b):\n    total = a + b\n    if not -(2**63) <= total < 2**63:\n        raise sluice.OperatorError(\"sum overflows int64\")\n    return total\n"
         }
-        // `create` refuses it first (see `Language::unsupported`).
-        OperatorKind::UpdateState => "# update_state_by_key is not in this SDK yet\n",
+        // `create` refuses these first (see `Language::unsupported`).
+        OperatorKind::InverseReduce | OperatorKind::UpdateState => {
+            "# this operator is not in this SDK yet\n"
+        }
     }
 }
 
@@ -333,8 +347,10 @@ fn javascript(op: OperatorKind) -> &'static str {
             "export const signature = { input: \"int64\", output: \"int64\" };\n\n\
              export function reduce(a, b) {\n  const total = a + b;\n  if (total < -(2n ** 63n) || total >= 2n ** 63n) throw new Error(\"sum overflows int64\");\n  return total;\n}\n"
         }
-        // `create` refuses it first (see `Language::unsupported`).
-        OperatorKind::UpdateState => "// update_state_by_key is not in this SDK yet\n",
+        // `create` refuses these first (see `Language::unsupported`).
+        OperatorKind::InverseReduce | OperatorKind::UpdateState => {
+            "// this operator is not in this SDK yet\n"
+        }
     }
 }
 
@@ -360,7 +376,9 @@ fn go(op: OperatorKind) -> &'static str {
              // Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n\
              // Reduce adds two values, refusing to overflow.\nfunc Reduce(a, b sluice.Value) (sluice.Value, error) {\n\tsum := a.Int + b.Int\n\tif (a.Int >= 0) == (b.Int >= 0) && (sum >= 0) != (a.Int >= 0) {\n\t\treturn sluice.Value{}, errors.New(\"sum overflows int64\")\n\t}\n\treturn sluice.IntValue(sum), nil\n}\n"
         }
-        // `create` refuses it first (see `Language::unsupported`).
-        OperatorKind::UpdateState => "// update_state_by_key is not in this SDK yet\n",
+        // `create` refuses these first (see `Language::unsupported`).
+        OperatorKind::InverseReduce | OperatorKind::UpdateState => {
+            "// this operator is not in this SDK yet\n"
+        }
     }
 }

@@ -13,6 +13,9 @@
 //! or floats (float64), as the operator's signature says. A reducer's
 //! output is compared in any order, since its order is unspecified.
 //!
+//! An inverse reducer's `input` is `[total, leaving]` pairs and its
+//! `expect` the values it gives, in order.
+//!
 //! A state updater's case may add `state = [["a", 10]]`, the (key, state)
 //! pairs before the batch; its `expect` is every (key, state) after the
 //! batch, in any order, as the stream would give them.
@@ -164,7 +167,6 @@ fn run_case(
         },
         _ => signature.output,
     };
-    let input = batch_of(&case.input, input_type).map_err(|e| format!("input {e}"))?;
     let site = CallSite {
         pipeline: "plugin test".into(),
         stream: case.name.clone(),
@@ -177,6 +179,35 @@ fn run_case(
         shadow: false,
         attempt: 1,
     };
+    if kind == OperatorKind::InverseReduce {
+        let value_type = signature.input.value;
+        let mut totals = Column::empty(value_type);
+        let mut leaving = Column::empty(value_type);
+        for (i, pair) in case.input.iter().enumerate() {
+            let Some([total, gone]) = pair
+                .as_array()
+                .and_then(|p| <&[_; 2]>::try_from(p.as_slice()).ok())
+            else {
+                return Err(format!(
+                    "input record {i}: an inverse reducer's input is a [total, leaving] pair"
+                ));
+            };
+            push(&mut totals, total).map_err(|e| format!("input record {i}: total {e}"))?;
+            push(&mut leaving, gone).map_err(|e| format!("input record {i}: leaving value {e}"))?;
+        }
+        let values = plugin
+            .uncombine(engine, &totals, &leaving, value_type, &site)
+            .map_err(|e| e.to_string())?;
+        let got = values_of(
+            &Batch { keys: None, values },
+            RecordType {
+                key: None,
+                value: value_type,
+            },
+        );
+        return compare(got, case.expect.clone());
+    }
+    let input = batch_of(&case.input, input_type).map_err(|e| format!("input {e}"))?;
     let output = if kind == OperatorKind::UpdateState {
         let before = batch_of(&case.state, output_type).map_err(|e| format!("state {e}"))?;
         let state = KeyedState::load(1, output_type, &before).map_err(|e| format!("state: {e}"))?;
@@ -196,6 +227,11 @@ fn run_case(
         got.sort_by_key(toml::Value::to_string);
         expected.sort_by_key(toml::Value::to_string);
     }
+    compare(got, expected)
+}
+
+/// Whether a case's output is what it expects.
+fn compare(got: Vec<toml::Value>, expected: Vec<toml::Value>) -> Result<(), String> {
     if got == expected {
         Ok(())
     } else {

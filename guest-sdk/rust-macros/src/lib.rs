@@ -46,6 +46,14 @@ pub fn reduce(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Reduce, args, item)
 }
 
+/// Turns `fn(total: V, leaving: V) -> V` into the inverse of a windowed
+/// reducer (`inverse_plugin`, Spark's `invFunc`): with the reducer `⊕`,
+/// `(a ⊕ b) ⊖ b = a`.
+#[proc_macro_attribute]
+pub fn inverse_reduce(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::InverseReduce, args, item)
+}
+
 /// Turns `fn(&[V], Option<S>) -> Option<S>` into an `update_state_by_key`
 /// operator: a key's new values in this batch (in arrival order, possibly
 /// none) and its previous state (`None` for a new key) give its new state;
@@ -62,6 +70,7 @@ enum Kind {
     FlatMap,
     Filter,
     Reduce,
+    InverseReduce,
     UpdateState,
 }
 
@@ -72,6 +81,7 @@ impl Kind {
             Kind::FlatMap => "#[flat_map]",
             Kind::Filter => "#[filter]",
             Kind::Reduce => "#[reduce]",
+            Kind::InverseReduce => "#[inverse_reduce]",
             Kind::UpdateState => "#[update_state]",
         }
     }
@@ -113,6 +123,13 @@ impl Kind {
                 "reducer",
                 "combine",
                 "combine",
+                "reduce_signature",
+            ),
+            Kind::InverseReduce => (
+                "inverse_reduce_operator",
+                "inverse_reducer",
+                "uncombine",
+                "uncombine",
                 "reduce_signature",
             ),
             Kind::UpdateState => (
@@ -191,6 +208,7 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
     let export = format_ident!("export_{world}");
     let output = match kind {
         Kind::Filter => quote!(::std::vec::Vec<bool>),
+        Kind::InverseReduce => quote!(::sluice_guest::bindings::types::Column),
         Kind::UpdateState => quote!(::sluice_guest::bindings::types::StateUpdate),
         _ => quote!(::sluice_guest::bindings::types::Batch),
     };
@@ -207,7 +225,19 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
     // Type errors in the record types point at the function's signature.
     let sig_span = function.sig.span();
     let call_signature = quote_spanned! {sig_span=> ::sluice_guest::runtime::#signature(&#name) };
-    let call_run = quote_spanned! {sig_span=> ::sluice_guest::runtime::#run(&input, #name) };
+    let (params, call_run) = match kind {
+        Kind::InverseReduce => (
+            quote!(
+                totals: ::sluice_guest::bindings::types::Column,
+                leaving: ::sluice_guest::bindings::types::Column
+            ),
+            quote_spanned! {sig_span=> ::sluice_guest::runtime::#run(&totals, &leaving, #name) },
+        ),
+        _ => (
+            quote!(input: #input),
+            quote_spanned! {sig_span=> ::sluice_guest::runtime::#run(&input, #name) },
+        ),
+    };
 
     Ok(quote! {
         #function
@@ -229,7 +259,7 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
                 }
 
                 fn #entry(
-                    input: #input,
+                    #params
                 ) -> ::std::result::Result<#output, ::sluice_guest::bindings::types::Error> {
                     #call_run
                 }
@@ -264,7 +294,7 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
     }
     let arity = sig.inputs.len();
     let expected = match kind {
-        Kind::Reduce | Kind::UpdateState => 2,
+        Kind::Reduce | Kind::InverseReduce | Kind::UpdateState => 2,
         _ => 1,
     };
     if arity != expected {
@@ -276,6 +306,9 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
         let message = match kind {
             Kind::Reduce => format!(
                 "a {attr} function takes two values to combine, `fn(a: V, b: V) -> V`; it has {arity} parameter(s)"
+            ),
+            Kind::InverseReduce => format!(
+                "a {attr} function takes a total and the value leaving it, `fn(total: V, leaving: V) -> V`; it has {arity} parameter(s)"
             ),
             Kind::UpdateState => format!(
                 "a {attr} function takes a key's new values and its previous state, `fn(values: &[V], state: Option<S>) -> Option<S>`; it has {arity} parameter(s)"
@@ -292,6 +325,7 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
             Kind::FlatMap => "an iterator of output records",
             Kind::Filter => "`bool`",
             Kind::Reduce => "the combined value",
+            Kind::InverseReduce => "the total without the leaving value",
             Kind::UpdateState => "the new state, `Option<S>` (`None` removes the key)",
         };
         return Err(Error::new(
@@ -304,7 +338,7 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
             output.span(),
             "a #[filter] function returns `bool`: `true` keeps the record",
         )),
-        Kind::Reduce => check_reduce_types(function, output),
+        Kind::Reduce | Kind::InverseReduce => check_reduce_types(kind, function, output),
         _ => Ok(()),
     }
 }
@@ -313,7 +347,7 @@ fn is_bool(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("bool"))
 }
 
-fn check_reduce_types(function: &ItemFn, output: &Type) -> syn::Result<()> {
+fn check_reduce_types(kind: Kind, function: &ItemFn, output: &Type) -> syn::Result<()> {
     let wanted = quote!(#output).to_string();
     for input in &function.sig.inputs {
         if let FnArg::Typed(pat) = input {
@@ -322,7 +356,8 @@ fn check_reduce_types(function: &ItemFn, output: &Type) -> syn::Result<()> {
                 return Err(Error::new(
                     ty.span(),
                     format!(
-                        "a #[reduce] function combines two values of the type it returns (`{wanted}`)"
+                        "a {} function takes two values of the type it returns (`{wanted}`)",
+                        kind.attr()
                     ),
                 ));
             }

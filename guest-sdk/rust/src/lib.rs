@@ -19,7 +19,7 @@
 //! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm`
 //! in `target/wasm32-wasip2/release/` is the component.
 //!
-//! # The five operator kinds
+//! # The six operator kinds
 //!
 //! | macro | function shape | Spark equivalent |
 //! | --- | --- | --- |
@@ -27,6 +27,7 @@
 //! | [`macro@flat_map`] | `fn(R) -> impl IntoIterator<Item = O>` | `flatMap` |
 //! | [`macro@filter`] | `fn(R) -> bool` | `filter` |
 //! | [`macro@reduce`] | `fn(V, V) -> V`, associative and commutative | `reduceByKey` |
+//! | [`macro@inverse_reduce`] | `fn(V, V) -> V`, undoing `#[reduce]` | `reduceByKeyAndWindow`'s `invFunc` |
 //! | [`macro@update_state`] | `fn(&[V], Option<S>) -> Option<S>` | `updateStateByKey` |
 //!
 //! `R` is an input record: a value (`&str`, `&[u8]`, `i64`, `f64`,
@@ -49,7 +50,7 @@
 //! - [`value`]: the value and record types an operator may take and give.
 //! - [`column`]: reading and building the bulk column layout of the contract.
 //! - [`Params`]: initialisation parameters.
-//! - `bindings` (hidden): the `wit-bindgen` output for the five worlds.
+//! - `bindings` (hidden): the `wit-bindgen` output for the six worlds.
 #![deny(missing_docs)]
 
 pub mod column;
@@ -60,7 +61,7 @@ pub mod value;
 pub mod runtime;
 
 pub use params::Params;
-pub use sluice_guest_macros::{filter, flat_map, map, reduce, update_state};
+pub use sluice_guest_macros::{filter, flat_map, inverse_reduce, map, reduce, update_state};
 pub use value::Json;
 
 /// Bindings generated from `wit/operator.wit`, one module per world.
@@ -103,6 +104,18 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_filter_operator",
             default_bindings_module: "::sluice_guest::bindings::filter_operator",
+            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+        });
+    }
+
+    #[allow(missing_docs, clippy::all)]
+    pub mod inverse_reduce_operator {
+        wit_bindgen::generate!({
+            path: "../../wit",
+            world: "sluice:operator/inverse-reduce-operator",
+            pub_export_macro: true,
+            export_macro_name: "export_inverse_reduce_operator",
+            default_bindings_module: "::sluice_guest::bindings::inverse_reduce_operator",
             with: { "sluice:operator/types@0.2.0": crate::bindings::types },
         });
     }

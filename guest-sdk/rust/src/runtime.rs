@@ -76,6 +76,31 @@ pub fn reduce_signature<V: Input<'static>>(_f: &impl Fn(V, V) -> V) -> Signature
     }
 }
 
+/// Applies an `#[inverse_reduce]` function to every (total, leaving) pair.
+pub fn uncombine<'a, V>(
+    totals: &'a Column,
+    leaving: &'a Column,
+    f: impl Fn(V, V) -> V,
+) -> Result<Column, Error>
+where
+    V: Input<'a> + Output,
+{
+    let totals = V::view(totals)?;
+    let leaving = V::view(leaving)?;
+    let n = V::len(&totals);
+    if V::len(&leaving) != n {
+        return Err(error(format!(
+            "{n} totals but {} leaving values",
+            V::len(&leaving)
+        )));
+    }
+    let mut out = <V as Output>::Builder::with_capacity(n, n * 8);
+    for i in 0..n {
+        Output::push(f(V::get(&totals, i), V::get(&leaving, i)), &mut out);
+    }
+    out.finish()
+}
+
 /// The declared types of an `#[update_state]` function: any key type
 /// (`key: none`), values of type `V`, states of type `O` (which `S`, the
 /// previous state's type, must equal).

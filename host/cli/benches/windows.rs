@@ -54,11 +54,21 @@ fn main() {
     println!(
         "{batches} batches of {records} records over {KEYS} keys; window {WINDOW_BATCHES} batches, slide 1; P = {cores}"
     );
-    let plans: [(&str, &str, &str, usize); 3] = [
+    let inverse = format!(
+        "window_duration = \"60s\"\nmax_state_mib = 16384\ninverse_plugin = {}\ndrop_when = 0",
+        sluice_test_fixtures::toml_path(fixtures::SUBTRACT)
+    );
+    let plans: [(&str, &str, &str, usize); 4] = [
         ("reduce_by_key", "", fixtures::SUM, 1),
         (
             "reduce_by_key_and_window",
             "window_duration = \"60s\"\nmax_state_mib = 16384",
+            fixtures::SUM,
+            WINDOW_BATCHES,
+        ),
+        (
+            "reduce_by_key_and_window",
+            &inverse,
             fixtures::SUM,
             WINDOW_BATCHES,
         ),
@@ -75,7 +85,7 @@ fn main() {
             .stream("pairs", "lines", "flat_map", fixtures::SPLIT_PAIRS, "")
             .stream("counts", "pairs", op, plugin, keys)
             .pprint("out", "counts")
-            .write(work.join(format!("{op}.toml")));
+            .write(work.join(format!("{op}-{}.toml", keys.len())));
         let options = PipelineOptions {
             cache_dir: Some(work.join("cache")),
             ..PipelineOptions::default()
@@ -87,14 +97,24 @@ fn main() {
             .unwrap()
             .to_string_lossy()
             .replace('_', "-");
-        println!("plan: flat_map(split-pairs) -> {op}({plugin_name})");
+        let with_inverse = if keys.contains("inverse_plugin") {
+            " with inverse_plugin = subtract"
+        } else {
+            ""
+        };
+        println!("plan: flat_map(split-pairs) -> {op}({plugin_name}){with_inverse}");
         let native = if op == "update_state_by_key" {
             vec![common::native::split_pairs(), native_running_sum()]
         } else {
             native_operators()
         };
+        let native = StreamOperators::with_inverse(
+            StreamOperators::fixed(&plan, native),
+            &plan,
+            native_subtract(),
+        );
         for (name, operators) in [
-            ("native", StreamOperators::fixed(&plan, native)),
+            ("native", native),
             ("sluice", StreamOperators::initial(&plan, &engine)),
         ] {
             let executor = Executor::new(plan.clone(), cores).unwrap();
@@ -220,6 +240,24 @@ fn counts(partitions: &[Batch]) -> HashMap<String, i64> {
         }
     }
     counts
+}
+
+/// subtract as a native inverse reducer.
+fn native_subtract() -> Arc<dyn Operator> {
+    Arc::new(sluice::operator::NativeInverse(
+        |totals: &Column, leaving: &Column| {
+            let (Column::Int64(totals), Column::Int64(leaving)) = (totals, leaving) else {
+                panic!("int64 totals and leaving values");
+            };
+            Column::Int64(
+                totals
+                    .iter()
+                    .zip(leaving)
+                    .map(|(t, l)| t.wrapping_sub(*l))
+                    .collect(),
+            )
+        },
+    ))
 }
 
 /// running-sum as a native state updater: each key's total plus its new

@@ -105,6 +105,8 @@ pub struct Registry {
     plan: Arc<Plan>,
     engine: Arc<PluginEngine>,
     streams: Mutex<Vec<StreamVersions<Versioned>>>,
+    /// Each stream's inverse reducer, from the pipeline file (not deployed).
+    inverses: Vec<Option<Versioned>>,
     /// The next snapshot's sequence number; changed only under `streams`'
     /// lock, so a change and a snapshot are ordered.
     next_seq: AtomicU64,
@@ -133,10 +135,12 @@ impl Registry {
     /// version 1.
     pub fn new(plan: Arc<Plan>, engine: Arc<PluginEngine>) -> Self {
         let now = BatchTime::now();
+        let initial = StreamOperators::initial(&plan, &engine);
+        let inverses = initial.iter().map(|o| o.inverse.clone()).collect();
         let streams = plan
             .streams
             .iter()
-            .zip(StreamOperators::initial(&plan, &engine))
+            .zip(initial)
             .map(|(spec, operators)| {
                 let first = Version::new(
                     1,
@@ -152,6 +156,7 @@ impl Registry {
         Registry {
             plan,
             engine,
+            inverses,
             streams: Mutex::new(streams),
             next_seq: AtomicU64::new(0),
             completed: tokio::sync::watch::channel(None).0,
@@ -257,6 +262,7 @@ impl Registry {
             snapshot.push(StreamOperators {
                 current: operator,
                 shadow,
+                inverse: self.inverses.get(index).cloned().flatten(),
             });
         }
         Snapshot {

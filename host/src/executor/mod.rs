@@ -40,6 +40,7 @@
 
 mod adapter;
 mod chain;
+mod incremental;
 mod state;
 mod window;
 
@@ -145,7 +146,14 @@ impl Executor {
         let windows = plan
             .streams
             .iter()
-            .map(|s| s.window.map(|_| Mutex::new(WindowState::default())))
+            .map(|s| {
+                s.window.map(|_| {
+                    Mutex::new(match s.inverse {
+                        Some(_) => WindowState::with_totals(s.exchange.buckets(), s.output_type),
+                        None => WindowState::default(),
+                    })
+                })
+            })
             .collect();
         let states =
             plan.streams

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use super::incremental::WindowMoves;
 use super::{ChainRun, StreamReport};
 use crate::batch::Batch;
 use crate::error::{Error, Phase};
@@ -36,11 +37,38 @@ impl ChainRun<'_> {
                 spec.name
             )));
         };
-        let next = window.lock().unwrap_or_else(|e| e.into_inner()).next(
-            self.batch_time,
-            window_spec.length,
-            reduced,
-        );
+        let buckets = spec.exchange.buckets();
+        let (mut next, totals, moves) = {
+            let state = window.lock().unwrap_or_else(|e| e.into_inner());
+            // With an inverse, what enters and leaves is routed into the
+            // totals' buckets before the window takes the batch.
+            let moves = state.totals().map(|_| {
+                let route_all = |pieces: Vec<&Batch>| -> Vec<Vec<Batch>> {
+                    pieces
+                        .par_iter()
+                        .map(|b| route(b, buckets, spec.output_type))
+                        .collect()
+                };
+                WindowMoves {
+                    entering: route_all(reduced.iter().collect()),
+                    leaving: route_all(state.leaving(self.batch_time, window_spec.length)),
+                    leaving_batches: state.leaving_batches(self.batch_time, window_spec.length),
+                }
+            });
+            let totals = state.totals().map(<[_]>::to_vec);
+            (
+                state.next(self.batch_time, window_spec.length, reduced),
+                totals,
+                moves,
+            )
+        };
+        let mut emitted = None;
+        if let (Some(totals), Some(moves)) = (totals, moves) {
+            let (next_totals, output) =
+                self.update_totals(&totals, moves, reports, dead_letters)?;
+            next.set_totals(next_totals);
+            emitted = Some(output);
+        }
         let size = next.size();
         if size.bytes > window_spec.max_state_bytes {
             return Err(Error::State {
@@ -58,6 +86,10 @@ impl ChainRun<'_> {
         }
         if !self.batch_time.is_multiple_of(window_spec.slide) {
             return Ok((next, Vec::new()));
+        }
+        if let Some(output) = emitted {
+            // The totals are the window's value.
+            return Ok((next, output));
         }
         let pieces: Vec<&Batch> = next.partitions().collect();
         if pieces.is_empty() && spec.op == StreamOp::CountByWindow {

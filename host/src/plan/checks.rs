@@ -9,8 +9,8 @@ use super::graph::{known_names, node_type};
 use super::types::fit_types;
 use super::window::{max_state_bytes, window_spec};
 use super::{
-    ErrorPolicy, KeyAdapter, NodeRef, SinkSpec, SinkSpecKind, SourceSpec, SourceSpecKind,
-    StateSpec, StreamSpec, TcpControlSpec, Upstream,
+    ErrorPolicy, InverseSpec, KeyAdapter, NodeRef, SinkSpec, SinkSpecKind, SourceSpec,
+    SourceSpecKind, StateSpec, StreamSpec, TcpControlSpec, Upstream,
 };
 use crate::batch::{RecordType, ValueType};
 use crate::config::{
@@ -19,7 +19,7 @@ use crate::config::{
 use crate::config::{Shape, StreamOp};
 use crate::error::{ConfigError, Error};
 use crate::partition::Partitioning;
-use crate::plugin::{Limits, Param, PluginEngine, Signature};
+use crate::plugin::{Limits, OperatorKind, Param, Plugin, PluginEngine, Signature};
 
 /// A source table, checked.
 pub(super) fn source_spec(
@@ -140,19 +140,15 @@ pub(super) fn stream_spec(
         .map_err(|message| file.error_at(cfg.from.span(), format!("stream `{name}`: {message}")))?;
     let (plugin, plugin_path, call_output) = match (op.plugin_kind(), &cfg.plugin) {
         (Some(kind), Some(path)) => {
-            let plugin_path = file.resolve(path.get_ref());
-            if !plugin_path.exists() {
-                return Err(file
-                    .error_at(
-                        path.span(),
-                        format!(
-                            "stream `{name}`: plugin file {} does not exist (paths are relative to the pipeline file; build the plugins first)",
-                            plugin_path.display()
-                        ),
-                    )
-                    .into());
-            }
-            let plugin = engine.load(&plugin_path, Some(kind), plugin_params.clone(), limits)?;
+            let (plugin_path, plugin) = load_plugin(
+                file,
+                engine,
+                name,
+                path,
+                kind,
+                plugin_params.clone(),
+                limits,
+            )?;
             let call_output =
                 fit_types(kind, plugin.signature(), call_input).map_err(|mismatch| {
                     file.error_at(
@@ -254,16 +250,22 @@ pub(super) fn stream_spec(
             )
             .into());
     }
-    if op.shape() == Shape::Stateful
+    if (op.shape() == Shape::Stateful || cfg.inverse_plugin.is_some())
         && matches!(on_error, ErrorPolicy::Skip | ErrorPolicy::DeadLetter { .. })
     {
+        let what = if cfg.inverse_plugin.is_some() {
+            "`reduce_by_key_and_window` with `inverse_plugin`"
+        } else {
+            "`update_state_by_key`"
+        };
         return Err(file
             .error_at(
                 cfg.op.span(),
-                format!("stream `{name}`: `{op}` takes on_error = \"fail\" or \"retry\" only: skipping a partition's update or some of its records would silently lose or corrupt the state it keeps"),
+                format!("stream `{name}`: {what} takes on_error = \"fail\" or \"retry\" only: skipping a partition's update or some of its records would silently lose or corrupt the state it keeps"),
             )
             .into());
     }
+    let inverse = inverse_spec(file, engine, name, cfg, output_type, limits)?;
     let state = match op.shape() {
         Shape::Stateful => {
             let max_state_bytes = max_state_bytes(file, name, cfg)?;
@@ -322,8 +324,134 @@ pub(super) fn stream_spec(
         on_error,
         slide: window.map_or(upstream.slide, |w| w.slide),
         window,
+        inverse,
         state,
     })
+}
+
+/// Loads the plugin file `path` (relative to the pipeline file) of stream
+/// `name` as a `kind` operator; returns its resolved path and the plugin.
+fn load_plugin(
+    file: &LoadedFile,
+    engine: &PluginEngine,
+    name: &str,
+    path: &toml::Spanned<String>,
+    kind: OperatorKind,
+    params: Vec<Param>,
+    limits: Limits,
+) -> Result<(std::path::PathBuf, Plugin), Error> {
+    let plugin_path = file.resolve(path.get_ref());
+    if !plugin_path.exists() {
+        return Err(file
+            .error_at(
+                path.span(),
+                format!(
+                    "stream `{name}`: plugin file {} does not exist (paths are relative to the pipeline file; build the plugins first)",
+                    plugin_path.display()
+                ),
+            )
+            .into());
+    }
+    let plugin = engine.load(&plugin_path, Some(kind), params, limits)?;
+    Ok((plugin_path, plugin))
+}
+
+/// A `reduce_by_key_and_window` stream's `inverse_plugin` and `drop_when`,
+/// checked against the stream's record type `output`.
+fn inverse_spec(
+    file: &LoadedFile,
+    engine: &PluginEngine,
+    name: &str,
+    cfg: &StreamConfig,
+    output: RecordType,
+    limits: Limits,
+) -> Result<Option<InverseSpec>, Error> {
+    let op = *cfg.op.get_ref();
+    let Some(path) = &cfg.inverse_plugin else {
+        if let Some(drop_when) = &cfg.drop_when {
+            return Err(file
+                .error_at(
+                    drop_when.span(),
+                    format!("stream `{name}`: `drop_when` applies only with `inverse_plugin` (without one, a key leaves the window with its last batch)"),
+                )
+                .into());
+        }
+        return Ok(None);
+    };
+    if op != StreamOp::ReduceByKeyAndWindow {
+        return Err(file
+            .error_at(
+                path.span(),
+                format!(
+                    "stream `{name}`: `inverse_plugin` applies only to reduce_by_key_and_window"
+                ),
+            )
+            .into());
+    }
+    // The inverse takes no parameters: the stream's `params` are the
+    // reducer's.
+    let (_, plugin) = load_plugin(
+        file,
+        engine,
+        name,
+        path,
+        OperatorKind::InverseReduce,
+        Vec::new(),
+        limits,
+    )?;
+    let fits = fit_types(OperatorKind::InverseReduce, plugin.signature(), output);
+    if fits != Ok(output) {
+        return Err(file
+            .error_at(
+                path.span(),
+                format!(
+                    "stream `{name}`: inverse plugin {} takes {} records, but the window holds {output} records; the inverse must take the reducer's types",
+                    plugin.name(),
+                    plugin.signature().input,
+                ),
+            )
+            .into());
+    }
+    let drop_when = match &cfg.drop_when {
+        None => None,
+        Some(value) => {
+            let mut column = crate::batch::Column::empty(output.value);
+            let pushed = match (&mut column, value.get_ref()) {
+                (crate::batch::Column::Int64(c), toml::Value::Integer(i)) => {
+                    c.push(*i);
+                    true
+                }
+                (crate::batch::Column::Float64(c), toml::Value::Float(f)) => {
+                    c.push(*f);
+                    true
+                }
+                (crate::batch::Column::Float64(c), toml::Value::Integer(i)) => {
+                    c.push(*i as f64);
+                    true
+                }
+                (crate::batch::Column::Varlen(c), toml::Value::String(s))
+                    if output.value == ValueType::Text =>
+                {
+                    c.push(s.as_bytes());
+                    true
+                }
+                _ => false,
+            };
+            if !pushed {
+                return Err(file
+                    .error_at(
+                        value.span(),
+                        format!(
+                            "stream `{name}`: `drop_when` must be a {} value, like the window's values",
+                            output.value.name()
+                        ),
+                    )
+                    .into());
+            }
+            Some(column)
+        }
+    };
+    Ok(Some(InverseSpec { plugin, drop_when }))
 }
 
 /// How `op` hands its input's records to a plugin, and the records the

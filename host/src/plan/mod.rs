@@ -150,6 +150,9 @@ pub struct StreamSpec {
     pub on_error: ErrorPolicy,
     /// `reduce_by_key_and_window`: the window.
     pub window: Option<WindowSpec>,
+    /// `reduce_by_key_and_window` with `inverse_plugin`: the inverse reducer
+    /// and the value whose keys are dropped (`drop_when`).
+    pub inverse: Option<InverseSpec>,
     /// `update_state_by_key`: the state the host keeps.
     pub state: Option<StateSpec>,
     /// How often the stream emits: its window's slide, else its input's
@@ -207,6 +210,15 @@ pub struct WindowSpec {
     pub slide: Duration,
     /// The most the host holds for the window (`max_state_mib`).
     pub max_state_bytes: usize,
+}
+
+/// A windowed reducer's inverse: the window is updated incrementally.
+#[derive(Clone)]
+pub struct InverseSpec {
+    /// The inverse reducer, loaded.
+    pub plugin: Plugin,
+    /// Keys whose value over the window equals this one value are dropped.
+    pub drop_when: Option<crate::batch::Column>,
 }
 
 /// The per-key state an `update_state_by_key` stream keeps.

@@ -51,7 +51,7 @@ pub fn fit_types(
 ) -> Result<RecordType, TypeMismatch> {
     let mismatch = |takes: String| TypeMismatch::Input { takes, upstream };
     match op {
-        OperatorKind::ReduceByKey | OperatorKind::UpdateState => {
+        OperatorKind::ReduceByKey | OperatorKind::InverseReduce | OperatorKind::UpdateState => {
             let Some(key) = upstream.key else {
                 return Err(TypeMismatch::Unkeyed { op, upstream });
             };

@@ -40,7 +40,7 @@ pub enum LoadFailure {
     #[error("exports several operator interfaces ({0}); a plugin implements exactly one")]
     SeveralOperators(String),
     /// The component implements another operator than the stream's `op`.
-    #[error("is a `{found}` operator (world {}), but the stream has `op = \"{expected}\"`", found.world())]
+    #[error("is a `{found}` operator (world {}), but {}", found.world(), wanted(*expected))]
     WrongOperator {
         /// The stream's operator.
         expected: OperatorKind,
@@ -118,6 +118,16 @@ pub enum LoadFailure {
         /// What the plugin wrote to stderr (bounded).
         stderr: String,
     },
+}
+
+/// What a stream wants in place of a plugin of the wrong kind.
+fn wanted(expected: OperatorKind) -> String {
+    match expected {
+        OperatorKind::InverseReduce => {
+            "`inverse_plugin` must be an `inverse_reduce` operator (world sluice:operator/inverse-reduce-operator)".to_owned()
+        }
+        other => format!("the stream has `op = \"{other}\"`"),
+    }
 }
 
 impl LoadFailure {
@@ -253,6 +263,9 @@ pub enum Phase {
     AfterExchange,
     /// A windowed reducer combining the partials of its window.
     Window,
+    /// A windowed reducer's inverse removing the batches leaving the
+    /// window.
+    Uncombine,
 }
 
 impl Phase {
@@ -264,6 +277,7 @@ impl Phase {
             Phase::BeforeExchange => Some("before the exchange"),
             Phase::AfterExchange => Some("after the exchange"),
             Phase::Window => Some("combining the window"),
+            Phase::Uncombine => Some("removing the batches leaving the window"),
         }
     }
 }

@@ -16,7 +16,7 @@ use super::error::{CallError, CallFailure, CallSite, LoadFailure};
 use super::limits::Limits;
 use super::output::{check_record_count, check_reduced_keys};
 use super::{GuestError, OperatorKind, Param, Signature, StateBatch, StateUpdate};
-use crate::batch::{Batch, RecordType, ValueType};
+use crate::batch::{Batch, Column, RecordType, ValueType};
 
 /// Indices of the exported functions, resolved once per component.
 pub(crate) struct ExportIndices {
@@ -293,6 +293,55 @@ impl Plugin {
         })
     }
 
+    /// Runs an inverse reducer on `totals` and `leaving` (equal lengths) in
+    /// a fresh instance whose clocks read the batch time of `site`; the
+    /// result is checked to hold one `value_type` value per entry.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallError`] at `site`, as for [`Plugin::call`].
+    pub fn uncombine(
+        &self,
+        engine: &PluginEngine,
+        totals: &Column,
+        leaving: &Column,
+        value_type: ValueType,
+        site: &CallSite,
+    ) -> Result<Column, Box<CallError>> {
+        let inner = &*self.inner;
+        let result = self
+            .run(engine, site.batch_time.as_duration(), |store, instance| {
+                let uncombine = instance
+                    .get_typed_func::<(&Column, &Column), (Result<Column, GuestError>,)>(
+                        &mut *store,
+                        &inner.exports.entry,
+                    )?;
+                Ok(uncombine.call(&mut *store, (totals, leaving))?.0)
+            })
+            .and_then(|(values, store)| {
+                let checked = if values.len() == totals.len() {
+                    values.validate(value_type, "value")
+                } else {
+                    Err(format!(
+                        "{} values for {} pairs; an inverse reducer gives one value per pair, in order",
+                        values.len(),
+                        totals.len()
+                    ))
+                };
+                checked.map(|()| values).map_err(|reason| Failure {
+                    failure: CallFailure::InvalidOutput(reason),
+                    stderr: stderr_of(&store),
+                })
+            });
+        result.map_err(|Failure { failure, stderr }| {
+            Box::new(CallError {
+                site: site.clone(),
+                failure,
+                stderr,
+            })
+        })
+    }
+
     /// Instantiates the plugin in a fresh store, runs `init`, then `entry`;
     /// an error the operator returns or a trap becomes a [`Failure`]. The
     /// store comes back with the result, for the stderr of later checks.
@@ -409,8 +458,10 @@ fn check_signature(kind: OperatorKind, signature: &Signature) -> Result<(), Load
         OperatorKind::Filter if signature.input != signature.output => {
             Some("a filter must give the same record type it takes")
         }
-        OperatorKind::ReduceByKey if signature.input != signature.output => {
-            Some("a reducer must give the same record type it takes")
+        OperatorKind::ReduceByKey | OperatorKind::InverseReduce
+            if signature.input != signature.output =>
+        {
+            Some("a reducer or its inverse must give the same record type it takes")
         }
         OperatorKind::UpdateState if signature.input.key != signature.output.key => {
             Some("a state updater gives (key, state) records with the key type it takes")

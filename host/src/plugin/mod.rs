@@ -54,6 +54,9 @@ pub enum OperatorKind {
     Filter,
     /// Combines the values of equal keys (`reduce_by_key`).
     ReduceByKey,
+    /// Removes values from combined ones: a windowed reducer's inverse
+    /// (`inverse_plugin`).
+    InverseReduce,
     /// Keeps a state per key across batches (`update_state_by_key`).
     #[serde(rename = "update_state_by_key")]
     UpdateState,
@@ -61,11 +64,12 @@ pub enum OperatorKind {
 
 impl OperatorKind {
     /// Every kind, in the contract's order.
-    pub const ALL: [OperatorKind; 5] = [
+    pub const ALL: [OperatorKind; 6] = [
         OperatorKind::Map,
         OperatorKind::FlatMap,
         OperatorKind::Filter,
         OperatorKind::ReduceByKey,
+        OperatorKind::InverseReduce,
         OperatorKind::UpdateState,
     ];
 
@@ -76,6 +80,7 @@ impl OperatorKind {
             OperatorKind::FlatMap => "flat_map",
             OperatorKind::Filter => "filter",
             OperatorKind::ReduceByKey => "reduce_by_key",
+            OperatorKind::InverseReduce => "inverse_reduce",
             OperatorKind::UpdateState => "update_state_by_key",
         }
     }
@@ -94,6 +99,7 @@ impl OperatorKind {
             OperatorKind::FlatMap => "flat-mapper",
             OperatorKind::Filter => "filter",
             OperatorKind::ReduceByKey => "reducer",
+            OperatorKind::InverseReduce => "inverse-reducer",
             OperatorKind::UpdateState => "state-updater",
         }
     }
@@ -110,6 +116,7 @@ impl OperatorKind {
             OperatorKind::FlatMap => "flat-map-operator",
             OperatorKind::Filter => "filter-operator",
             OperatorKind::ReduceByKey => "reduce-operator",
+            OperatorKind::InverseReduce => "inverse-reduce-operator",
             OperatorKind::UpdateState => "update-state-operator",
         }
     }
@@ -121,6 +128,7 @@ impl OperatorKind {
             OperatorKind::FlatMap => "expand",
             OperatorKind::Filter => "keep",
             OperatorKind::ReduceByKey => "combine",
+            OperatorKind::InverseReduce => "uncombine",
             OperatorKind::UpdateState => "update",
         }
     }

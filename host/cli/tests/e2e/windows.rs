@@ -51,14 +51,23 @@ fn a_window_of_three_batches_sliding_every_batch_counts_by_hand() {
     assert!(times.iter().all(|t| t % 100 == 0), "aligned: {times:?}");
 }
 
-fn sliding_windows_match_the_model(partitions: &str) {
+/// The keys that make a window incremental: `subtract` undoes `sum`, and
+/// keys whose count falls to 0 leave, as they do without an inverse.
+fn inverse_keys() -> String {
+    format!(
+        "inverse_plugin = {}\ndrop_when = 0",
+        fixtures::toml_path(fixtures::SUBTRACT)
+    )
+}
+
+fn sliding_windows_match_the_model(partitions: &str, extra_keys: &str) {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus_files(dir.path(), 24, 24.0 * 20_000.0 / 1e6, 5);
     let run = windowed_word_count(
         &dir.path().join("run"),
         Path::new(fixtures::SUM),
         &files,
-        "window_duration = \"500ms\"\nslide_duration = \"200ms\"",
+        &format!("window_duration = \"500ms\"\nslide_duration = \"200ms\"\n{extra_keys}"),
         partitions,
     );
     // Every file was read, one per batch, in name order.
@@ -86,12 +95,128 @@ fn sliding_windows_match_the_model(partitions: &str) {
 
 #[test]
 fn sliding_windows_match_a_model_of_spark_with_one_partition() {
-    sliding_windows_match_the_model("1");
+    sliding_windows_match_the_model("1", "");
 }
 
 #[test]
 fn sliding_windows_match_a_model_of_spark_with_four_partitions() {
-    sliding_windows_match_the_model("4");
+    sliding_windows_match_the_model("4", "");
+}
+
+#[test]
+fn incremental_windows_with_an_inverse_match_the_same_model_with_one_and_four_partitions() {
+    sliding_windows_match_the_model("1", &inverse_keys());
+    sliding_windows_match_the_model("4", &inverse_keys());
+}
+
+#[test]
+fn an_inverse_window_by_hand_keeps_zero_counts_unless_drop_when_says() {
+    let files: Vec<(String, String)> = ["a b\n", "a\n", "b c\nc\n", "a\n"]
+        .iter()
+        .enumerate()
+        .map(|(i, text)| (format!("f{i}.txt"), (*text).to_owned()))
+        .collect();
+    let window = |extra: &str| -> Vec<BTreeMap<String, i64>> {
+        let dir = tempfile::tempdir().unwrap();
+        let run = windowed_word_count(
+            dir.path(),
+            Path::new(fixtures::SUM),
+            &files,
+            &format!(
+                "window_duration = \"300ms\"\ninverse_plugin = {}\n{extra}",
+                fixtures::toml_path(fixtures::SUBTRACT)
+            ),
+            "2",
+        );
+        run.windows.values().take(7).cloned().collect()
+    };
+    // As Spark's reduceByKeyAndWindow(add, sub) without filterFunc: a key
+    // whose batches all left stays, at 0.
+    assert_eq!(
+        window(""),
+        [
+            counts(&[("a", 1), ("b", 1)]),
+            counts(&[("a", 2), ("b", 1)]),
+            counts(&[("a", 2), ("b", 2), ("c", 2)]),
+            counts(&[("a", 2), ("b", 1), ("c", 2)]),
+            counts(&[("a", 1), ("b", 1), ("c", 2)]),
+            counts(&[("a", 1), ("b", 0), ("c", 0)]),
+            counts(&[("a", 0), ("b", 0), ("c", 0)]),
+        ]
+    );
+    // With drop_when = 0, the windows of the plain form.
+    assert_eq!(
+        window("drop_when = 0"),
+        [
+            counts(&[("a", 1), ("b", 1)]),
+            counts(&[("a", 2), ("b", 1)]),
+            counts(&[("a", 2), ("b", 2), ("c", 2)]),
+            counts(&[("a", 2), ("b", 1), ("c", 2)]),
+            counts(&[("a", 1), ("b", 1), ("c", 2)]),
+            counts(&[("a", 1)]),
+            counts(&[]),
+        ]
+    );
+}
+
+#[test]
+fn inverse_keys_are_checked_before_the_first_batch() {
+    let windowed = |op: &str, keys: &str| {
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+            .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+            .stream("recent", "pairs", op, fixtures::SUM, keys)
+            .pprint("out", "recent")
+    };
+    let inverse = format!(
+        "inverse_plugin = {}",
+        fixtures::toml_path(fixtures::SUBTRACT)
+    );
+    let stderr = check_fails(windowed("reduce_by_key", &inverse));
+    assert!(
+        stderr
+            .contains("stream `recent`: `inverse_plugin` applies only to reduce_by_key_and_window"),
+        "{stderr}"
+    );
+    let stderr = check_fails(windowed(
+        "reduce_by_key_and_window",
+        "window_duration = \"2s\"\ndrop_when = 0",
+    ));
+    assert!(
+        stderr.contains("stream `recent`: `drop_when` applies only with `inverse_plugin` (without one, a key leaves the window with its last batch)"),
+        "{stderr}"
+    );
+    let stderr = check_fails(windowed(
+        "reduce_by_key_and_window",
+        &format!("window_duration = \"2s\"\n{inverse}\ndrop_when = \"zero\""),
+    ));
+    assert!(
+        stderr.contains(
+            "stream `recent`: `drop_when` must be a int64 value, like the window's values"
+        ),
+        "{stderr}"
+    );
+    let stderr = check_fails(windowed(
+        "reduce_by_key_and_window",
+        &format!("window_duration = \"2s\"\n{inverse}\non_error = \"skip\""),
+    ));
+    assert!(
+        stderr.contains("stream `recent`: `reduce_by_key_and_window` with `inverse_plugin` takes on_error = \"fail\" or \"retry\" only"),
+        "{stderr}"
+    );
+    // A plugin of another kind is no inverse.
+    let stderr = check_fails(windowed(
+        "reduce_by_key_and_window",
+        &format!(
+            "window_duration = \"2s\"\ninverse_plugin = {}",
+            fixtures::toml_path(fixtures::SUM)
+        ),
+    ));
+    assert!(
+        stderr.contains("is a `reduce_by_key` operator (world sluice:operator/reduce-operator@0.2.0), but `inverse_plugin` must be an `inverse_reduce` operator (world sluice:operator/inverse-reduce-operator)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -134,7 +259,7 @@ fn python_pair(word: &str, count: i64) -> String {
 }
 
 #[test]
-fn the_windowed_example_prints_the_last_two_batches_every_batch() {
+fn the_windowed_example_prints_thirty_seconds_of_counts_every_ten() {
     let dir = tempfile::tempdir().unwrap();
     let example = Path::new(fixtures::WORKSPACE).join("examples");
     let input = dir.path().join("wordcount/in");
@@ -153,6 +278,7 @@ fn the_windowed_example_prints_the_last_two_batches_every_batch() {
         ("split_words", fixtures::SPLIT_WORDS),
         ("word_pair", fixtures::WORD_PAIR),
         ("sum", fixtures::SUM),
+        ("subtract", fixtures::SUBTRACT),
     ] {
         let shipped = format!("\"../../target/plugins/wasm32-wasip2/plugin/{name}.wasm\"");
         assert!(pipeline.contains(&shipped), "{shipped}");
@@ -162,16 +288,18 @@ fn the_windowed_example_prints_the_last_two_batches_every_batch() {
     let path = dir.path().join("windowed-wordcount/pipeline.toml");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, pipeline).unwrap();
-    let stdout = stdout_of(&run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--stop-when-idle",
-        "2",
-    ]));
-    let blocks: Vec<Vec<String>> = stdout
+    // Ten idle batches: at least one slide after the last file.
+    let stdout = stdout_of(&wait(
+        sluice(&["run", path.to_str().unwrap(), "--stop-when-idle", "11"])
+            .spawn()
+            .unwrap(),
+        std::time::Duration::from_secs(120),
+    ));
+    let blocks: Vec<(String, Vec<String>)> = stdout
         .split("-------------------------------------------\nTime: ")
         .skip(1)
         .map(|block| {
+            let time = block.lines().next().unwrap_or("").to_owned();
             let mut records: Vec<String> = block
                 .lines()
                 .skip(2)
@@ -179,22 +307,28 @@ fn the_windowed_example_prints_the_last_two_batches_every_batch() {
                 .map(str::to_owned)
                 .collect();
             records.sort();
-            records
+            (time, records)
         })
         .collect();
-    let window = |batches: &[&String]| -> Vec<String> {
-        let mut records: Vec<String> = reference_counts(batches.iter().map(|t| t.as_str()))
+    let window = |texts: &[&String]| -> Vec<String> {
+        let mut records: Vec<String> = reference_counts(texts.iter().map(|t| t.as_str()))
             .into_iter()
             .map(|(word, count)| python_pair(&word, count))
             .collect();
         records.sort();
         records
     };
-    let [hamlet, spark, stream] = [&texts[0], &texts[1], &texts[2]];
-    assert_eq!(blocks.len(), 5, "3 batches with a file, 2 idle: {stdout}");
-    assert_eq!(blocks[0], window(&[hamlet]));
-    assert_eq!(blocks[1], window(&[hamlet, spark]));
-    assert_eq!(blocks[2], window(&[spark, stream]));
-    assert_eq!(blocks[3], window(&[stream]));
-    assert_eq!(blocks[4], Vec::<String>::new());
+    // Windows come every 10 s, at whole tens of seconds; the three files
+    // are read in three consecutive batches, so a window holds the first
+    // one, two or all three, and the last window all three.
+    assert!(!blocks.is_empty() && blocks.len() <= 2, "{stdout}");
+    for (time, _) in &blocks {
+        assert!(time.ends_with("0"), "a window at {time}: {stdout}");
+    }
+    let all = window(&[&texts[0], &texts[1], &texts[2]]);
+    assert_eq!(blocks.last().unwrap().1, all, "{stdout}");
+    if let [(_, first), _] = blocks.as_slice() {
+        let partial = [window(&[&texts[0]]), window(&[&texts[0], &texts[1]])];
+        assert!(partial.contains(first), "{stdout}");
+    }
 }
