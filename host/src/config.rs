@@ -36,7 +36,7 @@
 //! from = "lines"
 //! op = "flat_map"              # map | flat_map | filter | map_values | reduce_by_key |
 //!                              # reduce_by_key_and_window | reduce | reduce_by_window |
-//!                              # update_state_by_key
+//!                              # update_state_by_key | map_with_state (timeout = "30m")
 //!                              # host, no plugin: count | count_by_window | count_by_value |
 //!                              # count_by_value_and_window | window |
 //!                              # repartition (with partitions = N)
@@ -331,6 +331,9 @@ pub struct StreamConfig {
     /// With `inverse_plugin`: keys whose value over the window equals this
     /// are dropped (Spark's `filterFunc`; `0` for counts that fell to zero).
     pub drop_when: Option<Spanned<toml::Value>>,
+    /// `map_with_state`: a key that gets no value for this long is called
+    /// once more, timing out, and its state removed (`StateSpec.timeout`).
+    pub timeout: Option<Spanned<WindowDuration>>,
 }
 
 /// The operator of a stream, as the pipeline file names it (Spark's names,
@@ -377,6 +380,10 @@ pub enum StreamOp {
     /// `DStream.updateStateByKey`: a state updater plugin keeps a state
     /// per key across batches; the stream gives every (key, state).
     UpdateStateByKey,
+    /// `mapWithState`: a state mapper plugin maps each record with its
+    /// key's state, called only for keys with new values (and, with
+    /// `timeout`, once for keys idle that long).
+    MapWithState,
 }
 
 impl StreamOp {
@@ -392,6 +399,7 @@ impl StreamOp {
             | StreamOp::Reduce
             | StreamOp::ReduceByWindow => Some(OperatorKind::ReduceByKey),
             StreamOp::UpdateStateByKey => Some(OperatorKind::UpdateState),
+            StreamOp::MapWithState => Some(OperatorKind::MapWithState),
             StreamOp::Count
             | StreamOp::CountByWindow
             | StreamOp::CountByValue
@@ -429,7 +437,7 @@ impl StreamOp {
             | StreamOp::ReduceByWindow => Shape::Global,
             StreamOp::Window => Shape::Gathered,
             StreamOp::Repartition => Shape::Repartition,
-            StreamOp::UpdateStateByKey => Shape::Stateful,
+            StreamOp::UpdateStateByKey | StreamOp::MapWithState => Shape::Stateful,
         }
     }
 
@@ -451,6 +459,7 @@ impl StreamOp {
             StreamOp::Window => "window",
             StreamOp::Repartition => "repartition",
             StreamOp::UpdateStateByKey => "update_state_by_key",
+            StreamOp::MapWithState => "map_with_state",
         }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::batch::{Batch, Column, RecordType, ValueType};
 use crate::error::{CallSite, Error};
 use crate::plan::Plan;
-use crate::plugin::{Plugin, PluginEngine, StateBatch, StateUpdate};
+use crate::plugin::{MappingBatch, Plugin, PluginEngine, StateBatch, StateMapping, StateUpdate};
 
 /// Applies one stream's operation to one partition batch. For a
 /// `reduce_by_key` stream, it combines the values of equal keys (the
@@ -40,6 +40,27 @@ pub trait Operator: Send + Sync {
     ) -> Result<StateUpdate, Error> {
         Err(Error::Internal(format!(
             "stream `{}`: its operator keeps no state",
+            site.stream
+        )))
+    }
+
+    /// For a `map_with_state` stream: the mapped records and new states of
+    /// one partition's touched keys (see [`MappingBatch`]), checked against
+    /// `state_type` and `output`. Calling this on another kind of operator
+    /// is a bug in Sluice.
+    ///
+    /// # Errors
+    ///
+    /// When the call fails.
+    fn map_with_state(
+        &self,
+        _input: &MappingBatch,
+        _state_type: ValueType,
+        _output: RecordType,
+        site: &CallSite,
+    ) -> Result<StateMapping, Error> {
+        Err(Error::Internal(format!(
+            "stream `{}`: its operator is no state mapper",
             site.stream
         )))
     }
@@ -230,6 +251,18 @@ impl Operator for WasmOperator {
         Ok(self
             .plugin
             .uncombine(&self.engine, totals, leaving, value_type, site)?)
+    }
+
+    fn map_with_state(
+        &self,
+        input: &MappingBatch,
+        state_type: ValueType,
+        output: RecordType,
+        site: &CallSite,
+    ) -> Result<StateMapping, Error> {
+        Ok(self
+            .plugin
+            .map_with_state(&self.engine, input, state_type, output, site)?)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::batch::{Batch, RecordType, ValueType};
 use crate::error::{CallError, CallFailure, CallSite, Error};
 use crate::operator::Operator;
 use crate::plan::ErrorPolicy;
-use crate::plugin::{StateBatch, StateUpdate};
+use crate::plugin::{MappingBatch, StateBatch, StateMapping, StateUpdate};
 use crate::render::json_record_value;
 
 /// Calls one dead-letter isolation may make per partition batch; records of
@@ -243,6 +243,37 @@ impl Recovery<'_> {
         let call = |site: &CallSite| self.operator.uncombine(totals, leaving, value_type, site);
         let first = match call(site) {
             Ok(values) => return Ok(values),
+            Err(Error::Call(e)) => e,
+            Err(other) => return Err(other),
+        };
+        StreamCounters::add(&self.counters.failed_calls, 1);
+        self.counters.note_failure(&first);
+        match self.policy {
+            ErrorPolicy::Retry { retries, backoff } => self.retry(first, *retries, *backoff, call),
+            _ => Err(Error::Call(first)),
+        }
+    }
+
+    /// Maps one partition's touched keys with a state mapper
+    /// (`map_with_state`). Only `fail` and `retry` apply, as for
+    /// [`Recovery::update_state`].
+    ///
+    /// # Errors
+    ///
+    /// The call's error when the policy gives up.
+    pub fn map_with_state(
+        &self,
+        input: &MappingBatch,
+        state_type: ValueType,
+        output: RecordType,
+        site: &CallSite,
+    ) -> Result<StateMapping, Error> {
+        let call = |site: &CallSite| {
+            self.operator
+                .map_with_state(input, state_type, output, site)
+        };
+        let first = match call(site) {
+            Ok(mapping) => return Ok(mapping),
             Err(Error::Call(e)) => e,
             Err(other) => return Err(other),
         };

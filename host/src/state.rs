@@ -42,6 +42,8 @@ struct Bucket {
     changed: Arc<Vec<bool>>,
     /// Keys removed since the last snapshot.
     removed: usize,
+    /// Per row, the batch time (ms) its key last got a value.
+    last_seen: Arc<Vec<i64>>,
 }
 
 /// The states of one `update_state_by_key` stream.
@@ -91,6 +93,7 @@ impl KeyedState {
             records: Arc::new(Batch::empty(record_type)),
             changed: Arc::new(Vec::new()),
             removed: 0,
+            last_seen: Arc::new(Vec::new()),
         };
         KeyedState {
             buckets: vec![empty; buckets.max(1)],
@@ -124,6 +127,9 @@ impl KeyedState {
         let routed = crate::exchange::route(records, buckets, record_type);
         for (bucket, records) in state.buckets.iter_mut().zip(routed) {
             bucket.changed = Arc::new(vec![true; records.len()]);
+            // Initial states count as seen at the start: a timeout runs
+            // from the first batch.
+            bucket.last_seen = Arc::new(vec![i64::MAX; records.len()]);
             bucket.records = Arc::new(records);
         }
         Ok(state)
@@ -150,6 +156,20 @@ impl KeyedState {
             .sum()
     }
 
+    /// How much the state would hold with `next` committed.
+    pub fn size_with(&self, next: &NextState) -> StateSize {
+        let mut replaced = vec![false; self.buckets.len()];
+        for (bucket, _) in &next.buckets {
+            replaced[*bucket] = true;
+        }
+        self.buckets
+            .iter()
+            .zip(&replaced)
+            .filter(|(_, replaced)| !**replaced)
+            .map(|(b, _)| StateSize::of_bucket(b))
+            .fold(next.size(), StateSize::add)
+    }
+
     /// Keys held by the buckets in `range`.
     pub fn keys_in(&self, range: Range<usize>) -> usize {
         self.buckets[range].iter().map(|b| b.records.len()).sum()
@@ -157,17 +177,25 @@ impl KeyedState {
 
     /// The call input for the buckets in `range`, whose new records are
     /// `new` (keyed, of the stream's input type; each record's key hashes
-    /// into `range`).
-    pub fn prepare(&self, range: Range<usize>, new: &Batch, value_type: ValueType) -> Prepared {
+    /// into `range`): with [`Selection::All`], every key with a state and
+    /// every new key (`update_state_by_key`); with [`Selection::Touched`],
+    /// only the keys with new values and those timing out
+    /// (`map_with_state`).
+    pub fn prepare(
+        &self,
+        range: Range<usize>,
+        new: &Batch,
+        value_type: ValueType,
+        selection: Selection,
+    ) -> Prepared {
         let held = &self.buckets[range.clone()];
         let bucket_rows: Vec<usize> = held.iter().map(|b| b.records.len()).collect();
-        let mut old = Batch::with_capacity(
-            self.record_type,
-            bucket_rows.iter().sum::<usize>() + new.len(),
-            self.bytes_in(range.clone()) + new.byte_size(),
-        );
+        let olds: usize = bucket_rows.iter().sum();
+        let mut old = Batch::with_capacity(self.record_type, olds, self.bytes_in(range.clone()));
+        let mut last_seen = Vec::with_capacity(olds);
         for bucket in held {
             old.extend_from(&bucket.records);
+            last_seen.extend_from_slice(&bucket.last_seen);
         }
         let (old_keys, old_states) = match old.keys {
             Some(keys) => (keys, old.values),
@@ -178,27 +206,58 @@ impl KeyedState {
         let empty_keys = Column::empty(old_keys.layout_type());
         let new_keys = new.keys.as_ref().unwrap_or(&empty_keys);
         let grouping = group_by_key(&old_keys, new_keys);
-        let rows = old_keys.len() + grouping.new_keys.len();
-        let mut keys = old_keys;
-        let mut states = old_states;
-        for &first in &grouping.new_keys {
-            keys.push_from(new_keys, first as usize);
-            states.push_placeholder();
-        }
-        let mut has_state = vec![true; rows];
-        has_state[rows - grouping.new_keys.len()..].fill(false);
-        // Values grouped by row, in arrival order (a stable counting sort).
-        let mut groups = vec![0u32; rows + 1];
+        let all_rows = olds + grouping.new_keys.len();
+        let mut counts = vec![0u32; all_rows];
         for &row in &grouping.row_of {
-            groups[row as usize + 1] += 1;
+            counts[row as usize] += 1;
         }
-        for i in 0..rows {
-            groups[i + 1] += groups[i];
+        // The rows the call gets, and whether each times out.
+        let mut included: Vec<u32> = Vec::with_capacity(all_rows);
+        let mut timing_out = Vec::with_capacity(all_rows);
+        for row in 0..all_rows {
+            let (include, times_out) = match selection {
+                Selection::All => (true, false),
+                Selection::Touched { idle_before } => {
+                    let idle = row < olds
+                        && counts[row] == 0
+                        && idle_before.is_some_and(|t| last_seen[row] < t);
+                    (counts[row] > 0 || idle, idle)
+                }
+            };
+            if include {
+                included.push(row as u32);
+                timing_out.push(times_out);
+            }
+        }
+        let mut slot_of = vec![u32::MAX; all_rows];
+        for (slot, &row) in included.iter().enumerate() {
+            slot_of[row as usize] = slot as u32;
+        }
+        let rows = included.len();
+        let mut keys = Column::with_capacity(old_keys.layout_type(), rows, 0);
+        let mut states = Column::with_capacity(old_states.layout_type(), rows, 0);
+        let mut has_state = Vec::with_capacity(rows);
+        for &row in &included {
+            let row = row as usize;
+            if row < olds {
+                keys.push_from(&old_keys, row);
+                states.push_from(&old_states, row);
+                has_state.push(true);
+            } else {
+                keys.push_from(new_keys, grouping.new_keys[row - olds] as usize);
+                states.push_placeholder();
+                has_state.push(false);
+            }
+        }
+        // Values grouped by slot, in arrival order (a stable counting sort).
+        let mut groups = vec![0u32; rows + 1];
+        for (slot, &row) in included.iter().enumerate() {
+            groups[slot + 1] = groups[slot] + counts[row as usize];
         }
         let mut next = groups.clone();
         let mut order = vec![0u32; grouping.row_of.len()];
         for (record, &row) in grouping.row_of.iter().enumerate() {
-            let at = &mut next[row as usize];
+            let at = &mut next[slot_of[row as usize] as usize];
             order[*at as usize] = record as u32;
             *at += 1;
         }
@@ -209,6 +268,8 @@ impl KeyedState {
         Prepared {
             range,
             bucket_rows,
+            slot_of,
+            timing_out,
             input: StateBatch {
                 keys,
                 values,
@@ -222,11 +283,7 @@ impl KeyedState {
     /// Keeps `next` as the state.
     pub fn commit(&mut self, next: NextState) {
         for (bucket, update) in next.buckets {
-            let was = &self.buckets[bucket];
-            self.buckets[bucket] = Bucket {
-                removed: was.removed + update.removed,
-                ..update
-            };
+            self.buckets[bucket] = update;
         }
     }
 }
@@ -289,10 +346,29 @@ fn group_rows<K: Hash + Eq>(
 pub struct Prepared {
     /// The buckets it covers.
     range: Range<usize>,
-    /// How many of the input's first rows each bucket held.
+    /// How many keys each bucket held.
     bucket_rows: Vec<usize>,
+    /// Per old row of the buckets (in order), then per new key: its entry
+    /// in the call's input, `u32::MAX` when not called.
+    slot_of: Vec<u32>,
+    /// Per entry of the call's input, whether its key times out.
+    pub timing_out: Vec<bool>,
     /// What the state updater is called with.
     pub input: StateBatch,
+}
+
+/// Which keys a state call gets.
+#[derive(Clone, Copy, Debug)]
+pub enum Selection {
+    /// Every key with a state or new values (`update_state_by_key`).
+    All,
+    /// Keys with new values, and keys that got none since before
+    /// `idle_before` (ms), which time out (`map_with_state`).
+    Touched {
+        /// Keys last seen before this batch time (ms) time out; `None`: no
+        /// timeout.
+        idle_before: Option<i64>,
+    },
 }
 
 /// A state with one more batch applied, not yet kept (see
@@ -319,85 +395,109 @@ impl NextState {
 
 impl Prepared {
     /// The buckets' next keys and states from `update` (checked to hold
-    /// one state and flag per input key), `previous` being the state it
-    /// was prepared from; and the partition's output, every kept (key,
-    /// state), old keys first, in order.
+    /// one state and flag per input key) at batch time `now` (ms),
+    /// `previous` being the state it was prepared from; and every kept
+    /// (key, state) of the call's keys, in the input's order (the output of
+    /// `update_state_by_key`). Keys the call did not get keep their states;
+    /// keys timing out are removed whatever the update says.
     pub fn apply(
         self,
         previous: &KeyedState,
         update: StateUpdate,
+        now: i64,
         total_buckets: usize,
     ) -> (NextState, Batch) {
         let Prepared {
             range,
             bucket_rows,
+            slot_of,
+            timing_out,
             input,
         } = self;
         let record_type = previous.record_type;
+        let kept = |slot: usize| update.keep[slot] && !timing_out[slot];
+        let mut buckets = Vec::with_capacity(range.len());
+        let mut new_rows: Vec<Vec<usize>> = vec![Vec::new(); range.len()];
+        let olds: usize = bucket_rows.iter().sum();
+        // New keys, by the bucket their hash gives.
+        for &slot in &slot_of[olds..] {
+            let slot = slot as usize;
+            if kept(slot) {
+                let bucket = partition_of(input.keys.key_bytes(slot).as_slice(), total_buckets);
+                new_rows[bucket.clamp(range.start, range.end - 1) - range.start].push(slot);
+            }
+        }
+        let mut row = 0usize;
+        for ((bucket, &rows), news) in range.clone().zip(&bucket_rows).zip(new_rows) {
+            let held = &previous.buckets[bucket];
+            let mut records =
+                Batch::with_capacity(record_type, rows + news.len(), held.records.byte_size());
+            let mut changed = Vec::with_capacity(rows + news.len());
+            let mut last_seen = Vec::with_capacity(rows + news.len());
+            let mut removed = 0;
+            for local in 0..rows {
+                let slot = slot_of[row] as usize;
+                row += 1;
+                if slot == u32::MAX as usize {
+                    push_row(&mut records, &held.records, local);
+                    changed.push(held.changed[local]);
+                    // An initial state's idle time starts with the first
+                    // batch.
+                    let seen = held.last_seen[local];
+                    last_seen.push(if seen == i64::MAX { now } else { seen });
+                } else if kept(slot) {
+                    if let Some(keys) = &mut records.keys {
+                        keys.push_from(&input.keys, slot);
+                    }
+                    records.values.push_from(&update.states, slot);
+                    let differs = input.states.key_bytes(slot).as_slice()
+                        != update.states.key_bytes(slot).as_slice();
+                    changed.push(differs || held.changed[local]);
+                    let got_values = input.groups[slot + 1] > input.groups[slot];
+                    let seen = held.last_seen[local];
+                    last_seen.push(if got_values || seen == i64::MAX {
+                        now
+                    } else {
+                        seen
+                    });
+                } else {
+                    removed += 1;
+                }
+            }
+            for &slot in &news {
+                if let Some(keys) = &mut records.keys {
+                    keys.push_from(&input.keys, slot);
+                }
+                records.values.push_from(&update.states, slot);
+                changed.push(true);
+                last_seen.push(now);
+            }
+            buckets.push((
+                bucket,
+                Bucket {
+                    records: Arc::new(records),
+                    changed: Arc::new(changed),
+                    removed: held.removed + removed,
+                    last_seen: Arc::new(last_seen),
+                },
+            ));
+        }
+        let keep: Vec<bool> = (0..update.keep.len()).map(kept).collect();
         let output = Batch {
             keys: Some(input.keys),
             values: update.states,
         }
-        .select(&update.keep);
-        // Rows of the output and whether each changed.
-        let mut changed_rows = Vec::with_capacity(output.len());
-        let mut removed = vec![0usize; range.len()];
-        let mut kept_of = vec![Vec::<u32>::new(); range.len()];
-        let old_rows: usize = bucket_rows.iter().sum();
-        let mut row = 0usize;
-        let mut out_row = 0u32;
-        for (slot, (&rows, bucket)) in bucket_rows.iter().zip(range.clone()).enumerate() {
-            let old_changed = &previous.buckets[bucket].changed;
-            for local in 0..rows {
-                if update.keep[row] {
-                    let differs = input.states.key_bytes(row).as_slice()
-                        != output.values.key_bytes(out_row as usize).as_slice();
-                    changed_rows.push(differs || old_changed.get(local).copied().unwrap_or(true));
-                    kept_of[slot].push(out_row);
-                    out_row += 1;
-                } else {
-                    removed[slot] += 1;
-                }
-                row += 1;
-            }
-        }
-        let keys = output.keys.as_ref();
-        for new_row in old_rows..update.keep.len() {
-            if update.keep[new_row] {
-                let bucket = keys.map_or(range.start, |k| {
-                    partition_of(k.key_bytes(out_row as usize).as_slice(), total_buckets)
-                });
-                let slot = bucket.clamp(range.start, range.end - 1) - range.start;
-                changed_rows.push(true);
-                kept_of[slot].push(out_row);
-                out_row += 1;
-            }
-        }
-        let buckets = range
-            .zip(kept_of)
-            .zip(removed)
-            .map(|((bucket, rows), removed)| {
-                let mut records = Batch::with_capacity(record_type, rows.len(), 0);
-                let mut changed = Vec::with_capacity(rows.len());
-                for &r in &rows {
-                    if let (Some(to), Some(from)) = (&mut records.keys, &output.keys) {
-                        to.push_from(from, r as usize);
-                    }
-                    records.values.push_from(&output.values, r as usize);
-                    changed.push(changed_rows[r as usize]);
-                }
-                (
-                    bucket,
-                    Bucket {
-                        records: Arc::new(records),
-                        changed: Arc::new(changed),
-                        removed,
-                    },
-                )
-            })
-            .collect();
+        .select(&keep);
         (NextState { buckets }, output)
     }
+}
+
+/// Appends row `row` of `from` to `to` (same record type).
+fn push_row(to: &mut Batch, from: &Batch, row: usize) {
+    if let (Some(keys), Some(from_keys)) = (&mut to.keys, &from.keys) {
+        keys.push_from(from_keys, row);
+    }
+    to.values.push_from(&from.values, row);
 }
 
 #[cfg(test)]
@@ -438,9 +538,9 @@ mod tests {
     fn run(state: &mut KeyedState, records: &[(&str, i64)]) -> Vec<(String, i64)> {
         let buckets = state.buckets();
         let new = pairs(records);
-        let prepared = state.prepare(0..buckets, &new, ValueType::Int64);
+        let prepared = state.prepare(0..buckets, &new, ValueType::Int64, Selection::All);
         let update = sums(&prepared.input);
-        let (next, output) = prepared.apply(state, update, buckets);
+        let (next, output) = prepared.apply(state, update, 0, buckets);
         state.commit(next);
         let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&output.keys, &output.values)
         else {
@@ -479,9 +579,47 @@ mod tests {
             0..1,
             &pairs(&[("x", 1), ("y", 2), ("x", 3)]),
             ValueType::Int64,
+            Selection::All,
         );
         assert_eq!(prepared.input.groups, vec![0, 2, 3]);
         assert_eq!(prepared.input.values, Column::Int64(vec![1, 3, 2]));
         assert_eq!(prepared.input.has_state, vec![false, false]);
+    }
+
+    #[test]
+    fn a_touched_selection_calls_keys_with_values_and_keys_timing_out_only() {
+        let mut state = KeyedState::new(1, TYPE);
+        let touched = |idle_before| Selection::Touched {
+            idle_before: Some(idle_before),
+        };
+        for (now, records) in [(1000, &[("a", 1), ("b", 1)][..]), (2000, &[("b", 1)])] {
+            let prepared = state.prepare(0..1, &pairs(records), ValueType::Int64, touched(0));
+            let update = sums(&prepared.input);
+            let (next, _) = prepared.apply(&state, update, now, 1);
+            state.commit(next);
+        }
+        // At 3000 with keys idle before 1500 timing out: `a` (last seen at
+        // 1000) times out, `b` (2000) is not called, `c` is new.
+        let prepared = state.prepare(0..1, &pairs(&[("c", 5)]), ValueType::Int64, touched(1500));
+        assert_eq!(prepared.input.keys, Batch::text(["a", "c"]).values);
+        assert_eq!(prepared.timing_out, vec![true, false]);
+        assert_eq!(prepared.input.groups, vec![0, 0, 1]);
+        let update = StateUpdate {
+            states: Column::Int64(vec![99, 5]),
+            keep: vec![true, true],
+        };
+        let (next, output) = prepared.apply(&state, update, 3000, 1);
+        state.commit(next);
+        assert_eq!(
+            output.len(),
+            1,
+            "the key timing out is removed whatever the update says"
+        );
+        let size = state.size();
+        assert_eq!(
+            (size.keys, size.removed),
+            (2, 1),
+            "b kept, c added, a removed"
+        );
     }
 }

@@ -130,6 +130,7 @@ fn world_stem(op: OperatorKind) -> &'static str {
         OperatorKind::Filter => "filter_operator",
         OperatorKind::ReduceByKey => "reduce_operator",
         OperatorKind::InverseReduce => "inverse_reduce_operator",
+        OperatorKind::MapWithState => "map_with_state_operator",
         OperatorKind::UpdateState => "update_state_operator",
     }
 }
@@ -141,6 +142,7 @@ fn op_macro(op: OperatorKind) -> &'static str {
         OperatorKind::Filter => "FILTER",
         OperatorKind::ReduceByKey => "REDUCE",
         OperatorKind::InverseReduce => "INVERSE_REDUCE",
+        OperatorKind::MapWithState => "MAP_WITH_STATE",
         OperatorKind::UpdateState => "UPDATE_STATE",
     }
 }

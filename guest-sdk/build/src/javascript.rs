@@ -88,6 +88,7 @@ fn export_name(op: sluice::plugin::OperatorKind) -> &'static str {
         OperatorKind::Filter => "filter",
         OperatorKind::ReduceByKey => "reducer",
         OperatorKind::InverseReduce => "inverseReducer",
+        OperatorKind::MapWithState => "stateMapper",
         OperatorKind::UpdateState => "stateUpdater",
     }
 }

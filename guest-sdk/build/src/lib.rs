@@ -92,11 +92,14 @@ impl Language {
     }
 
     /// Why the language's SDK cannot build `op` yet, if it cannot: the
-    /// contract's 0.2.0 `state-updater` and `inverse-reducer` are in the
-    /// Rust SDK only so far.
+    /// contract's 0.2.0 `state-updater`, `state-mapper` and
+    /// `inverse-reducer` are in the Rust SDK only so far.
     pub fn unsupported(self, op: sluice::plugin::OperatorKind) -> Option<String> {
         use sluice::plugin::OperatorKind;
-        let new_in_0_2 = matches!(op, OperatorKind::UpdateState | OperatorKind::InverseReduce);
+        let new_in_0_2 = matches!(
+            op,
+            OperatorKind::UpdateState | OperatorKind::InverseReduce | OperatorKind::MapWithState
+        );
         (self != Language::Rust && new_in_0_2).then(|| {
             format!(
                 "the {} SDK has no `{op}` operator yet (only the Rust SDK has it so far); write it in Rust",

@@ -82,6 +82,7 @@ fn entry_module(op: OperatorKind) -> String {
         OperatorKind::Filter => "Filter",
         OperatorKind::ReduceByKey => "Reducer",
         OperatorKind::InverseReduce => "InverseReducer",
+        OperatorKind::MapWithState => "StateMapper",
         OperatorKind::UpdateState => "StateUpdater",
     };
     format!(

@@ -199,6 +199,7 @@ fn summary(op: OperatorKind) -> &'static str {
             "Subtracts the int64 values leaving a window from their totals."
         }
         OperatorKind::UpdateState => "Keeps a running sum of the int64 values of each key.",
+        OperatorKind::MapWithState => "Numbers each key's records: 1, 2, 3, …",
     }
 }
 
@@ -220,6 +221,9 @@ fn test_cases(op: OperatorKind) -> String {
         OperatorKind::UpdateState => {
             "input = [[\"a\", 1], [\"b\", 2], [\"a\", 3]]\nstate = [[\"a\", 10], [\"c\", 5]]\nexpect = [[\"a\", 14], [\"b\", 2], [\"c\", 5]]\n"
         }
+        OperatorKind::MapWithState => {
+            "input = [[\"a\", \"x\"], [\"b\", \"y\"], [\"a\", \"z\"]]\nstate = [[\"a\", 5]]\nexpect = [[\"a\", 6], [\"a\", 7], [\"b\", 1]]\n"
+        }
     };
     format!(
         "# Cases for `sluice plugin test .`: each calls the built component once\n\
@@ -227,7 +231,8 @@ fn test_cases(op: OperatorKind) -> String {
          # A keyed record is a [key, value] array; `params` (optional) are the\n\
          # stream's parameters. A reducer's output is compared in any order.\n\
          # A state updater's `state` (optional) holds the [key, state] pairs\n\
-         # before the batch, and `expect` every [key, state] after it. An\n\
+         # before the batch, and `expect` every [key, state] after it; a\n\
+         # state mapper's `expect` is its mapped records, key by key. An\n\
          # inverse reducer's input is [total, leaving] pairs.\n\
          [[case]]\nname = \"{}\"\n{case}",
         summary(op).trim_end_matches('.').to_lowercase()
@@ -247,6 +252,9 @@ fn rust(op: OperatorKind) -> &'static str {
         }
         OperatorKind::ReduceByKey => {
             "use sluice_guest::reduce;\n\n#[reduce]\nfn sum(a: i64, b: i64) -> i64 {\n    a.wrapping_add(b)\n}\n"
+        }
+        OperatorKind::MapWithState => {
+            "use sluice_guest::{State, map_with_state};\n\n/// (key, n) for the key's nth record since its state began.\n#[map_with_state]\nfn number(key: &str, _value: Option<&str>, state: &mut State<i64>) -> (String, i64) {\n    let n = state.get().copied().unwrap_or(0) + 1;\n    state.update(n);\n    (key.to_owned(), n)\n}\n"
         }
         OperatorKind::InverseReduce => {
             "use sluice_guest::inverse_reduce;\n\n/// Undoes `sum`: `(a + b) - b = a`.\n#[inverse_reduce]\nfn subtract(total: i64, leaving: i64) -> i64 {\n    total.wrapping_sub(leaving)\n}\n"
@@ -277,7 +285,7 @@ fn c(op: OperatorKind) -> &'static str {
              int sluice_reduce(const sluice_value *a, const sluice_value *b, sluice_value *out,\n                  sluice_error *err) {\n  if (__builtin_add_overflow(a->i, b->i, &out->i)) return sluice_fail(err, \"sum overflows int64\");\n  return 0;\n}\n"
         }
         // `create` refuses these first (see `Language::unsupported`).
-        OperatorKind::InverseReduce | OperatorKind::UpdateState => {
+        OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
             "// this operator is not in this SDK yet\n"
         }
     }
@@ -302,7 +310,7 @@ fn zig(op: OperatorKind) -> &'static str {
              export fn sluice_reduce(a: *const sluice.Value, b: *const sluice.Value, out: *sluice.Value, err: *sluice.Error) c_int {\n    const sum, const overflow = @addWithOverflow(a.i, b.i);\n    if (overflow != 0) return err.fail(\"sum overflows int64\");\n    out.i = sum;\n    return 0;\n}\n"
         }
         // `create` refuses these first (see `Language::unsupported`).
-        OperatorKind::InverseReduce | OperatorKind::UpdateState => {
+        OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
             "// this operator is not in this SDK yet\n"
         }
     }
@@ -323,7 +331,7 @@ fn python(op: OperatorKind) -> &'static str {
             "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.INT64, output=sluice.INT64)\n\n\ndef reduce(a, b):\n    total = a + b\n    if not -(2**63) <= total < 2**63:\n        raise sluice.OperatorError(\"sum overflows int64\")\n    return total\n"
         }
         // `create` refuses these first (see `Language::unsupported`).
-        OperatorKind::InverseReduce | OperatorKind::UpdateState => {
+        OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
             "# this operator is not in this SDK yet\n"
         }
     }
@@ -348,7 +356,7 @@ fn javascript(op: OperatorKind) -> &'static str {
              export function reduce(a, b) {\n  const total = a + b;\n  if (total < -(2n ** 63n) || total >= 2n ** 63n) throw new Error(\"sum overflows int64\");\n  return total;\n}\n"
         }
         // `create` refuses these first (see `Language::unsupported`).
-        OperatorKind::InverseReduce | OperatorKind::UpdateState => {
+        OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
             "// this operator is not in this SDK yet\n"
         }
     }
@@ -377,7 +385,7 @@ fn go(op: OperatorKind) -> &'static str {
              // Reduce adds two values, refusing to overflow.\nfunc Reduce(a, b sluice.Value) (sluice.Value, error) {\n\tsum := a.Int + b.Int\n\tif (a.Int >= 0) == (b.Int >= 0) && (sum >= 0) != (a.Int >= 0) {\n\t\treturn sluice.Value{}, errors.New(\"sum overflows int64\")\n\t}\n\treturn sluice.IntValue(sum), nil\n}\n"
         }
         // `create` refuses these first (see `Language::unsupported`).
-        OperatorKind::InverseReduce | OperatorKind::UpdateState => {
+        OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
             "// this operator is not in this SDK yet\n"
         }
     }

@@ -26,9 +26,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use sluice::batch::{Batch, Column, RecordType, ValueType, Varlen};
+use sluice::plugin::MappingBatch;
 use sluice::plugin::error::{CallSite, Phase};
 use sluice::plugin::{Limits, OperatorKind, Param, PluginEngine};
-use sluice::state::KeyedState;
+use sluice::state::{KeyedState, Selection};
 use sluice::time::BatchTime;
 
 /// The cases file's name.
@@ -139,25 +140,33 @@ fn run_case(
         .map_err(|e| e.to_string())?;
     let signature = plugin.signature();
     let kind = plugin.kind();
-    if !case.state.is_empty() && kind != OperatorKind::UpdateState {
+    let keeps_state = matches!(kind, OperatorKind::UpdateState | OperatorKind::MapWithState);
+    if !case.state.is_empty() && !keeps_state {
         return Err(format!(
-            "`state` applies to update_state_by_key plugins only; this one is a `{kind}` operator"
+            "`state` applies to update_state_by_key and map_with_state plugins only; this one is a `{kind}` operator"
         ));
     }
     let input_type = match kind {
         // A reducer or state updater takes any key type: the case's keys
         // say which.
-        OperatorKind::ReduceByKey | OperatorKind::UpdateState => RecordType {
-            key: case
-                .input
-                .first()
-                .and_then(|r| r.as_array())
-                .and_then(|pair| pair.first())
-                .map(toml_type)
-                .or(Some(ValueType::Text)),
-            value: signature.input.value,
-        },
+        OperatorKind::ReduceByKey | OperatorKind::UpdateState | OperatorKind::MapWithState => {
+            RecordType {
+                key: case
+                    .input
+                    .first()
+                    .and_then(|r| r.as_array())
+                    .and_then(|pair| pair.first())
+                    .map(toml_type)
+                    .or(Some(ValueType::Text)),
+                value: signature.input.value,
+            }
+        }
         _ => signature.input,
+    };
+    // (key, state), as the host keeps them.
+    let state_type = RecordType {
+        key: input_type.key,
+        value: plugin.state_type().unwrap_or(signature.output.value),
     };
     let output_type = match kind {
         OperatorKind::ReduceByKey => input_type,
@@ -208,14 +217,27 @@ fn run_case(
         return compare(got, case.expect.clone());
     }
     let input = batch_of(&case.input, input_type).map_err(|e| format!("input {e}"))?;
-    let output = if kind == OperatorKind::UpdateState {
-        let before = batch_of(&case.state, output_type).map_err(|e| format!("state {e}"))?;
-        let state = KeyedState::load(1, output_type, &before).map_err(|e| format!("state: {e}"))?;
-        let prepared = state.prepare(0..1, &input, input_type.value);
-        let update = plugin
-            .update_state(engine, &prepared.input, output_type.value, &site)
-            .map_err(|e| e.to_string())?;
-        prepared.apply(&state, update, 1).1
+    let output = if keeps_state {
+        let before = batch_of(&case.state, state_type).map_err(|e| format!("state {e}"))?;
+        let state = KeyedState::load(1, state_type, &before).map_err(|e| format!("state: {e}"))?;
+        if kind == OperatorKind::MapWithState {
+            let selection = Selection::Touched { idle_before: None };
+            let prepared = state.prepare(0..1, &input, input_type.value, selection);
+            let mapping = MappingBatch {
+                state: prepared.input,
+                timing_out: prepared.timing_out,
+            };
+            plugin
+                .map_with_state(engine, &mapping, state_type.value, output_type, &site)
+                .map_err(|e| e.to_string())?
+                .mapped
+        } else {
+            let prepared = state.prepare(0..1, &input, input_type.value, Selection::All);
+            let update = plugin
+                .update_state(engine, &prepared.input, state_type.value, &site)
+                .map_err(|e| e.to_string())?;
+            prepared.apply(&state, update, 0, 1).1
+        }
     } else {
         plugin
             .call(engine, &input, output_type, &site)

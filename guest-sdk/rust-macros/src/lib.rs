@@ -54,6 +54,18 @@ pub fn inverse_reduce(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::InverseReduce, args, item)
 }
 
+/// Turns `fn(key: K, value: Option<V>, state: &mut State<S>) -> O` into a
+/// `map_with_state` operator (Scala's `StateSpec.function`): called for
+/// each record of a key with new values, in order, with the key's state to
+/// read, update or remove; and, with a `timeout`, once more with `None`
+/// for a key idle that long (`state.is_timing_out()`), whose state is then
+/// removed. `S` is an owned state type (`i64`, `f64`, `String`, `Vec<u8>`,
+/// `Json<String>`); `O` is the output record.
+#[proc_macro_attribute]
+pub fn map_with_state(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::MapWithState, args, item)
+}
+
 /// Turns `fn(&[V], Option<S>) -> Option<S>` into an `update_state_by_key`
 /// operator: a key's new values in this batch (in arrival order, possibly
 /// none) and its previous state (`None` for a new key) give its new state;
@@ -72,6 +84,7 @@ enum Kind {
     Reduce,
     InverseReduce,
     UpdateState,
+    MapWithState,
 }
 
 impl Kind {
@@ -83,6 +96,7 @@ impl Kind {
             Kind::Reduce => "#[reduce]",
             Kind::InverseReduce => "#[inverse_reduce]",
             Kind::UpdateState => "#[update_state]",
+            Kind::MapWithState => "#[map_with_state]",
         }
     }
 
@@ -138,6 +152,13 @@ impl Kind {
                 "update",
                 "update_state",
                 "update_state_signature",
+            ),
+            Kind::MapWithState => (
+                "map_with_state_operator",
+                "state_mapper",
+                "map_batch",
+                "map_with_state",
+                "map_with_state_signature",
             ),
         }
     }
@@ -210,10 +231,12 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
         Kind::Filter => quote!(::std::vec::Vec<bool>),
         Kind::InverseReduce => quote!(::sluice_guest::bindings::types::Column),
         Kind::UpdateState => quote!(::sluice_guest::bindings::types::StateUpdate),
+        Kind::MapWithState => quote!(::sluice_guest::bindings::types::StateMapping),
         _ => quote!(::sluice_guest::bindings::types::Batch),
     };
     let input = match kind {
         Kind::UpdateState => quote!(::sluice_guest::bindings::types::StateBatch),
+        Kind::MapWithState => quote!(::sluice_guest::bindings::types::MappingBatch),
         _ => quote!(::sluice_guest::bindings::types::Batch),
     };
     let init = match &args.init {
@@ -239,6 +262,16 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
         ),
     };
 
+    // A state mapper also declares its state type.
+    let state_type = match kind {
+        Kind::MapWithState => quote_spanned! {sig_span=>
+            fn state_type() -> ::sluice_guest::bindings::types::ValueType {
+                ::sluice_guest::runtime::map_with_state_state_type(&#name)
+            }
+        },
+        _ => quote!(),
+    };
+
     Ok(quote! {
         #function
 
@@ -251,6 +284,8 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
                 fn describe() -> ::sluice_guest::bindings::types::Signature {
                     #call_signature
                 }
+
+                #state_type
 
                 fn init(
                     params: ::std::vec::Vec<::sluice_guest::bindings::types::Param>,
@@ -295,6 +330,7 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
     let arity = sig.inputs.len();
     let expected = match kind {
         Kind::Reduce | Kind::InverseReduce | Kind::UpdateState => 2,
+        Kind::MapWithState => 3,
         _ => 1,
     };
     if arity != expected {
@@ -309,6 +345,9 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
             ),
             Kind::InverseReduce => format!(
                 "a {attr} function takes a total and the value leaving it, `fn(total: V, leaving: V) -> V`; it has {arity} parameter(s)"
+            ),
+            Kind::MapWithState => format!(
+                "a {attr} function takes a key, a value (`None` when the key times out) and the key's state, `fn(key: K, value: Option<V>, state: &mut State<S>) -> O`; it has {arity} parameter(s)"
             ),
             Kind::UpdateState => format!(
                 "a {attr} function takes a key's new values and its previous state, `fn(values: &[V], state: Option<S>) -> Option<S>`; it has {arity} parameter(s)"
@@ -326,6 +365,7 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
             Kind::Filter => "`bool`",
             Kind::Reduce => "the combined value",
             Kind::InverseReduce => "the total without the leaving value",
+            Kind::MapWithState => "the mapped record",
             Kind::UpdateState => "the new state, `Option<S>` (`None` removes the key)",
         };
         return Err(Error::new(

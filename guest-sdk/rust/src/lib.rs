@@ -19,7 +19,7 @@
 //! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm`
 //! in `target/wasm32-wasip2/release/` is the component.
 //!
-//! # The six operator kinds
+//! # The seven operator kinds
 //!
 //! | macro | function shape | Spark equivalent |
 //! | --- | --- | --- |
@@ -29,6 +29,7 @@
 //! | [`macro@reduce`] | `fn(V, V) -> V`, associative and commutative | `reduceByKey` |
 //! | [`macro@inverse_reduce`] | `fn(V, V) -> V`, undoing `#[reduce]` | `reduceByKeyAndWindow`'s `invFunc` |
 //! | [`macro@update_state`] | `fn(&[V], Option<S>) -> Option<S>` | `updateStateByKey` |
+//! | [`macro@map_with_state`] | `fn(K, Option<V>, &mut State<S>) -> O` | `mapWithState` |
 //!
 //! `R` is an input record: a value (`&str`, `&[u8]`, `i64`, `f64`,
 //! [`Json`]) for an unkeyed stream, or a `(key, value)` tuple for a keyed one.
@@ -50,18 +51,23 @@
 //! - [`value`]: the value and record types an operator may take and give.
 //! - [`column`]: reading and building the bulk column layout of the contract.
 //! - [`Params`]: initialisation parameters.
-//! - `bindings` (hidden): the `wit-bindgen` output for the six worlds.
+//! - [`State`]: a key's state in a `#[map_with_state]` function.
+//! - `bindings` (hidden): the `wit-bindgen` output for the seven worlds.
 #![deny(missing_docs)]
 
 pub mod column;
 mod params;
+pub mod state;
 pub mod value;
 
 #[doc(hidden)]
 pub mod runtime;
 
 pub use params::Params;
-pub use sluice_guest_macros::{filter, flat_map, inverse_reduce, map, reduce, update_state};
+pub use sluice_guest_macros::{
+    filter, flat_map, inverse_reduce, map, map_with_state, reduce, update_state,
+};
+pub use state::{State, StateValue};
 pub use value::Json;
 
 /// Bindings generated from `wit/operator.wit`, one module per world.
@@ -116,6 +122,18 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_inverse_reduce_operator",
             default_bindings_module: "::sluice_guest::bindings::inverse_reduce_operator",
+            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+        });
+    }
+
+    #[allow(missing_docs, clippy::all)]
+    pub mod map_with_state_operator {
+        wit_bindgen::generate!({
+            path: "../../wit",
+            world: "sluice:operator/map-with-state-operator",
+            pub_export_macro: true,
+            export_macro_name: "export_map_with_state_operator",
+            default_bindings_module: "::sluice_guest::bindings::map_with_state_operator",
             with: { "sluice:operator/types@0.2.0": crate::bindings::types },
         });
     }

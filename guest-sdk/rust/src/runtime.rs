@@ -8,9 +8,11 @@ use rustc_hash::FxBuildHasher;
 
 use crate::Params;
 use crate::bindings::types::{
-    Batch, Column, Error, Param, RecordType, Signature, StateBatch, StateUpdate,
+    Batch, Column, Error, MappingBatch, Param, RecordType, Signature, StateBatch, StateMapping,
+    StateUpdate,
 };
 use crate::column::{VarlenBuilder, VarlenView, error};
+use crate::state::{State, StateValue};
 use crate::value::{ColumnBuilder, Input, InputRecord, MapOutput, Output, OutputRecord};
 
 /// A plugin's `init` function.
@@ -99,6 +101,105 @@ where
         Output::push(f(V::get(&totals, i), V::get(&leaving, i)), &mut out);
     }
     out.finish()
+}
+
+/// The declared types of a `#[map_with_state]` function: keys of type `K`,
+/// values of type `V`, and its output records.
+pub fn map_with_state_signature<K, V, S, O>(
+    _f: &impl Fn(K, Option<V>, &mut State<S>) -> O,
+) -> Signature
+where
+    K: Input<'static>,
+    V: Input<'static>,
+    S: StateValue,
+    O: OutputRecord,
+{
+    Signature {
+        input: RecordType {
+            key: Some(K::TYPE),
+            value: V::TYPE,
+        },
+        output: O::TYPE,
+    }
+}
+
+/// The state type of a `#[map_with_state]` function.
+pub fn map_with_state_state_type<K, V, S, O>(
+    _f: &impl Fn(K, Option<V>, &mut State<S>) -> O,
+) -> crate::bindings::types::ValueType
+where
+    S: StateValue,
+{
+    State::<S>::TYPE
+}
+
+/// Applies a `#[map_with_state]` function: for each key in order, to each
+/// of its values in order (or once with `None` for a key timing out), with
+/// the key's state; the states it leaves are the keys' new states.
+pub fn map_with_state<'a, K, V, S, O>(
+    input: &'a MappingBatch,
+    f: impl Fn(K, Option<V>, &mut State<S>) -> O,
+) -> Result<StateMapping, Error>
+where
+    K: Input<'a>,
+    V: Input<'a>,
+    S: StateValue,
+    O: OutputRecord,
+{
+    let batch = &input.state;
+    let keys = K::view(&batch.keys)?;
+    let values = V::view(&batch.values)?;
+    let states = <S::Borrowed<'a> as Input<'a>>::view(&batch.states)?;
+    let n = K::len(&keys);
+    let groups = &batch.groups;
+    let well_formed = groups.len() == n + 1
+        && batch.has_state.len() == n
+        && input.timing_out.len() == n
+        && <S::Borrowed<'a> as Input<'a>>::len(&states) == n
+        && groups.first() == Some(&0)
+        && groups.last().map(|&end| end as usize) == Some(V::len(&values))
+        && groups.windows(2).all(|w| w[0] <= w[1]);
+    if !well_formed {
+        return Err(error(format!(
+            "malformed mapping batch: {n} keys, {} groups, {} flags",
+            groups.len(),
+            batch.has_state.len()
+        )));
+    }
+    let timing_out = input.timing_out.iter().filter(|&&t| t).count();
+    let mut mapped = O::builder(V::len(&values) + timing_out, bytes_of(&batch.values));
+    let mut new_states = S::Builder::with_capacity(n, bytes_of(&batch.states));
+    let mut keep: Vec<bool> = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = K::get(&keys, i);
+        let previous = batch.has_state[i]
+            .then(|| S::from_input(<S::Borrowed<'a> as Input<'a>>::get(&states, i)));
+        let mut state = State::new(previous, input.timing_out[i]);
+        if input.timing_out[i] {
+            f(key, None, &mut state).push(&mut mapped);
+        } else {
+            for j in groups[i] as usize..groups[i + 1] as usize {
+                f(key, Some(V::get(&values, j)), &mut state).push(&mut mapped);
+            }
+        }
+        match state.into_value() {
+            Some(value) if !input.timing_out[i] => {
+                Output::push(value, &mut new_states);
+                keep.push(true);
+            }
+            _ => {
+                new_states.push_placeholder();
+                keep.push(false);
+            }
+        }
+    }
+    Ok(StateMapping {
+        update: StateUpdate {
+            states: new_states.finish()?,
+            keep,
+        },
+        mapped: O::finish(mapped)?,
+    })
 }
 
 /// The declared types of an `#[update_state]` function: any key type

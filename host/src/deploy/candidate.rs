@@ -77,14 +77,19 @@ pub fn check(
     // values (`map_values`), or with a constant key (`reduce`).
     let output = fit_types(kind, plugin.signature(), stream.call_types.input)
         .map_err(|m| types_error(m.describe(plugin.name(), plan.node_name(stream.from))))?;
-    if kind == crate::plugin::OperatorKind::UpdateState
-        && output.value != stream.call_types.output.value
+    let declared_state = match kind {
+        crate::plugin::OperatorKind::UpdateState => Some(output.value),
+        crate::plugin::OperatorKind::MapWithState => plugin.state_type(),
+        _ => None,
+    };
+    if let (Some(declared), Some(state)) = (declared_state, &stream.state)
+        && declared != state.record_type.value
     {
         return Err(types_error(format!(
             "keeps {} states, but stream `{}` keeps {} states, which carry over to the new version; a new version must declare the same state type (change the pipeline file and restart to change it)",
-            output.value.name(),
+            declared.name(),
             stream.name,
-            stream.call_types.output.value.name(),
+            state.record_type.value.name(),
         )));
     }
     if output != stream.call_types.output {

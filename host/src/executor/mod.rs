@@ -164,11 +164,11 @@ impl Executor {
                     };
                     let buckets = s.exchange.buckets();
                     let state = match &spec.initial {
-                        Some(initial) => KeyedState::load(buckets, s.output_type, initial)
+                        Some(initial) => KeyedState::load(buckets, spec.record_type, initial)
                             .map_err(|e| {
                                 Error::Internal(format!("stream `{}`: initial_state: {e}", s.name))
                             })?,
-                        None => KeyedState::new(buckets, s.output_type),
+                        None => KeyedState::new(buckets, spec.record_type),
                     };
                     Ok(Some(Mutex::new(state)))
                 })

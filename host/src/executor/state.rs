@@ -1,7 +1,9 @@
-//! An `update_state_by_key` stream's step after its chain: the batch's
-//! records, routed into the state's buckets by every input partition, are
-//! gathered with the states of those buckets into partitions sized by
-//! data, and each partition's keys are updated by one call.
+//! An `update_state_by_key` or `map_with_state` stream's step after its
+//! chain: the batch's records, routed into the state's buckets by every
+//! input partition, are gathered with the states of those buckets into
+//! partitions sized by data, and each partition's keys are updated by one
+//! call: every key with a state for `update_state_by_key`, only the keys
+//! with new values or timing out for `map_with_state`.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -13,8 +15,10 @@ use crate::batch::Batch;
 use crate::error::{CallSite, Error, Phase};
 use crate::exchange::gather;
 use crate::operator::Versioned;
+use crate::plan::StreamOp;
+use crate::plugin::{MappingBatch, StateMapping};
 use crate::recovery::Recovery;
-use crate::state::{KeyedState, NextState};
+use crate::state::{KeyedState, NextState, Selection};
 
 impl ChainRun<'_> {
     /// Updates the chain's stateful stream with `routed` (each input
@@ -43,19 +47,47 @@ impl ChainRun<'_> {
             .exchange
             .gathered(state.bytes_in(0..buckets) + new_bytes);
         let exchanged = gather(routed, &groups, spec.input_type);
+        let maps = spec.op == StreamOp::MapWithState;
+        let selection = if maps {
+            Selection::Touched {
+                idle_before: state_spec
+                    .timeout
+                    .map(|t| self.batch_time.0 - t.as_millis() as i64),
+            }
+        } else {
+            Selection::All
+        };
         let results = groups
             .par_iter()
             .zip(exchanged)
             .enumerate()
             .map(|(partition, (range, new))| {
-                if new.is_empty() && state.keys_in(range.clone()) == 0 {
+                if new.is_empty()
+                    && (maps && state_spec.timeout.is_none() || state.keys_in(range.clone()) == 0)
+                {
                     return Ok((NextState::default(), None, PartitionCall::default()));
                 }
-                let prepared = state.prepare(range.clone(), &new, spec.input_type.value);
+                let prepared = state.prepare(range.clone(), &new, spec.input_type.value, selection);
                 drop(new);
-                let (update, call) = self.call_state(stream, partition, &prepared.input)?;
-                let (next, output) = prepared.apply(&state, update, buckets);
-                Ok((next, Some(output), call))
+                if prepared.input.is_empty() {
+                    // No key with values nor timing out: the buckets stay.
+                    return Ok((NextState::default(), None, PartitionCall::default()));
+                }
+                if maps {
+                    let mapping = MappingBatch {
+                        state: prepared.input.clone(),
+                        timing_out: prepared.timing_out.clone(),
+                    };
+                    let (mapped, call) = self.call_mapping(stream, partition, &mapping)?;
+                    drop(mapping);
+                    let (next, _) =
+                        prepared.apply(&state, mapped.update, self.batch_time.0, buckets);
+                    Ok((next, Some(mapped.mapped), call))
+                } else {
+                    let (update, call) = self.call_state(stream, partition, &prepared.input)?;
+                    let (next, output) = prepared.apply(&state, update, self.batch_time.0, buckets);
+                    Ok((next, Some(output), call))
+                }
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let mut next = NextState::default();
@@ -66,9 +98,7 @@ impl ChainRun<'_> {
             call.report(&mut reports[stream], &mut Vec::new());
         }
         let before = state.size();
-        // Every bucket with keys had its partition called, so `next` holds
-        // every bucket of the next state.
-        let size = next.size();
+        let size = state.size_with(&next);
         if size.bytes > state_spec.max_state_bytes {
             return Err(Error::State {
                 pipeline: self.executor.plan.name.clone(),
@@ -86,6 +116,87 @@ impl ChainRun<'_> {
         Ok((next, outputs))
     }
 
+    /// One state mapper call of `stream` on one partition's touched keys,
+    /// under its `on_error` policy, with its shadow candidate's call (on a
+    /// copy of the same states, compared and dropped) when it has one.
+    fn call_mapping(
+        &self,
+        stream: usize,
+        partition: usize,
+        input: &MappingBatch,
+    ) -> Result<(StateMapping, PartitionCall), Error> {
+        let spec = &self.executor.plan.streams[stream];
+        let operators = &self.operators[stream];
+        let state_type = spec
+            .state
+            .as_ref()
+            .map_or(spec.output_type.value, |s| s.record_type.value);
+        let site =
+            |version: &Versioned, shadow: bool| self.state_site(stream, partition, version, shadow);
+        let recovery = Recovery {
+            operator: &*operators.current.operator,
+            policy: &spec.on_error,
+            counters: &self.executor.counters[stream],
+            input_type: spec.input_type,
+            output_type: spec.output_type,
+            recombine: false,
+        };
+        let started = Instant::now();
+        let mapped = recovery.map_with_state(
+            input,
+            state_type,
+            spec.output_type,
+            &site(&operators.current, false),
+        )?;
+        let call_time = started.elapsed();
+        let shadow = operators.shadow.as_ref().map(|shadow| {
+            let started = Instant::now();
+            let result = shadow.operator.map_with_state(
+                input,
+                state_type,
+                spec.output_type,
+                &site(shadow, true),
+            );
+            let verdict = match result {
+                Ok(theirs) if theirs == mapped => ShadowVerdict::Same,
+                Ok(_) => ShadowVerdict::Differs,
+                Err(e) => ShadowVerdict::Failed(e.to_string()),
+            };
+            (verdict, started.elapsed())
+        });
+        Ok((
+            mapped,
+            PartitionCall {
+                called: true,
+                dead_letters: Vec::new(),
+                call_time,
+                shadow,
+            },
+        ))
+    }
+
+    /// Where a state call of `stream` on `partition` by `version` happens.
+    fn state_site(
+        &self,
+        stream: usize,
+        partition: usize,
+        version: &Versioned,
+        shadow: bool,
+    ) -> CallSite {
+        let spec = &self.executor.plan.streams[stream];
+        CallSite {
+            pipeline: self.executor.plan.name.clone(),
+            stream: spec.name.clone(),
+            plugin: version.plugin.clone(),
+            hash: version.hash.clone(),
+            batch_time: self.batch_time,
+            partition,
+            phase: Phase::Only,
+            shadow,
+            attempt: 1,
+        }
+    }
+
     /// One state call of `stream` on one partition's keys, under its
     /// `on_error` policy, with its shadow candidate's call (on a copy of
     /// the same states, whose result is compared and dropped) when it has
@@ -99,17 +210,8 @@ impl ChainRun<'_> {
         let spec = &self.executor.plan.streams[stream];
         let operators = &self.operators[stream];
         let state_type = spec.output_type.value;
-        let site = |version: &Versioned, shadow: bool| CallSite {
-            pipeline: self.executor.plan.name.clone(),
-            stream: spec.name.clone(),
-            plugin: version.plugin.clone(),
-            hash: version.hash.clone(),
-            batch_time: self.batch_time,
-            partition,
-            phase: Phase::Only,
-            shadow,
-            attempt: 1,
-        };
+        let site =
+            |version: &Versioned, shadow: bool| self.state_site(stream, partition, version, shadow);
         let recovery = Recovery {
             operator: &*operators.current.operator,
             policy: &spec.on_error,

@@ -254,9 +254,9 @@ pub(super) fn stream_spec(
         && matches!(on_error, ErrorPolicy::Skip | ErrorPolicy::DeadLetter { .. })
     {
         let what = if cfg.inverse_plugin.is_some() {
-            "`reduce_by_key_and_window` with `inverse_plugin`"
+            "`reduce_by_key_and_window` with `inverse_plugin`".to_owned()
         } else {
-            "`update_state_by_key`"
+            format!("`{op}`")
         };
         return Err(file
             .error_at(
@@ -269,11 +269,20 @@ pub(super) fn stream_spec(
     let state = match op.shape() {
         Shape::Stateful => {
             let max_state_bytes = max_state_bytes(file, name, cfg)?;
+            // (key, state): for map_with_state the state type is declared
+            // apart from the mapped records.
+            let record_type = match plugin.as_ref().and_then(Plugin::state_type) {
+                Some(state) if op == StreamOp::MapWithState => RecordType {
+                    key: upstream_type.key,
+                    value: state,
+                },
+                _ => output_type,
+            };
             let initial = match &cfg.initial_state {
                 Some(path) => Some(std::sync::Arc::new(
                     super::initial_state::load(
                         &file.resolve(path.get_ref()),
-                        output_type,
+                        record_type,
                         max_state_bytes,
                     )
                     .map_err(|message| {
@@ -285,18 +294,40 @@ pub(super) fn stream_spec(
                 )),
                 None => None,
             };
+            let timeout = match (&cfg.timeout, op) {
+                (Some(timeout), StreamOp::MapWithState) => Some(timeout.get_ref().0),
+                (Some(timeout), _) => {
+                    return Err(file
+                        .error_at(
+                            timeout.span(),
+                            format!("stream `{name}`: `timeout` applies only to map_with_state"),
+                        )
+                        .into());
+                }
+                (None, _) => None,
+            };
             Some(StateSpec {
+                record_type,
+                timeout,
                 max_state_bytes,
                 initial,
             })
         }
         _ => {
+            if let Some(timeout) = &cfg.timeout {
+                return Err(file
+                    .error_at(
+                        timeout.span(),
+                        format!("stream `{name}`: `timeout` applies only to map_with_state"),
+                    )
+                    .into());
+            }
             if let Some(path) = &cfg.initial_state {
                 return Err(file
                     .error_at(
                         path.span(),
                         format!(
-                            "stream `{name}`: `initial_state` applies only to update_state_by_key"
+                            "stream `{name}`: `initial_state` applies only to update_state_by_key and map_with_state"
                         ),
                     )
                     .into());

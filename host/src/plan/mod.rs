@@ -224,6 +224,10 @@ pub struct InverseSpec {
 /// The per-key state an `update_state_by_key` stream keeps.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StateSpec {
+    /// The records it holds: (the stream's key, the state).
+    pub record_type: RecordType,
+    /// `map_with_state`: keys idle this long time out.
+    pub timeout: Option<Duration>,
     /// The most the host holds for it, keys and states (`max_state_mib`).
     pub max_state_bytes: usize,
     /// The (key, state) records to start with (`initial_state`).

@@ -51,7 +51,10 @@ pub fn fit_types(
 ) -> Result<RecordType, TypeMismatch> {
     let mismatch = |takes: String| TypeMismatch::Input { takes, upstream };
     match op {
-        OperatorKind::ReduceByKey | OperatorKind::InverseReduce | OperatorKind::UpdateState => {
+        OperatorKind::ReduceByKey
+        | OperatorKind::InverseReduce
+        | OperatorKind::UpdateState
+        | OperatorKind::MapWithState => {
             let Some(key) = upstream.key else {
                 return Err(TypeMismatch::Unkeyed { op, upstream });
             };
@@ -69,6 +72,8 @@ pub fn fit_types(
                     key: Some(key),
                     value: signature.output.value,
                 },
+                // The mapped records.
+                OperatorKind::MapWithState => signature.output,
                 _ => upstream,
             })
         }

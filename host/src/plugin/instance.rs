@@ -15,7 +15,9 @@ use super::engine::{GuestState, PluginEngine};
 use super::error::{CallError, CallFailure, CallSite, LoadFailure};
 use super::limits::Limits;
 use super::output::{check_record_count, check_reduced_keys};
-use super::{GuestError, OperatorKind, Param, Signature, StateBatch, StateUpdate};
+use super::{
+    GuestError, MappingBatch, OperatorKind, Param, Signature, StateBatch, StateMapping, StateUpdate,
+};
 use crate::batch::{Batch, Column, RecordType, ValueType};
 
 /// Indices of the exported functions, resolved once per component.
@@ -23,6 +25,8 @@ pub(crate) struct ExportIndices {
     describe: ComponentExportIndex,
     init: ComponentExportIndex,
     entry: ComponentExportIndex,
+    /// A state mapper's `state-type`.
+    state_type: Option<ComponentExportIndex>,
 }
 
 impl ExportIndices {
@@ -44,6 +48,10 @@ impl ExportIndices {
             describe: function("describe")?,
             init: function("init")?,
             entry: function(kind.entry_point())?,
+            state_type: match kind {
+                OperatorKind::MapWithState => Some(function("state-type")?),
+                _ => None,
+            },
         })
     }
 }
@@ -68,6 +76,8 @@ struct Inner {
     kind: OperatorKind,
     imports: Vec<String>,
     signature: Signature,
+    /// A state mapper's declared state type.
+    state_type: Option<ValueType>,
     params: Vec<Param>,
     limits: Limits,
     pre: InstancePre<GuestState>,
@@ -91,23 +101,32 @@ impl Plugin {
     ) -> Result<Self, LoadFailure> {
         let now = crate::time::BatchTime::now().as_duration();
         let mut store = engine.new_store(&limits, now);
+        type Declared = (Signature, Option<ValueType>);
         let startup =
-            |store: &mut Store<GuestState>| -> wasmtime::Result<Result<Signature, String>> {
+            |store: &mut Store<GuestState>| -> wasmtime::Result<Result<Declared, String>> {
                 let instance = pre.instantiate(&mut *store)?;
                 let describe =
                     instance.get_typed_func::<(), (Signature,)>(&mut *store, &exports.describe)?;
                 let (signature,) = describe.call(&mut *store, ())?;
+                let state_type = match &exports.state_type {
+                    Some(index) => {
+                        let state_type =
+                            instance.get_typed_func::<(), (ValueType,)>(&mut *store, index)?;
+                        Some(state_type.call(&mut *store, ())?.0)
+                    }
+                    None => None,
+                };
                 let init = instance.get_typed_func::<(&[Param],), (Result<(), GuestError>,)>(
                     &mut *store,
                     &exports.init,
                 )?;
                 let (initialised,) = init.call(&mut *store, (&params,))?;
                 Ok(initialised
-                    .map(|()| signature)
+                    .map(|()| (signature, state_type))
                     .map_err(|e| format!("`init` refused the parameters: {}", e.message)))
             };
-        let signature = match startup(&mut store) {
-            Ok(Ok(signature)) => signature,
+        let (signature, state_type) = match startup(&mut store) {
+            Ok(Ok(declared)) => declared,
             Ok(Err(message)) => return Err(LoadFailure::Startup(message)),
             Err(e) => {
                 let Failure { failure, stderr } = classify(e, &store, &limits);
@@ -128,6 +147,7 @@ impl Plugin {
                 kind,
                 imports,
                 signature,
+                state_type,
                 params,
                 limits,
                 pre,
@@ -159,6 +179,11 @@ impl Plugin {
     /// The types the plugin declared.
     pub fn signature(&self) -> Signature {
         self.inner.signature
+    }
+
+    /// A state mapper's declared state type (`None` for other kinds).
+    pub fn state_type(&self) -> Option<ValueType> {
+        self.inner.state_type
     }
 
     /// The limits its calls run under.
@@ -283,6 +308,64 @@ impl Plugin {
                         failure: CallFailure::InvalidOutput(reason),
                         stderr: stderr_of(&store),
                     })
+            });
+        result.map_err(|Failure { failure, stderr }| {
+            Box::new(CallError {
+                site: site.clone(),
+                failure,
+                stderr,
+            })
+        })
+    }
+
+    /// Runs a state mapper on one partition's touched keys in a fresh
+    /// instance whose clocks read the batch time of `site`. The new states
+    /// are checked against `state_type`, and the mapped records against
+    /// `output` and their count: one per input value and per key timing
+    /// out.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallError`] at `site`, as for [`Plugin::call`].
+    pub fn map_with_state(
+        &self,
+        engine: &PluginEngine,
+        input: &MappingBatch,
+        state_type: ValueType,
+        output: RecordType,
+        site: &CallSite,
+    ) -> Result<StateMapping, Box<CallError>> {
+        let inner = &*self.inner;
+        let result = self
+            .run(engine, site.batch_time.as_duration(), |store, instance| {
+                let map = instance
+                    .get_typed_func::<(&MappingBatch,), (Result<StateMapping, GuestError>,)>(
+                        &mut *store,
+                        &inner.exports.entry,
+                    )?;
+                Ok(map.call(&mut *store, (input,))?.0)
+            })
+            .and_then(|(mapping, store)| {
+                let expected = input.state.values.len()
+                    + input.timing_out.iter().filter(|&&t| t).count();
+                let checked = check_state_update(input.state.len(), &mapping.update, state_type)
+                    .and_then(|()| mapping.mapped.validate(output))
+                    .and_then(|()| {
+                        if mapping.mapped.len() == expected {
+                            Ok(())
+                        } else {
+                            Err(format!(
+                                "{} mapped records for {} values and {} keys timing out; a state mapper gives one record per value and per key timing out",
+                                mapping.mapped.len(),
+                                input.state.values.len(),
+                                expected - input.state.values.len()
+                            ))
+                        }
+                    });
+                checked.map(|()| mapping).map_err(|reason| Failure {
+                    failure: CallFailure::InvalidOutput(reason),
+                    stderr: stderr_of(&store),
+                })
             });
         result.map_err(|Failure { failure, stderr }| {
             Box::new(CallError {

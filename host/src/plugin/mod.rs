@@ -33,7 +33,7 @@ use std::fmt;
 use serde::Deserialize;
 use wasmtime::component::{ComponentType, Lift, Lower};
 
-use crate::batch::{Column, RecordType};
+use crate::batch::{Batch, Column, RecordType};
 
 pub use engine::PluginEngine;
 pub use instance::Plugin;
@@ -60,17 +60,20 @@ pub enum OperatorKind {
     /// Keeps a state per key across batches (`update_state_by_key`).
     #[serde(rename = "update_state_by_key")]
     UpdateState,
+    /// Maps records with a state per key (`map_with_state`).
+    MapWithState,
 }
 
 impl OperatorKind {
     /// Every kind, in the contract's order.
-    pub const ALL: [OperatorKind; 6] = [
+    pub const ALL: [OperatorKind; 7] = [
         OperatorKind::Map,
         OperatorKind::FlatMap,
         OperatorKind::Filter,
         OperatorKind::ReduceByKey,
         OperatorKind::InverseReduce,
         OperatorKind::UpdateState,
+        OperatorKind::MapWithState,
     ];
 
     /// The pipeline file's name for the operator (`op = "..."`).
@@ -82,6 +85,7 @@ impl OperatorKind {
             OperatorKind::ReduceByKey => "reduce_by_key",
             OperatorKind::InverseReduce => "inverse_reduce",
             OperatorKind::UpdateState => "update_state_by_key",
+            OperatorKind::MapWithState => "map_with_state",
         }
     }
 
@@ -101,6 +105,7 @@ impl OperatorKind {
             OperatorKind::ReduceByKey => "reducer",
             OperatorKind::InverseReduce => "inverse-reducer",
             OperatorKind::UpdateState => "state-updater",
+            OperatorKind::MapWithState => "state-mapper",
         }
     }
 
@@ -118,6 +123,7 @@ impl OperatorKind {
             OperatorKind::ReduceByKey => "reduce-operator",
             OperatorKind::InverseReduce => "inverse-reduce-operator",
             OperatorKind::UpdateState => "update-state-operator",
+            OperatorKind::MapWithState => "map-with-state-operator",
         }
     }
 
@@ -130,6 +136,7 @@ impl OperatorKind {
             OperatorKind::ReduceByKey => "combine",
             OperatorKind::InverseReduce => "uncombine",
             OperatorKind::UpdateState => "update",
+            OperatorKind::MapWithState => "map-batch",
         }
     }
 }
@@ -190,6 +197,27 @@ pub struct StateUpdate {
     pub states: Column,
     /// `false`: the key's state is removed.
     pub keep: Vec<bool>,
+}
+
+/// What a state mapper is called with (the contract's `mapping-batch`).
+#[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct MappingBatch {
+    /// The keys with new values or timing out, their values and states.
+    pub state: StateBatch,
+    /// Whether key `i` times out.
+    #[component(name = "timing-out")]
+    pub timing_out: Vec<bool>,
+}
+
+/// What a state mapper returns (the contract's `state-mapping`).
+#[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct StateMapping {
+    /// Each input key's new state and whether it is kept.
+    pub update: StateUpdate,
+    /// The mapped records.
+    pub mapped: Batch,
 }
 
 /// One `name = value` initialisation parameter.

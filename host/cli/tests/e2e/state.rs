@@ -449,3 +449,254 @@ fn the_stateful_example_counts_since_the_start_over_a_socket() {
         "{stdout}"
     );
 }
+
+/// `map_with_state` with `sessions` (timeout 300 ms) over `files`, one per
+/// 100 ms batch, with `--partitions partitions`: what the source read and
+/// what the stream gave, by batch time, each batch's records sorted.
+fn sessions_run(
+    dir: &std::path::Path,
+    files: &[(String, String)],
+    partitions: &str,
+) -> (BTreeMap<i64, Vec<String>>, BTreeMap<i64, Vec<String>>) {
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for (name, text) in files {
+        std::fs::write(input.join(name), text).unwrap();
+    }
+    let pipeline = one_file_per_batch("100ms")
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream(
+            "sessions",
+            "pairs",
+            "map_with_state",
+            fixtures::SESSIONS,
+            "timeout = \"300ms\"",
+        )
+        .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
+        .text_files("out", "sessions", "out/sessions", "format = \"jsonl\"")
+        .write(dir.join("pipeline.toml"));
+    let mut command = sluice(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--partitions",
+        partitions,
+        "--stop-when-idle",
+        "6",
+    ]);
+    stdout_of(&wait(
+        command.spawn().unwrap(),
+        std::time::Duration::from_secs(600),
+    ));
+    let value_of = |line: &String| -> String {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        record["value"].as_str().unwrap().to_owned()
+    };
+    let raw = sink_batches(dir, "raw")
+        .into_iter()
+        .map(|(t, lines)| (t, lines.iter().map(value_of).collect()))
+        .collect();
+    let sessions = sink_batches(dir, "sessions")
+        .into_iter()
+        .map(|(t, mut lines)| {
+            lines.sort();
+            (t, lines)
+        })
+        .collect();
+    (raw, sessions)
+}
+
+/// Scala's `mapWithState` with the sessions function and a 300 ms
+/// timeout, over `batches` (the lines each batch read): per batch, the
+/// records it gives, sorted, as the `text_files` sink writes them.
+fn reference_sessions(batches: &BTreeMap<i64, Vec<String>>) -> BTreeMap<i64, Vec<String>> {
+    let mut state: BTreeMap<String, (i64, i64)> = BTreeMap::new(); // events, last seen
+    let record = |user: &str, events: i64, closed: bool| {
+        format!(
+            "{{\"key\": {}, \"value\": {{\"events\": {events}, \"closed\": {closed}}}}}",
+            serde_json::Value::String(user.to_owned())
+        )
+    };
+    batches
+        .iter()
+        .map(|(&t, lines)| {
+            let mut out = Vec::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for word in lines.iter().flat_map(|l| l.split_whitespace()) {
+                let entry = state.entry(word.to_owned()).or_insert((0, t));
+                entry.0 += 1;
+                entry.1 = t;
+                seen.insert(word.to_owned());
+                out.push(record(word, entry.0, false));
+            }
+            let idle: Vec<String> = state
+                .iter()
+                .filter(|(user, (_, last))| !seen.contains(*user) && *last < t - 300)
+                .map(|(user, _)| user.clone())
+                .collect();
+            for user in idle {
+                let (events, _) = state.remove(&user).unwrap();
+                out.push(record(&user, events, true));
+            }
+            out.sort();
+            (t, out)
+        })
+        .collect()
+}
+
+#[test]
+fn sessions_by_hand_close_once_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = vec![
+        ("f0.txt".to_owned(), "alice bob\nalice\n".to_owned()),
+        ("f1.txt".to_owned(), "carol alice\n".to_owned()),
+    ];
+    let (raw, sessions) = sessions_run(dir.path(), &files, "2");
+    let record = |user: &str, events: i64, closed: bool| {
+        format!(
+            "{{\"key\": \"{user}\", \"value\": {{\"events\": {events}, \"closed\": {closed}}}}}"
+        )
+    };
+    let times: Vec<i64> = raw.keys().copied().collect();
+    let given: Vec<(i64, Vec<String>)> = sessions
+        .into_iter()
+        .filter(|(_, records)| !records.is_empty())
+        .collect();
+    // Each event numbered in its session; a session closes once, in the
+    // first batch more than 300 ms after its user's last event.
+    assert_eq!(
+        given,
+        [
+            (
+                times[0],
+                vec![
+                    record("alice", 1, false),
+                    record("alice", 2, false),
+                    record("bob", 1, false)
+                ]
+            ),
+            (
+                times[1],
+                vec![record("alice", 3, false), record("carol", 1, false)]
+            ),
+            (times[0] + 400, vec![record("bob", 1, true)]),
+            (
+                times[1] + 400,
+                vec![record("alice", 3, true), record("carol", 1, true)]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn sessions_match_a_model_of_map_with_state_with_one_partition_and_with_four() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus_files(dir.path(), 22, 0.02, 3);
+    let mut last = Vec::new();
+    for partitions in ["1", "4"] {
+        let (raw, sessions) = sessions_run(&dir.path().join(partitions), &files, partitions);
+        assert_eq!(raw.values().filter(|b| !b.is_empty()).count(), files.len());
+        let model = reference_sessions(&raw);
+        assert!(model.len() >= 22, "{} batches", model.len());
+        let closed: usize = model
+            .values()
+            .flatten()
+            .filter(|r| r.ends_with("\"closed\": true}}"))
+            .count();
+        assert!(closed > 100, "{closed} sessions closed in the model");
+        let differing: Vec<&i64> = model
+            .iter()
+            .filter(|(t, records)| sessions.get(t).unwrap_or(&Vec::new()) != *records)
+            .map(|(t, _)| t)
+            .collect();
+        assert!(
+            differing.is_empty(),
+            "P = {partitions}: batches differ at {differing:?}"
+        );
+        last.push(model.into_values().flatten().count());
+    }
+    assert_eq!(last[0], last[1]);
+}
+
+#[test]
+fn the_sessions_example_closes_each_session_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(fixtures::WORKSPACE).join("examples/sessions");
+    let mut pipeline = std::fs::read_to_string(example.join("pipeline.toml")).unwrap();
+    for (name, built) in [
+        ("split_words", fixtures::SPLIT_WORDS),
+        ("word_pair", fixtures::WORD_PAIR),
+        ("sessions", fixtures::SESSIONS),
+    ] {
+        let shipped = format!("\"../../target/plugins/wasm32-wasip2/plugin/{name}.wasm\"");
+        assert!(pipeline.contains(&shipped), "{shipped}");
+        pipeline = pipeline.replace(&shipped, &fixtures::toml_path(built));
+    }
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    for name in ["events-1.txt", "events-2.txt"] {
+        std::fs::copy(
+            example.join("in").join(name),
+            dir.path().join("in").join(name),
+        )
+        .unwrap();
+    }
+    let path = dir.path().join("pipeline.toml");
+    std::fs::write(&path, pipeline).unwrap();
+    let stdout = stdout_of(&wait(
+        sluice(&["run", path.to_str().unwrap(), "--stop-when-idle", "8"])
+            .spawn()
+            .unwrap(),
+        std::time::Duration::from_secs(120),
+    ));
+    let blocks: Vec<Vec<String>> = stdout
+        .split("-------------------------------------------\nTime: ")
+        .skip(1)
+        .map(|block| {
+            let mut records: Vec<String> = block
+                .lines()
+                .skip(2)
+                .take_while(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            records.sort();
+            records
+        })
+        .collect();
+    let open = |user: &str, n: i64| format!("('{user}', {{'events': {n}, 'closed': False}})");
+    let closed = |user: &str, n: i64| format!("('{user}', {{'events': {n}, 'closed': True}})");
+    assert_eq!(blocks.len(), 10, "2 batches with a file, 8 idle: {stdout}");
+    assert_eq!(
+        blocks[0],
+        [open("alice", 1), open("alice", 2), open("bob", 1)]
+    );
+    assert_eq!(blocks[1], [open("alice", 3), open("carol", 1)]);
+    // A user idle for more than 5 s: six batches after the last event.
+    assert_eq!(blocks[6], [closed("bob", 1)]);
+    assert_eq!(blocks[7], [closed("alice", 3), closed("carol", 1)]);
+    for (i, block) in blocks.iter().enumerate() {
+        if ![0, 1, 6, 7].contains(&i) {
+            assert!(block.is_empty(), "batch {i}: {stdout}");
+        }
+    }
+}
+
+#[test]
+fn rust_scaffolds_of_the_stateful_kinds_pass_their_own_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    for (op, case) in [
+        (
+            "inverse_reduce",
+            "subtracts the int64 values leaving a window from their totals",
+        ),
+        ("map_with_state", "numbers each key's records: 1, 2, 3, …"),
+    ] {
+        let project = dir.path().join(op);
+        stdout_of(&plugin_new("scaffold", "rust", op, &project));
+        let stdout = stdout_of(&run_long(&["plugin", "test", project.to_str().unwrap()]));
+        assert_eq!(
+            stdout,
+            format!("ok      {case}\n1 passed, 0 failed\n"),
+            "{op}"
+        );
+    }
+}
