@@ -1,9 +1,11 @@
 /*
  * sluice.c: the bulk side of a C operator. It implements the exports of one
  * contract world (chosen by SLUICE_OP_MAP, SLUICE_OP_FLAT_MAP,
- * SLUICE_OP_FILTER or SLUICE_OP_REDUCE, with SLUICE_WORLD_HEADER naming
- * the header `wit-bindgen c` generated for it) on top of the per-record
- * functions declared in sluice.h. `sluice plugin build` compiles it in.
+ * SLUICE_OP_FILTER, SLUICE_OP_REDUCE, SLUICE_OP_INVERSE_REDUCE,
+ * SLUICE_OP_UPDATE_STATE or SLUICE_OP_MAP_WITH_STATE, with
+ * SLUICE_WORLD_HEADER naming the header `wit-bindgen c` generated for it)
+ * on top of the per-record functions declared in sluice.h. `sluice plugin
+ * build` compiles it in.
  */
 #include SLUICE_WORLD_HEADER
 
@@ -20,8 +22,14 @@
 #define SLUICE_EXPORT_(name) exports_sluice_operator_filter_##name
 #elif defined(SLUICE_OP_REDUCE)
 #define SLUICE_EXPORT_(name) exports_sluice_operator_reducer_##name
+#elif defined(SLUICE_OP_INVERSE_REDUCE)
+#define SLUICE_EXPORT_(name) exports_sluice_operator_inverse_reducer_##name
+#elif defined(SLUICE_OP_UPDATE_STATE)
+#define SLUICE_EXPORT_(name) exports_sluice_operator_state_updater_##name
+#elif defined(SLUICE_OP_MAP_WITH_STATE)
+#define SLUICE_EXPORT_(name) exports_sluice_operator_state_mapper_##name
 #else
-#error "define one of SLUICE_OP_MAP, SLUICE_OP_FLAT_MAP, SLUICE_OP_FILTER, SLUICE_OP_REDUCE"
+#error "define one of SLUICE_OP_MAP, SLUICE_OP_FLAT_MAP, SLUICE_OP_FILTER, SLUICE_OP_REDUCE, SLUICE_OP_INVERSE_REDUCE, SLUICE_OP_UPDATE_STATE, SLUICE_OP_MAP_WITH_STATE"
 #endif
 /* One more level, so that a macro argument (SLUICE_ENTRY) is expanded. */
 #define SLUICE_EXPORT(name) SLUICE_EXPORT_(name)
@@ -327,6 +335,174 @@ bool SLUICE_EXPORT(keep)(batch_t *input, filter_operator_list_bool_t *ret, error
   SLUICE_EXPORT(batch_free)(input);
   return true;
 }
+
+#elif defined(SLUICE_OP_INVERSE_REDUCE)
+
+bool SLUICE_EXPORT(uncombine)(column_t *totals, column_t *leaving, column_t *ret, error_t *err) {
+  size_t n = column_len(totals);
+  if (column_len(leaving) != n) {
+    SLUICE_EXPORT(column_free)(totals);
+    SLUICE_EXPORT(column_free)(leaving);
+    return fail(err, "totals and leaving values differ in number", -1);
+  }
+  builder_t out;
+  int status = builder_init(&out, SLUICE_SIGNATURE.output.value, n, 16);
+  const char *failure = "out of memory";
+  int64_t failed_at = -1;
+  for (size_t i = 0; status == 0 && i < n; i++) {
+    sluice_value total = value_at(totals, i), gone = value_at(leaving, i);
+    sluice_value result = {{NULL, 0}, 0, 0.0};
+    sluice_error user = {NULL};
+    if (sluice_inverse_reduce(&total, &gone, &result, &user) != 0) {
+      status = -1;
+      failure = user.message;
+      failed_at = (int64_t)i;
+      break;
+    }
+    status = builder_push(&out, &result);
+  }
+  bool ok = status == 0;
+  if (ok) {
+    builder_finish(&out, ret);
+  } else {
+    builder_free(&out);
+  }
+  SLUICE_EXPORT(column_free)(totals);
+  SLUICE_EXPORT(column_free)(leaving);
+  return ok ? true : fail(err, failure, failed_at);
+}
+
+#elif defined(SLUICE_OP_UPDATE_STATE) || defined(SLUICE_OP_MAP_WITH_STATE)
+
+typedef sluice_operator_types_state_batch_t state_batch_t;
+typedef sluice_operator_types_state_update_t state_update_t;
+
+/* Checks the shape the contract promises: one group boundary more than
+ * keys, one flag per key. */
+static bool state_batch_ok(const state_batch_t *b, size_t keys) {
+  if (b->groups.len != keys + 1 || b->has_state.len != keys || column_len(&b->states) != keys)
+    return false;
+  if (b->groups.ptr[0] != 0 || b->groups.ptr[keys] != column_len(&b->values)) return false;
+  for (size_t i = 0; i < keys; i++)
+    if (b->groups.ptr[i] > b->groups.ptr[i + 1]) return false;
+  return true;
+}
+
+/* Moves a builder of states and its keep flags into the contract's update. */
+static void update_finish(builder_t *states, bool *keep, size_t keys, state_update_t *ret) {
+  builder_finish(states, &ret->states);
+  ret->keep.ptr = keep;
+  ret->keep.len = keys;
+}
+
+static const sluice_value PLACEHOLDER = {{NULL, 0}, 0, 0.0};
+
+#if defined(SLUICE_OP_UPDATE_STATE)
+
+bool SLUICE_EXPORT(update)(state_batch_t *input, state_update_t *ret, error_t *err) {
+  size_t keys = column_len(&input->keys);
+  if (!state_batch_ok(input, keys)) {
+    SLUICE_EXPORT(state_batch_free)(input);
+    return fail(err, "malformed state batch", -1);
+  }
+  builder_t states;
+  bool *keep = malloc(keys > 0 ? keys : 1);
+  sluice_value *values = malloc((column_len(&input->values) + 1) * sizeof(sluice_value));
+  int status = builder_init(&states, SLUICE_SIGNATURE.output.value, keys, 16);
+  if (keep == NULL || values == NULL) status = -1;
+  const char *failure = "out of memory";
+  int64_t failed_at = -1;
+  for (size_t i = 0; status == 0 && i < keys; i++) {
+    uint32_t start = input->groups.ptr[i], end = input->groups.ptr[i + 1];
+    for (uint32_t j = start; j < end; j++) values[j - start] = value_at(&input->values, j);
+    sluice_value previous = value_at(&input->states, i);
+    sluice_value next = PLACEHOLDER;
+    bool kept = true;
+    sluice_error user = {NULL};
+    if (sluice_update_state(values, end - start, input->has_state.ptr[i] ? &previous : NULL,
+                            &next, &kept, &user) != 0) {
+      status = -1;
+      failure = user.message;
+      break;
+    }
+    keep[i] = kept;
+    status = builder_push(&states, kept ? &next : &PLACEHOLDER);
+  }
+  free(values);
+  if (status != 0) {
+    builder_free(&states);
+    free(keep);
+    SLUICE_EXPORT(state_batch_free)(input);
+    return fail(err, failure, failed_at);
+  }
+  update_finish(&states, keep, keys, ret);
+  SLUICE_EXPORT(state_batch_free)(input);
+  return true;
+}
+
+#else /* SLUICE_OP_MAP_WITH_STATE */
+
+typedef sluice_operator_types_mapping_batch_t mapping_batch_t;
+typedef sluice_operator_types_state_mapping_t state_mapping_t;
+
+uint8_t SLUICE_EXPORT(state_type)(void) { return (uint8_t)SLUICE_STATE_TYPE; }
+
+bool SLUICE_EXPORT(map_batch)(mapping_batch_t *input, state_mapping_t *ret, error_t *err) {
+  state_batch_t *b = &input->state;
+  size_t keys = column_len(&b->keys);
+  if (!state_batch_ok(b, keys) || input->timing_out.len != keys) {
+    SLUICE_EXPORT(mapping_batch_free)(input);
+    return fail(err, "malformed mapping batch", -1);
+  }
+  size_t timing_out = 0;
+  for (size_t i = 0; i < keys; i++) timing_out += input->timing_out.ptr[i];
+  builder_t states;
+  sluice_emitter out;
+  memset(&states, 0, sizeof(states));
+  memset(&out, 0, sizeof(out));
+  bool *keep = malloc(keys > 0 ? keys : 1);
+  int status = builder_init(&states, SLUICE_STATE_TYPE, keys, 16);
+  if (status == 0)
+    status = emitter_init(&out, SLUICE_SIGNATURE.output, column_len(&b->values) + timing_out, 16);
+  if (keep == NULL) status = -1;
+  const char *failure = "out of memory";
+  for (size_t i = 0; status == 0 && i < keys; i++) {
+    sluice_value key = value_at(&b->keys, i);
+    sluice_state state = {PLACEHOLDER, b->has_state.ptr[i], input->timing_out.ptr[i]};
+    if (state.exists) state.value = value_at(&b->states, i);
+    uint32_t start = b->groups.ptr[i], end = b->groups.ptr[i + 1];
+    /* A key timing out: one call with no value; else one per value. */
+    uint32_t calls = state.timing_out ? 1 : end - start;
+    for (uint32_t c = 0; status == 0 && c < calls; c++) {
+      sluice_value value = state.timing_out ? PLACEHOLDER : value_at(&b->values, start + c);
+      sluice_record mapped;
+      memset(&mapped, 0, sizeof(mapped));
+      sluice_error user = {NULL};
+      if (sluice_map_with_state(&key, state.timing_out ? NULL : &value, &state, &mapped,
+                                &user) != 0) {
+        status = -1;
+        failure = user.message;
+        break;
+      }
+      status = sluice_emit(&out, &mapped);
+    }
+    keep[i] = state.exists && !state.timing_out;
+    if (status == 0) status = builder_push(&states, keep[i] ? &state.value : &PLACEHOLDER);
+  }
+  if (status != 0) {
+    builder_free(&states);
+    emitter_free(&out);
+    free(keep);
+    SLUICE_EXPORT(mapping_batch_free)(input);
+    return fail(err, failure, -1);
+  }
+  update_finish(&states, keep, keys, &ret->update);
+  emitter_finish(&out, &ret->mapped);
+  SLUICE_EXPORT(mapping_batch_free)(input);
+  return true;
+}
+
+#endif
 
 #else /* SLUICE_OP_REDUCE */
 

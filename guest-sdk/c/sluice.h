@@ -8,7 +8,9 @@
  *
  *   - `SLUICE_SIGNATURE`: the record types your operator takes and gives;
  *   - one of `sluice_map`, `sluice_flat_map`, `sluice_filter`,
- *     `sluice_reduce`, matching `op` in sluice-plugin.toml;
+ *     `sluice_reduce`, `sluice_inverse_reduce`, `sluice_update_state` or
+ *     `sluice_map_with_state`, matching `op` in sluice-plugin.toml (and, for
+ *     `map_with_state`, `SLUICE_STATE_TYPE`);
  *   - optionally `sluice_init`, to read the stream's `params`.
  *
  * Strings given to you point into the input batch and are valid during the
@@ -105,6 +107,39 @@ int sluice_filter(const sluice_record *in, bool *keep, sluice_error *err);
  * associative and commutative. */
 int sluice_reduce(const sluice_value *a, const sluice_value *b, sluice_value *out,
                   sluice_error *err);
+
+/* inverse_reduce: *out = total minus leaving, undoing sluice_reduce, for a
+ * window kept incrementally (`inverse_plugin`). */
+int sluice_inverse_reduce(const sluice_value *total, const sluice_value *leaving,
+                          sluice_value *out, sluice_error *err);
+
+/* update_state_by_key: a key's new state from its `count` new values in
+ * this batch (possibly none) and its previous state (`state` is NULL for a
+ * key without one). Set *out to the new state, or *keep to false to remove
+ * the key. SLUICE_SIGNATURE's output value type is the state type. */
+int sluice_update_state(const sluice_value *values, size_t count, const sluice_value *state,
+                        sluice_value *out, bool *keep, sluice_error *err);
+
+/* A key's state in map_with_state: read `value` when `exists`, set both to
+ * update it, clear `exists` to remove it. A string you set must stay valid
+ * until the call returns for the key's last record (point into the input,
+ * or into memory you keep). `timing_out` is set on the key's last call,
+ * after which its state is removed whatever you set. */
+typedef struct {
+  sluice_value value;
+  bool exists;
+  bool timing_out;
+} sluice_state;
+
+/* map_with_state: called for each record of a key with new values, in
+ * order (and once with `value` NULL for a key timing out); sets *out, the
+ * mapped record. */
+int sluice_map_with_state(const sluice_value *key, const sluice_value *value,
+                          sluice_state *state, sluice_record *out, sluice_error *err);
+
+/* map_with_state: the state's type, e.g.
+ *   const sluice_type SLUICE_STATE_TYPE = SLUICE_INT64;                  */
+extern const sluice_type SLUICE_STATE_TYPE;
 
 /* Emits one record from a flat_map. Returns 0, or -1 when out of memory. */
 int sluice_emit(sluice_emitter *out, const sluice_record *record);

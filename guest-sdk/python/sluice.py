@@ -9,12 +9,22 @@ calls your function for each record and encodes the output columns. In
   your operator takes and gives. A type is one of ``sluice.TEXT``,
   ``BYTES``, ``INT64``, ``FLOAT64``, ``JSON``; a keyed stream's type is a
   ``(key_type, value_type)`` tuple.
-- one of ``map``, ``flat_map``, ``filter`` or ``reduce``, matching ``op`` in
+- one of ``map``, ``flat_map``, ``filter``, ``reduce``, ``inverse_reduce``,
+  ``update_state`` or ``map_with_state``, matching ``op`` in
   sluice-plugin.toml. A record of an unkeyed stream is passed as its value,
   a keyed record as ``(key, value)`` arguments; a keyed output record is a
   ``(key, value)`` tuple. ``map`` returns one record, ``flat_map`` an
   iterable of records, ``filter`` a bool, ``reduce(a, b)`` the combination
-  of two values of one key (associative and commutative).
+  of two values of one key (associative and commutative), and
+  ``inverse_reduce(total, leaving)`` the total without the leaving value
+  (a window's ``inverse_plugin``). ``update_state(values, state)`` gets a
+  key's new values (a list, possibly empty) and its previous state (None
+  for a new key) and returns the new state, or None to remove the key, as
+  PySpark's ``updateStateByKey`` function; SIGNATURE's output value type is
+  the state type. ``map_with_state(key, value, state)`` is called for each
+  record of a key with new values, and once with ``value`` None when the key
+  times out, with a ``sluice.State`` to read, update or remove; it returns
+  the mapped record, and ``STATE_TYPE`` names the state's type.
 - optionally ``init(params)``, called with the stream's parameters as a
   ``dict`` of strings before the first record; the default refuses any
   parameter.
@@ -263,6 +273,133 @@ class Reducer(_Operator):
         except _Bad as bad:
             raise _fail(f"output record {bad.index}: {bad}")
         return types.Batch(keys=_same_column(input.keys, list(combined)), values=values)
+
+
+class InverseReducer(_Operator):
+    def __init__(self, plugin):
+        super().__init__(plugin, "inverse_reduce")
+
+    def uncombine(self, totals, leaving):
+        function = self._function()
+        value_type = self.signature.output[1]
+        pairs = zip(_decode(totals, value_type), _decode(leaving, value_type))
+        out = []
+        for i, (total, gone) in enumerate(pairs):
+            try:
+                out.append(function(total, gone))
+            except Exception as e:
+                raise _fail(_message(e), i)
+        try:
+            return _encode(out, value_type, "value")
+        except _Bad as bad:
+            raise _fail(f"output value {bad.index}: {bad}")
+
+
+def _placeholder(value_type):
+    """The contract's stand-in for a missing state."""
+    return {INT64: 0, FLOAT64: 0.0, BYTES: b""}.get(value_type, "")
+
+
+def _groups(batch, value_type, state_type):
+    """Each key's values (a list) and previous state (None when it has none)."""
+    values = _decode(batch.values, value_type)
+    states = _decode(batch.states, state_type)
+    groups = batch.groups
+    return [
+        (values[groups[i] : groups[i + 1]], states[i] if batch.has_state[i] else None)
+        for i in range(len(batch.has_state))
+    ]
+
+
+class StateUpdater(_Operator):
+    def __init__(self, plugin):
+        super().__init__(plugin, "update_state")
+
+    def update(self, input):
+        function = self._function()
+        state_type = self.signature.output[1]
+        new_states, keep = [], []
+        for i, (values, state) in enumerate(_groups(input, self.signature.input[1], state_type)):
+            try:
+                new = function(values, state)
+            except Exception as e:
+                raise _fail(_message(e))
+            keep.append(new is not None)
+            new_states.append(_placeholder(state_type) if new is None else new)
+        try:
+            states = _encode(new_states, state_type, "state")
+        except _Bad as bad:
+            raise _fail(f"state of key {bad.index}: {bad}")
+        return types.StateUpdate(states=states, keep=keep)
+
+
+class State:
+    """A key's state in ``map_with_state``, as Spark's ``State``."""
+
+    def __init__(self, value, exists, timing_out):
+        self._value = value
+        self._exists = exists
+        self._timing_out = timing_out
+
+    def exists(self):
+        """Whether the key has a state."""
+        return self._exists
+
+    def get(self):
+        """The state, or None when the key has none."""
+        return self._value if self._exists else None
+
+    def update(self, value):
+        """Replaces the state (no effect on a key timing out: it is removed)."""
+        self._value = value
+        self._exists = True
+
+    def remove(self):
+        """Removes the key's state."""
+        self._value = None
+        self._exists = False
+
+    def is_timing_out(self):
+        """Whether this is the key's last call: it got no value for the timeout."""
+        return self._timing_out
+
+
+class StateMapper(_Operator):
+    def __init__(self, plugin):
+        super().__init__(plugin, "map_with_state")
+        state_type = getattr(plugin, "STATE_TYPE", None)
+        if state_type not in _VALUE_TYPES:
+            raise TypeError("plugin.py must define STATE_TYPE, e.g. STATE_TYPE = sluice.INT64")
+        self.state_type_name = state_type
+
+    def state_type(self):
+        return _VALUE_TYPES[self.state_type_name]
+
+    def map_batch(self, input):
+        function = self._function()
+        batch = input.state
+        key_type = self.signature.input[0] or BYTES
+        keys = _decode(batch.keys, key_type)
+        groups = _groups(batch, self.signature.input[1], self.state_type_name)
+        mapped, new_states, keep = [], [], []
+        for i, (key, (values, previous)) in enumerate(zip(keys, groups)):
+            timing_out = input.timing_out[i]
+            state = State(previous, previous is not None, timing_out)
+            try:
+                for value in [None] if timing_out else values:
+                    mapped.append(function(key, value, state))
+            except Exception as e:
+                raise _fail(_message(e))
+            kept = state.exists() and not timing_out
+            keep.append(kept)
+            new_states.append(state.get() if kept else _placeholder(self.state_type_name))
+        try:
+            states = _encode(new_states, self.state_type_name, "state")
+        except _Bad as bad:
+            raise _fail(f"state of key {bad.index}: {bad}")
+        return types.StateMapping(
+            update=types.StateUpdate(states=states, keep=keep), mapped=self._batch(mapped)
+        )
 
 
 def _key_bytes(column):

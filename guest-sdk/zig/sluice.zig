@@ -14,7 +14,9 @@
 //! ```
 //!
 //! Export exactly one of `sluice_map`, `sluice_flat_map`, `sluice_filter`,
-//! `sluice_reduce` (matching `op` in sluice-plugin.toml), and optionally
+//! `sluice_reduce`, `sluice_inverse_reduce`, `sluice_update_state` or
+//! `sluice_map_with_state` (matching `op` in sluice-plugin.toml; a state
+//! mapper also exports `SLUICE_STATE_TYPE`), and optionally
 //! `sluice_init` to read the stream's parameters. Slices given to you point
 //! into the input batch and are valid during the call only; what you emit is
 //! copied. Return 0 for success, or `err.fail("message")` to fail the batch
@@ -93,6 +95,16 @@ pub const Error = extern struct {
         self.message = message;
         return -1;
     }
+};
+
+/// A key's state in `sluice_map_with_state`: read `value` when `exists`,
+/// set both to update it, clear `exists` to remove it. A string you set must
+/// stay valid until the call for the key's last record returns.
+/// `timing_out` marks the key's last call, after which its state is removed.
+pub const State = extern struct {
+    value: Value = .{},
+    exists: bool = false,
+    timing_out: bool = false,
 };
 
 /// Where a flat_map's output records go.

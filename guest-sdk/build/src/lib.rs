@@ -92,20 +92,34 @@ impl Language {
     }
 
     /// Why the language's SDK cannot build `op` yet, if it cannot: the
-    /// contract's 0.2.0 `state-updater`, `state-mapper` and
-    /// `inverse-reducer` are in the Rust SDK only so far.
+    /// contract's 0.2.0 operators (`state-updater`, `state-mapper`,
+    /// `inverse-reducer`) are in the SDKs listed by [`Language::has_state_kinds`].
     pub fn unsupported(self, op: sluice::plugin::OperatorKind) -> Option<String> {
         use sluice::plugin::OperatorKind;
         let new_in_0_2 = matches!(
             op,
             OperatorKind::UpdateState | OperatorKind::InverseReduce | OperatorKind::MapWithState
         );
-        (self != Language::Rust && new_in_0_2).then(|| {
+        (new_in_0_2 && !self.has_state_kinds()).then(|| {
+            let with: Vec<&str> = Language::ALL
+                .into_iter()
+                .filter(|l| l.has_state_kinds())
+                .map(Language::name)
+                .collect();
             format!(
-                "the {} SDK has no `{op}` operator yet (only the Rust SDK has it so far); write it in Rust",
-                self.name()
+                "the {} SDK has no `{op}` operator yet (the SDKs for {} have it); write it in one of those",
+                self.name(),
+                with.join(", ")
             )
         })
+    }
+
+    /// Whether the language's SDK has the contract's 0.2.0 operators.
+    pub fn has_state_kinds(self) -> bool {
+        matches!(
+            self,
+            Language::Rust | Language::C | Language::Zig | Language::Python
+        )
     }
 
     /// The language named `name` (`js` and `py` are accepted too).

@@ -152,6 +152,7 @@ fn counts_like_rust(language: &str) {
     assert_eq!(counts, expected);
     assert_eq!(counts, rust_word_count(&dir.path().join("rust")));
     windows_like_spark(&dir.path().join("windows"), &sum);
+    stateful_like_spark(&dir.path().join("stateful"), language, &sum);
 }
 
 /// The windowed word count with `sum` as the window's reducer: six
@@ -171,6 +172,46 @@ fn windows_like_spark(dir: &Path, sum: &Path) {
     assert!(run.windows == model, "the windows differ from the model");
 }
 
+/// Builds `language`'s stateful plugins (running-sum, subtract, sessions)
+/// and checks, against the models of Spark's operators, an incremental
+/// window with `sum` and its inverse, running totals with
+/// `update_state_by_key`, and sessions with `map_with_state`.
+fn stateful_like_spark(dir: &Path, language: &str, sum: &Path) {
+    let build = dir.join("build");
+    let [running_sum, subtract, sessions] =
+        ["running-sum", "subtract", "sessions"].map(|name| build_plugin(&build, language, name));
+    let files = corpus_files(dir, 6, 0.03, 13);
+    let run = windowed_word_count(
+        &dir.join("windows"),
+        sum,
+        &files,
+        &format!(
+            "window_duration = \"300ms\"\nslide_duration = \"200ms\"\ninverse_plugin = {}\ndrop_when = 0",
+            toml_path(&subtract)
+        ),
+        "2",
+    );
+    let model = reference_windows(&run.batches, 300, 200);
+    assert!(model.len() >= 4, "{} windows", model.len());
+    assert!(run.windows == model, "{language}: the incremental windows differ from the model");
+    let run = windowed_run(&dir.join("totals"), &files, "2", |source| {
+        source
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+            .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+            .stream("recent", "pairs", "update_state_by_key", &running_sum, "")
+    });
+    let totals = super::state::reference_totals(&run.batches);
+    assert!(run.windows == totals, "{language}: the running totals differ from the model");
+    let (raw, mapped) = super::state::sessions_run(&dir.join("sessions"), &files, "2", &sessions);
+    let model = super::state::reference_sessions(&raw);
+    let differing: Vec<&i64> = model
+        .iter()
+        .filter(|(t, records)| mapped.get(t).unwrap_or(&Vec::new()) != *records)
+        .map(|(t, _)| t)
+        .collect();
+    assert!(differing.is_empty(), "{language}: sessions differ at {differing:?}");
+}
+
 #[test]
 fn c_plugins_built_from_source_count_exactly_alone_and_mixed_with_rust() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,6 +220,7 @@ fn c_plugins_built_from_source_count_exactly_alone_and_mixed_with_rust() {
     assert_eq!(counts.len(), expected.len());
     assert_eq!(counts, expected);
     windows_like_spark(&dir.path().join("windows"), &sum);
+    stateful_like_spark(&dir.path().join("stateful"), "c", &sum);
     // Mixed: C split and sum, Rust filter and pair.
     let (counts, expected) = word_count(
         &dir.path().join("mixed"),

@@ -144,7 +144,7 @@ fn a_keys_values_arrive_in_order_and_text_states_round_trip() {
 
 /// Spark's `updateStateByKey(lambda new, last: sum(new) + (last or 0))`
 /// over `batches`: at every batch time, the counts of every batch so far.
-fn reference_totals(batches: &BTreeMap<i64, Vec<String>>) -> BTreeMap<i64, BTreeMap<String, i64>> {
+pub(super) fn reference_totals(batches: &BTreeMap<i64, Vec<String>>) -> BTreeMap<i64, BTreeMap<String, i64>> {
     batches
         .keys()
         .map(|&t| {
@@ -453,10 +453,11 @@ fn the_stateful_example_counts_since_the_start_over_a_socket() {
 /// `map_with_state` with `sessions` (timeout 300 ms) over `files`, one per
 /// 100 ms batch, with `--partitions partitions`: what the source read and
 /// what the stream gave, by batch time, each batch's records sorted.
-fn sessions_run(
+pub(super) fn sessions_run(
     dir: &std::path::Path,
     files: &[(String, String)],
     partitions: &str,
+    sessions: &std::path::Path,
 ) -> (BTreeMap<i64, Vec<String>>, BTreeMap<i64, Vec<String>>) {
     let input = dir.join("in");
     std::fs::create_dir_all(&input).unwrap();
@@ -470,7 +471,7 @@ fn sessions_run(
             "sessions",
             "pairs",
             "map_with_state",
-            fixtures::SESSIONS,
+            sessions,
             "timeout = \"300ms\"",
         )
         .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
@@ -509,7 +510,7 @@ fn sessions_run(
 /// Scala's `mapWithState` with the sessions function and a 300 ms
 /// timeout, over `batches` (the lines each batch read): per batch, the
 /// records it gives, sorted, as the `text_files` sink writes them.
-fn reference_sessions(batches: &BTreeMap<i64, Vec<String>>) -> BTreeMap<i64, Vec<String>> {
+pub(super) fn reference_sessions(batches: &BTreeMap<i64, Vec<String>>) -> BTreeMap<i64, Vec<String>> {
     let mut state: BTreeMap<String, (i64, i64)> = BTreeMap::new(); // events, last seen
     let record = |user: &str, events: i64, closed: bool| {
         format!(
@@ -551,7 +552,12 @@ fn sessions_by_hand_close_once_after_the_timeout() {
         ("f0.txt".to_owned(), "alice bob\nalice\n".to_owned()),
         ("f1.txt".to_owned(), "carol alice\n".to_owned()),
     ];
-    let (raw, sessions) = sessions_run(dir.path(), &files, "2");
+    let (raw, sessions) = sessions_run(
+        dir.path(),
+        &files,
+        "2",
+        std::path::Path::new(fixtures::SESSIONS),
+    );
     let record = |user: &str, events: i64, closed: bool| {
         format!(
             "{{\"key\": \"{user}\", \"value\": {{\"events\": {events}, \"closed\": {closed}}}}}"
@@ -594,7 +600,12 @@ fn sessions_match_a_model_of_map_with_state_with_one_partition_and_with_four() {
     let files = corpus_files(dir.path(), 22, 0.02, 3);
     let mut last = Vec::new();
     for partitions in ["1", "4"] {
-        let (raw, sessions) = sessions_run(&dir.path().join(partitions), &files, partitions);
+        let (raw, sessions) = sessions_run(
+            &dir.path().join(partitions),
+            &files,
+            partitions,
+            std::path::Path::new(fixtures::SESSIONS),
+        );
         assert_eq!(raw.values().filter(|b| !b.is_empty()).count(), files.len());
         let model = reference_sessions(&raw);
         assert!(model.len() >= 22, "{} batches", model.len());
