@@ -8,18 +8,30 @@
 // - `signature = { input: T, output: T }`: the record types your operator
 //   takes and gives. A type is "text", "bytes", "int64", "float64" or
 //   "json"; a keyed stream's type is a [keyType, valueType] array.
-// - one of `map`, `flatMap`, `filter` or `reduce`, matching `op` in
-//   sluice-plugin.toml. A record of an unkeyed stream is passed as its
-//   value, a keyed record as (key, value) arguments; a keyed output record is
-//   a [key, value] array. `map` returns one record, `flatMap` an iterable of
-//   records, `filter` a boolean, `reduce(a, b)` the combination of two values
-//   of one key (associative and commutative).
+// - one of `map`, `flatMap`, `filter`, `reduce`, `inverseReduce`,
+//   `updateState` or `mapWithState`, matching `op` in sluice-plugin.toml. A
+//   record of an unkeyed stream is passed as its value, a keyed record as
+//   (key, value) arguments; a keyed output record is a [key, value] array.
+//   `map` returns one record, `flatMap` an iterable of records, `filter` a
+//   boolean, `reduce(a, b)` the combination of two values of one key
+//   (associative and commutative), `inverseReduce(total, leaving)` the total
+//   without the leaving value (a window's `inverse_plugin`).
+//   `updateState(values, state)` gets a key's new values (an array,
+//   possibly empty) and its previous state (undefined for a new key) and
+//   returns the new state, or undefined to remove the key; the signature's
+//   output value type is the state type. `mapWithState(key, value, state)`
+//   is called for each record of a key with new values, and once with value
+//   undefined when the key times out, with a `State` to read, update or
+//   remove; it returns the mapped record, and `stateType` names the state's
+//   type.
 // - optionally `init(params)`, called with the stream's parameters as an
 //   object of strings before the first record; the default refuses any
 //   parameter.
 //
 // Text and JSON values are strings, bytes Uint8Arrays, int64 BigInts (a
-// Number is accepted on output), float64 Numbers. An exception thrown by your
+// Number is accepted on output), float64 Numbers. componentize-qjs carries
+// int64 across the component boundary as a JavaScript Number, so an int64
+// beyond ±2^53 loses precision on the way in. An exception thrown by your
 // function fails the batch; its message names the record.
 
 const TYPES = ["text", "bytes", "int64", "float64", "json"];
@@ -150,6 +162,9 @@ function decodeColumn(column, type) {
     }
     return out;
   }
+  // componentize-qjs hands int64 values over as Numbers (exact up to 2^53
+  // only); the SDK gives them to plugins as BigInts, as documented.
+  if (column.tag === "int64") return Array.from(column.val, (v) => BigInt(v));
   return Array.from(column.val);
 }
 
@@ -204,6 +219,56 @@ function keyOf(column, i) {
   return column.val[i];
 }
 
+/** A key's state in `mapWithState`, as Spark's `State`. */
+export class State {
+  constructor(value, exists, timingOut) {
+    this.value = value;
+    this.present = exists;
+    this.timingOut = timingOut;
+  }
+  /** Whether the key has a state. */
+  exists() {
+    return this.present;
+  }
+  /** The state, or undefined when the key has none. */
+  get() {
+    return this.present ? this.value : undefined;
+  }
+  /** Replaces the state (no effect on a key timing out: it is removed). */
+  update(value) {
+    this.value = value;
+    this.present = true;
+  }
+  /** Removes the key's state. */
+  remove() {
+    this.value = undefined;
+    this.present = false;
+  }
+  /** Whether this is the key's last call: it got no value for the timeout. */
+  isTimingOut() {
+    return this.timingOut;
+  }
+}
+
+/** The contract's stand-in for a missing state. */
+function placeholder(type) {
+  if (type === "int64") return 0n;
+  if (type === "float64") return 0;
+  if (type === "bytes") return new Uint8Array(0);
+  return "";
+}
+
+/** Each key's new values (an array) and previous state (undefined if none). */
+function groupsOf(batch, valueType, stateType) {
+  const values = decodeColumn(batch.values, valueType);
+  const states = decodeColumn(batch.states, stateType);
+  const out = new Array(batch.hasState.length);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = [values.slice(batch.groups[i], batch.groups[i + 1]), batch.hasState[i] ? states[i] : undefined];
+  }
+  return out;
+}
+
 /** The contract's functions over a user's `plugin` module. */
 export function operator(plugin, op) {
   if (plugin.signature === undefined) {
@@ -211,7 +276,15 @@ export function operator(plugin, op) {
   }
   const input = recordType(plugin.signature.input, "input");
   const output = recordType(plugin.signature.output, "output");
-  const functionName = { map: "map", flat_map: "flatMap", filter: "filter", reduce_by_key: "reduce" }[op];
+  const functionName = {
+    map: "map",
+    flat_map: "flatMap",
+    filter: "filter",
+    reduce_by_key: "reduce",
+    inverse_reduce: "inverseReduce",
+    update_state_by_key: "updateState",
+    map_with_state: "mapWithState",
+  }[op];
 
   function userFunction() {
     const f = plugin[functionName];
@@ -273,7 +346,94 @@ export function operator(plugin, op) {
     }
   };
 
+  function encodeOrFail(values, type, what) {
+    try {
+      return encodeColumn(values, type, what);
+    } catch (e) {
+      if (e instanceof Bad) throw fail(`${what} ${e.index}: ${e.message}`);
+      throw e;
+    }
+  }
+
   switch (op) {
+    case "inverse_reduce":
+      return {
+        describe,
+        init,
+        uncombine(totals, leaving) {
+          const f = userFunction();
+          const t = decodeColumn(totals, output.value);
+          const l = decodeColumn(leaving, output.value);
+          const out = new Array(t.length);
+          for (let i = 0; i < t.length; i++) {
+            try {
+              out[i] = f(t[i], l[i]);
+            } catch (e) {
+              throw fail(messageOf(e), i);
+            }
+          }
+          return encodeOrFail(out, output.value, "value");
+        },
+      };
+    case "update_state_by_key":
+      return {
+        describe,
+        init,
+        update(batch) {
+          const f = userFunction();
+          const states = [];
+          const keep = [];
+          for (const [values, state] of groupsOf(batch, input.value, output.value)) {
+            let next;
+            try {
+              next = f(values, state);
+            } catch (e) {
+              throw fail(messageOf(e));
+            }
+            const kept = next !== undefined && next !== null;
+            keep.push(kept);
+            states.push(kept ? next : placeholder(output.value));
+          }
+          return { states: encodeOrFail(states, output.value, "state"), keep };
+        },
+      };
+    case "map_with_state": {
+      const stateType = plugin.stateType;
+      if (!TYPES.includes(stateType)) {
+        throw new Error('plugin.js must export stateType, e.g. export const stateType = "int64"');
+      }
+      return {
+        describe,
+        init,
+        stateType: () => stateType,
+        mapBatch(mapping) {
+          const f = userFunction();
+          const batch = mapping.state;
+          const keys = decodeColumn(batch.keys, input.key === undefined ? "bytes" : input.key);
+          const groups = groupsOf(batch, input.value, stateType);
+          const mapped = [];
+          const states = [];
+          const keep = [];
+          for (let i = 0; i < keys.length; i++) {
+            const [values, previous] = groups[i];
+            const timingOut = Boolean(mapping.timingOut[i]);
+            const state = new State(previous, previous !== undefined, timingOut);
+            try {
+              for (const value of timingOut ? [undefined] : values) mapped.push(f(keys[i], value, state));
+            } catch (e) {
+              throw fail(messageOf(e));
+            }
+            const kept = state.exists() && !timingOut;
+            keep.push(kept);
+            states.push(kept ? state.get() : placeholder(stateType));
+          }
+          return {
+            update: { states: encodeOrFail(states, stateType, "state"), keep },
+            mapped: toBatch(mapped),
+          };
+        },
+      };
+    }
     case "map":
       return {
         describe,

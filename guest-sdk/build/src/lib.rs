@@ -118,7 +118,7 @@ impl Language {
     pub fn has_state_kinds(self) -> bool {
         matches!(
             self,
-            Language::Rust | Language::C | Language::Zig | Language::Python
+            Language::Rust | Language::C | Language::Zig | Language::Python | Language::JavaScript
         )
     }
 
