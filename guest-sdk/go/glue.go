@@ -372,3 +372,132 @@ func Combine(input types.Batch) witTypes.Result[types.Batch, types.Error] {
 }
 
 // end:reduce_by_key
+// op:inverse_reduce
+func Uncombine(totals types.Column, leaving types.Column) witTypes.Result[types.Column, types.Error] {
+	collect()
+	t := readColumn(totals, plugin.Signature.Output.Value)
+	l := readColumn(leaving, plugin.Signature.Output.Value)
+	n := t.len()
+	if l.len() != n {
+		return witTypes.Err[types.Column](failure("totals and leaving values differ in number"))
+	}
+	out := newBuilder(plugin.Signature.Output.Value, n)
+	for i := 0; i < n; i++ {
+		v, err := plugin.InverseReduce(t.value(i), l.value(i))
+		if err != nil {
+			return witTypes.Err[types.Column](blame(err, i))
+		}
+		out.push(v)
+	}
+	c, err := out.column()
+	if err != nil {
+		return witTypes.Err[types.Column](failure(err.Error()))
+	}
+	return witTypes.Ok[types.Column, types.Error](c)
+}
+
+// end:inverse_reduce
+// op:update_state_by_key
+func Update(input types.StateBatch) witTypes.Result[types.StateUpdate, types.Error] {
+	collect()
+	stateType := plugin.Signature.Output.Value
+	values := readColumn(input.Values, plugin.Signature.Input.Value)
+	states := readColumn(input.States, stateType)
+	n := len(input.HasState)
+	if len(input.Groups) != n+1 || states.len() != n {
+		return witTypes.Err[types.StateUpdate](failure("malformed state batch"))
+	}
+	out := newBuilder(stateType, n)
+	keep := make([]bool, n)
+	var group []sluice.Value
+	for i := 0; i < n; i++ {
+		group = group[:0]
+		for j := input.Groups[i]; j < input.Groups[i+1]; j++ {
+			group = append(group, values.value(int(j)))
+		}
+		var previous *sluice.Value
+		if input.HasState[i] {
+			v := states.value(i)
+			previous = &v
+		}
+		next, err := plugin.UpdateState(group, previous)
+		if err != nil {
+			return witTypes.Err[types.StateUpdate](failure(err.Error()))
+		}
+		if next != nil {
+			keep[i] = true
+			out.push(*next)
+		} else {
+			out.push(sluice.Value{})
+		}
+	}
+	c, err := out.column()
+	if err != nil {
+		return witTypes.Err[types.StateUpdate](failure(err.Error()))
+	}
+	return witTypes.Ok[types.StateUpdate, types.Error](types.StateUpdate{States: c, Keep: keep})
+}
+
+// end:update_state_by_key
+// op:map_with_state
+func StateType() types.ValueType {
+	return valueType(plugin.StateType)
+}
+
+func MapBatch(input types.MappingBatch) witTypes.Result[types.StateMapping, types.Error] {
+	collect()
+	batch := input.State
+	keys := readColumn(batch.Keys, plugin.Signature.Input.Key)
+	values := readColumn(batch.Values, plugin.Signature.Input.Value)
+	states := readColumn(batch.States, plugin.StateType)
+	n := len(batch.HasState)
+	if len(batch.Groups) != n+1 || states.len() != n || len(input.TimingOut) != n {
+		return witTypes.Err[types.StateMapping](failure("malformed mapping batch"))
+	}
+	mapped := newOutput(values.len() + n)
+	newStates := newBuilder(plugin.StateType, n)
+	keep := make([]bool, n)
+	for i := 0; i < n; i++ {
+		key := keys.value(i)
+		state := sluice.State{Exists: batch.HasState[i], TimingOut: input.TimingOut[i]}
+		if state.Exists {
+			state.Value = states.value(i)
+		}
+		if state.TimingOut {
+			r, err := plugin.MapWithState(key, nil, &state)
+			if err != nil {
+				return witTypes.Err[types.StateMapping](failure(err.Error()))
+			}
+			mapped.push(r)
+		} else {
+			for j := batch.Groups[i]; j < batch.Groups[i+1]; j++ {
+				v := values.value(int(j))
+				r, err := plugin.MapWithState(key, &v, &state)
+				if err != nil {
+					return witTypes.Err[types.StateMapping](failure(err.Error()))
+				}
+				mapped.push(r)
+			}
+		}
+		keep[i] = state.Exists && !state.TimingOut
+		if keep[i] {
+			newStates.push(state.Value)
+		} else {
+			newStates.push(sluice.Value{})
+		}
+	}
+	c, err := newStates.column()
+	if err != nil {
+		return witTypes.Err[types.StateMapping](failure(err.Error()))
+	}
+	out := mapped.batch()
+	if out.IsErr() {
+		return witTypes.Err[types.StateMapping](out.Err())
+	}
+	return witTypes.Ok[types.StateMapping, types.Error](types.StateMapping{
+		Update: types.StateUpdate{States: c, Keep: keep},
+		Mapped: out.Ok(),
+	})
+}
+
+// end:map_with_state

@@ -91,35 +91,27 @@ impl Language {
         }
     }
 
-    /// Why the language's SDK cannot build `op` yet, if it cannot: the
-    /// contract's 0.2.0 operators (`state-updater`, `state-mapper`,
-    /// `inverse-reducer`) are in the SDKs listed by [`Language::has_state_kinds`].
-    pub fn unsupported(self, op: sluice::plugin::OperatorKind) -> Option<String> {
+    /// Why `sluice plugin new` has no template of `op` in this language,
+    /// if it has none: the contract's 0.2.0 kinds (`state-updater`,
+    /// `state-mapper`, `inverse-reducer`) are built in every language, but
+    /// scaffolded in Rust only so far; the message names the example to
+    /// start from.
+    pub fn no_template(self, op: sluice::plugin::OperatorKind) -> Option<String> {
         use sluice::plugin::OperatorKind;
-        let new_in_0_2 = matches!(
-            op,
-            OperatorKind::UpdateState | OperatorKind::InverseReduce | OperatorKind::MapWithState
-        );
-        (new_in_0_2 && !self.has_state_kinds()).then(|| {
-            let with: Vec<&str> = Language::ALL
-                .into_iter()
-                .filter(|l| l.has_state_kinds())
-                .map(Language::name)
-                .collect();
+        let example = match op {
+            OperatorKind::UpdateState => "running-sum",
+            OperatorKind::InverseReduce => "subtract",
+            OperatorKind::MapWithState => "sessions",
+            _ => return None,
+        };
+        (self != Language::Rust).then(|| {
             format!(
-                "the {} SDK has no `{op}` operator yet (the SDKs for {} have it); write it in one of those",
+                "`sluice plugin new` has no {} template for `{op}` yet; start from plugins/{}/{example} in the Sluice repository (the {} SDK builds it)",
                 self.name(),
-                with.join(", ")
+                self.name(),
+                self.name()
             )
         })
-    }
-
-    /// Whether the language's SDK has the contract's 0.2.0 operators.
-    pub fn has_state_kinds(self) -> bool {
-        matches!(
-            self,
-            Language::Rust | Language::C | Language::Zig | Language::Python | Language::JavaScript
-        )
     }
 
     /// The language named `name` (`js` and `py` are accepted too).
@@ -244,15 +236,6 @@ pub fn build(dir: &Path) -> Result<Built, BuildError> {
     // The tools run in the project directory: every path they get is
     // absolute, and the component's path is given back as `dir` spells it.
     let absolute = std::path::absolute(dir).map_err(BuildError::io(dir))?;
-    if language != Language::Rust {
-        let manifest = Manifest::read(&absolute)?;
-        if let Some(message) = language.unsupported(manifest.op) {
-            return Err(BuildError::Project {
-                dir: dir.to_path_buf(),
-                message,
-            });
-        }
-    }
     let component = match language {
         Language::Rust => rust::build(&absolute)?,
         Language::C => c::build(&absolute)?,

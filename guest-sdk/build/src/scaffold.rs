@@ -54,7 +54,7 @@ pub fn create(
             "`{name}` is not a plugin name: use lowercase letters, digits and dashes, starting with a letter"
         )));
     }
-    if let Some(message) = language.unsupported(op) {
+    if let Some(message) = language.no_template(op) {
         return Err(project(message));
     }
     if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
@@ -284,9 +284,9 @@ fn c(op: OperatorKind) -> &'static str {
             "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_INT64},\n                                           {SLUICE_NO_KEY, SLUICE_INT64}};\n\n\
              int sluice_reduce(const sluice_value *a, const sluice_value *b, sluice_value *out,\n                  sluice_error *err) {\n  if (__builtin_add_overflow(a->i, b->i, &out->i)) return sluice_fail(err, \"sum overflows int64\");\n  return 0;\n}\n"
         }
-        // `create` refuses these first (see `Language::unsupported`).
+        // `create` refuses these first (see `Language::no_template`).
         OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
-            "// this operator is not in this SDK yet\n"
+            "// no template: see `Language::no_template`\n"
         }
     }
 }
@@ -309,9 +309,9 @@ fn zig(op: OperatorKind) -> &'static str {
             "const sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .int64 }, .{ .value = .int64 });\n\n\
              export fn sluice_reduce(a: *const sluice.Value, b: *const sluice.Value, out: *sluice.Value, err: *sluice.Error) c_int {\n    const sum, const overflow = @addWithOverflow(a.i, b.i);\n    if (overflow != 0) return err.fail(\"sum overflows int64\");\n    out.i = sum;\n    return 0;\n}\n"
         }
-        // `create` refuses these first (see `Language::unsupported`).
+        // `create` refuses these first (see `Language::no_template`).
         OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
-            "// this operator is not in this SDK yet\n"
+            "// no template: see `Language::no_template`\n"
         }
     }
 }
@@ -330,9 +330,9 @@ fn python(op: OperatorKind) -> &'static str {
         OperatorKind::ReduceByKey => {
             "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.INT64, output=sluice.INT64)\n\n\ndef reduce(a, b):\n    total = a + b\n    if not -(2**63) <= total < 2**63:\n        raise sluice.OperatorError(\"sum overflows int64\")\n    return total\n"
         }
-        // `create` refuses these first (see `Language::unsupported`).
+        // `create` refuses these first (see `Language::no_template`).
         OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
-            "# this operator is not in this SDK yet\n"
+            "# no template: see `Language::no_template`\n"
         }
     }
 }
@@ -355,9 +355,9 @@ fn javascript(op: OperatorKind) -> &'static str {
             "export const signature = { input: \"int64\", output: \"int64\" };\n\n\
              export function reduce(a, b) {\n  const total = a + b;\n  if (total < -(2n ** 63n) || total >= 2n ** 63n) throw new Error(\"sum overflows int64\");\n  return total;\n}\n"
         }
-        // `create` refuses these first (see `Language::unsupported`).
+        // `create` refuses these first (see `Language::no_template`).
         OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
-            "// this operator is not in this SDK yet\n"
+            "// no template: see `Language::no_template`\n"
         }
     }
 }
@@ -384,9 +384,9 @@ fn go(op: OperatorKind) -> &'static str {
              // Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n\
              // Reduce adds two values, refusing to overflow.\nfunc Reduce(a, b sluice.Value) (sluice.Value, error) {\n\tsum := a.Int + b.Int\n\tif (a.Int >= 0) == (b.Int >= 0) && (sum >= 0) != (a.Int >= 0) {\n\t\treturn sluice.Value{}, errors.New(\"sum overflows int64\")\n\t}\n\treturn sluice.IntValue(sum), nil\n}\n"
         }
-        // `create` refuses these first (see `Language::unsupported`).
+        // `create` refuses these first (see `Language::no_template`).
         OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
-            "// this operator is not in this SDK yet\n"
+            "// no template: see `Language::no_template`\n"
         }
     }
 }

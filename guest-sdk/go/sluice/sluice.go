@@ -9,13 +9,24 @@
 //   - Signature: the record types your operator takes and gives;
 //   - Init(params map[string]string) error: reads the stream's parameters
 //     (return sluice.NoParams(params) if it takes none);
-//   - one of Map, FlatMap, Filter or Reduce, matching `op` in
-//     sluice-plugin.toml:
+//   - one of Map, FlatMap, Filter, Reduce, InverseReduce, UpdateState or
+//     MapWithState, matching `op` in sluice-plugin.toml:
 //
 //     func Map(in sluice.Record) (sluice.Record, error)
 //     func FlatMap(in sluice.Record, emit func(sluice.Record)) error
 //     func Filter(in sluice.Record) (bool, error)
 //     func Reduce(a, b sluice.Value) (sluice.Value, error)
+//     func InverseReduce(total, leaving sluice.Value) (sluice.Value, error)
+//     func UpdateState(values []sluice.Value, state *sluice.Value) (*sluice.Value, error)
+//     func MapWithState(key sluice.Value, value *sluice.Value, state *sluice.State) (sluice.Record, error)
+//
+// InverseReduce undoes Reduce for a window's `inverse_plugin`. UpdateState
+// gets a key's new values and its previous state (nil for a new key) and
+// returns the new state, or nil to remove the key; Signature's output value
+// type is the state type. MapWithState is called for each record of a key
+// with new values (value nil when the key times out) and returns the mapped
+// record; a state mapper also exports `var StateType = sluice.Int64` (its
+// state's type).
 //
 // A returned error fails the batch and blames the record.
 package sluice
@@ -69,6 +80,30 @@ type Value struct {
 type Record struct {
 	Key   Value
 	Value Value
+}
+
+// State is a key's state in MapWithState: read Value when Exists; Update
+// or Remove it. TimingOut marks the key's last call (no value), after which
+// its state is removed whatever the call does.
+type State struct {
+	Value     Value
+	Exists    bool
+	TimingOut bool
+}
+
+// Get is the state, and whether the key has one.
+func (s *State) Get() (Value, bool) { return s.Value, s.Exists }
+
+// Update replaces the state.
+func (s *State) Update(v Value) {
+	s.Value = v
+	s.Exists = true
+}
+
+// Remove removes the key's state.
+func (s *State) Remove() {
+	s.Value = Value{}
+	s.Exists = false
 }
 
 // TextValue is a text Value.

@@ -193,7 +193,10 @@ fn stateful_like_spark(dir: &Path, language: &str, sum: &Path) {
     );
     let model = reference_windows(&run.batches, 300, 200);
     assert!(model.len() >= 4, "{} windows", model.len());
-    assert!(run.windows == model, "{language}: the incremental windows differ from the model");
+    assert!(
+        run.windows == model,
+        "{language}: the incremental windows differ from the model"
+    );
     let run = windowed_run(&dir.join("totals"), &files, "2", |source| {
         source
             .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
@@ -201,7 +204,10 @@ fn stateful_like_spark(dir: &Path, language: &str, sum: &Path) {
             .stream("recent", "pairs", "update_state_by_key", &running_sum, "")
     });
     let totals = super::state::reference_totals(&run.batches);
-    assert!(run.windows == totals, "{language}: the running totals differ from the model");
+    assert!(
+        run.windows == totals,
+        "{language}: the running totals differ from the model"
+    );
     let (raw, mapped) = super::state::sessions_run(&dir.join("sessions"), &files, "2", &sessions);
     let model = super::state::reference_sessions(&raw);
     let differing: Vec<&i64> = model
@@ -209,7 +215,10 @@ fn stateful_like_spark(dir: &Path, language: &str, sum: &Path) {
         .filter(|(t, records)| mapped.get(t).unwrap_or(&Vec::new()) != *records)
         .map(|(t, _)| t)
         .collect();
-    assert!(differing.is_empty(), "{language}: sessions differ at {differing:?}");
+    assert!(
+        differing.is_empty(),
+        "{language}: sessions differ at {differing:?}"
+    );
 }
 
 #[test]

@@ -144,7 +144,9 @@ fn a_keys_values_arrive_in_order_and_text_states_round_trip() {
 
 /// Spark's `updateStateByKey(lambda new, last: sum(new) + (last or 0))`
 /// over `batches`: at every batch time, the counts of every batch so far.
-pub(super) fn reference_totals(batches: &BTreeMap<i64, Vec<String>>) -> BTreeMap<i64, BTreeMap<String, i64>> {
+pub(super) fn reference_totals(
+    batches: &BTreeMap<i64, Vec<String>>,
+) -> BTreeMap<i64, BTreeMap<String, i64>> {
     batches
         .keys()
         .map(|&t| {
@@ -348,7 +350,7 @@ fn the_rust_scaffold_of_a_state_updater_passes_its_own_cases() {
         stdout.contains("FAILED  keeps a running sum of the int64 values of each key: expected [[\"a\", 4], [\"b\", 2], [\"c\", 5]], got [[\"a\", 14], [\"b\", 2], [\"c\", 5]]"),
         "{stdout}"
     );
-    // Other languages say the operator is not in their SDK yet.
+    // Other languages have no template yet, and say where to start.
     let output = plugin_new(
         "totals-c",
         "c",
@@ -357,7 +359,7 @@ fn the_rust_scaffold_of_a_state_updater_passes_its_own_cases() {
     );
     let stderr = stderr_of_failure(&output);
     assert!(
-        stderr.contains("the c SDK has no `update_state_by_key` operator yet (only the Rust SDK has it so far); write it in Rust"),
+        stderr.contains("`sluice plugin new` has no c template for `update_state_by_key` yet; start from plugins/c/running-sum in the Sluice repository (the c SDK builds it)"),
         "{stderr}"
     );
 }
@@ -510,7 +512,9 @@ pub(super) fn sessions_run(
 /// Scala's `mapWithState` with the sessions function and a 300 ms
 /// timeout, over `batches` (the lines each batch read): per batch, the
 /// records it gives, sorted, as the `text_files` sink writes them.
-pub(super) fn reference_sessions(batches: &BTreeMap<i64, Vec<String>>) -> BTreeMap<i64, Vec<String>> {
+pub(super) fn reference_sessions(
+    batches: &BTreeMap<i64, Vec<String>>,
+) -> BTreeMap<i64, Vec<String>> {
     let mut state: BTreeMap<String, (i64, i64)> = BTreeMap::new(); // events, last seen
     let record = |user: &str, events: i64, closed: bool| {
         format!(
