@@ -31,7 +31,9 @@ pub fn host_operator(op: StreamOp) -> Option<Arc<dyn Operator>> {
     match op {
         StreamOp::Count | StreamOp::CountByWindow => Some(Arc::new(Count)),
         StreamOp::CountByValue | StreamOp::CountByValueAndWindow => Some(Arc::new(CountByValue)),
-        StreamOp::Window | StreamOp::Repartition => Some(Arc::new(PassThrough)),
+        StreamOp::Window | StreamOp::Repartition | StreamOp::StateSnapshots => {
+            Some(Arc::new(PassThrough))
+        }
         _ => None,
     }
 }

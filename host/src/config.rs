@@ -38,6 +38,7 @@
 //!                              # reduce_by_key_and_window | reduce | reduce_by_window |
 //!                              # update_state_by_key | map_with_state (timeout = "30m")
 //!                              # host, no plugin: count | count_by_window | count_by_value |
+//!                              # state_snapshots (from a map_with_state stream) |
 //!                              # count_by_value_and_window | window |
 //!                              # repartition (with partitions = N)
 //! plugin = "split_words.wasm"
@@ -384,6 +385,9 @@ pub enum StreamOp {
     /// key's state, called only for keys with new values (and, with
     /// `timeout`, once for keys idle that long).
     MapWithState,
+    /// `stateSnapshots()`: every (key, state) a `map_with_state` stream
+    /// keeps, after each batch; run by the host.
+    StateSnapshots,
 }
 
 impl StreamOp {
@@ -405,6 +409,7 @@ impl StreamOp {
             | StreamOp::CountByValue
             | StreamOp::CountByValueAndWindow
             | StreamOp::Window
+            | StreamOp::StateSnapshots
             | StreamOp::Repartition => None,
         }
     }
@@ -438,6 +443,7 @@ impl StreamOp {
             StreamOp::Window => Shape::Gathered,
             StreamOp::Repartition => Shape::Repartition,
             StreamOp::UpdateStateByKey | StreamOp::MapWithState => Shape::Stateful,
+            StreamOp::StateSnapshots => Shape::Snapshot,
         }
     }
 
@@ -460,6 +466,7 @@ impl StreamOp {
             StreamOp::Repartition => "repartition",
             StreamOp::UpdateStateByKey => "update_state_by_key",
             StreamOp::MapWithState => "map_with_state",
+            StreamOp::StateSnapshots => "state_snapshots",
         }
     }
 }
@@ -488,6 +495,9 @@ pub enum Shape {
     /// Exchanged by key hash into the partitions of the state the host
     /// keeps, each updated by one call (`update_state_by_key`).
     Stateful,
+    /// The states its input keeps, not its input's records
+    /// (`state_snapshots`), without a call.
+    Snapshot,
 }
 
 /// A `window_duration` or `slide_duration`, in range (see

@@ -170,6 +170,29 @@ impl KeyedState {
             .fold(next.size(), StateSize::add)
     }
 
+    /// Every (key, state) held once `next` is committed, in bucket order,
+    /// cut into `parts` partitions of whole buckets (`state_snapshots`).
+    pub fn snapshot_with(&self, next: &NextState, parts: usize) -> Vec<Batch> {
+        let mut buckets: Vec<&Arc<Batch>> = self.buckets.iter().map(|b| &b.records).collect();
+        for (bucket, update) in &next.buckets {
+            buckets[*bucket] = &update.records;
+        }
+        let parts = parts.clamp(1, buckets.len().max(1));
+        let per_part = buckets.len().div_ceil(parts);
+        buckets
+            .chunks(per_part.max(1))
+            .map(|chunk| {
+                let rows = chunk.iter().map(|b| b.len()).sum();
+                let bytes = chunk.iter().map(|b| b.byte_size()).sum();
+                let mut part = Batch::with_capacity(self.record_type, rows, bytes);
+                for bucket in chunk {
+                    part.extend_from(bucket);
+                }
+                part
+            })
+            .collect()
+    }
+
     /// Keys held by the buckets in `range`.
     pub fn keys_in(&self, range: Range<usize>) -> usize {
         self.buckets[range].iter().map(|b| b.records.len()).sum()

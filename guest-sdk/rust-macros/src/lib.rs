@@ -69,8 +69,9 @@ pub fn map_with_state(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Turns `fn(&[V], Option<S>) -> Option<S>` into an `update_state_by_key`
 /// operator: a key's new values in this batch (in arrival order, possibly
 /// none) and its previous state (`None` for a new key) give its new state;
-/// `None` removes the key. `S` may be borrowed as input and owned as output
-/// (`Option<&str>` in, `Option<String>` out).
+/// `None` removes the key. The state type is owned as output (`i64`, `f64`,
+/// `String`, `Vec<u8>`, `Json<String>`) and borrowed as input: `Option<i64>`
+/// in, `Option<i64>` out; `Option<&str>` in, `Option<String>` out.
 #[proc_macro_attribute]
 pub fn update_state(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::UpdateState, args, item)
@@ -396,8 +397,12 @@ fn check_reduce_types(kind: Kind, function: &ItemFn, output: &Type) -> syn::Resu
                 return Err(Error::new(
                     ty.span(),
                     format!(
-                        "a {} function takes two values of the type it returns (`{wanted}`)",
-                        kind.attr()
+                        "a {} function {} of the type it returns (`{wanted}`)",
+                        kind.attr(),
+                        match kind {
+                            Kind::InverseReduce => "takes a total and a leaving value",
+                            _ => "combines two values",
+                        }
                     ),
                 ));
             }

@@ -203,20 +203,15 @@ where
 }
 
 /// The declared types of an `#[update_state]` function: any key type
-/// (`key: none`), values of type `V`, states of type `O` (which `S`, the
-/// previous state's type, must equal).
-pub fn update_state_signature<V, S, O>(_f: &impl Fn(&[V], Option<S>) -> Option<O>) -> Signature
+/// (`key: none`), values of type `V`, states of type `S` (taken borrowed,
+/// given back owned: `Option<&str>` in, `Option<String>` out).
+pub fn update_state_signature<V, S>(
+    _f: &impl Fn(&[V], Option<S::Borrowed<'static>>) -> Option<S>,
+) -> Signature
 where
     V: Input<'static>,
-    S: Input<'static>,
-    O: Output,
+    S: StateValue,
 {
-    const {
-        assert!(
-            S::TYPE as u8 == O::TYPE as u8,
-            "an #[update_state] function returns the state type it takes (e.g. `Option<i64>` for `Option<i64>`, `Option<String>` for `Option<&str>`)"
-        );
-    }
     Signature {
         input: RecordType {
             key: None,
@@ -224,7 +219,7 @@ where
         },
         output: RecordType {
             key: None,
-            value: O::TYPE,
+            value: S::TYPE,
         },
     }
 }
@@ -232,18 +227,17 @@ where
 /// Applies an `#[update_state]` function to every key of the partition:
 /// its new values (in arrival order) and previous state in, its new state
 /// (or `None`, to remove it) out.
-pub fn update_state<'a, V, S, O>(
+pub fn update_state<'a, V, S>(
     input: &'a StateBatch,
-    f: impl Fn(&[V], Option<S>) -> Option<O>,
+    f: impl Fn(&[V], Option<S::Borrowed<'a>>) -> Option<S>,
 ) -> Result<StateUpdate, Error>
 where
     V: Input<'a>,
-    S: Input<'a>,
-    O: Output,
+    S: StateValue,
 {
     let values = V::view(&input.values)?;
-    let states = S::view(&input.states)?;
-    let keys = S::len(&states);
+    let states = <S::Borrowed<'a> as Input<'a>>::view(&input.states)?;
+    let keys = <S::Borrowed<'a> as Input<'a>>::len(&states);
     let groups = &input.groups;
     let well_formed = groups.len() == keys + 1
         && input.has_state.len() == keys
@@ -257,12 +251,12 @@ where
             input.has_state.len()
         )));
     }
-    let mut out = O::Builder::with_capacity(keys, bytes_of(&input.states));
+    let mut out = S::Builder::with_capacity(keys, bytes_of(&input.states));
     let mut keep: Vec<bool> = Vec::with_capacity(keys);
     // One buffer for every key's values: no allocation per key.
     let mut new: Vec<V> = Vec::new();
     for i in 0..keys {
-        let previous = input.has_state[i].then(|| S::get(&states, i));
+        let previous = input.has_state[i].then(|| <S::Borrowed<'a> as Input<'a>>::get(&states, i));
         new.clear();
         new.extend((groups[i] as usize..groups[i + 1] as usize).map(|j| V::get(&values, j)));
         match f(&new, previous) {

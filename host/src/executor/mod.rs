@@ -285,7 +285,29 @@ impl Executor {
                 operators,
                 batch_time,
             };
+            let snapshot_of = match (self.plan.streams[chain.last()].shape(), chain.input) {
+                (Shape::Snapshot, NodeRef::Stream(from)) => Some(from),
+                _ => None,
+            };
             let mut output = match &self.states[chain.last()] {
+                // `state_snapshots`: the states its input keeps once this
+                // batch is applied.
+                _ if snapshot_of.is_some() => {
+                    let from = snapshot_of.unwrap_or_default();
+                    let pending = states.iter().find(|(s, _)| *s == from).map(|(_, n)| n);
+                    match (&self.states[from], pending) {
+                        (Some(state), Some(next)) => state
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .snapshot_with(next, self.pool.current_num_threads()),
+                        _ => {
+                            return Err(Error::Internal(format!(
+                                "stream `{}` reads the state of a stream that keeps none",
+                                self.plan.streams[chain.last()].name
+                            )));
+                        }
+                    }
+                }
                 Some(state) => {
                     let (next, output) = self.pool.install(|| {
                         let routed = run.partitions(&input, &mut reports, &mut dead_letters)?;
@@ -468,9 +490,9 @@ impl ChainRun<'_> {
                 return Ok(vec![output]);
             }
             Shape::ByKey => {}
-            Shape::Stateful => {
+            Shape::Stateful | Shape::Snapshot => {
                 return Err(Error::Internal(format!(
-                    "stream `{}` keeps state but has none",
+                    "stream `{}` keeps or reads state but runs without it",
                     spec.name
                 )));
             }

@@ -188,7 +188,14 @@ pub(super) fn stream_spec(
                     )
                     .into());
             }
-            let output_type = host_output_type(op, upstream_type).map_err(|message| {
+            let output_type = match (op, upstream.state) {
+                (StreamOp::StateSnapshots, Some((StreamOp::MapWithState, state))) => Ok(state),
+                (StreamOp::StateSnapshots, _) => Err(format!(
+                    "`state_snapshots` gives the (key, state) records a `map_with_state` stream keeps, but `{from_name}` is no map_with_state stream"
+                )),
+                _ => host_output_type(op, upstream_type),
+            }
+            .map_err(|message| {
                 file.error_at(cfg.from.span(), format!("stream `{name}`: {message}"))
             })?;
             (None, None, output_type)

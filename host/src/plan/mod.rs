@@ -53,6 +53,8 @@ pub(crate) struct Upstream {
     pub record_type: RecordType,
     /// How often it emits.
     pub slide: Duration,
+    /// The (key, state) records it keeps, for a `map_with_state` stream.
+    pub state: Option<(StreamOp, RecordType)>,
 }
 
 /// A checked source.
@@ -401,6 +403,13 @@ impl Plan {
                 slide: match from {
                     NodeRef::Source(_) => cfg.batch_interval,
                     NodeRef::Stream(i) => streams[i].slide,
+                },
+                state: match from {
+                    NodeRef::Source(_) => None,
+                    NodeRef::Stream(i) => streams[i]
+                        .state
+                        .as_ref()
+                        .map(|s| (streams[i].op, s.record_type)),
                 },
             };
             let spec = stream_spec(

@@ -715,3 +715,66 @@ fn rust_scaffolds_of_the_stateful_kinds_pass_their_own_cases() {
         );
     }
 }
+
+#[test]
+fn state_snapshots_give_every_key_s_state_after_each_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = vec![
+        ("f0.txt".to_owned(), "alice bob\nalice\n".to_owned()),
+        ("f1.txt".to_owned(), "carol\n".to_owned()),
+    ];
+    write_inputs(
+        dir.path(),
+        &files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let pipeline = one_file_per_batch("100ms")
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream(
+            "sessions",
+            "pairs",
+            "map_with_state",
+            fixtures::SESSIONS,
+            "timeout = \"300ms\"",
+        )
+        .host_stream("snapshots", "sessions", "state_snapshots", "")
+        .text_files("out", "snapshots", "out/snapshots", "format = \"jsonl\"")
+        .write(dir.path().join("pipeline.toml"));
+    let checked = stdout_of(&run(&["check", pipeline.to_str().unwrap()]));
+    assert!(
+        checked.contains("  stream snapshots: state_snapshots state_snapshots (builtin) (text, json) -> (text, int64)\n"),
+        "{checked}"
+    );
+    run_until_idle(&pipeline, "2");
+    let state = |pairs: &[(&str, i64)]| -> Vec<String> {
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{{\"key\": \"{k}\", \"value\": {v}}}"))
+            .collect()
+    };
+    // Like Spark's stateSnapshots(): every key's state after the batch, the
+    // keys without new values too, until they time out.
+    assert_eq!(
+        sorted_batches(dir.path(), "snapshots"),
+        [
+            state(&[("alice", 2), ("bob", 1)]),
+            state(&[("alice", 2), ("bob", 1), ("carol", 1)]),
+            state(&[("alice", 2), ("bob", 1), ("carol", 1)]),
+            state(&[("alice", 2), ("bob", 1), ("carol", 1)]),
+            state(&[("carol", 1)]),
+        ]
+    );
+    let stderr = check_fails(
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .host_stream("snapshots", "lines", "state_snapshots", "")
+            .pprint("out", "snapshots"),
+    );
+    assert!(
+        stderr.contains("stream `snapshots`: `state_snapshots` gives the (key, state) records a `map_with_state` stream keeps, but `lines` is no map_with_state stream"),
+        "{stderr}"
+    );
+}
