@@ -142,6 +142,13 @@ fn execute(command: Command) -> anyhow::Result<()> {
                         humantime::format_duration(w.slide)
                     )
                 });
+                if stream.inverse.is_some() {
+                    window.push_str(if stream.incremental() {
+                        ", kept incrementally with its inverse"
+                    } else {
+                        ", combined again at each slide (the inverse is used from 5 slides on, as in PySpark)"
+                    });
+                }
                 if let Some(state) = &stream.state {
                     window.push_str(&format!(
                         ", {} state per key{}",

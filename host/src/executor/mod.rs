@@ -148,9 +148,10 @@ impl Executor {
             .iter()
             .map(|s| {
                 s.window.map(|_| {
-                    Mutex::new(match s.inverse {
-                        Some(_) => WindowState::with_totals(s.exchange.buckets(), s.output_type),
-                        None => WindowState::default(),
+                    Mutex::new(if s.incremental() {
+                        WindowState::with_totals(s.exchange.buckets(), s.output_type)
+                    } else {
+                        WindowState::default()
                     })
                 })
             })

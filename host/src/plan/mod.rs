@@ -179,6 +179,18 @@ impl StreamSpec {
         self.plugin.as_ref().map_or(self.op.name(), Plugin::name)
     }
 
+    /// Whether its window is kept incrementally with its inverse: as in
+    /// PySpark, only for a window of at least
+    /// [`MIN_INCREMENTAL_SLIDES`] slides; a shorter one is combined again
+    /// at each slide ("for small window, reduce once will be better than
+    /// twice"), so its keys leave with their last batch.
+    pub fn incremental(&self) -> bool {
+        match (&self.inverse, self.window) {
+            (Some(_), Some(w)) => w.length >= w.slide * MIN_INCREMENTAL_SLIDES,
+            _ => false,
+        }
+    }
+
     /// The sha256 its versions carry: the plugin's, or
     /// [`crate::builtin::BUILTIN_HASH`].
     pub fn implementation_hash(&self) -> &str {
@@ -213,6 +225,10 @@ pub struct WindowSpec {
     /// The most the host holds for the window (`max_state_mib`).
     pub max_state_bytes: usize,
 }
+
+/// The fewest slides a window spans for its inverse to be used (PySpark's
+/// `PythonReducedWindowedDStream`).
+pub const MIN_INCREMENTAL_SLIDES: u32 = 5;
 
 /// A windowed reducer's inverse: the window is updated incrementally.
 #[derive(Clone)]

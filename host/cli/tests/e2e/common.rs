@@ -281,6 +281,17 @@ pub fn windowed_run(
     partitions: &str,
     streams: impl FnOnce(PipelineFile) -> PipelineFile,
 ) -> WindowedRun {
+    windowed_run_idle(dir, files, partitions, 3, streams)
+}
+
+/// [`windowed_run`], stopping after `idle` idle batches.
+pub fn windowed_run_idle(
+    dir: &Path,
+    files: &[(String, String)],
+    partitions: &str,
+    idle: u32,
+    streams: impl FnOnce(PipelineFile) -> PipelineFile,
+) -> WindowedRun {
     let input = dir.join("in");
     std::fs::create_dir_all(&input).unwrap();
     for (name, text) in files {
@@ -290,7 +301,15 @@ pub fn windowed_run(
         .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
         .text_files("win", "recent", "out/win", "format = \"jsonl\"")
         .write(dir.join("pipeline.toml"));
-    run_until_idle(&pipeline, partitions);
+    let mut command = sluice(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--partitions",
+        partitions,
+        "--stop-when-idle",
+        &idle.to_string(),
+    ]);
+    stdout_of(&wait(command.spawn().unwrap(), Duration::from_secs(600)));
     read_windowed(dir)
 }
 

@@ -60,14 +60,22 @@ fn inverse_keys() -> String {
     )
 }
 
-fn sliding_windows_match_the_model(partitions: &str, extra_keys: &str) {
+/// The windowed word count over a generated corpus, one file per batch,
+/// with `window_keys` (a window of `window_ms` sliding every `slide_ms`),
+/// against the model of Spark's windows.
+fn sliding_windows_match_the_model(
+    partitions: &str,
+    window_keys: &str,
+    window_ms: i64,
+    slide_ms: i64,
+) {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus_files(dir.path(), 24, 24.0 * 20_000.0 / 1e6, 5);
     let run = windowed_word_count(
         &dir.path().join("run"),
         Path::new(fixtures::SUM),
         &files,
-        &format!("window_duration = \"500ms\"\nslide_duration = \"200ms\"\n{extra_keys}"),
+        window_keys,
         partitions,
     );
     // Every file was read, one per batch, in name order.
@@ -79,7 +87,7 @@ fn sliding_windows_match_the_model(partitions: &str, extra_keys: &str) {
             "{name} is not what one batch read"
         );
     }
-    let model = reference_windows(&run.batches, 500, 200);
+    let model = reference_windows(&run.batches, window_ms, slide_ms);
     assert!(model.len() >= 12, "{} windows", model.len());
     assert_eq!(run.windows.len(), model.len());
     for ((time, got), (expected_time, expected)) in run.windows.iter().zip(&model) {
@@ -93,60 +101,96 @@ fn sliding_windows_match_the_model(partitions: &str, extra_keys: &str) {
     }
 }
 
+const SLIDING: &str = "window_duration = \"500ms\"\nslide_duration = \"200ms\"";
+
 #[test]
 fn sliding_windows_match_a_model_of_spark_with_one_partition() {
-    sliding_windows_match_the_model("1", "");
+    sliding_windows_match_the_model("1", SLIDING, 500, 200);
 }
 
 #[test]
 fn sliding_windows_match_a_model_of_spark_with_four_partitions() {
-    sliding_windows_match_the_model("4", "");
+    sliding_windows_match_the_model("4", SLIDING, 500, 200);
 }
 
 #[test]
 fn incremental_windows_with_an_inverse_match_the_same_model_with_one_and_four_partitions() {
-    sliding_windows_match_the_model("1", &inverse_keys());
-    sliding_windows_match_the_model("4", &inverse_keys());
+    // Five slides: the inverse is used (see the by-hand test below).
+    let keys = format!("window_duration = \"500ms\"\n{}", inverse_keys());
+    sliding_windows_match_the_model("1", &keys, 500, 100);
+    sliding_windows_match_the_model("4", &keys, 500, 100);
 }
 
-#[test]
-fn an_inverse_window_by_hand_keeps_zero_counts_unless_drop_when_says() {
+/// The windowed word count of `FOUR_FILES` with `window_keys` and the
+/// inverse, stopping after 6 idle batches: each batch's window.
+fn inverse_windows_by_hand(window_keys: &str) -> Vec<BTreeMap<String, i64>> {
     let files: Vec<(String, String)> = ["a b\n", "a\n", "b c\nc\n", "a\n"]
         .iter()
         .enumerate()
         .map(|(i, text)| (format!("f{i}.txt"), (*text).to_owned()))
         .collect();
-    let window = |extra: &str| -> Vec<BTreeMap<String, i64>> {
-        let dir = tempfile::tempdir().unwrap();
-        let run = windowed_word_count(
-            dir.path(),
+    let dir = tempfile::tempdir().unwrap();
+    let run = windowed_run_idle(dir.path(), &files, "2", 6, |source| {
+        with_windowed_counts(
+            source,
             Path::new(fixtures::SUM),
-            &files,
             &format!(
-                "window_duration = \"300ms\"\ninverse_plugin = {}\n{extra}",
+                "{window_keys}\ninverse_plugin = {}",
                 fixtures::toml_path(fixtures::SUBTRACT)
             ),
-            "2",
-        );
-        run.windows.values().take(7).cloned().collect()
-    };
-    // As Spark's reduceByKeyAndWindow(add, sub) without filterFunc: a key
-    // whose batches all left stays, at 0.
+        )
+    });
+    run.windows.values().cloned().collect()
+}
+
+/// What PySpark 4 gives for `pairs.reduceByKeyAndWindow(add, sub, 5, 1)`
+/// over the same four batches and six idle ones (checked with a local
+/// PySpark: a window of five slides uses the inverse, and without a
+/// filterFunc a key whose batches all left stays at 0).
+#[test]
+fn an_inverse_window_of_five_slides_keeps_zero_counts_unless_drop_when_says() {
+    let zeros = counts(&[("a", 0), ("b", 0), ("c", 0)]);
     assert_eq!(
-        window(""),
+        inverse_windows_by_hand("window_duration = \"500ms\""),
         [
             counts(&[("a", 1), ("b", 1)]),
             counts(&[("a", 2), ("b", 1)]),
             counts(&[("a", 2), ("b", 2), ("c", 2)]),
+            counts(&[("a", 3), ("b", 2), ("c", 2)]),
+            counts(&[("a", 3), ("b", 2), ("c", 2)]),
             counts(&[("a", 2), ("b", 1), ("c", 2)]),
             counts(&[("a", 1), ("b", 1), ("c", 2)]),
             counts(&[("a", 1), ("b", 0), ("c", 0)]),
-            counts(&[("a", 0), ("b", 0), ("c", 0)]),
+            zeros.clone(),
+            zeros,
         ]
     );
-    // With drop_when = 0, the windows of the plain form.
+    // With drop_when = 0 (PySpark's filterFunc=lambda kv: kv[1] != 0).
     assert_eq!(
-        window("drop_when = 0"),
+        inverse_windows_by_hand("window_duration = \"500ms\"\ndrop_when = 0"),
+        [
+            counts(&[("a", 1), ("b", 1)]),
+            counts(&[("a", 2), ("b", 1)]),
+            counts(&[("a", 2), ("b", 2), ("c", 2)]),
+            counts(&[("a", 3), ("b", 2), ("c", 2)]),
+            counts(&[("a", 3), ("b", 2), ("c", 2)]),
+            counts(&[("a", 2), ("b", 1), ("c", 2)]),
+            counts(&[("a", 1), ("b", 1), ("c", 2)]),
+            counts(&[("a", 1)]),
+            counts(&[]),
+            counts(&[]),
+        ]
+    );
+}
+
+/// PySpark recomputes a window shorter than five slides without the
+/// inverse, so keys leave with their last batch, zero or not: a window of
+/// three slides gives what it gives without an inverse.
+#[test]
+fn an_inverse_window_of_three_slides_is_combined_again_as_in_pyspark() {
+    let windows = inverse_windows_by_hand("window_duration = \"300ms\"");
+    assert_eq!(
+        windows[..7],
         [
             counts(&[("a", 1), ("b", 1)]),
             counts(&[("a", 2), ("b", 1)]),
@@ -259,7 +303,7 @@ fn python_pair(word: &str, count: i64) -> String {
 }
 
 #[test]
-fn the_windowed_example_prints_thirty_seconds_of_counts_every_ten() {
+fn the_windowed_example_prints_sixty_seconds_of_counts_every_ten() {
     let dir = tempfile::tempdir().unwrap();
     let example = Path::new(fixtures::WORKSPACE).join("examples");
     let input = dir.path().join("wordcount/in");
@@ -288,6 +332,11 @@ fn the_windowed_example_prints_thirty_seconds_of_counts_every_ten() {
     let path = dir.path().join("windowed-wordcount/pipeline.toml");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, pipeline).unwrap();
+    let checked = stdout_of(&run(&["check", path.to_str().unwrap()]));
+    assert!(
+        checked.contains(", window 1m sliding every 10s, kept incrementally with its inverse\n"),
+        "{checked}"
+    );
     // Ten idle batches: at least one slide after the last file.
     let stdout = stdout_of(&wait(
         sluice(&["run", path.to_str().unwrap(), "--stop-when-idle", "11"])
