@@ -719,16 +719,9 @@ fn rust_scaffolds_of_the_stateful_kinds_pass_their_own_cases() {
 #[test]
 fn state_snapshots_give_every_key_s_state_after_each_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let files = vec![
-        ("f0.txt".to_owned(), "alice bob\nalice\n".to_owned()),
-        ("f1.txt".to_owned(), "carol\n".to_owned()),
-    ];
     write_inputs(
         dir.path(),
-        &files
-            .iter()
-            .map(|(n, t)| (n.as_str(), t.as_str()))
-            .collect::<Vec<_>>(),
+        &[("f0.txt", "alice bob\nalice\n"), ("f1.txt", "carol\n")],
     );
     let pipeline = one_file_per_batch("100ms")
         .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
