@@ -771,3 +771,41 @@ fn state_snapshots_give_every_key_s_state_after_each_batch() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_state_updater_breaking_the_contract_fails_its_batch_precisely() {
+    for (mode, message) in [
+        (
+            "short",
+            "returned invalid output: 2 states and 3 keep flags for 3 keys; a state updater gives one state and one flag per key, in the order of its input",
+        ),
+        (
+            "flags",
+            "returned invalid output: 3 states and 4 keep flags for 3 keys; a state updater gives one state and one flag per key, in the order of its input",
+        ),
+        (
+            "float",
+            "returned invalid output: the state column has the wrong layout for declared type int64",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_inputs(dir.path(), &[("f0.txt", "a b c\n")]);
+        let pipeline = with_state(
+            one_file_per_batch("100ms"),
+            fixtures::BAD_STATE,
+            &format!("params = {{ mode = \"{mode}\" }}"),
+        )
+        .text_files("out", "recent", "out/state", "")
+        .write(dir.path().join("pipeline.toml"));
+        let output = run(&["run", pipeline.to_str().unwrap(), "--partitions", "1", "--stop-when-idle", "2"]);
+        let stderr = stderr_of_failure(&output);
+        assert_eq!(output.status.code(), Some(2), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("pipeline `pipeline`, stream `recent`, plugin bad_state (sha256 ")
+                && stderr.contains(", partition 0, attempt 1: ")
+                && stderr.contains(message),
+            "{mode}: {stderr}"
+        );
+        assert!(sink_batches(dir.path(), "state").is_empty(), "{mode}: nothing delivered");
+    }
+}
