@@ -316,6 +316,31 @@ where
     }
 }
 
+/// A native state mapper as an operator (for baselines and tests).
+pub struct NativeStateMapper<F>(pub F);
+
+impl<F> Operator for NativeStateMapper<F>
+where
+    F: Fn(&MappingBatch) -> StateMapping + Send + Sync,
+{
+    fn apply(&self, _input: &Batch, site: &CallSite) -> Result<Batch, Error> {
+        Err(Error::Internal(format!(
+            "stream `{}`: a state mapper is not called per batch",
+            site.stream
+        )))
+    }
+
+    fn map_with_state(
+        &self,
+        input: &MappingBatch,
+        _state_type: ValueType,
+        _output: RecordType,
+        _site: &CallSite,
+    ) -> Result<StateMapping, Error> {
+        Ok((self.0)(input))
+    }
+}
+
 /// A native function as an operator (for baselines and tests).
 pub struct NativeOperator<F>(pub F);
 

@@ -16,11 +16,13 @@
 //! `reduce_by_key` of the same batches, and the window's memory per key
 //! held. The last window's counts are checked against a count made here.
 //!
-//! The third plan, flat_map(split-pairs) → update_state_by_key(running-sum),
-//! keeps every key's running count since the start (Spark's stateful word
-//! count): every batch passes all the keys with a state through the
-//! plugin. Reported once every key has a state (after five batches), with
-//! the state's bytes per key; the last totals are checked too.
+//! The state plans keep a state for each of the million keys:
+//! update_state_by_key(running-sum), every key's running count since the
+//! start (Spark's stateful word count), passes all the keys with a state
+//! through the plugin every batch; map_with_state(sessions) passes only the
+//! batch's keys (a fifth of them) and gives one JSON record per value.
+//! Reported once every key has a state (after five batches), with the
+//! state's bytes per key; the last totals (or record count) are checked.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -58,7 +60,7 @@ fn main() {
         "window_duration = \"60s\"\nmax_state_mib = 16384\ninverse_plugin = {}\ndrop_when = 0",
         sluice_test_fixtures::toml_path(fixtures::SUBTRACT)
     );
-    let plans: [(&str, &str, &str, usize); 4] = [
+    let plans: [(&str, &str, &str, usize); 5] = [
         ("reduce_by_key", "", fixtures::SUM, 1),
         (
             "reduce_by_key_and_window",
@@ -76,6 +78,12 @@ fn main() {
             "update_state_by_key",
             "max_state_mib = 16384",
             fixtures::RUNNING_SUM,
+            batches,
+        ),
+        (
+            "map_with_state",
+            "max_state_mib = 16384",
+            fixtures::SESSIONS,
             batches,
         ),
     ];
@@ -103,10 +111,10 @@ fn main() {
             ""
         };
         println!("plan: flat_map(split-pairs) -> {op}({plugin_name}){with_inverse}");
-        let native = if op == "update_state_by_key" {
-            vec![common::native::split_pairs(), native_running_sum()]
-        } else {
-            native_operators()
+        let native = match op {
+            "update_state_by_key" => vec![common::native::split_pairs(), native_running_sum()],
+            "map_with_state" => vec![common::native::split_pairs(), native_sessions()],
+            _ => native_operators(),
         };
         let native = StreamOperators::with_inverse(
             StreamOperators::fixed(&plan, native),
@@ -135,15 +143,24 @@ fn main() {
             // Once the window is full, or every key has a state.
             let warm_up = match op {
                 "reduce_by_key_and_window" => WINDOW_BATCHES,
-                "update_state_by_key" => (KEYS as usize).div_ceil(records),
+                "update_state_by_key" | "map_with_state" => (KEYS as usize).div_ceil(records),
                 _ => 0,
             };
             let steady: Vec<Duration> = times.iter().skip(warm_up).copied().collect();
-            assert_eq!(
-                counts(&last),
-                expected(batches, records, covered),
-                "{name}: wrong counts"
-            );
+            if op == "map_with_state" {
+                // One mapped record per value of the last batch.
+                assert_eq!(
+                    last.iter().map(Batch::len).sum::<usize>(),
+                    records,
+                    "{name}"
+                );
+            } else {
+                assert_eq!(
+                    counts(&last),
+                    expected(batches, records, covered),
+                    "{name}: wrong counts"
+                );
+            }
             let mut sorted = steady.clone();
             sorted.sort();
             let median = sorted.get(sorted.len() / 2).copied().unwrap_or_default();
@@ -256,6 +273,45 @@ fn native_subtract() -> Arc<dyn Operator> {
                     .map(|(t, l)| t.wrapping_sub(*l))
                     .collect(),
             )
+        },
+    ))
+}
+
+/// sessions as a native state mapper: per value, the events of its key's
+/// session so far, as JSON.
+fn native_sessions() -> Arc<dyn Operator> {
+    use sluice::plugin::{MappingBatch, StateMapping, StateUpdate};
+    Arc::new(sluice::operator::NativeStateMapper(
+        |input: &MappingBatch| {
+            let batch = &input.state;
+            let Column::Int64(states) = &batch.states else {
+                panic!("int64 states");
+            };
+            let mut keys = Varlen::with_capacity(batch.values.len(), 0);
+            let mut json = Varlen::with_capacity(batch.values.len(), 0);
+            let mut totals = Vec::with_capacity(batch.len());
+            let Column::Varlen(key_column) = &batch.keys else {
+                panic!("text keys");
+            };
+            for i in 0..batch.len() {
+                let mut events = states[i];
+                for _ in batch.groups[i]..batch.groups[i + 1] {
+                    events += 1;
+                    keys.push(key_column.get(i));
+                    json.push(format!("{{\"events\": {events}, \"closed\": false}}").as_bytes());
+                }
+                totals.push(events);
+            }
+            StateMapping {
+                update: StateUpdate {
+                    states: Column::Int64(totals),
+                    keep: vec![true; batch.len()],
+                },
+                mapped: Batch {
+                    keys: Some(Column::Varlen(keys)),
+                    values: Column::Varlen(json),
+                },
+            }
         },
     ))
 }

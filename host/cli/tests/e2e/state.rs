@@ -797,7 +797,14 @@ fn a_state_updater_breaking_the_contract_fails_its_batch_precisely() {
         )
         .text_files("out", "recent", "out/state", "")
         .write(dir.path().join("pipeline.toml"));
-        let output = run(&["run", pipeline.to_str().unwrap(), "--partitions", "1", "--stop-when-idle", "2"]);
+        let output = run(&[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--partitions",
+            "1",
+            "--stop-when-idle",
+            "2",
+        ]);
         let stderr = stderr_of_failure(&output);
         assert_eq!(output.status.code(), Some(2), "{mode}: {stderr}");
         assert!(
@@ -806,6 +813,9 @@ fn a_state_updater_breaking_the_contract_fails_its_batch_precisely() {
                 && stderr.contains(message),
             "{mode}: {stderr}"
         );
-        assert!(sink_batches(dir.path(), "state").is_empty(), "{mode}: nothing delivered");
+        assert!(
+            sink_batches(dir.path(), "state").is_empty(),
+            "{mode}: nothing delivered"
+        );
     }
 }
