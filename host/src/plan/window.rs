@@ -1,6 +1,7 @@
 //! The window keys of a stream (`window_duration`, `slide_duration`,
 //! `max_state_mib`), checked against its operator and its input's slide;
-//! `max_state_mib` also bounds an `update_state_by_key` stream's state.
+//! `max_state_mib` also bounds an `update_state_by_key` or `map_with_state`
+//! stream's state.
 //!
 //! As in Spark, a window and its slide are multiples of the input's slide
 //! (a source's is `batch_interval`): a window then always covers whole
@@ -25,7 +26,7 @@ pub(super) fn window_spec(
 ) -> Result<Option<WindowSpec>, ConfigError> {
     let op = *cfg.op.get_ref();
     if !op.is_windowed() {
-        let keeps_state = op == crate::config::StreamOp::UpdateStateByKey;
+        let keeps_state = op.shape() == crate::config::Shape::Stateful;
         let misplaced = [
             (
                 "window_duration",
@@ -46,7 +47,7 @@ pub(super) fn window_spec(
         if let Some((key, Some(span))) = misplaced.into_iter().find(|(_, span)| span.is_some()) {
             return Err(file.error_at(
                 span,
-                format!("stream `{name}`: `{key}` applies only to windowed operators (reduce_by_key_and_window){}", if key == "max_state_mib" { " and to update_state_by_key" } else { "" }),
+                format!("stream `{name}`: `{key}` applies only to windowed operators (reduce_by_key_and_window){}", if key == "max_state_mib" { " and to update_state_by_key and map_with_state" } else { "" }),
             ));
         }
         return Ok(None);

@@ -474,7 +474,7 @@ pub(super) fn sessions_run(
             "pairs",
             "map_with_state",
             sessions,
-            "timeout = \"300ms\"",
+            "timeout = \"300ms\"\nmax_state_mib = 64",
         )
         .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
         .text_files("out", "sessions", "out/sessions", "format = \"jsonl\"")
