@@ -17,11 +17,10 @@ use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::batch::{Batch, RecordType, ValueType};
+use crate::batch::{Batch, RecordType};
 use crate::error::{CallError, CallFailure, CallSite, Error};
 use crate::operator::Operator;
 use crate::plan::ErrorPolicy;
-use crate::plugin::{MappingBatch, StateBatch, StateMapping, StateUpdate};
 use crate::render::json_record_value;
 
 /// Calls one dead-letter isolation may make per partition batch; records of
@@ -200,80 +199,21 @@ impl Recovery<'_> {
         }
     }
 
-    /// Updates the states of one partition's keys (`update_state_by_key`).
-    /// Only `fail` and `retry` apply: the plan refuses the policies that
-    /// would drop part of an update.
+    /// Makes a call that keeps or reads state (`update_state_by_key`,
+    /// `map_with_state`, a window's inverse): `call` at `site`, and at the
+    /// next attempts. Only `fail` and `retry` apply: the plan refuses the
+    /// policies that would drop part of the state's update.
     ///
     /// # Errors
     ///
     /// The call's error when the policy gives up.
-    pub fn update_state(
+    pub fn stateful<T>(
         &self,
-        input: &StateBatch,
-        state_type: ValueType,
         site: &CallSite,
-    ) -> Result<StateUpdate, Error> {
-        let call = |site: &CallSite| self.operator.update_state(input, state_type, site);
+        call: impl Fn(&CallSite) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let first = match call(site) {
-            Ok(update) => return Ok(update),
-            Err(Error::Call(e)) => e,
-            Err(other) => return Err(other),
-        };
-        StreamCounters::add(&self.counters.failed_calls, 1);
-        self.counters.note_failure(&first);
-        match self.policy {
-            ErrorPolicy::Retry { retries, backoff } => self.retry(first, *retries, *backoff, call),
-            _ => Err(Error::Call(first)),
-        }
-    }
-
-    /// Removes `leaving` from `totals` with a windowed reducer's inverse.
-    /// Only `fail` and `retry` apply, as for [`Recovery::update_state`].
-    ///
-    /// # Errors
-    ///
-    /// The call's error when the policy gives up.
-    pub fn uncombine(
-        &self,
-        totals: &crate::batch::Column,
-        leaving: &crate::batch::Column,
-        value_type: ValueType,
-        site: &CallSite,
-    ) -> Result<crate::batch::Column, Error> {
-        let call = |site: &CallSite| self.operator.uncombine(totals, leaving, value_type, site);
-        let first = match call(site) {
-            Ok(values) => return Ok(values),
-            Err(Error::Call(e)) => e,
-            Err(other) => return Err(other),
-        };
-        StreamCounters::add(&self.counters.failed_calls, 1);
-        self.counters.note_failure(&first);
-        match self.policy {
-            ErrorPolicy::Retry { retries, backoff } => self.retry(first, *retries, *backoff, call),
-            _ => Err(Error::Call(first)),
-        }
-    }
-
-    /// Maps one partition's touched keys with a state mapper
-    /// (`map_with_state`). Only `fail` and `retry` apply, as for
-    /// [`Recovery::update_state`].
-    ///
-    /// # Errors
-    ///
-    /// The call's error when the policy gives up.
-    pub fn map_with_state(
-        &self,
-        input: &MappingBatch,
-        state_type: ValueType,
-        output: RecordType,
-        site: &CallSite,
-    ) -> Result<StateMapping, Error> {
-        let call = |site: &CallSite| {
-            self.operator
-                .map_with_state(input, state_type, output, site)
-        };
-        let first = match call(site) {
-            Ok(mapping) => return Ok(mapping),
+            Ok(done) => return Ok(done),
             Err(Error::Call(e)) => e,
             Err(other) => return Err(other),
         };

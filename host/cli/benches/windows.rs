@@ -293,8 +293,8 @@ fn native_sessions() -> Arc<dyn Operator> {
             let Column::Varlen(key_column) = &batch.keys else {
                 panic!("text keys");
             };
-            for i in 0..batch.len() {
-                let mut events = states[i];
+            for (i, &state) in states.iter().enumerate() {
+                let mut events = state;
                 for _ in batch.groups[i]..batch.groups[i + 1] {
                     events += 1;
                     keys.push(key_column.get(i));

@@ -232,7 +232,12 @@ impl Group<'_, '_> {
             recombine: false,
         };
         let started = Instant::now();
-        let values = recovery.uncombine(totals, leaving, spec.output_type.value, &site)?;
+        let value_type = spec.output_type.value;
+        let values = recovery.stateful(&site, |site| {
+            inverse
+                .operator
+                .uncombine(totals, leaving, value_type, site)
+        })?;
         Ok((
             values,
             PartitionCall {

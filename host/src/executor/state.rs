@@ -14,9 +14,9 @@ use super::{ChainRun, PartitionCall, ShadowVerdict, StreamReport};
 use crate::batch::Batch;
 use crate::error::{CallSite, Error, Phase};
 use crate::exchange::gather;
-use crate::operator::Versioned;
+use crate::operator::{Operator, Versioned};
 use crate::plan::StreamOp;
-use crate::plugin::{MappingBatch, StateMapping};
+use crate::plugin::MappingBatch;
 use crate::recovery::Recovery;
 use crate::state::{KeyedState, NextState, Selection};
 
@@ -78,13 +78,26 @@ impl ChainRun<'_> {
                         state: prepared.input.clone(),
                         timing_out: prepared.timing_out.clone(),
                     };
-                    let (mapped, call) = self.call_mapping(stream, partition, &mapping)?;
+                    let output = spec.output_type;
+                    let (mapped, call) =
+                        self.call_stateful(stream, partition, |operator, site| {
+                            operator.map_with_state(
+                                &mapping,
+                                state_spec.record_type.value,
+                                output,
+                                site,
+                            )
+                        })?;
                     drop(mapping);
                     let (next, _) =
                         prepared.apply(&state, mapped.update, self.batch_time.0, buckets);
                     Ok((next, Some(mapped.mapped), call))
                 } else {
-                    let (update, call) = self.call_state(stream, partition, &prepared.input)?;
+                    let state_type = state_spec.record_type.value;
+                    let (update, call) =
+                        self.call_stateful(stream, partition, |operator, site| {
+                            operator.update_state(&prepared.input, state_type, site)
+                        })?;
                     let (next, output) = prepared.apply(&state, update, self.batch_time.0, buckets);
                     Ok((next, Some(output), call))
                 }
@@ -116,75 +129,19 @@ impl ChainRun<'_> {
         Ok((next, outputs))
     }
 
-    /// One state mapper call of `stream` on one partition's touched keys,
-    /// under its `on_error` policy, with its shadow candidate's call (on a
-    /// copy of the same states, compared and dropped) when it has one.
-    fn call_mapping(
+    /// One state call of `stream` on one partition (`call` with a version's
+    /// operator and the call's site), under its `on_error` policy, with its
+    /// shadow candidate's call on the same states (compared and dropped)
+    /// when it has one.
+    fn call_stateful<T: PartialEq>(
         &self,
         stream: usize,
         partition: usize,
-        input: &MappingBatch,
-    ) -> Result<(StateMapping, PartitionCall), Error> {
+        call: impl Fn(&dyn Operator, &CallSite) -> Result<T, Error>,
+    ) -> Result<(T, PartitionCall), Error> {
         let spec = &self.executor.plan.streams[stream];
         let operators = &self.operators[stream];
-        let state_type = spec
-            .state
-            .as_ref()
-            .map_or(spec.output_type.value, |s| s.record_type.value);
-        let site =
-            |version: &Versioned, shadow: bool| self.state_site(stream, partition, version, shadow);
-        let recovery = Recovery {
-            operator: &*operators.current.operator,
-            policy: &spec.on_error,
-            counters: &self.executor.counters[stream],
-            input_type: spec.input_type,
-            output_type: spec.output_type,
-            recombine: false,
-        };
-        let started = Instant::now();
-        let mapped = recovery.map_with_state(
-            input,
-            state_type,
-            spec.output_type,
-            &site(&operators.current, false),
-        )?;
-        let call_time = started.elapsed();
-        let shadow = operators.shadow.as_ref().map(|shadow| {
-            let started = Instant::now();
-            let result = shadow.operator.map_with_state(
-                input,
-                state_type,
-                spec.output_type,
-                &site(shadow, true),
-            );
-            let verdict = match result {
-                Ok(theirs) if theirs == mapped => ShadowVerdict::Same,
-                Ok(_) => ShadowVerdict::Differs,
-                Err(e) => ShadowVerdict::Failed(e.to_string()),
-            };
-            (verdict, started.elapsed())
-        });
-        Ok((
-            mapped,
-            PartitionCall {
-                called: true,
-                dead_letters: Vec::new(),
-                call_time,
-                shadow,
-            },
-        ))
-    }
-
-    /// Where a state call of `stream` on `partition` by `version` happens.
-    fn state_site(
-        &self,
-        stream: usize,
-        partition: usize,
-        version: &Versioned,
-        shadow: bool,
-    ) -> CallSite {
-        let spec = &self.executor.plan.streams[stream];
-        CallSite {
+        let site = |version: &Versioned, shadow: bool| CallSite {
             pipeline: self.executor.plan.name.clone(),
             stream: spec.name.clone(),
             plugin: version.plugin.clone(),
@@ -194,26 +151,10 @@ impl ChainRun<'_> {
             phase: Phase::Only,
             shadow,
             attempt: 1,
-        }
-    }
-
-    /// One state call of `stream` on one partition's keys, under its
-    /// `on_error` policy, with its shadow candidate's call (on a copy of
-    /// the same states, whose result is compared and dropped) when it has
-    /// one.
-    fn call_state(
-        &self,
-        stream: usize,
-        partition: usize,
-        input: &crate::plugin::StateBatch,
-    ) -> Result<(crate::plugin::StateUpdate, PartitionCall), Error> {
-        let spec = &self.executor.plan.streams[stream];
-        let operators = &self.operators[stream];
-        let state_type = spec.output_type.value;
-        let site =
-            |version: &Versioned, shadow: bool| self.state_site(stream, partition, version, shadow);
+        };
+        let current = &*operators.current.operator;
         let recovery = Recovery {
-            operator: &*operators.current.operator,
+            operator: current,
             policy: &spec.on_error,
             counters: &self.executor.counters[stream],
             input_type: spec.input_type,
@@ -221,22 +162,20 @@ impl ChainRun<'_> {
             recombine: false,
         };
         let started = Instant::now();
-        let update = recovery.update_state(input, state_type, &site(&operators.current, false))?;
+        let result =
+            recovery.stateful(&site(&operators.current, false), |site| call(current, site))?;
         let call_time = started.elapsed();
         let shadow = operators.shadow.as_ref().map(|shadow| {
             let started = Instant::now();
-            let result = shadow
-                .operator
-                .update_state(input, state_type, &site(shadow, true));
-            let verdict = match result {
-                Ok(theirs) if theirs == update => ShadowVerdict::Same,
+            let verdict = match call(&*shadow.operator, &site(shadow, true)) {
+                Ok(theirs) if theirs == result => ShadowVerdict::Same,
                 Ok(_) => ShadowVerdict::Differs,
                 Err(e) => ShadowVerdict::Failed(e.to_string()),
             };
             (verdict, started.elapsed())
         });
         Ok((
-            update,
+            result,
             PartitionCall {
                 called: true,
                 dead_letters: Vec::new(),

@@ -291,30 +291,8 @@ impl Plugin {
         state_type: ValueType,
         site: &CallSite,
     ) -> Result<StateUpdate, Box<CallError>> {
-        let inner = &*self.inner;
-        let result = self
-            .run(engine, site.batch_time.as_duration(), |store, instance| {
-                let update = instance
-                    .get_typed_func::<(&StateBatch,), (Result<StateUpdate, GuestError>,)>(
-                        &mut *store,
-                        &inner.exports.entry,
-                    )?;
-                Ok(update.call(&mut *store, (input,))?.0)
-            })
-            .and_then(|(update, store)| {
-                check_state_update(input.len(), &update, state_type)
-                    .map(|()| update)
-                    .map_err(|reason| Failure {
-                        failure: CallFailure::InvalidOutput(reason),
-                        stderr: stderr_of(&store),
-                    })
-            });
-        result.map_err(|Failure { failure, stderr }| {
-            Box::new(CallError {
-                site: site.clone(),
-                failure,
-                stderr,
-            })
+        self.call_checked(engine, site, (input,), |update: &StateUpdate| {
+            check_state_update(input.len(), update, state_type)
         })
     }
 
@@ -335,44 +313,19 @@ impl Plugin {
         output: RecordType,
         site: &CallSite,
     ) -> Result<StateMapping, Box<CallError>> {
-        let inner = &*self.inner;
-        let result = self
-            .run(engine, site.batch_time.as_duration(), |store, instance| {
-                let map = instance
-                    .get_typed_func::<(&MappingBatch,), (Result<StateMapping, GuestError>,)>(
-                        &mut *store,
-                        &inner.exports.entry,
-                    )?;
-                Ok(map.call(&mut *store, (input,))?.0)
-            })
-            .and_then(|(mapping, store)| {
-                let expected = input.state.values.len()
-                    + input.timing_out.iter().filter(|&&t| t).count();
-                let checked = check_state_update(input.state.len(), &mapping.update, state_type)
-                    .and_then(|()| mapping.mapped.validate(output))
-                    .and_then(|()| {
-                        if mapping.mapped.len() == expected {
-                            Ok(())
-                        } else {
-                            Err(format!(
-                                "{} mapped records for {} values and {} keys timing out; a state mapper gives one record per value and per key timing out",
-                                mapping.mapped.len(),
-                                input.state.values.len(),
-                                expected - input.state.values.len()
-                            ))
-                        }
-                    });
-                checked.map(|()| mapping).map_err(|reason| Failure {
-                    failure: CallFailure::InvalidOutput(reason),
-                    stderr: stderr_of(&store),
-                })
-            });
-        result.map_err(|Failure { failure, stderr }| {
-            Box::new(CallError {
-                site: site.clone(),
-                failure,
-                stderr,
-            })
+        self.call_checked(engine, site, (input,), |mapping: &StateMapping| {
+            check_state_update(input.state.len(), &mapping.update, state_type)?;
+            mapping.mapped.validate(output)?;
+            let values = input.state.values.len();
+            let timing_out = input.timing_out.iter().filter(|&&t| t).count();
+            if mapping.mapped.len() == values + timing_out {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} mapped records for {values} values and {timing_out} keys timing out; a state mapper gives one record per value and per key timing out",
+                    mapping.mapped.len(),
+                ))
+            }
         })
     }
 
@@ -391,32 +344,47 @@ impl Plugin {
         value_type: ValueType,
         site: &CallSite,
     ) -> Result<Column, Box<CallError>> {
+        self.call_checked(engine, site, (totals, leaving), |values: &Column| {
+            if values.len() != totals.len() {
+                return Err(format!(
+                    "{} values for {} pairs; an inverse reducer gives one value per pair, in order",
+                    values.len(),
+                    totals.len()
+                ));
+            }
+            values.validate(value_type, "value")
+        })
+    }
+
+    /// Calls the entry point with `params` in a fresh instance whose clocks
+    /// read the batch time of `site`; what it returns must pass `check`,
+    /// else the call failed with invalid output.
+    fn call_checked<P, R>(
+        &self,
+        engine: &PluginEngine,
+        site: &CallSite,
+        params: P,
+        check: impl FnOnce(&R) -> Result<(), String>,
+    ) -> Result<R, Box<CallError>>
+    where
+        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+        R: wasmtime::component::ComponentType + wasmtime::component::Lift + 'static,
+    {
         let inner = &*self.inner;
-        let result = self
-            .run(engine, site.batch_time.as_duration(), |store, instance| {
-                let uncombine = instance
-                    .get_typed_func::<(&Column, &Column), (Result<Column, GuestError>,)>(
-                        &mut *store,
-                        &inner.exports.entry,
-                    )?;
-                Ok(uncombine.call(&mut *store, (totals, leaving))?.0)
-            })
-            .and_then(|(values, store)| {
-                let checked = if values.len() == totals.len() {
-                    values.validate(value_type, "value")
-                } else {
-                    Err(format!(
-                        "{} values for {} pairs; an inverse reducer gives one value per pair, in order",
-                        values.len(),
-                        totals.len()
-                    ))
-                };
-                checked.map(|()| values).map_err(|reason| Failure {
+        self.run(engine, site.batch_time.as_duration(), |store, instance| {
+            let entry = instance
+                .get_typed_func::<P, (Result<R, GuestError>,)>(&mut *store, &inner.exports.entry)?;
+            Ok(entry.call(&mut *store, params)?.0)
+        })
+        .and_then(|(returned, store)| {
+            check(&returned)
+                .map(|()| returned)
+                .map_err(|reason| Failure {
                     failure: CallFailure::InvalidOutput(reason),
                     stderr: stderr_of(&store),
                 })
-            });
-        result.map_err(|Failure { failure, stderr }| {
+        })
+        .map_err(|Failure { failure, stderr }| {
             Box::new(CallError {
                 site: site.clone(),
                 failure,

@@ -301,6 +301,19 @@ pub fn windowed_run_idle(
         .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
         .text_files("win", "recent", "out/win", "format = \"jsonl\"")
         .write(dir.join("pipeline.toml"));
+    run_idle(&pipeline, partitions, idle);
+    read_windowed(dir)
+}
+
+/// Runs `pipeline` with `--partitions partitions` until 3 batches in a row
+/// bring no input (at most 600 s: guests in every language); asserts
+/// success and returns stdout.
+pub fn run_until_idle(pipeline: &Path, partitions: &str) -> String {
+    run_idle(pipeline, partitions, 3)
+}
+
+/// [`run_until_idle`] after `idle` idle batches.
+pub fn run_idle(pipeline: &Path, partitions: &str, idle: u32) -> String {
     let mut command = sluice(&[
         "run",
         pipeline.to_str().unwrap(),
@@ -309,23 +322,21 @@ pub fn windowed_run_idle(
         "--stop-when-idle",
         &idle.to_string(),
     ]);
-    stdout_of(&wait(command.spawn().unwrap(), Duration::from_secs(600)));
-    read_windowed(dir)
+    stdout_of(&wait(command.spawn().unwrap(), Duration::from_secs(600)))
 }
 
-/// Runs `pipeline` with `--partitions partitions` until 3 batches in a row
-/// bring no input (at most 600 s: guests in every language); asserts
-/// success and returns stdout.
-pub fn run_until_idle(pipeline: &Path, partitions: &str) -> String {
-    let mut command = sluice(&[
-        "run",
-        pipeline.to_str().unwrap(),
-        "--partitions",
-        partitions,
-        "--stop-when-idle",
-        "3",
-    ]);
-    stdout_of(&wait(command.spawn().unwrap(), Duration::from_secs(600)))
+/// `examples/NAME/pipeline.toml` as shipped, with each of its plugins
+/// (`name`, as the example's path names it) replaced by the one the tests
+/// built.
+pub fn example_pipeline(name: &str, plugins: &[(&str, &str)]) -> String {
+    let example = Path::new(fixtures::WORKSPACE).join("examples").join(name);
+    let mut pipeline = std::fs::read_to_string(example.join("pipeline.toml")).unwrap();
+    for (plugin, built) in plugins {
+        let shipped = format!("\"../../target/plugins/wasm32-wasip2/plugin/{plugin}.wasm\"");
+        assert!(pipeline.contains(&shipped), "{shipped}");
+        pipeline = pipeline.replace(&shipped, &fixtures::toml_path(built));
+    }
+    pipeline
 }
 
 /// What the windowed word count under `dir` wrote: its `raw` and `win`
@@ -376,6 +387,26 @@ pub fn reference_windows(
                 .range(t - window_ms + 1..=t)
                 .flat_map(|(_, lines)| lines.iter().map(String::as_str));
             (t, reference_counts(lines))
+        })
+        .collect()
+}
+
+/// The batches `pprint` printed to `stdout`: each batch's time (as
+/// printed) and its records, sorted.
+pub fn pprint_blocks(stdout: &str) -> Vec<(String, Vec<String>)> {
+    stdout
+        .split("-------------------------------------------\nTime: ")
+        .skip(1)
+        .map(|block| {
+            let time = block.lines().next().unwrap_or("").to_owned();
+            let mut records: Vec<String> = block
+                .lines()
+                .skip(2)
+                .take_while(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            records.sort();
+            (time, records)
         })
         .collect()
 }

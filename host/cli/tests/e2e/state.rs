@@ -372,16 +372,14 @@ fn the_stateful_example_counts_since_the_start_over_a_socket() {
     let example = std::path::Path::new(fixtures::WORKSPACE).join("examples/stateful-wordcount");
     // The example as it is, with the plugins where the tests built them,
     // the server's port and every record printed.
-    let mut pipeline = std::fs::read_to_string(example.join("pipeline.toml")).unwrap();
-    for (name, built) in [
-        ("split_words", fixtures::SPLIT_WORDS),
-        ("word_pair", fixtures::WORD_PAIR),
-        ("running_sum", fixtures::RUNNING_SUM),
-    ] {
-        let shipped = format!("\"../../target/plugins/wasm32-wasip2/plugin/{name}.wasm\"");
-        assert!(pipeline.contains(&shipped), "{shipped}");
-        pipeline = pipeline.replace(&shipped, &fixtures::toml_path(built));
-    }
+    let mut pipeline = example_pipeline(
+        "stateful-wordcount",
+        &[
+            ("split_words", fixtures::SPLIT_WORDS),
+            ("word_pair", fixtures::WORD_PAIR),
+            ("running_sum", fixtures::RUNNING_SUM),
+        ],
+    );
     for (shipped, here) in [
         ("port = 9999".to_owned(), format!("port = {port}")),
         (
@@ -419,19 +417,9 @@ fn the_stateful_example_counts_since_the_start_over_a_socket() {
         .unwrap();
     server.join().unwrap();
     let stdout = stdout_of(&wait(child, std::time::Duration::from_secs(60)));
-    let blocks: Vec<Vec<String>> = stdout
-        .split("-------------------------------------------\nTime: ")
-        .skip(1)
-        .map(|block| {
-            let mut records: Vec<String> = block
-                .lines()
-                .skip(2)
-                .take_while(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect();
-            records.sort();
-            records
-        })
+    let blocks: Vec<Vec<String>> = pprint_blocks(&stdout)
+        .into_iter()
+        .map(|(_, records)| records)
         .collect();
     // `world` is never sent: it is the initial state, in every batch; at
     // the end every word sent is counted once on top of it.
@@ -479,18 +467,7 @@ pub(super) fn sessions_run(
         .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
         .text_files("out", "sessions", "out/sessions", "format = \"jsonl\"")
         .write(dir.join("pipeline.toml"));
-    let mut command = sluice(&[
-        "run",
-        pipeline.to_str().unwrap(),
-        "--partitions",
-        partitions,
-        "--stop-when-idle",
-        "6",
-    ]);
-    stdout_of(&wait(
-        command.spawn().unwrap(),
-        std::time::Duration::from_secs(600),
-    ));
+    run_idle(&pipeline, partitions, 6);
     let value_of = |line: &String| -> String {
         let record: serde_json::Value = serde_json::from_str(line).unwrap();
         record["value"].as_str().unwrap().to_owned()
@@ -637,16 +614,14 @@ fn sessions_match_a_model_of_map_with_state_with_one_partition_and_with_four() {
 fn the_sessions_example_closes_each_session_once() {
     let dir = tempfile::tempdir().unwrap();
     let example = std::path::Path::new(fixtures::WORKSPACE).join("examples/sessions");
-    let mut pipeline = std::fs::read_to_string(example.join("pipeline.toml")).unwrap();
-    for (name, built) in [
-        ("split_words", fixtures::SPLIT_WORDS),
-        ("word_pair", fixtures::WORD_PAIR),
-        ("sessions", fixtures::SESSIONS),
-    ] {
-        let shipped = format!("\"../../target/plugins/wasm32-wasip2/plugin/{name}.wasm\"");
-        assert!(pipeline.contains(&shipped), "{shipped}");
-        pipeline = pipeline.replace(&shipped, &fixtures::toml_path(built));
-    }
+    let pipeline = example_pipeline(
+        "sessions",
+        &[
+            ("split_words", fixtures::SPLIT_WORDS),
+            ("word_pair", fixtures::WORD_PAIR),
+            ("sessions", fixtures::SESSIONS),
+        ],
+    );
     std::fs::create_dir(dir.path().join("in")).unwrap();
     for name in ["events-1.txt", "events-2.txt"] {
         std::fs::copy(
@@ -663,19 +638,9 @@ fn the_sessions_example_closes_each_session_once() {
             .unwrap(),
         std::time::Duration::from_secs(120),
     ));
-    let blocks: Vec<Vec<String>> = stdout
-        .split("-------------------------------------------\nTime: ")
-        .skip(1)
-        .map(|block| {
-            let mut records: Vec<String> = block
-                .lines()
-                .skip(2)
-                .take_while(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect();
-            records.sort();
-            records
-        })
+    let blocks: Vec<Vec<String>> = pprint_blocks(&stdout)
+        .into_iter()
+        .map(|(_, records)| records)
         .collect();
     let open = |user: &str, n: i64| format!("('{user}', {{'events': {n}, 'closed': False}})");
     let closed = |user: &str, n: i64| format!("('{user}', {{'events': {n}, 'closed': True}})");

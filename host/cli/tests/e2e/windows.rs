@@ -316,18 +316,15 @@ fn the_windowed_example_prints_sixty_seconds_of_counts_every_ten() {
     }
     // The example as it is, with the plugins where the tests built them
     // and every record printed.
-    let mut pipeline =
-        std::fs::read_to_string(example.join("windowed-wordcount/pipeline.toml")).unwrap();
-    for (name, built) in [
-        ("split_words", fixtures::SPLIT_WORDS),
-        ("word_pair", fixtures::WORD_PAIR),
-        ("sum", fixtures::SUM),
-        ("subtract", fixtures::SUBTRACT),
-    ] {
-        let shipped = format!("\"../../target/plugins/wasm32-wasip2/plugin/{name}.wasm\"");
-        assert!(pipeline.contains(&shipped), "{shipped}");
-        pipeline = pipeline.replace(&shipped, &toml_path(built));
-    }
+    let mut pipeline = example_pipeline(
+        "windowed-wordcount",
+        &[
+            ("split_words", fixtures::SPLIT_WORDS),
+            ("word_pair", fixtures::WORD_PAIR),
+            ("sum", fixtures::SUM),
+            ("subtract", fixtures::SUBTRACT),
+        ],
+    );
     pipeline = pipeline.replace("kind = \"pprint\"", "kind = \"pprint\"\nnum = 1000");
     let path = dir.path().join("windowed-wordcount/pipeline.toml");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -344,21 +341,7 @@ fn the_windowed_example_prints_sixty_seconds_of_counts_every_ten() {
             .unwrap(),
         std::time::Duration::from_secs(120),
     ));
-    let blocks: Vec<(String, Vec<String>)> = stdout
-        .split("-------------------------------------------\nTime: ")
-        .skip(1)
-        .map(|block| {
-            let time = block.lines().next().unwrap_or("").to_owned();
-            let mut records: Vec<String> = block
-                .lines()
-                .skip(2)
-                .take_while(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect();
-            records.sort();
-            (time, records)
-        })
-        .collect();
+    let blocks = pprint_blocks(&stdout);
     let window = |texts: &[&String]| -> Vec<String> {
         let mut records: Vec<String> = reference_counts(texts.iter().map(|t| t.as_str()))
             .into_iter()
