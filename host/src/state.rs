@@ -50,6 +50,9 @@ struct Bucket {
 pub struct KeyedState {
     buckets: Vec<Bucket>,
     record_type: RecordType,
+    /// The time (ms) of the first batch committed: an initial state's
+    /// idle time starts there.
+    started: Option<i64>,
 }
 
 /// How much a keyed state holds.
@@ -98,6 +101,7 @@ impl KeyedState {
         KeyedState {
             buckets: vec![empty; buckets.max(1)],
             record_type,
+            started: None,
         }
     }
 
@@ -243,7 +247,15 @@ impl KeyedState {
                 Selection::Touched { idle_before } => {
                     let idle = row < olds
                         && counts[row] == 0
-                        && idle_before.is_some_and(|t| last_seen[row] < t);
+                        && idle_before.is_some_and(|t| {
+                            // An initial state counts as seen at the first
+                            // batch.
+                            let seen = match last_seen[row] {
+                                i64::MAX => self.started.unwrap_or(i64::MAX),
+                                seen => seen,
+                            };
+                            seen < t
+                        });
                     (counts[row] > 0 || idle, idle)
                 }
             };
@@ -303,8 +315,10 @@ impl KeyedState {
         }
     }
 
-    /// Keeps `next` as the state.
-    pub fn commit(&mut self, next: NextState) {
+    /// Keeps `next`, the state after the batch at `time` (ms), as the
+    /// state.
+    pub fn commit(&mut self, next: NextState, time: i64) {
+        self.started.get_or_insert(time);
         for (bucket, update) in next.buckets {
             self.buckets[bucket] = update;
         }
@@ -564,7 +578,7 @@ mod tests {
         let prepared = state.prepare(0..buckets, &new, ValueType::Int64, Selection::All);
         let update = sums(&prepared.input);
         let (next, output) = prepared.apply(state, update, 0, buckets);
-        state.commit(next);
+        state.commit(next, 0);
         let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&output.keys, &output.values)
         else {
             panic!("text keys, int64 states");
@@ -619,7 +633,7 @@ mod tests {
             let prepared = state.prepare(0..1, &pairs(records), ValueType::Int64, touched(0));
             let update = sums(&prepared.input);
             let (next, _) = prepared.apply(&state, update, now, 1);
-            state.commit(next);
+            state.commit(next, now);
         }
         // At 3000 with keys idle before 1500 timing out: `a` (last seen at
         // 1000) times out, `b` (2000) is not called, `c` is new.
@@ -632,7 +646,7 @@ mod tests {
             keep: vec![true, true],
         };
         let (next, output) = prepared.apply(&state, update, 3000, 1);
-        state.commit(next);
+        state.commit(next, 3000);
         assert_eq!(
             output.len(),
             1,

@@ -152,7 +152,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 if let Some(state) = &stream.state {
                     window.push_str(&format!(
                         ", {} state per key{}",
-                        stream.output_type.value.name(),
+                        state.record_type.value.name(),
                         state
                             .initial
                             .as_ref()

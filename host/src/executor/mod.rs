@@ -352,7 +352,7 @@ impl Executor {
         for (stream, next) in states {
             if let Some(state) = &self.states[stream] {
                 let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
-                state.commit(next);
+                state.commit(next, batch_time.0);
                 let size = state.size();
                 tracing::info!(stream = %self.plan.streams[stream].name, %batch_time, keys = size.keys, bytes = size.bytes, changed_since_snapshot = size.changed, removed_since_snapshot = size.removed, "state");
             }

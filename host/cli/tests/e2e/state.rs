@@ -784,3 +784,52 @@ fn a_state_updater_breaking_the_contract_fails_its_batch_precisely() {
         );
     }
 }
+
+#[test]
+fn an_initial_state_times_out_from_the_first_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), &[("f0.txt", "alice\n")]);
+    std::fs::write(
+        dir.path().join("initial.jsonl"),
+        "{\"key\": \"zed\", \"value\": 4}\n",
+    )
+    .unwrap();
+    let pipeline = one_file_per_batch("100ms")
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream(
+            "recent",
+            "pairs",
+            "map_with_state",
+            fixtures::SESSIONS,
+            "initial_state = \"initial.jsonl\"\ntimeout = \"300ms\"",
+        )
+        .text_files("out", "recent", "out/sessions", "format = \"jsonl\"")
+        .write(dir.path().join("pipeline.toml"));
+    let checked = stdout_of(&run(&["check", pipeline.to_str().unwrap()]));
+    assert!(
+        checked.contains("stream recent: map_with_state sessions (")
+            && checked
+                .contains(") (text, int64) -> (text, json), int64 state per key, 1 initial keys\n"),
+        "{checked}"
+    );
+    run_idle(&pipeline, "2", 5);
+    let record = |user: &str, events: i64, closed: bool| {
+        format!(
+            "{{\"key\": \"{user}\", \"value\": {{\"events\": {events}, \"closed\": {closed}}}}}"
+        )
+    };
+    let batches: Vec<Vec<String>> = sorted_batches(dir.path(), "sessions")
+        .into_iter()
+        .filter(|records| !records.is_empty())
+        .collect();
+    // `zed` never gets a value: its idle time starts with the first batch,
+    // so it closes with `alice`, 400 ms later.
+    assert_eq!(
+        batches,
+        [
+            vec![record("alice", 1, false)],
+            vec![record("alice", 1, true), record("zed", 4, true)],
+        ]
+    );
+}
