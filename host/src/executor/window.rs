@@ -20,8 +20,11 @@ impl ChainRun<'_> {
     /// its window, checks the window's size against `max_state_mib`, and,
     /// when the batch time is a slide, combines the window's partials by
     /// key: exchanged into partitions sized by data, each combined by the
-    /// reducer. Returns the window to keep once the batch succeeds and the
-    /// stream's output (no partition between slides).
+    /// reducer. A window kept incrementally (an inverse and at least five
+    /// slides, see `incremental`) updates its totals every batch instead,
+    /// and they are its output at a slide. Returns the window to keep once
+    /// the batch succeeds and the stream's output (no partition between
+    /// slides).
     pub(super) fn window(
         &self,
         window: &Mutex<WindowState>,
