@@ -30,7 +30,7 @@ use rustc_hash::FxHashMap;
 
 use crate::batch::{Batch, Column, RecordType, ValueType};
 use crate::exchange::partition_of;
-use crate::plugin::{StateBatch, StateUpdate};
+use crate::plugin::{MappingBatch, StateBatch, StateUpdate};
 
 /// One bucket's keys and states.
 #[derive(Clone)]
@@ -106,28 +106,11 @@ impl KeyedState {
     }
 
     /// A state of `buckets` buckets holding `records`, (key, state) pairs
-    /// of `record_type` (e.g. an initial state), each key once.
-    ///
-    /// # Errors
-    ///
-    /// When a key appears twice, naming it.
-    pub fn load(buckets: usize, record_type: RecordType, records: &Batch) -> Result<Self, String> {
+    /// of `record_type` (e.g. an initial state) whose keys are distinct
+    /// (see [`KeyedState::duplicate_key`]).
+    pub fn load(buckets: usize, record_type: RecordType, records: &Batch) -> Self {
         let mut state = KeyedState::new(buckets, record_type);
         let buckets = state.buckets.len();
-        let Some(keys) = &records.keys else {
-            return Ok(state);
-        };
-        let seen = group_by_key(&Column::empty(keys.layout_type()), keys);
-        // Rows are numbered in order of first appearance: the first key
-        // seen before has a row below its index.
-        if let Some(i) = (0..keys.len()).find(|&i| seen.row_of[i] as usize != i) {
-            let key = match keys {
-                Column::Varlen(v) => format!("{:?}", String::from_utf8_lossy(v.get(i))),
-                Column::Int64(v) => v[i].to_string(),
-                Column::Float64(v) => v[i].to_string(),
-            };
-            return Err(format!("key {key} appears more than once"));
-        }
         let routed = crate::exchange::route(records, buckets, record_type);
         for (bucket, records) in state.buckets.iter_mut().zip(routed) {
             bucket.changed = Arc::new(vec![true; records.len()]);
@@ -136,7 +119,23 @@ impl KeyedState {
             bucket.last_seen = Arc::new(vec![i64::MAX; records.len()]);
             bucket.records = Arc::new(records);
         }
-        Ok(state)
+        state
+    }
+
+    /// Why `records` cannot be a state: the first key that appears more
+    /// than once, named.
+    pub fn duplicate_key(records: &Batch) -> Option<String> {
+        let keys = records.keys.as_ref()?;
+        let seen = group_by_key(&Column::empty(keys.layout_type()), keys);
+        // Rows are numbered in order of first appearance: the first key
+        // seen before has a row below its index.
+        let i = (0..keys.len()).find(|&i| seen.row_of[i] as usize != i)?;
+        let key = match keys {
+            Column::Varlen(v) => format!("{:?}", String::from_utf8_lossy(v.get(i))),
+            Column::Int64(v) => v[i].to_string(),
+            Column::Float64(v) => v[i].to_string(),
+        };
+        Some(format!("key {key} appears more than once"))
     }
 
     /// How many buckets the state is cut into.
@@ -301,16 +300,20 @@ impl KeyedState {
             values.push_from(&new.values, record as usize);
         }
         Prepared {
-            range,
-            bucket_rows,
-            slot_of,
-            timing_out,
-            input: StateBatch {
-                keys,
-                values,
-                groups,
-                states,
-                has_state,
+            layout: Layout {
+                range,
+                bucket_rows,
+                slot_of,
+            },
+            input: MappingBatch {
+                state: StateBatch {
+                    keys,
+                    values,
+                    groups,
+                    states,
+                    has_state,
+                },
+                timing_out,
             },
         }
     }
@@ -381,6 +384,16 @@ fn group_rows<K: Hash + Eq>(
 
 /// One partition's state call, before and after.
 pub struct Prepared {
+    /// Where the call's keys sit in the buckets.
+    pub layout: Layout,
+    /// What the call gets: the keys, their values and states (a state
+    /// updater's whole input), and which keys time out (always none with
+    /// [`Selection::All`]).
+    pub input: MappingBatch,
+}
+
+/// Where a partition's call keys sit in its buckets.
+pub struct Layout {
     /// The buckets it covers.
     range: Range<usize>,
     /// How many keys each bucket held.
@@ -388,10 +401,6 @@ pub struct Prepared {
     /// Per old row of the buckets (in order), then per new key: its entry
     /// in the call's input, `u32::MAX` when not called.
     slot_of: Vec<u32>,
-    /// Per entry of the call's input, whether its key times out.
-    pub timing_out: Vec<bool>,
-    /// What the state updater is called with.
-    pub input: StateBatch,
 }
 
 /// Which keys a state call gets.
@@ -430,29 +439,28 @@ impl NextState {
     }
 }
 
-impl Prepared {
-    /// The buckets' next keys and states from `update` (checked to hold
-    /// one state and flag per input key) at batch time `now` (ms),
-    /// `previous` being the state it was prepared from; and every kept
-    /// (key, state) of the call's keys, in the input's order (the output of
-    /// `update_state_by_key`). Keys the call did not get keep their states;
-    /// keys timing out are removed whatever the update says.
+impl Layout {
+    /// The buckets' next keys and states after the call on `input` gave
+    /// `update` (checked to hold one state and flag per input key), at
+    /// batch time `now` (ms), `previous` being the state it was prepared
+    /// from. Keys the call did not get keep their states; keys timing out
+    /// are removed whatever the update says.
     pub fn apply(
-        self,
+        &self,
         previous: &KeyedState,
-        update: StateUpdate,
+        input: &MappingBatch,
+        update: &StateUpdate,
         now: i64,
         total_buckets: usize,
-    ) -> (NextState, Batch) {
-        let Prepared {
+    ) -> NextState {
+        let Layout {
             range,
             bucket_rows,
             slot_of,
-            timing_out,
-            input,
         } = self;
         let record_type = previous.record_type;
-        let kept = |slot: usize| update.keep[slot] && !timing_out[slot];
+        let kept = |slot: usize| kept(input, update, slot);
+        let input = &input.state;
         let mut buckets = Vec::with_capacity(range.len());
         let mut new_rows: Vec<Vec<usize>> = vec![Vec::new(); range.len()];
         let olds: usize = bucket_rows.iter().sum();
@@ -465,7 +473,7 @@ impl Prepared {
             }
         }
         let mut row = 0usize;
-        for ((bucket, &rows), news) in range.clone().zip(&bucket_rows).zip(new_rows) {
+        for ((bucket, &rows), news) in range.clone().zip(bucket_rows).zip(new_rows) {
             let held = &previous.buckets[bucket];
             let mut records =
                 Batch::with_capacity(record_type, rows + news.len(), held.records.byte_size());
@@ -519,14 +527,27 @@ impl Prepared {
                 },
             ));
         }
-        let keep: Vec<bool> = (0..update.keep.len()).map(kept).collect();
-        let output = Batch {
-            keys: Some(input.keys),
-            values: update.states,
-        }
-        .select(&keep);
-        (NextState { buckets }, output)
+        NextState { buckets }
     }
+}
+
+/// Whether the key at `slot` of `input` keeps its state after `update`:
+/// the update kept it and it does not time out.
+fn kept(input: &MappingBatch, update: &StateUpdate, slot: usize) -> bool {
+    update.keep[slot] && !input.timing_out[slot]
+}
+
+/// Every (key, state) `update` kept of `input`'s keys, in the input's
+/// order: the output of `update_state_by_key`.
+pub fn kept_states(input: MappingBatch, update: StateUpdate) -> Batch {
+    let keep: Vec<bool> = (0..update.keep.len())
+        .map(|slot| kept(&input, &update, slot))
+        .collect();
+    Batch {
+        keys: Some(input.state.keys),
+        values: update.states,
+    }
+    .select(&keep)
 }
 
 /// Appends row `row` of `from` to `to` (same record type).
@@ -575,9 +596,11 @@ mod tests {
     fn run(state: &mut KeyedState, records: &[(&str, i64)]) -> Vec<(String, i64)> {
         let buckets = state.buckets();
         let new = pairs(records);
-        let prepared = state.prepare(0..buckets, &new, ValueType::Int64, Selection::All);
-        let update = sums(&prepared.input);
-        let (next, output) = prepared.apply(state, update, 0, buckets);
+        let Prepared { layout, input } =
+            state.prepare(0..buckets, &new, ValueType::Int64, Selection::All);
+        let update = sums(&input.state);
+        let next = layout.apply(state, &input, &update, 0, buckets);
+        let output = kept_states(input, update);
         state.commit(next, 0);
         let (Some(Column::Varlen(keys)), Column::Int64(values)) = (&output.keys, &output.values)
         else {
@@ -618,9 +641,9 @@ mod tests {
             ValueType::Int64,
             Selection::All,
         );
-        assert_eq!(prepared.input.groups, vec![0, 2, 3]);
-        assert_eq!(prepared.input.values, Column::Int64(vec![1, 3, 2]));
-        assert_eq!(prepared.input.has_state, vec![false, false]);
+        assert_eq!(prepared.input.state.groups, vec![0, 2, 3]);
+        assert_eq!(prepared.input.state.values, Column::Int64(vec![1, 3, 2]));
+        assert_eq!(prepared.input.state.has_state, vec![false, false]);
     }
 
     #[test]
@@ -630,22 +653,25 @@ mod tests {
             idle_before: Some(idle_before),
         };
         for (now, records) in [(1000, &[("a", 1), ("b", 1)][..]), (2000, &[("b", 1)])] {
-            let prepared = state.prepare(0..1, &pairs(records), ValueType::Int64, touched(0));
-            let update = sums(&prepared.input);
-            let (next, _) = prepared.apply(&state, update, now, 1);
+            let Prepared { layout, input } =
+                state.prepare(0..1, &pairs(records), ValueType::Int64, touched(0));
+            let update = sums(&input.state);
+            let next = layout.apply(&state, &input, &update, now, 1);
             state.commit(next, now);
         }
         // At 3000 with keys idle before 1500 timing out: `a` (last seen at
         // 1000) times out, `b` (2000) is not called, `c` is new.
-        let prepared = state.prepare(0..1, &pairs(&[("c", 5)]), ValueType::Int64, touched(1500));
-        assert_eq!(prepared.input.keys, Batch::text(["a", "c"]).values);
-        assert_eq!(prepared.timing_out, vec![true, false]);
-        assert_eq!(prepared.input.groups, vec![0, 0, 1]);
+        let Prepared { layout, input } =
+            state.prepare(0..1, &pairs(&[("c", 5)]), ValueType::Int64, touched(1500));
+        assert_eq!(input.state.keys, Batch::text(["a", "c"]).values);
+        assert_eq!(input.timing_out, vec![true, false]);
+        assert_eq!(input.state.groups, vec![0, 0, 1]);
         let update = StateUpdate {
             states: Column::Int64(vec![99, 5]),
             keep: vec![true, true],
         };
-        let (next, output) = prepared.apply(&state, update, 3000, 1);
+        let next = layout.apply(&state, &input, &update, 3000, 1);
+        let output = kept_states(input, update);
         state.commit(next, 3000);
         assert_eq!(
             output.len(),

@@ -137,20 +137,19 @@ impl WindowState {
     }
 
     /// The partitions of the partials that a window of length `length`
-    /// ending at `time` no longer covers: the batches leaving it.
-    pub fn leaving(&self, time: BatchTime, length: Duration) -> Vec<&Batch> {
+    /// ending at `time` no longer covers (the batches leaving it), and how
+    /// many batches those are.
+    pub fn leaving(&self, time: BatchTime, length: Duration) -> (Vec<&Batch>, usize) {
         let start = time.0 - length.as_millis() as i64;
-        self.partials
-            .iter()
-            .filter(|p| p.time.0 <= start)
-            .flat_map(|p| p.partitions.iter())
-            .collect()
-    }
-
-    /// How many partials leave a window of length `length` ending at `time`.
-    pub fn leaving_batches(&self, time: BatchTime, length: Duration) -> usize {
-        let start = time.0 - length.as_millis() as i64;
-        self.partials.iter().filter(|p| p.time.0 <= start).count()
+        let leaving: Vec<&Partial> = self.partials.iter().filter(|p| p.time.0 <= start).collect();
+        let batches = leaving.len();
+        (
+            leaving
+                .into_iter()
+                .flat_map(|p| p.partitions.iter())
+                .collect(),
+            batches,
+        )
     }
 
     /// The window of length `length` ending at `time`, with `reduced`, the

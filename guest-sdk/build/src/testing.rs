@@ -26,10 +26,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use sluice::batch::{Batch, Column, RecordType, ValueType, Varlen};
-use sluice::plugin::MappingBatch;
 use sluice::plugin::error::{CallSite, Phase};
 use sluice::plugin::{Limits, OperatorKind, Param, PluginEngine};
-use sluice::state::{KeyedState, Selection};
+use sluice::state::{KeyedState, Prepared, Selection, kept_states};
 use sluice::time::BatchTime;
 
 /// The cases file's name.
@@ -219,24 +218,25 @@ fn run_case(
     let input = batch_of(&case.input, input_type).map_err(|e| format!("input {e}"))?;
     let output = if keeps_state {
         let before = batch_of(&case.state, state_type).map_err(|e| format!("state {e}"))?;
-        let state = KeyedState::load(1, state_type, &before).map_err(|e| format!("state: {e}"))?;
+        if let Some(duplicate) = KeyedState::duplicate_key(&before) {
+            return Err(format!("state: {duplicate}"));
+        }
+        let state = KeyedState::load(1, state_type, &before);
+        let selection = match kind {
+            OperatorKind::MapWithState => Selection::Touched { idle_before: None },
+            _ => Selection::All,
+        };
+        let Prepared { input, .. } = state.prepare(0..1, &input, input_type.value, selection);
         if kind == OperatorKind::MapWithState {
-            let selection = Selection::Touched { idle_before: None };
-            let prepared = state.prepare(0..1, &input, input_type.value, selection);
-            let mapping = MappingBatch {
-                state: prepared.input,
-                timing_out: prepared.timing_out,
-            };
             plugin
-                .map_with_state(engine, &mapping, state_type.value, output_type, &site)
+                .map_with_state(engine, &input, state_type.value, output_type, &site)
                 .map_err(|e| e.to_string())?
                 .mapped
         } else {
-            let prepared = state.prepare(0..1, &input, input_type.value, Selection::All);
             let update = plugin
-                .update_state(engine, &prepared.input, state_type.value, &site)
+                .update_state(engine, &input.state, state_type.value, &site)
                 .map_err(|e| e.to_string())?;
-            prepared.apply(&state, update, 0, 1).1
+            kept_states(input, update)
         }
     } else {
         plugin

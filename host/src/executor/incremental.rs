@@ -26,10 +26,10 @@ use rustc_hash::FxHashMap;
 
 use super::{ChainRun, PartitionCall, StreamReport};
 use crate::batch::{Batch, Column, RecordType};
-use crate::error::{CallSite, Error, Phase};
+use crate::error::{Error, Phase};
 use crate::exchange::{gather, partition_of};
 use crate::plan::InverseSpec;
-use crate::recovery::{DeadLetter, Recovery};
+use crate::recovery::DeadLetter;
 
 /// What enters and leaves a window in one batch, routed into the totals'
 /// buckets.
@@ -212,25 +212,14 @@ impl Group<'_, '_> {
                 spec.name
             )));
         };
-        let site = CallSite {
-            pipeline: executor.plan.name.clone(),
-            stream: spec.name.clone(),
-            plugin: inverse.plugin.clone(),
-            hash: inverse.hash.clone(),
-            batch_time: self.run.batch_time,
-            partition: self.partition,
-            phase: Phase::Uncombine,
-            shadow: false,
-            attempt: 1,
-        };
-        let recovery = Recovery {
-            operator: &*inverse.operator,
-            policy: &spec.on_error,
-            counters: &executor.counters[self.stream],
-            input_type: spec.output_type,
-            output_type: spec.output_type,
-            recombine: false,
-        };
+        let site = self.run.site(
+            self.stream,
+            self.partition,
+            Phase::Uncombine,
+            inverse,
+            false,
+        );
+        let recovery = self.run.recovery(self.stream, &*inverse.operator, false);
         let started = Instant::now();
         let value_type = spec.output_type.value;
         let values = recovery.stateful(&site, |site| {

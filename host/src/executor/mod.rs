@@ -156,24 +156,19 @@ impl Executor {
                 })
             })
             .collect();
-        let states =
-            plan.streams
-                .iter()
-                .map(|s| {
-                    let Some(spec) = &s.state else {
-                        return Ok(None);
-                    };
-                    let buckets = s.exchange.buckets();
-                    let state = match &spec.initial {
-                        Some(initial) => KeyedState::load(buckets, spec.record_type, initial)
-                            .map_err(|e| {
-                                Error::Internal(format!("stream `{}`: initial_state: {e}", s.name))
-                            })?,
-                        None => KeyedState::new(buckets, spec.record_type),
-                    };
-                    Ok(Some(Mutex::new(state)))
-                })
-                .collect::<Result<_, Error>>()?;
+        let states = plan
+            .streams
+            .iter()
+            .map(|s| {
+                let spec = s.state.as_ref()?;
+                let buckets = s.exchange.buckets();
+                // The plan checked the initial states' keys.
+                Some(Mutex::new(match &spec.initial {
+                    Some(initial) => KeyedState::load(buckets, spec.record_type, initial),
+                    None => KeyedState::new(buckets, spec.record_type),
+                }))
+            })
+            .collect();
         Ok(Executor {
             chains: chains(&plan),
             windows,
@@ -290,26 +285,23 @@ impl Executor {
                 (Shape::Snapshot, NodeRef::Stream(from)) => Some(from),
                 _ => None,
             };
-            let mut output = match &self.states[chain.last()] {
+            let mut output = match (snapshot_of, &self.states[chain.last()]) {
                 // `state_snapshots`: the states its input keeps once this
                 // batch is applied.
-                _ if snapshot_of.is_some() => {
-                    let from = snapshot_of.unwrap_or_default();
+                (Some(from), _) => {
                     let pending = states.iter().find(|(s, _)| *s == from).map(|(_, n)| n);
-                    match (&self.states[from], pending) {
-                        (Some(state), Some(next)) => state
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .snapshot_with(next, self.pool.current_num_threads()),
-                        _ => {
-                            return Err(Error::Internal(format!(
-                                "stream `{}` reads the state of a stream that keeps none",
-                                self.plan.streams[chain.last()].name
-                            )));
-                        }
-                    }
+                    let (Some(state), Some(next)) = (&self.states[from], pending) else {
+                        return Err(Error::Internal(format!(
+                            "stream `{}` reads the state of a stream that keeps none",
+                            self.plan.streams[chain.last()].name
+                        )));
+                    };
+                    state
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .snapshot_with(next, self.pool.current_num_threads())
                 }
-                Some(state) => {
+                (None, Some(state)) => {
                     let (next, output) = self.pool.install(|| {
                         let routed = run.partitions(&input, &mut reports, &mut dead_letters)?;
                         run.update_state(state, routed, &mut reports)
@@ -317,7 +309,7 @@ impl Executor {
                     states.push((chain.last(), next));
                     output
                 }
-                None => self
+                (None, None) => self
                     .pool
                     .install(|| run.run(&input, &mut reports, &mut dead_letters))?,
             };
@@ -554,6 +546,47 @@ impl ChainRun<'_> {
         Ok(output)
     }
 
+    /// Where a call of `stream` by `version` on `partition` happens.
+    fn site(
+        &self,
+        stream: usize,
+        partition: usize,
+        phase: Phase,
+        version: &Versioned,
+        shadow: bool,
+    ) -> CallSite {
+        CallSite {
+            pipeline: self.executor.plan.name.clone(),
+            stream: self.executor.plan.streams[stream].name.clone(),
+            plugin: version.plugin.clone(),
+            hash: version.hash.clone(),
+            batch_time: self.batch_time,
+            partition,
+            phase,
+            shadow,
+            attempt: 1,
+        }
+    }
+
+    /// `stream`'s `on_error` policy over `operator`; `recombine`: whether
+    /// outputs of separate calls must be combined again.
+    fn recovery<'a>(
+        &'a self,
+        stream: usize,
+        operator: &'a dyn crate::operator::Operator,
+        recombine: bool,
+    ) -> Recovery<'a> {
+        let spec = &self.executor.plan.streams[stream];
+        Recovery {
+            operator,
+            policy: &spec.on_error,
+            counters: &self.executor.counters[stream],
+            input_type: spec.call_types.input,
+            output_type: spec.call_types.output,
+            recombine,
+        }
+    }
+
     /// One call of `stream` on one partition batch, under its `on_error`
     /// policy, with its shadow candidate's call when it has one.
     fn call(
@@ -569,25 +602,14 @@ impl ChainRun<'_> {
             // Nothing to call the plugin for.
             return Ok((Batch::empty(spec.output_type), PartitionCall::default()));
         }
-        let site = |version: &Versioned, shadow: bool| CallSite {
-            pipeline: self.executor.plan.name.clone(),
-            stream: spec.name.clone(),
-            plugin: version.plugin.clone(),
-            hash: version.hash.clone(),
-            batch_time: self.batch_time,
-            partition,
-            phase,
-            shadow,
-            attempt: 1,
+        let site = |version: &Versioned, shadow: bool| {
+            self.site(stream, partition, phase, version, shadow)
         };
-        let recovery = Recovery {
-            operator: &*operators.current.operator,
-            policy: &spec.on_error,
-            counters: &self.executor.counters[stream],
-            input_type: spec.call_types.input,
-            output_type: spec.call_types.output,
-            recombine: matches!(phase, Phase::AfterExchange | Phase::Window),
-        };
+        let recovery = self.recovery(
+            stream,
+            &*operators.current.operator,
+            matches!(phase, Phase::AfterExchange | Phase::Window),
+        );
         let call_input = spec.adapter.call_input(batch);
         let started = Instant::now();
         let outcome = recovery.apply(&call_input, &site(&operators.current, false))?;

@@ -16,9 +16,7 @@ use crate::error::{CallSite, Error, Phase};
 use crate::exchange::gather;
 use crate::operator::{Operator, Versioned};
 use crate::plan::StreamOp;
-use crate::plugin::MappingBatch;
-use crate::recovery::Recovery;
-use crate::state::{KeyedState, NextState, Selection};
+use crate::state::{KeyedState, NextState, Prepared, Selection, kept_states};
 
 impl ChainRun<'_> {
     /// Updates the chain's stateful stream with `routed` (each input
@@ -67,39 +65,30 @@ impl ChainRun<'_> {
                 {
                     return Ok((NextState::default(), None, PartitionCall::default()));
                 }
-                let prepared = state.prepare(range.clone(), &new, spec.input_type.value, selection);
+                let Prepared { layout, input } =
+                    state.prepare(range.clone(), &new, spec.input_type.value, selection);
                 drop(new);
-                if prepared.input.is_empty() {
+                if input.state.is_empty() {
                     // No key with values nor timing out: the buckets stay.
                     return Ok((NextState::default(), None, PartitionCall::default()));
                 }
+                let now = self.batch_time.0;
+                let state_type = state_spec.record_type.value;
                 if maps {
-                    let mapping = MappingBatch {
-                        state: prepared.input.clone(),
-                        timing_out: prepared.timing_out.clone(),
-                    };
                     let output = spec.output_type;
                     let (mapped, call) =
                         self.call_stateful(stream, partition, |operator, site| {
-                            operator.map_with_state(
-                                &mapping,
-                                state_spec.record_type.value,
-                                output,
-                                site,
-                            )
+                            operator.map_with_state(&input, state_type, output, site)
                         })?;
-                    drop(mapping);
-                    let (next, _) =
-                        prepared.apply(&state, mapped.update, self.batch_time.0, buckets);
+                    let next = layout.apply(&state, &input, &mapped.update, now, buckets);
                     Ok((next, Some(mapped.mapped), call))
                 } else {
-                    let state_type = state_spec.record_type.value;
                     let (update, call) =
                         self.call_stateful(stream, partition, |operator, site| {
-                            operator.update_state(&prepared.input, state_type, site)
+                            operator.update_state(&input.state, state_type, site)
                         })?;
-                    let (next, output) = prepared.apply(&state, update, self.batch_time.0, buckets);
-                    Ok((next, Some(output), call))
+                    let next = layout.apply(&state, &input, &update, now, buckets);
+                    Ok((next, Some(kept_states(input, update)), call))
                 }
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -139,28 +128,12 @@ impl ChainRun<'_> {
         partition: usize,
         call: impl Fn(&dyn Operator, &CallSite) -> Result<T, Error>,
     ) -> Result<(T, PartitionCall), Error> {
-        let spec = &self.executor.plan.streams[stream];
         let operators = &self.operators[stream];
-        let site = |version: &Versioned, shadow: bool| CallSite {
-            pipeline: self.executor.plan.name.clone(),
-            stream: spec.name.clone(),
-            plugin: version.plugin.clone(),
-            hash: version.hash.clone(),
-            batch_time: self.batch_time,
-            partition,
-            phase: Phase::Only,
-            shadow,
-            attempt: 1,
+        let site = |version: &Versioned, shadow: bool| {
+            self.site(stream, partition, Phase::Only, version, shadow)
         };
         let current = &*operators.current.operator;
-        let recovery = Recovery {
-            operator: current,
-            policy: &spec.on_error,
-            counters: &self.executor.counters[stream],
-            input_type: spec.input_type,
-            output_type: spec.output_type,
-            recombine: false,
-        };
+        let recovery = self.recovery(stream, current, false);
         let started = Instant::now();
         let result =
             recovery.stateful(&site(&operators.current, false), |site| call(current, site))?;

@@ -52,10 +52,11 @@ impl ChainRun<'_> {
                         .map(|b| route(b, buckets, spec.output_type))
                         .collect()
                 };
+                let (leaving, leaving_batches) = state.leaving(self.batch_time, window_spec.length);
                 WindowMoves {
                     entering: route_all(reduced.iter().collect()),
-                    leaving: route_all(state.leaving(self.batch_time, window_spec.length)),
-                    leaving_batches: state.leaving_batches(self.batch_time, window_spec.length),
+                    leaving: route_all(leaving),
+                    leaving_batches,
                 }
             });
             let totals = state.totals().map(<[_]>::to_vec);

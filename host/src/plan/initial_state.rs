@@ -47,9 +47,10 @@ pub(super) fn load(path: &Path, record_type: RecordType, limit: usize) -> Result
         }
         push(&mut batch.values, value, record_type.value).map_err(|e| at(format!("value: {e}")))?;
     }
-    crate::state::KeyedState::load(1, record_type, &batch)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(batch)
+    match crate::state::KeyedState::duplicate_key(&batch) {
+        Some(duplicate) => Err(format!("{}: {duplicate}", path.display())),
+        None => Ok(batch),
+    }
 }
 
 /// Appends `value` to `column` as a `value_type`.
