@@ -506,176 +506,48 @@ bool SLUICE_EXPORT(map_batch)(mapping_batch_t *input, state_mapping_t *ret, erro
 
 #else /* SLUICE_OP_REDUCE */
 
-/* FNV-1a over a key's bytes (numbers as their 8 little-endian bytes). */
-static uint64_t key_hash(const column_t *c, const sluice_value *k) {
-  const uint8_t *p;
-  size_t len;
-  uint8_t fixed[8];
-  if (c->tag == SLUICE_OPERATOR_TYPES_COLUMN_VARLEN) {
-    p = k->str.ptr;
-    len = k->str.len;
-  } else {
-    uint64_t bits;
-    if (c->tag == SLUICE_OPERATOR_TYPES_COLUMN_INT64) {
-      memcpy(&bits, &k->i, 8);
-    } else {
-      memcpy(&bits, &k->f, 8);
-    }
-    for (int i = 0; i < 8; i++) fixed[i] = (uint8_t)(bits >> (8 * i));
-    p = fixed;
-    len = 8;
-  }
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-  return h;
-}
+typedef sluice_operator_types_value_groups_t value_groups_t;
 
-static bool key_equal(const column_t *c, const sluice_value *a, const sluice_value *b) {
-  switch (c->tag) {
-    case SLUICE_OPERATOR_TYPES_COLUMN_VARLEN:
-      return a->str.len == b->str.len &&
-             (a->str.len == 0 || memcmp(a->str.ptr, b->str.ptr, a->str.len) == 0);
-    case SLUICE_OPERATOR_TYPES_COLUMN_INT64:
-      return a->i == b->i;
-    default:
-      return memcmp(&a->f, &b->f, 8) == 0;
-  }
-}
-
-/* Distinct keys in first-occurrence order, with their combined values, and
- * an open-addressing index over them that grows with the distinct keys
- * (never with the batch, which may repeat few keys many times). */
-typedef struct {
-  size_t *slots; /* entry + 1; 0 = empty */
-  size_t mask;
-  size_t *first; /* the record index of each entry's first occurrence */
-  uint64_t *hashes;
-  sluice_value *acc;
-  size_t len, cap;
-} groups_t;
-
-static void groups_free(groups_t *g) {
-  free(g->slots);
-  free(g->first);
-  free(g->hashes);
-  free(g->acc);
-}
-
-static int groups_init(groups_t *g) {
-  memset(g, 0, sizeof(*g));
-  g->mask = 1023;
-  g->cap = 512;
-  g->slots = calloc(g->mask + 1, sizeof(size_t));
-  g->first = malloc(g->cap * sizeof(size_t));
-  g->hashes = malloc(g->cap * sizeof(uint64_t));
-  g->acc = malloc(g->cap * sizeof(sluice_value));
-  return g->slots && g->first && g->hashes && g->acc ? 0 : -1;
-}
-
-/* Doubles the entries' room, and the index when it would be half full. */
-static int groups_grow(groups_t *g) {
-  size_t cap = g->cap * 2;
-  size_t *first = realloc(g->first, cap * sizeof(size_t));
-  if (first == NULL) return -1;
-  g->first = first;
-  uint64_t *hashes = realloc(g->hashes, cap * sizeof(uint64_t));
-  if (hashes == NULL) return -1;
-  g->hashes = hashes;
-  sluice_value *acc = realloc(g->acc, cap * sizeof(sluice_value));
-  if (acc == NULL) return -1;
-  g->acc = acc;
-  g->cap = cap;
-  size_t mask = (cap * 2) - 1;
-  size_t *slots = calloc(mask + 1, sizeof(size_t));
-  if (slots == NULL) return -1;
-  for (size_t e = 0; e < g->len; e++) {
-    size_t slot = (size_t)g->hashes[e] & mask;
-    while (slots[slot] != 0) slot = (slot + 1) & mask;
-    slots[slot] = e + 1;
-  }
-  free(g->slots);
-  g->slots = slots;
-  g->mask = mask;
-  return 0;
-}
-
-bool SLUICE_EXPORT(combine)(batch_t *input, batch_t *ret, error_t *err) {
+/* Folds each group of values (grouped by key by the host) with
+ * sluice_reduce, in order: one value per group. */
+bool SLUICE_EXPORT(combine)(value_groups_t *input, column_t *ret, error_t *err) {
   size_t n = column_len(&input->values);
-  if (!input->keys.is_some) {
-    SLUICE_EXPORT(batch_free)(input);
-    return fail(err, "reduce_by_key got unkeyed records", -1);
+  size_t groups = input->groups.len > 0 ? input->groups.len - 1 : 0;
+  const uint32_t *at = input->groups.ptr;
+  bool well_formed = input->groups.len > 0 && at[0] == 0 && at[groups] == n;
+  for (size_t g = 0; well_formed && g < groups; g++) well_formed = at[g] < at[g + 1];
+  if (!well_formed) {
+    SLUICE_EXPORT(value_groups_free)(input);
+    return fail(err, "malformed value groups", -1);
   }
-  const column_t *keys = &input->keys.val;
-  groups_t g;
-  int status = groups_init(&g);
+  builder_t out;
+  int status = builder_init(&out, SLUICE_SIGNATURE.output.value, groups, 16);
   const char *failure = "out of memory";
   int64_t failed_at = -1;
-  for (size_t i = 0; status == 0 && i < n; i++) {
-    sluice_value key = value_at(keys, i);
-    sluice_value value = value_at(&input->values, i);
-    uint64_t hash = key_hash(keys, &key);
-    size_t slot = (size_t)hash & g.mask;
-    for (;;) {
-      size_t entry = g.slots[slot];
-      if (entry == 0) {
-        if (g.len == g.cap) {
-          if (groups_grow(&g) != 0) {
-            status = -1;
-            break;
-          }
-          slot = (size_t)hash & g.mask;
-          continue;
-        }
-        g.slots[slot] = g.len + 1;
-        g.first[g.len] = i;
-        g.hashes[g.len] = hash;
-        g.acc[g.len] = value;
-        g.len++;
+  for (size_t g = 0; status == 0 && g < groups; g++) {
+    sluice_value acc = value_at(&input->values, at[g]);
+    for (size_t i = at[g] + 1; i < at[g + 1]; i++) {
+      sluice_value value = value_at(&input->values, i);
+      sluice_value combined = {{NULL, 0}, 0, 0.0};
+      sluice_error user = {NULL};
+      if (sluice_reduce(&acc, &value, &combined, &user) != 0) {
+        status = -1;
+        failure = user.message;
+        failed_at = (int64_t)i;
         break;
       }
-      if (g.hashes[entry - 1] == hash) {
-        sluice_value seen = value_at(keys, g.first[entry - 1]);
-        if (key_equal(keys, &seen, &key)) {
-          sluice_value combined = {{NULL, 0}, 0, 0.0};
-          sluice_error user = {NULL};
-          if (sluice_reduce(&g.acc[entry - 1], &value, &combined, &user) != 0) {
-            status = -1;
-            failure = user.message;
-            failed_at = (int64_t)i;
-            break;
-          }
-          g.acc[entry - 1] = combined;
-          break;
-        }
-      }
-      slot = (slot + 1) & g.mask;
+      acc = combined;
     }
+    if (status == 0) status = builder_push(&out, &acc);
   }
-  sluice_emitter out;
-  bool emitting = false;
-  if (status == 0) {
-    sluice_record_type type = {
-        keys->tag == SLUICE_OPERATOR_TYPES_COLUMN_VARLEN ? SLUICE_BYTES
-        : keys->tag == SLUICE_OPERATOR_TYPES_COLUMN_INT64 ? SLUICE_INT64
-                                                          : SLUICE_FLOAT64,
-        SLUICE_SIGNATURE.output.value};
-    emitting = true;
-    status = emitter_init(&out, type, g.len, input_bytes(input) / 4);
-    for (size_t e = 0; status == 0 && e < g.len; e++) {
-      sluice_record r = {value_at(keys, g.first[e]), g.acc[e]};
-      status = sluice_emit(&out, &r);
-    }
+  bool ok = status == 0;
+  if (ok) {
+    builder_finish(&out, ret);
+  } else {
+    builder_free(&out);
   }
-  groups_free(&g);
-  if (status != 0) {
-    if (emitting) emitter_free(&out);
-    bool failed = fail(err, failure, failed_at);
-    SLUICE_EXPORT(batch_free)(input);
-    return failed;
-  }
-  emitter_finish(&out, ret);
-  SLUICE_EXPORT(batch_free)(input);
-  return true;
+  SLUICE_EXPORT(value_groups_free)(input);
+  return ok ? true : fail(err, failure, failed_at);
 }
 
 #endif

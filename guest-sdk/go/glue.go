@@ -301,74 +301,36 @@ func Keep(input types.Batch) witTypes.Result[[]bool, types.Error] {
 
 // end:filter
 // op:reduce_by_key
-func Combine(input types.Batch) witTypes.Result[types.Batch, types.Error] {
+// Combine folds each group of values (grouped by key by the host), in order.
+func Combine(input types.ValueGroups) witTypes.Result[types.Column, types.Error] {
 	collect()
-	if input.Keys.IsNone() {
-		return witTypes.Err[types.Batch](failure("a reducer's input must be keyed"))
-	}
-	keyColumn := readColumn(input.Keys.Some(), sluice.Bytes)
 	values := readColumn(input.Values, plugin.Signature.Input.Value)
-	n := values.len()
-	// Keys compare as their bytes, so any key type works.
-	index := make(map[string]int)
-	var firsts []int
-	var combined []sluice.Value
-	for i := 0; i < n; i++ {
-		var key string
-		switch {
-		case keyColumn.offsets != nil:
-			key = string(keyColumn.data[keyColumn.offsets[i]:keyColumn.offsets[i+1]])
-		case keyColumn.ints != nil:
-			key = string(unsafe.Slice((*byte)(unsafe.Pointer(&keyColumn.ints[i])), 8))
-		default:
-			key = string(unsafe.Slice((*byte)(unsafe.Pointer(&keyColumn.floats[i])), 8))
-		}
-		v := values.value(i)
-		at, seen := index[key]
-		if !seen {
-			index[key] = len(combined)
-			firsts = append(firsts, i)
-			combined = append(combined, v)
-			continue
-		}
-		c, err := plugin.Reduce(combined[at], v)
-		if err != nil {
-			return witTypes.Err[types.Batch](blame(err, i))
-		}
-		combined[at] = c
+	groups := input.Groups
+	n := len(groups) - 1
+	if n < 0 || groups[0] != 0 || int(groups[n]) != values.len() {
+		return witTypes.Err[types.Column](failure("malformed value groups"))
 	}
-	keys := &builder{}
-	switch {
-	case keyColumn.offsets != nil:
-		keys.t = sluice.Bytes
-		keys.offsets = make([]uint32, 1, len(firsts)+1)
-		for _, i := range firsts {
-			keys.push(keyColumn.value(i))
+	out := newBuilder(plugin.Signature.Output.Value, n)
+	for g := 0; g < n; g++ {
+		start, end := int(groups[g]), int(groups[g+1])
+		if start >= end {
+			return witTypes.Err[types.Column](failure("malformed value groups"))
 		}
-	case keyColumn.ints != nil:
-		keys.t = sluice.Int64
-		for _, i := range firsts {
-			keys.ints = append(keys.ints, keyColumn.ints[i])
+		acc := values.value(start)
+		for i := start + 1; i < end; i++ {
+			c, err := plugin.Reduce(acc, values.value(i))
+			if err != nil {
+				return witTypes.Err[types.Column](blame(err, i))
+			}
+			acc = c
 		}
-	default:
-		keys.t = sluice.Float64
-		for _, i := range firsts {
-			keys.floats = append(keys.floats, keyColumn.floats[i])
-		}
+		out.push(acc)
 	}
-	vals := newBuilder(plugin.Signature.Output.Value, len(combined))
-	for _, v := range combined {
-		vals.push(v)
-	}
-	k, err := keys.column()
+	c, err := out.column()
 	if err != nil {
-		return witTypes.Err[types.Batch](failure(err.Error()))
+		return witTypes.Err[types.Column](failure(err.Error()))
 	}
-	vc, err := vals.column()
-	if err != nil {
-		return witTypes.Err[types.Batch](failure(err.Error()))
-	}
-	return witTypes.Ok[types.Batch, types.Error](types.Batch{Keys: witTypes.Some(k), Values: vc})
+	return witTypes.Ok[types.Column, types.Error](c)
 }
 
 // end:reduce_by_key

@@ -205,20 +205,6 @@ function encodeColumn(values, type, what) {
   return { tag: "float64", val: out };
 }
 
-function keyOf(column, i) {
-  if (column.tag === "varlen") {
-    // Keys compare as their bytes: a latin1 string of them is a map key.
-    const { data, offsets } = column.val;
-    let s = "";
-    for (let j = offsets[i]; j < offsets[i + 1]; j++) s += String.fromCharCode(data[j]);
-    return s;
-  }
-  if (column.tag === "float64") {
-    return new Uint8Array(new Float64Array([column.val[i]]).buffer).join(",");
-  }
-  return column.val[i];
-}
-
 /** A key's state in `mapWithState`, as Spark's `State`. */
 export class State {
   constructor(value, exists, timingOut) {
@@ -470,47 +456,26 @@ export function operator(plugin, op) {
       return {
         describe,
         init,
-        combine(batch) {
+        combine(groups) {
+          // Each group of values (grouped by key by the host), folded in order.
           const f = userFunction();
-          if (batch.keys === undefined || batch.keys === null) throw fail("a reducer's input must be keyed");
-          const values = decodeColumn(batch.values, input.value);
-          const firstIndex = new Map();
-          const combined = [];
-          for (let i = 0; i < values.length; i++) {
-            const key = keyOf(batch.keys, i);
-            const at = firstIndex.get(key);
-            if (at === undefined) {
-              firstIndex.set(key, combined.length);
-              combined.push([i, values[i]]);
-              continue;
+          const values = decodeColumn(groups.values, input.value);
+          const at = groups.groups;
+          const out = new Array(Math.max(at.length - 1, 0));
+          for (let g = 0; g + 1 < at.length; g++) {
+            const start = at[g], end = at[g + 1];
+            if (start >= end || end > values.length) throw fail("malformed value groups");
+            let acc = values[start];
+            for (let i = start + 1; i < end; i++) {
+              try {
+                acc = f(acc, values[i]);
+              } catch (e) {
+                throw fail(messageOf(e), i);
+              }
             }
-            try {
-              combined[at][1] = f(combined[at][1], values[i]);
-            } catch (e) {
-              throw fail(messageOf(e), i);
-            }
+            out[g] = acc;
           }
-          let keys;
-          const k = batch.keys;
-          if (k.tag === "varlen") {
-            const data = new ByteWriter();
-            const offsets = new Uint32Array(combined.length + 1);
-            combined.forEach(([i], n) => {
-              data.bytes(k.val.data.subarray(k.val.offsets[i], k.val.offsets[i + 1]));
-              offsets[n + 1] = data.len;
-            });
-            keys = { tag: "varlen", val: { data: data.take(), offsets } };
-          } else if (k.tag === "int64") {
-            keys = { tag: "int64", val: BigInt64Array.from(combined, ([i]) => k.val[i]) };
-          } else {
-            keys = { tag: "float64", val: Float64Array.from(combined, ([i]) => k.val[i]) };
-          }
-          try {
-            return { keys, values: encodeColumn(combined.map((c) => c[1]), output.value, "value") };
-          } catch (e) {
-            if (e instanceof Bad) throw fail(`output record ${e.index}: ${e.message}`);
-            throw e;
-          }
+          return encodeOrFail(out, output.value, "value");
         },
       };
   }

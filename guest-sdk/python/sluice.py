@@ -35,7 +35,6 @@ message names the record. Raise ``sluice.OperatorError("...")`` for a
 message of your own.
 """
 
-import struct
 from itertools import accumulate
 
 from componentize_py_types import Err
@@ -256,23 +255,26 @@ class Reducer(_Operator):
         super().__init__(plugin, "reduce")
 
     def combine(self, input):
+        """Folds each group of values (grouped by key by the host), in order."""
         function = self._function()
-        if input.keys is None:
-            raise _fail("a reducer's input must be keyed")
-        # Keys are compared as they are encoded, so any key type works.
-        keys = _key_bytes(input.keys)
         values = _decode(input.values, self.signature.input[1])
-        combined = {}
-        for i, (key, value) in enumerate(zip(keys, values)):
-            try:
-                combined[key] = function(combined[key], value) if key in combined else value
-            except Exception as e:
-                raise _fail(_message(e), i)
+        groups = input.groups
+        out = []
+        for g in range(len(groups) - 1):
+            start, end = groups[g], groups[g + 1]
+            if start >= end or end > len(values):
+                raise _fail("malformed value groups")
+            acc = values[start]
+            for i in range(start + 1, end):
+                try:
+                    acc = function(acc, values[i])
+                except Exception as e:
+                    raise _fail(_message(e), i)
+            out.append(acc)
         try:
-            values = _encode(list(combined.values()), self.signature.output[1], "value")
+            return _encode(out, self.signature.output[1], "value")
         except _Bad as bad:
-            raise _fail(f"output record {bad.index}: {bad}")
-        return types.Batch(keys=_same_column(input.keys, list(combined)), values=values)
+            raise _fail(f"output value {bad.index}: {bad}")
 
 
 class InverseReducer(_Operator):
@@ -402,19 +404,3 @@ class StateMapper(_Operator):
         )
 
 
-def _key_bytes(column):
-    """A key column's keys in a form equal exactly when their bytes are."""
-    if isinstance(column, types.Column_Float64):
-        return [struct.pack("<d", k) for k in column.value]
-    return _decode(column, BYTES)
-
-
-def _same_column(column, keys):
-    """`keys` (as `_key_bytes(column)` gave them) in `column`'s layout."""
-    if isinstance(column, types.Column_Varlen):
-        offsets = [0]
-        offsets.extend(accumulate(map(len, keys)))
-        return types.Column_Varlen(types.Varlen(data=b"".join(keys), offsets=offsets))
-    if isinstance(column, types.Column_Int64):
-        return types.Column_Int64(keys)
-    return types.Column_Float64([struct.unpack("<d", k)[0] for k in keys])

@@ -237,6 +237,24 @@ impl Column {
         }
     }
 
+    /// The values at `indices`, in that order (indices are in range).
+    pub fn gather(&self, indices: &[u32]) -> Column {
+        match self {
+            Column::Varlen(v) => {
+                let bytes = indices.iter().map(|&i| v.get(i as usize).len()).sum();
+                let mut out = Varlen::with_capacity(indices.len(), bytes);
+                for &i in indices {
+                    out.push(v.get(i as usize));
+                }
+                Column::Varlen(out)
+            }
+            Column::Int64(v) => Column::Int64(indices.iter().map(|&i| v[i as usize]).collect()),
+            Column::Float64(v) => {
+                Column::Float64(indices.iter().map(|&i| v[i as usize]).collect())
+            }
+        }
+    }
+
     /// A copy of the values in `range`, in bulk.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Column {
         match self {

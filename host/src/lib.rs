@@ -48,6 +48,7 @@ pub mod deploy;
 pub mod error;
 pub mod exchange;
 pub mod executor;
+pub mod grouping;
 pub mod operator;
 pub mod partition;
 pub mod pipeline;

@@ -230,12 +230,13 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
     let export = format_ident!("export_{world}");
     let output = match kind {
         Kind::Filter => quote!(::std::vec::Vec<bool>),
-        Kind::InverseReduce => quote!(::sluice_guest::bindings::types::Column),
+        Kind::Reduce | Kind::InverseReduce => quote!(::sluice_guest::bindings::types::Column),
         Kind::UpdateState => quote!(::sluice_guest::bindings::types::StateUpdate),
         Kind::MapWithState => quote!(::sluice_guest::bindings::types::StateMapping),
         _ => quote!(::sluice_guest::bindings::types::Batch),
     };
     let input = match kind {
+        Kind::Reduce => quote!(::sluice_guest::bindings::types::ValueGroups),
         Kind::UpdateState => quote!(::sluice_guest::bindings::types::StateBatch),
         Kind::MapWithState => quote!(::sluice_guest::bindings::types::MappingBatch),
         _ => quote!(::sluice_guest::bindings::types::Batch),

@@ -1,17 +1,12 @@
 //! The batch loops behind the attribute macros. Not a public API: the
 //! macros call these functions, and their signatures may change.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
-use rustc_hash::FxBuildHasher;
-
 use crate::Params;
 use crate::bindings::types::{
     Batch, Column, Error, MappingBatch, Param, RecordType, Signature, StateBatch, StateMapping,
-    StateUpdate,
+    StateUpdate, ValueGroups,
 };
-use crate::column::{VarlenBuilder, VarlenView, error};
+use crate::column::error;
 use crate::state::{State, StateValue};
 use crate::value::{ColumnBuilder, Input, InputRecord, MapOutput, Output, OutputRecord};
 
@@ -339,190 +334,33 @@ pub fn filter<'a, I: InputRecord<'a>>(
     Ok((0..I::len(&view)).map(|i| f(I::get(&view, i))).collect())
 }
 
-/// The keys of a batch, each seen as bytes, whatever its column type.
-enum KeyBytes<'a> {
-    Varlen(VarlenView<'a>),
-    Fixed(&'a [u8]),
-}
-
-impl<'a> KeyBytes<'a> {
-    fn new(column: &'a Column) -> Result<Self, Error> {
-        Ok(match column {
-            Column::Varlen(_) => Self::Varlen(VarlenView::new(column, "key column")?),
-            Column::Int64(v) => Self::Fixed(as_bytes(v)),
-            Column::Float64(v) => Self::Fixed(as_bytes(v)),
-        })
-    }
-
-    #[inline]
-    fn get(&self, i: usize) -> &'a [u8] {
-        match self {
-            Self::Varlen(view) => view.get(i),
-            Self::Fixed(bytes) => &bytes[i * 8..i * 8 + 8],
-        }
-    }
-
-    fn rebuild(&self, column: &Column, firsts: &[u32]) -> Result<Column, Error> {
-        Ok(match (self, column) {
-            (Self::Varlen(view), _) => {
-                let mut keys = VarlenBuilder::with_capacity(firsts.len(), view.data().len());
-                for &i in firsts {
-                    keys.push(view.get(i as usize));
-                }
-                keys.finish()?
-            }
-            (_, Column::Int64(v)) => Column::Int64(firsts.iter().map(|&i| v[i as usize]).collect()),
-            (_, Column::Float64(v)) => {
-                Column::Float64(firsts.iter().map(|&i| v[i as usize]).collect())
-            }
-            (Self::Fixed(_), Column::Varlen(_)) => unreachable!("fixed keys come from numbers"),
-        })
-    }
-}
-
-fn as_bytes<T: Copy>(values: &[T]) -> &[u8] {
-    // SAFETY: i64 and f64 have no padding and every bit pattern is a valid u8.
-    unsafe {
-        std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
-    }
-}
-
-/// A key's bytes in the combine's hash map: hashed as one byte string, and
-/// compared inline, eight bytes at a time (in WebAssembly, a call to
-/// `memcmp` is a byte loop, and keys are short).
-#[derive(Clone, Copy)]
-struct Key<'a>(&'a [u8]);
-
-impl PartialEq for Key<'_> {
-    #[inline]
-    fn eq(&self, other: &Self) -> bool {
-        bytes_equal(self.0, other.0)
-    }
-}
-
-impl Eq for Key<'_> {}
-
-impl std::hash::Hash for Key<'_> {
-    #[inline]
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write(self.0);
-    }
-}
-
-/// Whether `a` and `b` hold the same bytes, compared in words.
-#[inline(always)]
-fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    match n {
-        8.. => {
-            let mut at = 0;
-            while at + 8 < n {
-                if word(a, at) != word(b, at) {
-                    return false;
-                }
-                at += 8;
-            }
-            // The last word, overlapping the one before when n is no
-            // multiple of 8.
-            word(a, n - 8) == word(b, n - 8)
-        }
-        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
-        0 => true,
-    }
-}
-
-/// The 8 bytes of `s` from `at`, as one number.
-#[inline(always)]
-fn word(s: &[u8], at: usize) -> u64 {
-    let mut bytes = [0; 8];
-    bytes.copy_from_slice(&s[at..at + 8]);
-    u64::from_le_bytes(bytes)
-}
-
-/// The 4 bytes of `s` from `at`, as one number.
-#[inline(always)]
-fn half(s: &[u8], at: usize) -> u32 {
-    let mut bytes = [0; 4];
-    bytes.copy_from_slice(&s[at..at + 4]);
-    u32::from_le_bytes(bytes)
-}
-
-/// Combines the values of equal keys with a `#[reduce]` function.
-pub fn combine<'a, V>(input: &'a Batch, f: impl Fn(V, V) -> V) -> Result<Batch, Error>
+/// Folds each group of values with a `#[reduce]` function, in order: the
+/// host grouped them by key and puts each result back on its key.
+pub fn combine<'a, V>(input: &'a ValueGroups, f: impl Fn(V, V) -> V) -> Result<Column, Error>
 where
-    V: Input<'a> + crate::value::Output,
+    V: Input<'a> + Output,
 {
-    let key_column = input
-        .keys
-        .as_ref()
-        .ok_or_else(|| error("reduce_by_key needs a keyed stream"))?;
-    let keys = KeyBytes::new(key_column)?;
     let values = V::view(&input.values)?;
-    let n = V::len(&values);
-    // Each entry keeps its key's first record (to copy the key out) beside
-    // the running value, so a lookup touches one bucket.
-    let mut combined: HashMap<Key<'_>, (u32, V), FxBuildHasher> =
-        HashMap::with_capacity_and_hasher(n.min(1 << 16), FxBuildHasher);
-    for i in 0..n {
-        let value = V::get(&values, i);
-        match combined.entry(Key(keys.get(i))) {
-            Entry::Occupied(mut slot) => {
-                let acc = &mut slot.get_mut().1;
-                *acc = f(*acc, value);
-            }
-            Entry::Vacant(slot) => {
-                slot.insert((i as u32, value));
-            }
+    let groups = &input.groups;
+    let n = groups.len().saturating_sub(1);
+    let well_formed = groups.first() == Some(&0)
+        && groups.last().map(|&end| end as usize) == Some(V::len(&values))
+        && groups.windows(2).all(|w| w[0] < w[1]);
+    if !well_formed {
+        return Err(error(format!(
+            "malformed value groups: {} offsets for {} values",
+            groups.len(),
+            V::len(&values)
+        )));
+    }
+    let mut out = <V as Output>::Builder::with_capacity(n, n * 8);
+    for g in groups.windows(2) {
+        let (start, end) = (g[0] as usize, g[1] as usize);
+        let mut acc = V::get(&values, start);
+        for i in start + 1..end {
+            acc = f(acc, V::get(&values, i));
         }
+        Output::push(acc, &mut out);
     }
-    // Keys come out in the order they first appeared: deterministic, and
-    // what a reader of `pprint` expects.
-    let mut entries: Vec<(u32, V)> = combined.into_values().collect();
-    entries.sort_unstable_by_key(|(first, _)| *first);
-    let mut firsts: Vec<u32> = Vec::with_capacity(entries.len());
-    let mut out = <V as crate::value::Output>::Builder::with_capacity_for(entries.len());
-    for (first, value) in entries {
-        firsts.push(first);
-        value.push(&mut out);
-    }
-    Ok(Batch {
-        keys: Some(keys.rebuild(key_column, &firsts)?),
-        values: crate::value::ColumnBuilder::finish(out)?,
-    })
-}
-
-/// Sizing shortcut for builders whose byte size is unknown up front.
-trait WithCapacityFor {
-    fn with_capacity_for(values: usize) -> Self;
-}
-
-impl<B: crate::value::ColumnBuilder> WithCapacityFor for B {
-    fn with_capacity_for(values: usize) -> Self {
-        B::with_capacity(values, values * 8)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bytes_equal;
-
-    #[test]
-    fn keys_compare_equal_only_when_every_byte_is() {
-        let text = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        for n in 0..text.len() {
-            let a = &text[..n];
-            let copy = a.to_vec();
-            assert!(bytes_equal(a, &copy), "{n}");
-            for at in 0..n {
-                let mut b = a.to_vec();
-                b[at] ^= 1;
-                assert!(!bytes_equal(a, &b), "{n} {at}");
-            }
-            assert!(!bytes_equal(a, &text[..n + 1]), "{n}");
-        }
-    }
+    out.finish()
 }

@@ -14,11 +14,13 @@ use wasmtime::{Store, Trap};
 use super::engine::{GuestState, PluginEngine};
 use super::error::{CallError, CallFailure, CallSite, LoadFailure};
 use super::limits::Limits;
-use super::output::{check_record_count, check_reduced_keys};
+use super::output::check_record_count;
 use super::{
     GuestError, MappingBatch, OperatorKind, Param, Signature, StateBatch, StateMapping, StateUpdate,
+    ValueGroups,
 };
 use crate::batch::{Batch, Column, RecordType, ValueType};
+use crate::grouping::group_by_key;
 
 /// Indices of the exported functions, resolved once per component.
 pub(crate) struct ExportIndices {
@@ -209,6 +211,9 @@ impl Plugin {
         output: RecordType,
         site: &CallSite,
     ) -> Result<Batch, Box<CallError>> {
+        if self.inner.kind == OperatorKind::ReduceByKey {
+            return self.reduce(engine, input, output, site);
+        }
         self.try_call(engine, input, output, site.batch_time.as_duration())
             .map_err(|Failure { failure, stderr }| {
                 Box::new(CallError {
@@ -217,6 +222,60 @@ impl Plugin {
                     stderr,
                 })
             })
+    }
+
+    /// A reducer's call: the host groups the values by key, the plugin
+    /// folds each group into one value, and the host puts each result on
+    /// its key (so a reducer cannot give a key twice, drop one or invent
+    /// one). An unkeyed batch is one group.
+    fn reduce(
+        &self,
+        engine: &PluginEngine,
+        input: &Batch,
+        output: RecordType,
+        site: &CallSite,
+    ) -> Result<Batch, Box<CallError>> {
+        let (keys, groups, records) = match &input.keys {
+            Some(keys) => {
+                let grouped = group_by_key(keys, &input.values);
+                let groups = ValueGroups {
+                    values: grouped.values,
+                    groups: grouped.groups,
+                };
+                (Some(grouped.keys), groups, grouped.records)
+            }
+            None => {
+                let records = input.len() as u32;
+                let groups = if records == 0 { vec![0] } else { vec![0, records] };
+                let values = input.values.clone();
+                (None, ValueGroups { values, groups }, None)
+            }
+        };
+        let count = groups.len();
+        let values = self
+            .call_checked(engine, site, (&groups,), |values: &Column| {
+                if values.len() != count {
+                    return Err(format!(
+                        "{} values for {count} keys; a reducer gives one value per key, in order",
+                        values.len()
+                    ));
+                }
+                values.validate(output.value, "value")
+            })
+            .map_err(|mut error| {
+                // The operator blames a grouped value: name its record.
+                if let CallFailure::Operator {
+                    record: Some(record),
+                    ..
+                } = &mut error.failure
+                    && let Some(input_record) =
+                        records.as_ref().and_then(|r| r.get(*record as usize))
+                {
+                    *record = *input_record;
+                }
+                error
+            })?;
+        Ok(Batch { keys, values })
     }
 
     fn try_call(
@@ -258,9 +317,6 @@ impl Plugin {
                 };
                 check_record_count(inner.kind, &inner.limits, input.len(), batch.len())
                     .map_err(contract)?;
-                if inner.kind == OperatorKind::ReduceByKey {
-                    check_reduced_keys(input, &batch).map_err(contract)?;
-                }
                 Ok(batch)
             }
             Returned::Flags(flags) => {

@@ -158,6 +158,29 @@ pub struct Signature {
     pub output: RecordType,
 }
 
+/// What a reducer is called with (the contract's `value-groups`): a
+/// partition's values grouped by key; the keys stay with the host.
+#[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct ValueGroups {
+    /// The values, grouped by key, each group in arrival order.
+    pub values: Column,
+    /// Group `i` is `values[groups[i] .. groups[i + 1]]`.
+    pub groups: Vec<u32>,
+}
+
+impl ValueGroups {
+    /// How many groups it holds.
+    pub fn len(&self) -> usize {
+        self.groups.len().saturating_sub(1)
+    }
+
+    /// Whether it holds no group.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What a state updater is called with (the contract's `state-batch`):
 /// each key of the partition once, its new values grouped, its previous
 /// state.

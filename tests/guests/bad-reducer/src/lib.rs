@@ -1,13 +1,14 @@
 //! Test guest: a `reduce_by_key` over text keys and integer values that
-//! sums like `sum`, then breaks the reducer contract as the `mode`
-//! parameter says:
+//! sums each group like `sum`, then breaks the reducer contract as the
+//! `mode` parameter says:
 //!
 //! | mode | what it gives |
 //! | --- | --- |
-//! | `sum` | the right output (each distinct key once, with its sum) |
-//! | `duplicate` | the first key twice (its sum split in two records) |
-//! | `drop` | every key but the last |
-//! | `invent` | the right output plus a key `invented` no input has |
+//! | `sum` | the right output (one sum per group) |
+//! | `short` | every group's sum but the last |
+//! | `long` | one sum per group, plus one more value |
+//! | `floats` | one sum per group, as floats (the stream's values are int64) |
+//! | `blame` | an error blaming the last value of the first group |
 //!
 //! It uses the contract's bindings directly, not the SDK's macros, so that
 //! it can return output the SDK would never build.
@@ -16,9 +17,8 @@ use std::cell::RefCell;
 
 use sluice_guest::bindings::reduce_operator::exports::sluice::operator::reducer::Guest;
 use sluice_guest::bindings::types::{
-    Batch, Column, Error, Param, RecordType, Signature, ValueType, Varlen,
+    Column, Error, Param, RecordType, Signature, ValueGroups, ValueType,
 };
-use sluice_guest::column::VarlenView;
 
 thread_local! {
     static MODE: RefCell<String> = RefCell::new("sum".into());
@@ -55,57 +55,31 @@ impl Guest for BadReducer {
         Ok(())
     }
 
-    fn combine(input: Batch) -> Result<Batch, Error> {
-        let Some(keys) = &input.keys else {
-            return Err(error("keyed input expected".into()));
-        };
-        let keys = VarlenView::new(keys, "keys")?;
+    fn combine(input: ValueGroups) -> Result<Column, Error> {
         let Column::Int64(values) = &input.values else {
             return Err(error("int64 values expected".into()));
         };
-        // Distinct keys in order of first appearance, with their sums.
-        let mut order: Vec<Vec<u8>> = Vec::new();
-        let mut sums: Vec<i64> = Vec::new();
-        for (i, value) in values.iter().enumerate() {
-            let key = keys.get(i);
-            match order.iter().position(|k| k.as_slice() == key) {
-                Some(at) => sums[at] = sums[at].wrapping_add(*value),
-                None => {
-                    order.push(key.to_vec());
-                    sums.push(*value);
-                }
-            }
-        }
+        let mut sums: Vec<i64> = input
+            .groups
+            .windows(2)
+            .map(|g| values[g[0] as usize..g[1] as usize].iter().sum())
+            .collect();
         match MODE.with_borrow(Clone::clone).as_str() {
             "sum" => {}
-            "duplicate" if sums[0] > 1 => {
-                order.insert(1, order[0].clone());
-                sums.insert(1, 1);
-                sums[0] -= 1;
-            }
-            "duplicate" => {}
-            "drop" => {
-                order.pop();
+            "short" => {
                 sums.pop();
             }
-            "invent" => {
-                order.push(b"invented".to_vec());
-                sums.push(1);
+            "long" => sums.push(1),
+            "floats" => return Ok(Column::Float64(sums.iter().map(|&s| s as f64).collect())),
+            "blame" => {
+                return Err(Error {
+                    message: "blamed".into(),
+                    record_index: input.groups.get(1).map(|end| end - 1),
+                });
             }
             other => return Err(error(format!("unknown mode `{other}`"))),
         }
-        let mut out = Varlen {
-            data: Vec::new(),
-            offsets: vec![0],
-        };
-        for key in &order {
-            out.data.extend_from_slice(key);
-            out.offsets.push(out.data.len() as u32);
-        }
-        Ok(Batch {
-            keys: Some(Column::Varlen(out)),
-            values: Column::Int64(sums),
-        })
+        Ok(Column::Int64(sums))
     }
 }
 
