@@ -249,9 +249,7 @@ impl Column {
                 Column::Varlen(out)
             }
             Column::Int64(v) => Column::Int64(indices.iter().map(|&i| v[i as usize]).collect()),
-            Column::Float64(v) => {
-                Column::Float64(indices.iter().map(|&i| v[i as usize]).collect())
-            }
+            Column::Float64(v) => Column::Float64(indices.iter().map(|&i| v[i as usize]).collect()),
         }
     }
 

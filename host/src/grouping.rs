@@ -27,7 +27,6 @@ pub struct Grouped {
     pub records: Option<Vec<u32>>,
 }
 
-
 /// Groups the records (`keys[i]`, `values[i]`) by key. Both columns hold
 /// the same number of entries.
 pub fn group_by_key(keys: &Column, values: &Column) -> Grouped {

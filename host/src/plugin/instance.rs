@@ -16,8 +16,8 @@ use super::error::{CallError, CallFailure, CallSite, LoadFailure};
 use super::limits::Limits;
 use super::output::check_record_count;
 use super::{
-    GuestError, MappingBatch, OperatorKind, Param, Signature, StateBatch, StateMapping, StateUpdate,
-    ValueGroups,
+    GuestError, MappingBatch, OperatorKind, Param, Signature, StateBatch, StateMapping,
+    StateUpdate, ValueGroups,
 };
 use crate::batch::{Batch, Column, RecordType, ValueType};
 use crate::grouping::group_by_key;
@@ -246,7 +246,11 @@ impl Plugin {
             }
             None => {
                 let records = input.len() as u32;
-                let groups = if records == 0 { vec![0] } else { vec![0, records] };
+                let groups = if records == 0 {
+                    vec![0]
+                } else {
+                    vec![0, records]
+                };
                 let values = input.values.clone();
                 (None, ValueGroups { values, groups }, None)
             }

@@ -139,9 +139,10 @@ fn a_reducer_must_give_one_value_of_its_type_per_key() {
         let stderr = stderr_of_failure(&output);
         assert_eq!(output.status.code(), Some(2), "{stderr}");
         assert!(
-            stderr.contains("stream `counts`, plugin bad_reducer (sha256 ") && stderr.contains(&format!(
-                "partition 0 (before the exchange), attempt 1: {broken}"
-            )),
+            stderr.contains("stream `counts`, plugin bad_reducer (sha256 ")
+                && stderr.contains(&format!(
+                    "partition 0 (before the exchange), attempt 1: {broken}"
+                )),
             "{mode}: {stderr}"
         );
         assert!(
