@@ -16,14 +16,12 @@
 //! - `window`, `repartition`: the records as they are (the executor keeps
 //!   them for the window, or cuts them into the stream's partitions).
 
-use std::hash::Hash;
 use std::sync::Arc;
-
-use rustc_hash::FxHashMap;
 
 use crate::batch::{Batch, Column};
 use crate::config::StreamOp;
 use crate::error::{CallSite, Error, Phase};
+use crate::grouping::rows_by_key;
 use crate::operator::Operator;
 
 /// The host's operator for `op`, or `None` when a plugin implements it.
@@ -94,41 +92,16 @@ impl Operator for PassThrough {
 /// (key, sum of `weight`) for each distinct key of `keys`, in order of
 /// first appearance.
 fn sum_by_key(keys: &Column, weight: impl Fn(usize) -> i64) -> Batch {
-    let (firsts, sums) = match keys {
-        Column::Varlen(v) => group(v.len(), |i| v.get(i), weight),
-        Column::Int64(v) => group(v.len(), |i| v[i], weight),
-        Column::Float64(v) => group(v.len(), |i| v[i].to_bits(), weight),
-    };
-    let mut out = Column::with_capacity(keys.layout_type(), firsts.len(), 0);
-    for &first in &firsts {
-        out.push_from(keys, first as usize);
+    let rows = rows_by_key(&Column::empty(keys.layout_type()), keys);
+    let mut sums = vec![0i64; rows.new_keys.len()];
+    for (i, &row) in rows.row_of.iter().enumerate() {
+        let sum = &mut sums[row as usize];
+        *sum = sum.wrapping_add(weight(i));
     }
     Batch {
-        keys: Some(out),
+        keys: Some(keys.gather(&rows.new_keys)),
         values: Column::Int64(sums),
     }
-}
-
-/// For `n` records with keys `key(i)`, each distinct key's first record
-/// and the sum of its records' `weight`, in order of first appearance.
-fn group<K: Hash + Eq>(
-    n: usize,
-    key: impl Fn(usize) -> K,
-    weight: impl Fn(usize) -> i64,
-) -> (Vec<u32>, Vec<i64>) {
-    let mut index: FxHashMap<K, usize> =
-        FxHashMap::with_capacity_and_hasher(n.min(1 << 16), Default::default());
-    let mut firsts = Vec::new();
-    let mut sums: Vec<i64> = Vec::new();
-    for i in 0..n {
-        let slot = *index.entry(key(i)).or_insert_with(|| {
-            firsts.push(i as u32);
-            sums.push(0);
-            sums.len() - 1
-        });
-        sums[slot] = sums[slot].wrapping_add(weight(i));
-    }
-    (firsts, sums)
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! Groups a batch's records by key, natively: the host's half of a reducer
-//! call (the contract's `value-groups`), so the guest only folds.
+//! Groups records by key, natively: the host's half of a reducer call (the
+//! contract's `value-groups`, so the guest only folds), of a state call
+//! (new records against the keys a state holds) and of the host's counting
+//! operators.
 //!
 //! Keys compare as the exchange compares them: byte for byte, numbers by
 //! their bits. Groups come in the order their keys first appear, and each
@@ -27,14 +29,45 @@ pub struct Grouped {
     pub records: Option<Vec<u32>>,
 }
 
+/// Where each record of a batch goes among distinct keys: the rows of
+/// keys placed before it, then one new row per key it brings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rows {
+    /// Per record, its key's row: an old key's row, or `old + j` for the
+    /// `j`th new key.
+    pub row_of: Vec<u32>,
+    /// Per new key, the record it first appeared in.
+    pub new_keys: Vec<u32>,
+}
+
+/// Places the records with keys `new` on rows, after the `old` keys
+/// (distinct, each its own row, in order). Keys compare byte for byte,
+/// numbers by their bits.
+pub fn rows_by_key(old: &Column, new: &Column) -> Rows {
+    match (old, new) {
+        (Column::Varlen(o), Column::Varlen(n)) => {
+            place((o.len(), |i| o.get(i)), (n.len(), |i| n.get(i)))
+        }
+        (Column::Int64(o), Column::Int64(n)) => place((o.len(), |i| o[i]), (n.len(), |i| n[i])),
+        (Column::Float64(o), Column::Float64(n)) => {
+            place((o.len(), |i| o[i].to_bits()), (n.len(), |i| n[i].to_bits()))
+        }
+        // Callers give both sides the same key type; an empty side has no
+        // layout to disagree with.
+        (_, n) => {
+            let (count, key) = (n.len(), |i| n.key_bytes(i).as_slice().to_vec());
+            place((0, |_| Vec::new()), (count, key))
+        }
+    }
+}
+
 /// Groups the records (`keys[i]`, `values[i]`) by key. Both columns hold
 /// the same number of entries.
 pub fn group_by_key(keys: &Column, values: &Column) -> Grouped {
-    let (group_of, firsts) = match keys {
-        Column::Varlen(k) => assign_groups(k.len(), |i| k.get(i)),
-        Column::Int64(k) => assign_groups(k.len(), |i| k[i]),
-        Column::Float64(k) => assign_groups(k.len(), |i| k[i].to_bits()),
-    };
+    let Rows {
+        row_of: group_of,
+        new_keys: firsts,
+    } = rows_by_key(&Column::empty(keys.layout_type()), keys);
     let records = group_of.len();
     if firsts.len() == records {
         // Every key is distinct: the batch is its own grouping.
@@ -68,21 +101,27 @@ pub fn group_by_key(keys: &Column, values: &Column) -> Grouped {
     }
 }
 
-/// Each record's group, and each group's first record.
-fn assign_groups<K: Hash + Eq>(records: usize, key: impl Fn(usize) -> K) -> (Vec<u32>, Vec<u32>) {
-    let mut group_by_key: FxHashMap<K, u32> =
-        FxHashMap::with_capacity_and_hasher(records.min(1 << 16), Default::default());
-    let mut group_of = Vec::with_capacity(records);
-    let mut firsts = Vec::new();
-    for record in 0..records {
-        let next = firsts.len() as u32;
-        let group = *group_by_key.entry(key(record)).or_insert_with(|| {
-            firsts.push(record as u32);
+/// [`rows_by_key`] over key getters.
+fn place<K: Hash + Eq>(
+    (olds, old_key): (usize, impl Fn(usize) -> K),
+    (news, new_key): (usize, impl Fn(usize) -> K),
+) -> Rows {
+    let mut rows: FxHashMap<K, u32> =
+        FxHashMap::with_capacity_and_hasher(olds + news.min(1 << 16), Default::default());
+    for i in 0..olds {
+        rows.insert(old_key(i), i as u32);
+    }
+    let mut row_of = Vec::with_capacity(news);
+    let mut new_keys = Vec::new();
+    for i in 0..news {
+        let next = (olds + new_keys.len()) as u32;
+        let row = *rows.entry(new_key(i)).or_insert_with(|| {
+            new_keys.push(i as u32);
             next
         });
-        group_of.push(group);
+        row_of.push(row);
     }
-    (group_of, firsts)
+    Rows { row_of, new_keys }
 }
 
 #[cfg(test)]
@@ -111,6 +150,19 @@ mod tests {
         let empty = group_by_key(&Column::Int64(vec![]), &Column::Int64(vec![]));
         assert_eq!(empty.groups, [0]);
         assert!(empty.keys.is_empty() && empty.values.is_empty());
+    }
+
+    #[test]
+    fn new_records_take_the_rows_of_old_keys_then_new_rows() {
+        let old = Batch::text(["x", "y"]).values;
+        let new = Batch::text(["y", "z", "x", "z", "w"]).values;
+        assert_eq!(
+            rows_by_key(&old, &new),
+            Rows {
+                row_of: vec![1, 2, 0, 2, 3],
+                new_keys: vec![1, 4],
+            }
+        );
     }
 
     #[test]

@@ -22,14 +22,12 @@
 //! state. The size of the state, keys and states in bytes, is bounded by
 //! the stream's `max_state_mib`.
 
-use std::hash::Hash;
 use std::ops::Range;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
-
 use crate::batch::{Batch, Column, RecordType, ValueType};
 use crate::exchange::partition_of;
+use crate::grouping::rows_by_key;
 use crate::plugin::{MappingBatch, StateBatch, StateUpdate};
 
 /// One bucket's keys and states.
@@ -126,7 +124,7 @@ impl KeyedState {
     /// than once, named.
     pub fn duplicate_key(records: &Batch) -> Option<String> {
         let keys = records.keys.as_ref()?;
-        let seen = group_by_key(&Column::empty(keys.layout_type()), keys);
+        let seen = rows_by_key(&Column::empty(keys.layout_type()), keys);
         // Rows are numbered in order of first appearance: the first key
         // seen before has a row below its index.
         let i = (0..keys.len()).find(|&i| seen.row_of[i] as usize != i)?;
@@ -231,7 +229,7 @@ impl KeyedState {
         };
         let empty_keys = Column::empty(old_keys.layout_type());
         let new_keys = new.keys.as_ref().unwrap_or(&empty_keys);
-        let grouping = group_by_key(&old_keys, new_keys);
+        let grouping = rows_by_key(&old_keys, new_keys);
         let all_rows = olds + grouping.new_keys.len();
         let mut counts = vec![0u32; all_rows];
         for &row in &grouping.row_of {
@@ -326,60 +324,6 @@ impl KeyedState {
             self.buckets[bucket] = update;
         }
     }
-}
-
-/// Rows of a partition's state call: each new record's row, and the first
-/// record of each new key.
-struct Grouping {
-    /// Per new record, its key's row: an old key's row, or
-    /// `old + j` for the `j`th new key.
-    row_of: Vec<u32>,
-    /// Per new key, the new record it first appeared in.
-    new_keys: Vec<u32>,
-}
-
-/// Groups the records with `new` keys by key, against the `old` keys
-/// (distinct); keys compare byte for byte, numbers by their bits.
-fn group_by_key(old: &Column, new: &Column) -> Grouping {
-    match (old, new) {
-        (Column::Varlen(o), Column::Varlen(n)) => {
-            group_rows((o.len(), |i| o.get(i)), (n.len(), |i| n.get(i)))
-        }
-        (Column::Int64(o), Column::Int64(n)) => {
-            group_rows((o.len(), |i| o[i]), (n.len(), |i| n[i]))
-        }
-        (Column::Float64(o), Column::Float64(n)) => {
-            group_rows((o.len(), |i| o[i].to_bits()), (n.len(), |i| n[i].to_bits()))
-        }
-        // The plan gives the state and the input the same key type; an
-        // empty side has no layout to disagree with.
-        (_, n) => {
-            let (count, key) = (n.len(), |i| n.key_bytes(i).as_slice().to_vec());
-            group_rows((0, |_| Vec::new()), (count, key))
-        }
-    }
-}
-
-fn group_rows<K: Hash + Eq>(
-    (olds, old_key): (usize, impl Fn(usize) -> K),
-    (news, new_key): (usize, impl Fn(usize) -> K),
-) -> Grouping {
-    let mut rows: FxHashMap<K, u32> =
-        FxHashMap::with_capacity_and_hasher(olds + news.min(1 << 16), Default::default());
-    for i in 0..olds {
-        rows.insert(old_key(i), i as u32);
-    }
-    let mut row_of = Vec::with_capacity(news);
-    let mut new_keys = Vec::new();
-    for i in 0..news {
-        let next = (olds + new_keys.len()) as u32;
-        let row = *rows.entry(new_key(i)).or_insert_with(|| {
-            new_keys.push(i as u32);
-            next
-        });
-        row_of.push(row);
-    }
-    Grouping { row_of, new_keys }
 }
 
 /// One partition's state call, before and after.
