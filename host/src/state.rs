@@ -205,13 +205,7 @@ impl KeyedState {
     /// every new key (`update_state_by_key`); with [`Selection::Touched`],
     /// only the keys with new values and those timing out
     /// (`map_with_state`).
-    pub fn prepare(
-        &self,
-        range: Range<usize>,
-        new: &Batch,
-        value_type: ValueType,
-        selection: Selection,
-    ) -> Prepared {
+    pub fn prepare(&self, range: Range<usize>, new: &Batch, selection: Selection) -> Prepared {
         let held = &self.buckets[range.clone()];
         let bucket_rows: Vec<usize> = held.iter().map(|b| b.records.len()).collect();
         let olds: usize = bucket_rows.iter().sum();
@@ -293,10 +287,7 @@ impl KeyedState {
             order[*at as usize] = record as u32;
             *at += 1;
         }
-        let mut values = Column::with_capacity(value_type, order.len(), new.byte_size());
-        for &record in &order {
-            values.push_from(&new.values, record as usize);
-        }
+        let values = new.values.gather(&order);
         Prepared {
             layout: Layout {
                 range,
@@ -540,8 +531,7 @@ mod tests {
     fn run(state: &mut KeyedState, records: &[(&str, i64)]) -> Vec<(String, i64)> {
         let buckets = state.buckets();
         let new = pairs(records);
-        let Prepared { layout, input } =
-            state.prepare(0..buckets, &new, ValueType::Int64, Selection::All);
+        let Prepared { layout, input } = state.prepare(0..buckets, &new, Selection::All);
         let update = sums(&input.state);
         let next = layout.apply(state, &input, &update, 0, buckets);
         let output = kept_states(input, update);
@@ -582,7 +572,6 @@ mod tests {
         let prepared = state.prepare(
             0..1,
             &pairs(&[("x", 1), ("y", 2), ("x", 3)]),
-            ValueType::Int64,
             Selection::All,
         );
         assert_eq!(prepared.input.state.groups, vec![0, 2, 3]);
@@ -597,16 +586,14 @@ mod tests {
             idle_before: Some(idle_before),
         };
         for (now, records) in [(1000, &[("a", 1), ("b", 1)][..]), (2000, &[("b", 1)])] {
-            let Prepared { layout, input } =
-                state.prepare(0..1, &pairs(records), ValueType::Int64, touched(0));
+            let Prepared { layout, input } = state.prepare(0..1, &pairs(records), touched(0));
             let update = sums(&input.state);
             let next = layout.apply(&state, &input, &update, now, 1);
             state.commit(next, now);
         }
         // At 3000 with keys idle before 1500 timing out: `a` (last seen at
         // 1000) times out, `b` (2000) is not called, `c` is new.
-        let Prepared { layout, input } =
-            state.prepare(0..1, &pairs(&[("c", 5)]), ValueType::Int64, touched(1500));
+        let Prepared { layout, input } = state.prepare(0..1, &pairs(&[("c", 5)]), touched(1500));
         assert_eq!(input.state.keys, Batch::text(["a", "c"]).values);
         assert_eq!(input.timing_out, vec![true, false]);
         assert_eq!(input.state.groups, vec![0, 0, 1]);

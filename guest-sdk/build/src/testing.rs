@@ -226,7 +226,7 @@ fn run_case(
             OperatorKind::MapWithState => Selection::Touched { idle_before: None },
             _ => Selection::All,
         };
-        let Prepared { input, .. } = state.prepare(0..1, &input, input_type.value, selection);
+        let Prepared { input, .. } = state.prepare(0..1, &input, selection);
         if kind == OperatorKind::MapWithState {
             plugin
                 .map_with_state(engine, &input, state_type.value, output_type, &site)

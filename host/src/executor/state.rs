@@ -65,8 +65,7 @@ impl ChainRun<'_> {
                 {
                     return Ok((NextState::default(), None, PartitionCall::default()));
                 }
-                let Prepared { layout, input } =
-                    state.prepare(range.clone(), &new, spec.input_type.value, selection);
+                let Prepared { layout, input } = state.prepare(range.clone(), &new, selection);
                 drop(new);
                 if input.state.is_empty() {
                     // No key with values nor timing out: the buckets stay.
