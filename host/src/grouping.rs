@@ -7,11 +7,13 @@
 //! their bits. Groups come in the order their keys first appear, and each
 //! group keeps its values in arrival order, so the output is deterministic.
 
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use rustc_hash::FxBuildHasher;
 
-use crate::batch::Column;
+use crate::batch::{Column, Varlen};
 
 /// A batch's records grouped by key.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,9 +26,39 @@ pub struct Grouped {
     /// One more entry than there are keys: starts at 0, ends at the
     /// number of values.
     pub groups: Vec<u32>,
-    /// Per grouped value, its record in the input (to name the record an
-    /// operator blames); `None` when the values kept their order.
-    pub records: Option<Vec<u32>>,
+    /// Where each grouped value came from.
+    pub origin: Origin,
+}
+
+/// Which input record each grouped value is: kept as each record's group
+/// (which the grouping computes anyway), since it is only read when an
+/// operator blames a value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Origin {
+    /// Per input record, its group; `None` when every key was distinct
+    /// (the values kept their order).
+    group_of: Option<Vec<u32>>,
+}
+
+impl Origin {
+    /// The input record of grouped value `index`, given the grouping's
+    /// `groups`; `None` if there is no such value. Scans the records,
+    /// which is fine on an error path.
+    pub fn record_of(&self, groups: &[u32], index: u32) -> Option<u32> {
+        let Some(group_of) = &self.group_of else {
+            return (index < groups.last().copied().unwrap_or(0)).then_some(index);
+        };
+        let group = groups
+            .partition_point(|&start| start <= index)
+            .checked_sub(1)?;
+        let nth = index.checked_sub(*groups.get(group)?)? as usize;
+        group_of
+            .iter()
+            .enumerate()
+            .filter(|&(_, &g)| g as usize == group)
+            .nth(nth)
+            .map(|(record, _)| record as u32)
+    }
 }
 
 /// Where each record of a batch goes among distinct keys: the rows of
@@ -45,18 +77,14 @@ pub struct Rows {
 /// numbers by their bits.
 pub fn rows_by_key(old: &Column, new: &Column) -> Rows {
     match (old, new) {
-        (Column::Varlen(o), Column::Varlen(n)) => {
-            place((o.len(), |i| o.get(i)), (n.len(), |i| n.get(i)))
-        }
-        (Column::Int64(o), Column::Int64(n)) => place((o.len(), |i| o[i]), (n.len(), |i| n[i])),
-        (Column::Float64(o), Column::Float64(n)) => {
-            place((o.len(), |i| o[i].to_bits()), (n.len(), |i| n[i].to_bits()))
-        }
+        (Column::Varlen(o), Column::Varlen(n)) => place(o, n),
+        (Column::Int64(o), Column::Int64(n)) => place(o.as_slice(), n.as_slice()),
+        (Column::Float64(o), Column::Float64(n)) => place(&FloatBits(o), &FloatBits(n)),
         // Callers give both sides the same key type; an empty side has no
         // layout to disagree with.
         (_, n) => {
-            let (count, key) = (n.len(), |i| n.key_bytes(i).as_slice().to_vec());
-            place((0, |_| Vec::new()), (count, key))
+            debug_assert!(old.is_empty(), "rows_by_key over two key layouts");
+            rows_by_key(&Column::empty(n.layout_type()), n)
         }
     }
 }
@@ -75,7 +103,7 @@ pub fn group_by_key(keys: &Column, values: &Column) -> Grouped {
             keys: keys.clone(),
             values: values.clone(),
             groups: (0..=records as u32).collect(),
-            records: None,
+            origin: Origin { group_of: None },
         };
     }
     // A counting sort of the records by group, stable within each.
@@ -86,39 +114,142 @@ pub fn group_by_key(keys: &Column, values: &Column) -> Grouped {
     for g in 1..groups.len() {
         groups[g] += groups[g - 1];
     }
-    let mut next = groups[..firsts.len()].to_vec();
-    let mut order = vec![0u32; records];
-    for (record, &group) in group_of.iter().enumerate() {
-        let at = &mut next[group as usize];
-        order[*at as usize] = record as u32;
-        *at += 1;
-    }
     Grouped {
         keys: keys.gather(&firsts),
-        values: values.gather(&order),
+        values: sort_into_groups(values, &group_of, &groups),
         groups,
-        records: Some(order),
+        origin: Origin {
+            group_of: Some(group_of),
+        },
     }
 }
 
-/// [`rows_by_key`] over key getters.
-fn place<K: Hash + Eq>(
-    (olds, old_key): (usize, impl Fn(usize) -> K),
-    (news, new_key): (usize, impl Fn(usize) -> K),
-) -> Rows {
-    let mut rows: FxHashMap<K, u32> =
-        FxHashMap::with_capacity_and_hasher(olds + news.min(1 << 16), Default::default());
+/// `values` placed in their groups, in arrival order within each: value
+/// `i` goes to group `group_of[i]`, whose values start at `groups[g]` (the
+/// placing pass of a stable counting sort; `groups` has one more entry
+/// than there are groups and counts every value once).
+pub fn sort_into_groups(values: &Column, group_of: &[u32], groups: &[u32]) -> Column {
+    let mut next = groups[..groups.len().saturating_sub(1)].to_vec();
+    match values {
+        // Fixed-width values go straight to their place.
+        Column::Int64(v) => Column::Int64(scatter(v, group_of, &mut next)),
+        Column::Float64(v) => Column::Float64(scatter(v, group_of, &mut next)),
+        Column::Varlen(_) => {
+            let records: Vec<u32> = (0..values.len() as u32).collect();
+            values.gather(&scatter(&records, group_of, &mut next))
+        }
+    }
+}
+
+/// Puts `values[i]` at `next[group_of[i]]` (advancing it).
+fn scatter<T: Copy + Default>(values: &[T], group_of: &[u32], next: &mut [u32]) -> Vec<T> {
+    let mut out = vec![T::default(); values.len()];
+    for (&value, &group) in values.iter().zip(group_of) {
+        let at = &mut next[group as usize];
+        out[*at as usize] = value;
+        *at += 1;
+    }
+    out
+}
+
+/// A key column as keys that hash and compare.
+trait KeyColumn {
+    /// One key, borrowed from the column.
+    type Key<'a>: Hash + Eq
+    where
+        Self: 'a;
+    /// How many keys the column holds.
+    fn count(&self) -> usize;
+    /// Key `i` (in range).
+    fn key(&self, i: usize) -> Self::Key<'_>;
+}
+
+impl KeyColumn for Varlen {
+    type Key<'a> = &'a [u8];
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn key(&self, i: usize) -> &[u8] {
+        self.get(i)
+    }
+}
+
+impl KeyColumn for [i64] {
+    type Key<'a> = i64;
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn key(&self, i: usize) -> i64 {
+        self[i]
+    }
+}
+
+/// Float keys, compared by their bits (so `NaN` equals itself and `-0.0`
+/// is not `0.0`), as the exchange routes them.
+struct FloatBits<'a>(&'a [f64]);
+
+impl KeyColumn for FloatBits<'_> {
+    type Key<'a>
+        = u64
+    where
+        Self: 'a;
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+    fn key(&self, i: usize) -> u64 {
+        self.0[i].to_bits()
+    }
+}
+
+/// A placed key in the table: where its key is read (an old key's index,
+/// or `olds` + the record it first appeared in) and its row. Eight bytes,
+/// so the table of a partition's distinct keys stays in cache; keys are
+/// compared where they lie in their column.
+#[derive(Clone, Copy)]
+struct Placed {
+    at: u32,
+    row: u32,
+}
+
+/// [`rows_by_key`] over key columns of one kind.
+fn place<C: KeyColumn + ?Sized>(old: &C, new: &C) -> Rows {
+    let (olds, news) = (old.count(), new.count());
+    let key_at = |at: u32| match (at as usize).checked_sub(olds) {
+        None => old.key(at as usize),
+        Some(record) => new.key(record),
+    };
+    let hash = |key: &C::Key<'_>| FxBuildHasher.hash_one(key);
+    // Sized for the held keys and a few thousand new ones; it grows
+    // (hashing the placed keys again) when a batch brings more.
+    let mut table: HashTable<Placed> = HashTable::with_capacity(olds + news.min(1 << 12));
     for i in 0..olds {
-        rows.insert(old_key(i), i as u32);
+        let key = old.key(i);
+        table.insert_unique(
+            hash(&key),
+            Placed {
+                at: i as u32,
+                row: i as u32,
+            },
+            |p| hash(&key_at(p.at)),
+        );
     }
     let mut row_of = Vec::with_capacity(news);
     let mut new_keys = Vec::new();
     for i in 0..news {
-        let next = (olds + new_keys.len()) as u32;
-        let row = *rows.entry(new_key(i)).or_insert_with(|| {
-            new_keys.push(i as u32);
-            next
-        });
+        let key = new.key(i);
+        let entry = table.entry(hash(&key), |p| key_at(p.at) == key, |p| hash(&key_at(p.at)));
+        let row = match entry {
+            Entry::Occupied(placed) => placed.get().row,
+            Entry::Vacant(slot) => {
+                let row = (olds + new_keys.len()) as u32;
+                new_keys.push(i as u32);
+                slot.insert(Placed {
+                    at: (olds + i) as u32,
+                    row,
+                });
+                row
+            }
+        };
         row_of.push(row);
     }
     Rows { row_of, new_keys }
@@ -137,7 +268,17 @@ mod tests {
         assert_eq!(grouped.keys, Batch::text(["b", "a", "c"]).values);
         assert_eq!(grouped.values, Column::Int64(vec![1, 3, 6, 2, 5, 4]));
         assert_eq!(grouped.groups, [0, 3, 5, 6]);
-        assert_eq!(grouped.records, Some(vec![0, 2, 5, 1, 4, 3]));
+        let records: Vec<_> = (0..7)
+            .map(|i| grouped.origin.record_of(&grouped.groups, i))
+            .collect();
+        assert_eq!(
+            records,
+            [0, 2, 5, 1, 4, 3]
+                .map(Some)
+                .into_iter()
+                .chain([None])
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use crate::batch::{Batch, Column, RecordType, ValueType};
 use crate::exchange::partition_of;
-use crate::grouping::rows_by_key;
+use crate::grouping::{rows_by_key, sort_into_groups};
 use crate::plugin::{MappingBatch, StateBatch, StateUpdate};
 
 /// One bucket's keys and states.
@@ -280,14 +280,12 @@ impl KeyedState {
         for (slot, &row) in included.iter().enumerate() {
             groups[slot + 1] = groups[slot] + counts[row as usize];
         }
-        let mut next = groups.clone();
-        let mut order = vec![0u32; grouping.row_of.len()];
-        for (record, &row) in grouping.row_of.iter().enumerate() {
-            let at = &mut next[slot_of[row as usize] as usize];
-            order[*at as usize] = record as u32;
-            *at += 1;
-        }
-        let values = new.values.gather(&order);
+        let slots: Vec<u32> = grouping
+            .row_of
+            .iter()
+            .map(|&row| slot_of[row as usize])
+            .collect();
+        let values = sort_into_groups(&new.values, &slots, &groups);
         Prepared {
             layout: Layout {
                 range,

@@ -20,7 +20,7 @@ use super::{
     StateUpdate, ValueGroups,
 };
 use crate::batch::{Batch, Column, RecordType, ValueType};
-use crate::grouping::group_by_key;
+use crate::grouping::{Grouped, group_by_key};
 
 /// Indices of the exported functions, resolved once per component.
 pub(crate) struct ExportIndices {
@@ -235,14 +235,15 @@ impl Plugin {
         output: RecordType,
         site: &CallSite,
     ) -> Result<Batch, Box<CallError>> {
-        let (keys, groups, records) = match &input.keys {
+        let (keys, groups, origin) = match &input.keys {
             Some(keys) => {
-                let grouped = group_by_key(keys, &input.values);
-                let groups = ValueGroups {
-                    values: grouped.values,
-                    groups: grouped.groups,
-                };
-                (Some(grouped.keys), groups, grouped.records)
+                let Grouped {
+                    keys,
+                    values,
+                    groups,
+                    origin,
+                } = group_by_key(keys, &input.values);
+                (Some(keys), ValueGroups { values, groups }, Some(origin))
             }
             None => {
                 let records = input.len() as u32;
@@ -272,10 +273,11 @@ impl Plugin {
                     record: Some(record),
                     ..
                 } = &mut error.failure
-                    && let Some(input_record) =
-                        records.as_ref().and_then(|r| r.get(*record as usize))
+                    && let Some(input_record) = origin
+                        .as_ref()
+                        .and_then(|o| o.record_of(&groups.groups, *record))
                 {
-                    *record = *input_record;
+                    *record = input_record;
                 }
                 error
             })?;
