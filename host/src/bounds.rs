@@ -200,6 +200,11 @@ integer_range!(
     max_files_per_batch: usize = 1..=1_000_000
 );
 integer_range!(
+    /// `max_batch_mib` of a `files` source: the input one batch reads (its
+    /// text column's 32-bit offsets address under 4 GiB).
+    max_batch_mib: usize = 1..=4_095, "MiB"
+);
+integer_range!(
     /// `buffer_mib` of a `socket` source: what it holds before the next batch.
     buffer_mib: usize = 1..=16_384, "MiB"
 );

@@ -27,6 +27,7 @@
 //! path = "in"
 //! include_existing = false     # read files already there at start
 //! # max_files_per_batch = 1    (files: at most this many per batch, in name order)
+//! # max_batch_mib = 1024       (files: at most this much input per batch, in name order)
 //! invalid_utf8 = "replace"     # or "skip" or "fail"
 //! max_line_bytes = 8388608     # longer lines follow long_lines
 //! long_lines = "split"         # or "skip" or "fail"
@@ -175,6 +176,11 @@ pub enum LongLines {
 /// The default `max_line_bytes`: 8 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 8 << 20;
 
+/// The default `max_batch_mib` of a files source: a backlog is read in
+/// batches of about 1 GiB, so a batch's peak memory (about twice its input)
+/// stays near 2 GiB whatever waits in the directory.
+pub const DEFAULT_FILES_MAX_BATCH_MIB: usize = 1024;
+
 /// The default `buffer_mib` of a socket source.
 pub const DEFAULT_SOCKET_BUFFER_MIB: usize = 64;
 
@@ -191,6 +197,11 @@ pub struct SourceConfig {
     /// `files`: the most files one batch reads, in name order; the rest
     /// wait for later batches (default: no limit).
     pub max_files_per_batch: Option<Spanned<i64>>,
+    /// `files`: the most input one batch reads, in MiB (default 1024):
+    /// files are taken in name order while their sizes fit, the rest wait;
+    /// a single larger file is read alone.
+    #[serde(default, deserialize_with = "crate::bounds::max_batch_mib::optional")]
+    pub max_batch_mib: Option<usize>,
     /// `socket`: the host to connect to (default `127.0.0.1`).
     pub host: Option<Spanned<String>>,
     /// `socket`: the port to connect to.

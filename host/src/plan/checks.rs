@@ -68,6 +68,10 @@ pub(super) fn source_spec(
                 dir: file.resolve(path.get_ref()),
                 include_existing: cfg.include_existing.as_ref().is_some_and(|b| *b.get_ref()),
                 max_files_per_batch,
+                max_batch_bytes: cfg
+                    .max_batch_mib
+                    .unwrap_or(crate::config::DEFAULT_FILES_MAX_BATCH_MIB)
+                    << 20,
             }
         }
         SourceKind::Socket => {
@@ -79,6 +83,9 @@ pub(super) fn source_spec(
             }
             if let Some(max) = &cfg.max_files_per_batch {
                 return Err(misplaced("max_files_per_batch", max.span(), "socket"));
+            }
+            if cfg.max_batch_mib.is_some() {
+                return Err(misplaced("max_batch_mib", kind_span, "socket"));
             }
             let Some(port) = &cfg.port else {
                 return Err(file

@@ -100,6 +100,9 @@ pub enum SourceSpecKind {
         include_existing: bool,
         /// The most files a batch reads, in name order.
         max_files_per_batch: Option<usize>,
+        /// The most input bytes a batch reads (a single larger file is
+        /// read alone).
+        max_batch_bytes: usize,
     },
     /// Lines from a TCP server.
     Socket {

@@ -82,6 +82,9 @@ pub struct FilesSource {
     decoder: LineDecoder,
     /// The most files a batch reads (`None`: no limit).
     max_files_per_batch: Option<usize>,
+    /// The most input bytes one batch reads; a single larger file is read
+    /// alone.
+    max_batch_bytes: usize,
 }
 
 /// Whether `name` is hidden or temporary, and so never read.
@@ -157,6 +160,7 @@ impl FilesSource {
             _watcher: watcher,
             decoder: LineDecoder::new(policy),
             max_files_per_batch: None,
+            max_batch_bytes: MAX_BATCH_BYTES,
         };
         let existing = source.list()?.into_iter().map(|entry| entry.name);
         if include_existing {
@@ -176,6 +180,13 @@ impl FilesSource {
     /// Reads at most `max` files per batch (`None`: no limit).
     pub fn with_max_files_per_batch(mut self, max: Option<usize>) -> Self {
         self.max_files_per_batch = max;
+        self
+    }
+
+    /// Reads at most `max` bytes of files per batch (files in name order
+    /// while they fit; a single larger file alone), at most 4 GiB.
+    pub fn with_max_batch_bytes(mut self, max: usize) -> Self {
+        self.max_batch_bytes = max.clamp(1, MAX_BATCH_BYTES);
         self
     }
 
@@ -355,7 +366,12 @@ impl Source for FilesSource {
             ready.push((name, size, link));
         }
         // Listed in name order: the first ones are read, the rest wait.
+        let listed = ready.len();
         ready.truncate(self.max_files_per_batch.unwrap_or(usize::MAX));
+        ready.truncate(fitting(&ready, self.max_batch_bytes));
+        if ready.len() < listed {
+            tracing::info!(source = %self.name, %batch_time, taken = ready.len(), waiting = listed - ready.len(), "batch full (max_files_per_batch, max_batch_mib): the other files wait for the next batches, in name order");
+        }
         // Partitions are sized from the listed sizes; each file is decoded
         // into them as soon as it is read and its bytes dropped, so the
         // batch is held once, not twice.
@@ -392,9 +408,39 @@ impl Source for FilesSource {
     }
 }
 
+/// How many of the `ready` files (in order) a batch of at most `budget`
+/// bytes takes: those whose listed sizes fit, and always the first.
+fn fitting(ready: &[(OsString, u64, bool)], budget: usize) -> usize {
+    let mut used: u64 = 0;
+    ready
+        .iter()
+        .take_while(|(_, size, _)| {
+            used = used.saturating_add(*size);
+            used <= budget as u64
+        })
+        .count()
+        .max(ready.len().min(1))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_ignored;
+    use super::{fitting, is_ignored};
+
+    #[test]
+    fn a_batch_takes_the_files_that_fit_in_name_order_and_always_one() {
+        let ready: Vec<_> = [400, 500, 100, 900]
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| (format!("f{i}").into(), size, false))
+            .collect();
+        assert_eq!(fitting(&ready, 1000), 3);
+        assert_eq!(fitting(&ready, 899), 1);
+        // A first file over the budget is read alone; none is lost.
+        assert_eq!(fitting(&ready, 100), 1);
+        assert_eq!(fitting(&ready[3..], 100), 1);
+        assert_eq!(fitting(&[], 100), 0);
+        assert_eq!(fitting(&ready, usize::MAX), 4);
+    }
 
     #[test]
     fn hidden_and_temporary_names_are_ignored() {

@@ -93,9 +93,11 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, Error> {
             dir,
             include_existing,
             max_files_per_batch,
+            max_batch_bytes,
         } => Box::new(
             files::FilesSource::open(&spec.name, dir, *include_existing, spec.lines)?
-                .with_max_files_per_batch(*max_files_per_batch),
+                .with_max_files_per_batch(*max_files_per_batch)
+                .with_max_batch_bytes(*max_batch_bytes),
         ),
         SourceSpecKind::Socket {
             host,

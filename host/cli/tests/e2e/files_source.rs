@@ -81,6 +81,55 @@ fn files_present_at_start_are_skipped_unless_include_existing() {
 }
 
 #[test]
+fn a_backlog_is_read_in_batches_of_max_batch_mib_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let word_file = |word: &str, kib: usize| format!("{word}\n").repeat(kib * 512);
+    let (f0, f1, f2, f3) = (
+        word_file("a", 600),
+        word_file("b", 600),
+        word_file("c", 100),
+        word_file("d", 2048),
+    );
+    // 600 KiB, then 600 + 100 KiB, then a 2 MiB file over the budget,
+    // which is read alone rather than skipped.
+    write_inputs(
+        dir.path(),
+        &[("f0", &f0), ("f1", &f1), ("f2", &f2), ("f3", &f3)],
+    );
+    let pipeline = wordcount_pipeline(
+        dir.path(),
+        "in",
+        "include_existing = true\nmax_batch_mib = 1",
+        "",
+    );
+    let child = sluice(&["run", pipeline.to_str().unwrap(), "--stop-when-idle", "1"])
+        .env("SLUICE_LOG", "info")
+        .spawn()
+        .unwrap();
+    let output = wait(child, Duration::from_secs(120));
+    stdout_of(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let pair = |word: &str, n: i64| format!("{{\"key\": \"{word}\", \"value\": {n}}}");
+    assert_eq!(
+        sorted_batches(dir.path(), "counts"),
+        [
+            vec![pair("a", 600 * 512)],
+            vec![pair("b", 600 * 512), pair("c", 100 * 512)],
+            vec![pair("d", 2048 * 512)],
+            vec![],
+        ]
+    );
+    // Two batches left files waiting, and said so.
+    assert_eq!(
+        stderr
+            .matches("batch full (max_files_per_batch, max_batch_mib)")
+            .count(),
+        2,
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_file_written_in_place_is_read_only_once_closed() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");

@@ -246,6 +246,12 @@ fn numbers_out_of_range_are_refused_with_their_position() {
     );
     refused_with(
         PipelineFile::new("1s")
+            .files_source("lines", "in", "max_batch_mib = 4096")
+            .pprint("out", "lines"),
+        "p.toml:5:17: `max_batch_mib` = 4096 is out of range: it must be between 1 and 4095 MiB",
+    );
+    refused_with(
+        PipelineFile::new("1s")
             .files_source("lines", "in", "")
             .table(
                 "sinks.out",
