@@ -11,7 +11,7 @@ use crate::plan::Plan;
 use crate::plugin::PluginEngine;
 use crate::plugin::compile::CompileIsolation;
 use crate::plugin::engine::EngineSettings;
-use crate::scheduler::{self, RunSummary, StopConditions};
+use crate::scheduler::{self, RunSummary, Shutdown, StopConditions};
 use crate::status::StatusBoard;
 
 /// How long a watched plugin file must be quiet before it is reloaded
@@ -91,7 +91,7 @@ pub async fn run(
     path: &Path,
     options: &PipelineOptions,
     stop: StopConditions,
-    shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: Arc<tokio::sync::watch::Sender<Shutdown>>,
 ) -> Result<RunSummary, Error> {
     // Loading runs plugin code (`describe`, `init`), which may write to
     // stdout or stderr: that must happen off the async runtime's threads,
@@ -107,14 +107,21 @@ pub async fn run(
     let executor = Executor::new(plan.clone(), threads)?;
     let registry = Arc::new(Registry::new(plan.clone(), engine));
     let status = Arc::new(StatusBoard::default());
-    let control = crate::control::start(registry.clone(), status.clone()).await?;
+    let control = crate::control::start(registry.clone(), status.clone(), shutdown.clone()).await?;
     let _watcher = if options.watch {
         let debounce = WATCH_DEBOUNCE.min(plan.batch_interval / 4);
         Some(crate::deploy::watch::start(registry.clone(), debounce)?)
     } else {
         None
     };
-    let result = scheduler::run(executor, registry.clone(), status, stop, shutdown).await;
+    let result = scheduler::run(
+        executor,
+        registry.clone(),
+        status,
+        stop,
+        shutdown.subscribe(),
+    )
+    .await;
     registry.pipeline_stopped();
     control.shutdown().await;
     result

@@ -20,8 +20,11 @@
 //! written, so no record is lost or doubled.
 //!
 //! The run stops after `max_batches`, after `stop_when_idle` consecutive
-//! batches without input, or when the shutdown signal fires; the batch under
-//! way is always finished first.
+//! batches without input, or when asked to ([`Shutdown`]); the batch under
+//! way is always finished first. A graceful stop (the first Ctrl-C or
+//! SIGTERM, or `sluice stop --graceful`) is Spark's `stopGracefully`: the
+//! sources stop taking in input, the batches go on at their times until
+//! everything received has been processed, then the run ends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +48,42 @@ pub struct StopConditions {
     pub max_batches: Option<u64>,
     /// Stop after this many consecutive batches without input.
     pub stop_when_idle: Option<u64>,
+}
+
+/// What the run was asked to do about stopping; each request only ever
+/// moves it further (a graceful stop can become an immediate one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Shutdown {
+    /// Keep running.
+    #[default]
+    Running,
+    /// Stop taking in input, process what was received, then stop.
+    Graceful,
+    /// Stop after the batch under way.
+    Now,
+}
+
+impl Shutdown {
+    /// Asks `sender`'s run to stop this way, unless it was already asked
+    /// for a stop at least as prompt; returns what it is asked now.
+    pub fn request(self, sender: &tokio::sync::watch::Sender<Shutdown>) -> Shutdown {
+        sender.send_if_modified(|asked| {
+            let further = self > *asked;
+            if further {
+                *asked = self;
+            }
+            further
+        });
+        *sender.borrow()
+    }
+
+    /// What a repeated stop signal asks: graceful first, then at once.
+    pub fn next(self) -> Shutdown {
+        match self {
+            Shutdown::Running => Shutdown::Graceful,
+            Shutdown::Graceful | Shutdown::Now => Shutdown::Now,
+        }
+    }
 }
 
 /// What a run did.
@@ -84,6 +123,23 @@ struct BatchDone {
 }
 
 impl Job {
+    /// Stops every source taking in input (a graceful stop).
+    fn stop_receiving(&mut self, pipeline: &str) -> Result<(), Error> {
+        tracing::info!(
+            pipeline,
+            "graceful stop: no more input is taken; processing what was received (stop again to stop after the current batch)"
+        );
+        for source in &mut self.sources {
+            source.stop_receiving()?;
+        }
+        Ok(())
+    }
+
+    /// Whether a source still holds input it received.
+    fn has_pending(&self) -> bool {
+        self.sources.iter().any(|s| s.has_pending())
+    }
+
     /// Polls, runs and writes one batch.
     fn run(&mut self, batch_time: BatchTime, registry: &Registry) -> Result<BatchDone, Error> {
         let partitioning = self.executor.plan().partitioning;
@@ -138,7 +194,7 @@ pub async fn run(
     registry: Arc<Registry>,
     status: Arc<StatusBoard>,
     stop: StopConditions,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut shutdown: tokio::sync::watch::Receiver<Shutdown>,
 ) -> Result<RunSummary, Error> {
     let plan = executor.plan().clone();
     let sources = plan
@@ -178,20 +234,43 @@ pub async fn run(
     let mut summary = RunSummary::default();
     let mut idle = 0u64;
     let mut next = start;
+    let mut draining = false;
     loop {
         let wait = if std::mem::take(&mut run_at_once) {
             Duration::ZERO
         } else {
             Duration::from_millis((next.0 - BatchTime::now().0).max(0) as u64)
         };
-        if !wait.is_zero() {
+        let tick = tokio::time::Instant::now() + wait;
+        // Until the tick, or an immediate stop; a graceful one starts
+        // draining at once and the batch still runs at its time.
+        loop {
+            let asked = *shutdown.borrow_and_update();
+            if asked == Shutdown::Graceful && !draining {
+                draining = true;
+                if let Some(job) = &mut job {
+                    job.stop_receiving(&plan.name)?;
+                }
+            }
+            if asked == Shutdown::Now || tokio::time::Instant::now() >= tick {
+                break;
+            }
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => {}
+                () = tokio::time::sleep_until(tick) => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        // Nobody can ask any more: wait for the tick.
+                        tokio::time::sleep_until(tick).await;
+                    }
+                }
             }
         }
-        if *shutdown.borrow() {
-            tracing::info!(pipeline = %plan.name, "shutdown requested; stopping between batches");
+        if *shutdown.borrow() == Shutdown::Now {
+            tracing::info!(pipeline = %plan.name, "stop requested; stopping between batches");
+            break;
+        }
+        if draining && job.as_ref().is_none_or(|job| !job.has_pending()) {
+            tracing::info!(pipeline = %plan.name, "graceful stop: everything received was processed; stopping");
             break;
         }
         let batch_time = next;
@@ -234,6 +313,10 @@ pub async fn run(
         }
         idle = if input_records == 0 { idle + 1 } else { 0 };
         if stop.max_batches.is_some_and(|max| summary.batches >= max) {
+            break;
+        }
+        if draining && job.as_ref().is_none_or(|job| !job.has_pending()) {
+            tracing::info!(pipeline = %plan.name, "graceful stop: everything received was processed; stopping");
             break;
         }
         if stop.stop_when_idle.is_some_and(|n| idle >= n) {

@@ -17,6 +17,7 @@ use sluice::ErrorKind;
 use sluice::control::protocol::{Envelope, MAX_REQUEST_LINE, PROTOCOL_VERSION, Request, Response};
 use sluice::deploy::Registry;
 use sluice::pipeline::{self, PipelineOptions};
+use sluice::scheduler::Shutdown;
 use sluice::status::StatusBoard;
 use sluice_test_fixtures as fixtures;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -305,7 +306,7 @@ fn pipeline_files(rng: &mut fastrand::Rng, budget: Duration) {
 /// fields) and maybe a payload.
 fn request_bytes(rng: &mut fastrand::Rng) -> Vec<u8> {
     let stream = pick(rng, &["words", "pairs", "counts", "", "nope"]).to_string();
-    let request = match rng.u8(..6) {
+    let request = match rng.u8(..7) {
         0 => Request::Status,
         1 => Request::History { stream },
         2 => Request::Rollback {
@@ -317,6 +318,9 @@ fn request_bytes(rng: &mut fastrand::Rng) -> Vec<u8> {
             wait: rng.bool(),
         },
         4 => Request::Discard { stream },
+        5 => Request::Stop {
+            graceful: rng.bool(),
+        },
         _ => Request::Deploy {
             stream,
             file_name: pick(rng, &["x.wasm", "", "../../etc/passwd", "a/b.wasm"]).to_string(),
@@ -373,9 +377,12 @@ fn control_requests(rng: &mut fastrand::Rng, budget: Duration) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let registry = Arc::new(Registry::new(plan, engine));
-        let server = sluice::control::start(registry.clone(), Arc::new(StatusBoard::default()))
-            .await
-            .unwrap();
+        // A `stop` among the requests only records the request here.
+        let shutdown = Arc::new(tokio::sync::watch::Sender::new(Shutdown::Running));
+        let server =
+            sluice::control::start(registry.clone(), Arc::new(StatusBoard::default()), shutdown)
+                .await
+                .unwrap();
         let started = Instant::now();
         let mut answered = 0;
         while started.elapsed() < budget {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use sluice::control::client::{self, Endpoint};
 use sluice::control::protocol::{Reply, Request};
 use sluice::pipeline::{self, PipelineOptions};
-use sluice::scheduler::StopConditions;
+use sluice::scheduler::{Shutdown, StopConditions};
 use sluice_test_fixtures::{self as fixtures, PipelineFile};
 
 fn main() {
@@ -61,8 +61,9 @@ fn measure(dir: &Path, name: &str, interval: Duration, cache: bool, deploys: usi
         .enable_all()
         .build()
         .unwrap();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = std::sync::Arc::new(tokio::sync::watch::Sender::new(Shutdown::Running));
     let run_path = pipeline.clone();
+    let stopped = stop.clone();
     let run = runtime.spawn(async move {
         pipeline::run(&run_path, &options, StopConditions::default(), stopped).await
     });
@@ -109,7 +110,7 @@ fn measure(dir: &Path, name: &str, interval: Duration, cache: bool, deploys: usi
         let fraction = (i as f64 * 0.618_034).fract();
         std::thread::sleep(interval.mul_f64(fraction));
     }
-    stop.send(true).unwrap();
+    Shutdown::Now.request(&stop);
     let summary = runtime.block_on(run).unwrap().unwrap();
     let stats = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);

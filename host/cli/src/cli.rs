@@ -21,8 +21,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a pipeline until Ctrl-C or SIGTERM (the current batch finishes
-    /// first), or a stop condition.
+    /// Run a pipeline until stopped or a stop condition. The first Ctrl-C or
+    /// SIGTERM stops gracefully (no more input is taken, what was received
+    /// is processed); a second one stops after the current batch.
     Run(RunArgs),
     /// Check a pipeline file and its plugins without running it.
     Check(PipelineArgs),
@@ -45,6 +46,8 @@ pub enum Command {
     Promote(StreamArgs),
     /// Stop shadowing a stream and drop the candidate.
     Discard(StreamArgs),
+    /// Stop the running pipeline after its current batch, or gracefully.
+    Stop(StopArgs),
 }
 
 /// Which running pipeline a control command talks to.
@@ -90,6 +93,18 @@ pub struct DeployArgs {
 /// `sluice status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The running pipeline.
+    #[command(flatten)]
+    pub target: ControlArgs,
+}
+
+/// `sluice stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Take no more input and process what was received first (Spark's
+    /// `stopGracefully`), as the first Ctrl-C or SIGTERM does.
+    #[arg(long)]
+    pub graceful: bool,
     /// The running pipeline.
     #[command(flatten)]
     pub target: ControlArgs,

@@ -5,6 +5,7 @@ mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -15,7 +16,7 @@ use sluice::pipeline::{self, PipelineOptions};
 use sluice::plugin::PluginEngine;
 use sluice::plugin::compile::{self, CompileIsolation};
 use sluice::plugin::engine::EngineSettings;
-use sluice::scheduler::StopConditions;
+use sluice::scheduler::{Shutdown, StopConditions};
 
 fn main() -> ExitCode {
     // The compile child (see `sluice::plugin::compile`): no CLI, no logs.
@@ -106,10 +107,20 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 .build()
                 .context("cannot start the async runtime")?;
             runtime.block_on(async {
-                let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+                let shutdown = Arc::new(tokio::sync::watch::Sender::new(Shutdown::Running));
+                let signalled = shutdown.clone();
                 tokio::spawn(async move {
-                    wait_for_signal().await;
-                    let _ = stop_sender.send(true);
+                    let mut terminate = listen_for_sigterm();
+                    // The first signal stops gracefully, the next at once.
+                    loop {
+                        let signal = wait_for_signal(&mut terminate).await;
+                        // (The value's lock is let go before asking.)
+                        let next = signalled.borrow().next();
+                        match next.request(&signalled) {
+                            Shutdown::Graceful => tracing::info!("{signal}: stopping gracefully; {signal} again stops after the current batch"),
+                            _ => tracing::info!("{signal}: stopping after the current batch"),
+                        }
+                    }
                 });
                 let stop = StopConditions {
                     max_batches: args.max_batches,
@@ -119,7 +130,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     watch: args.watch,
                     ..options(&args.pipeline)
                 };
-                pipeline::run(&args.pipeline.pipeline, &options, stop, stop_receiver)
+                pipeline::run(&args.pipeline.pipeline, &options, stop, shutdown)
                     .await
                     .map(drop)
             })?;
@@ -267,6 +278,13 @@ fn execute(command: Command) -> anyhow::Result<()> {
             },
             &[],
         )?,
+        Command::Stop(args) => control(
+            &args.target,
+            Request::Stop {
+                graceful: args.graceful,
+            },
+            &[],
+        )?,
     }
     Ok(())
 }
@@ -302,23 +320,23 @@ fn control(target: &ControlArgs, request: Request, payload: &[u8]) -> anyhow::Re
         Reply::Status(report) => sluice::control::report::status(report),
         Reply::History(report) => sluice::control::report::history(report),
         Reply::Changed(report) => sluice::control::report::change(report),
+        Reply::Stopping(report) => format!("{}\n", report.message),
     };
     print!("{text}");
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn wait_for_signal() {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => Some(signal),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                None
-            }
-        };
+/// SIGTERM's stream, if the process can listen for it.
+fn listen_for_sigterm() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot listen for SIGTERM"))
+        .ok()
+}
+
+/// Resolves on Ctrl-C or SIGTERM, with the signal's name.
+async fn wait_for_signal(terminate: &mut Option<tokio::signal::unix::Signal>) -> &'static str {
     let term = async {
-        match &mut terminate {
+        match terminate {
             Some(signal) => {
                 signal.recv().await;
             }
@@ -326,7 +344,7 @@ async fn wait_for_signal() {
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: finishing the current batch"),
-        () = term => tracing::info!("SIGTERM: finishing the current batch"),
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        () = term => "SIGTERM",
     }
 }

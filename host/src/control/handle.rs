@@ -18,10 +18,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::listen::{AUTH_DEADLINE, MAX_CONNECTIONS};
 use super::protocol::{
     ChangeReport, Envelope, FirstBatch, HistoryReport, MAX_REQUEST_LINE, PROTOCOL_VERSION, Reply,
-    Request, Response, SourceStatus, StateStatus, StatusReport, WindowStatus,
+    Request, Response, SourceStatus, StateStatus, StatusReport, StopReport, WindowStatus,
 };
 use crate::deploy::registry::{Change, CompletedBatch};
 use crate::deploy::{Origin, Registry};
+use crate::scheduler::Shutdown;
 use crate::status::StatusBoard;
 
 /// The most a refused client's leftover request is read before closing.
@@ -36,6 +37,8 @@ pub(super) struct Context {
     pub registry: Arc<Registry>,
     /// Its progress.
     pub status: Arc<StatusBoard>,
+    /// Where `stop` asks the run to stop.
+    pub shutdown: Arc<tokio::sync::watch::Sender<Shutdown>>,
 }
 
 /// An accepted connection, with who is at the other end.
@@ -252,6 +255,23 @@ async fn handle<R: AsyncRead + Unpin>(
     let registry = &context.registry;
     match request {
         Request::Status => Ok(Reply::Status(status(context))),
+        Request::Stop { graceful } => {
+            let asked = if graceful {
+                Shutdown::Graceful
+            } else {
+                Shutdown::Now
+            };
+            let now = asked.request(&context.shutdown);
+            let pipeline = registry.plan().name.clone();
+            let message = match now {
+                Shutdown::Graceful => format!(
+                    "pipeline `{pipeline}` is stopping gracefully: it takes no more input, processes what it received, then exits"
+                ),
+                _ => format!("pipeline `{pipeline}` stops after the batch under way"),
+            };
+            tracing::info!(pipeline = %pipeline, graceful, "stop requested over the control endpoint");
+            Ok(Reply::Stopping(StopReport { pipeline, message }))
+        }
         Request::History { stream } => {
             let (versions, events) = registry.history(&stream).map_err(|e| e.to_string())?;
             Ok(Reply::History(HistoryReport {

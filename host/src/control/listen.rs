@@ -26,6 +26,7 @@ use super::handle::{self, Admission, Connection, Context};
 use crate::deploy::Registry;
 use crate::error::{Error, ErrorKind};
 use crate::plan::TcpControlSpec;
+use crate::scheduler::Shutdown;
 use crate::status::StatusBoard;
 
 /// Authenticated requests handled at once, over both listeners.
@@ -128,6 +129,7 @@ impl Listener {
 pub async fn start(
     registry: Arc<Registry>,
     status: Arc<StatusBoard>,
+    shutdown: Arc<watch::Sender<Shutdown>>,
 ) -> Result<ControlServer, Error> {
     let plan = registry.plan().clone();
     let socket = plan.state_dir.join(super::SOCKET_NAME);
@@ -144,7 +146,11 @@ pub async fn start(
             }
         }
     }
-    let context = Arc::new(Context { registry, status });
+    let context = Arc::new(Context {
+        registry,
+        status,
+        shutdown,
+    });
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let (stop, stopped) = watch::channel(false);
     let mut loops = JoinSet::new();

@@ -70,6 +70,12 @@ pub enum Request {
         /// The stream.
         stream: String,
     },
+    /// Stop the run: after the batch under way, or gracefully (no more
+    /// input taken, what was received processed first).
+    Stop {
+        /// Process what was received before stopping.
+        graceful: bool,
+    },
 }
 
 impl Request {
@@ -82,6 +88,7 @@ impl Request {
             Request::Rollback { .. } => "rollback",
             Request::Promote { .. } => "promote",
             Request::Discard { .. } => "discard",
+            Request::Stop { .. } => "stop",
         }
     }
 }
@@ -112,6 +119,17 @@ pub enum Reply {
     History(HistoryReport),
     /// For `deploy`, `rollback`, `promote` and `discard`.
     Changed(ChangeReport),
+    /// For `stop`.
+    Stopping(StopReport),
+}
+
+/// What a `stop` asked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StopReport {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// One sentence: how it stops.
+    pub message: String,
 }
 
 /// The pipeline and its streams.

@@ -85,6 +85,9 @@ pub struct FilesSource {
     /// The most input bytes one batch reads; a single larger file is read
     /// alone.
     max_batch_bytes: usize,
+    /// After [`Source::stop_receiving`]: the files that were complete then,
+    /// the only ones still read.
+    received: Option<HashSet<OsString>>,
 }
 
 /// Whether `name` is hidden or temporary, and so never read.
@@ -161,6 +164,7 @@ impl FilesSource {
             decoder: LineDecoder::new(policy),
             max_files_per_batch: None,
             max_batch_bytes: MAX_BATCH_BYTES,
+            received: None,
         };
         let existing = source.list()?.into_iter().map(|entry| entry.name);
         if include_existing {
@@ -346,24 +350,13 @@ impl Source for FilesSource {
         batch_time: BatchTime,
         partitioning: &Partitioning,
     ) -> Result<Vec<Batch>, Error> {
-        let listed = self.list()?;
-        self.drain_events();
-        let mut ready = Vec::new();
-        for Listed { name, size, link } in listed {
-            // A link's target gets no events here: its size must settle.
-            if self.being_written.contains(&name) && !link {
-                tracing::debug!(source = %self.name, file = ?name, "file still open for writing; read once closed");
-                self.unsettled.insert(name, size);
-                continue;
-            }
-            // Without a completion event (it may still be on its way), a
-            // file is read once two listings in a row find the same size.
-            let complete = self.completed.contains(&name) && !link;
-            if !complete && self.unsettled.get(&name) != Some(&size) {
-                self.unsettled.insert(name, size);
-                continue;
-            }
-            ready.push((name, size, link));
+        let mut ready = self.complete_files()?;
+        if let Some(received) = &mut self.received {
+            // Stopping: only what was received before the stop, and of that
+            // only what is still complete (not vanished nor reopened).
+            ready.retain(|(name, _, _)| received.contains(name));
+            let still: HashSet<&OsString> = ready.iter().map(|(name, _, _)| name).collect();
+            received.retain(|name| still.contains(name));
         }
         // Listed in name order: the first ones are read, the rest wait.
         let listed = ready.len();
@@ -400,11 +393,54 @@ impl Source for FilesSource {
             self.unsettled.remove(&name);
             self.seen.insert(name);
         }
+        if let Some(received) = &mut self.received {
+            // Read, or given up on after its attempts.
+            received.retain(|name| !self.seen.contains(name));
+        }
         Ok(lines.finish())
     }
 
     fn stats(&self) -> SourceStats {
         self.decoder.stats
+    }
+
+    /// Keeps the files complete now (by the usual rules) as the last ones
+    /// read; files that arrive later are left for the next run.
+    fn stop_receiving(&mut self) -> Result<(), Error> {
+        let complete = self.complete_files()?;
+        self.received = Some(complete.into_iter().map(|(name, _, _)| name).collect());
+        Ok(())
+    }
+
+    fn has_pending(&self) -> bool {
+        self.received.as_ref().is_some_and(|r| !r.is_empty())
+    }
+}
+
+impl FilesSource {
+    /// The files not read yet that are complete by the source's rules, in
+    /// name order, with their listed size and whether each is a link.
+    fn complete_files(&mut self) -> Result<Vec<(OsString, u64, bool)>, Error> {
+        let listed = self.list()?;
+        self.drain_events();
+        let mut ready = Vec::new();
+        for Listed { name, size, link } in listed {
+            // A link's target gets no events here: its size must settle.
+            if self.being_written.contains(&name) && !link {
+                tracing::debug!(source = %self.name, file = ?name, "file still open for writing; read once closed");
+                self.unsettled.insert(name, size);
+                continue;
+            }
+            // Without a completion event (it may still be on its way), a
+            // file is read once two listings in a row find the same size.
+            let complete = self.completed.contains(&name) && !link;
+            if !complete && self.unsettled.get(&name) != Some(&size) {
+                self.unsettled.insert(name, size);
+                continue;
+            }
+            ready.push((name, size, link));
+        }
+        Ok(ready)
     }
 }
 

@@ -79,6 +79,18 @@ pub trait Source: Send {
 
     /// Counters so far.
     fn stats(&self) -> SourceStats;
+
+    /// Stops taking in input, for a graceful stop: what was received
+    /// before stays for the next polls, nothing new is added.
+    ///
+    /// # Errors
+    ///
+    /// When the source cannot tell what it has received (its directory
+    /// cannot be listed).
+    fn stop_receiving(&mut self) -> Result<(), Error>;
+
+    /// Whether input that was received still waits for a poll.
+    fn has_pending(&self) -> bool;
 }
 
 /// Opens the source `spec` describes. Socket sources start their reader on

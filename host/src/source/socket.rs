@@ -123,6 +123,19 @@ impl Source for SocketSource {
     fn stats(&self) -> SourceStats {
         self.buffer.lock().decoder.stats
     }
+
+    /// Stops reading from the server: the lines in the buffer are still
+    /// taken by the next poll; a line the server had not ended with `\n`
+    /// yet is not.
+    fn stop_receiving(&mut self) -> Result<(), Error> {
+        self.reader.abort();
+        Ok(())
+    }
+
+    fn has_pending(&self) -> bool {
+        let shared = self.buffer.lock();
+        !shared.lines.is_empty() || shared.failure.is_some()
+    }
 }
 
 async fn read_forever(name: String, host: String, port: u16, buffer: Arc<Buffer>) {

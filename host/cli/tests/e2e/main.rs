@@ -16,6 +16,7 @@ mod plugin_failures;
 mod pprint;
 mod socket_source;
 mod state;
+mod stopping;
 mod untrusted;
 mod values_and_reduce;
 mod windows;
