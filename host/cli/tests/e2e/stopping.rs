@@ -33,6 +33,16 @@ fn run_logged(pipeline: &Path) -> Child {
         .unwrap()
 }
 
+/// The slow word count over [`THREE_FILES`], running, its first batch
+/// (of `f0.txt`) committed; its pipeline file and process.
+fn running_after_first_batch(dir: &Path) -> (std::path::PathBuf, Child) {
+    write_inputs(dir, THREE_FILES);
+    let pipeline = slow_wordcount(dir);
+    let child = run_logged(&pipeline);
+    wait_for_batches(dir, 1);
+    (pipeline, child)
+}
+
 fn signal(child: &Child, name: &str) {
     let status = std::process::Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
@@ -53,10 +63,7 @@ fn wait_for_batches(dir: &Path, n: usize) {
 #[test]
 fn sigterm_processes_the_files_received_and_reads_no_new_ones() {
     let dir = tempfile::tempdir().unwrap();
-    write_inputs(dir.path(), THREE_FILES);
-    let pipeline = slow_wordcount(dir.path());
-    let child = run_logged(&pipeline);
-    wait_for_batches(dir.path(), 1);
+    let (_, child) = running_after_first_batch(dir.path());
     signal(&child, "TERM");
     // Arrives after the stop: left for the next run.
     std::thread::sleep(Duration::from_millis(300));
@@ -87,10 +94,7 @@ fn sigterm_processes_the_files_received_and_reads_no_new_ones() {
 #[test]
 fn a_second_sigterm_stops_after_the_current_batch() {
     let dir = tempfile::tempdir().unwrap();
-    write_inputs(dir.path(), THREE_FILES);
-    let pipeline = slow_wordcount(dir.path());
-    let child = run_logged(&pipeline);
-    wait_for_batches(dir.path(), 1);
+    let (_, child) = running_after_first_batch(dir.path());
     signal(&child, "TERM");
     // Signals that arrive together are delivered once.
     std::thread::sleep(Duration::from_millis(300));
@@ -109,10 +113,7 @@ fn a_second_sigterm_stops_after_the_current_batch() {
 #[test]
 fn sluice_stop_stops_after_the_current_batch() {
     let dir = tempfile::tempdir().unwrap();
-    write_inputs(dir.path(), THREE_FILES);
-    let pipeline = slow_wordcount(dir.path());
-    let child = run_logged(&pipeline);
-    wait_for_batches(dir.path(), 1);
+    let (pipeline, child) = running_after_first_batch(dir.path());
     let said = stdout_of(&run(&["stop", "-p", pipeline.to_str().unwrap()]));
     assert_eq!(
         said,
