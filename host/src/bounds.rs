@@ -205,6 +205,10 @@ integer_range!(
     max_batch_mib: usize = 1..=4_095, "MiB"
 );
 integer_range!(
+    /// `max_rate` of a `socket` source: lines read per second.
+    max_rate: u32 = 1..=100_000_000, "lines per second"
+);
+integer_range!(
     /// `buffer_mib` of a `socket` source: what it holds before the next batch.
     buffer_mib: usize = 1..=16_384, "MiB"
 );

@@ -32,6 +32,7 @@
 //! max_line_bytes = 8388608     # longer lines follow long_lines
 //! long_lines = "split"         # or "skip" or "fail"
 //! # buffer_mib = 64            (socket: held for the next batch)
+//! # max_rate = 10000           (socket: at most this many lines per second)
 //!
 //! [streams.words]
 //! from = "lines"
@@ -219,6 +220,11 @@ pub struct SourceConfig {
     /// 64); when full it stops reading, and TCP pushes back on the server.
     #[serde(default, deserialize_with = "crate::bounds::buffer_mib::optional")]
     pub buffer_mib: Option<usize>,
+    /// `socket`: the most lines read per second (default: no limit), as
+    /// Spark's `spark.streaming.receiver.maxRate`; above it the source reads
+    /// no further and TCP pushes back on the server.
+    #[serde(default, deserialize_with = "crate::bounds::max_rate::optional")]
+    pub max_rate: Option<u32>,
 }
 
 /// Limits of one stream, overriding the pipeline's (`stack_kib` is

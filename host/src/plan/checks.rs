@@ -46,6 +46,9 @@ pub(super) fn source_spec(
             if cfg.buffer_mib.is_some() {
                 return Err(misplaced("buffer_mib", kind_span, "files"));
             }
+            if cfg.max_rate.is_some() {
+                return Err(misplaced("max_rate", kind_span, "files"));
+            }
             let Some(path) = &cfg.path else {
                 return Err(file
                     .error_at(
@@ -109,6 +112,7 @@ pub(super) fn source_spec(
                     .buffer_mib
                     .unwrap_or(crate::config::DEFAULT_SOCKET_BUFFER_MIB)
                     << 20,
+                max_rate: cfg.max_rate,
             }
         }
     };

@@ -112,6 +112,8 @@ pub enum SourceSpecKind {
         port: u16,
         /// Bytes held for the next batch before reading pauses.
         buffer_bytes: usize,
+        /// The most lines read per second (`None`: as fast as they come).
+        max_rate: Option<u32>,
     },
 }
 

@@ -115,12 +115,16 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, Error> {
             host,
             port,
             buffer_bytes,
+            max_rate,
         } => Box::new(socket::SocketSource::start(
             &spec.name,
             host.clone(),
             *port,
             spec.lines,
-            *buffer_bytes,
+            socket::Pace {
+                buffer_bytes: *buffer_bytes,
+                max_rate: *max_rate,
+            },
         )),
     })
 }

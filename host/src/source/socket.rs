@@ -11,6 +11,8 @@
 //! skipped as it arrives, under `long_lines`), and when the buffer holds
 //! `buffer_mib` the task stops reading until the next batch takes it, so
 //! TCP flow control pushes back on the server instead of memory growing.
+//! `max_rate` (lines per second, like Spark's `receiver.maxRate`) paces the
+//! reading the same way: a token bucket holding one second of lines.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -59,19 +61,22 @@ pub struct SocketSource {
     reader: tokio::task::JoinHandle<()>,
 }
 
+/// How fast and how far ahead the source reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// Bytes held for the next batch before reading pauses.
+    pub buffer_bytes: usize,
+    /// The most lines read per second (`None`: no limit).
+    pub max_rate: Option<u32>,
+}
+
 impl SocketSource {
     /// Starts the reader task on the current tokio runtime.
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn start(
-        name: &str,
-        host: String,
-        port: u16,
-        policy: LinePolicy,
-        buffer_bytes: usize,
-    ) -> Self {
+    pub fn start(name: &str, host: String, port: u16, policy: LinePolicy, pace: Pace) -> Self {
         let buffer = Arc::new(Buffer {
             shared: Mutex::new(Shared {
                 lines: Varlen::with_capacity(0, 0),
@@ -79,9 +84,16 @@ impl SocketSource {
                 failure: None,
             }),
             taken: Notify::new(),
-            capacity: buffer_bytes,
+            capacity: pace.buffer_bytes,
         });
-        let reader = tokio::spawn(read_forever(name.to_owned(), host, port, buffer.clone()));
+        let rate = pace.max_rate.map(RateLimit::new);
+        let reader = tokio::spawn(read_forever(
+            name.to_owned(),
+            host,
+            port,
+            buffer.clone(),
+            rate,
+        ));
         SocketSource {
             name: name.to_owned(),
             buffer,
@@ -138,7 +150,13 @@ impl Source for SocketSource {
     }
 }
 
-async fn read_forever(name: String, host: String, port: u16, buffer: Arc<Buffer>) {
+async fn read_forever(
+    name: String,
+    host: String,
+    port: u16,
+    buffer: Arc<Buffer>,
+    mut rate: Option<RateLimit>,
+) {
     let address = format!("{host}:{port}");
     let mut backoff = FIRST_BACKOFF;
     loop {
@@ -146,7 +164,7 @@ async fn read_forever(name: String, host: String, port: u16, buffer: Arc<Buffer>
             Ok(stream) => {
                 tracing::info!(source = %name, %address, "connected");
                 backoff = FIRST_BACKOFF;
-                match read_lines(&name, &address, stream, &buffer).await {
+                match read_lines(&name, &address, stream, &buffer, &mut rate).await {
                     Ok(()) => {
                         tracing::info!(source = %name, %address, "server closed the connection; reconnecting")
                     }
@@ -179,6 +197,7 @@ async fn read_lines(
     address: &str,
     stream: TcpStream,
     buffer: &Buffer,
+    rate: &mut Option<RateLimit>,
 ) -> Result<(), ReadEnd> {
     let mut reader = BufReader::new(stream);
     // The line being assembled, at most `max_line_bytes` (+ one read).
@@ -188,6 +207,13 @@ async fn read_lines(
     let mut number = 1u64;
     loop {
         wait_for_room(name, address, buffer).await;
+        if let Some(rate) = rate {
+            // Pausing here leaves the rest in the socket: TCP pushes back.
+            let wait = rate.wait_for_line(tokio::time::Instant::now().into_std());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
         let chunk = reader.fill_buf().await.map_err(ReadEnd::Io)?;
         if chunk.is_empty() {
             // The connection ended: a final line without `\n` is a line.
@@ -222,12 +248,52 @@ async fn read_lines(
                 if long != Some(LongLine::Skip) {
                     decoder.push_line(address, number, &line, lines)?;
                 }
+                if let Some(rate) = rate.as_mut() {
+                    rate.took_line();
+                }
                 line.clear();
                 long = None;
                 number += 1;
             }
             Ok(())
         })?;
+    }
+}
+
+/// A token bucket of lines: `per_second` tokens a second, holding at most
+/// one second's worth, so a burst after a quiet spell is one second of
+/// lines at most.
+#[derive(Debug)]
+struct RateLimit {
+    per_second: f64,
+    tokens: f64,
+    refilled: std::time::Instant,
+}
+
+impl RateLimit {
+    fn new(per_second: u32) -> Self {
+        RateLimit {
+            per_second: f64::from(per_second),
+            tokens: f64::from(per_second),
+            refilled: std::time::Instant::now(),
+        }
+    }
+
+    /// How long to wait at `now` before the next line may be read.
+    fn wait_for_line(&mut self, now: std::time::Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.per_second);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - self.tokens) / self.per_second)
+        }
+    }
+
+    /// One line was read.
+    fn took_line(&mut self) {
+        self.tokens -= 1.0;
     }
 }
 
@@ -262,5 +328,38 @@ async fn wait_for_room(name: &str, address: &str, buffer: &Buffer) {
     while full(buffer) {
         // The timeout only guards against a missed wake-up.
         let _ = tokio::time::timeout(Duration::from_millis(100), buffer.taken.notified()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimit;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_rate_limit_lets_one_second_of_lines_through_then_paces_them() {
+        let mut rate = RateLimit::new(100);
+        let start = Instant::now();
+        rate.refilled = start;
+        // A full bucket: one second's worth at once.
+        for _ in 0..100 {
+            assert_eq!(rate.wait_for_line(start), Duration::ZERO);
+            rate.took_line();
+        }
+        // Then one line every 10 ms.
+        assert_eq!(rate.wait_for_line(start), Duration::from_millis(10));
+        let later = start + Duration::from_millis(10);
+        assert_eq!(rate.wait_for_line(later), Duration::ZERO);
+        rate.took_line();
+        // A quiet minute refills one second's worth, not sixty.
+        let quiet = later + Duration::from_secs(60);
+        let through = (0..1000)
+            .take_while(|_| {
+                let free = rate.wait_for_line(quiet).is_zero();
+                rate.took_line();
+                free
+            })
+            .count();
+        assert_eq!(through, 100);
     }
 }

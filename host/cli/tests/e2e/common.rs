@@ -155,6 +155,21 @@ pub fn wordcount_pipeline(dir: &Path, input: &str, source_keys: &str, extra: &st
         .write(dir.join("pipeline.toml"))
 }
 
+/// The word count of [`wordcount_pipeline`] over a `socket` source `net`
+/// on 127.0.0.1:`port`, in batches of `interval`; `source_keys` go into
+/// the source's table.
+pub fn socket_wordcount(dir: &Path, port: u16, interval: &str, source_keys: &str) -> PathBuf {
+    PipelineFile::new(interval)
+        .raw(&format!(
+            "[sources.net]\nkind = \"socket\"\nport = {port}\n{source_keys}"
+        ))
+        .stream("words", "net", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream("counts", "pairs", "reduce_by_key", fixtures::SUM, "")
+        .text_files("files", "counts", "out/counts", "format = \"jsonl\"")
+        .write(dir.join("pipeline.toml"))
+}
+
 /// Sums the `jsonl` counts of every batch the word-count pipeline wrote
 /// under `dir/out`, which holds nothing else.
 pub fn read_counts(dir: &Path) -> BTreeMap<String, i64> {

@@ -252,6 +252,12 @@ fn numbers_out_of_range_are_refused_with_their_position() {
     );
     refused_with(
         PipelineFile::new("1s")
+            .raw("[sources.net]\nkind = \"socket\"\nport = 9\nmax_rate = 0")
+            .pprint("out", "net"),
+        "p.toml:5:12: `max_rate` = 0 is out of range: it must be between 1 and 100000000 lines per second",
+    );
+    refused_with(
+        PipelineFile::new("1s")
             .files_source("lines", "in", "")
             .table(
                 "sinks.out",

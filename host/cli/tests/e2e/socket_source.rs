@@ -65,3 +65,29 @@ format = "jsonl"
         reference_counts(["to be or not to be", "that is the question"])
     );
 }
+
+#[test]
+fn max_rate_paces_reading_across_batches_and_loses_nothing() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = socket_wordcount(dir.path(), port, "500ms", "max_rate = 200");
+    let server = std::thread::spawn(move || {
+        // 1000 lines at once: 1 s of them may pass at once, the rest at
+        // 200 a second.
+        let (mut connection, _) = listener.accept().unwrap();
+        connection.write_all(&b"w\n".repeat(1000)).unwrap();
+    });
+    let child = sluice(&["run", pipeline.to_str().unwrap(), "--stop-when-idle", "4"])
+        .spawn()
+        .unwrap();
+    server.join().unwrap();
+    stdout_of(&wait(child, Duration::from_secs(60)));
+    assert_eq!(read_counts(dir.path()), [("w".to_owned(), 1000)].into());
+    // Unpaced, the lines arrive within a millisecond, in one batch.
+    let with_lines = sink_batches(dir.path(), "counts")
+        .values()
+        .filter(|lines| !lines.is_empty())
+        .count();
+    assert!(with_lines >= 3, "{with_lines} batches with lines");
+}

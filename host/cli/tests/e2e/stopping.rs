@@ -129,15 +129,7 @@ fn sluice_stop_graceful_processes_the_socket_lines_received() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = PipelineFile::new("2s")
-        .raw(&format!(
-            "[sources.net]\nkind = \"socket\"\nhost = \"127.0.0.1\"\nport = {port}\n"
-        ))
-        .stream("words", "net", "flat_map", fixtures::SPLIT_WORDS, "")
-        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
-        .stream("counts", "pairs", "reduce_by_key", fixtures::SUM, "")
-        .text_files("files", "counts", "out/counts", "format = \"jsonl\"")
-        .write(dir.path().join("pipeline.toml"));
+    let pipeline = socket_wordcount(dir.path(), port, "2s", "");
     let child = run_logged(&pipeline);
     let (mut connection, _) = listener.accept().unwrap();
     connection.write_all(b"to be or\nnot to be\n").unwrap();
