@@ -182,6 +182,19 @@ impl Job {
     }
 }
 
+/// Whether a graceful stop has processed everything its sources received
+/// (logged when it has).
+fn drained(job: Option<&Job>, pipeline: &str) -> bool {
+    let drained = job.is_none_or(|job| !job.has_pending());
+    if drained {
+        tracing::info!(
+            pipeline,
+            "graceful stop: everything received was processed; stopping"
+        );
+    }
+    drained
+}
+
 /// Runs `executor`'s plan, with the versions in `registry`, until a stop
 /// condition or `shutdown` fires; reports progress on `status`.
 ///
@@ -269,8 +282,7 @@ pub async fn run(
             tracing::info!(pipeline = %plan.name, "stop requested; stopping between batches");
             break;
         }
-        if draining && job.as_ref().is_none_or(|job| !job.has_pending()) {
-            tracing::info!(pipeline = %plan.name, "graceful stop: everything received was processed; stopping");
+        if draining && drained(job.as_ref(), &plan.name) {
             break;
         }
         let batch_time = next;
@@ -315,8 +327,7 @@ pub async fn run(
         if stop.max_batches.is_some_and(|max| summary.batches >= max) {
             break;
         }
-        if draining && job.as_ref().is_none_or(|job| !job.has_pending()) {
-            tracing::info!(pipeline = %plan.name, "graceful stop: everything received was processed; stopping");
+        if draining && drained(job.as_ref(), &plan.name) {
             break;
         }
         if stop.stop_when_idle.is_some_and(|n| idle >= n) {
