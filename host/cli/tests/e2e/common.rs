@@ -65,6 +65,15 @@ pub fn run(args: &[&str]) -> Output {
     wait(sluice(args).spawn().unwrap(), Duration::from_secs(120))
 }
 
+/// Sends signal `name` (`TERM`, `INT`, …) to `child`.
+pub fn send_signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} failed");
+}
+
 /// Asserts success and returns stdout.
 pub fn stdout_of(output: &Output) -> String {
     assert!(

@@ -188,9 +188,7 @@ fn bad_input_files_are_skipped_counted_and_shown_in_status_without_stopping() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    send_signal(&child, "TERM");
     let output = wait(child, Duration::from_secs(30));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
@@ -383,9 +381,7 @@ fn idle_connections_do_not_lock_the_owner_out_of_the_control_endpoint() {
         .unwrap();
     let mut buffer = Vec::new();
     assert_eq!(refused.read_to_end(&mut buffer).unwrap_or(0), 0);
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    send_signal(&child, "TERM");
     let output = wait(child, Duration::from_secs(30));
     assert!(String::from_utf8_lossy(&output.stderr).contains(
         "control listener: 16 connections are still to show who they are; closing a new one"

@@ -138,7 +138,7 @@ impl Running {
     /// Stops the pipeline with SIGTERM and returns its output.
     fn stop(mut self) -> (Output, tempfile::TempDir) {
         let child = self.child.take().unwrap();
-        terminate(&child);
+        send_signal(&child, "TERM");
         self.finish(child)
     }
 
@@ -159,14 +159,6 @@ impl Drop for Running {
             let _ = child.wait();
         }
     }
-}
-
-fn terminate(child: &Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// A pipeline body: `source` → map `tagged` (plugin `plugin`, `stream_extra`

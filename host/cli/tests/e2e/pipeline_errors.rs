@@ -238,16 +238,17 @@ fn numbers_out_of_range_are_refused_with_their_position() {
             .pprint("out", "lines"),
         "p.toml:1:18: `batch_interval` = \"0s\" is out of range: it must be between 10ms and 1day",
     );
-    refused_with(
+    let files_source = |keys: &str| {
         PipelineFile::new("1s")
-            .files_source("lines", "in", "max_line_bytes = 10")
-            .pprint("out", "lines"),
+            .files_source("lines", "in", keys)
+            .pprint("out", "lines")
+    };
+    refused_with(
+        files_source("max_line_bytes = 10"),
         "p.toml:5:18: `max_line_bytes` = 10 is out of range: it must be between 64 and 1073741824 bytes",
     );
     refused_with(
-        PipelineFile::new("1s")
-            .files_source("lines", "in", "max_batch_mib = 4096")
-            .pprint("out", "lines"),
+        files_source("max_batch_mib = 4096"),
         "p.toml:5:17: `max_batch_mib` = 4096 is out of range: it must be between 1 and 4095 MiB",
     );
     refused_with(

@@ -85,11 +85,7 @@ fn sigterm_finishes_the_current_batch_and_exits_zero() {
         .unwrap();
     wait_until_running(dir.path());
     std::thread::sleep(Duration::from_millis(500));
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(&child, "TERM");
     let output = wait(child, Duration::from_secs(30));
     stdout_of(&output);
     // Every batch that started was committed: no staging directory is

@@ -43,14 +43,6 @@ fn running_after_first_batch(dir: &Path) -> (std::path::PathBuf, Child) {
     (pipeline, child)
 }
 
-fn signal(child: &Child, name: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// Waits until the `text_files` sink has committed `n` batches.
 fn wait_for_batches(dir: &Path, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -64,7 +56,7 @@ fn wait_for_batches(dir: &Path, n: usize) {
 fn sigterm_processes_the_files_received_and_reads_no_new_ones() {
     let dir = tempfile::tempdir().unwrap();
     let (_, child) = running_after_first_batch(dir.path());
-    signal(&child, "TERM");
+    send_signal(&child, "TERM");
     // Arrives after the stop: left for the next run.
     std::thread::sleep(Duration::from_millis(300));
     drop_file(&dir.path().join("in"), "f3.txt", b"late words\n");
@@ -95,10 +87,10 @@ fn sigterm_processes_the_files_received_and_reads_no_new_ones() {
 fn a_second_sigterm_stops_after_the_current_batch() {
     let dir = tempfile::tempdir().unwrap();
     let (_, child) = running_after_first_batch(dir.path());
-    signal(&child, "TERM");
+    send_signal(&child, "TERM");
     // Signals that arrive together are delivered once.
     std::thread::sleep(Duration::from_millis(300));
-    signal(&child, "TERM");
+    send_signal(&child, "TERM");
     let output = wait(child, Duration::from_secs(60));
     stdout_of(&output);
     let stderr = String::from_utf8_lossy(&output.stderr);
