@@ -91,29 +91,6 @@ impl Language {
         }
     }
 
-    /// Why `sluice plugin new` has no template of `op` in this language,
-    /// if it has none: the contract's 0.2.0 kinds (`state-updater`,
-    /// `state-mapper`, `inverse-reducer`) are built in every language, but
-    /// scaffolded in Rust only so far; the message names the example to
-    /// start from.
-    pub fn no_template(self, op: sluice::plugin::OperatorKind) -> Option<String> {
-        use sluice::plugin::OperatorKind;
-        let example = match op {
-            OperatorKind::UpdateState => "running-sum",
-            OperatorKind::InverseReduce => "subtract",
-            OperatorKind::MapWithState => "sessions",
-            _ => return None,
-        };
-        (self != Language::Rust).then(|| {
-            format!(
-                "`sluice plugin new` has no {} template for `{op}` yet; start from plugins/{}/{example} in the Sluice repository (the {} SDK builds it)",
-                self.name(),
-                self.name(),
-                self.name()
-            )
-        })
-    }
-
     /// The language named `name` (`js` and `py` are accepted too).
     pub fn from_name(name: &str) -> Option<Language> {
         match name {

@@ -7,7 +7,10 @@
 //! - `map`: each line paired with its length in bytes;
 //! - `flat_map`: each line's words;
 //! - `filter`: drops comment lines (starting with `#`);
-//! - `reduce_by_key`: sums int64 values per key.
+//! - `reduce_by_key`: sums int64 values per key;
+//! - `inverse_reduce`: subtracts the int64 values leaving a window;
+//! - `update_state_by_key`: a running sum of int64 values per key;
+//! - `map_with_state`: numbers each key's records 1, 2, 3, ….
 
 use std::path::{Path, PathBuf};
 
@@ -53,9 +56,6 @@ pub fn create(
         return Err(project(format!(
             "`{name}` is not a plugin name: use lowercase letters, digits and dashes, starting with a letter"
         )));
-    }
-    if let Some(message) = language.no_template(op) {
-        return Err(project(message));
     }
     if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(project(
@@ -284,9 +284,14 @@ fn c(op: OperatorKind) -> &'static str {
             "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_INT64},\n                                           {SLUICE_NO_KEY, SLUICE_INT64}};\n\n\
              int sluice_reduce(const sluice_value *a, const sluice_value *b, sluice_value *out,\n                  sluice_error *err) {\n  if (__builtin_add_overflow(a->i, b->i, &out->i)) return sluice_fail(err, \"sum overflows int64\");\n  return 0;\n}\n"
         }
-        // `create` refuses these first (see `Language::no_template`).
-        OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
-            "// no template: see `Language::no_template`\n"
+        OperatorKind::InverseReduce => {
+            "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_INT64},\n                                           {SLUICE_NO_KEY, SLUICE_INT64}};\n\n/* Undoes the sum: (a + b) - b = a. */\nint sluice_inverse_reduce(const sluice_value *total, const sluice_value *leaving,\n                          sluice_value *out, sluice_error *err) {\n  if (__builtin_sub_overflow(total->i, leaving->i, &out->i)) {\n    return sluice_fail(err, \"difference overflows int64\");\n  }\n  return 0;\n}\n"
+        }
+        OperatorKind::UpdateState => {
+            "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_INT64},\n                                           {SLUICE_NO_KEY, SLUICE_INT64}};\n\n/* The key's new running sum (state is NULL for a new key); setting *keep\n * to false would remove the key. */\nint sluice_update_state(const sluice_value *values, size_t count, const sluice_value *state,\n                        sluice_value *out, bool *keep, sluice_error *err) {\n  (void)err;\n  uint64_t sum = state != NULL ? (uint64_t)state->i : 0;\n  for (size_t i = 0; i < count; i++) sum += (uint64_t)values[i].i;\n  out->i = (int64_t)sum;\n  *keep = true;\n  return 0;\n}\n"
+        }
+        OperatorKind::MapWithState => {
+            "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_TEXT, SLUICE_TEXT},\n                                           {SLUICE_TEXT, SLUICE_INT64}};\nconst sluice_type SLUICE_STATE_TYPE = SLUICE_INT64;\n\n/* (key, n) for the key's nth record since its state began (value is NULL\n * when the key times out). */\nint sluice_map_with_state(const sluice_value *key, const sluice_value *value,\n                          sluice_state *state, sluice_record *out, sluice_error *err) {\n  (void)value;\n  (void)err;\n  int64_t n = (state->exists ? state->value.i : 0) + 1;\n  state->value.i = n;\n  state->exists = true;\n  out->key = *key;\n  out->value.i = n;\n  return 0;\n}\n"
         }
     }
 }
@@ -309,9 +314,14 @@ fn zig(op: OperatorKind) -> &'static str {
             "const sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .int64 }, .{ .value = .int64 });\n\n\
              export fn sluice_reduce(a: *const sluice.Value, b: *const sluice.Value, out: *sluice.Value, err: *sluice.Error) c_int {\n    const sum, const overflow = @addWithOverflow(a.i, b.i);\n    if (overflow != 0) return err.fail(\"sum overflows int64\");\n    out.i = sum;\n    return 0;\n}\n"
         }
-        // `create` refuses these first (see `Language::no_template`).
-        OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
-            "// no template: see `Language::no_template`\n"
+        OperatorKind::InverseReduce => {
+            "const sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .int64 }, .{ .value = .int64 });\n\n/// Undoes the sum: (a + b) - b = a.\nexport fn sluice_inverse_reduce(total: *const sluice.Value, leaving: *const sluice.Value, out: *sluice.Value, err: *sluice.Error) c_int {\n    const difference, const overflow = @subWithOverflow(total.i, leaving.i);\n    if (overflow != 0) return err.fail(\"difference overflows int64\");\n    out.i = difference;\n    return 0;\n}\n"
+        }
+        OperatorKind::UpdateState => {
+            "const sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .int64 }, .{ .value = .int64 });\n\n/// The key's new running sum (`state` is null for a new key); setting\n/// `keep` to false would remove the key.\nexport fn sluice_update_state(values: [*]const sluice.Value, count: usize, state: ?*const sluice.Value, out: *sluice.Value, keep: *bool, err: *sluice.Error) c_int {\n    _ = err;\n    var sum: i64 = if (state) |s| s.i else 0;\n    for (values[0..count]) |v| sum +%= v.i;\n    out.i = sum;\n    keep.* = true;\n    return 0;\n}\n"
+        }
+        OperatorKind::MapWithState => {
+            "const sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .key = .text, .value = .text }, .{ .key = .text, .value = .int64 });\nexport const SLUICE_STATE_TYPE: sluice.Type = .int64;\n\n/// (key, n) for the key's nth record since its state began (`value` is\n/// null when the key times out).\nexport fn sluice_map_with_state(key: *const sluice.Value, value: ?*const sluice.Value, state: *sluice.State, out: *sluice.Record, err: *sluice.Error) c_int {\n    _ = value;\n    _ = err;\n    const n: i64 = (if (state.exists) state.value.i else 0) + 1;\n    state.value.i = n;\n    state.exists = true;\n    out.* = .{ .key = key.*, .value = .{ .i = n } };\n    return 0;\n}\n"
         }
     }
 }
@@ -330,9 +340,14 @@ fn python(op: OperatorKind) -> &'static str {
         OperatorKind::ReduceByKey => {
             "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.INT64, output=sluice.INT64)\n\n\ndef reduce(a, b):\n    total = a + b\n    if not -(2**63) <= total < 2**63:\n        raise sluice.OperatorError(\"sum overflows int64\")\n    return total\n"
         }
-        // `create` refuses these first (see `Language::no_template`).
-        OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
-            "# no template: see `Language::no_template`\n"
+        OperatorKind::InverseReduce => {
+            "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.INT64, output=sluice.INT64)\n\n\ndef inverse_reduce(total, leaving):\n    \"\"\"Undoes the sum: (a + b) - b = a.\"\"\"\n    difference = total - leaving\n    if not -(2**63) <= difference < 2**63:\n        raise sluice.OperatorError(\"difference overflows int64\")\n    return difference\n"
+        }
+        OperatorKind::UpdateState => {
+            "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.INT64, output=sluice.INT64)\n\n\ndef update_state(values, state):\n    \"\"\"The key's new running sum (state is None for a new key); returning\n    None would remove the key.\"\"\"\n    total = sum(values) + (state or 0)\n    return ((total + 2**63) % 2**64) - 2**63\n"
+        }
+        OperatorKind::MapWithState => {
+            "import sluice\n\nSIGNATURE = sluice.signature(\n    input=(sluice.TEXT, sluice.TEXT), output=(sluice.TEXT, sluice.INT64)\n)\nSTATE_TYPE = sluice.INT64\n\n\ndef map_with_state(key, value, state):\n    \"\"\"(key, n) for the key's nth record since its state began (value is\n    None when the key times out).\"\"\"\n    n = (state.get() or 0) + 1\n    state.update(n)\n    return (key, n)\n"
         }
     }
 }
@@ -355,9 +370,14 @@ fn javascript(op: OperatorKind) -> &'static str {
             "export const signature = { input: \"int64\", output: \"int64\" };\n\n\
              export function reduce(a, b) {\n  const total = a + b;\n  if (total < -(2n ** 63n) || total >= 2n ** 63n) throw new Error(\"sum overflows int64\");\n  return total;\n}\n"
         }
-        // `create` refuses these first (see `Language::no_template`).
-        OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
-            "// no template: see `Language::no_template`\n"
+        OperatorKind::InverseReduce => {
+            "export const signature = { input: \"int64\", output: \"int64\" };\n\n// Undoes the sum: (a + b) - b = a.\nexport function inverseReduce(total, leaving) {\n  const difference = total - leaving;\n  if (difference < -(2n ** 63n) || difference >= 2n ** 63n) throw new Error(\"difference overflows int64\");\n  return difference;\n}\n"
+        }
+        OperatorKind::UpdateState => {
+            "export const signature = { input: \"int64\", output: \"int64\" };\n\n// The key's new running sum (state is undefined for a new key); returning\n// undefined would remove the key.\nexport function updateState(values, state) {\n  let total = state ?? 0n;\n  for (const v of values) total += v;\n  return BigInt.asIntN(64, total);\n}\n"
+        }
+        OperatorKind::MapWithState => {
+            "export const signature = { input: [\"text\", \"text\"], output: [\"text\", \"int64\"] };\nexport const stateType = \"int64\";\n\n// [key, n] for the key's nth record since its state began (value is\n// undefined when the key times out).\nexport function mapWithState(key, value, state) {\n  const n = (state.get() ?? 0n) + 1n;\n  state.update(n);\n  return [key, n];\n}\n"
         }
     }
 }
@@ -384,9 +404,14 @@ fn go(op: OperatorKind) -> &'static str {
              // Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n\
              // Reduce adds two values, refusing to overflow.\nfunc Reduce(a, b sluice.Value) (sluice.Value, error) {\n\tsum := a.Int + b.Int\n\tif (a.Int >= 0) == (b.Int >= 0) && (sum >= 0) != (a.Int >= 0) {\n\t\treturn sluice.Value{}, errors.New(\"sum overflows int64\")\n\t}\n\treturn sluice.IntValue(sum), nil\n}\n"
         }
-        // `create` refuses these first (see `Language::no_template`).
-        OperatorKind::InverseReduce | OperatorKind::UpdateState | OperatorKind::MapWithState => {
-            "// no template: see `Language::no_template`\n"
+        OperatorKind::InverseReduce => {
+            "\nimport (\n	\"errors\"\n\n	\"sluice\"\n)\n\n// Signature: int64 values of any key.\nvar Signature = sluice.Signature{\n	Input:  sluice.RecordType{Value: sluice.Int64},\n	Output: sluice.RecordType{Value: sluice.Int64},\n}\n\n// Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n// InverseReduce undoes the sum, (a + b) - b = a, refusing to overflow.\nfunc InverseReduce(total, leaving sluice.Value) (sluice.Value, error) {\n	difference := total.Int - leaving.Int\n	if (total.Int >= 0) != (leaving.Int >= 0) && (difference >= 0) != (total.Int >= 0) {\n		return sluice.Value{}, errors.New(\"difference overflows int64\")\n	}\n	return sluice.IntValue(difference), nil\n}\n"
+        }
+        OperatorKind::UpdateState => {
+            "\nimport \"sluice\"\n\n// Signature: int64 values of any key; the state is an int64 too.\nvar Signature = sluice.Signature{\n	Input:  sluice.RecordType{Value: sluice.Int64},\n	Output: sluice.RecordType{Value: sluice.Int64},\n}\n\n// Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n// UpdateState gives the key's new running sum (state is nil for a new\n// key); returning a nil state would remove the key.\nfunc UpdateState(values []sluice.Value, state *sluice.Value) (*sluice.Value, error) {\n	var sum int64\n	if state != nil {\n		sum = state.Int\n	}\n	for _, v := range values {\n		sum += v.Int\n	}\n	next := sluice.IntValue(sum)\n	return &next, nil\n}\n"
+        }
+        OperatorKind::MapWithState => {
+            "\nimport \"sluice\"\n\n// Signature: (key, text) in, (key, n) out.\nvar Signature = sluice.Signature{\n	Input:  sluice.RecordType{Key: sluice.Text, Value: sluice.Text},\n	Output: sluice.RecordType{Key: sluice.Text, Value: sluice.Int64},\n}\n\n// StateType: the number of the key's records so far.\nvar StateType = sluice.Int64\n\n// Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n// MapWithState gives (key, n) for the key's nth record since its state\n// began (value is nil when the key times out).\nfunc MapWithState(key sluice.Value, value *sluice.Value, state *sluice.State) (sluice.Record, error) {\n	n := int64(1)\n	if v, ok := state.Get(); ok {\n		n = v.Int + 1\n	}\n	state.Update(sluice.IntValue(n))\n	return sluice.Record{Key: key, Value: sluice.IntValue(n)}, nil\n}\n"
         }
     }
 }

@@ -451,20 +451,46 @@ fn new_projects_build_pass_their_tests_and_run_in_every_language() {
     }
 }
 
-#[test]
-fn every_scaffold_passes_its_own_test_in_every_language() {
+/// `sluice plugin new` of each of `kinds` (op, the name of its one test
+/// case) in every language passes its own `sluice plugin test`.
+fn scaffolds_pass_their_own_cases(kinds: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     for language in ["rust", "c", "zig", "python", "javascript", "go"] {
-        for op in ["map", "flat_map", "reduce_by_key"] {
+        for (op, case) in kinds {
             let project = dir.path().join(format!("{language}-{op}"));
             stdout_of(&plugin_new("scaffold", language, op, &project));
             let tested = stdout_of(&run_long(&["plugin", "test", project.to_str().unwrap()]));
-            assert!(
-                tested.ends_with("1 passed, 0 failed\n"),
-                "{language} {op}: {tested}"
+            assert_eq!(
+                tested,
+                format!("ok      {case}\n1 passed, 0 failed\n"),
+                "{language} {op}"
             );
         }
     }
+}
+
+#[test]
+fn every_scaffold_passes_its_own_test_in_every_language() {
+    scaffolds_pass_their_own_cases(&[
+        ("map", "pairs each line with its length in bytes"),
+        ("flat_map", "splits each line into its words"),
+        ("reduce_by_key", "sums the int64 values of each key"),
+    ]);
+}
+
+#[test]
+fn every_stateful_scaffold_passes_its_own_state_cases_in_every_language() {
+    scaffolds_pass_their_own_cases(&[
+        (
+            "inverse_reduce",
+            "subtracts the int64 values leaving a window from their totals",
+        ),
+        (
+            "update_state_by_key",
+            "keeps a running sum of the int64 values of each key",
+        ),
+        ("map_with_state", "numbers each key's records: 1, 2, 3, …"),
+    ]);
 }
 
 #[test]
