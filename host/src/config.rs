@@ -13,6 +13,7 @@
 //! name = "wordcount"           # default: the file name
 //!
 //! state_dir = ".sluice/wordcount"  # control socket; default: .sluice/<name>
+//! checkpoint = false           # true: resume after a restart (see crate::checkpoint)
 //!
 //! [control]                    # optional: also listen on TCP, with a token
 //! listen = "127.0.0.1:7171"
@@ -111,6 +112,9 @@ pub struct PipelineFile {
     /// Where the running pipeline keeps its control socket, relative to the
     /// pipeline file; default `.sluice/<name>`.
     pub state_dir: Option<String>,
+    /// Whether each batch is checkpointed in `state_dir`, so that a
+    /// restarted run resumes where this one stopped (default false).
+    pub checkpoint: Option<Spanned<bool>>,
     /// The control endpoint's optional TCP listener.
     #[serde(default)]
     pub control: ControlConfig,

@@ -91,6 +91,16 @@ pub enum Error {
         /// What went wrong and what to do.
         message: String,
     },
+    /// A checkpoint could not be written, or none can be resumed from.
+    #[error("pipeline `{pipeline}`, checkpoint: {message}")]
+    Checkpoint {
+        /// The pipeline.
+        pipeline: String,
+        /// What went wrong and what to do.
+        message: String,
+        /// Who is to blame.
+        kind: ErrorKind,
+    },
     /// A bug in Sluice.
     #[error("internal error (please report it): {0}")]
     Internal(String),
@@ -103,7 +113,9 @@ impl Error {
             Error::Config(_) | Error::Load(_) | Error::Call(_) | Error::State { .. } => {
                 ErrorKind::User
             }
-            Error::Source { kind, .. } | Error::Control { kind, .. } => *kind,
+            Error::Source { kind, .. }
+            | Error::Control { kind, .. }
+            | Error::Checkpoint { kind, .. } => *kind,
             Error::Sink { .. } => ErrorKind::External,
             Error::Internal(_) => ErrorKind::Internal,
         }

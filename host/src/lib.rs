@@ -26,6 +26,7 @@
 //! - [`window`]: the partials a windowed stream keeps between batches.
 //! - [`state`]: the per-key states an `update_state_by_key` stream keeps.
 //! - [`scheduler`]: the batch timer, ordering, delays and stop conditions.
+//! - [`checkpoint`]: per-batch checkpoints, and resuming from them.
 //! - [`deploy`]: hot loading: the version registry, candidate checks,
 //!   rollback, shadow runs and `--watch`.
 //! - [`control`]: the running pipeline's control socket and its client.
@@ -42,6 +43,7 @@
 pub mod batch;
 pub mod bounds;
 pub mod builtin;
+pub mod checkpoint;
 pub mod config;
 pub mod control;
 pub mod deploy;

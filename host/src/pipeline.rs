@@ -29,6 +29,8 @@ pub struct PipelineOptions {
     pub no_cache: bool,
     /// Reload a stream's plugin when its file changes.
     pub watch: bool,
+    /// Delete the pipeline's checkpoints first, and so start over.
+    pub fresh: bool,
     /// Where plugins are compiled (the CLI: in a child process).
     pub compile: CompileIsolation,
     /// See [`EngineSettings::unlimited_for_benchmarks`].
@@ -102,6 +104,11 @@ pub async fn run(
             .await
             .map_err(|e| Error::Internal(format!("loading the pipeline did not finish: {e}")))??
     };
+    if options.fresh {
+        let dir = crate::checkpoint::dir_in(&plan.state_dir);
+        let removed = crate::checkpoint::Checkpointer::discard(&plan.name, &dir)?;
+        tracing::info!(pipeline = %plan.name, dir = %dir.display(), removed, "starting fresh (--fresh): checkpoints removed");
+    }
     let plan = Arc::new(plan);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let executor = Executor::new(plan.clone(), threads)?;

@@ -26,10 +26,12 @@
 //! sources stop taking in input, the batches go on at their times until
 //! everything received has been processed, then the run ends.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::batch::{Batch, RecordType};
+use crate::checkpoint::{self, Checkpointer, Recovered};
 use crate::deploy::Registry;
 use crate::error::Error;
 use crate::executor::{Executor, StreamReport};
@@ -37,7 +39,7 @@ use crate::plan::ErrorPolicy;
 use crate::recovery::CounterSnapshot;
 use crate::sink::dead_letter::DeadLetterWriter;
 use crate::sink::{self, Sink};
-use crate::source::{self, Source, SourceStats};
+use crate::source::{self, Source, SourceInput, SourceStats};
 use crate::status::StatusBoard;
 use crate::time::BatchTime;
 
@@ -110,6 +112,8 @@ struct Job {
     sinks: Vec<Box<dyn Sink>>,
     /// Per stream, its dead-letter directory when `on_error = "dead_letter"`.
     dead_letters: Vec<Option<DeadLetterWriter>>,
+    /// With `checkpoint = true`: where each batch is recorded.
+    checkpointer: Option<Checkpointer>,
 }
 
 /// What a completed batch reports.
@@ -140,13 +144,32 @@ impl Job {
         self.sources.iter().any(|s| s.has_pending())
     }
 
-    /// Polls, runs and writes one batch.
-    fn run(&mut self, batch_time: BatchTime, registry: &Registry) -> Result<BatchDone, Error> {
-        let partitioning = self.executor.plan().partitioning;
+    /// Polls, runs and writes one batch; `replay` is what each source read
+    /// for it before, when it was in flight at a crash.
+    fn run(
+        &mut self,
+        batch_time: BatchTime,
+        registry: &Registry,
+        replay: Option<&BTreeMap<String, SourceInput>>,
+    ) -> Result<BatchDone, Error> {
+        let plan = self.executor.plan().clone();
+        let partitioning = plan.partitioning;
         let mut inputs: Vec<Arc<Vec<Batch>>> = Vec::with_capacity(self.sources.len());
-        for source in &mut self.sources {
-            let chunks = source.poll(batch_time, &partitioning)?;
+        for (spec, source) in plan.sources.iter().zip(&mut self.sources) {
+            let chunks = match replay.and_then(|r| r.get(&spec.name)) {
+                Some(input) => source.replay(input, batch_time, &partitioning)?,
+                None => source.poll(batch_time, &partitioning)?,
+            };
             inputs.push(Arc::new(partitioning.cut(chunks, RecordType::TEXT)));
+        }
+        if let Some(checkpointer) = &self.checkpointer {
+            let read = plan
+                .sources
+                .iter()
+                .zip(&self.sources)
+                .filter_map(|(spec, source)| Some((spec.name.clone(), source.last_input()?)))
+                .collect();
+            checkpointer.batch_started(batch_time, read)?;
         }
         let (seq, output) = loop {
             let snapshot = registry.begin_batch(batch_time);
@@ -173,6 +196,15 @@ impl Job {
                 sink.write(batch_time, partitions)?;
             }
         }
+        if let Some(checkpointer) = &self.checkpointer {
+            let positions = plan
+                .sources
+                .iter()
+                .zip(&self.sources)
+                .filter_map(|(spec, source)| Some((spec.name.clone(), source.position()?)))
+                .collect();
+            checkpointer.batch_done(batch_time, positions)?;
+        }
         Ok(BatchDone {
             seq,
             sources: self.sources.iter().map(|s| s.stats()).collect(),
@@ -195,6 +227,45 @@ fn drained(job: Option<&Job>, pipeline: &str) -> bool {
     drained
 }
 
+/// With `checkpoint = true`, opens the pipeline's checkpoints and puts
+/// every source back where the last run left it.
+///
+/// # Errors
+///
+/// When no checkpoint is usable, or one names a source the pipeline no
+/// longer has.
+fn resume(
+    plan: &crate::plan::Plan,
+    sources: &mut [Box<dyn Source>],
+) -> Result<(Option<Checkpointer>, Recovered), Error> {
+    let dir = checkpoint::dir_in(&plan.state_dir);
+    if !plan.checkpoint {
+        if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+            tracing::warn!(pipeline = %plan.name, dir = %dir.display(), "checkpoints of an earlier run are there but `checkpoint` is off: they are ignored, and the sources start anew");
+        }
+        return Ok((None, Recovered::default()));
+    }
+    let (checkpointer, recovered) = Checkpointer::open(&plan.name, &dir)?;
+    for name in recovered.positions.keys() {
+        if !plan.sources.iter().any(|s| &s.name == name) {
+            return Err(Error::Checkpoint {
+                pipeline: plan.name.clone(),
+                message: format!(
+                    "the checkpoint in {} holds source `{name}`, which the pipeline no longer has; put the source back, or run with `--fresh` to start over",
+                    dir.display()
+                ),
+                kind: crate::error::ErrorKind::User,
+            });
+        }
+    }
+    for (spec, source) in plan.sources.iter().zip(sources.iter_mut()) {
+        if let Some(position) = recovered.positions.get(&spec.name) {
+            source.restore(position)?;
+        }
+    }
+    Ok((Some(checkpointer), recovered))
+}
+
 /// Runs `executor`'s plan, with the versions in `registry`, until a stop
 /// condition or `shutdown` fires; reports progress on `status`.
 ///
@@ -210,11 +281,12 @@ pub async fn run(
     mut shutdown: tokio::sync::watch::Receiver<Shutdown>,
 ) -> Result<RunSummary, Error> {
     let plan = executor.plan().clone();
-    let sources = plan
+    let mut sources = plan
         .sources
         .iter()
         .map(source::open)
         .collect::<Result<Vec<_>, _>>()?;
+    let (checkpointer, recovered) = resume(&plan, &mut sources)?;
     let sinks = plan.sinks.iter().map(sink::open).collect();
     let dead_letters = plan
         .streams
@@ -231,9 +303,13 @@ pub async fn run(
         sources,
         sinks,
         dead_letters,
+        checkpointer,
     });
     let interval = plan.batch_interval;
-    let start = BatchTime::now().next_multiple(interval);
+    let mut start = BatchTime::now().next_multiple(interval);
+    if let Some(done) = recovered.last_done {
+        start = start.max(done.plus(interval));
+    }
     let mut run_at_once = plan.sources.iter().any(|s| {
         matches!(
             s.kind,
@@ -248,6 +324,16 @@ pub async fn run(
     let mut idle = 0u64;
     let mut next = start;
     let mut draining = false;
+    // A batch in flight at a crash runs again first, at its own time.
+    let mut replay = None;
+    let mut resume_at = None;
+    if let Some((time, inputs)) = recovered.in_flight {
+        tracing::info!(pipeline = %plan.name, batch_time = %time, "running again the batch that was in flight when the last run stopped, from the same input");
+        next = time;
+        run_at_once = true;
+        replay = Some(inputs);
+        resume_at = Some(start);
+    }
     loop {
         let wait = if std::mem::take(&mut run_at_once) {
             Duration::ZERO
@@ -294,8 +380,9 @@ pub async fn run(
             return Err(Error::Internal("batch job state lost".into()));
         };
         let batch_registry = registry.clone();
+        let batch_replay = replay.take();
         let (state, result) = tokio::task::spawn_blocking(move || {
-            let result = state.run(batch_time, &batch_registry);
+            let result = state.run(batch_time, &batch_registry, batch_replay.as_ref());
             (state, result)
         })
         .await
@@ -335,6 +422,9 @@ pub async fn run(
             break;
         }
         next = next.plus(interval);
+        if let Some(resume) = resume_at.take() {
+            next = next.max(resume);
+        }
     }
     if let Some(job) = &job {
         for (spec, source) in plan.sources.iter().zip(&job.sources) {

@@ -157,6 +157,10 @@ pub struct RunArgs {
     /// invalid file is refused and the running version kept).
     #[arg(long)]
     pub watch: bool,
+    /// Start over: delete the pipeline's checkpoints (`checkpoint = true`)
+    /// instead of resuming from them, and read the sources anew.
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 /// `sluice plugin ...`.

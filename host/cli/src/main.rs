@@ -128,6 +128,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 };
                 let options = PipelineOptions {
                     watch: args.watch,
+                    fresh: args.fresh,
                     ..options(&args.pipeline)
                 };
                 pipeline::run(&args.pipeline.pipeline, &options, stop, shutdown)

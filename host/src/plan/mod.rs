@@ -25,7 +25,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use checks::{control_spec, distinct_sink_prefixes, sink_spec, source_spec, stream_spec};
+use checks::{
+    checkpointable, control_spec, distinct_sink_prefixes, sink_spec, source_spec, stream_spec,
+};
 use graph::{node_type, topological_order};
 pub use types::{TypeMismatch, fit_types};
 pub use window::DEFAULT_MAX_STATE_MIB;
@@ -168,6 +170,12 @@ pub struct StreamSpec {
 }
 
 impl StreamSpec {
+    /// Whether it keeps anything between batches: a window's partials or
+    /// per-key states.
+    pub fn keeps_state(&self) -> bool {
+        self.window.is_some() || self.state.is_some() || self.op == StreamOp::StateSnapshots
+    }
+
     /// The contract interface its plugins implement (`None`: a host
     /// operator).
     pub fn plugin_kind(&self) -> Option<OperatorKind> {
@@ -324,8 +332,10 @@ pub struct TcpControlSpec {
 pub struct Plan {
     /// The pipeline's name.
     pub name: String,
-    /// Where the control socket goes.
+    /// Where the control socket and the checkpoints go.
     pub state_dir: PathBuf,
+    /// Whether each batch is checkpointed (see [`crate::checkpoint`]).
+    pub checkpoint: bool,
     /// The TCP control listener, when configured.
     pub control: Option<TcpControlSpec>,
     /// Time between batches.
@@ -457,9 +467,11 @@ impl Plan {
                 .into());
         }
         distinct_sink_prefixes(file, &sinks)?;
+        let checkpoint = checkpointable(file, &sources, &streams)?;
         Ok(Plan {
             name,
             state_dir: file.state_dir(),
+            checkpoint,
             control,
             batch_interval: cfg.batch_interval,
             partitioning,

@@ -35,6 +35,11 @@
 //!   (Spark's `queueStream(oneAtATime=True)`).
 //! - **Lines** follow the source's `invalid_utf8`, `max_line_bytes` and
 //!   `long_lines` policies.
+//! - **Checkpoints.** Its position is the set of names it has read or given
+//!   up on; restored, every other file in the directory is new and
+//!   complete, so files that arrived while the pipeline was down are read
+//!   and none is read twice. A batch in flight at a crash is read again
+//!   from its list of files.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -45,7 +50,7 @@ use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, R
 use notify::{RecursiveMode, Watcher};
 
 use super::lines::{LineChunks, LineDecoder};
-use super::{Source, SourceStats};
+use super::{FileName, Source, SourceInput, SourcePosition, SourceStats};
 use crate::batch::Batch;
 use crate::error::{Error, ErrorKind};
 use crate::partition::Partitioning;
@@ -88,6 +93,8 @@ pub struct FilesSource {
     /// After [`Source::stop_receiving`]: the files that were complete then,
     /// the only ones still read.
     received: Option<HashSet<OsString>>,
+    /// The files the last poll read, with the bytes read of each.
+    last_read: Vec<(OsString, u64)>,
 }
 
 /// Whether `name` is hidden or temporary, and so never read.
@@ -165,6 +172,7 @@ impl FilesSource {
             max_files_per_batch: None,
             max_batch_bytes: MAX_BATCH_BYTES,
             received: None,
+            last_read: Vec::new(),
         };
         let existing = source.list()?.into_iter().map(|entry| entry.name);
         if include_existing {
@@ -375,6 +383,7 @@ impl Source for FilesSource {
             .min(MAX_BATCH_BYTES);
         let mut lines = LineChunks::new(partitioning.chunk_bytes(listed_bytes));
         lines.reserve(listed_bytes);
+        self.last_read.clear();
         let mut room = MAX_BATCH_BYTES;
         for (name, _, link) in ready {
             let Some(bytes) = self.read_file(&name, room) else {
@@ -387,11 +396,7 @@ impl Source for FilesSource {
             if self.being_written.contains(&name) && !link {
                 continue;
             }
-            self.decode(&name, &bytes, &mut lines)?;
-            tracing::debug!(source = %self.name, file = ?name, %batch_time, "read file");
-            self.completed.remove(&name);
-            self.unsettled.remove(&name);
-            self.seen.insert(name);
+            self.take(name, &bytes, batch_time, &mut lines)?;
         }
         if let Some(received) = &mut self.received {
             // Read, or given up on after its attempts.
@@ -415,9 +420,82 @@ impl Source for FilesSource {
     fn has_pending(&self) -> bool {
         self.received.as_ref().is_some_and(|r| !r.is_empty())
     }
+
+    fn position(&self) -> Option<SourcePosition> {
+        let mut names: Vec<&OsString> = self.seen.iter().collect();
+        names.sort();
+        let done = names.into_iter().map(|n| FileName::of(n)).collect();
+        Some(SourcePosition::Files { done })
+    }
+
+    fn last_input(&self) -> Option<SourceInput> {
+        Some(SourceInput::Files {
+            files: self
+                .last_read
+                .iter()
+                .map(|(name, size)| (FileName::of(name), *size))
+                .collect(),
+        })
+    }
+
+    fn restore(&mut self, position: &SourcePosition) -> Result<(), Error> {
+        let SourcePosition::Files { done } = position;
+        self.seen = done.iter().map(FileName::to_os_string).collect();
+        self.unsettled.clear();
+        // Everything else in the directory arrived while the pipeline was
+        // down (or was not read yet): complete, as files present at start.
+        let present: Vec<OsString> = self.list()?.into_iter().map(|l| l.name).collect();
+        self.completed = present.into_iter().collect();
+        tracing::info!(source = %self.name, read_before = self.seen.len(), waiting = self.completed.len(), "resumed from the checkpoint: files read before are not read again");
+        Ok(())
+    }
+
+    fn replay(
+        &mut self,
+        input: &SourceInput,
+        batch_time: BatchTime,
+        partitioning: &Partitioning,
+    ) -> Result<Vec<Batch>, Error> {
+        let SourceInput::Files { files } = input;
+        let total = files
+            .iter()
+            .map(|(_, size)| usize::try_from(*size).unwrap_or(usize::MAX))
+            .fold(0usize, usize::saturating_add)
+            .min(MAX_BATCH_BYTES);
+        let mut lines = LineChunks::new(partitioning.chunk_bytes(total));
+        self.last_read.clear();
+        for (name, size) in files {
+            let name = name.to_os_string();
+            let Some(bytes) = self.read_file(&name, MAX_BATCH_BYTES) else {
+                continue;
+            };
+            if bytes.len() as u64 != *size {
+                tracing::warn!(source = %self.name, file = %self.dir.join(&name).display(), %batch_time, was = size, now = bytes.len(), "the file changed since this batch first read it; the batch is run again with what it holds now");
+            }
+            self.take(name, &bytes, batch_time, &mut lines)?;
+        }
+        Ok(lines.finish())
+    }
 }
 
 impl FilesSource {
+    /// Decodes the file `name` into `lines` and remembers it as read.
+    fn take(
+        &mut self,
+        name: OsString,
+        bytes: &[u8],
+        batch_time: BatchTime,
+        lines: &mut LineChunks,
+    ) -> Result<(), Error> {
+        self.decode(&name, bytes, lines)?;
+        tracing::debug!(source = %self.name, file = ?name, %batch_time, "read file");
+        self.completed.remove(&name);
+        self.unsettled.remove(&name);
+        self.last_read.push((name.clone(), bytes.len() as u64));
+        self.seen.insert(name);
+        Ok(())
+    }
+
     /// The files not read yet that are complete by the source's rules, in
     /// name order, with their listed size and whether each is a link.
     fn complete_files(&mut self) -> Result<Vec<(OsString, u64, bool)>, Error> {

@@ -10,6 +10,11 @@
 //! - [`files`]: new files in a directory (`textFileStream`).
 //! - [`socket`]: lines from a TCP server (`socketTextStream`).
 //! - [`lines`]: splitting bytes into lines under a UTF-8 policy.
+//!
+//! A source that can be checkpointed (see [`crate::checkpoint`]) also says
+//! what it has read so far ([`SourcePosition`]) and what its last poll read
+//! ([`SourceInput`]), and reads that same input again when a batch that was
+//! in flight at a crash is run again.
 
 pub mod files;
 pub mod lines;
@@ -61,6 +66,61 @@ impl SourceStats {
     }
 }
 
+/// A file's name as the file system spells it: text when it is UTF-8,
+/// its bytes otherwise, so a checkpoint names every file exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum FileName {
+    /// A UTF-8 name.
+    Text(String),
+    /// Any other name, byte for byte.
+    Bytes(Vec<u8>),
+}
+
+impl FileName {
+    /// The name of `name`.
+    pub fn of(name: &std::ffi::OsStr) -> Self {
+        match name.to_str() {
+            Some(text) => FileName::Text(text.to_owned()),
+            None => FileName::Bytes(std::os::unix::ffi::OsStrExt::as_bytes(name).to_vec()),
+        }
+    }
+
+    /// The name as the file system takes it.
+    pub fn to_os_string(&self) -> std::ffi::OsString {
+        match self {
+            FileName::Text(text) => text.into(),
+            FileName::Bytes(bytes) => {
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes).to_owned()
+            }
+        }
+    }
+}
+
+/// What a source has read so far: enough for a restarted pipeline to go on
+/// where it stopped.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourcePosition {
+    /// A `files` source: every name it read or gave up on (and, without
+    /// `include_existing`, those present when it first started).
+    Files {
+        /// The names, sorted.
+        done: Vec<FileName>,
+    },
+}
+
+/// What one poll of a source read: enough to read it again.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceInput {
+    /// A `files` source: the files, in the order they were read.
+    Files {
+        /// Each file's name and size when it was read.
+        files: Vec<(FileName, u64)>,
+    },
+}
+
 /// Something that produces lines for batches.
 pub trait Source: Send {
     /// The records that arrived since the previous poll, in order, in
@@ -91,6 +151,46 @@ pub trait Source: Send {
 
     /// Whether input that was received still waits for a poll.
     fn has_pending(&self) -> bool;
+
+    /// What the source has read so far, for a checkpoint; `None` for a
+    /// source that cannot be checkpointed.
+    fn position(&self) -> Option<SourcePosition> {
+        None
+    }
+
+    /// What the last [`Source::poll`] read, for a checkpoint; `None` for a
+    /// source that cannot be checkpointed.
+    fn last_input(&self) -> Option<SourceInput> {
+        None
+    }
+
+    /// Goes on from `position`, read from a checkpoint, as if this source
+    /// had read everything it names.
+    ///
+    /// # Errors
+    ///
+    /// When `position` is not this kind of source's, or the source cannot
+    /// tell what it holds now.
+    fn restore(&mut self, position: &SourcePosition) -> Result<(), Error> {
+        let _ = position;
+        Err(Error::Internal("this source cannot be checkpointed".into()))
+    }
+
+    /// Reads `input` again: the input of a batch that was in flight when
+    /// the pipeline stopped, so that running it again gives what it gave.
+    ///
+    /// # Errors
+    ///
+    /// As [`Source::poll`].
+    fn replay(
+        &mut self,
+        input: &SourceInput,
+        batch_time: BatchTime,
+        partitioning: &Partitioning,
+    ) -> Result<Vec<Batch>, Error> {
+        let _ = (input, batch_time, partitioning);
+        Err(Error::Internal("this source cannot be checkpointed".into()))
+    }
 }
 
 /// Opens the source `spec` describes. Socket sources start their reader on

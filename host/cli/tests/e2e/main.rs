@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod big_batches;
+mod checkpoints;
 mod common;
 mod files_source;
 mod hardening;

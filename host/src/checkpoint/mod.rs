@@ -1,0 +1,411 @@
+//! Checkpoints: a restarted pipeline goes on where the last one stopped,
+//! and each batch's output is written exactly once.
+//!
+//! With `checkpoint = true`, every batch leaves two files in
+//! `<state_dir>/checkpoint/`, as Spark Streaming's checkpoint directory:
+//!
+//! 1. `batch-<ms>.pending`, written after the sources are polled and before
+//!    the plan runs: the batch's time and what each source read for it
+//!    ([`SourceInput`]: for a `files` source, the files and their sizes).
+//! 2. `batch-<ms>.done`, written after every sink has committed the batch:
+//!    each source's position ([`SourcePosition`]: the files read so far).
+//!
+//! On start, the newest usable `.done` file restores every source's
+//! position; a `.pending` batch newer than it was in flight when the last
+//! run stopped, and is run again first, at its own batch time, from the
+//! same input. Sinks commit per batch time and idempotently (`text_files`
+//! skips a batch whose directory exists), so a batch interrupted after its
+//! sinks committed is not written twice, and one interrupted before is
+//! written once. `pprint` output of a replayed batch is printed again
+//! (console output is at-least-once).
+//!
+//! Files are written atomically with a checksum ([`store`]). A newest
+//! `.done` that is unusable (truncated, changed) is skipped with a warning
+//! naming it, for the one before; when none is usable the run is refused,
+//! never silently started over: `sluice run --fresh` starts over. The three
+//! newest `.done` files are kept.
+//!
+//! Not checkpointed yet, and so refused with `checkpoint = true` (see
+//! [`crate::plan`]): socket sources (they need a write-ahead log of the
+//! lines received), and the state and window partials of stateful and
+//! windowed streams.
+
+pub mod fault;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind};
+use crate::source::{SourceInput, SourcePosition};
+use crate::time::BatchTime;
+
+/// How many `.done` checkpoints are kept (the newest first).
+pub const KEPT_CHECKPOINTS: usize = 3;
+
+/// The directory of checkpoints under a pipeline's `state_dir`.
+pub fn dir_in(state_dir: &Path) -> PathBuf {
+    state_dir.join("checkpoint")
+}
+
+/// A batch that was polled: what each source read for it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Pending {
+    pipeline: String,
+    batch_time: i64,
+    inputs: BTreeMap<String, SourceInput>,
+}
+
+/// A batch whose outputs are committed: where each source is.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Done {
+    pipeline: String,
+    batch_time: i64,
+    positions: BTreeMap<String, SourcePosition>,
+}
+
+/// What a start found in the checkpoint directory.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// The last batch whose outputs were committed.
+    pub last_done: Option<BatchTime>,
+    /// Each source's position after it, by source name.
+    pub positions: BTreeMap<String, SourcePosition>,
+    /// The batch in flight when the last run stopped, with what each source
+    /// read for it: run again first.
+    pub in_flight: Option<(BatchTime, BTreeMap<String, SourceInput>)>,
+}
+
+/// Writes a pipeline's checkpoints.
+#[derive(Debug)]
+pub struct Checkpointer {
+    pipeline: String,
+    dir: PathBuf,
+}
+
+/// The kind of checkpoint file a name is, and its batch time.
+fn parse_name(name: &str) -> Option<(&str, i64)> {
+    let rest = name.strip_prefix("batch-")?;
+    let (ms, kind) = rest.split_once('.')?;
+    Some((kind, ms.parse().ok()?))
+}
+
+impl Checkpointer {
+    /// Opens (or creates) the checkpoint directory `dir` of `pipeline`,
+    /// and reads what a previous run left there.
+    ///
+    /// # Errors
+    ///
+    /// When the directory cannot be created or listed, or checkpoints are
+    /// there but none is usable.
+    pub fn open(pipeline: &str, dir: &Path) -> Result<(Checkpointer, Recovered), Error> {
+        let checkpointer = Checkpointer {
+            pipeline: pipeline.to_owned(),
+            dir: dir.to_path_buf(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| {
+            checkpointer.fail(
+                format!("cannot create {}: {e}", dir.display()),
+                ErrorKind::External,
+            )
+        })?;
+        checkpointer.remove_unfinished();
+        let mut done = checkpointer.files("done")?;
+        let mut recovered = Recovered::default();
+        let mut unusable = Vec::new();
+        while let Some((time, path)) = done.pop() {
+            match store::read::<Done>(&path) {
+                Ok(checkpoint) => {
+                    recovered.last_done = Some(BatchTime(checkpoint.batch_time));
+                    recovered.positions = checkpoint.positions;
+                    break;
+                }
+                Err(why) => {
+                    tracing::warn!(pipeline = %pipeline, file = %path.display(), "checkpoint {why}; using the one before");
+                    unusable.push((time, path, why));
+                }
+            }
+        }
+        if recovered.last_done.is_none()
+            && let Some((_, path, why)) = unusable.first()
+        {
+            let others = match unusable.len() - 1 {
+                0 => String::new(),
+                n => format!(" (and the {n} before it cannot be used either)"),
+            };
+            return Err(checkpointer.fail(
+                format!(
+                    "no usable checkpoint in {}: the newest, {}, {why}{others}; to start over (reading the sources anew, forgetting what was read), run with `--fresh`",
+                    dir.display(),
+                    path.display(),
+                ),
+                ErrorKind::User,
+            ));
+        }
+        let newer = |time: i64| recovered.last_done.is_none_or(|done| time > done.0);
+        if let Some((time, path)) = checkpointer.files("pending")?.pop()
+            && newer(time)
+        {
+            match store::read::<Pending>(&path) {
+                Ok(pending) => {
+                    recovered.in_flight = Some((BatchTime(pending.batch_time), pending.inputs));
+                }
+                Err(why) => {
+                    tracing::warn!(pipeline = %pipeline, file = %path.display(), "the batch in flight when the last run stopped cannot be run again: its checkpoint {why}; its input is read anew in a new batch (if its sinks had committed it, its records are written twice)");
+                }
+            }
+        }
+        if let Some(done) = recovered.last_done {
+            tracing::info!(pipeline = %pipeline, last_batch = %done, in_flight = ?recovered.in_flight.as_ref().map(|(t, _)| t.to_string()), "resuming from the checkpoint");
+        }
+        Ok((checkpointer, recovered))
+    }
+
+    /// Removes every checkpoint in `dir` (`sluice run --fresh`); returns how
+    /// many files there were.
+    ///
+    /// # Errors
+    ///
+    /// When the directory cannot be removed.
+    pub fn discard(pipeline: &str, dir: &Path) -> Result<usize, Error> {
+        let files = match std::fs::read_dir(dir) {
+            Ok(entries) => entries.count(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => {
+                return Err(Error::Checkpoint {
+                    pipeline: pipeline.to_owned(),
+                    message: format!("cannot list {}: {e}", dir.display()),
+                    kind: ErrorKind::External,
+                });
+            }
+        };
+        std::fs::remove_dir_all(dir).map_err(|e| Error::Checkpoint {
+            pipeline: pipeline.to_owned(),
+            message: format!("cannot remove {} to start fresh: {e}", dir.display()),
+            kind: ErrorKind::External,
+        })?;
+        Ok(files)
+    }
+
+    /// Records what each source read for the batch at `batch_time`, before
+    /// it runs.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be written (a full disk): the batch does not run.
+    pub fn batch_started(
+        &self,
+        batch_time: BatchTime,
+        inputs: BTreeMap<String, SourceInput>,
+    ) -> Result<(), Error> {
+        let pending = Pending {
+            pipeline: self.pipeline.clone(),
+            batch_time: batch_time.0,
+            inputs,
+        };
+        self.write("pending", batch_time, &pending)?;
+        fault::point("batch_started");
+        Ok(())
+    }
+
+    /// Records each source's position after the batch at `batch_time`,
+    /// once its sinks have committed it; removes checkpoints no longer
+    /// needed.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be written (a full disk).
+    pub fn batch_done(
+        &self,
+        batch_time: BatchTime,
+        positions: BTreeMap<String, SourcePosition>,
+    ) -> Result<(), Error> {
+        fault::point("sinks_committed");
+        let done = Done {
+            pipeline: self.pipeline.clone(),
+            batch_time: batch_time.0,
+            positions,
+        };
+        self.write("done", batch_time, &done)?;
+        self.prune(batch_time)
+    }
+
+    fn write<T: serde::Serialize>(
+        &self,
+        kind: &str,
+        batch_time: BatchTime,
+        value: &T,
+    ) -> Result<(), Error> {
+        let path = self.dir.join(format!("batch-{}.{kind}", batch_time.0));
+        store::write(&path, value, || fault::point("checkpoint_rename")).map_err(|e| {
+            self.fail(
+                format!(
+                    "cannot write {} for batch {batch_time}: {e}; the batch is not counted as done (free disk space and restart: it runs again)",
+                    path.display()
+                ),
+                ErrorKind::External,
+            )
+        })
+    }
+
+    /// Removes `.pending` files up to `done` and all but the newest
+    /// [`KEPT_CHECKPOINTS`] `.done` files.
+    fn prune(&self, done: BatchTime) -> Result<(), Error> {
+        let mut old: Vec<PathBuf> = self
+            .files("pending")?
+            .into_iter()
+            .filter(|(time, _)| *time <= done.0)
+            .map(|(_, path)| path)
+            .collect();
+        let kept = self.files("done")?;
+        let surplus = kept.len().saturating_sub(KEPT_CHECKPOINTS);
+        old.extend(kept.into_iter().take(surplus).map(|(_, path)| path));
+        for path in old {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(pipeline = %self.pipeline, file = %path.display(), error = %e, "cannot remove an old checkpoint");
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes temporary files a crash left while writing a checkpoint.
+    fn remove_unfinished(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(".batch-")
+                && name.ends_with(".tmp")
+                && let Err(e) = std::fs::remove_file(entry.path())
+            {
+                tracing::warn!(pipeline = %self.pipeline, file = %entry.path().display(), error = %e, "cannot remove an unfinished checkpoint");
+            }
+        }
+    }
+
+    /// The `batch-<ms>.<kind>` files, oldest first.
+    fn files(&self, kind: &str) -> Result<Vec<(i64, PathBuf)>, Error> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| {
+            self.fail(
+                format!("cannot list {}: {e}", self.dir.display()),
+                ErrorKind::External,
+            )
+        })?;
+        let mut files: Vec<(i64, PathBuf)> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name();
+                let (found, time) = parse_name(name.to_str()?)?;
+                (found == kind).then(|| (time, entry.path()))
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    fn fail(&self, message: String, kind: ErrorKind) -> Error {
+        Error::Checkpoint {
+            pipeline: self.pipeline.clone(),
+            message,
+            kind,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{Checkpointer, KEPT_CHECKPOINTS, parse_name};
+    use crate::source::{FileName, SourceInput, SourcePosition};
+    use crate::time::BatchTime;
+
+    fn position(names: &[&str]) -> BTreeMap<String, SourcePosition> {
+        let done = names.iter().map(|n| FileName::Text((*n).into())).collect();
+        BTreeMap::from([("lines".to_owned(), SourcePosition::Files { done })])
+    }
+
+    fn input(names: &[&str]) -> BTreeMap<String, SourceInput> {
+        let files = names
+            .iter()
+            .map(|n| (FileName::Text((*n).into()), 3))
+            .collect();
+        BTreeMap::from([("lines".to_owned(), SourceInput::Files { files })])
+    }
+
+    #[test]
+    fn names_give_kind_and_time() {
+        assert_eq!(parse_name("batch-1000.done"), Some(("done", 1000)));
+        assert_eq!(parse_name("batch-5.pending"), Some(("pending", 5)));
+        assert_eq!(parse_name(".batch-5.pending.tmp"), None);
+        assert_eq!(parse_name("batch-x.done"), None);
+    }
+
+    #[test]
+    fn a_restart_finds_the_last_done_batch_and_the_one_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let (checkpoints, recovered) = Checkpointer::open("p", dir.path()).unwrap();
+        assert!(recovered.last_done.is_none() && recovered.in_flight.is_none());
+        for (time, names) in [(1000, vec!["a"]), (2000, vec!["a", "b"])] {
+            let read = &names[names.len() - 1..];
+            checkpoints
+                .batch_started(BatchTime(time), input(read))
+                .unwrap();
+            checkpoints
+                .batch_done(BatchTime(time), position(&names))
+                .unwrap();
+        }
+        checkpoints
+            .batch_started(BatchTime(3000), input(&["c"]))
+            .unwrap();
+
+        let (_, recovered) = Checkpointer::open("p", dir.path()).unwrap();
+        assert_eq!(recovered.last_done, Some(BatchTime(2000)));
+        assert_eq!(recovered.positions, position(&["a", "b"]));
+        assert_eq!(recovered.in_flight, Some((BatchTime(3000), input(&["c"]))));
+    }
+
+    #[test]
+    fn old_checkpoints_are_removed_and_a_corrupt_newest_falls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (checkpoints, _) = Checkpointer::open("p", dir.path()).unwrap();
+        for time in 1..=5 {
+            checkpoints
+                .batch_started(BatchTime(time), input(&[]))
+                .unwrap();
+            checkpoints
+                .batch_done(BatchTime(time), position(&[&time.to_string()]))
+                .unwrap();
+        }
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["batch-3.done", "batch-4.done", "batch-5.done"]);
+        assert_eq!(KEPT_CHECKPOINTS, 3);
+
+        std::fs::write(dir.path().join("batch-5.done"), b"truncated").unwrap();
+        let (_, recovered) = Checkpointer::open("p", dir.path()).unwrap();
+        assert_eq!(recovered.last_done, Some(BatchTime(4)));
+        assert_eq!(recovered.positions, position(&["4"]));
+
+        for time in [3, 4] {
+            std::fs::write(dir.path().join(format!("batch-{time}.done")), b"").unwrap();
+        }
+        let error = Checkpointer::open("p", dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "pipeline `p`, checkpoint: no usable checkpoint in {0}: the newest, {0}/batch-5.done, is not a Sluice checkpoint (no `sluice-checkpoint 1` header) (and the 2 before it cannot be used either); to start over (reading the sources anew, forgetting what was read), run with `--fresh`",
+                dir.path().display()
+            )
+        );
+        assert_eq!(Checkpointer::discard("p", dir.path()).unwrap(), 3);
+        assert!(!dir.path().exists());
+        let (_, recovered) = Checkpointer::open("p", dir.path()).unwrap();
+        assert!(recovered.last_done.is_none());
+    }
+}
