@@ -334,6 +334,8 @@ fn validate_varlen(v: &Varlen, value_type: ValueType, what: &str) -> Result<(), 
 }
 
 /// Key bytes, borrowed for variable-width keys and inline for numbers.
+/// Keys of one column compare and hash by their bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyBytes<'a> {
     /// A variable-width key.
     Slice(&'a [u8]),

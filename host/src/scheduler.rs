@@ -196,14 +196,14 @@ impl Job {
                 sink.write(batch_time, partitions)?;
             }
         }
-        if let Some(checkpointer) = &self.checkpointer {
+        if let Some(checkpointer) = &mut self.checkpointer {
             let positions = plan
                 .sources
                 .iter()
                 .zip(&self.sources)
                 .filter_map(|(spec, source)| Some((spec.name.clone(), source.position()?)))
                 .collect();
-            checkpointer.batch_done(batch_time, positions)?;
+            checkpointer.batch_done(batch_time, positions, self.executor.kept())?;
         }
         Ok(BatchDone {
             seq,
@@ -228,15 +228,16 @@ fn drained(job: Option<&Job>, pipeline: &str) -> bool {
 }
 
 /// With `checkpoint = true`, opens the pipeline's checkpoints and puts
-/// every source back where the last run left it.
+/// every source, window and state back where the last run left it.
 ///
 /// # Errors
 ///
 /// When no checkpoint is usable, or one names a source the pipeline no
-/// longer has.
+/// longer has, or a stream changed so that its state cannot follow.
 fn resume(
     plan: &crate::plan::Plan,
     sources: &mut [Box<dyn Source>],
+    executor: &Executor,
 ) -> Result<(Option<Checkpointer>, Recovered), Error> {
     let dir = checkpoint::dir_in(&plan.state_dir);
     if !plan.checkpoint {
@@ -263,6 +264,7 @@ fn resume(
             source.restore(position)?;
         }
     }
+    checkpointer.restore_streams(&recovered, executor.kept())?;
     Ok((Some(checkpointer), recovered))
 }
 
@@ -286,7 +288,7 @@ pub async fn run(
         .iter()
         .map(source::open)
         .collect::<Result<Vec<_>, _>>()?;
-    let (checkpointer, recovered) = resume(&plan, &mut sources)?;
+    let (checkpointer, recovered) = resume(&plan, &mut sources, &executor)?;
     let sinks = plan.sinks.iter().map(sink::open).collect();
     let dead_letters = plan
         .streams

@@ -136,6 +136,54 @@ impl WindowState {
         self.totals.as_deref()
     }
 
+    /// Each partial's batch time and partitions, oldest first (what a
+    /// checkpoint writes, each partial once).
+    pub fn partials(&self) -> impl Iterator<Item = (BatchTime, &[Batch])> {
+        self.partials
+            .iter()
+            .map(|p| (p.time, p.partitions.as_slice()))
+    }
+
+    /// Puts back the partials (oldest first) and totals a checkpoint held;
+    /// `totals` must be given exactly when the window keeps them.
+    ///
+    /// # Errors
+    ///
+    /// When the window keeps totals and none are given, or the other way
+    /// round, or their bucket count differs.
+    pub fn restore(
+        &mut self,
+        partials: Vec<(BatchTime, Vec<Batch>)>,
+        totals: Option<Vec<Batch>>,
+    ) -> Result<(), String> {
+        match (&self.totals, &totals) {
+            (Some(held), Some(given)) if held.len() != given.len() => {
+                return Err(format!(
+                    "holds totals in {} buckets where the stream has {}",
+                    given.len(),
+                    held.len()
+                ));
+            }
+            (Some(_), None) => {
+                return Err(
+                    "holds no totals, which the stream keeps (it has an inverse reducer now)"
+                        .into(),
+                );
+            }
+            (None, Some(_)) => return Err(
+                "holds totals, which the stream does not keep (its inverse reducer was removed)"
+                    .into(),
+            ),
+            _ => {}
+        }
+        self.partials = partials
+            .into_iter()
+            .map(|(time, partitions)| Partial::new(time, partitions))
+            .collect();
+        self.totals = totals.map(|t| t.into_iter().map(Arc::new).collect());
+        Ok(())
+    }
+
     /// The partitions of the partials that a window of length `length`
     /// ending at `time` no longer covers (the batches leaving it), and how
     /// many batches those are.

@@ -25,20 +25,28 @@
 //! never silently started over: `sluice run --fresh` starts over. The three
 //! newest `.done` files are kept.
 //!
+//! The `.done` record also names, per stateful or windowed stream, the
+//! files that hold what it keeps ([`streams`]): window partials written
+//! once each, per-key states as a full snapshot and the changes since.
+//!
 //! Not checkpointed yet, and so refused with `checkpoint = true` (see
 //! [`crate::plan`]): socket sources (they need a write-ahead log of the
-//! lines received), and the state and window partials of stateful and
-//! windowed streams.
+//! lines received).
 
+pub mod columns;
 pub mod fault;
 pub mod store;
+pub mod streams;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind};
+use crate::executor::Kept;
+use crate::plan::StreamSpec;
 use crate::source::{SourceInput, SourcePosition};
 use crate::time::BatchTime;
+use streams::{StreamRecord, StreamWriter};
 
 /// How many `.done` checkpoints are kept (the newest first).
 pub const KEPT_CHECKPOINTS: usize = 3;
@@ -56,12 +64,15 @@ struct Pending {
     inputs: BTreeMap<String, SourceInput>,
 }
 
-/// A batch whose outputs are committed: where each source is.
+/// A batch whose outputs are committed: where each source is, and where
+/// each stateful or windowed stream's state is.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Done {
     pipeline: String,
     batch_time: i64,
     positions: BTreeMap<String, SourcePosition>,
+    #[serde(default)]
+    streams: BTreeMap<String, StreamRecord>,
 }
 
 /// What a start found in the checkpoint directory.
@@ -71,6 +82,8 @@ pub struct Recovered {
     pub last_done: Option<BatchTime>,
     /// Each source's position after it, by source name.
     pub positions: BTreeMap<String, SourcePosition>,
+    /// Where each stateful or windowed stream's state was then, by name.
+    pub streams: BTreeMap<String, StreamRecord>,
     /// The batch in flight when the last run stopped, with what each source
     /// read for it: run again first.
     pub in_flight: Option<(BatchTime, BTreeMap<String, SourceInput>)>,
@@ -81,6 +94,7 @@ pub struct Recovered {
 pub struct Checkpointer {
     pipeline: String,
     dir: PathBuf,
+    streams: StreamWriter,
 }
 
 /// The kind of checkpoint file a name is, and its batch time.
@@ -99,9 +113,10 @@ impl Checkpointer {
     /// When the directory cannot be created or listed, or checkpoints are
     /// there but none is usable.
     pub fn open(pipeline: &str, dir: &Path) -> Result<(Checkpointer, Recovered), Error> {
-        let checkpointer = Checkpointer {
+        let mut checkpointer = Checkpointer {
             pipeline: pipeline.to_owned(),
             dir: dir.to_path_buf(),
+            streams: StreamWriter::default(),
         };
         std::fs::create_dir_all(dir).map_err(|e| {
             checkpointer.fail(
@@ -118,6 +133,7 @@ impl Checkpointer {
                 Ok(checkpoint) => {
                     recovered.last_done = Some(BatchTime(checkpoint.batch_time));
                     recovered.positions = checkpoint.positions;
+                    recovered.streams = checkpoint.streams;
                     break;
                 }
                 Err(why) => {
@@ -155,6 +171,7 @@ impl Checkpointer {
                 }
             }
         }
+        checkpointer.streams = StreamWriter::resuming(&recovered.streams);
         if let Some(done) = recovered.last_done {
             tracing::info!(pipeline = %pipeline, last_batch = %done, in_flight = ?recovered.in_flight.as_ref().map(|(t, _)| t.to_string()), "resuming from the checkpoint");
         }
@@ -208,26 +225,84 @@ impl Checkpointer {
         Ok(())
     }
 
-    /// Records each source's position after the batch at `batch_time`,
-    /// once its sinks have committed it; removes checkpoints no longer
-    /// needed.
+    /// Records each source's position and what the stateful and windowed
+    /// streams keep (`kept`, from [`crate::executor::Executor::kept`])
+    /// after the batch at `batch_time`, once its
+    /// sinks have committed it; removes checkpoints no longer needed.
     ///
     /// # Errors
     ///
-    /// When the file cannot be written (a full disk).
+    /// When a file cannot be written (a full disk).
     pub fn batch_done(
-        &self,
+        &mut self,
         batch_time: BatchTime,
         positions: BTreeMap<String, SourcePosition>,
+        kept: Vec<(&StreamSpec, Kept<'_>)>,
     ) -> Result<(), Error> {
         fault::point("sinks_committed");
+        let mut streams = BTreeMap::new();
+        for (stream, kept) in kept {
+            let record = self
+                .streams
+                .write(&self.dir, batch_time, stream, kept)
+                .map_err(|e| {
+                    self.fail(
+                        format!(
+                            "cannot write the state of stream `{}` for batch {batch_time} under {}: {e}; the batch is not counted as done (free disk space and restart: it runs again)",
+                            stream.name,
+                            self.dir.display()
+                        ),
+                        ErrorKind::External,
+                    )
+                })?;
+            streams.insert(stream.name.clone(), record);
+        }
         let done = Done {
             pipeline: self.pipeline.clone(),
             batch_time: batch_time.0,
             positions,
+            streams,
         };
         self.write("done", batch_time, &done)?;
         self.prune(batch_time)
+    }
+
+    /// Puts back what the stateful and windowed streams (`kept`) kept at
+    /// the checkpoint `recovered` came from.
+    ///
+    /// # Errors
+    ///
+    /// When a stream changed in a way its state cannot follow (types,
+    /// window, partitions), or a state file is damaged.
+    pub fn restore_streams(
+        &self,
+        recovered: &Recovered,
+        kept: Vec<(&StreamSpec, Kept<'_>)>,
+    ) -> Result<(), Error> {
+        for name in recovered.streams.keys() {
+            if !kept.iter().any(|(s, _)| &s.name == name) {
+                tracing::warn!(pipeline = %self.pipeline, stream = %name, "the checkpoint holds the state of a stream the pipeline no longer has (or that keeps none now); it is dropped");
+            }
+        }
+        for (stream, kept) in kept {
+            let Some(record) = recovered.streams.get(&stream.name) else {
+                if recovered.last_done.is_some() {
+                    tracing::info!(pipeline = %self.pipeline, stream = %stream.name, "the checkpoint holds no state for this stream (new to the pipeline): it starts empty");
+                }
+                continue;
+            };
+            streams::restore(&self.dir, stream, record, kept).map_err(|why| {
+                self.fail(
+                    format!(
+                        "stream `{}` cannot resume from the checkpoint in {}: {why}; undo that change, or run with `--fresh` to start over",
+                        stream.name,
+                        self.dir.display()
+                    ),
+                    ErrorKind::User,
+                )
+            })?;
+        }
+        Ok(())
     }
 
     fn write<T: serde::Serialize>(
@@ -257,13 +332,25 @@ impl Checkpointer {
             .filter(|(time, _)| *time <= done.0)
             .map(|(_, path)| path)
             .collect();
-        let kept = self.files("done")?;
-        let surplus = kept.len().saturating_sub(KEPT_CHECKPOINTS);
-        old.extend(kept.into_iter().take(surplus).map(|(_, path)| path));
+        let done = self.files("done")?;
+        let surplus = done.len().saturating_sub(KEPT_CHECKPOINTS);
+        old.extend(done[..surplus].iter().map(|(_, path)| path.clone()));
         for path in old {
             if let Err(e) = std::fs::remove_file(&path) {
                 tracing::warn!(pipeline = %self.pipeline, file = %path.display(), error = %e, "cannot remove an old checkpoint");
             }
+        }
+        // Stream files no kept checkpoint names (a partial that left the
+        // window, snapshots before the last full one) are not needed.
+        let streams_dir = self.dir.join("streams");
+        if streams_dir.exists() {
+            let kept: Vec<Done> = done[surplus..]
+                .iter()
+                .filter_map(|(_, path)| store::read::<Done>(path).ok())
+                .collect();
+            let records: Vec<&BTreeMap<String, StreamRecord>> =
+                kept.iter().map(|d| &d.streams).collect();
+            streams::remove_unnamed(&streams_dir, &records);
         }
         Ok(())
     }
@@ -346,7 +433,7 @@ mod tests {
     #[test]
     fn a_restart_finds_the_last_done_batch_and_the_one_in_flight() {
         let dir = tempfile::tempdir().unwrap();
-        let (checkpoints, recovered) = Checkpointer::open("p", dir.path()).unwrap();
+        let (mut checkpoints, recovered) = Checkpointer::open("p", dir.path()).unwrap();
         assert!(recovered.last_done.is_none() && recovered.in_flight.is_none());
         for (time, names) in [(1000, vec!["a"]), (2000, vec!["a", "b"])] {
             let read = &names[names.len() - 1..];
@@ -354,7 +441,7 @@ mod tests {
                 .batch_started(BatchTime(time), input(read))
                 .unwrap();
             checkpoints
-                .batch_done(BatchTime(time), position(&names))
+                .batch_done(BatchTime(time), position(&names), Vec::new())
                 .unwrap();
         }
         checkpoints
@@ -370,13 +457,13 @@ mod tests {
     #[test]
     fn old_checkpoints_are_removed_and_a_corrupt_newest_falls_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (checkpoints, _) = Checkpointer::open("p", dir.path()).unwrap();
+        let (mut checkpoints, _) = Checkpointer::open("p", dir.path()).unwrap();
         for time in 1..=5 {
             checkpoints
                 .batch_started(BatchTime(time), input(&[]))
                 .unwrap();
             checkpoints
-                .batch_done(BatchTime(time), position(&[&time.to_string()]))
+                .batch_done(BatchTime(time), position(&[&time.to_string()]), Vec::new())
                 .unwrap();
         }
         let mut names: Vec<String> = std::fs::read_dir(dir.path())

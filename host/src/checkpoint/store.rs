@@ -1,7 +1,8 @@
 //! Checkpoint files on disk: written atomically, read back only when whole.
 //!
-//! A file is a header line `sluice-checkpoint 1 <sha256 of the body>`
-//! followed by the body (JSON). It is written to a hidden temporary name,
+//! A file is a header line `sluice-checkpoint 1 <xxh3-128 of the body>`
+//! followed by the body (JSON, or columns for state and windows, see
+//! [`super::columns`]). It is written to a hidden temporary name,
 //! fsynced, renamed into place and the directory fsynced, so after a crash
 //! a name holds a whole file or does not exist; the checksum catches what
 //! the disk or a person changed since.
@@ -10,7 +11,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::xxh3_128;
 
 /// The first word of every checkpoint file.
 const MAGIC: &str = "sluice-checkpoint";
@@ -34,10 +35,13 @@ pub enum Unusable {
     Undecodable(String),
 }
 
-/// Writes `value` as the checkpoint file `path`, atomically and durably.
-///
-/// `before_rename` runs once the temporary file is complete (a fault point
-/// for tests).
+/// The checksum the header carries.
+fn checksum(body: &[u8]) -> String {
+    format!("{:032x}", xxh3_128(body))
+}
+
+/// Writes `value` as JSON in the checkpoint file `path` (see
+/// [`write_bytes`]).
 ///
 /// # Errors
 ///
@@ -48,6 +52,18 @@ pub fn write<T: serde::Serialize>(
     before_rename: impl FnOnce(),
 ) -> std::io::Result<()> {
     let body = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    write_bytes(path, &body, before_rename)
+}
+
+/// Writes `body` as the checkpoint file `path`, atomically and durably.
+///
+/// `before_rename` runs once the temporary file is complete (a fault point
+/// for tests).
+///
+/// # Errors
+///
+/// When writing, syncing or renaming fails (a full disk, permissions).
+pub fn write_bytes(path: &Path, body: &[u8], before_rename: impl FnOnce()) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -56,12 +72,8 @@ pub fn write<T: serde::Serialize>(
     let temporary = dir.join(format!(".{name}.tmp"));
     {
         let mut file = File::create(&temporary)?;
-        writeln!(
-            file,
-            "{MAGIC} {FORMAT} {}",
-            hex::encode(Sha256::digest(&body))
-        )?;
-        file.write_all(&body)?;
+        writeln!(file, "{MAGIC} {FORMAT} {}", checksum(body))?;
+        file.write_all(body)?;
         file.sync_all()?;
     }
     before_rename();
@@ -69,24 +81,34 @@ pub fn write<T: serde::Serialize>(
     File::open(dir)?.sync_all()
 }
 
-/// Reads the checkpoint file `path`.
+/// Reads the JSON checkpoint file `path`.
 ///
 /// # Errors
 ///
 /// Why it cannot be used.
 pub fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Unusable> {
-    let bytes = std::fs::read(path).map_err(|e| Unusable::Unreadable(e.to_string()))?;
+    let body = read_bytes(path)?;
+    serde_json::from_slice(&body).map_err(|e| Unusable::Undecodable(e.to_string()))
+}
+
+/// Reads the body of the checkpoint file `path`, checked.
+///
+/// # Errors
+///
+/// Why it cannot be used.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Unusable> {
+    let mut bytes = std::fs::read(path).map_err(|e| Unusable::Unreadable(e.to_string()))?;
     let newline = memchr::memchr(b'\n', &bytes).ok_or(Unusable::NotACheckpoint)?;
     let header = std::str::from_utf8(&bytes[..newline]).map_err(|_| Unusable::NotACheckpoint)?;
     let mut words = header.split(' ');
     if words.next() != Some(MAGIC) || words.next() != Some(&FORMAT.to_string()) {
         return Err(Unusable::NotACheckpoint);
     }
-    let body = &bytes[newline + 1..];
-    if words.next() != Some(&hex::encode(Sha256::digest(body))) {
+    if words.next() != Some(&checksum(&bytes[newline + 1..])) {
         return Err(Unusable::Corrupt);
     }
-    serde_json::from_slice(body).map_err(|e| Unusable::Undecodable(e.to_string()))
+    bytes.drain(..=newline);
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -74,6 +74,15 @@ pub struct Executor {
     pool: rayon::ThreadPool,
 }
 
+/// What a stream keeps between batches (for checkpoints).
+#[derive(Clone, Copy)]
+pub enum Kept<'a> {
+    /// A windowed stream's partials (and totals).
+    Window(&'a Mutex<WindowState>),
+    /// A stateful stream's per-key states.
+    State(&'a Mutex<KeyedState>),
+}
+
 /// The output of one batch.
 pub struct BatchOutput {
     /// For each sink of the plan, in order, the partitions it receives;
@@ -163,10 +172,14 @@ impl Executor {
                 let spec = s.state.as_ref()?;
                 let buckets = s.exchange.buckets();
                 // The plan checked the initial states' keys.
-                Some(Mutex::new(match &spec.initial {
+                let mut state = match &spec.initial {
                     Some(initial) => KeyedState::load(buckets, spec.record_type, initial),
                     None => KeyedState::new(buckets, spec.record_type),
-                }))
+                };
+                if plan.checkpoint {
+                    state.track_removed_keys();
+                }
+                Some(Mutex::new(state))
             })
             .collect();
         Ok(Executor {
@@ -213,6 +226,21 @@ impl Executor {
             .filter_map(|(stream, state)| {
                 let state = state.as_ref()?.lock().unwrap_or_else(|e| e.into_inner());
                 Some((stream.name.clone(), state.size()))
+            })
+            .collect()
+    }
+
+    /// Each stream that keeps something between batches, with what it
+    /// keeps, in plan order.
+    pub fn kept(&self) -> Vec<(&crate::plan::StreamSpec, Kept<'_>)> {
+        self.plan
+            .streams
+            .iter()
+            .zip(self.windows.iter().zip(&self.states))
+            .filter_map(|(stream, kept)| match kept {
+                (Some(window), _) => Some((stream, Kept::Window(window))),
+                (_, Some(state)) => Some((stream, Kept::State(state))),
+                (None, None) => None,
             })
             .collect()
     }

@@ -741,7 +741,6 @@ pub(super) fn distinct_sink_prefixes(
 pub(super) fn checkpointable(
     file: &LoadedFile,
     sources: &[SourceSpec],
-    streams: &[StreamSpec],
 ) -> Result<bool, ConfigError> {
     let Some(setting) = &file.file.checkpoint else {
         return Ok(false);
@@ -757,13 +756,6 @@ pub(super) fn checkpointable(
         return refuse(format!(
             "`checkpoint = true` covers files sources only so far: socket source `{}` would need a write-ahead log of the lines it received, which Sluice does not have yet; remove `checkpoint` or read the lines from files",
             socket.name
-        ));
-    }
-    if let Some(stateful) = streams.iter().find(|s| s.keeps_state()) {
-        return refuse(format!(
-            "`checkpoint = true` covers stateless pipelines only so far: stream `{}` ({}) keeps state or window partials between batches, which checkpoints do not hold yet; remove `checkpoint`",
-            stateful.name,
-            stateful.op.name()
         ));
     }
     Ok(true)

@@ -467,7 +467,7 @@ impl Plan {
                 .into());
         }
         distinct_sink_prefixes(file, &sinks)?;
-        let checkpoint = checkpointable(file, &sources, &streams)?;
+        let checkpoint = checkpointable(file, &sources)?;
         Ok(Plan {
             name,
             state_dir: file.state_dir(),

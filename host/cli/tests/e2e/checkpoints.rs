@@ -1,8 +1,9 @@
 //! Checkpoints (`checkpoint = true`): a restarted pipeline resumes where
 //! the last run stopped — after a clean stop, a crash at each fault point,
 //! or `kill -9` at random moments — and every input file's counts are
-//! written exactly once.
+//! written exactly once; windows and per-key states carry over.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -286,7 +287,7 @@ fn a_corrupt_newest_checkpoint_falls_back_and_none_usable_is_refused() {
 }
 
 #[test]
-fn checkpoints_refuse_what_they_do_not_hold_yet() {
+fn checkpoints_refuse_socket_sources_until_they_have_a_write_ahead_log() {
     let socket = check_fails(
         PipelineFile::new("1s")
             .raw("checkpoint = true")
@@ -300,15 +301,168 @@ fn checkpoints_refuse_what_they_do_not_hold_yet() {
         socket.contains("p.toml:2:14: `checkpoint = true` covers files sources only so far: socket source `lines` would need a write-ahead log of the lines it received, which Sluice does not have yet; remove `checkpoint` or read the lines from files"),
         "{socket}"
     );
-    let stateful = check_fails(
-        PipelineFile::new("1s")
-            .raw("checkpoint = true")
-            .files_source("lines", "in", "")
-            .host_stream("n", "lines", "count_by_window", "window_duration = \"2s\"")
-            .pprint("out", "n"),
+}
+
+/// Runs `pipeline` `runs` times, each killed (`kill -9`) after a random
+/// while or crashed at a random fault point (every third run), then once
+/// to the end (3 idle batches); returns (kills, fault points hit,
+/// batches in flight run again).
+fn crash_repeatedly(pipeline: &Path, runs: u32, seed: u64) -> (u32, u32, usize) {
+    let mut random = fastrand::Rng::with_seed(seed);
+    let points = ["batch_started", "checkpoint_rename", "sinks_committed"];
+    let (mut kills, mut faults, mut replays) = (0, 0, 0);
+    for round in 0..runs {
+        let mut command = sluice(&["run", pipeline.to_str().unwrap()]);
+        command.env("SLUICE_LOG", "info");
+        if round % 3 == 2 {
+            let point = points[random.usize(..points.len())];
+            command.env("SLUICE_FAULT", format!("{point}:{}", random.u32(1..6)));
+        }
+        let mut child = command.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(random.u64(50..500)));
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                assert!(!status.success(), "sluice stopped by itself");
+                faults += 1;
+            }
+            None => {
+                child.kill().unwrap();
+                kills += 1;
+            }
+        }
+        let output = child.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert_ne!(output.status.code(), Some(101), "{log}");
+        replays += log
+            .matches("running again the batch that was in flight")
+            .count();
+    }
+    stdout_of(&run_logged(pipeline, &["--stop-when-idle", "3"], None));
+    (kills, faults, replays)
+}
+
+/// Each batch's records of the `jsonl` sink `prefix`, as (key, value).
+fn keyed_batches(dir: &Path, prefix: &str) -> BTreeMap<i64, BTreeMap<String, i64>> {
+    sink_batches(dir, prefix)
+        .into_iter()
+        .map(|(time, lines)| {
+            let counts = lines
+                .iter()
+                .map(|line| {
+                    let record: serde_json::Value = serde_json::from_str(line).unwrap();
+                    (
+                        record["key"].as_str().unwrap().to_owned(),
+                        record["value"].as_i64().unwrap(),
+                    )
+                })
+                .collect();
+            (time, counts)
+        })
+        .collect()
+}
+
+#[test]
+fn windows_and_running_totals_survive_crashes_and_match_the_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus_files(dir.path(), 30, 0.01, 11);
+    let named: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    write_inputs(dir.path(), &named);
+    // `recent`: counts over 1 s sliding every 200 ms, kept incrementally
+    // (sum and its inverse); `totals`: counts since the start.
+    let pipeline = PipelineFile::new("100ms")
+        .raw("checkpoint = true")
+        .files_source(
+            "lines",
+            "in",
+            "include_existing = true\nmax_files_per_batch = 1",
+        )
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream(
+            "recent",
+            "pairs",
+            "reduce_by_key_and_window",
+            fixtures::SUM,
+            &format!(
+                "window_duration = \"1s\"\nslide_duration = \"200ms\"\ninverse_plugin = {}\ndrop_when = 0",
+                toml_path(fixtures::SUBTRACT)
+            ),
+        )
+        .stream("totals", "pairs", "update_state_by_key", fixtures::RUNNING_SUM, "")
+        .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
+        .text_files("win", "recent", "out/win", "format = \"jsonl\"")
+        .text_files("tot", "totals", "out/tot", "format = \"jsonl\"")
+        .write(dir.path().join("pipeline.toml"));
+    let seed = std::env::var("SLUICE_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    let (kills, faults, replays) = crash_repeatedly(&pipeline, 15, seed);
+    eprintln!(
+        "seed {seed}: {kills} kill -9, {faults} fault points hit, {replays} batches run again"
+    );
+
+    let run = read_windowed(dir.path());
+    // Every file was read by exactly one batch, in name order.
+    let read: Vec<String> = run
+        .batches
+        .values()
+        .filter(|lines| !lines.is_empty())
+        .map(|lines| lines.join("\n"))
+        .collect();
+    let expected: Vec<String> = files
+        .iter()
+        .map(|(_, text)| text.trim_end_matches('\n').to_owned())
+        .collect();
+    assert!(
+        read == expected,
+        "seed {seed}: files read {} times, expected {}",
+        read.len(),
+        expected.len()
+    );
+    // Each window is the counts of the batches in (t - 1 s, t].
+    let model = reference_windows(&run.batches, 1000, 200);
+    assert_eq!(
+        run.windows.keys().collect::<Vec<_>>(),
+        model.keys().collect::<Vec<_>>(),
+        "seed {seed}"
+    );
+    for (time, window) in &run.windows {
+        assert!(window == &model[time], "seed {seed}: window at {time}");
+    }
+    // Each batch's totals are the counts of everything read up to it.
+    let totals = keyed_batches(dir.path(), "tot");
+    assert_eq!(
+        totals.keys().collect::<Vec<_>>(),
+        run.batches.keys().collect::<Vec<_>>(),
+        "seed {seed}"
+    );
+    for (time, got) in &totals {
+        let so_far = reference_counts(
+            run.batches
+                .range(..=time)
+                .flat_map(|(_, lines)| lines.iter().map(String::as_str)),
+        );
+        assert!(got == &so_far, "seed {seed}: totals at {time}");
+    }
+    assert_eq!(staging_left(dir.path()), Vec::<PathBuf>::new());
+
+    // A window changed against the checkpoint: refused, naming the change.
+    let changed = std::fs::read_to_string(&pipeline)
+        .unwrap()
+        .replace("window_duration = \"1s\"", "window_duration = \"2s\"");
+    std::fs::write(&pipeline, changed).unwrap();
+    let output = run_logged(&pipeline, &["--max-batches", "1"], None);
+    let stderr = stderr_of_failure(&output);
+    assert!(
+        stderr.contains("stream `recent` cannot resume from the checkpoint in"),
+        "{stderr}"
     );
     assert!(
-        stateful.contains("p.toml:2:14: `checkpoint = true` covers stateless pipelines only so far: stream `n` (count_by_window) keeps state or window partials between batches, which checkpoints do not hold yet; remove `checkpoint`"),
-        "{stateful}"
+        stderr.contains("its window was 1s long sliding every 200ms when checkpointed, and is 2s sliding every 200ms now; undo that change, or run with `--fresh` to start over"),
+        "{stderr}"
     );
 }

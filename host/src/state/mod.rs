@@ -16,11 +16,14 @@
 //! builds a [`NextState`] and [`KeyedState::commit`]s it after every chain
 //! ran, so a batch that fails and runs again updates each key once.
 //!
-//! For checkpoints (a later change writes them), each bucket tracks which
-//! of its keys changed since the last snapshot and how many were removed:
-//! a snapshot writes the changed keys and the removed ones, not the whole
-//! state. The size of the state, keys and states in bytes, is bounded by
-//! the stream's `max_state_mib`.
+//! For checkpoints, each bucket tracks which of its keys changed since the
+//! last snapshot (a new state, or new values) and, when the pipeline is
+//! checkpointed, which keys were removed: a snapshot ([`snapshot`]) writes
+//! the changed keys and the removed ones, not the whole state. The size of
+//! the state, keys and states in bytes, is bounded by the stream's
+//! `max_state_mib`.
+
+pub mod snapshot;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -40,6 +43,8 @@ struct Bucket {
     changed: Arc<Vec<bool>>,
     /// Keys removed since the last snapshot.
     removed: usize,
+    /// Those keys, when the state keeps them ([`KeyedState::track_removed_keys`]).
+    removed_keys: Arc<Column>,
     /// Per row, the batch time (ms) its key last got a value.
     last_seen: Arc<Vec<i64>>,
 }
@@ -51,6 +56,9 @@ pub struct KeyedState {
     /// The time (ms) of the first batch committed: an initial state's
     /// idle time starts there.
     started: Option<i64>,
+    /// Whether the keys removed since the last snapshot are kept (for
+    /// checkpoints; otherwise only counted).
+    track_removed: bool,
 }
 
 /// How much a keyed state holds.
@@ -94,13 +102,21 @@ impl KeyedState {
             records: Arc::new(Batch::empty(record_type)),
             changed: Arc::new(Vec::new()),
             removed: 0,
+            removed_keys: Arc::new(empty_keys(record_type)),
             last_seen: Arc::new(Vec::new()),
         };
         KeyedState {
             buckets: vec![empty; buckets.max(1)],
             record_type,
             started: None,
+            track_removed: false,
         }
+    }
+
+    /// Keeps the keys removed from now on until the next snapshot, not
+    /// only their count (a checkpointed pipeline's snapshots write them).
+    pub fn track_removed_keys(&mut self) {
+        self.track_removed = true;
     }
 
     /// A state of `buckets` buckets holding `records`, (key, state) pairs
@@ -413,6 +429,7 @@ impl Layout {
             let mut changed = Vec::with_capacity(rows + news.len());
             let mut last_seen = Vec::with_capacity(rows + news.len());
             let mut removed = 0;
+            let mut removed_keys = previous.track_removed.then(|| (*held.removed_keys).clone());
             for local in 0..rows {
                 let slot = slot_of[row] as usize;
                 row += 1;
@@ -430,8 +447,10 @@ impl Layout {
                     records.values.push_from(&update.states, slot);
                     let differs = input.states.key_bytes(slot).as_slice()
                         != update.states.key_bytes(slot).as_slice();
-                    changed.push(differs || held.changed[local]);
                     let got_values = input.groups[slot + 1] > input.groups[slot];
+                    // New values move the key's last-seen time, which a
+                    // snapshot keeps too.
+                    changed.push(differs || got_values || held.changed[local]);
                     let seen = held.last_seen[local];
                     last_seen.push(if got_values || seen == i64::MAX {
                         now
@@ -440,6 +459,11 @@ impl Layout {
                     });
                 } else {
                     removed += 1;
+                    if let (Some(removed_keys), Some(keys)) =
+                        (&mut removed_keys, &held.records.keys)
+                    {
+                        removed_keys.push_from(keys, local);
+                    }
                 }
             }
             for &slot in &news {
@@ -456,12 +480,20 @@ impl Layout {
                     records: Arc::new(records),
                     changed: Arc::new(changed),
                     removed: held.removed + removed,
+                    removed_keys: removed_keys
+                        .map(Arc::new)
+                        .unwrap_or_else(|| held.removed_keys.clone()),
                     last_seen: Arc::new(last_seen),
                 },
             ));
         }
         NextState { buckets }
     }
+}
+
+/// An empty column of `record_type`'s keys (a state is always keyed).
+fn empty_keys(record_type: RecordType) -> Column {
+    Column::empty(record_type.key.unwrap_or(ValueType::Bytes))
 }
 
 /// Whether the key at `slot` of `input` keeps its state after `update`:
@@ -492,10 +524,10 @@ fn push_row(to: &mut Batch, from: &Batch, row: usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const TYPE: RecordType = RecordType {
+    pub(super) const TYPE: RecordType = RecordType {
         key: Some(ValueType::Text),
         value: ValueType::Int64,
     };
@@ -526,7 +558,7 @@ mod tests {
         }
     }
 
-    fn run(state: &mut KeyedState, records: &[(&str, i64)]) -> Vec<(String, i64)> {
+    pub(super) fn run(state: &mut KeyedState, records: &[(&str, i64)]) -> Vec<(String, i64)> {
         let buckets = state.buckets();
         let new = pairs(records);
         let Prepared { layout, input } = state.prepare(0..buckets, &new, Selection::All);
