@@ -203,7 +203,12 @@ impl Job {
                 .zip(&self.sources)
                 .filter_map(|(spec, source)| Some((spec.name.clone(), source.position()?)))
                 .collect();
-            checkpointer.batch_done(batch_time, positions, self.executor.kept())?;
+            checkpointer.batch_done(
+                batch_time,
+                positions,
+                self.executor.kept(),
+                registry.kept_versions(),
+            )?;
         }
         Ok(BatchDone {
             seq,
@@ -238,6 +243,7 @@ fn resume(
     plan: &crate::plan::Plan,
     sources: &mut [Box<dyn Source>],
     executor: &Executor,
+    registry: &Registry,
 ) -> Result<(Option<Checkpointer>, Recovered), Error> {
     let dir = checkpoint::dir_in(&plan.state_dir);
     if !plan.checkpoint {
@@ -265,6 +271,15 @@ fn resume(
         }
     }
     checkpointer.restore_streams(&recovered, executor.kept())?;
+    registry
+        .restore_versions(&recovered.deployed)
+        .map_err(|why| Error::Checkpoint {
+            pipeline: plan.name.clone(),
+            message: format!(
+                "{why}; deploy it again after a start with `--fresh`, or restore the pipeline file it was checked against"
+            ),
+            kind: crate::error::ErrorKind::User,
+        })?;
     Ok((Some(checkpointer), recovered))
 }
 
@@ -288,7 +303,16 @@ pub async fn run(
         .iter()
         .map(source::open)
         .collect::<Result<Vec<_>, _>>()?;
-    let (checkpointer, recovered) = resume(&plan, &mut sources, &executor)?;
+    // Resuming may deploy kept versions, which compiles and runs plugin
+    // code: off the async runtime.
+    let (resuming, resume_plan) = (registry.clone(), plan.clone());
+    let (executor, sources, resumed) = tokio::task::spawn_blocking(move || {
+        let resumed = resume(&resume_plan, &mut sources, &executor, &resuming);
+        (executor, sources, resumed)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("resuming did not finish: {e}")))?;
+    let (checkpointer, recovered) = resumed?;
     let sinks = plan.sinks.iter().map(sink::open).collect();
     let dead_letters = plan
         .streams

@@ -76,7 +76,9 @@ fn word_count(dir: &Path, files: usize) {
         let time = BatchTime(1_000 * (batch as i64 + 1));
         let start = Instant::now();
         checkpoints.batch_started(time, read).unwrap();
-        checkpoints.batch_done(time, position, Vec::new()).unwrap();
+        checkpoints
+            .batch_done(time, position, Vec::new(), BTreeMap::new())
+            .unwrap();
         times.push(start.elapsed());
     }
     times.sort();

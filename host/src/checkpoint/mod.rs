@@ -41,6 +41,7 @@ pub mod streams;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::deploy::KeptVersions;
 use crate::error::{Error, ErrorKind};
 use crate::executor::Kept;
 use crate::plan::StreamSpec;
@@ -73,6 +74,8 @@ struct Done {
     positions: BTreeMap<String, SourcePosition>,
     #[serde(default)]
     streams: BTreeMap<String, StreamRecord>,
+    #[serde(default)]
+    deployed: BTreeMap<String, KeptVersions>,
 }
 
 /// What a start found in the checkpoint directory.
@@ -84,6 +87,8 @@ pub struct Recovered {
     pub positions: BTreeMap<String, SourcePosition>,
     /// Where each stateful or windowed stream's state was then, by name.
     pub streams: BTreeMap<String, StreamRecord>,
+    /// The versions deployed then, by stream.
+    pub deployed: BTreeMap<String, KeptVersions>,
     /// The batch in flight when the last run stopped, with what each source
     /// read for it: run again first.
     pub in_flight: Option<(BatchTime, BTreeMap<String, SourceInput>)>,
@@ -134,6 +139,7 @@ impl Checkpointer {
                     recovered.last_done = Some(BatchTime(checkpoint.batch_time));
                     recovered.positions = checkpoint.positions;
                     recovered.streams = checkpoint.streams;
+                    recovered.deployed = checkpoint.deployed;
                     break;
                 }
                 Err(why) => {
@@ -225,9 +231,9 @@ impl Checkpointer {
         Ok(())
     }
 
-    /// Records each source's position and what the stateful and windowed
-    /// streams keep (`kept`, from [`crate::executor::Executor::kept`])
-    /// after the batch at `batch_time`, once its
+    /// Records each source's position, what the stateful and windowed
+    /// streams keep (`kept`, from [`crate::executor::Executor::kept`]) and
+    /// the versions deployed (`deployed`) after the batch at `batch_time`, once its
     /// sinks have committed it; removes checkpoints no longer needed.
     ///
     /// # Errors
@@ -238,6 +244,7 @@ impl Checkpointer {
         batch_time: BatchTime,
         positions: BTreeMap<String, SourcePosition>,
         kept: Vec<(&StreamSpec, Kept<'_>)>,
+        deployed: BTreeMap<String, KeptVersions>,
     ) -> Result<(), Error> {
         fault::point("sinks_committed");
         let mut streams = BTreeMap::new();
@@ -262,6 +269,7 @@ impl Checkpointer {
             batch_time: batch_time.0,
             positions,
             streams,
+            deployed,
         };
         self.write("done", batch_time, &done)?;
         self.prune(batch_time)
@@ -441,7 +449,12 @@ mod tests {
                 .batch_started(BatchTime(time), input(read))
                 .unwrap();
             checkpoints
-                .batch_done(BatchTime(time), position(&names), Vec::new())
+                .batch_done(
+                    BatchTime(time),
+                    position(&names),
+                    Vec::new(),
+                    BTreeMap::new(),
+                )
                 .unwrap();
         }
         checkpoints
@@ -463,7 +476,12 @@ mod tests {
                 .batch_started(BatchTime(time), input(&[]))
                 .unwrap();
             checkpoints
-                .batch_done(BatchTime(time), position(&[&time.to_string()]), Vec::new())
+                .batch_done(
+                    BatchTime(time),
+                    position(&[&time.to_string()]),
+                    Vec::new(),
+                    BTreeMap::new(),
+                )
                 .unwrap();
         }
         let mut names: Vec<String> = std::fs::read_dir(dir.path())

@@ -17,5 +17,5 @@ pub mod registry;
 pub mod versions;
 pub mod watch;
 
-pub use registry::{Registry, RegistryError};
+pub use registry::{KeptVersion, KeptVersions, Registry, RegistryError};
 pub use versions::Origin;

@@ -17,7 +17,8 @@
 //! and the scheduler runs the same batch again on the previous version, so
 //! no record is lost.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -112,6 +113,31 @@ pub struct Registry {
     next_seq: AtomicU64,
     completed: tokio::sync::watch::Sender<Option<CompletedBatch>>,
     stopped: tokio::sync::watch::Sender<bool>,
+    /// With `checkpoint = true`: where deployed components are kept, so a
+    /// restart runs them again.
+    kept_plugins: Option<PathBuf>,
+}
+
+/// A deployed version, as a checkpoint keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeptVersion {
+    /// Its version number when it was kept.
+    pub number: u32,
+    /// The plugin's name.
+    pub plugin: String,
+    /// The component's sha256 (its file is `<hash>/<plugin>.wasm` among
+    /// the kept plugins).
+    pub hash: String,
+}
+
+/// A stream's deployed versions, as a checkpoint keeps them: its rollback
+/// stack above the pipeline file's version, and its shadow candidate.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeptVersions {
+    /// Oldest first; the last is current.
+    pub stack: Vec<KeptVersion>,
+    /// The shadow candidate.
+    pub shadow: Option<KeptVersion>,
 }
 
 /// A version just made current or shadowed.
@@ -128,6 +154,17 @@ pub struct Change {
     pub from_seq: u64,
     /// For a new version: how long compiling and checking it took.
     pub check: Option<Duration>,
+}
+
+/// Where a kept component lies: named as it was deployed, so it keeps its
+/// plugin name when deployed again.
+fn kept_path(dir: &Path, hash: &str, plugin: &str) -> PathBuf {
+    dir.join(hash).join(format!("{plugin}.wasm"))
+}
+
+/// The first 12 hex digits of a hash, as logs show it.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }
 
 impl Registry {
@@ -154,14 +191,94 @@ impl Registry {
             })
             .collect();
         Registry {
-            plan,
             engine,
             inverses,
             streams: Mutex::new(streams),
             next_seq: AtomicU64::new(0),
             completed: tokio::sync::watch::channel(None).0,
             stopped: tokio::sync::watch::channel(false).0,
+            kept_plugins: plan
+                .checkpoint
+                .then(|| crate::checkpoint::dir_in(&plan.state_dir).join("plugins")),
+            plan,
         }
+    }
+
+    /// Each stream's deployed versions (streams with none are left out),
+    /// for a checkpoint.
+    pub fn kept_versions(&self) -> BTreeMap<String, KeptVersions> {
+        let kept = |v: &Version<Versioned>| KeptVersion {
+            number: v.number,
+            plugin: v.plugin.clone(),
+            hash: v.hash.clone(),
+        };
+        self.lock()
+            .iter()
+            .zip(&self.plan.streams)
+            .filter_map(|(stream, spec)| {
+                let versions = KeptVersions {
+                    stack: stream.stack().skip(1).map(kept).collect(),
+                    shadow: stream.shadow().map(kept),
+                };
+                (versions != KeptVersions::default()).then(|| (spec.name.clone(), versions))
+            })
+            .collect()
+    }
+
+    /// Deploys again the versions a checkpoint kept (see
+    /// [`Registry::kept_versions`]), in order, each checked as a deploy is.
+    /// Compiles: call it off the async runtime.
+    ///
+    /// # Errors
+    ///
+    /// A sentence naming the stream and version that cannot run now (its
+    /// component is missing or damaged, or the pipeline file changed so
+    /// that it is refused).
+    pub fn restore_versions(&self, kept: &BTreeMap<String, KeptVersions>) -> Result<(), String> {
+        let Some(dir) = &self.kept_plugins else {
+            return Ok(());
+        };
+        for (name, versions) in kept {
+            let deployments = versions
+                .stack
+                .iter()
+                .map(|v| (v, false))
+                .chain(versions.shadow.iter().map(|v| (v, true)));
+            for (version, shadow) in deployments {
+                let what = format!(
+                    "stream `{name}`, deployed v{} ({}, sha256 {})",
+                    version.number,
+                    version.plugin,
+                    short(&version.hash)
+                );
+                let index = self
+                    .stream_index(name)
+                    .map_err(|e| format!("{what}: {e}"))?;
+                if !shadow && self.current_hash(index) == version.hash {
+                    continue;
+                }
+                let path = kept_path(dir, &version.hash, &version.plugin);
+                let bytes = crate::checkpoint::store::read_bytes(&path)
+                    .map_err(|why| format!("{what}: its component {} {why}", path.display()))?;
+                self.deploy(name, &path, &bytes, Origin::Checkpoint, shadow)
+                    .map_err(|e| format!("{what} cannot run again: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps `bytes`, the component `hash` of plugin `plugin`, for
+    /// restarts (checkpointed pipelines only).
+    fn keep_plugin(&self, hash: &str, plugin: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let Some(dir) = &self.kept_plugins else {
+            return Ok(());
+        };
+        let path = kept_path(dir, hash, plugin);
+        if crate::checkpoint::store::read_bytes(&path).is_ok() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir.join(hash))?;
+        crate::checkpoint::store::write_bytes(&path, bytes, || {})
     }
 
     /// The plan.
@@ -430,6 +547,16 @@ impl Registry {
                 format!(
                     "{} is the same component as the current version {current}; nothing to do",
                     file.display()
+                ),
+            ));
+        }
+        if let Err(e) = self.keep_plugin(plugin.hash(), plugin.name(), bytes) {
+            return Err(self.invalid(
+                index,
+                format!(
+                    "{} cannot be kept for restarts under {} ({e}); free disk space and deploy again",
+                    file.display(),
+                    crate::checkpoint::dir_in(&self.plan.state_dir).join("plugins").display()
                 ),
             ));
         }

@@ -35,6 +35,8 @@ pub enum Origin {
     Deploy,
     /// `sluice run --watch` saw the file change.
     Watch,
+    /// Deployed before a restart, kept by the checkpoint.
+    Checkpoint,
 }
 
 impl Origin {
@@ -44,6 +46,7 @@ impl Origin {
             Origin::PipelineFile => "pipeline file",
             Origin::Deploy => "deploy",
             Origin::Watch => "watch",
+            Origin::Checkpoint => "checkpoint",
         }
     }
 }
@@ -294,6 +297,11 @@ impl<Op> StreamVersions<Op> {
             self.events.pop_front();
         }
         self.events.push_back(EventInfo { at: at.0, message });
+    }
+
+    /// The rollback stack, oldest first: the current version last.
+    pub fn stack(&self) -> impl Iterator<Item = &Version<Op>> {
+        self.active.iter().map(|&i| &self.versions[i])
     }
 
     /// Every version, oldest first.

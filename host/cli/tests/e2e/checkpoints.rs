@@ -466,3 +466,83 @@ fn windows_and_running_totals_survive_crashes_and_match_the_models() {
         "{stderr}"
     );
 }
+
+/// Starts `sluice run pipeline` in the background, logging to
+/// `dir/stderr-<n>.log`.
+fn start_logged(dir: &Path, pipeline: &Path, n: u32) -> std::process::Child {
+    let stderr = std::fs::File::create(dir.join(format!("stderr-{n}.log"))).unwrap();
+    sluice(&["run", pipeline.to_str().unwrap()])
+        .env("SLUICE_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the `tagged` sink committed a batch holding `line`.
+fn wait_for_line(dir: &Path, line: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !sink_lines(dir, "tagged").iter().any(|l| l == line) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {line} within 60 s: {:?}",
+            sink_lines(dir, "tagged")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_deployed_version_runs_again_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    let pipeline = PipelineFile::new("100ms")
+        .raw("checkpoint = true")
+        .files_source("lines", "in", "")
+        .stream("tagged", "lines", "map", fixtures::TAG_A, "")
+        .text_files("files", "tagged", "out/tagged", "")
+        .write(dir.path().join("pipeline.toml"));
+    let mut first = start_logged(dir.path(), &pipeline, 1);
+    wait_until_running(dir.path());
+    drop_file(&dir.path().join("in"), "f1.txt", b"x\n");
+    wait_for_line(dir.path(), "'a:x'");
+    stdout_of(&run(&[
+        "deploy",
+        "tagged",
+        fixtures::TAG_B,
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+    ]));
+    drop_file(&dir.path().join("in"), "f2.txt", b"y\n");
+    wait_for_line(dir.path(), "'b:y'");
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // The restart runs v2, not the pipeline file's tag-a.
+    let mut second = start_logged(dir.path(), &pipeline, 2);
+    drop_file(&dir.path().join("in"), "f3.txt", b"z\n");
+    wait_for_line(dir.path(), "'b:z'");
+    send_signal(&second, "TERM");
+    second.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("stderr-2.log")).unwrap();
+    assert!(log.contains("is current, replacing v1"), "{log}");
+    assert!(log.contains("(checkpoint, checked in"), "{log}");
+    let lines = sink_lines(dir.path(), "tagged");
+    assert_eq!(lines, ["'a:x'", "'b:y'", "'b:z'"]);
+
+    // The kept component is checked: damaged, the start is refused.
+    let plugins = dir.path().join(".sluice/pipeline/checkpoint/plugins");
+    let kept: Vec<PathBuf> = walk(&plugins);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    std::fs::write(&kept[0], b"sluice-checkpoint 1 0\nnot wasm").unwrap();
+    let output = run_logged(&pipeline, &["--max-batches", "1"], None);
+    let stderr = stderr_of_failure(&output);
+    assert!(
+        stderr.contains("stream `tagged`, deployed v2 (tag_b, sha256"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("is corrupt: its contents do not match their checksum (truncated or changed); deploy it again after a start with `--fresh`, or restore the pipeline file it was checked against"),
+        "{stderr}"
+    );
+}
