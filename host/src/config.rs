@@ -34,6 +34,7 @@
 //! long_lines = "split"         # or "skip" or "fail"
 //! # buffer_mib = 64            (socket: held for the next batch)
 //! # max_rate = 10000           (socket: at most this many lines per second)
+//! # wal_sync = "batch"         (socket, checkpointed: fsync the log per batch, or "always")
 //!
 //! [streams.words]
 //! from = "lines"
@@ -229,6 +230,9 @@ pub struct SourceConfig {
     /// no further and TCP pushes back on the server.
     #[serde(default, deserialize_with = "crate::bounds::max_rate::optional")]
     pub max_rate: Option<u32>,
+    /// `socket` with `checkpoint = true`: when its write-ahead log is
+    /// forced to disk, `batch` (default) or `always`.
+    pub wal_sync: Option<Spanned<crate::source::wal::WalSync>>,
 }
 
 /// Limits of one stream, overriding the pipeline's (`stack_kib` is
@@ -666,6 +670,11 @@ impl LoadedFile {
             Some(dir) => self.resolve(dir),
             None => self.resolve(".sluice").join(self.pipeline_name()),
         }
+    }
+
+    /// Whether the pipeline is checkpointed (`checkpoint = true`).
+    pub fn checkpointed(&self) -> bool {
+        self.file.checkpoint.as_ref().is_some_and(|c| *c.get_ref())
     }
 
     /// `relative` resolved against the pipeline file's directory.

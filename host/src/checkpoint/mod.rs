@@ -29,9 +29,9 @@
 //! files that hold what it keeps ([`streams`]): window partials written
 //! once each, per-key states as a full snapshot and the changes since.
 //!
-//! Not checkpointed yet, and so refused with `checkpoint = true` (see
-//! [`crate::plan`]): socket sources (they need a write-ahead log of the
-//! lines received).
+//! A socket source keeps a write-ahead log of the lines it receives
+//! ([`crate::source::wal`]) under `wal/<source>/`; its position is an
+//! offset in that log and a batch's input a range of it.
 
 pub mod columns;
 pub mod fault;
@@ -55,6 +55,20 @@ pub const KEPT_CHECKPOINTS: usize = 3;
 /// The directory of checkpoints under a pipeline's `state_dir`.
 pub fn dir_in(state_dir: &Path) -> PathBuf {
     state_dir.join("checkpoint")
+}
+
+/// A directory name for the source or stream `name`: the name itself when
+/// it is made of letters, digits, `_` and `-`, else its hex spelling.
+pub fn dir_name(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if plain {
+        name.to_owned()
+    } else {
+        format!("x-{}", hex::encode(name))
+    }
 }
 
 /// A batch that was polled: what each source read for it.

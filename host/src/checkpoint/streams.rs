@@ -78,20 +78,9 @@ impl StreamRecord {
     }
 }
 
-/// The directory of stream `name` under the checkpoint directory: the
-/// name itself when it is made of letters, digits, `_` and `-`, else its
-/// hex spelling.
+/// The directory of stream `name` under the checkpoint directory.
 pub fn stream_dir(checkpoint_dir: &Path, name: &str) -> PathBuf {
-    let plain = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    let dir = if plain {
-        name.to_owned()
-    } else {
-        format!("x-{}", hex::encode(name))
-    };
-    checkpoint_dir.join("streams").join(dir)
+    checkpoint_dir.join("streams").join(super::dir_name(name))
 }
 
 /// What was written for one stream and is still in use.

@@ -49,6 +49,9 @@ pub(super) fn source_spec(
             if cfg.max_rate.is_some() {
                 return Err(misplaced("max_rate", kind_span, "files"));
             }
+            if let Some(sync) = &cfg.wal_sync {
+                return Err(misplaced("wal_sync", sync.span(), "files"));
+            }
             let Some(path) = &cfg.path else {
                 return Err(file
                     .error_at(
@@ -87,6 +90,16 @@ pub(super) fn source_spec(
             if let Some(max) = &cfg.max_files_per_batch {
                 return Err(misplaced("max_files_per_batch", max.span(), "socket"));
             }
+            if let Some(sync) = &cfg.wal_sync
+                && !file.checkpointed()
+            {
+                return Err(file
+                    .error_at(
+                        sync.span(),
+                        format!("source `{name}`: `wal_sync` applies only with `checkpoint = true` (without checkpoints there is no write-ahead log)"),
+                    )
+                    .into());
+            }
             if cfg.max_batch_mib.is_some() {
                 return Err(misplaced("max_batch_mib", kind_span, "socket"));
             }
@@ -113,6 +126,17 @@ pub(super) fn source_spec(
                     .unwrap_or(crate::config::DEFAULT_SOCKET_BUFFER_MIB)
                     << 20,
                 max_rate: cfg.max_rate,
+                wal: file.checkpointed().then(|| {
+                    (
+                        crate::checkpoint::dir_in(&file.state_dir())
+                            .join("wal")
+                            .join(crate::checkpoint::dir_name(name)),
+                        cfg.wal_sync
+                            .as_ref()
+                            .map(|s| *s.get_ref())
+                            .unwrap_or_default(),
+                    )
+                }),
             }
         }
     };
@@ -734,29 +758,4 @@ pub(super) fn distinct_sink_prefixes(
         }
     }
     Ok(())
-}
-
-/// Whether the pipeline is checkpointed (`checkpoint = true`); refused for
-/// what checkpoints do not cover yet, pointing at the key.
-pub(super) fn checkpointable(
-    file: &LoadedFile,
-    sources: &[SourceSpec],
-) -> Result<bool, ConfigError> {
-    let Some(setting) = &file.file.checkpoint else {
-        return Ok(false);
-    };
-    if !*setting.get_ref() {
-        return Ok(false);
-    }
-    let refuse = |message: String| Err(file.error_at(setting.span(), message));
-    if let Some(socket) = sources
-        .iter()
-        .find(|s| matches!(s.kind, SourceSpecKind::Socket { .. }))
-    {
-        return refuse(format!(
-            "`checkpoint = true` covers files sources only so far: socket source `{}` would need a write-ahead log of the lines it received, which Sluice does not have yet; remove `checkpoint` or read the lines from files",
-            socket.name
-        ));
-    }
-    Ok(true)
 }

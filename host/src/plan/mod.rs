@@ -25,9 +25,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use checks::{
-    checkpointable, control_spec, distinct_sink_prefixes, sink_spec, source_spec, stream_spec,
-};
+use checks::{control_spec, distinct_sink_prefixes, sink_spec, source_spec, stream_spec};
 use graph::{node_type, topological_order};
 pub use types::{TypeMismatch, fit_types};
 pub use window::DEFAULT_MAX_STATE_MIB;
@@ -116,6 +114,9 @@ pub enum SourceSpecKind {
         buffer_bytes: usize,
         /// The most lines read per second (`None`: as fast as they come).
         max_rate: Option<u32>,
+        /// In a checkpointed pipeline: its write-ahead log's directory and
+        /// sync policy.
+        wal: Option<(PathBuf, crate::source::wal::WalSync)>,
     },
 }
 
@@ -467,7 +468,7 @@ impl Plan {
                 .into());
         }
         distinct_sink_prefixes(file, &sinks)?;
-        let checkpoint = checkpointable(file, &sources)?;
+        let checkpoint = file.checkpointed();
         Ok(Plan {
             name,
             state_dir: file.state_dir(),

@@ -439,7 +439,12 @@ impl Source for FilesSource {
     }
 
     fn restore(&mut self, position: &SourcePosition) -> Result<(), Error> {
-        let SourcePosition::Files { done } = position;
+        let SourcePosition::Files { done } = position else {
+            return Err(self.fail(
+                "the checkpoint holds another kind of source under this name; run with `--fresh` to start over".into(),
+                ErrorKind::User,
+            ));
+        };
         self.seen = done.iter().map(FileName::to_os_string).collect();
         self.unsettled.clear();
         // Everything else in the directory arrived while the pipeline was
@@ -456,7 +461,12 @@ impl Source for FilesSource {
         batch_time: BatchTime,
         partitioning: &Partitioning,
     ) -> Result<Vec<Batch>, Error> {
-        let SourceInput::Files { files } = input;
+        let SourceInput::Files { files } = input else {
+            return Err(self.fail(
+                "the checkpoint holds another kind of source under this name; run with `--fresh` to start over".into(),
+                ErrorKind::User,
+            ));
+        };
         let total = files
             .iter()
             .map(|(_, size)| usize::try_from(*size).unwrap_or(usize::MAX))

@@ -19,6 +19,7 @@
 pub mod files;
 pub mod lines;
 pub mod socket;
+pub mod wal;
 
 use crate::batch::Batch;
 use crate::error::Error;
@@ -108,6 +109,12 @@ pub enum SourcePosition {
         /// The names, sorted.
         done: Vec<FileName>,
     },
+    /// A `socket` source: where the next batch starts in its write-ahead
+    /// log.
+    Socket {
+        /// The log offset.
+        offset: u64,
+    },
 }
 
 /// What one poll of a source read: enough to read it again.
@@ -118,6 +125,13 @@ pub enum SourceInput {
     Files {
         /// Each file's name and size when it was read.
         files: Vec<(FileName, u64)>,
+    },
+    /// A `socket` source: the range of its write-ahead log.
+    Socket {
+        /// The offset of the first line.
+        from: u64,
+        /// The offset after the last.
+        to: u64,
     },
 }
 
@@ -216,15 +230,32 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, Error> {
             port,
             buffer_bytes,
             max_rate,
-        } => Box::new(socket::SocketSource::start(
-            &spec.name,
-            host.clone(),
-            *port,
-            spec.lines,
-            socket::Pace {
-                buffer_bytes: *buffer_bytes,
-                max_rate: *max_rate,
-            },
-        )),
+            wal,
+        } => {
+            let wal = match wal {
+                Some((dir, sync)) => {
+                    Some(wal::Wal::open(dir, *sync).map_err(|e| Error::Source {
+                        source_name: spec.name.clone(),
+                        message: format!(
+                            "cannot open its write-ahead log in {}: {e}",
+                            dir.display()
+                        ),
+                        kind: crate::error::ErrorKind::External,
+                    })?)
+                }
+                None => None,
+            };
+            Box::new(socket::SocketSource::start(
+                &spec.name,
+                host.clone(),
+                *port,
+                spec.lines,
+                socket::Pace {
+                    buffer_bytes: *buffer_bytes,
+                    max_rate: *max_rate,
+                },
+                wal,
+            ))
+        }
     })
 }

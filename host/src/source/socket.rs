@@ -13,7 +13,14 @@
 //! TCP flow control pushes back on the server instead of memory growing.
 //! `max_rate` (lines per second, like Spark's `receiver.maxRate`) paces the
 //! reading the same way: a token bucket holding one second of lines.
+//!
+//! In a checkpointed pipeline the source keeps a write-ahead log
+//! ([`super::wal`]): every line read is appended to it before the next read
+//! from the socket, and a batch takes a range of the log, so the lines
+//! received but not processed at a crash are processed after the restart,
+//! and a batch run again reads the same lines.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,7 +29,8 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::lines::{BadLine, LineDecoder, LongLine};
-use super::{Source, SourceStats};
+use super::wal::Wal;
+use super::{Source, SourceInput, SourcePosition, SourceStats};
 use crate::batch::{Batch, Column, Varlen};
 use crate::error::{Error, ErrorKind};
 use crate::partition::Partitioning;
@@ -37,6 +45,36 @@ struct Shared {
     lines: Varlen,
     decoder: LineDecoder,
     failure: Option<String>,
+    /// The write-ahead log, in a checkpointed pipeline.
+    wal: Option<Wal>,
+    /// How many of `lines` are in the log already.
+    logged: usize,
+}
+
+impl Shared {
+    /// Appends the lines not logged yet to the write-ahead log; a failure
+    /// is kept for the next batch to report.
+    fn log_new_lines(&mut self) {
+        let Some(wal) = &mut self.wal else {
+            return;
+        };
+        let count = self.lines.len();
+        if self.logged == count {
+            return;
+        }
+        let start = self.lines.offsets[self.logged] as usize;
+        let mut bytes = Vec::with_capacity(self.lines.data.len() - start + count - self.logged);
+        for i in self.logged..count {
+            bytes.extend_from_slice(self.lines.get(i));
+            bytes.push(b'\n');
+        }
+        if let Err(e) = wal.append(&bytes) {
+            self.failure.get_or_insert(format!(
+                "cannot append to the write-ahead log: {e}; free disk space and restart (the lines already logged are processed then)"
+            ));
+        }
+        self.logged = count;
+    }
 }
 
 /// The buffer, and how the reader waits for room in it.
@@ -59,6 +97,16 @@ pub struct SocketSource {
     name: String,
     buffer: Arc<Buffer>,
     reader: tokio::task::JoinHandle<()>,
+    /// With a write-ahead log: where the next batch starts in it.
+    next_from: u64,
+    /// Where the buffer's first line lies in the log: lines before it
+    /// (after a restart) are read back from the log.
+    buffer_from: u64,
+    /// The range the last poll took.
+    last: Option<(u64, u64)>,
+    /// The starts of the last few batches: the log before the oldest is
+    /// no longer needed by any kept checkpoint.
+    recent_starts: VecDeque<u64>,
 }
 
 /// How fast and how far ahead the source reads.
@@ -76,12 +124,26 @@ impl SocketSource {
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn start(name: &str, host: String, port: u16, policy: LinePolicy, pace: Pace) -> Self {
+    /// With `wal`, every line read is logged (see the module docs).
+    pub fn start(
+        name: &str,
+        host: String,
+        port: u16,
+        policy: LinePolicy,
+        pace: Pace,
+        wal: Option<Wal>,
+    ) -> Self {
+        let end = wal.as_ref().map_or(0, Wal::end);
+        // Without a checkpoint to say otherwise ([`Source::restore`]),
+        // nothing in the log was processed.
+        let start = wal.as_ref().map_or(0, Wal::start);
         let buffer = Arc::new(Buffer {
             shared: Mutex::new(Shared {
                 lines: Varlen::with_capacity(0, 0),
                 decoder: LineDecoder::new(policy),
                 failure: None,
+                wal,
+                logged: 0,
             }),
             taken: Notify::new(),
             capacity: pace.buffer_bytes,
@@ -98,7 +160,87 @@ impl SocketSource {
             name: name.to_owned(),
             buffer,
             reader,
+            next_from: start,
+            buffer_from: end,
+            last: None,
+            recent_starts: VecDeque::new(),
         }
+    }
+
+    fn fail(&self, message: String, kind: ErrorKind) -> Error {
+        Error::Source {
+            source_name: self.name.clone(),
+            message,
+            kind,
+        }
+    }
+
+    /// The lines of the log in `[from, to)`.
+    fn read_logged(&self, from: u64, to: u64) -> Result<Varlen, Error> {
+        let shared = self.buffer.lock();
+        let Some(wal) = &shared.wal else {
+            return Err(Error::Internal(
+                "a socket source without a log replays".into(),
+            ));
+        };
+        let bytes = wal.read(from, to).map_err(|e| {
+            self.fail(
+                format!("cannot read the write-ahead log: {e}"),
+                ErrorKind::External,
+            )
+        })?;
+        drop(shared);
+        let mut lines = Varlen::with_capacity(0, bytes.len());
+        for line in bytes.split_inclusive(|&b| b == b'\n') {
+            lines.push(line.strip_suffix(b"\n").unwrap_or(line));
+        }
+        Ok(lines)
+    }
+
+    /// Takes the buffer's lines as the log range from the last batch's end
+    /// to the log's end (reading back the part before the buffer).
+    fn take_logged(&mut self) -> Result<Varlen, Error> {
+        let mut shared = self.buffer.lock();
+        shared.log_new_lines();
+        if let Some(message) = shared.failure.take() {
+            return Err(self.fail(message, ErrorKind::External));
+        }
+        let Some(wal) = &shared.wal else {
+            return Err(Error::Internal("a socket source without a log".into()));
+        };
+        if let Err(e) = wal.sync() {
+            return Err(self.fail(
+                format!("cannot sync the write-ahead log: {e}"),
+                ErrorKind::External,
+            ));
+        }
+        let to = wal.end();
+        let lines = std::mem::replace(&mut shared.lines, Varlen::with_capacity(0, 0));
+        shared.logged = 0;
+        drop(shared);
+        self.buffer.taken.notify_one();
+        let from = self.next_from;
+        let lines = if from == self.buffer_from {
+            lines
+        } else {
+            // After a restart: the lines logged before it come first.
+            let mut all = self.read_logged(from, self.buffer_from)?;
+            for i in 0..lines.len() {
+                all.push(lines.get(i));
+            }
+            all
+        };
+        self.buffer_from = to;
+        self.next_from = to;
+        self.last = Some((from, to));
+        self.recent_starts.push_back(from);
+        if self.recent_starts.len() > crate::checkpoint::KEPT_CHECKPOINTS + 1
+            && let Some(oldest) = self.recent_starts.pop_front()
+            && let Some(wal) = &mut self.buffer.lock().wal
+        {
+            wal.forget_before(oldest);
+        }
+        Ok(lines)
     }
 }
 
@@ -114,6 +256,13 @@ impl Source for SocketSource {
         _batch_time: BatchTime,
         _partitioning: &Partitioning,
     ) -> Result<Vec<Batch>, Error> {
+        if self.buffer.lock().wal.is_some() {
+            let lines = self.take_logged()?;
+            return Ok(vec![Batch {
+                keys: None,
+                values: Column::Varlen(lines),
+            }]);
+        }
         let mut shared = self.buffer.lock();
         if let Some(message) = shared.failure.take() {
             return Err(Error::Source {
@@ -146,7 +295,62 @@ impl Source for SocketSource {
 
     fn has_pending(&self) -> bool {
         let shared = self.buffer.lock();
-        !shared.lines.is_empty() || shared.failure.is_some()
+        !shared.lines.is_empty() || shared.failure.is_some() || self.next_from < self.buffer_from
+    }
+
+    fn position(&self) -> Option<SourcePosition> {
+        self.buffer.lock().wal.as_ref()?;
+        Some(SourcePosition::Socket {
+            offset: self.next_from,
+        })
+    }
+
+    fn last_input(&self) -> Option<SourceInput> {
+        self.buffer.lock().wal.as_ref()?;
+        let (from, to) = self.last.unwrap_or((self.next_from, self.next_from));
+        Some(SourceInput::Socket { from, to })
+    }
+
+    fn restore(&mut self, position: &SourcePosition) -> Result<(), Error> {
+        let SourcePosition::Socket { offset } = position else {
+            return Err(self.fail(
+                "the checkpoint holds another kind of source under this name; run with `--fresh` to start over".into(),
+                ErrorKind::User,
+            ));
+        };
+        if *offset > self.buffer_from {
+            return Err(self.fail(
+                format!(
+                    "the checkpoint says {offset} bytes of the write-ahead log were processed, but it holds {}; it was removed or replaced: run with `--fresh` to start over",
+                    self.buffer_from
+                ),
+                ErrorKind::User,
+            ));
+        }
+        self.next_from = *offset;
+        tracing::info!(source = %self.name, waiting_bytes = self.buffer_from - offset, "resumed from the checkpoint: the lines received and not processed before are processed first");
+        Ok(())
+    }
+
+    fn replay(
+        &mut self,
+        input: &SourceInput,
+        _batch_time: BatchTime,
+        _partitioning: &Partitioning,
+    ) -> Result<Vec<Batch>, Error> {
+        let SourceInput::Socket { from, to } = *input else {
+            return Err(self.fail(
+                "the checkpoint holds another kind of source under this name; run with `--fresh` to start over".into(),
+                ErrorKind::User,
+            ));
+        };
+        let lines = self.read_logged(from, to)?;
+        self.next_from = to;
+        self.last = Some((from, to));
+        Ok(vec![Batch {
+            keys: None,
+            values: Column::Varlen(lines),
+        }])
     }
 }
 
@@ -206,6 +410,10 @@ async fn read_lines(
     let mut long = None;
     let mut number = 1u64;
     loop {
+        if reader.buffer().is_empty() {
+            // Everything read so far is decoded: logged before reading on.
+            buffer.lock().log_new_lines();
+        }
         wait_for_room(name, address, buffer).await;
         if let Some(rate) = rate {
             // Pausing here leaves the rest in the socket: TCP pushes back.
@@ -222,6 +430,7 @@ async fn read_lines(
                     decoder.push_line(address, number, &line, lines)
                 })?;
             }
+            buffer.lock().log_new_lines();
             return Ok(());
         }
         let (piece, ends_line) = match memchr::memchr(b'\n', chunk) {
@@ -310,6 +519,7 @@ fn decode(
         lines,
         decoder,
         failure,
+        ..
     } = &mut *shared;
     step(decoder, lines).map_err(|bad| {
         *failure = Some(bad.message(address));
