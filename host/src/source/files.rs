@@ -4,7 +4,10 @@
 //!
 //! - **Arrival, not modification time.** A file is new when its name was not
 //!   seen before, whatever its mtime, so a file moved in with an old mtime is
-//!   read. Arrival is found by listing the directory at every batch, and
+//!   read. A name is remembered while its file is in the directory: a file
+//!   removed and later written again under the same name is read again (as
+//!   Spark reads a file with a new modification time), and the names kept
+//!   never outnumber the directory's files. Arrival is found by listing the directory at every batch, and
 //!   file-system events say which files are still open for writing.
 //! - **Fail fast.** A `path` that does not exist or is not a directory is an
 //!   error at start, not an endless run of empty batches.
@@ -221,9 +224,22 @@ impl FilesSource {
             )
         })?;
         let mut listed = Vec::new();
-        for entry in entries.flatten() {
+        // Names still there: a name read before is remembered only while
+        // its file is in the directory, so the set stays as small as the
+        // directory (and a checkpoint with it).
+        let mut present = HashSet::new();
+        let mut complete_listing = true;
+        for entry in entries {
+            let Ok(entry) = entry else {
+                complete_listing = false;
+                continue;
+            };
             let name = entry.file_name();
-            if is_ignored(&name.to_string_lossy()) || self.seen.contains(&name) {
+            if is_ignored(&name.to_string_lossy()) {
+                continue;
+            }
+            if self.seen.contains(&name) {
+                present.insert(name);
                 continue;
             }
             let link = entry.file_type().is_ok_and(|t| t.is_symlink());
@@ -251,6 +267,9 @@ impl FilesSource {
                     link: true,
                 }),
             }
+        }
+        if complete_listing {
+            self.seen.retain(|name| present.contains(name));
         }
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(listed)

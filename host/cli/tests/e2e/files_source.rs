@@ -210,3 +210,42 @@ fn invalid_utf8_can_fail_the_pipeline_naming_file_and_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_name_is_remembered_while_its_file_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let pipeline = wordcount_pipeline(dir.path(), "in", "", "");
+    let child = sluice(&["run", pipeline.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    wait_until_running(dir.path());
+    // Each word is counted once per batch it is in: one record each.
+    let counted = |n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while sink_lines(dir.path(), "counts").len() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} words not counted"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    drop_file(&input, "f.txt", b"first\n");
+    drop_file(&input, "stays.txt", b"kept\n");
+    counted(2);
+    // Left in place, `stays.txt` is not read again; `f.txt` removed and
+    // written again under its name is a new file.
+    std::fs::remove_file(input.join("f.txt")).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop_file(&input, "f.txt", b"second\n");
+    counted(3);
+    std::thread::sleep(Duration::from_millis(500));
+    send_signal(&child, "TERM");
+    stdout_of(&wait(child, Duration::from_secs(60)));
+    assert_eq!(
+        read_counts(dir.path()),
+        reference_counts(["first", "kept", "second"])
+    );
+}
