@@ -212,6 +212,11 @@ integer_range!(
     /// `buffer_mib` of a `socket` source: what it holds before the next batch.
     buffer_mib: usize = 1..=16_384, "MiB"
 );
+integer_range!(
+    /// `source_memory_mib`: what all the sources of a pipeline hold between
+    /// batches, together.
+    source_memory_mib: usize = 1..=65_536, "MiB"
+);
 duration_range!(
     /// `batch_interval`.
     batch_interval = Duration::from_millis(10), Duration::from_secs(24 * 3600)

@@ -13,6 +13,7 @@
 //! name = "wordcount"           # default: the file name
 //!
 //! state_dir = ".sluice/wordcount"  # control socket; default: .sluice/<name>
+//! source_memory_mib = 256      # the socket sources' buffer_mib add up to at most this
 //! checkpoint = false           # true: resume after a restart (see crate::checkpoint)
 //!
 //! [control]                    # optional: also listen on TCP, with a token
@@ -34,6 +35,7 @@
 //! long_lines = "split"         # or "skip" or "fail"
 //! # buffer_mib = 64            (socket: held for the next batch)
 //! # max_rate = 10000           (socket: at most this many lines per second)
+//! # backpressure = false       (socket: adapt the rate to the processing rate, Spark's PID estimator)
 //! # wal_sync = "batch"         (socket, checkpointed: fsync the log per batch, or "always")
 //!
 //! [streams.words]
@@ -110,6 +112,14 @@ pub struct PipelineFile {
     /// Limits for every stream's calls.
     #[serde(default)]
     pub limits: Limits,
+    /// What the sources hold between batches, together, in MiB (default
+    /// [`DEFAULT_SOURCE_MEMORY_MIB`]): the socket sources' `buffer_mib` must
+    /// fit in it.
+    #[serde(
+        default,
+        deserialize_with = "crate::bounds::source_memory_mib::optional"
+    )]
+    pub source_memory_mib: Option<usize>,
     /// Where the running pipeline keeps its control socket, relative to the
     /// pipeline file; default `.sluice/<name>`.
     pub state_dir: Option<String>,
@@ -190,6 +200,10 @@ pub const DEFAULT_FILES_MAX_BATCH_MIB: usize = 1024;
 /// The default `buffer_mib` of a socket source.
 pub const DEFAULT_SOCKET_BUFFER_MIB: usize = 64;
 
+/// The default `source_memory_mib`: four socket sources of the default
+/// `buffer_mib`.
+pub const DEFAULT_SOURCE_MEMORY_MIB: usize = 256;
+
 /// One `[sources.NAME]` table. Which keys apply depends on `kind`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,6 +244,10 @@ pub struct SourceConfig {
     /// no further and TCP pushes back on the server.
     #[serde(default, deserialize_with = "crate::bounds::max_rate::optional")]
     pub max_rate: Option<u32>,
+    /// `socket`: adapt the rate lines are read at to how fast batches are
+    /// processed (Spark's `spark.streaming.backpressure.enabled`; default
+    /// false).
+    pub backpressure: Option<Spanned<bool>>,
     /// `socket` with `checkpoint = true`: when its write-ahead log is
     /// forced to disk, `batch` (default) or `always`.
     pub wal_sync: Option<Spanned<crate::source::wal::WalSync>>,

@@ -122,6 +122,8 @@ struct BatchDone {
     seq: u64,
     /// Each source's counters after polling.
     sources: Vec<SourceStats>,
+    /// The records each source gave the batch.
+    source_records: Vec<u64>,
     input_records: usize,
     streams: Vec<StreamReport>,
 }
@@ -213,6 +215,10 @@ impl Job {
         Ok(BatchDone {
             seq,
             sources: self.sources.iter().map(|s| s.stats()).collect(),
+            source_records: inputs
+                .iter()
+                .map(|parts| parts.iter().map(|p| p.len() as u64).sum())
+                .collect(),
             input_records: output.input_records,
             streams: output.streams,
         })
@@ -414,10 +420,19 @@ pub async fn run(
         .await
         .map_err(|e| Error::Internal(format!("batch job panicked: {e}")))?;
         status.state_kept(state.executor.window_sizes(), state.executor.state_sizes());
-        job = Some(state);
         let done = result?;
         let input_records = done.input_records;
         let processing = started.elapsed();
+        let mut state = state;
+        for (source, &records) in state.sources.iter_mut().zip(&done.source_records) {
+            source.batch_completed(&source::BatchReport {
+                batch_time,
+                records,
+                processing,
+                scheduling_delay,
+            });
+        }
+        job = Some(state);
         registry.batch_finished(batch_time, done.seq, &done.streams, processing);
         status.batch_finished(batch_time, input_records, processing);
         status.sources_polled(

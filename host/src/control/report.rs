@@ -63,6 +63,16 @@ fn source_line(stats: &crate::source::SourceStats) -> String {
     if stats.files > 0 {
         let _ = write!(line, " from {} files", stats.files);
     }
+    if stats.held_bytes > 0 {
+        let _ = write!(
+            line,
+            ", {:.1} MiB held for the last batch",
+            stats.held_bytes as f64 / f64::from(1 << 20)
+        );
+    }
+    if stats.rate_limit > 0 {
+        let _ = write!(line, ", reading at most {} lines/s", stats.rate_limit);
+    }
     let problems: Vec<String> = [
         (stats.replaced_lines, "lines with invalid UTF-8 replaced"),
         (stats.skipped_lines, "lines with invalid UTF-8 skipped"),

@@ -52,6 +52,9 @@ pub(super) fn source_spec(
             if let Some(sync) = &cfg.wal_sync {
                 return Err(misplaced("wal_sync", sync.span(), "files"));
             }
+            if let Some(backpressure) = &cfg.backpressure {
+                return Err(misplaced("backpressure", backpressure.span(), "files"));
+            }
             let Some(path) = &cfg.path else {
                 return Err(file
                     .error_at(
@@ -126,6 +129,11 @@ pub(super) fn source_spec(
                     .unwrap_or(crate::config::DEFAULT_SOCKET_BUFFER_MIB)
                     << 20,
                 max_rate: cfg.max_rate,
+                backpressure: cfg
+                    .backpressure
+                    .as_ref()
+                    .is_some_and(|b| *b.get_ref())
+                    .then_some(file.file.batch_interval),
                 wal: file.checkpointed().then(|| {
                     (
                         crate::checkpoint::dir_in(&file.state_dir())
@@ -758,4 +766,38 @@ pub(super) fn distinct_sink_prefixes(
         }
     }
     Ok(())
+}
+
+/// Refuses socket sources whose `buffer_mib` add up to more than the
+/// pipeline's `source_memory_mib`: what sources hold between batches is
+/// bounded for the whole pipeline.
+pub(super) fn source_memory_fits(
+    file: &LoadedFile,
+    sources: &[SourceSpec],
+) -> Result<(), ConfigError> {
+    let budget = file
+        .file
+        .source_memory_mib
+        .unwrap_or(crate::config::DEFAULT_SOURCE_MEMORY_MIB);
+    let buffers: Vec<(&str, usize)> = sources
+        .iter()
+        .filter_map(|s| match s.kind {
+            SourceSpecKind::Socket { buffer_bytes, .. } => {
+                Some((s.name.as_str(), buffer_bytes >> 20))
+            }
+            SourceSpecKind::Files { .. } => None,
+        })
+        .collect();
+    let total: usize = buffers.iter().map(|(_, mib)| mib).sum();
+    if total <= budget {
+        return Ok(());
+    }
+    let each = buffers
+        .iter()
+        .map(|(name, mib)| format!("`{name}` {mib}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(file.error(format!(
+        "the socket sources' buffer_mib add up to {total} MiB ({each}), over source_memory_mib = {budget}; lower buffer_mib or raise source_memory_mib"
+    )))
 }

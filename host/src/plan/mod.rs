@@ -114,6 +114,9 @@ pub enum SourceSpecKind {
         buffer_bytes: usize,
         /// The most lines read per second (`None`: as fast as they come).
         max_rate: Option<u32>,
+        /// With `backpressure = true`: the batch interval the rate
+        /// estimator works with.
+        backpressure: Option<Duration>,
         /// In a checkpointed pipeline: its write-ahead log's directory and
         /// sync policy.
         wal: Option<(PathBuf, crate::source::wal::WalSync)>,
@@ -411,6 +414,7 @@ impl Plan {
                 .error("the pipeline has no source; add a [sources.NAME] table")
                 .into());
         }
+        checks::source_memory_fits(file, &sources)?;
         for name in cfg.streams.keys() {
             if cfg.sources.contains_key(name) {
                 return Err(file

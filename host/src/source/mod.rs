@@ -18,6 +18,7 @@
 
 pub mod files;
 pub mod lines;
+pub mod rate_estimator;
 pub mod socket;
 pub mod wal;
 
@@ -51,6 +52,11 @@ pub struct SourceStats {
     pub special_files: u64,
     /// Times a socket source stopped reading because its buffer was full.
     pub buffer_full: u64,
+    /// Bytes a socket source held when the latest batch took its lines.
+    pub held_bytes: u64,
+    /// The lines a second a socket source reads at most now (`max_rate`,
+    /// or what backpressure set); 0 for no limit.
+    pub rate_limit: u64,
 }
 
 impl SourceStats {
@@ -135,6 +141,19 @@ pub enum SourceInput {
     },
 }
 
+/// How a batch went, for a source that adapts its rate to it.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchReport {
+    /// The batch.
+    pub batch_time: BatchTime,
+    /// The records this source gave it.
+    pub records: u64,
+    /// How long the batch took.
+    pub processing: std::time::Duration,
+    /// How long it waited to start.
+    pub scheduling_delay: std::time::Duration,
+}
+
 /// Something that produces lines for batches.
 pub trait Source: Send {
     /// The records that arrived since the previous poll, in order, in
@@ -165,6 +184,12 @@ pub trait Source: Send {
 
     /// Whether input that was received still waits for a poll.
     fn has_pending(&self) -> bool;
+
+    /// Learns how the latest batch went (a source with backpressure
+    /// adapts its rate); the default ignores it.
+    fn batch_completed(&mut self, batch: &BatchReport) {
+        let _ = batch;
+    }
 
     /// What the source has read so far, for a checkpoint; `None` for a
     /// source that cannot be checkpointed.
@@ -230,6 +255,7 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, Error> {
             port,
             buffer_bytes,
             max_rate,
+            backpressure,
             wal,
         } => {
             let wal = match wal {
@@ -253,6 +279,7 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, Error> {
                 socket::Pace {
                     buffer_bytes: *buffer_bytes,
                     max_rate: *max_rate,
+                    backpressure: *backpressure,
                 },
                 wal,
             ))

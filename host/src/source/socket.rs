@@ -12,7 +12,10 @@
 //! `buffer_mib` the task stops reading until the next batch takes it, so
 //! TCP flow control pushes back on the server instead of memory growing.
 //! `max_rate` (lines per second, like Spark's `receiver.maxRate`) paces the
-//! reading the same way: a token bucket holding one second of lines.
+//! reading the same way: a token bucket holding one second of lines. With
+//! `backpressure = true` the rate is set after every batch by Spark's PID
+//! estimator ([`super::rate_estimator`]) from how fast the batches were
+//! processed (and never above `max_rate`).
 //!
 //! In a checkpointed pipeline the source keeps a write-ahead log
 //! ([`super::wal`]): every line read is appended to it before the next read
@@ -21,6 +24,7 @@
 //! and a batch run again reads the same lines.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -29,6 +33,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::lines::{BadLine, LineDecoder, LongLine};
+use super::rate_estimator::RateEstimator;
 use super::wal::Wal;
 use super::{Source, SourceInput, SourcePosition, SourceStats};
 use crate::batch::{Batch, Column, Varlen};
@@ -97,6 +102,15 @@ pub struct SocketSource {
     name: String,
     buffer: Arc<Buffer>,
     reader: tokio::task::JoinHandle<()>,
+    /// The rate the reader keeps to (lines a second, as `f64` bits; 0: no
+    /// limit).
+    limit: Arc<AtomicU64>,
+    /// `max_rate`.
+    max_rate: Option<u32>,
+    /// With `backpressure = true`.
+    estimator: Option<RateEstimator>,
+    /// The buffer's bytes when the last batch took it.
+    held_bytes: u64,
     /// With a write-ahead log: where the next batch starts in it.
     next_from: u64,
     /// Where the buffer's first line lies in the log: lines before it
@@ -116,6 +130,9 @@ pub struct Pace {
     pub buffer_bytes: usize,
     /// The most lines read per second (`None`: no limit).
     pub max_rate: Option<u32>,
+    /// Whether the rate follows the processing rate (`backpressure`),
+    /// for batches every this interval.
+    pub backpressure: Option<Duration>,
 }
 
 impl SocketSource {
@@ -148,18 +165,27 @@ impl SocketSource {
             taken: Notify::new(),
             capacity: pace.buffer_bytes,
         });
-        let rate = pace.max_rate.map(RateLimit::new);
+        let limit = Arc::new(AtomicU64::new(
+            pace.max_rate.map_or(0, |r| f64::from(r).to_bits()),
+        ));
         let reader = tokio::spawn(read_forever(
             name.to_owned(),
             host,
             port,
             buffer.clone(),
-            rate,
+            Pacing {
+                limit: limit.clone(),
+                bucket: None,
+            },
         ));
         SocketSource {
             name: name.to_owned(),
             buffer,
             reader,
+            limit,
+            max_rate: pace.max_rate,
+            estimator: pace.backpressure.map(RateEstimator::new),
+            held_bytes: 0,
             next_from: start,
             buffer_from: end,
             last: None,
@@ -215,6 +241,7 @@ impl SocketSource {
             ));
         }
         let to = wal.end();
+        self.held_bytes = shared.lines.data.len() as u64;
         let lines = std::mem::replace(&mut shared.lines, Varlen::with_capacity(0, 0));
         shared.logged = 0;
         drop(shared);
@@ -271,6 +298,7 @@ impl Source for SocketSource {
                 kind: ErrorKind::User,
             });
         }
+        self.held_bytes = shared.lines.data.len() as u64;
         let lines = std::mem::replace(&mut shared.lines, Varlen::with_capacity(0, 0));
         drop(shared);
         self.buffer.taken.notify_one();
@@ -282,7 +310,28 @@ impl Source for SocketSource {
     }
 
     fn stats(&self) -> SourceStats {
-        self.buffer.lock().decoder.stats
+        let limit = f64::from_bits(self.limit.load(Ordering::Relaxed));
+        SourceStats {
+            held_bytes: self.held_bytes,
+            rate_limit: limit as u64,
+            ..self.buffer.lock().decoder.stats
+        }
+    }
+
+    fn batch_completed(&mut self, batch: &super::BatchReport) {
+        let Some(estimator) = &mut self.estimator else {
+            return;
+        };
+        if let Some(rate) = estimator.compute(
+            batch.batch_time.0,
+            batch.records,
+            batch.processing,
+            batch.scheduling_delay,
+        ) {
+            let rate = self.max_rate.map_or(rate, |max| rate.min(f64::from(max)));
+            let before = f64::from_bits(self.limit.swap(rate.to_bits(), Ordering::Relaxed));
+            tracing::debug!(source = %self.name, before, rate, "backpressure: new rate");
+        }
     }
 
     /// Stops reading from the server: the lines in the buffer are still
@@ -354,12 +403,33 @@ impl Source for SocketSource {
     }
 }
 
+/// The reader's pace: the rate it keeps to now, and its token bucket.
+struct Pacing {
+    /// Lines a second, as `f64` bits; 0: no limit.
+    limit: Arc<AtomicU64>,
+    bucket: Option<RateLimit>,
+}
+
+impl Pacing {
+    /// The bucket for the rate in force, if there is one.
+    fn bucket(&mut self) -> Option<&mut RateLimit> {
+        let limit = f64::from_bits(self.limit.load(Ordering::Relaxed));
+        if limit <= 0.0 {
+            self.bucket = None;
+            return None;
+        }
+        let bucket = self.bucket.get_or_insert_with(|| RateLimit::new(limit));
+        bucket.set_rate(limit);
+        Some(bucket)
+    }
+}
+
 async fn read_forever(
     name: String,
     host: String,
     port: u16,
     buffer: Arc<Buffer>,
-    mut rate: Option<RateLimit>,
+    mut rate: Pacing,
 ) {
     let address = format!("{host}:{port}");
     let mut backoff = FIRST_BACKOFF;
@@ -401,7 +471,7 @@ async fn read_lines(
     address: &str,
     stream: TcpStream,
     buffer: &Buffer,
-    rate: &mut Option<RateLimit>,
+    rate: &mut Pacing,
 ) -> Result<(), ReadEnd> {
     let mut reader = BufReader::new(stream);
     // The line being assembled, at most `max_line_bytes` (+ one read).
@@ -415,7 +485,7 @@ async fn read_lines(
             buffer.lock().log_new_lines();
         }
         wait_for_room(name, address, buffer).await;
-        if let Some(rate) = rate {
+        if let Some(rate) = rate.bucket() {
             // Pausing here leaves the rest in the socket: TCP pushes back.
             let wait = rate.wait_for_line(tokio::time::Instant::now().into_std());
             if !wait.is_zero() {
@@ -457,7 +527,7 @@ async fn read_lines(
                 if long != Some(LongLine::Skip) {
                     decoder.push_line(address, number, &line, lines)?;
                 }
-                if let Some(rate) = rate.as_mut() {
+                if let Some(rate) = rate.bucket.as_mut() {
                     rate.took_line();
                 }
                 line.clear();
@@ -480,12 +550,19 @@ struct RateLimit {
 }
 
 impl RateLimit {
-    fn new(per_second: u32) -> Self {
+    fn new(per_second: f64) -> Self {
         RateLimit {
-            per_second: f64::from(per_second),
-            tokens: f64::from(per_second),
+            per_second,
+            tokens: per_second,
             refilled: std::time::Instant::now(),
         }
+    }
+
+    /// Keeps to `per_second` from now on (a full bucket holds one second
+    /// of it).
+    fn set_rate(&mut self, per_second: f64) {
+        self.per_second = per_second;
+        self.tokens = self.tokens.min(per_second);
     }
 
     /// How long to wait at `now` before the next line may be read.
@@ -548,7 +625,7 @@ mod tests {
 
     #[test]
     fn a_rate_limit_lets_one_second_of_lines_through_then_paces_them() {
-        let mut rate = RateLimit::new(100);
+        let mut rate = RateLimit::new(100.0);
         let start = Instant::now();
         rate.refilled = start;
         // A full bucket: one second's worth at once.

@@ -17,6 +17,9 @@
 //! | `sleep` | sleeps an hour, then gives the record (clocks are fixed: it must not block) |
 //! | `clock` | gives the wall-clock time it reads, in milliseconds |
 //!
+//! With `work = N` every record first costs N turns of a busy loop (a slow
+//! operator, for overload tests).
+//!
 //! With `at_start = "print"` its `init` writes to stdout and stderr, and
 //! with `at_start = "oom"` it allocates until it runs out of memory: plugin
 //! code that runs while the host loads it, before any batch.
@@ -38,6 +41,7 @@ struct Config {
     trigger: String,
     bytes: usize,
     count: usize,
+    work: usize,
 }
 
 thread_local! {
@@ -46,6 +50,7 @@ thread_local! {
         trigger: "BOOM".into(),
         bytes: 2 << 20,
         count: 3_000_000,
+        work: 0,
     });
 }
 
@@ -86,6 +91,7 @@ impl Guest for Hostile {
                     "trigger" => config.trigger = value,
                     "bytes" => config.bytes = number()?,
                     "count" => config.count = number()?,
+                    "work" => config.work = number()?,
                     // Misbehaves while the host loads the plugin, before
                     // any batch.
                     "at_start" => match value.as_str() {
@@ -116,6 +122,10 @@ impl Guest for Hostile {
         CONFIG.with_borrow(|config| {
             for i in 0..lines.len() {
                 let line = lines.get(i);
+                let mut turns = 0u64;
+                for _ in 0..config.work {
+                    turns = black_box(turns.wrapping_add(1));
+                }
                 if line != config.trigger.as_bytes() {
                     push(&mut data, line);
                     continue;
