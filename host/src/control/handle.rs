@@ -427,6 +427,7 @@ fn status(context: &Context) -> StatusReport {
             .into_iter()
             .map(|(source, stats)| SourceStatus { source, stats })
             .collect(),
+        source_memory_bytes: plan.source_memory_bytes as u64,
         windows: progress
             .windows
             .into_iter()

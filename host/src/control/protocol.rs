@@ -164,6 +164,10 @@ pub struct StatusReport {
     /// Each source's counters, in plan order.
     #[serde(default)]
     pub sources: Vec<SourceStatus>,
+    /// What the sources may hold between batches, together
+    /// (`source_memory_mib`), in bytes.
+    #[serde(default)]
+    pub source_memory_bytes: u64,
     /// What each windowed stream's window holds, in plan order.
     #[serde(default)]
     pub windows: Vec<WindowStatus>,

@@ -117,6 +117,13 @@ pub fn status(report: &StatusReport) -> String {
         report.processing_ms,
         report.max_processing_ms
     );
+    let held: u64 = report.sources.iter().map(|s| s.stats.held_bytes).sum();
+    let _ = writeln!(
+        out,
+        "  sources held {:.1} MiB for the last batch, of source_memory_mib = {}",
+        held as f64 / f64::from(1 << 20),
+        report.source_memory_bytes >> 20
+    );
     for source in &report.sources {
         let _ = writeln!(
             out,

@@ -340,6 +340,9 @@ pub struct Plan {
     pub state_dir: PathBuf,
     /// Whether each batch is checkpointed (see [`crate::checkpoint`]).
     pub checkpoint: bool,
+    /// What the sources may hold between batches, together
+    /// (`source_memory_mib`).
+    pub source_memory_bytes: usize,
     /// The TCP control listener, when configured.
     pub control: Option<TcpControlSpec>,
     /// Time between batches.
@@ -477,6 +480,10 @@ impl Plan {
             name,
             state_dir: file.state_dir(),
             checkpoint,
+            source_memory_bytes: cfg
+                .source_memory_mib
+                .unwrap_or(crate::config::DEFAULT_SOURCE_MEMORY_MIB)
+                << 20,
             control,
             batch_interval: cfg.batch_interval,
             partitioning,
