@@ -141,6 +141,18 @@ impl Job {
         Ok(())
     }
 
+    /// Each source's name and what `get` says of it, for the sources it
+    /// says something of.
+    fn by_source<T>(&self, get: impl Fn(&dyn Source) -> Option<T>) -> BTreeMap<String, T> {
+        self.executor
+            .plan()
+            .sources
+            .iter()
+            .zip(&self.sources)
+            .filter_map(|(spec, source)| Some((spec.name.clone(), get(source.as_ref())?)))
+            .collect()
+    }
+
     /// Whether a source still holds input it received.
     fn has_pending(&self) -> bool {
         self.sources.iter().any(|s| s.has_pending())
@@ -165,12 +177,7 @@ impl Job {
             inputs.push(Arc::new(partitioning.cut(chunks, RecordType::TEXT)));
         }
         if let Some(checkpointer) = &self.checkpointer {
-            let read = plan
-                .sources
-                .iter()
-                .zip(&self.sources)
-                .filter_map(|(spec, source)| Some((spec.name.clone(), source.last_input()?)))
-                .collect();
+            let read = self.by_source(|source| source.last_input());
             checkpointer.batch_started(batch_time, read)?;
         }
         let (seq, output) = loop {
@@ -198,13 +205,8 @@ impl Job {
                 sink.write(batch_time, partitions)?;
             }
         }
+        let positions = self.by_source(|source| source.position());
         if let Some(checkpointer) = &mut self.checkpointer {
-            let positions = plan
-                .sources
-                .iter()
-                .zip(&self.sources)
-                .filter_map(|(spec, source)| Some((spec.name.clone(), source.position()?)))
-                .collect();
             checkpointer.batch_done(
                 batch_time,
                 positions,

@@ -459,10 +459,7 @@ impl Source for FilesSource {
 
     fn restore(&mut self, position: &SourcePosition) -> Result<(), Error> {
         let SourcePosition::Files { done } = position else {
-            return Err(self.fail(
-                "the checkpoint holds another kind of source under this name; run with `--fresh` to start over".into(),
-                ErrorKind::User,
-            ));
+            return Err(super::other_kind_in_checkpoint(&self.name));
         };
         self.seen = done.iter().map(FileName::to_os_string).collect();
         self.unsettled.clear();
@@ -481,10 +478,7 @@ impl Source for FilesSource {
         partitioning: &Partitioning,
     ) -> Result<Vec<Batch>, Error> {
         let SourceInput::Files { files } = input else {
-            return Err(self.fail(
-                "the checkpoint holds another kind of source under this name; run with `--fresh` to start over".into(),
-                ErrorKind::User,
-            ));
+            return Err(super::other_kind_in_checkpoint(&self.name));
         };
         let total = files
             .iter()

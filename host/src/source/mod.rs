@@ -141,6 +141,16 @@ pub enum SourceInput {
     },
 }
 
+/// The error of a source whose checkpoint holds another kind of source
+/// under its name.
+pub fn other_kind_in_checkpoint(name: &str) -> Error {
+    Error::Source {
+        source_name: name.to_owned(),
+        message: "the checkpoint holds another kind of source under this name; run with `--fresh` to start over".into(),
+        kind: crate::error::ErrorKind::User,
+    }
+}
+
 /// How a batch went, for a source that adapts its rate to it.
 #[derive(Clone, Copy, Debug)]
 pub struct BatchReport {

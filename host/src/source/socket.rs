@@ -362,10 +362,7 @@ impl Source for SocketSource {
 
     fn restore(&mut self, position: &SourcePosition) -> Result<(), Error> {
         let SourcePosition::Socket { offset } = position else {
-            return Err(self.fail(
-                "the checkpoint holds another kind of source under this name; run with `--fresh` to start over".into(),
-                ErrorKind::User,
-            ));
+            return Err(super::other_kind_in_checkpoint(&self.name));
         };
         if *offset > self.buffer_from {
             return Err(self.fail(
@@ -388,10 +385,7 @@ impl Source for SocketSource {
         _partitioning: &Partitioning,
     ) -> Result<Vec<Batch>, Error> {
         let SourceInput::Socket { from, to } = *input else {
-            return Err(self.fail(
-                "the checkpoint holds another kind of source under this name; run with `--fresh` to start over".into(),
-                ErrorKind::User,
-            ));
+            return Err(super::other_kind_in_checkpoint(&self.name));
         };
         let lines = self.read_logged(from, to)?;
         self.next_from = to;

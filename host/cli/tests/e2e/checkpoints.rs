@@ -3,7 +3,6 @@
 //! or `kill -9` at random moments — and every input file's counts are
 //! written exactly once; windows and per-key states carry over.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -181,46 +180,17 @@ fn kill_9_at_random_moments_loses_and_doubles_nothing() {
     write_inputs(dir.path(), &named);
     let mut arriving = arriving.iter();
     let pipeline = checkpointed_wordcount(dir.path(), "100ms");
-    let seed = std::env::var("SLUICE_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
-    eprintln!("kill seed {seed} (SLUICE_KILL_SEED reruns it)");
-    let mut random = fastrand::Rng::with_seed(seed);
-    let points = ["batch_started", "checkpoint_rename", "sinks_committed"];
-    let (mut kills, mut faults, mut replays) = (0, 0, 0);
-    for round in 0..36 {
-        let mut command = sluice(&["run", pipeline.to_str().unwrap()]);
-        command.env("SLUICE_LOG", "info");
-        // Every third run crashes itself at a fault point instead.
-        if round % 3 == 2 {
-            let point = points[random.usize(..points.len())];
-            command.env("SLUICE_FAULT", format!("{point}:{}", random.u32(1..4)));
-        }
-        let mut child = command.spawn().unwrap();
+    let seed = kill_seed();
+    let input = dir.path().join("in");
+    let (kills, faults, replays) = crash_repeatedly(&pipeline, 36, seed, |random| {
         let (name, text) = arriving.next().unwrap();
         std::thread::sleep(Duration::from_millis(random.u64(0..200)));
-        drop_file(&dir.path().join("in"), name, text.as_bytes());
+        drop_file(&input, name, text.as_bytes());
         std::thread::sleep(Duration::from_millis(random.u64(20..200)));
-        match child.try_wait().unwrap() {
-            Some(status) => {
-                assert!(!status.success(), "sluice stopped by itself");
-                faults += 1;
-            }
-            None => {
-                child.kill().unwrap();
-                kills += 1;
-            }
-        }
-        let output = child.wait_with_output().unwrap();
-        let log = String::from_utf8_lossy(&output.stderr);
-        assert_ne!(output.status.code(), Some(101), "{log}");
-        replays += log
-            .matches("running again the batch that was in flight")
-            .count();
-    }
-    stdout_of(&run_logged(&pipeline, &["--stop-when-idle", "3"], None));
-    eprintln!("{kills} kill -9, {faults} fault points hit, {replays} batches in flight run again");
+    });
+    eprintln!(
+        "seed {seed}: {kills} kill -9, {faults} fault points hit, {replays} batches in flight run again"
+    );
     assert!(kills >= 20, "{kills} kills");
     assert_eq!(
         non_empty_batches(dir.path()),
@@ -364,11 +334,26 @@ fn wal_sync_needs_checkpoints() {
     );
 }
 
-/// Runs `pipeline` `runs` times, each killed (`kill -9`) after a random
-/// while or crashed at a random fault point (every third run), then once
-/// to the end (3 idle batches); returns (kills, fault points hit,
-/// batches in flight run again).
-fn crash_repeatedly(pipeline: &Path, runs: u32, seed: u64) -> (u32, u32, usize) {
+/// The seed of a random crash sequence: `SLUICE_KILL_SEED`, else a new
+/// one (the tests print it, so a failure can be run again).
+fn kill_seed() -> u64 {
+    std::env::var("SLUICE_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..))
+}
+
+/// Runs `pipeline` `runs` times; each run, after `pause` (given the
+/// random generator), is killed (`kill -9`) or has crashed at the random
+/// fault point it was given (every third run); then runs it once to the
+/// end (3 idle batches). Returns (kills, fault points hit, batches in
+/// flight run again).
+fn crash_repeatedly(
+    pipeline: &Path,
+    runs: u32,
+    seed: u64,
+    mut pause: impl FnMut(&mut fastrand::Rng),
+) -> (u32, u32, usize) {
     let mut random = fastrand::Rng::with_seed(seed);
     let points = ["batch_started", "checkpoint_rename", "sinks_committed"];
     let (mut kills, mut faults, mut replays) = (0, 0, 0);
@@ -380,7 +365,7 @@ fn crash_repeatedly(pipeline: &Path, runs: u32, seed: u64) -> (u32, u32, usize) 
             command.env("SLUICE_FAULT", format!("{point}:{}", random.u32(1..6)));
         }
         let mut child = command.spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(random.u64(50..500)));
+        pause(&mut random);
         match child.try_wait().unwrap() {
             Some(status) => {
                 assert!(!status.success(), "sluice stopped by itself");
@@ -400,26 +385,6 @@ fn crash_repeatedly(pipeline: &Path, runs: u32, seed: u64) -> (u32, u32, usize) 
     }
     stdout_of(&run_logged(pipeline, &["--stop-when-idle", "3"], None));
     (kills, faults, replays)
-}
-
-/// Each batch's records of the `jsonl` sink `prefix`, as (key, value).
-fn keyed_batches(dir: &Path, prefix: &str) -> BTreeMap<i64, BTreeMap<String, i64>> {
-    sink_batches(dir, prefix)
-        .into_iter()
-        .map(|(time, lines)| {
-            let counts = lines
-                .iter()
-                .map(|line| {
-                    let record: serde_json::Value = serde_json::from_str(line).unwrap();
-                    (
-                        record["key"].as_str().unwrap().to_owned(),
-                        record["value"].as_i64().unwrap(),
-                    )
-                })
-                .collect();
-            (time, counts)
-        })
-        .collect()
 }
 
 #[test]
@@ -457,11 +422,10 @@ fn windows_and_running_totals_survive_crashes_and_match_the_models() {
         .text_files("win", "recent", "out/win", "format = \"jsonl\"")
         .text_files("tot", "totals", "out/tot", "format = \"jsonl\"")
         .write(dir.path().join("pipeline.toml"));
-    let seed = std::env::var("SLUICE_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
-    let (kills, faults, replays) = crash_repeatedly(&pipeline, 15, seed);
+    let seed = kill_seed();
+    let (kills, faults, replays) = crash_repeatedly(&pipeline, 15, seed, |random| {
+        std::thread::sleep(Duration::from_millis(random.u64(50..500)));
+    });
     eprintln!(
         "seed {seed}: {kills} kill -9, {faults} fault points hit, {replays} batches run again"
     );
@@ -495,7 +459,7 @@ fn windows_and_running_totals_survive_crashes_and_match_the_models() {
         assert!(window == &model[time], "seed {seed}: window at {time}");
     }
     // Each batch's totals are the counts of everything read up to it.
-    let totals = keyed_batches(dir.path(), "tot");
+    let totals = keyed_counts(dir.path(), "tot");
     assert_eq!(
         totals.keys().collect::<Vec<_>>(),
         run.batches.keys().collect::<Vec<_>>(),

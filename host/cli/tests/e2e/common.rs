@@ -363,10 +363,10 @@ pub fn example_pipeline(name: &str, plugins: &[(&str, &str)]) -> String {
     pipeline
 }
 
-/// What the windowed word count under `dir` wrote: its `raw` and `win`
-/// sinks (`jsonl`), by batch time.
-pub fn read_windowed(dir: &Path) -> WindowedRun {
-    let windows = sink_batches(dir, "win")
+/// Each batch's (word, count) records of the `jsonl` sink `out/PREFIX`
+/// under `dir`, by batch time; a word twice in one batch fails the test.
+pub fn keyed_counts(dir: &Path, prefix: &str) -> BTreeMap<i64, BTreeMap<String, i64>> {
+    sink_batches(dir, prefix)
         .into_iter()
         .map(|(time, lines)| {
             let mut counts = BTreeMap::new();
@@ -374,11 +374,17 @@ pub fn read_windowed(dir: &Path) -> WindowedRun {
                 let record: serde_json::Value = serde_json::from_str(&line).unwrap();
                 let word = record["key"].as_str().unwrap().to_owned();
                 let previous = counts.insert(word, record["value"].as_i64().unwrap());
-                assert_eq!(previous, None, "a key twice in one window: {line}");
+                assert_eq!(previous, None, "a key twice in one batch: {line}");
             }
             (time, counts)
         })
-        .collect();
+        .collect()
+}
+
+/// What the windowed word count under `dir` wrote: its `raw` and `win`
+/// sinks (`jsonl`), by batch time.
+pub fn read_windowed(dir: &Path) -> WindowedRun {
+    let windows = keyed_counts(dir, "win");
     let batches = sink_batches(dir, "raw")
         .into_iter()
         .map(|(time, lines)| {
