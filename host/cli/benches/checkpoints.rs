@@ -32,7 +32,7 @@ use sluice::checkpoint::Checkpointer;
 use sluice::checkpoint::columns::{Decoder, Encoder};
 use sluice::checkpoint::store;
 use sluice::plugin::StateUpdate;
-use sluice::source::{FileName, SourceInput, SourcePosition};
+use sluice::source::{FileName, SourceInput, SourcePosition, TakenFile};
 use sluice::state::{KeyedState, Prepared, Selection};
 use sluice::time::BatchTime;
 
@@ -64,7 +64,12 @@ fn word_count(dir: &Path, files: usize) {
         let read = BTreeMap::from([(
             "lines".to_owned(),
             SourceInput::Files {
-                files: vec![(name(files + batch), 10_000_000)],
+                files: vec![TakenFile {
+                    name: name(files + batch),
+                    size: 10_000_000,
+                    inode: 1,
+                    modified_ns: 1,
+                }],
             },
         )]);
         let position = BTreeMap::from([(

@@ -428,7 +428,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::{Checkpointer, KEPT_CHECKPOINTS, parse_name};
-    use crate::source::{FileName, SourceInput, SourcePosition};
+    use crate::source::{FileName, SourceInput, SourcePosition, TakenFile};
     use crate::time::BatchTime;
 
     fn position(names: &[&str]) -> BTreeMap<String, SourcePosition> {
@@ -439,7 +439,12 @@ mod tests {
     fn input(names: &[&str]) -> BTreeMap<String, SourceInput> {
         let files = names
             .iter()
-            .map(|n| (FileName::Text((*n).into()), 3))
+            .map(|n| TakenFile {
+                name: FileName::Text((*n).into()),
+                size: 3,
+                inode: 0,
+                modified_ns: 0,
+            })
             .collect();
         BTreeMap::from([("lines".to_owned(), SourceInput::Files { files })])
     }

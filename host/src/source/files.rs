@@ -53,7 +53,7 @@ use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, R
 use notify::{RecursiveMode, Watcher};
 
 use super::lines::{LineChunks, LineDecoder};
-use super::{FileName, Source, SourceInput, SourcePosition, SourceStats};
+use super::{FileName, Source, SourceInput, SourcePosition, SourceStats, TakenFile};
 use crate::batch::Batch;
 use crate::error::{Error, ErrorKind};
 use crate::partition::Partitioning;
@@ -96,8 +96,8 @@ pub struct FilesSource {
     /// After [`Source::stop_receiving`]: the files that were complete then,
     /// the only ones still read.
     received: Option<HashSet<OsString>>,
-    /// The files the last poll read, with the bytes read of each.
-    last_read: Vec<(OsString, u64)>,
+    /// The files the last poll read.
+    last_read: Vec<TakenFile>,
 }
 
 /// Whether `name` is hidden or temporary, and so never read.
@@ -449,11 +449,7 @@ impl Source for FilesSource {
 
     fn last_input(&self) -> Option<SourceInput> {
         Some(SourceInput::Files {
-            files: self
-                .last_read
-                .iter()
-                .map(|(name, size)| (FileName::of(name), *size))
-                .collect(),
+            files: self.last_read.clone(),
         })
     }
 
@@ -482,20 +478,23 @@ impl Source for FilesSource {
         };
         let total = files
             .iter()
-            .map(|(_, size)| usize::try_from(*size).unwrap_or(usize::MAX))
+            .map(|f| usize::try_from(f.size).unwrap_or(usize::MAX))
             .fold(0usize, usize::saturating_add)
             .min(MAX_BATCH_BYTES);
         let mut lines = LineChunks::new(partitioning.chunk_bytes(total));
         self.last_read.clear();
-        for (name, size) in files {
-            let name = name.to_os_string();
+        for file in files {
+            let name = file.name.to_os_string();
             let Some(bytes) = self.read_file(&name, MAX_BATCH_BYTES) else {
                 continue;
             };
-            if bytes.len() as u64 != *size {
-                tracing::warn!(source = %self.name, file = %self.dir.join(&name).display(), %batch_time, was = size, now = bytes.len(), "the file changed since this batch first read it; the batch is run again with what it holds now");
-            }
             self.take(name, &bytes, batch_time, &mut lines)?;
+            if let Some(now) = self.last_read.last()
+                && (now.size, now.inode, now.modified_ns)
+                    != (file.size, file.inode, file.modified_ns)
+            {
+                tracing::warn!(source = %self.name, file = %self.dir.join(file.name.to_os_string()).display(), %batch_time, was_bytes = file.size, now_bytes = now.size, "the file was changed or replaced since this batch first read it; the batch is run again with what it holds now");
+            }
         }
         Ok(lines.finish())
     }
@@ -514,7 +513,18 @@ impl FilesSource {
         tracing::debug!(source = %self.name, file = ?name, %batch_time, "read file");
         self.completed.remove(&name);
         self.unsettled.remove(&name);
-        self.last_read.push((name.clone(), bytes.len() as u64));
+        // Inode and mtime tell a replaced file in a replay; read after the
+        // bytes, so a change in between shows as one.
+        let (inode, modified_ns) = std::fs::metadata(self.dir.join(&name)).map_or((0, 0), |m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec())
+        });
+        self.last_read.push(TakenFile {
+            name: FileName::of(&name),
+            size: bytes.len() as u64,
+            inode,
+            modified_ns,
+        });
         self.seen.insert(name);
         Ok(())
     }

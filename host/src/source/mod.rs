@@ -123,14 +123,31 @@ pub enum SourcePosition {
     },
 }
 
+/// A file a `files` source read into a batch, and how to tell it was
+/// replaced since.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TakenFile {
+    /// Its name.
+    pub name: FileName,
+    /// The bytes read.
+    pub size: u64,
+    /// Its inode when read (0 when unknown).
+    #[serde(default)]
+    pub inode: u64,
+    /// Its modification time when read, ns since the epoch (0 when
+    /// unknown).
+    #[serde(default)]
+    pub modified_ns: i64,
+}
+
 /// What one poll of a source read: enough to read it again.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SourceInput {
     /// A `files` source: the files, in the order they were read.
     Files {
-        /// Each file's name and size when it was read.
-        files: Vec<(FileName, u64)>,
+        /// Each file read, in order.
+        files: Vec<TakenFile>,
     },
     /// A `socket` source: the range of its write-ahead log.
     Socket {

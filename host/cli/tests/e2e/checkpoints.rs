@@ -571,3 +571,24 @@ fn a_deployed_version_runs_again_after_kill_9() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_file_replaced_before_its_batch_runs_again_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), THREE_FILES);
+    let pipeline = checkpointed_wordcount(dir.path(), "100ms");
+    let crashed = run_logged(&pipeline, &[], Some("batch_started:1"));
+    assert!(!crashed.status.success());
+    // Same name, same size, other words: a replaced file.
+    drop_file(&dir.path().join("in"), "f0.txt", b"x y z\n");
+    let output = run_logged(&pipeline, &["--stop-when-idle", "2"], None);
+    stdout_of(&output);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.contains("the file was changed or replaced since this batch first read it; the batch is run again with what it holds now"),
+        "{log}"
+    );
+    let batches = non_empty_batches(dir.path());
+    assert_eq!(batches[0], ["('x', 1)", "('y', 1)", "('z', 1)"]);
+    assert_eq!(batches.len(), 3);
+}
