@@ -124,6 +124,8 @@ struct BatchDone {
     sources: Vec<SourceStats>,
     /// The records each source gave the batch.
     source_records: Vec<u64>,
+    /// Its checkpoint, in a checkpointed pipeline.
+    checkpoint: Option<checkpoint::CheckpointReport>,
     input_records: usize,
     streams: Vec<StreamReport>,
 }
@@ -176,9 +178,11 @@ impl Job {
             };
             inputs.push(Arc::new(partitioning.cut(chunks, RecordType::TEXT)));
         }
-        if let Some(checkpointer) = &self.checkpointer {
+        if self.checkpointer.is_some() {
             let read = self.by_source(|source| source.last_input());
-            checkpointer.batch_started(batch_time, read)?;
+            if let Some(checkpointer) = &mut self.checkpointer {
+                checkpointer.batch_started(batch_time, read)?;
+            }
         }
         let (seq, output) = loop {
             let snapshot = registry.begin_batch(batch_time);
@@ -205,14 +209,16 @@ impl Job {
                 sink.write(batch_time, partitions)?;
             }
         }
-        let positions = self.by_source(|source| source.position());
-        if let Some(checkpointer) = &mut self.checkpointer {
-            checkpointer.batch_done(
-                batch_time,
-                positions,
-                self.executor.kept(),
-                registry.kept_versions(),
-            )?;
+        if self.checkpointer.is_some() {
+            let positions = self.by_source(|source| source.position());
+            if let Some(checkpointer) = &mut self.checkpointer {
+                checkpointer.batch_done(
+                    batch_time,
+                    positions,
+                    self.executor.kept(),
+                    registry.kept_versions(),
+                )?;
+            }
         }
         Ok(BatchDone {
             seq,
@@ -223,6 +229,7 @@ impl Job {
                 .collect(),
             input_records: output.input_records,
             streams: output.streams,
+            checkpoint: self.checkpointer.as_ref().and_then(Checkpointer::report),
         })
     }
 }
@@ -437,6 +444,7 @@ pub async fn run(
         job = Some(state);
         registry.batch_finished(batch_time, done.seq, &done.streams, processing);
         status.batch_finished(batch_time, input_records, processing);
+        status.checkpointed(done.checkpoint.clone());
         status.sources_polled(
             plan.sources
                 .iter()

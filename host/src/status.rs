@@ -42,6 +42,8 @@ pub struct Progress {
     /// Each `update_state_by_key` stream's name and what its state holds,
     /// as of the latest batch.
     pub states: Vec<(String, crate::state::StateSize)>,
+    /// The latest batch's checkpoint, in a checkpointed pipeline.
+    pub checkpoint: Option<crate::checkpoint::CheckpointReport>,
 }
 
 impl Default for StatusBoard {
@@ -82,6 +84,11 @@ impl StatusBoard {
         p.input_records += input_records as u64;
         p.processing = processing;
         p.max_processing = p.max_processing.max(processing);
+    }
+
+    /// The latest batch's checkpoint.
+    pub fn checkpointed(&self, checkpoint: Option<crate::checkpoint::CheckpointReport>) {
+        self.lock().checkpoint = checkpoint;
     }
 
     /// The sources' counters after the latest batch's poll.

@@ -114,6 +114,25 @@ pub struct Checkpointer {
     pipeline: String,
     dir: PathBuf,
     streams: StreamWriter,
+    /// What the batch under way wrote so far, and how long it took.
+    batch_bytes: u64,
+    batch_time_spent: std::time::Duration,
+    /// The latest batch's checkpoint.
+    last: Option<CheckpointReport>,
+}
+
+/// The latest checkpoint, for `sluice status`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointReport {
+    /// Its batch time (ms since the epoch).
+    pub batch_time: i64,
+    /// The bytes its files hold (the `.pending` and `.done` records and
+    /// the stream files written for it).
+    pub bytes: u64,
+    /// How long writing them took, fsyncs included, in ms.
+    pub write_ms: f64,
+    /// The checkpoint directory.
+    pub dir: String,
 }
 
 /// The kind of checkpoint file a name is, and its batch time.
@@ -136,6 +155,9 @@ impl Checkpointer {
             pipeline: pipeline.to_owned(),
             dir: dir.to_path_buf(),
             streams: StreamWriter::default(),
+            batch_bytes: 0,
+            batch_time_spent: std::time::Duration::ZERO,
+            last: None,
         };
         std::fs::create_dir_all(dir).map_err(|e| {
             checkpointer.fail(
@@ -231,18 +253,25 @@ impl Checkpointer {
     ///
     /// When the file cannot be written (a full disk): the batch does not run.
     pub fn batch_started(
-        &self,
+        &mut self,
         batch_time: BatchTime,
         inputs: BTreeMap<String, SourceInput>,
     ) -> Result<(), Error> {
+        let started = std::time::Instant::now();
         let pending = Pending {
             pipeline: self.pipeline.clone(),
             batch_time: batch_time.0,
             inputs,
         };
-        self.write("pending", batch_time, &pending)?;
+        self.batch_bytes = self.write("pending", batch_time, &pending)? as u64;
+        self.batch_time_spent = started.elapsed();
         fault::point("batch_started");
         Ok(())
+    }
+
+    /// The latest batch's checkpoint.
+    pub fn report(&self) -> Option<CheckpointReport> {
+        self.last.clone()
     }
 
     /// Records each source's position, what the stateful and windowed
@@ -261,6 +290,7 @@ impl Checkpointer {
         deployed: BTreeMap<String, KeptVersions>,
     ) -> Result<(), Error> {
         fault::point("sinks_committed");
+        let started = std::time::Instant::now();
         let mut streams = BTreeMap::new();
         for (stream, kept) in kept {
             let record = self
@@ -285,8 +315,17 @@ impl Checkpointer {
             streams,
             deployed,
         };
-        self.write("done", batch_time, &done)?;
-        self.prune(batch_time)
+        let done_bytes = self.write("done", batch_time, &done)? as u64;
+        self.prune(batch_time)?;
+        self.last = Some(CheckpointReport {
+            batch_time: batch_time.0,
+            bytes: std::mem::take(&mut self.batch_bytes) + done_bytes + self.streams.take_bytes(),
+            write_ms: (std::mem::take(&mut self.batch_time_spent) + started.elapsed())
+                .as_secs_f64()
+                * 1000.0,
+            dir: self.dir.display().to_string(),
+        });
+        Ok(())
     }
 
     /// Puts back what the stateful and windowed streams (`kept`) kept at
@@ -332,7 +371,7 @@ impl Checkpointer {
         kind: &str,
         batch_time: BatchTime,
         value: &T,
-    ) -> Result<(), Error> {
+    ) -> Result<usize, Error> {
         let path = self.dir.join(format!("batch-{}.{kind}", batch_time.0));
         store::write(&path, value, || fault::point("checkpoint_rename")).map_err(|e| {
             self.fail(

@@ -41,7 +41,7 @@ fn checksum(body: &[u8]) -> String {
 }
 
 /// Writes `value` as JSON in the checkpoint file `path` (see
-/// [`write_bytes`]).
+/// [`write_bytes`]); returns the body's size.
 ///
 /// # Errors
 ///
@@ -50,9 +50,10 @@ pub fn write<T: serde::Serialize>(
     path: &Path,
     value: &T,
     before_rename: impl FnOnce(),
-) -> std::io::Result<()> {
+) -> std::io::Result<usize> {
     let body = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    write_bytes(path, &body, before_rename)
+    write_bytes(path, &body, before_rename)?;
+    Ok(body.len())
 }
 
 /// Writes `body` as the checkpoint file `path`, atomically and durably.

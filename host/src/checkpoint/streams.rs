@@ -99,6 +99,8 @@ struct Written {
 #[derive(Debug, Default)]
 pub struct StreamWriter {
     written: HashMap<String, Written>,
+    /// Bytes written since [`StreamWriter::take_bytes`].
+    bytes: u64,
 }
 
 impl StreamWriter {
@@ -124,7 +126,12 @@ impl StreamWriter {
                 (name.clone(), written)
             })
             .collect();
-        StreamWriter { written }
+        StreamWriter { written, bytes: 0 }
+    }
+
+    /// The bytes written since the last call.
+    pub fn take_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.bytes)
     }
 
     /// Writes what `stream` keeps after the batch at `time` into `dir` (the
@@ -143,11 +150,13 @@ impl StreamWriter {
         let stream_dir = stream_dir(dir, &stream.name);
         std::fs::create_dir_all(&stream_dir)?;
         let written = self.written.entry(stream.name.clone()).or_default();
-        let write = |name: String, encoder: Encoder| {
+        let bytes = &mut self.bytes;
+        let mut write = |name: String, encoder: Encoder| {
             store::write_bytes(&stream_dir.join(name), &encoder.bytes, || {
                 super::fault::point("checkpoint_rename");
-            })
-            .map(|()| encoder.bytes.len())
+            })?;
+            *bytes += encoder.bytes.len() as u64;
+            Ok::<usize, std::io::Error>(encoder.bytes.len())
         };
         match kept {
             Kept::Window(window) => {

@@ -428,6 +428,7 @@ fn status(context: &Context) -> StatusReport {
             .map(|(source, stats)| SourceStatus { source, stats })
             .collect(),
         source_memory_bytes: plan.source_memory_bytes as u64,
+        checkpoint: progress.checkpoint.clone(),
         windows: progress
             .windows
             .into_iter()

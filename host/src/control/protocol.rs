@@ -168,6 +168,9 @@ pub struct StatusReport {
     /// (`source_memory_mib`), in bytes.
     #[serde(default)]
     pub source_memory_bytes: u64,
+    /// The latest batch's checkpoint, in a checkpointed pipeline.
+    #[serde(default)]
+    pub checkpoint: Option<crate::checkpoint::CheckpointReport>,
     /// What each windowed stream's window holds, in plan order.
     #[serde(default)]
     pub windows: Vec<WindowStatus>,

@@ -117,6 +117,16 @@ pub fn status(report: &StatusReport) -> String {
         report.processing_ms,
         report.max_processing_ms
     );
+    if let Some(checkpoint) = &report.checkpoint {
+        let _ = writeln!(
+            out,
+            "  checkpoint: batch {}, {:.1} MiB written in {:.1} ms, in {}",
+            time(checkpoint.batch_time),
+            checkpoint.bytes as f64 / f64::from(1 << 20),
+            checkpoint.write_ms,
+            checkpoint.dir
+        );
+    }
     let held: u64 = report.sources.iter().map(|s| s.stats.held_bytes).sum();
     let _ = writeln!(
         out,

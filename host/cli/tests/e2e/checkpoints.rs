@@ -596,6 +596,16 @@ fn a_deployed_version_runs_again_after_kill_9() {
     let mut second = start_logged(dir.path(), &pipeline, 2);
     drop_file(&dir.path().join("in"), "f3.txt", b"z\n");
     wait_for_line(dir.path(), "'b:z'");
+    // `sluice status` shows the latest checkpoint.
+    let status = stdout_of(&run(&["status", "--pipeline", pipeline.to_str().unwrap()]));
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("  checkpoint: batch "))
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(
+        line.contains(" MiB written in ") && line.ends_with("/.sluice/pipeline/checkpoint"),
+        "{line}"
+    );
     send_signal(&second, "TERM");
     second.wait().unwrap();
     let log = std::fs::read_to_string(dir.path().join("stderr-2.log")).unwrap();
