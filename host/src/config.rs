@@ -75,7 +75,7 @@
 //!
 //! [sinks.console]
 //! from = "words"
-//! kind = "pprint"              # num = 10
+//! kind = "pprint"              # num = 10; "print" for Scala's DStream.print() layout
 //! # kind = "text_files", prefix = "out/counts", suffix = "txt", format = "text" | "jsonl"
 //! ```
 
@@ -579,6 +579,8 @@ pub enum OnError {
 pub enum SinkKind {
     /// Print the first records of each batch, as PySpark's `pprint`.
     Pprint,
+    /// Print the first records of each batch, as Scala's `DStream.print()`.
+    Print,
     /// One directory of part files per batch, as `saveAsTextFiles`.
     TextFiles,
 }
@@ -592,6 +594,8 @@ pub enum TextFormat {
     Text,
     /// One JSON object per line: `{"key": "word", "value": 3}`.
     Jsonl,
+    /// One CSV row per line (RFC 4180, no header): `word,3`.
+    Csv,
 }
 
 /// One `[sinks.NAME]` table. Which keys apply depends on `kind`.

@@ -1,5 +1,6 @@
 //! Rendering records as text: Python's `repr` (what PySpark's `pprint` and
-//! `saveAsTextFiles` print) and JSON lines.
+//! `saveAsTextFiles` print), JSON lines, CSV rows and Scala's `toString`
+//! (what Scala's `DStream.print()` prints).
 //!
 //! Python's rules are followed exactly for ASCII, control characters,
 //! quotes, escapes, integers, floats (shortest round-trip digits, exponent
@@ -55,6 +56,137 @@ pub fn json_record(
     out.push_str("\"value\": ");
     json_value(out, &batch.values, i, value);
     out.push('}');
+}
+
+/// Appends one CSV row (RFC 4180, no line end) for record `i`: `word,3`,
+/// or the value alone for an unkeyed record. A field holding a comma, a
+/// quote or a line break is quoted, its quotes doubled; numbers are
+/// written as Python writes them, bytes as base64, JSON values as their
+/// text.
+pub fn csv_record(
+    out: &mut String,
+    batch: &Batch,
+    i: usize,
+    key: Option<ValueType>,
+    value: ValueType,
+) {
+    if let (Some(keys), Some(key_type)) = (&batch.keys, key) {
+        csv_value(out, keys, i, key_type);
+        out.push(',');
+    }
+    csv_value(out, &batch.values, i, value);
+}
+
+fn csv_value(out: &mut String, column: &Column, i: usize, value_type: ValueType) {
+    match column {
+        Column::Int64(v) => {
+            let _ = write!(out, "{}", v[i]);
+        }
+        Column::Float64(v) => python_float(out, v[i]),
+        Column::Varlen(v) => match value_type {
+            ValueType::Bytes => {
+                out.push_str(&base64::engine::general_purpose::STANDARD.encode(v.get(i)));
+            }
+            _ => csv_field(out, &String::from_utf8_lossy(v.get(i))),
+        },
+    }
+}
+
+/// `text` as a CSV field.
+fn csv_field(out: &mut String, text: &str) {
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(text);
+    }
+}
+
+/// Appends Scala's `toString` of record `i`, as Scala's `DStream.print()`
+/// shows it: `word` for an unkeyed record, `(word,3)` for a keyed one;
+/// strings bare, floats as Java's `Double.toString`, bytes as base64 and
+/// JSON values as their text.
+pub fn scala_record(
+    out: &mut String,
+    batch: &Batch,
+    i: usize,
+    key: Option<ValueType>,
+    value: ValueType,
+) {
+    match (&batch.keys, key) {
+        (Some(keys), Some(key_type)) => {
+            out.push('(');
+            scala_value(out, keys, i, key_type);
+            out.push(',');
+            scala_value(out, &batch.values, i, value);
+            out.push(')');
+        }
+        _ => scala_value(out, &batch.values, i, value),
+    }
+}
+
+fn scala_value(out: &mut String, column: &Column, i: usize, value_type: ValueType) {
+    match column {
+        Column::Int64(v) => {
+            let _ = write!(out, "{}", v[i]);
+        }
+        Column::Float64(v) => java_double(out, v[i]),
+        Column::Varlen(v) => match value_type {
+            ValueType::Bytes => {
+                out.push_str(&base64::engine::general_purpose::STANDARD.encode(v.get(i)));
+            }
+            _ => out.push_str(&String::from_utf8_lossy(v.get(i))),
+        },
+    }
+}
+
+/// Java's `Double.toString` (JDK 19 and later: the shortest digits that
+/// read back): `1.0`, `0.001`, `1234567.0`, `1.0E7`, `1.0E-4`, `NaN`,
+/// `-Infinity`.
+pub fn java_double(out: &mut String, x: f64) {
+    if x.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if x.is_sign_negative() {
+        out.push('-');
+    }
+    let x = x.abs();
+    if x.is_infinite() {
+        out.push_str("Infinity");
+        return;
+    }
+    if x == 0.0 {
+        out.push_str("0.0");
+        return;
+    }
+    let shortest = format!("{x:e}");
+    let (mantissa, exponent) = shortest.split_once('e').unwrap_or((&shortest, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if (1e-3..1e7).contains(&x) {
+        // Digits before the point.
+        let point = exponent + 1;
+        if point <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-point) as usize));
+            out.push_str(&digits);
+        } else if point as usize >= digits.len() {
+            out.push_str(&digits);
+            out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..point as usize]);
+            out.push('.');
+            out.push_str(&digits[point as usize..]);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        out.push('.');
+        out.push_str(if digits.len() > 1 { &digits[1..] } else { "0" });
+        let _ = write!(out, "E{exponent}");
+    }
 }
 
 /// Record `i` as a JSON value, the same object [`json_record`] writes, for
@@ -309,6 +441,54 @@ mod tests {
         let mut out = String::new();
         f(&mut out);
         out
+    }
+
+    #[test]
+    fn doubles_follow_java() {
+        for (x, java) in [
+            (1.0, "1.0"),
+            (0.5, "0.5"),
+            (100.0, "100.0"),
+            (0.001, "0.001"),
+            (1234567.0, "1234567.0"),
+            (1e7, "1.0E7"),
+            (12345678.9, "1.23456789E7"),
+            (0.0001, "1.0E-4"),
+            (1.5e-10, "1.5E-10"),
+            (-2.25, "-2.25"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ] {
+            assert_eq!(s(|o| java_double(o, x)), java, "{x}");
+        }
+    }
+
+    #[test]
+    fn csv_rows_quote_what_needs_it_and_scala_shows_bare_tuples() {
+        let batch = Batch {
+            keys: Some(Batch::text(["plain", "a,b", "say \"hi\"", "two\nlines"]).values),
+            values: Column::Float64(vec![1.0, 0.5, 1e16, -3.0]),
+        };
+        let key = Some(ValueType::Text);
+        let csv: Vec<String> = (0..4)
+            .map(|i| s(|o| csv_record(o, &batch, i, key, ValueType::Float64)))
+            .collect();
+        assert_eq!(
+            csv,
+            [
+                "plain,1.0",
+                "\"a,b\",0.5",
+                "\"say \"\"hi\"\"\",1e+16",
+                "\"two\nlines\",-3.0"
+            ]
+        );
+        let scala: Vec<String> = (0..2)
+            .map(|i| s(|o| scala_record(o, &batch, i, key, ValueType::Float64)))
+            .collect();
+        assert_eq!(scala, ["(plain,1.0)", "(a,b,0.5)"]);
     }
 
     #[test]

@@ -685,14 +685,19 @@ pub(super) fn sink_spec(
         .into()
     };
     let kind = match cfg.kind.get_ref() {
-        SinkKind::Pprint => {
+        SinkKind::Pprint | SinkKind::Print => {
+            let kind_name = if *cfg.kind.get_ref() == SinkKind::Print {
+                "print"
+            } else {
+                "pprint"
+            };
             for (key, span) in [
                 ("prefix", cfg.prefix.as_ref().map(|s| s.span())),
                 ("suffix", cfg.suffix.as_ref().map(|s| s.span())),
                 ("format", cfg.format.as_ref().map(|s| s.span())),
             ] {
                 if let Some(span) = span {
-                    return Err(misplaced(key, span, "pprint"));
+                    return Err(misplaced(key, span, kind_name));
                 }
             }
             let num = match &cfg.num {
@@ -701,7 +706,10 @@ pub(super) fn sink_spec(
                 })?,
                 None => 10,
             };
-            SinkSpecKind::Pprint { num }
+            SinkSpecKind::Pprint {
+                num,
+                scala: kind_name == "print",
+            }
         }
         SinkKind::TextFiles => {
             if let Some(num) = &cfg.num {

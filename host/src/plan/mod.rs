@@ -306,10 +306,12 @@ pub struct SinkSpec {
 /// How a sink writes.
 #[derive(Clone, Debug)]
 pub enum SinkSpecKind {
-    /// PySpark's `pprint(num)`.
+    /// PySpark's `pprint(num)`, or Scala's `print(num)`.
     Pprint {
         /// Records printed per batch.
         num: usize,
+        /// Scala's layout (`kind = "print"`) rather than PySpark's.
+        scala: bool,
     },
     /// `saveAsTextFiles(prefix, suffix)`.
     TextFiles {

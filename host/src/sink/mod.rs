@@ -29,11 +29,10 @@ pub trait Sink: Send {
 /// Opens the sink `spec` describes; `pprint` writes to standard output.
 pub fn open(spec: &SinkSpec) -> Box<dyn Sink> {
     match &spec.kind {
-        SinkSpecKind::Pprint { num } => Box::new(pprint::Pprint::new(
-            *num,
-            spec.record_type,
-            Box::new(std::io::stdout()),
-        )),
+        SinkSpecKind::Pprint { num, scala } => Box::new(
+            pprint::Pprint::new(*num, spec.record_type, Box::new(std::io::stdout()))
+                .in_scala_layout(*scala),
+        ),
         SinkSpecKind::TextFiles {
             prefix,
             suffix,

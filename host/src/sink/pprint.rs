@@ -14,13 +14,17 @@
 //! when they are not zero; records are Python reprs, at most `num` of them
 //! taken in partition order, then `...` if there are more; an empty line ends
 //! every batch.
+//!
+//! `kind = "print"` prints Scala's `DStream.print(num)` instead, for Scala
+//! users: the same layout with `Time: <ms> ms` and records as Scala's
+//! `toString` shows them, `(word,3)` (see [`crate::render::scala_record`]).
 
 use std::io::Write;
 
 use super::Sink;
 use crate::batch::{Batch, RecordType};
 use crate::error::Error;
-use crate::render::python_record;
+use crate::render::{python_record, scala_record};
 use crate::time::BatchTime;
 
 const RULE: &str = "-------------------------------------------";
@@ -30,6 +34,7 @@ pub struct Pprint {
     num: usize,
     record_type: RecordType,
     out: Box<dyn Write + Send>,
+    scala: bool,
 }
 
 impl Pprint {
@@ -39,7 +44,14 @@ impl Pprint {
             num,
             record_type,
             out,
+            scala: false,
         }
+    }
+
+    /// Prints Scala's `DStream.print()` layout when `scala` holds.
+    pub fn in_scala_layout(mut self, scala: bool) -> Self {
+        self.scala = scala;
+        self
     }
 }
 
@@ -50,7 +62,24 @@ pub fn render(
     num: usize,
     record_type: RecordType,
 ) -> String {
-    let mut text = format!("{RULE}\nTime: {}\n{RULE}\n", batch_time.python_str());
+    render_in(batch_time, partitions, num, record_type, false)
+}
+
+/// The text `pprint` (or, with `scala`, Scala's `print`) prints for one
+/// batch.
+pub fn render_in(
+    batch_time: BatchTime,
+    partitions: &[Batch],
+    num: usize,
+    record_type: RecordType,
+    scala: bool,
+) -> String {
+    let time = if scala {
+        format!("{} ms", batch_time.0)
+    } else {
+        batch_time.python_str()
+    };
+    let mut text = format!("{RULE}\nTime: {time}\n{RULE}\n");
     let (key, value) = super::key_value(record_type);
     let mut printed = 0;
     'partitions: for partition in partitions {
@@ -59,7 +88,11 @@ pub fn render(
                 text.push_str("...\n");
                 break 'partitions;
             }
-            python_record(&mut text, partition, i, key, value);
+            if scala {
+                scala_record(&mut text, partition, i, key, value);
+            } else {
+                python_record(&mut text, partition, i, key, value);
+            }
             text.push('\n');
             printed += 1;
         }
@@ -70,7 +103,13 @@ pub fn render(
 
 impl Sink for Pprint {
     fn write(&mut self, batch_time: BatchTime, partitions: &[Batch]) -> Result<(), Error> {
-        let text = render(batch_time, partitions, self.num, self.record_type);
+        let text = render_in(
+            batch_time,
+            partitions,
+            self.num,
+            self.record_type,
+            self.scala,
+        );
         self.out
             .write_all(text.as_bytes())
             .and_then(|()| self.out.flush())

@@ -23,7 +23,7 @@ use super::Sink;
 use crate::batch::{Batch, RecordType};
 use crate::config::TextFormat;
 use crate::error::Error;
-use crate::render::{json_record, python_record};
+use crate::render::{csv_record, json_record, python_record};
 use crate::time::BatchTime;
 
 /// Writes a directory of part files per batch.
@@ -80,6 +80,7 @@ impl TextFiles {
             match self.format {
                 TextFormat::Text => python_record(&mut line, partition, i, key, value),
                 TextFormat::Jsonl => json_record(&mut line, partition, i, key, value),
+                TextFormat::Csv => csv_record(&mut line, partition, i, key, value),
             }
             line.push('\n');
             out.write_all(line.as_bytes())?;

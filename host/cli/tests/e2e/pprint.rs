@@ -72,3 +72,39 @@ fn pprint_shows_num_records_then_an_ellipsis() {
     assert_eq!(lines[3..7], ["('x', 1)", "('y', 1)", "('z', 1)", "..."]);
     assert_eq!(lines[7], "");
 }
+
+#[test]
+fn print_shows_scala_s_layout_and_csv_files_quote_as_rfc_4180_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(input.join("a.txt"), "b a,x b\n\"q\" b\n").unwrap();
+    let pipeline = wordcount_pipeline(
+        dir.path(),
+        "in",
+        "include_existing = true",
+        "[sinks.scala]\nfrom = \"counts\"\nkind = \"print\"\nnum = 2\n\
+         [sinks.table]\nfrom = \"counts\"\nkind = \"text_files\"\nprefix = \"out/table\"\nformat = \"csv\"\n",
+    );
+    let stdout = stdout_of(&run(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--partitions",
+        "1",
+        "--max-batches",
+        "1",
+    ]));
+    let lines: Vec<&str> = stdout.split('\n').collect();
+    let ms = lines[1]
+        .strip_prefix("Time: ")
+        .and_then(|t| t.strip_suffix(" ms"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(ms.parse::<i64>().is_ok(), "{stdout}");
+    assert_eq!(
+        stdout,
+        format!("{RULE}\nTime: {ms} ms\n{RULE}\n(b,3)\n(a,x,1)\n...\n\n")
+    );
+    let mut rows = sink_lines(dir.path(), "table");
+    rows.sort();
+    assert_eq!(rows, ["\"\"\"q\"\"\",1", "\"a,x\",1", "b,3"]);
+}
