@@ -365,15 +365,13 @@ pub async fn run(
     let mut idle = 0u64;
     let mut next = start;
     let mut draining = false;
-    // A batch in flight at a crash runs again first, at its own time.
-    let mut replay = None;
-    let mut resume_at = None;
-    if let Some((time, inputs)) = recovered.in_flight {
-        tracing::info!(pipeline = %plan.name, batch_time = %time, "running again the batch that was in flight when the last run stopped, from the same input");
-        next = time;
+    // Batches recorded after the last checkpoint (the one in flight at a
+    // crash) run again first, in order, at their own times.
+    let mut replays: std::collections::VecDeque<_> = recovered.in_flight.into();
+    let resume_at = start;
+    if let Some((time, _)) = replays.front() {
+        next = *time;
         run_at_once = true;
-        replay = Some(inputs);
-        resume_at = Some(start);
     }
     loop {
         let wait = if std::mem::take(&mut run_at_once) {
@@ -421,7 +419,13 @@ pub async fn run(
             return Err(Error::Internal("batch job state lost".into()));
         };
         let batch_registry = registry.clone();
-        let batch_replay = replay.take();
+        let batch_replay = match replays.front() {
+            Some((time, _)) if *time == batch_time => {
+                tracing::info!(pipeline = %plan.name, %batch_time, "running again the batch that was in flight when the last run stopped, from the same input");
+                replays.pop_front().map(|(_, inputs)| inputs)
+            }
+            _ => None,
+        };
         let (state, result) = tokio::task::spawn_blocking(move || {
             let result = state.run(batch_time, &batch_registry, batch_replay.as_ref());
             (state, result)
@@ -472,10 +476,13 @@ pub async fn run(
             tracing::info!(pipeline = %plan.name, idle_batches = idle, "no input for a while; stopping (--stop-when-idle)");
             break;
         }
-        next = next.plus(interval);
-        if let Some(resume) = resume_at.take() {
-            next = next.max(resume);
-        }
+        next = match replays.front() {
+            Some((time, _)) => {
+                run_at_once = true;
+                *time
+            }
+            None => next.plus(interval).max(resume_at),
+        };
     }
     if let Some(job) = &job {
         for (spec, source) in plan.sources.iter().zip(&job.sources) {

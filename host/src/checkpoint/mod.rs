@@ -103,9 +103,11 @@ pub struct Recovered {
     pub streams: BTreeMap<String, StreamRecord>,
     /// The versions deployed then, by stream.
     pub deployed: BTreeMap<String, KeptVersions>,
-    /// The batch in flight when the last run stopped, with what each source
-    /// read for it: run again first.
-    pub in_flight: Option<(BatchTime, BTreeMap<String, SourceInput>)>,
+    /// The batches after it whose inputs were recorded, oldest first, with
+    /// what each source read for them: the batch in flight when the last
+    /// run stopped, and, when the newest `.done` was unusable, the batches
+    /// it stood for. Run again first, in order, at their own times.
+    pub in_flight: Vec<(BatchTime, BTreeMap<String, SourceInput>)>,
 }
 
 /// Writes a pipeline's checkpoints.
@@ -201,21 +203,32 @@ impl Checkpointer {
             ));
         }
         let newer = |time: i64| recovered.last_done.is_none_or(|done| time > done.0);
-        if let Some((time, path)) = checkpointer.files("pending")?.pop()
-            && newer(time)
-        {
+        for (time, path) in checkpointer.files("pending")? {
+            if !newer(time) {
+                continue;
+            }
             match store::read::<Pending>(&path) {
                 Ok(pending) => {
-                    recovered.in_flight = Some((BatchTime(pending.batch_time), pending.inputs));
+                    recovered
+                        .in_flight
+                        .push((BatchTime(pending.batch_time), pending.inputs));
                 }
                 Err(why) => {
-                    tracing::warn!(pipeline = %pipeline, file = %path.display(), "the batch in flight when the last run stopped cannot be run again: its checkpoint {why}; its input is read anew in a new batch (if its sinks had committed it, its records are written twice)");
+                    // The batches after it would not follow from the state
+                    // restored: their inputs are read anew too.
+                    tracing::warn!(pipeline = %pipeline, file = %path.display(), "a batch after the last usable checkpoint cannot be run again: its checkpoint {why}; its input (and that of the batches after it) is read anew in new batches (if its sinks had committed it, its records are written twice)");
+                    break;
                 }
             }
         }
         checkpointer.streams = StreamWriter::resuming(&recovered.streams);
         if let Some(done) = recovered.last_done {
-            tracing::info!(pipeline = %pipeline, last_batch = %done, in_flight = ?recovered.in_flight.as_ref().map(|(t, _)| t.to_string()), "resuming from the checkpoint");
+            let again: Vec<String> = recovered
+                .in_flight
+                .iter()
+                .map(|(t, _)| t.to_string())
+                .collect();
+            tracing::info!(pipeline = %pipeline, last_batch = %done, run_again = ?again, "resuming from the checkpoint");
         }
         Ok((checkpointer, recovered))
     }
@@ -316,7 +329,7 @@ impl Checkpointer {
             deployed,
         };
         let done_bytes = self.write("done", batch_time, &done)? as u64;
-        self.prune(batch_time)?;
+        self.prune()?;
         self.last = Some(CheckpointReport {
             batch_time: batch_time.0,
             bytes: std::mem::take(&mut self.batch_bytes) + done_bytes + self.streams.take_bytes(),
@@ -384,17 +397,19 @@ impl Checkpointer {
         })
     }
 
-    /// Removes `.pending` files up to `done` and all but the newest
-    /// [`KEPT_CHECKPOINTS`] `.done` files.
-    fn prune(&self, done: BatchTime) -> Result<(), Error> {
+    /// Keeps the newest [`KEPT_CHECKPOINTS`] `.done` files and the
+    /// `.pending` files after the oldest of them (a fallback to it runs
+    /// those batches again); removes the rest.
+    fn prune(&self) -> Result<(), Error> {
+        let done = self.files("done")?;
+        let surplus = done.len().saturating_sub(KEPT_CHECKPOINTS);
+        let oldest_kept = done.get(surplus).map_or(i64::MIN, |(time, _)| *time);
         let mut old: Vec<PathBuf> = self
             .files("pending")?
             .into_iter()
-            .filter(|(time, _)| *time <= done.0)
+            .filter(|(time, _)| *time <= oldest_kept)
             .map(|(_, path)| path)
             .collect();
-        let done = self.files("done")?;
-        let surplus = done.len().saturating_sub(KEPT_CHECKPOINTS);
         old.extend(done[..surplus].iter().map(|(_, path)| path.clone()));
         for path in old {
             if let Err(e) = std::fs::remove_file(&path) {
@@ -500,7 +515,7 @@ mod tests {
     fn a_restart_finds_the_last_done_batch_and_the_one_in_flight() {
         let dir = tempfile::tempdir().unwrap();
         let (mut checkpoints, recovered) = Checkpointer::open("p", dir.path()).unwrap();
-        assert!(recovered.last_done.is_none() && recovered.in_flight.is_none());
+        assert!(recovered.last_done.is_none() && recovered.in_flight.is_empty());
         for (time, names) in [(1000, vec!["a"]), (2000, vec!["a", "b"])] {
             let read = &names[names.len() - 1..];
             checkpoints
@@ -522,7 +537,7 @@ mod tests {
         let (_, recovered) = Checkpointer::open("p", dir.path()).unwrap();
         assert_eq!(recovered.last_done, Some(BatchTime(2000)));
         assert_eq!(recovered.positions, position(&["a", "b"]));
-        assert_eq!(recovered.in_flight, Some((BatchTime(3000), input(&["c"]))));
+        assert_eq!(recovered.in_flight, vec![(BatchTime(3000), input(&["c"]))]);
     }
 
     #[test]
@@ -547,13 +562,25 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, ["batch-3.done", "batch-4.done", "batch-5.done"]);
+        // The `.pending` files after the oldest kept `.done` stay: a
+        // fallback to it runs their batches again.
+        assert_eq!(
+            names,
+            [
+                "batch-3.done",
+                "batch-4.done",
+                "batch-4.pending",
+                "batch-5.done",
+                "batch-5.pending"
+            ]
+        );
         assert_eq!(KEPT_CHECKPOINTS, 3);
 
         std::fs::write(dir.path().join("batch-5.done"), b"truncated").unwrap();
         let (_, recovered) = Checkpointer::open("p", dir.path()).unwrap();
         assert_eq!(recovered.last_done, Some(BatchTime(4)));
         assert_eq!(recovered.positions, position(&["4"]));
+        assert_eq!(recovered.in_flight, vec![(BatchTime(5), input(&[]))]);
 
         for time in [3, 4] {
             std::fs::write(dir.path().join(format!("batch-{time}.done")), b"").unwrap();
@@ -566,7 +593,7 @@ mod tests {
                 dir.path().display()
             )
         );
-        assert_eq!(Checkpointer::discard("p", dir.path()).unwrap(), 3);
+        assert_eq!(Checkpointer::discard("p", dir.path()).unwrap(), 5);
         assert!(!dir.path().exists());
         let (_, recovered) = Checkpointer::open("p", dir.path()).unwrap();
         assert!(recovered.last_done.is_none());
