@@ -411,6 +411,14 @@ impl Batch {
         self.values.bytes() + self.keys.as_ref().map_or(0, Column::bytes)
     }
 
+    /// The records at `indices`, in that order.
+    pub fn gather(&self, indices: &[u32]) -> Batch {
+        Batch {
+            keys: self.keys.as_ref().map(|k| k.gather(indices)),
+            values: self.values.gather(indices),
+        }
+    }
+
     /// Checks that the batch has the layout of `record_type`: well-formed
     /// offsets, equal column lengths, valid UTF-8 text and valid JSON.
     ///

@@ -9,6 +9,21 @@
 
 use std::time::Duration;
 
+/// The most records `top` and `take_ordered` give per batch (`num`).
+pub const MAX_TOP_NUM: i64 = 1_000_000;
+
+/// `num` of `top` and `take_ordered`, checked: 1 to [`MAX_TOP_NUM`].
+///
+/// # Errors
+///
+/// The message for a value out of range.
+pub fn top_num(num: i64) -> Result<usize, String> {
+    usize::try_from(num)
+        .ok()
+        .filter(|&n| (1..=MAX_TOP_NUM as usize).contains(&n))
+        .ok_or_else(|| out_of_range("num", num, "1", &format!("{MAX_TOP_NUM} records")))
+}
+
 /// `key = value` out of `min..=max`: the message every range gives.
 fn out_of_range(key: &str, value: impl std::fmt::Display, min: &str, max: &str) -> String {
     format!("`{key}` = {value} is out of range: it must be between {min} and {max}")

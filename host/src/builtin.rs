@@ -24,9 +24,13 @@ use crate::error::{CallSite, Error, Phase};
 use crate::grouping::rows_by_key;
 use crate::operator::Operator;
 
-/// The host's operator for `op`, or `None` when a plugin implements it.
-pub fn host_operator(op: StreamOp) -> Option<Arc<dyn Operator>> {
-    match op {
+/// The host's operator for stream `spec`, or `None` when a plugin
+/// implements it.
+pub fn host_operator(spec: &crate::plan::StreamSpec) -> Option<Arc<dyn Operator>> {
+    if let Some(transform) = spec.transform {
+        return Some(Arc::new(transform));
+    }
+    match spec.op {
         StreamOp::Count | StreamOp::CountByWindow => Some(Arc::new(Count)),
         StreamOp::CountByValue | StreamOp::CountByValueAndWindow => Some(Arc::new(CountByValue)),
         StreamOp::Window | StreamOp::Repartition | StreamOp::StateSnapshots => {

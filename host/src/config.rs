@@ -41,6 +41,7 @@
 //! [streams.words]
 //! from = "lines"
 //! op = "flat_map"              # map | flat_map | filter | map_values | reduce_by_key |
+//!                              # sort_by_key | sort_by | top | take_ordered | distinct | sample |
 //!                              # reduce_by_key_and_window | reduce | reduce_by_window |
 //!                              # update_state_by_key | map_with_state (timeout = "30m")
 //!                              # host, no plugin: count | count_by_window | count_by_value |
@@ -378,6 +379,17 @@ pub struct StreamConfig {
     /// `map_with_state`: a key that gets no value for this long is called
     /// once more, timing out, and its state removed (`StateSpec.timeout`).
     pub timeout: Option<Spanned<WindowDuration>>,
+    /// `sort_by_key`, `sort_by`: smallest first (default true).
+    pub ascending: Option<Spanned<bool>>,
+    /// `top`, `take_ordered`: how many records each batch gives.
+    pub num: Option<Spanned<i64>>,
+    /// `sort_by`, `top`, `take_ordered`: what records are ordered by,
+    /// `record` (key then value, the default), `key` or `value`.
+    pub by: Option<Spanned<crate::per_batch::OrderBy>>,
+    /// `sample`: the share of records kept, 0 to 1.
+    pub fraction: Option<Spanned<f64>>,
+    /// `sample`: the seed (default 0): the same seed, the same sample.
+    pub seed: Option<Spanned<i64>>,
 }
 
 /// The operator of a stream, as the pipeline file names it (Spark's names,
@@ -431,6 +443,24 @@ pub enum StreamOp {
     /// `stateSnapshots()`: every (key, state) a `map_with_state` stream
     /// keeps, after each batch; run by the host.
     StateSnapshots,
+    /// `transform(lambda rdd: rdd.sortByKey(ascending))`: each batch's
+    /// records ordered by key; run by the host.
+    SortByKey,
+    /// `rdd.sortBy(...)` by key, value or whole record (`by`); run by the
+    /// host.
+    SortBy,
+    /// `rdd.top(num)`: each batch's `num` largest records (by `by`),
+    /// largest first; run by the host.
+    Top,
+    /// `rdd.takeOrdered(num)`: each batch's `num` smallest records (by
+    /// `by`); run by the host.
+    TakeOrdered,
+    /// `rdd.distinct()`: each record of a batch once; run by the host.
+    Distinct,
+    /// `rdd.sample(False, fraction, seed)`: each record kept with
+    /// probability `fraction`, the same for the same `seed`; run by the
+    /// host.
+    Sample,
 }
 
 impl StreamOp {
@@ -453,7 +483,13 @@ impl StreamOp {
             | StreamOp::CountByValueAndWindow
             | StreamOp::Window
             | StreamOp::StateSnapshots
-            | StreamOp::Repartition => None,
+            | StreamOp::Repartition
+            | StreamOp::SortByKey
+            | StreamOp::SortBy
+            | StreamOp::Top
+            | StreamOp::TakeOrdered
+            | StreamOp::Distinct
+            | StreamOp::Sample => None,
         }
     }
 
@@ -482,7 +518,13 @@ impl StreamOp {
             StreamOp::Count
             | StreamOp::CountByWindow
             | StreamOp::Reduce
-            | StreamOp::ReduceByWindow => Shape::Global,
+            | StreamOp::ReduceByWindow
+            | StreamOp::SortByKey
+            | StreamOp::SortBy
+            | StreamOp::Top
+            | StreamOp::TakeOrdered
+            | StreamOp::Distinct
+            | StreamOp::Sample => Shape::Global,
             StreamOp::Window => Shape::Gathered,
             StreamOp::Repartition => Shape::Repartition,
             StreamOp::UpdateStateByKey | StreamOp::MapWithState => Shape::Stateful,
@@ -510,6 +552,12 @@ impl StreamOp {
             StreamOp::UpdateStateByKey => "update_state_by_key",
             StreamOp::MapWithState => "map_with_state",
             StreamOp::StateSnapshots => "state_snapshots",
+            StreamOp::SortByKey => "sort_by_key",
+            StreamOp::SortBy => "sort_by",
+            StreamOp::Top => "top",
+            StreamOp::TakeOrdered => "take_ordered",
+            StreamOp::Distinct => "distinct",
+            StreamOp::Sample => "sample",
         }
     }
 }

@@ -18,6 +18,8 @@
 //! - [`plugin`]: engine, compile cache, limits, loading and calling plugins.
 //! - [`operator`]: what the executor calls per partition (plugin or native).
 //! - [`builtin`]: the operators the host runs itself (`count`, `window`, …).
+//! - [`per_batch`]: the host's per-batch transforms (sorts, top N,
+//!   distinct, sample).
 //! - [`partition`]: a batch's input cut into partitions sized by data.
 //! - [`executor`]: one batch through the plan, chain by chain, on a worker
 //!   pool.
@@ -53,6 +55,7 @@ pub mod executor;
 pub mod grouping;
 pub mod operator;
 pub mod partition;
+pub mod per_batch;
 pub mod pipeline;
 pub mod plan;
 pub mod plugin;

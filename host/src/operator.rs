@@ -140,7 +140,7 @@ impl StreamOperators {
         plan.streams
             .iter()
             .map(|s| {
-                let current = match (&s.plugin, crate::builtin::host_operator(s.op)) {
+                let current = match (&s.plugin, crate::builtin::host_operator(s)) {
                     (Some(plugin), _) => {
                         Versioned::wasm(engine.clone(), plugin.clone(), s.call_types.output, 1)
                     }

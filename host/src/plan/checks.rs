@@ -407,7 +407,113 @@ pub(super) fn stream_spec(
         window,
         inverse,
         state,
+        transform: transform_spec(file, name, cfg, upstream_type)?,
     })
+}
+
+/// The settings of a per-batch transform (`sort_by_key`, `top`, …), checked
+/// against the stream's input; each key is refused on other operators.
+fn transform_spec(
+    file: &LoadedFile,
+    name: &str,
+    cfg: &StreamConfig,
+    upstream: RecordType,
+) -> Result<Option<crate::per_batch::Transform>, ConfigError> {
+    use crate::per_batch::{OrderBy, Transform};
+    let op = *cfg.op.get_ref();
+    let error = |span: std::ops::Range<usize>, message: String| {
+        file.error_at(span, format!("stream `{name}`: {message}"))
+    };
+    let refuse = |span, message| Err(error(span, message));
+    let takes: &[&str] = match op {
+        StreamOp::SortByKey => &["ascending"],
+        StreamOp::SortBy => &["ascending", "by"],
+        StreamOp::Top | StreamOp::TakeOrdered => &["num", "by"],
+        StreamOp::Sample => &["fraction", "seed"],
+        _ => &[],
+    };
+    for (key, span) in [
+        ("ascending", cfg.ascending.as_ref().map(|v| v.span())),
+        ("num", cfg.num.as_ref().map(|v| v.span())),
+        ("by", cfg.by.as_ref().map(|v| v.span())),
+        ("fraction", cfg.fraction.as_ref().map(|v| v.span())),
+        ("seed", cfg.seed.as_ref().map(|v| v.span())),
+    ] {
+        if let Some(span) = span
+            && !takes.contains(&key)
+        {
+            return refuse(span, format!("`{key}` does not apply to `{op}`"));
+        }
+    }
+    let ascending = cfg.ascending.as_ref().is_none_or(|a| *a.get_ref());
+    let by = cfg.by.as_ref().map_or(OrderBy::Record, |b| *b.get_ref());
+    if by != OrderBy::Record && upstream.key.is_none() {
+        let span = cfg.by.as_ref().map_or(0..0, |b| b.span());
+        return refuse(
+            span,
+            format!(
+                "`by` orders keyed records by key or value, but the input gives unkeyed {upstream} records; leave `by` out to order by the records themselves"
+            ),
+        );
+    }
+    let num = || -> Result<usize, ConfigError> {
+        let Some(num) = &cfg.num else {
+            return Err(error(
+                cfg.op.span(),
+                format!("`{op}` needs `num`, how many records each batch gives"),
+            ));
+        };
+        crate::bounds::top_num(*num.get_ref())
+            .map_err(|message| file.error_at(num.span(), format!("stream `{name}`: {message}")))
+    };
+    Ok(Some(match op {
+        StreamOp::SortByKey => {
+            if upstream.key.is_none() {
+                return refuse(
+                    cfg.from.span(),
+                    format!(
+                        "`sort_by_key` orders keyed records, but its input gives unkeyed {upstream} records; use `sort_by`"
+                    ),
+                );
+            }
+            Transform::Sort {
+                by: OrderBy::Key,
+                ascending,
+            }
+        }
+        StreamOp::SortBy => Transform::Sort { by, ascending },
+        StreamOp::Top => Transform::First {
+            num: num()?,
+            by,
+            ascending: false,
+        },
+        StreamOp::TakeOrdered => Transform::First {
+            num: num()?,
+            by,
+            ascending: true,
+        },
+        StreamOp::Distinct => Transform::Distinct,
+        StreamOp::Sample => {
+            let Some(fraction) = &cfg.fraction else {
+                return refuse(
+                    cfg.op.span(),
+                    "`sample` needs `fraction`, the share of records kept (0 to 1)".into(),
+                );
+            };
+            let share = *fraction.get_ref();
+            if !(0.0..=1.0).contains(&share) {
+                return refuse(
+                    fraction.span(),
+                    format!("`fraction` is {share}, but it must be between 0 and 1"),
+                );
+            }
+            Transform::Sample {
+                fraction: share,
+                seed: cfg.seed.as_ref().map_or(0, |s| *s.get_ref() as u64),
+            }
+        }
+        _ => return Ok(None),
+    }))
 }
 
 /// Loads the plugin file `path` (relative to the pipeline file) of stream

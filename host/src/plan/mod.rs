@@ -168,6 +168,9 @@ pub struct StreamSpec {
     pub inverse: Option<InverseSpec>,
     /// `update_state_by_key`: the state the host keeps.
     pub state: Option<StateSpec>,
+    /// A per-batch transform the host runs (`sort_by_key`, `top`, …), with
+    /// its settings.
+    pub transform: Option<crate::per_batch::Transform>,
     /// How often the stream emits: its window's slide, else its input's
     /// (a source emits every batch).
     pub slide: Duration,

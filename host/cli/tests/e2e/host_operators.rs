@@ -211,3 +211,120 @@ fn repartition_spreads_each_batch_over_its_partitions_in_order() {
         "{stderr}"
     );
 }
+
+/// Each batch's records of sink `out/PREFIX` in order (not sorted).
+fn in_order(dir: &std::path::Path, prefix: &str) -> Vec<Vec<String>> {
+    sink_batches(dir, prefix).into_values().collect()
+}
+
+#[test]
+fn per_batch_sorts_tops_distinct_and_samples_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(
+        dir.path(),
+        &[("f0.txt", "b a c a b a d\n"), ("f1.txt", "z y\n")],
+    );
+    let pipeline = one_file_per_batch("100ms")
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream("counts", "pairs", "reduce_by_key", fixtures::SUM, "")
+        .host_stream("most", "counts", "top", "num = 2\nby = \"value\"")
+        .host_stream("least", "counts", "take_ordered", "num = 3")
+        .host_stream("backwards", "counts", "sort_by_key", "ascending = false")
+        .host_stream("by_count", "counts", "sort_by", "by = \"value\"")
+        .host_stream("once", "words", "distinct", "")
+        .host_stream("some", "words", "sample", "fraction = 0.5\nseed = 3")
+        .host_stream("again", "words", "sample", "fraction = 0.5\nseed = 3")
+        .pprint("console", "most")
+        .text_files("least", "least", "out/least", "")
+        .text_files("backwards", "backwards", "out/backwards", "")
+        .text_files("by_count", "by_count", "out/by_count", "")
+        .text_files("once", "once", "out/once", "")
+        .text_files("some", "some", "out/some", "")
+        .text_files("again", "again", "out/again", "")
+        .write(dir.path().join("pipeline.toml"));
+    let stdout = stdout_of(&run(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--partitions",
+        "2",
+        "--max-batches",
+        "2",
+    ]));
+    // `top(2)` by count, largest first, as PySpark's pprint shows it.
+    let blocks = pprint_blocks(&stdout);
+    assert_eq!(blocks[0].1, ["('a', 3)", "('b', 2)"]);
+    assert_eq!(
+        in_order(dir.path(), "least"),
+        [
+            vec!["('a', 3)", "('b', 2)", "('c', 1)"],
+            vec!["('y', 1)", "('z', 1)"]
+        ]
+    );
+    assert_eq!(
+        in_order(dir.path(), "backwards")[0],
+        ["('d', 1)", "('c', 1)", "('b', 2)", "('a', 3)"]
+    );
+    // Ties (count 1) keep the order the exchange gave them; counts ascend.
+    let by_count = &in_order(dir.path(), "by_count")[0];
+    let counts: Vec<&str> = by_count
+        .iter()
+        .map(|r| &r[r.len() - 2..r.len() - 1])
+        .collect();
+    assert_eq!(counts, ["1", "1", "2", "3"]);
+    let mut once = in_order(dir.path(), "once")[0].clone();
+    once.sort();
+    assert_eq!(once, ["'a'", "'b'", "'c'", "'d'"]);
+    // The same seed over the same input: the same sample.
+    let some = in_order(dir.path(), "some");
+    assert_eq!(some, in_order(dir.path(), "again"));
+    assert!(some[0].len() < 7, "{some:?}");
+}
+
+#[test]
+fn per_batch_transforms_check_their_settings() {
+    let base = || {
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+    };
+    for (op, keys, message) in [
+        (
+            "top",
+            "",
+            "stream `t`: `top` needs `num`, how many records each batch gives",
+        ),
+        (
+            "take_ordered",
+            "num = 2\nby = \"value\"",
+            "stream `t`: `by` orders keyed records by key or value, but the input gives unkeyed text records; leave `by` out to order by the records themselves",
+        ),
+        (
+            "sample",
+            "fraction = 1.5",
+            "stream `t`: `fraction` is 1.5, but it must be between 0 and 1",
+        ),
+        (
+            "distinct",
+            "num = 3",
+            "stream `t`: `num` does not apply to `distinct`",
+        ),
+        (
+            "sort_by_key",
+            "",
+            "stream `t`: `sort_by_key` orders keyed records, but its input gives unkeyed text records; use `sort_by`",
+        ),
+        (
+            "top",
+            "num = 0",
+            "p.toml:12:7: stream `t`: `num` = 0 is out of range: it must be between 1 and 1000000 records",
+        ),
+    ] {
+        let stderr = check_fails(
+            base()
+                .host_stream("t", "words", op, keys)
+                .pprint("out", "t"),
+        );
+        assert!(stderr.contains(message), "{op} {keys}: {stderr}");
+    }
+}
