@@ -49,7 +49,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 struct Shared {
     lines: Varlen,
     decoder: LineDecoder,
-    failure: Option<String>,
+    /// What stopped the reading, and who is to blame, for the next batch
+    /// to report.
+    failure: Option<(String, ErrorKind)>,
     /// The write-ahead log, in a checkpointed pipeline.
     wal: Option<Wal>,
     /// How many of `lines` are in the log already.
@@ -74,8 +76,11 @@ impl Shared {
             bytes.push(b'\n');
         }
         if let Err(e) = wal.append(&bytes) {
-            self.failure.get_or_insert(format!(
-                "cannot append to the write-ahead log: {e}; free disk space and restart (the lines already logged are processed then)"
+            self.failure.get_or_insert((
+                format!(
+                    "cannot append to the write-ahead log: {e}; free disk space and restart (the lines already logged are processed then)"
+                ),
+                ErrorKind::External,
             ));
         }
         self.logged = count;
@@ -228,8 +233,8 @@ impl SocketSource {
     fn take_logged(&mut self) -> Result<Varlen, Error> {
         let mut shared = self.buffer.lock();
         shared.log_new_lines();
-        if let Some(message) = shared.failure.take() {
-            return Err(self.fail(message, ErrorKind::External));
+        if let Some((message, kind)) = shared.failure.take() {
+            return Err(self.fail(message, kind));
         }
         let Some(wal) = &shared.wal else {
             return Err(Error::Internal("a socket source without a log".into()));
@@ -291,12 +296,8 @@ impl Source for SocketSource {
             }]);
         }
         let mut shared = self.buffer.lock();
-        if let Some(message) = shared.failure.take() {
-            return Err(Error::Source {
-                source_name: self.name.clone(),
-                message,
-                kind: ErrorKind::User,
-            });
+        if let Some((message, kind)) = shared.failure.take() {
+            return Err(self.fail(message, kind));
         }
         self.held_bytes = shared.lines.data.len() as u64;
         let lines = std::mem::replace(&mut shared.lines, Varlen::with_capacity(0, 0));
@@ -593,7 +594,7 @@ fn decode(
         ..
     } = &mut *shared;
     step(decoder, lines).map_err(|bad| {
-        *failure = Some(bad.message(address));
+        *failure = Some((bad.message(address), ErrorKind::User));
         ReadEnd::Policy
     })
 }
