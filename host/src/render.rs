@@ -25,15 +25,28 @@ pub fn python_record(
     key: Option<ValueType>,
     value: ValueType,
 ) {
+    tuple_record(out, batch, i, (key, value), ", ", python_value);
+}
+
+/// Appends record `i` as a tuple `(key<separator>value)` with each part
+/// rendered by `part`, or the value alone for an unkeyed record.
+fn tuple_record(
+    out: &mut String,
+    batch: &Batch,
+    i: usize,
+    (key, value): (Option<ValueType>, ValueType),
+    separator: &str,
+    part: fn(&mut String, &Column, usize, ValueType),
+) {
     match (&batch.keys, key) {
         (Some(keys), Some(key_type)) => {
             out.push('(');
-            python_value(out, keys, i, key_type);
-            out.push_str(", ");
-            python_value(out, &batch.values, i, value);
+            part(out, keys, i, key_type);
+            out.push_str(separator);
+            part(out, &batch.values, i, value);
             out.push(')');
         }
-        _ => python_value(out, &batch.values, i, value),
+        _ => part(out, &batch.values, i, value),
     }
 }
 
@@ -114,16 +127,7 @@ pub fn scala_record(
     key: Option<ValueType>,
     value: ValueType,
 ) {
-    match (&batch.keys, key) {
-        (Some(keys), Some(key_type)) => {
-            out.push('(');
-            scala_value(out, keys, i, key_type);
-            out.push(',');
-            scala_value(out, &batch.values, i, value);
-            out.push(')');
-        }
-        _ => scala_value(out, &batch.values, i, value),
-    }
+    tuple_record(out, batch, i, (key, value), ",", scala_value);
 }
 
 fn scala_value(out: &mut String, column: &Column, i: usize, value_type: ValueType) {

@@ -10,9 +10,9 @@ use std::time::Duration;
 use super::common::*;
 use sluice_test_fixtures as fixtures;
 
-/// The word count over the files in `in`, one per batch of `interval`,
-/// checkpointed, written as JSON lines under `out/counts`.
-fn checkpointed_wordcount(dir: &Path, interval: &str) -> PathBuf {
+/// A checkpointed pipeline with batches of `interval` and the source
+/// `lines` reading the files in `in`, one per batch, in name order.
+fn checkpointed_one_file_per_batch(interval: &str) -> PipelineFile {
     PipelineFile::new(interval)
         .raw("checkpoint = true")
         .files_source(
@@ -20,6 +20,12 @@ fn checkpointed_wordcount(dir: &Path, interval: &str) -> PathBuf {
             "in",
             "include_existing = true\nmax_files_per_batch = 1",
         )
+}
+
+/// The word count over the files in `in`, one per batch of `interval`,
+/// checkpointed, written under `out/counts`.
+fn checkpointed_wordcount(dir: &Path, interval: &str) -> PathBuf {
+    checkpointed_one_file_per_batch(interval)
         .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
         .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
         .stream("counts", "pairs", "reduce_by_key", fixtures::SUM, "")
@@ -173,11 +179,7 @@ fn kill_9_at_random_moments_loses_and_doubles_nothing() {
     // run, while a run is up or between two.
     let files = corpus_files(dir.path(), 56, 0.1, 7);
     let (present, arriving) = files.split_at(20);
-    let named: Vec<(&str, &str)> = present
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    write_inputs(dir.path(), &named);
+    write_inputs(dir.path(), &all_named(present));
     let mut arriving = arriving.iter();
     let pipeline = checkpointed_wordcount(dir.path(), "100ms");
     let seed = kill_seed();
@@ -446,37 +448,29 @@ fn crash_repeatedly(
 fn windows_and_running_totals_survive_crashes_and_match_the_models() {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus_files(dir.path(), 30, 0.01, 11);
-    let named: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    write_inputs(dir.path(), &named);
+    write_inputs(dir.path(), &all_named(&files));
     // `recent`: counts over 1 s sliding every 200 ms, kept incrementally
     // (sum and its inverse); `totals`: counts since the start.
-    let pipeline = PipelineFile::new("100ms")
-        .raw("checkpoint = true")
-        .files_source(
-            "lines",
-            "in",
-            "include_existing = true\nmax_files_per_batch = 1",
-        )
-        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
-        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
-        .stream(
-            "recent",
-            "pairs",
-            "reduce_by_key_and_window",
-            fixtures::SUM,
-            &format!(
-                "window_duration = \"1s\"\nslide_duration = \"200ms\"\ninverse_plugin = {}\ndrop_when = 0",
-                toml_path(fixtures::SUBTRACT)
-            ),
-        )
-        .stream("totals", "pairs", "update_state_by_key", fixtures::RUNNING_SUM, "")
-        .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
-        .text_files("win", "recent", "out/win", "format = \"jsonl\"")
-        .text_files("tot", "totals", "out/tot", "format = \"jsonl\"")
-        .write(dir.path().join("pipeline.toml"));
+    let window_keys = format!(
+        "window_duration = \"1s\"\nslide_duration = \"200ms\"\ninverse_plugin = {}\ndrop_when = 0",
+        toml_path(fixtures::SUBTRACT)
+    );
+    let pipeline = with_windowed_counts(
+        checkpointed_one_file_per_batch("100ms"),
+        Path::new(fixtures::SUM),
+        &window_keys,
+    )
+    .stream(
+        "totals",
+        "pairs",
+        "update_state_by_key",
+        fixtures::RUNNING_SUM,
+        "",
+    )
+    .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
+    .text_files("win", "recent", "out/win", "format = \"jsonl\"")
+    .text_files("tot", "totals", "out/tot", "format = \"jsonl\"")
+    .write(dir.path().join("pipeline.toml"));
     let seed = kill_seed();
     let (kills, faults, replays) = crash_repeatedly(&pipeline, 15, seed, |random| {
         std::thread::sleep(Duration::from_millis(random.u64(50..500)));
