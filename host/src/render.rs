@@ -170,26 +170,32 @@ pub fn java_double(out: &mut String, x: f64) {
     let exponent: i32 = exponent.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     if (1e-3..1e7).contains(&x) {
-        // Digits before the point.
-        let point = exponent + 1;
-        if point <= 0 {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (-point) as usize));
-            out.push_str(&digits);
-        } else if point as usize >= digits.len() {
-            out.push_str(&digits);
-            out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
-            out.push_str(".0");
-        } else {
-            out.push_str(&digits[..point as usize]);
-            out.push('.');
-            out.push_str(&digits[point as usize..]);
-        }
+        positional(out, &digits, exponent);
     } else {
         out.push_str(&digits[..1]);
         out.push('.');
         out.push_str(if digits.len() > 1 { &digits[1..] } else { "0" });
         let _ = write!(out, "E{exponent}");
+    }
+}
+
+/// Appends the number whose shortest digits are `digits` (`d.ddd` ×
+/// 10^`exponent`) in positional notation, with at least one digit after
+/// the point: `0.001`, `120.0`, `1.5`.
+fn positional(out: &mut String, digits: &str, exponent: i32) {
+    let point = exponent + 1; // digits before the point
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(digits);
+        out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+        out.push_str(".0");
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
     }
 }
 
@@ -366,20 +372,7 @@ pub fn python_float(out: &mut String, x: f64) {
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     out.push_str(sign);
     if (-4..16).contains(&exponent) {
-        let point = exponent + 1; // digits before the decimal point
-        if point <= 0 {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (-point) as usize));
-            out.push_str(&digits);
-        } else if point as usize >= digits.len() {
-            out.push_str(&digits);
-            out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
-            out.push_str(".0");
-        } else {
-            out.push_str(&digits[..point as usize]);
-            out.push('.');
-            out.push_str(&digits[point as usize..]);
-        }
+        positional(out, &digits, exponent);
     } else {
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
