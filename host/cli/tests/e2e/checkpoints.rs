@@ -184,7 +184,7 @@ fn kill_9_at_random_moments_loses_and_doubles_nothing() {
     let pipeline = checkpointed_wordcount(dir.path(), "100ms");
     let seed = kill_seed();
     let input = dir.path().join("in");
-    let (kills, faults, replays) = crash_repeatedly(&pipeline, 36, seed, |random| {
+    let (kills, faults, replays) = crash_repeatedly(&pipeline, 36, seed, "3", |random| {
         let (name, text) = arriving.next().unwrap();
         std::thread::sleep(Duration::from_millis(random.u64(0..200)));
         drop_file(&input, name, text.as_bytes());
@@ -403,12 +403,13 @@ fn kill_seed() -> u64 {
 /// Runs `pipeline` `runs` times; each run, after `pause` (given the
 /// random generator), is killed (`kill -9`) or has crashed at the random
 /// fault point it was given (every third run); then runs it once to the
-/// end (3 idle batches). Returns (kills, fault points hit, batches in
+/// end (`idle` idle batches). Returns (kills, fault points hit, batches in
 /// flight run again).
 fn crash_repeatedly(
     pipeline: &Path,
     runs: u32,
     seed: u64,
+    idle: &str,
     mut pause: impl FnMut(&mut fastrand::Rng),
 ) -> (u32, u32, usize) {
     let mut random = fastrand::Rng::with_seed(seed);
@@ -440,7 +441,7 @@ fn crash_repeatedly(
             .matches("running again the batch that was in flight")
             .count();
     }
-    stdout_of(&run_logged(pipeline, &["--stop-when-idle", "3"], None));
+    stdout_of(&run_logged(pipeline, &["--stop-when-idle", idle], None));
     (kills, faults, replays)
 }
 
@@ -472,7 +473,7 @@ fn windows_and_running_totals_survive_crashes_and_match_the_models() {
     .text_files("tot", "totals", "out/tot", "format = \"jsonl\"")
     .write(dir.path().join("pipeline.toml"));
     let seed = kill_seed();
-    let (kills, faults, replays) = crash_repeatedly(&pipeline, 15, seed, |random| {
+    let (kills, faults, replays) = crash_repeatedly(&pipeline, 15, seed, "3", |random| {
         std::thread::sleep(Duration::from_millis(random.u64(50..500)));
     });
     eprintln!(
@@ -650,4 +651,67 @@ fn a_file_replaced_before_its_batch_runs_again_is_named() {
     let batches = non_empty_batches(dir.path());
     assert_eq!(batches[0], ["('x', 1)", "('y', 1)", "('z', 1)"]);
     assert_eq!(batches.len(), 3);
+}
+
+#[test]
+fn sessions_time_out_once_across_crashes_as_the_model_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus_files(dir.path(), 22, 0.02, 3);
+    write_inputs(dir.path(), &all_named(&files));
+    let pipeline = checkpointed_one_file_per_batch("100ms")
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream(
+            "sessions",
+            "pairs",
+            "map_with_state",
+            fixtures::SESSIONS,
+            "timeout = \"300ms\"\nmax_state_mib = 64",
+        )
+        .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
+        .text_files("out", "sessions", "out/sessions", "format = \"jsonl\"")
+        .write(dir.path().join("pipeline.toml"));
+    let seed = kill_seed();
+    let (kills, faults, replays) = crash_repeatedly(&pipeline, 12, seed, "6", |random| {
+        std::thread::sleep(Duration::from_millis(random.u64(50..500)));
+    });
+    eprintln!(
+        "seed {seed}: {kills} kill -9, {faults} fault points hit, {replays} batches run again"
+    );
+    let raw: std::collections::BTreeMap<i64, Vec<String>> = sink_batches(dir.path(), "raw")
+        .into_iter()
+        .map(|(t, lines)| {
+            let lines = lines
+                .iter()
+                .map(|l| {
+                    let record: serde_json::Value = serde_json::from_str(l).unwrap();
+                    record["value"].as_str().unwrap().to_owned()
+                })
+                .collect();
+            (t, lines)
+        })
+        .collect();
+    assert_eq!(
+        raw.values().filter(|b| !b.is_empty()).count(),
+        files.len(),
+        "seed {seed}"
+    );
+    // Each session's events are numbered on, and it closes exactly once,
+    // in the first batch more than 300 ms after its last event, even
+    // when that batch comes after a restart.
+    let model = super::state::reference_sessions(&raw);
+    let given = sink_batches(dir.path(), "sessions");
+    let differing: Vec<&i64> = model
+        .iter()
+        .filter(|(t, records)| {
+            let mut got = given.get(t).cloned().unwrap_or_default();
+            got.sort();
+            &got != *records
+        })
+        .map(|(t, _)| t)
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "seed {seed}: batches differ at {differing:?}"
+    );
 }
