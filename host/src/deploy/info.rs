@@ -32,7 +32,8 @@ pub struct VersionInfo {
     pub plugin: String,
     /// The component's sha256.
     pub sha256: String,
-    /// Where it came from: `pipeline file`, `deploy`, `watch`.
+    /// Where it came from: `pipeline file`, `deploy`, `watch`,
+    /// `checkpoint`.
     pub origin: String,
     /// `current`, `previous` (can be rolled back to), `shadow`, `retired`.
     pub state: String,

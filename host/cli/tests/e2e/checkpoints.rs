@@ -590,6 +590,19 @@ fn a_deployed_version_runs_again_after_kill_9() {
     ]));
     drop_file(&dir.path().join("in"), "f2.txt", b"y\n");
     wait_for_line(dir.path(), "'b:y'");
+    // A shadow candidate too (tag-a again, beside v2).
+    stdout_of(&run(&[
+        "deploy",
+        "tagged",
+        fixtures::TAG_A,
+        "--shadow",
+        "--no-wait",
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+    ]));
+    // Its next batch records it in the checkpoint.
+    drop_file(&dir.path().join("in"), "f2b.txt", b"w\n");
+    wait_for_line(dir.path(), "'b:w'");
     first.kill().unwrap();
     first.wait().unwrap();
 
@@ -597,6 +610,17 @@ fn a_deployed_version_runs_again_after_kill_9() {
     let mut second = start_logged(dir.path(), &pipeline, 2);
     drop_file(&dir.path().join("in"), "f3.txt", b"z\n");
     wait_for_line(dir.path(), "'b:z'");
+    // v2 is current again, and tag-a its shadow, both from the checkpoint.
+    let json = stdout_of(&run(&[
+        "status",
+        "--json",
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+    ]));
+    let stream = &serde_json::from_str::<serde_json::Value>(&json).unwrap()["streams"][0];
+    assert_eq!(stream["current"]["plugin"], "tag_b", "{stream:#}");
+    assert_eq!(stream["current"]["origin"], "checkpoint", "{stream:#}");
+    assert_eq!(stream["shadow"]["plugin"], "tag_a", "{stream:#}");
     // `sluice status` shows the latest checkpoint.
     let status = stdout_of(&run(&["status", "--pipeline", pipeline.to_str().unwrap()]));
     let line = status
@@ -613,13 +637,14 @@ fn a_deployed_version_runs_again_after_kill_9() {
     assert!(log.contains("is current, replacing v1"), "{log}");
     assert!(log.contains("(checkpoint, checked in"), "{log}");
     let lines = sink_lines(dir.path(), "tagged");
-    assert_eq!(lines, ["'a:x'", "'b:y'", "'b:z'"]);
+    assert_eq!(lines, ["'a:x'", "'b:y'", "'b:w'", "'b:z'"]);
 
     // The kept component is checked: damaged, the start is refused.
     let plugins = dir.path().join(".sluice/pipeline/checkpoint/plugins");
     let kept: Vec<PathBuf> = walk(&plugins);
-    assert_eq!(kept.len(), 1, "{kept:?}");
-    std::fs::write(&kept[0], b"sluice-checkpoint 1 0\nnot wasm").unwrap();
+    assert_eq!(kept.len(), 2, "tag-b and tag-a: {kept:?}");
+    let tag_b = kept.iter().find(|p| p.ends_with("tag_b.wasm")).unwrap();
+    std::fs::write(tag_b, b"sluice-checkpoint 1 0\nnot wasm").unwrap();
     let output = run_logged(&pipeline, &["--max-batches", "1"], None);
     let stderr = stderr_of_failure(&output);
     assert!(
