@@ -683,19 +683,11 @@ fn sessions_time_out_once_across_crashes_as_the_model_says() {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus_files(dir.path(), 22, 0.02, 3);
     write_inputs(dir.path(), &all_named(&files));
-    let pipeline = checkpointed_one_file_per_batch("100ms")
-        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
-        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
-        .stream(
-            "sessions",
-            "pairs",
-            "map_with_state",
-            fixtures::SESSIONS,
-            "timeout = \"300ms\"\nmax_state_mib = 64",
-        )
-        .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
-        .text_files("out", "sessions", "out/sessions", "format = \"jsonl\"")
-        .write(dir.path().join("pipeline.toml"));
+    let pipeline = super::state::with_sessions(
+        checkpointed_one_file_per_batch("100ms"),
+        Path::new(fixtures::SESSIONS),
+    )
+    .write(dir.path().join("pipeline.toml"));
     let seed = kill_seed();
     let (kills, faults, replays) = crash_repeatedly(&pipeline, 12, seed, "6", |random| {
         std::thread::sleep(Duration::from_millis(random.u64(50..500)));
@@ -703,19 +695,7 @@ fn sessions_time_out_once_across_crashes_as_the_model_says() {
     eprintln!(
         "seed {seed}: {kills} kill -9, {faults} fault points hit, {replays} batches run again"
     );
-    let raw: std::collections::BTreeMap<i64, Vec<String>> = sink_batches(dir.path(), "raw")
-        .into_iter()
-        .map(|(t, lines)| {
-            let lines = lines
-                .iter()
-                .map(|l| {
-                    let record: serde_json::Value = serde_json::from_str(l).unwrap();
-                    record["value"].as_str().unwrap().to_owned()
-                })
-                .collect();
-            (t, lines)
-        })
-        .collect();
+    let (raw, given) = super::state::read_sessions(dir.path());
     assert_eq!(
         raw.values().filter(|b| !b.is_empty()).count(),
         files.len(),
@@ -725,14 +705,9 @@ fn sessions_time_out_once_across_crashes_as_the_model_says() {
     // in the first batch more than 300 ms after its last event, even
     // when that batch comes after a restart.
     let model = super::state::reference_sessions(&raw);
-    let given = sink_batches(dir.path(), "sessions");
     let differing: Vec<&i64> = model
         .iter()
-        .filter(|(t, records)| {
-            let mut got = given.get(t).cloned().unwrap_or_default();
-            got.sort();
-            &got != *records
-        })
+        .filter(|(t, records)| given.get(t).unwrap_or(&Vec::new()) != *records)
         .map(|(t, _)| t)
         .collect();
     assert!(

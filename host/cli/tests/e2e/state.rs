@@ -428,21 +428,11 @@ fn the_stateful_example_counts_since_the_start_over_a_socket() {
     );
 }
 
-/// `map_with_state` with `sessions` (timeout 300 ms) over `files`, one per
-/// 100 ms batch, with `--partitions partitions`: what the source read and
-/// what the stream gave, by batch time, each batch's records sorted.
-pub(super) fn sessions_run(
-    dir: &std::path::Path,
-    files: &[(String, String)],
-    partitions: &str,
-    sessions: &std::path::Path,
-) -> (BTreeMap<i64, Vec<String>>, BTreeMap<i64, Vec<String>>) {
-    let input = dir.join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    for (name, text) in files {
-        std::fs::write(input.join(name), text).unwrap();
-    }
-    let pipeline = one_file_per_batch("100ms")
+/// `source` (giving `lines`) plus `map_with_state` with `sessions`
+/// (timeout 300 ms), the lines going to the `raw` sink and the sessions'
+/// records to `out/sessions` (both `jsonl`).
+pub(super) fn with_sessions(source: PipelineFile, sessions: &std::path::Path) -> PipelineFile {
+    source
         .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
         .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
         .stream(
@@ -454,8 +444,14 @@ pub(super) fn sessions_run(
         )
         .text_files("raw", "lines", "out/raw", "format = \"jsonl\"")
         .text_files("out", "sessions", "out/sessions", "format = \"jsonl\"")
-        .write(dir.join("pipeline.toml"));
-    run_idle(&pipeline, partitions, 6);
+}
+
+/// What a [`with_sessions`] pipeline under `dir` wrote: the lines each
+/// batch read and the records the stream gave, by batch time, each
+/// batch's records sorted.
+pub(super) fn read_sessions(
+    dir: &std::path::Path,
+) -> (BTreeMap<i64, Vec<String>>, BTreeMap<i64, Vec<String>>) {
     let value_of = |line: &String| -> String {
         let record: serde_json::Value = serde_json::from_str(line).unwrap();
         record["value"].as_str().unwrap().to_owned()
@@ -472,6 +468,26 @@ pub(super) fn sessions_run(
         })
         .collect();
     (raw, sessions)
+}
+
+/// `map_with_state` with `sessions` (timeout 300 ms) over `files`, one per
+/// 100 ms batch, with `--partitions partitions`: what the source read and
+/// what the stream gave, by batch time, each batch's records sorted.
+pub(super) fn sessions_run(
+    dir: &std::path::Path,
+    files: &[(String, String)],
+    partitions: &str,
+    sessions: &std::path::Path,
+) -> (BTreeMap<i64, Vec<String>>, BTreeMap<i64, Vec<String>>) {
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for (name, text) in files {
+        std::fs::write(input.join(name), text).unwrap();
+    }
+    let pipeline =
+        with_sessions(one_file_per_batch("100ms"), sessions).write(dir.join("pipeline.toml"));
+    run_idle(&pipeline, partitions, 6);
+    read_sessions(dir)
 }
 
 /// Scala's `mapWithState` with the sessions function and a 300 ms
