@@ -91,16 +91,29 @@ pub fn csv_record(
 }
 
 fn csv_value(out: &mut String, column: &Column, i: usize, value_type: ValueType) {
+    plain_value(out, column, i, value_type, python_float, csv_field);
+}
+
+/// Appends value `i` unquoted: integers in decimal, floats by `float`,
+/// bytes as base64, text and JSON by `text`.
+fn plain_value(
+    out: &mut String,
+    column: &Column,
+    i: usize,
+    value_type: ValueType,
+    float: fn(&mut String, f64),
+    text: fn(&mut String, &str),
+) {
     match column {
         Column::Int64(v) => {
             let _ = write!(out, "{}", v[i]);
         }
-        Column::Float64(v) => python_float(out, v[i]),
+        Column::Float64(v) => float(out, v[i]),
         Column::Varlen(v) => match value_type {
             ValueType::Bytes => {
                 out.push_str(&base64::engine::general_purpose::STANDARD.encode(v.get(i)));
             }
-            _ => csv_field(out, &String::from_utf8_lossy(v.get(i))),
+            _ => text(out, &String::from_utf8_lossy(v.get(i))),
         },
     }
 }
@@ -131,18 +144,7 @@ pub fn scala_record(
 }
 
 fn scala_value(out: &mut String, column: &Column, i: usize, value_type: ValueType) {
-    match column {
-        Column::Int64(v) => {
-            let _ = write!(out, "{}", v[i]);
-        }
-        Column::Float64(v) => java_double(out, v[i]),
-        Column::Varlen(v) => match value_type {
-            ValueType::Bytes => {
-                out.push_str(&base64::engine::general_purpose::STANDARD.encode(v.get(i)));
-            }
-            _ => out.push_str(&String::from_utf8_lossy(v.get(i))),
-        },
-    }
+    plain_value(out, column, i, value_type, java_double, String::push_str);
 }
 
 /// Java's `Double.toString` (JDK 19 and later: the shortest digits that

@@ -55,19 +55,9 @@ impl Pprint {
     }
 }
 
-/// The text `pprint` prints for one batch.
-pub fn render(
-    batch_time: BatchTime,
-    partitions: &[Batch],
-    num: usize,
-    record_type: RecordType,
-) -> String {
-    render_in(batch_time, partitions, num, record_type, false)
-}
-
 /// The text `pprint` (or, with `scala`, Scala's `print`) prints for one
 /// batch.
-pub fn render_in(
+pub fn render(
     batch_time: BatchTime,
     partitions: &[Batch],
     num: usize,
@@ -103,7 +93,7 @@ pub fn render_in(
 
 impl Sink for Pprint {
     fn write(&mut self, batch_time: BatchTime, partitions: &[Batch]) -> Result<(), Error> {
-        let text = render_in(
+        let text = render(
             batch_time,
             partitions,
             self.num,
@@ -146,19 +136,19 @@ mod tests {
     #[test]
     fn prints_pyspark_format_with_ellipsis_past_num() {
         let parts = [counts(&[("a", 1), ("it's", 2)]), counts(&[("c", 3)])];
-        let text = render(TIME, &parts, 2, KEYED);
+        let text = render(TIME, &parts, 2, KEYED, false);
         let expected = format!(
             "{RULE}\nTime: {}\n{RULE}\n('a', 1)\n(\"it's\", 2)\n...\n\n",
             TIME.python_str()
         );
         assert_eq!(text, expected);
-        let all = render(TIME, &parts, 10, KEYED);
+        let all = render(TIME, &parts, 10, KEYED, false);
         assert!(all.ends_with("('c', 3)\n\n"), "{all}");
     }
 
     #[test]
     fn empty_batch_prints_header_and_empty_line() {
-        let text = render(BatchTime(1_763_928_140_250), &[], 10, KEYED);
+        let text = render(BatchTime(1_763_928_140_250), &[], 10, KEYED, false);
         assert_eq!(
             text,
             format!(
