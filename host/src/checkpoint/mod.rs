@@ -121,6 +121,9 @@ pub struct Checkpointer {
     batch_time_spent: std::time::Duration,
     /// The latest batch's checkpoint.
     last: Option<CheckpointReport>,
+    /// The stream records of the `.done` files kept, by batch time: the
+    /// stream files they name are still needed.
+    kept_streams: BTreeMap<i64, BTreeMap<String, StreamRecord>>,
 }
 
 /// The latest checkpoint, for `sluice status`.
@@ -160,6 +163,7 @@ impl Checkpointer {
             batch_bytes: 0,
             batch_time_spent: std::time::Duration::ZERO,
             last: None,
+            kept_streams: BTreeMap::new(),
         };
         std::fs::create_dir_all(dir).map_err(|e| {
             checkpointer.fail(
@@ -178,12 +182,22 @@ impl Checkpointer {
                     recovered.positions = checkpoint.positions;
                     recovered.streams = checkpoint.streams;
                     recovered.deployed = checkpoint.deployed;
+                    checkpointer
+                        .kept_streams
+                        .insert(time, recovered.streams.clone());
                     break;
                 }
                 Err(why) => {
                     tracing::warn!(pipeline = %pipeline, file = %path.display(), "checkpoint {why}; using the one before");
                     unusable.push((time, path, why));
                 }
+            }
+        }
+        // The older checkpoints kept (a fallback target) need their stream
+        // files too.
+        for (time, path) in done {
+            if let Ok(older) = store::read::<Done>(&path) {
+                checkpointer.kept_streams.insert(time, older.streams);
             }
         }
         if recovered.last_done.is_none()
@@ -321,6 +335,7 @@ impl Checkpointer {
                 })?;
             streams.insert(stream.name.clone(), record);
         }
+        self.kept_streams.insert(batch_time.0, streams.clone());
         let done = Done {
             pipeline: self.pipeline.clone(),
             batch_time: batch_time.0,
@@ -400,7 +415,7 @@ impl Checkpointer {
     /// Keeps the newest [`KEPT_CHECKPOINTS`] `.done` files and the
     /// `.pending` files after the oldest of them (a fallback to it runs
     /// those batches again); removes the rest.
-    fn prune(&self) -> Result<(), Error> {
+    fn prune(&mut self) -> Result<(), Error> {
         let done = self.files("done")?;
         let surplus = done.len().saturating_sub(KEPT_CHECKPOINTS);
         let oldest_kept = done.get(surplus).map_or(i64::MIN, |(time, _)| *time);
@@ -418,16 +433,9 @@ impl Checkpointer {
         }
         // Stream files no kept checkpoint names (a partial that left the
         // window, snapshots before the last full one) are not needed.
-        let streams_dir = self.dir.join("streams");
-        if streams_dir.exists() {
-            let kept: Vec<Done> = done[surplus..]
-                .iter()
-                .filter_map(|(_, path)| store::read::<Done>(path).ok())
-                .collect();
-            let records: Vec<&BTreeMap<String, StreamRecord>> =
-                kept.iter().map(|d| &d.streams).collect();
-            streams::remove_unnamed(&streams_dir, &records);
-        }
+        self.kept_streams
+            .retain(|time, _| done[surplus..].iter().any(|(kept, _)| kept == time));
+        streams::remove_unnamed(&self.dir, self.kept_streams.values());
         Ok(())
     }
 

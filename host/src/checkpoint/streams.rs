@@ -364,17 +364,19 @@ fn ms(ms: u64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
 }
 
-/// Removes the files of `streams_dir` (the `streams` directory of the
-/// checkpoints) that none of `records` (those of the kept checkpoints)
-/// names.
-pub fn remove_unnamed(streams_dir: &Path, records: &[&BTreeMap<String, StreamRecord>]) {
-    let Ok(dirs) = std::fs::read_dir(streams_dir) else {
+/// Removes the files of the `streams` directory under `checkpoint_dir`
+/// that none of `records` (those of the kept checkpoints) names.
+pub fn remove_unnamed<'a>(
+    checkpoint_dir: &Path,
+    records: impl IntoIterator<Item = &'a BTreeMap<String, StreamRecord>>,
+) {
+    let Ok(dirs) = std::fs::read_dir(checkpoint_dir.join("streams")) else {
         return;
     };
     let mut named: BTreeSet<PathBuf> = BTreeSet::new();
     for streams in records {
-        for (name, record) in *streams {
-            let dir = stream_dir(streams_dir.parent().unwrap_or(streams_dir), name);
+        for (name, record) in streams {
+            let dir = stream_dir(checkpoint_dir, name);
             named.extend(record.files().into_iter().map(|f| dir.join(f)));
         }
     }
