@@ -426,7 +426,7 @@ pub async fn run(
             }
             _ => None,
         };
-        let (state, result) = tokio::task::spawn_blocking(move || {
+        let (mut state, result) = tokio::task::spawn_blocking(move || {
             let result = state.run(batch_time, &batch_registry, batch_replay.as_ref());
             (state, result)
         })
@@ -436,7 +436,6 @@ pub async fn run(
         let done = result?;
         let input_records = done.input_records;
         let processing = started.elapsed();
-        let mut state = state;
         for (source, &records) in state.sources.iter_mut().zip(&done.source_records) {
             source.batch_completed(&source::BatchReport {
                 batch_time,

@@ -228,29 +228,38 @@ impl SocketSource {
         Ok(lines)
     }
 
-    /// Takes the buffer's lines as the log range from the last batch's end
-    /// to the log's end (reading back the part before the buffer).
-    fn take_logged(&mut self) -> Result<Varlen, Error> {
+    /// Takes the buffer's lines; with a write-ahead log, also the log's
+    /// end after them (the lines logged and synced first).
+    fn take_buffer(&mut self) -> Result<(Varlen, Option<u64>), Error> {
         let mut shared = self.buffer.lock();
         shared.log_new_lines();
         if let Some((message, kind)) = shared.failure.take() {
             return Err(self.fail(message, kind));
         }
-        let Some(wal) = &shared.wal else {
-            return Err(Error::Internal("a socket source without a log".into()));
+        let logged_to = match &shared.wal {
+            Some(wal) => {
+                if let Err(e) = wal.sync() {
+                    return Err(self.fail(
+                        format!("cannot sync the write-ahead log: {e}"),
+                        ErrorKind::External,
+                    ));
+                }
+                Some(wal.end())
+            }
+            None => None,
         };
-        if let Err(e) = wal.sync() {
-            return Err(self.fail(
-                format!("cannot sync the write-ahead log: {e}"),
-                ErrorKind::External,
-            ));
-        }
-        let to = wal.end();
         self.held_bytes = shared.lines.data.len() as u64;
         let lines = std::mem::replace(&mut shared.lines, Varlen::with_capacity(0, 0));
         shared.logged = 0;
         drop(shared);
         self.buffer.taken.notify_one();
+        Ok((lines, logged_to))
+    }
+
+    /// The batch's lines as the log range from the last batch's end to
+    /// `to`: `lines` (the buffer's), after the lines logged before this
+    /// run started, read back, if there are any (after a restart).
+    fn logged_range(&mut self, lines: Varlen, to: u64) -> Result<Varlen, Error> {
         let from = self.next_from;
         let lines = if from == self.buffer_from {
             lines
@@ -288,21 +297,11 @@ impl Source for SocketSource {
         _batch_time: BatchTime,
         _partitioning: &Partitioning,
     ) -> Result<Vec<Batch>, Error> {
-        if self.buffer.lock().wal.is_some() {
-            let lines = self.take_logged()?;
-            return Ok(vec![Batch {
-                keys: None,
-                values: Column::Varlen(lines),
-            }]);
-        }
-        let mut shared = self.buffer.lock();
-        if let Some((message, kind)) = shared.failure.take() {
-            return Err(self.fail(message, kind));
-        }
-        self.held_bytes = shared.lines.data.len() as u64;
-        let lines = std::mem::replace(&mut shared.lines, Varlen::with_capacity(0, 0));
-        drop(shared);
-        self.buffer.taken.notify_one();
+        let (lines, logged_to) = self.take_buffer()?;
+        let lines = match logged_to {
+            Some(to) => self.logged_range(lines, to)?,
+            None => lines,
+        };
         // One batch: the scheduler cuts it into partitions.
         Ok(vec![Batch {
             keys: None,
