@@ -16,14 +16,6 @@ fn rss_bound(input: u64) -> u64 {
     2 * input + 192 * MIB
 }
 
-/// The process's peak resident set (`VmHWM`), in bytes, while it runs.
-fn peak_rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 /// The corpus of 40 files of 5 MB, generated once per target directory.
 fn backlog_corpus() -> (Vec<PathBuf>, std::collections::BTreeMap<String, i64>) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corpus-40x5MB");
@@ -56,7 +48,7 @@ fn a_200_mb_backlog_runs_with_default_settings_in_bounded_memory() {
         let mut peak = 0;
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(300) {
-            match peak_rss(pid) {
+            match proc_memory(pid, "VmHWM") {
                 Some(rss) => peak = peak.max(rss),
                 None => break,
             }

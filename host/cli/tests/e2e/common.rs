@@ -74,6 +74,18 @@ pub fn send_signal(child: &Child, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
+/// A memory figure of process `pid` from `/proc/<pid>/status`, in bytes:
+/// `VmRSS` (resident now) or `VmHWM` (its peak); `None` once it is gone.
+pub fn proc_memory(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| {
+        l.strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Asserts success and returns stdout.
 pub fn stdout_of(output: &Output) -> String {
     assert!(

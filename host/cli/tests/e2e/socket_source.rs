@@ -92,14 +92,6 @@ fn max_rate_paces_reading_across_batches_and_loses_nothing() {
     assert!(with_lines >= 3, "{with_lines} batches with lines");
 }
 
-/// The process's resident set now (`VmRSS`), in bytes.
-fn rss_now(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 /// The bound on resident memory under overload: the socket buffer (4 MiB)
 /// and the batch built from it, twice over, on top of the process's fixed
 /// size with its plugins loaded (under 150 MiB here).
@@ -136,7 +128,7 @@ fn an_overloaded_socket_pipeline_stays_bounded_adapts_its_rate_and_loses_nothing
     let started = Instant::now();
     let sampler = std::thread::spawn(move || {
         let mut peak = 0;
-        while let Some(rss) = rss_now(pid) {
+        while let Some(rss) = proc_memory(pid, "VmRSS") {
             peak = peak.max(rss);
             std::thread::sleep(Duration::from_millis(50));
         }
