@@ -10,79 +10,9 @@
 //! (after [`Batch::validate`]) has well-formed offsets, columns of equal
 //! length, and the layout of its declared [`RecordType`].
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
 use wasmtime::component::{ComponentType, Lift, Lower};
 
-/// The logical type of a stream's keys or values.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ComponentType, Lift, Lower,
-)]
-#[serde(rename_all = "snake_case")]
-#[component(enum)]
-#[repr(u8)]
-pub enum ValueType {
-    /// UTF-8 text.
-    #[component(name = "text")]
-    Text,
-    /// Arbitrary bytes.
-    #[component(name = "bytes")]
-    Bytes,
-    /// Signed 64-bit integers.
-    #[component(name = "int64")]
-    Int64,
-    /// 64-bit floats.
-    #[component(name = "float64")]
-    Float64,
-    /// One JSON document per value.
-    #[component(name = "json")]
-    Json,
-}
-
-impl ValueType {
-    /// The contract's name of the type.
-    pub fn name(self) -> &'static str {
-        match self {
-            ValueType::Text => "text",
-            ValueType::Bytes => "bytes",
-            ValueType::Int64 => "int64",
-            ValueType::Float64 => "float64",
-            ValueType::Json => "json",
-        }
-    }
-
-    fn is_varlen(self) -> bool {
-        matches!(self, ValueType::Text | ValueType::Bytes | ValueType::Json)
-    }
-}
-
-/// The shape of a stream's records: an optional key type and a value type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ComponentType, Lift, Lower)]
-#[component(record)]
-pub struct RecordType {
-    /// The key type, or `None` for an unkeyed stream.
-    pub key: Option<ValueType>,
-    /// The value type.
-    pub value: ValueType,
-}
-
-impl RecordType {
-    /// Unkeyed text: what the line sources give.
-    pub const TEXT: RecordType = RecordType {
-        key: None,
-        value: ValueType::Text,
-    };
-}
-
-impl fmt::Display for RecordType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.key {
-            Some(key) => write!(f, "({}, {})", key.name(), self.value.name()),
-            None => f.write_str(self.value.name()),
-        }
-    }
-}
+pub use crate::types::{RecordType, ValueType};
 
 /// Variable-width values stored back to back.
 #[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
@@ -322,7 +252,7 @@ fn validate_varlen(v: &Varlen, value_type: ValueType, what: &str) -> Result<(), 
                 ));
             }
         }
-        ValueType::Json => {
+        ValueType::Json | ValueType::Composite(_) => {
             for i in 0..v.len() {
                 serde_json::from_slice::<serde::de::IgnoredAny>(v.get(i))
                     .map_err(|e| format!("{what} {i} is not one JSON document: {e}"))?;

@@ -170,6 +170,11 @@ integer_range!(
     stack_kib: u32 = 16..=1024, "KiB"
 );
 integer_range!(
+    /// A table's `max_mib`: the largest file a `[tables.NAME]` reads; its
+    /// records are held in memory.
+    max_mib: usize = 1..=16_384, "MiB"
+);
+integer_range!(
     /// `output_mib`.
     output_mib: u32 = 1..=4096, "MiB"
 );

@@ -39,7 +39,8 @@
 //! # wal_sync = "batch"         (socket, checkpointed: fsync the log per batch, or "always")
 //!
 //! [streams.words]
-//! from = "lines"
+//! from = "lines"               # a list for union | join | left_outer_join |
+//!                              # right_outer_join | full_outer_join | cogroup
 //! op = "flat_map"              # map | flat_map | filter | map_values | reduce_by_key |
 //!                              # sort_by_key | sort_by | top | take_ordered | distinct | sample |
 //!                              # reduce_by_key_and_window | reduce | reduce_by_window |
@@ -73,6 +74,14 @@
 //! plugin = "running_sum.wasm"
 //! initial_state = "initial.jsonl"  # optional: {"key": "hello", "value": 1} per line
 //! max_state_mib = 2048         # what the host may hold for the states
+//!
+//! [tables.sentiments]         # reference data, for union / the joins / cogroup;
+//! path = "sentiments.csv"      # read at start and again when the file changes
+//! format = "csv"               # or "jsonl"
+//! key = "word"                 # the key column (CSV) or field (JSON lines)
+//! value = "score"              # default: the whole row as a JSON object
+//! value_type = "float64"       # text | int64 | float64 | json; key_type likewise
+//! # max_mib = 256              (the largest file read)
 //!
 //! [sinks.console]
 //! from = "words"
@@ -139,6 +148,70 @@ pub struct PipelineFile {
     /// The sinks, by name.
     #[serde(default)]
     pub sinks: BTreeMap<String, SinkConfig>,
+    /// Reference data sets, by name, joined with streams (see
+    /// [`crate::table`]).
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableConfig>,
+}
+
+/// One `[tables.NAME]` table: a reference data set read from a file, for
+/// `union`, the joins and `cogroup` (Spark's
+/// `transform(lambda rdd: rdd.join(static))`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// The file, relative to the pipeline file.
+    pub path: Spanned<String>,
+    /// How it is written.
+    pub format: Spanned<TableFormat>,
+    /// The column (CSV) or field (JSON lines) holding each record's key.
+    pub key: Spanned<String>,
+    /// The column or field holding each record's value; default: the
+    /// whole row, as a JSON object.
+    pub value: Option<Spanned<String>>,
+    /// The keys' type (default `text`).
+    pub key_type: Option<Spanned<TableType>>,
+    /// The values' type (default `text` for a CSV column, `json` for a
+    /// JSON field or a whole row).
+    pub value_type: Option<Spanned<TableType>>,
+    /// The largest file read, in MiB (default
+    /// [`crate::table::DEFAULT_MAX_TABLE_MIB`]).
+    pub max_mib: Option<Spanned<i64>>,
+}
+
+/// How a table's file is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// CSV with a header line (RFC 4180).
+    Csv,
+}
+
+/// The type of a table's keys or values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableType {
+    /// UTF-8 text.
+    Text,
+    /// Signed 64-bit integers.
+    Int64,
+    /// 64-bit floats.
+    Float64,
+    /// JSON documents.
+    Json,
+}
+
+impl From<TableType> for crate::batch::ValueType {
+    fn from(t: TableType) -> Self {
+        match t {
+            TableType::Text => crate::batch::ValueType::Text,
+            TableType::Int64 => crate::batch::ValueType::Int64,
+            TableType::Float64 => crate::batch::ValueType::Float64,
+            TableType::Json => crate::batch::ValueType::Json,
+        }
+    }
 }
 
 /// The `[control]` table: a TCP listener beside the Unix socket, which is
@@ -322,8 +395,9 @@ impl LimitsOverride {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamConfig {
-    /// The source or stream this one reads.
-    pub from: Spanned<String>,
+    /// The source or stream this one reads; several for `union`, the
+    /// joins and `cogroup`.
+    pub from: Spanned<Inputs>,
     /// The operator.
     pub op: Spanned<StreamOp>,
     /// The component implementing it, relative to the pipeline file (none
@@ -390,6 +464,42 @@ pub struct StreamConfig {
     pub fraction: Option<Spanned<f64>>,
     /// `sample`: the seed (default 0): the same seed, the same sample.
     pub seed: Option<Spanned<i64>>,
+}
+
+/// A stream's `from`: one node's name, or a list of them for the operators
+/// that read several streams.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a source or stream name, or a list of names: from = \"a\" or from = [\"a\", \"b\"]"
+)]
+pub enum Inputs {
+    /// `from = "a"`.
+    One(String),
+    /// `from = ["a", "b", …]`.
+    Many(Vec<String>),
+}
+
+impl Inputs {
+    /// The names, in order.
+    pub fn names(&self) -> &[String] {
+        match self {
+            Inputs::One(name) => std::slice::from_ref(name),
+            Inputs::Many(names) => names,
+        }
+    }
+}
+
+impl std::fmt::Display for Inputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Inputs::One(name) => f.write_str(name),
+            Inputs::Many(names) => {
+                let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+                write!(f, "[{}]", quoted.join(", "))
+            }
+        }
+    }
 }
 
 /// The operator of a stream, as the pipeline file names it (Spark's names,
@@ -461,6 +571,23 @@ pub enum StreamOp {
     /// probability `fraction`, the same for the same `seed`; run by the
     /// host.
     Sample,
+    /// `DStream.union`: the records of every stream of `from`, of one
+    /// record type; run by the host.
+    Union,
+    /// `DStream.join`: (k, (v, w)) for every pair of values of a key in
+    /// both streams of `from`; run by the host.
+    Join,
+    /// `DStream.leftOuterJoin`: as `join`, plus (k, (v, None)) for keys
+    /// only in the first stream.
+    LeftOuterJoin,
+    /// `DStream.rightOuterJoin`: as `join`, plus (k, (None, w)) for keys
+    /// only in the second stream.
+    RightOuterJoin,
+    /// `DStream.fullOuterJoin`: both outer joins' records.
+    FullOuterJoin,
+    /// `DStream.cogroup`: (k, ([v…], [w…])) for every key of either
+    /// stream.
+    Cogroup,
 }
 
 impl StreamOp {
@@ -489,7 +616,13 @@ impl StreamOp {
             | StreamOp::Top
             | StreamOp::TakeOrdered
             | StreamOp::Distinct
-            | StreamOp::Sample => None,
+            | StreamOp::Sample
+            | StreamOp::Union
+            | StreamOp::Join
+            | StreamOp::LeftOuterJoin
+            | StreamOp::RightOuterJoin
+            | StreamOp::FullOuterJoin
+            | StreamOp::Cogroup => None,
         }
     }
 
@@ -529,6 +662,12 @@ impl StreamOp {
             StreamOp::Repartition => Shape::Repartition,
             StreamOp::UpdateStateByKey | StreamOp::MapWithState => Shape::Stateful,
             StreamOp::StateSnapshots => Shape::Snapshot,
+            StreamOp::Union
+            | StreamOp::Join
+            | StreamOp::LeftOuterJoin
+            | StreamOp::RightOuterJoin
+            | StreamOp::FullOuterJoin
+            | StreamOp::Cogroup => Shape::Combine,
         }
     }
 
@@ -558,6 +697,12 @@ impl StreamOp {
             StreamOp::TakeOrdered => "take_ordered",
             StreamOp::Distinct => "distinct",
             StreamOp::Sample => "sample",
+            StreamOp::Union => "union",
+            StreamOp::Join => "join",
+            StreamOp::LeftOuterJoin => "left_outer_join",
+            StreamOp::RightOuterJoin => "right_outer_join",
+            StreamOp::FullOuterJoin => "full_outer_join",
+            StreamOp::Cogroup => "cogroup",
         }
     }
 }
@@ -589,6 +734,17 @@ pub enum Shape {
     /// The states its input keeps, not its input's records
     /// (`state_snapshots`), without a call.
     Snapshot,
+    /// The records of several streams combined by the host: appended
+    /// (`union`), or exchanged by key hash into the same partitions and
+    /// joined or grouped per partition (the joins, `cogroup`).
+    Combine,
+}
+
+impl StreamOp {
+    /// Whether it reads several streams (`from = [..]`).
+    pub fn takes_several(self) -> bool {
+        self.shape() == Shape::Combine
+    }
 }
 
 /// A `window_duration` or `slide_duration`, in range (see

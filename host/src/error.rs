@@ -91,6 +91,25 @@ pub enum Error {
         /// What went wrong and what to do.
         message: String,
     },
+    /// An operator the host runs (a join, …) went past a limit on one
+    /// partition.
+    #[error(
+        "pipeline `{pipeline}`, stream `{stream}` ({op}, run by the host), batch {batch_time}, partition {partition}: {message}"
+    )]
+    HostOperator {
+        /// The pipeline.
+        pipeline: String,
+        /// The stream.
+        stream: String,
+        /// Its operator.
+        op: crate::config::StreamOp,
+        /// The batch.
+        batch_time: crate::time::BatchTime,
+        /// The partition.
+        partition: usize,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// A checkpoint could not be written, or none can be resumed from.
     #[error("pipeline `{pipeline}`, checkpoint: {message}")]
     Checkpoint {
@@ -110,9 +129,11 @@ impl Error {
     /// Who is to blame.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Config(_) | Error::Load(_) | Error::Call(_) | Error::State { .. } => {
-                ErrorKind::User
-            }
+            Error::Config(_)
+            | Error::Load(_)
+            | Error::Call(_)
+            | Error::State { .. }
+            | Error::HostOperator { .. } => ErrorKind::User,
             Error::Source { kind, .. }
             | Error::Control { kind, .. }
             | Error::Checkpoint { kind, .. } => *kind,

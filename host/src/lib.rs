@@ -15,9 +15,14 @@
 //! - [`bounds`]: the range of every number and duration it may set.
 //! - [`plan`]: the checked graph: names, cycles, plugins, record types.
 //! - [`batch`]: partition batches in the contract's column layout.
+//! - [`types`]: the types of keys and values, scalars and the composites
+//!   (pair, option, list) the host builds for joins.
 //! - [`plugin`]: engine, compile cache, limits, loading and calling plugins.
 //! - [`operator`]: what the executor calls per partition (plugin or native).
 //! - [`builtin`]: the operators the host runs itself (`count`, `window`, …).
+//! - [`combine`]: the host's operators over several streams (union,
+//!   joins, cogroup).
+//! - [`table`]: static tables read from files, joined like streams.
 //! - [`per_batch`]: the host's per-batch transforms (sorts, top N,
 //!   distinct, sample).
 //! - [`partition`]: a batch's input cut into partitions sized by data.
@@ -46,6 +51,7 @@ pub mod batch;
 pub mod bounds;
 pub mod builtin;
 pub mod checkpoint;
+pub mod combine;
 pub mod config;
 pub mod control;
 pub mod deploy;
@@ -67,7 +73,9 @@ pub mod sink;
 pub mod source;
 pub mod state;
 pub mod status;
+pub mod table;
 pub mod time;
+pub mod types;
 pub mod window;
 
 pub use error::{Error, ErrorKind};

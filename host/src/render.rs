@@ -144,7 +144,10 @@ pub fn scala_record(
 }
 
 fn scala_value(out: &mut String, column: &Column, i: usize, value_type: ValueType) {
-    plain_value(out, column, i, value_type, java_double, String::push_str);
+    match (column, value_type) {
+        (Column::Varlen(v), ValueType::Composite(_)) => composite(out, v.get(i), value_type, SCALA),
+        _ => plain_value(out, column, i, value_type, java_double, String::push_str),
+    }
 }
 
 /// Java's `Double.toString` (JDK 19 and later: the shortest digits that
@@ -224,7 +227,7 @@ fn json_value_of(column: &Column, i: usize, value_type: ValueType) -> serde_json
         Column::Int64(v) => v[i].into(),
         Column::Float64(v) => serde_json::Number::from_f64(v[i]).map_or(Value::Null, Into::into),
         Column::Varlen(v) => match value_type {
-            ValueType::Json => serde_json::from_slice(v.get(i))
+            ValueType::Json | ValueType::Composite(_) => serde_json::from_slice(v.get(i))
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(v.get(i)).into_owned())),
             ValueType::Bytes => {
                 Value::String(base64::engine::general_purpose::STANDARD.encode(v.get(i)))
@@ -246,12 +249,16 @@ fn python_value(out: &mut String, column: &Column, i: usize, value_type: ValueTy
                 Ok(json) => python_json(out, &json),
                 Err(_) => python_str(out, &String::from_utf8_lossy(v.get(i))),
             },
+            ValueType::Composite(_) => composite(out, v.get(i), value_type, PYTHON),
             _ => python_str(out, v.get_str(i)),
         },
     }
 }
 
-fn json_value(out: &mut String, column: &Column, i: usize, value_type: ValueType) {
+/// Appends value `i` of `column` as one JSON document: numbers as JSON
+/// numbers (non-finite floats `null`), text as a string, bytes as a base64
+/// string, JSON and composite values as they are.
+pub fn json_value(out: &mut String, column: &Column, i: usize, value_type: ValueType) {
     match column {
         Column::Int64(v) => {
             let _ = write!(out, "{}", v[i]);
@@ -262,7 +269,9 @@ fn json_value(out: &mut String, column: &Column, i: usize, value_type: ValueType
             out.push_str(&json.to_string());
         }
         Column::Varlen(v) => match value_type {
-            ValueType::Json => out.push_str(&String::from_utf8_lossy(v.get(i))),
+            ValueType::Json | ValueType::Composite(_) => {
+                out.push_str(&String::from_utf8_lossy(v.get(i)));
+            }
             ValueType::Bytes => {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(v.get(i));
                 out.push_str(&serde_json::Value::String(encoded).to_string());
@@ -387,6 +396,108 @@ pub fn python_float(out: &mut String, x: f64) {
             if exponent < 0 { '-' } else { '+' },
             exponent.abs()
         );
+    }
+}
+
+/// How a language shows composite values and their parts.
+struct Syntax {
+    /// Between a pair's two parts and a list's items.
+    separator: &'static str,
+    /// A list's opening and closing.
+    list: (&'static str, &'static str),
+    /// An option that holds a value: around it.
+    some: (&'static str, &'static str),
+    /// An option that holds none.
+    none: &'static str,
+    /// A scalar inside a composite.
+    scalar: fn(&mut String, &serde_json::Value, ValueType),
+}
+
+/// Python's `repr`: `(1, 'x')`, `None`, `[1, 2]`.
+const PYTHON: Syntax = Syntax {
+    separator: ", ",
+    list: ("[", "]"),
+    some: ("", ""),
+    none: "None",
+    scalar: python_scalar,
+};
+
+/// Scala's `toString` of what its join and cogroup give: `(1,x)`,
+/// `Some(x)`, `None`, `CompactBuffer(1, 2)`.
+const SCALA: Syntax = Syntax {
+    separator: ",",
+    list: ("CompactBuffer(", ")"),
+    some: ("Some(", ")"),
+    none: "None",
+    scalar: scala_scalar,
+};
+
+/// Appends the composite value stored as the JSON document `encoded` (see
+/// [`crate::types`]), of type `value_type`, in `syntax`. A document that
+/// does not parse is shown as its text.
+fn composite(out: &mut String, encoded: &[u8], value_type: ValueType, syntax: Syntax) {
+    match serde_json::from_slice::<serde_json::Value>(encoded) {
+        Ok(json) => typed(out, &json, value_type, &syntax),
+        Err(_) => out.push_str(&String::from_utf8_lossy(encoded)),
+    }
+}
+
+fn typed(out: &mut String, json: &serde_json::Value, value_type: ValueType, syntax: &Syntax) {
+    use crate::types::CompositeShape;
+    use serde_json::Value;
+    match (value_type.composite(), json) {
+        (Some(CompositeShape::Pair(a, b)), Value::Array(items)) if items.len() == 2 => {
+            out.push('(');
+            typed(out, &items[0], a, syntax);
+            out.push_str(syntax.separator);
+            typed(out, &items[1], b, syntax);
+            out.push(')');
+        }
+        (Some(CompositeShape::Option(_)), Value::Null) => out.push_str(syntax.none),
+        (Some(CompositeShape::Option(inner)), some) => {
+            out.push_str(syntax.some.0);
+            typed(out, some, inner, syntax);
+            out.push_str(syntax.some.1);
+        }
+        (Some(CompositeShape::List(inner)), Value::Array(items)) => {
+            out.push_str(syntax.list.0);
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                typed(out, item, inner, syntax);
+            }
+            out.push_str(syntax.list.1);
+        }
+        (_, scalar) => (syntax.scalar)(out, scalar, value_type),
+    }
+}
+
+/// A scalar inside a composite value, as Python shows it.
+fn python_scalar(out: &mut String, json: &serde_json::Value, value_type: ValueType) {
+    use serde_json::Value;
+    match (value_type, json) {
+        (ValueType::Float64, Value::Number(n)) => python_float(out, n.as_f64().unwrap_or(f64::NAN)),
+        (ValueType::Float64, Value::Null) => out.push_str("nan"),
+        (ValueType::Bytes, Value::String(s)) => {
+            match base64::engine::general_purpose::STANDARD.decode(s) {
+                Ok(bytes) => python_bytes(out, &bytes),
+                Err(_) => python_str(out, s),
+            }
+        }
+        _ => python_json(out, json),
+    }
+}
+
+/// A scalar inside a composite value, as Scala shows it.
+fn scala_scalar(out: &mut String, json: &serde_json::Value, value_type: ValueType) {
+    use serde_json::Value;
+    match (value_type, json) {
+        (ValueType::Float64, Value::Number(n)) => java_double(out, n.as_f64().unwrap_or(f64::NAN)),
+        (ValueType::Float64, Value::Null) => out.push_str("NaN"),
+        (ValueType::Json, json) => out.push_str(&json.to_string()),
+        (_, Value::String(s)) => out.push_str(s),
+        (_, other) => out.push_str(&other.to_string()),
     }
 }
 

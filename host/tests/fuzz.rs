@@ -93,7 +93,9 @@ fn random_column(rng: &mut fastrand::Rng, value_type: ValueType, n: usize) -> Co
                 })
                 .collect(),
         ),
-        ValueType::Json => {
+        // Plugins take and give the contract's types only; composite
+        // values reach them as JSON.
+        ValueType::Json | ValueType::Composite(_) => {
             let mut column = Varlen::with_capacity(n, n * 8);
             for _ in 0..n {
                 let value = serde_json::json!({ "text": random_text(rng), "n": rng.i32(..) });

@@ -109,7 +109,7 @@ fn consumers(plan: &Plan, index: usize) -> String {
     let streams = plan
         .streams
         .iter()
-        .filter(|s| s.from == me)
+        .filter(|s| s.inputs.contains(&me))
         .map(|s| format!("stream `{}`", s.name));
     let sinks = plan
         .sinks

@@ -12,6 +12,9 @@
 //! exchange). Every other stream's output is kept whole, for its sinks and
 //! its several readers.
 //!
+//! A stream that reads several (`union`, a join) is a chain of its own, and
+//! its inputs' outputs are kept whole.
+//!
 //! Invariant: every stream of the plan is in exactly one chain, chains are
 //! in an order where each one's input is made before it runs, and a chain
 //! is never empty.
@@ -53,19 +56,36 @@ pub fn chains(plan: &Plan) -> Vec<Chain> {
         .iter()
         .map(|s| (s.from, s.shape() != Shape::Narrow))
         .collect();
+    let more_inputs: Vec<(usize, NodeRef)> = plan
+        .streams
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.inputs.iter().skip(1).map(move |&input| (i, input)))
+        .collect();
     let sinks: Vec<NodeRef> = plan.sinks.iter().map(|s| s.from).collect();
-    chains_of(&streams, &sinks)
+    chains_of(&streams, &more_inputs, &sinks)
 }
 
-/// The chains of a graph: each stream's input and whether it is a
-/// `reduce_by_key`, in topological order, and each sink's input.
-fn chains_of(streams: &[(NodeRef, bool)], sinks: &[NodeRef]) -> Vec<Chain> {
+/// The chains of a graph: each stream's (first) input and whether it is a
+/// `reduce_by_key`, in topological order; the other inputs of the streams
+/// that read several (`union`, joins: each a chain of its own); and each
+/// sink's input.
+fn chains_of(
+    streams: &[(NodeRef, bool)],
+    more_inputs: &[(usize, NodeRef)],
+    sinks: &[NodeRef],
+) -> Vec<Chain> {
     let n = streams.len();
     let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, (from, _)) in streams.iter().enumerate() {
-        if let NodeRef::Stream(from) = *from {
+    let mut reads_several = vec![false; n];
+    let firsts = streams.iter().enumerate().map(|(i, (from, _))| (i, *from));
+    for (i, from) in firsts.chain(more_inputs.iter().copied()) {
+        if let NodeRef::Stream(from) = from {
             readers[from].push(i);
         }
+    }
+    for &(i, _) in more_inputs {
+        reads_several[i] = true;
     }
     let mut sunk = vec![false; n];
     for from in sinks {
@@ -97,6 +117,7 @@ fn chains_of(streams: &[(NodeRef, bool)], sinks: &[NodeRef]) -> Vec<Chain> {
             if let [only] = readers[i][..]
                 && !sunk[i]
                 && !taken[only]
+                && !reads_several[only]
             {
                 next = Some(only);
             }
@@ -130,7 +151,7 @@ mod tests {
             (NodeRef::Stream(1), REDUCE),
         ];
         assert_eq!(
-            chains_of(&streams, &[NodeRef::Stream(2)]),
+            chains_of(&streams, &[], &[NodeRef::Stream(2)]),
             [chain(NodeRef::Source(0), &[0, 1], Some(2))]
         );
     }
@@ -148,13 +169,33 @@ mod tests {
         ];
         let sinks = [NodeRef::Stream(0), NodeRef::Stream(3), NodeRef::Stream(5)];
         assert_eq!(
-            chains_of(&streams, &sinks),
+            chains_of(&streams, &[], &sinks),
             [
                 chain(NodeRef::Source(0), &[0], None),
                 chain(NodeRef::Stream(0), &[1], None),
                 chain(NodeRef::Stream(1), &[], Some(2)),
                 chain(NodeRef::Stream(1), &[3], None),
                 chain(NodeRef::Stream(2), &[4], Some(5)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stream_that_reads_several_is_a_chain_of_its_own() {
+        // left -> join <- right, each side narrow with one reader.
+        let streams = [
+            (NodeRef::Source(0), NARROW), // 0 left
+            (NodeRef::Source(1), NARROW), // 1 right
+            (NodeRef::Stream(0), REDUCE), // 2 join of 0 and 1
+            (NodeRef::Stream(2), NARROW), // 3 after the join
+        ];
+        assert_eq!(
+            chains_of(&streams, &[(2, NodeRef::Stream(1))], &[NodeRef::Stream(3)]),
+            [
+                chain(NodeRef::Source(0), &[0], None),
+                chain(NodeRef::Source(1), &[1], None),
+                chain(NodeRef::Stream(0), &[], Some(2)),
+                chain(NodeRef::Stream(2), &[3], None),
             ]
         );
     }
@@ -168,7 +209,7 @@ mod tests {
             (NodeRef::Stream(1), NARROW),
             (NodeRef::Stream(2), NARROW),
         ];
-        let chains = chains_of(&streams, &[NodeRef::Stream(3), NodeRef::Stream(4)]);
+        let chains = chains_of(&streams, &[], &[NodeRef::Stream(3), NodeRef::Stream(4)]);
         let mut seen: Vec<usize> = chains.iter().flat_map(|c| c.streams()).collect();
         seen.sort_unstable();
         assert_eq!(seen, [0, 1, 2, 3, 4]);

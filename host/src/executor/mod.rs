@@ -71,6 +71,8 @@ pub struct Executor {
     windows: Vec<Option<Mutex<WindowState>>>,
     /// Per stream, its per-key states, for `update_state_by_key` streams.
     states: Vec<Option<Mutex<KeyedState>>>,
+    /// The static tables, as last read.
+    tables: Vec<Mutex<crate::table::Table>>,
     pool: rayon::ThreadPool,
 }
 
@@ -186,6 +188,7 @@ impl Executor {
             chains: chains(&plan),
             windows,
             states,
+            tables: plan.tables.iter().cloned().map(Mutex::new).collect(),
             plan,
             counters,
             pool,
@@ -288,8 +291,13 @@ impl Executor {
             .collect();
         let mut windows = Vec::new();
         let mut states: Vec<(usize, NextState)> = Vec::new();
+        let tables = self.refresh_tables(batch_time);
         let materialised = |outputs: &[Option<Arc<Vec<Batch>>>], node: NodeRef| match node {
             NodeRef::Source(i) => Ok(sources[i].clone()),
+            NodeRef::Table(i) => tables
+                .get(i)
+                .cloned()
+                .ok_or_else(|| Error::Internal(format!("table {i} of {} is read", tables.len()))),
             NodeRef::Stream(i) => outputs[i].clone().ok_or_else(|| {
                 Error::Internal(format!(
                     "stream `{}` is read before it ran",
@@ -298,6 +306,19 @@ impl Executor {
             }),
         };
         for chain in &self.chains {
+            let last = &self.plan.streams[chain.last()];
+            if last.shape() == Shape::Combine {
+                let inputs = last
+                    .inputs
+                    .iter()
+                    .map(|&node| materialised(&outputs, node))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let output = self
+                    .pool
+                    .install(|| self.combine(last, &inputs, batch_time))?;
+                outputs[chain.last()] = Some(Arc::new(output));
+                continue;
+            }
             let input = materialised(&outputs, chain.input)?;
             let before: Vec<CounterSnapshot> = chain
                 .streams()
@@ -391,6 +412,61 @@ impl Executor {
             dead_letters,
             streams: reports,
         })
+    }
+}
+
+impl Executor {
+    /// Each table's records for batch `batch_time`, read again first if its
+    /// file changed: the swap happens between two batches.
+    fn refresh_tables(&self, batch_time: BatchTime) -> Vec<Arc<Vec<Batch>>> {
+        self.tables
+            .iter()
+            .map(|table| {
+                let mut table = table.lock().unwrap_or_else(|e| e.into_inner());
+                match table.refresh() {
+                    crate::table::Refresh::Unchanged => {}
+                    crate::table::Refresh::Reloaded(records) => {
+                        tracing::info!(pipeline = %self.plan.name, table = %table.spec().name, %batch_time, records, "table read again: its file changed");
+                    }
+                    crate::table::Refresh::Kept(reason) => {
+                        tracing::warn!(pipeline = %self.plan.name, table = %table.spec().name, %batch_time, "table kept as it was: {reason}");
+                    }
+                }
+                table.records()
+            })
+            .collect()
+    }
+
+    /// The output of `spec`, a `union`, join or `cogroup`, from its
+    /// inputs' partitions (in `spec.inputs`' order).
+    fn combine(
+        &self,
+        spec: &crate::plan::StreamSpec,
+        inputs: &[Arc<Vec<Batch>>],
+        batch_time: BatchTime,
+    ) -> Result<Vec<Batch>, Error> {
+        if spec.op == StreamOp::Union {
+            return Ok(crate::combine::union(inputs));
+        }
+        let ([left, right], [left_node, right_node]) = (inputs, &spec.inputs[..]) else {
+            return Err(Error::Internal(format!(
+                "stream `{}` joins {} inputs",
+                spec.name,
+                inputs.len()
+            )));
+        };
+        crate::combine::join(
+            spec,
+            (left, right),
+            (
+                self.plan.node_type(*left_node),
+                self.plan.node_type(*right_node),
+            ),
+            &crate::combine::JoinSite {
+                pipeline: &self.plan.name,
+                batch_time,
+            },
+        )
     }
 }
 
@@ -511,9 +587,9 @@ impl ChainRun<'_> {
                 return Ok(vec![output]);
             }
             Shape::ByKey => {}
-            Shape::Stateful | Shape::Snapshot => {
+            Shape::Stateful | Shape::Snapshot | Shape::Combine => {
                 return Err(Error::Internal(format!(
-                    "stream `{}` keeps or reads state but runs without it",
+                    "stream `{}` keeps or reads state, or reads several streams, but runs as a chain",
                     spec.name
                 )));
             }

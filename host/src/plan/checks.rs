@@ -177,7 +177,7 @@ pub(super) fn stream_spec(
     let window = window_spec(file, name, cfg, upstream.slide)?;
     let plugin_params = Param::from_toml(&cfg.params);
     let limits = cfg.limits.apply(pipeline_limits);
-    let from_name = cfg.from.get_ref();
+    let from_name = cfg.from.get_ref().to_string();
     let upstream_type = upstream.record_type;
     let (adapter, call_input) = adapter_for(op, upstream_type)
         .map_err(|message| file.error_at(cfg.from.span(), format!("stream `{name}`: {message}")))?;
@@ -198,7 +198,7 @@ pub(super) fn stream_spec(
                         cfg.from.span(),
                         format!(
                             "stream `{name}`: {}",
-                            mismatch.describe(plugin.name(), from_name)
+                            mismatch.describe(plugin.name(), &from_name)
                         ),
                     )
                 })?;
@@ -388,6 +388,7 @@ pub(super) fn stream_spec(
     Ok(StreamSpec {
         name: name.to_owned(),
         from,
+        inputs: vec![from],
         op,
         plugin,
         params: plugin_params,
@@ -773,6 +774,14 @@ pub(super) fn sink_spec(
 ) -> Result<SinkSpec, Error> {
     let from_name = cfg.from.get_ref();
     let Some(&from) = index.get(from_name.as_str()) else {
+        if file.file.tables.contains_key(from_name.as_str()) {
+            return Err(file
+                .error_at(
+                    cfg.from.span(),
+                    format!("sink `{name}` reads `{from_name}`, a table; sinks write streams (join the table with one first)"),
+                )
+                .into());
+        }
         return Err(file
             .error_at(
                 cfg.from.span(),
@@ -844,7 +853,7 @@ pub(super) fn sink_spec(
     Ok(SinkSpec {
         name: name.to_owned(),
         from,
-        record_type: node_type(streams, from),
+        record_type: node_type(streams, &[], from),
         kind,
     })
 }

@@ -7,29 +7,35 @@ use super::{NodeRef, StreamSpec};
 use crate::batch::RecordType;
 use crate::config::LoadedFile;
 use crate::error::ConfigError;
+use crate::table::Table;
 
 /// The record type flowing out of `node`: sources give text lines.
-pub(super) fn node_type(streams: &[StreamSpec], node: NodeRef) -> RecordType {
+pub(super) fn node_type(streams: &[StreamSpec], tables: &[Table], node: NodeRef) -> RecordType {
     match node {
         NodeRef::Source(_) => RecordType::TEXT,
         NodeRef::Stream(i) => streams[i].output_type,
+        NodeRef::Table(i) => tables[i].spec().record_type,
     }
 }
 
-/// The streams in an order where every stream comes after its input.
+/// The streams in an order where every stream comes after its inputs.
 pub(super) fn topological_order(file: &LoadedFile) -> Result<Vec<&str>, ConfigError> {
     let cfg = &file.file;
     // Check every `from` first, so a typo is not reported as a cycle.
     for (name, stream) in &cfg.streams {
-        let from = stream.from.get_ref();
-        if !cfg.sources.contains_key(from) && !cfg.streams.contains_key(from) {
-            return Err(file.error_at(
-                stream.from.span(),
-                format!(
-                    "stream `{name}` reads `from = \"{from}\"`, which is no source or stream (known: {})",
-                    known_names(file)
-                ),
-            ));
+        for from in stream.from.get_ref().names() {
+            if !cfg.sources.contains_key(from)
+                && !cfg.streams.contains_key(from)
+                && !cfg.tables.contains_key(from)
+            {
+                return Err(file.error_at(
+                    stream.from.span(),
+                    format!(
+                        "stream `{name}` reads `from = \"{from}\"`, which is no source, stream or table (known: {})",
+                        known_names(file)
+                    ),
+                ));
+            }
         }
     }
     #[derive(Clone, Copy, PartialEq)]
@@ -45,17 +51,31 @@ pub(super) fn topological_order(file: &LoadedFile) -> Result<Vec<&str>, ConfigEr
         .collect();
     let mut order = Vec::with_capacity(cfg.streams.len());
     for start in cfg.streams.keys() {
-        // Follow `from` links up to a source or a stream already placed.
-        let mut path: Vec<&str> = Vec::new();
-        let mut current = start.as_str();
-        loop {
-            match marks.get(current).copied() {
-                None | Some(Mark::Done) => break,
+        if marks.get(start.as_str()) != Some(&Mark::New) {
+            continue;
+        }
+        // Depth first: a stream is placed once all its inputs are. Each
+        // entry is a stream on the current path and how many of its inputs
+        // were looked at.
+        marks.insert(start, Mark::Visiting);
+        let mut path: Vec<(&str, usize)> = vec![(start.as_str(), 0)];
+        while let Some((current, next_input)) = path.last_mut() {
+            let inputs = cfg.streams[*current].from.get_ref().names();
+            let Some(input) = inputs.get(*next_input) else {
+                marks.insert(current, Mark::Done);
+                order.push(*current);
+                path.pop();
+                continue;
+            };
+            *next_input += 1;
+            match marks.get(input.as_str()).copied() {
+                // A source, or a stream already placed.
+                None | Some(Mark::Done) => {}
                 Some(Mark::Visiting) => {
-                    let at = path.iter().position(|n| *n == current).unwrap_or(0);
-                    let mut cycle: Vec<&str> = path[at..].to_vec();
-                    cycle.push(current);
-                    let span = cfg.streams[current].from.span();
+                    let at = path.iter().position(|(n, _)| *n == input).unwrap_or(0);
+                    let mut cycle: Vec<&str> = path[at..].iter().map(|(n, _)| *n).collect();
+                    cycle.push(input);
+                    let span = cfg.streams[input.as_str()].from.span();
                     return Err(file.error_at(
                         span,
                         format!(
@@ -65,27 +85,22 @@ pub(super) fn topological_order(file: &LoadedFile) -> Result<Vec<&str>, ConfigEr
                     ));
                 }
                 Some(Mark::New) => {
-                    marks.insert(current, Mark::Visiting);
-                    path.push(current);
-                    current = cfg.streams[current].from.get_ref().as_str();
+                    marks.insert(input, Mark::Visiting);
+                    path.push((input.as_str(), 0));
                 }
             }
-        }
-        // Everything on the path is placed once its input is: in reverse.
-        for name in path.into_iter().rev() {
-            marks.insert(name, Mark::Done);
-            order.push(name);
         }
     }
     Ok(order)
 }
 
-/// Every source and stream name, for messages about a name that is none.
+/// Every source, stream and table name, for messages about a name that is none.
 pub(super) fn known_names(file: &LoadedFile) -> String {
     let cfg = &file.file;
     cfg.sources
         .keys()
         .chain(cfg.streams.keys())
+        .chain(cfg.tables.keys())
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(", ")

@@ -14,10 +14,14 @@
 //!   each stream's plugin loaded;
 //! - `types`: [`fit_types`], the record type a stream gives;
 //! - `window`: a windowed stream's window, checked against its input.
+//! - `combine`: the streams that read several (`union`, the joins,
+//!   `cogroup`).
 
 mod checks;
+mod combine;
 mod graph;
 mod initial_state;
+mod tables;
 mod types;
 mod window;
 
@@ -44,6 +48,9 @@ pub enum NodeRef {
     Source(usize),
     /// `streams[i]` (in topological order).
     Stream(usize),
+    /// `tables[i]`: a static table, read by `union`, the joins and
+    /// `cogroup` only.
+    Table(usize),
 }
 
 /// What a stream reads, as the plan knows it when the stream is checked.
@@ -55,6 +62,9 @@ pub(crate) struct Upstream {
     pub slide: Duration,
     /// The (key, state) records it keeps, for a `map_with_state` stream.
     pub state: Option<(StreamOp, RecordType)>,
+    /// Whether it is a static table (joined in every batch, whatever the
+    /// other input's slide).
+    pub table: bool,
 }
 
 /// A checked source.
@@ -128,8 +138,11 @@ pub enum SourceSpecKind {
 pub struct StreamSpec {
     /// Its name.
     pub name: String,
-    /// Its input.
+    /// Its input (the first of `inputs`).
     pub from: NodeRef,
+    /// Every stream it reads, in `from`'s order: one, but for `union`, the
+    /// joins and `cogroup`.
+    pub inputs: Vec<NodeRef>,
     /// Its operator.
     pub op: StreamOp,
     /// The plugin loaded from the pipeline file (version 1; deployed
@@ -360,6 +373,8 @@ pub struct Plan {
     pub streams: Vec<StreamSpec>,
     /// The sinks.
     pub sinks: Vec<SinkSpec>,
+    /// The static tables, as read when the plan was built.
+    pub tables: Vec<crate::table::Table>,
 }
 
 impl Plan {
@@ -432,6 +447,18 @@ impl Plan {
                     .into());
             }
         }
+        let mut tables = Vec::with_capacity(cfg.tables.len());
+        for (name, table) in &cfg.tables {
+            if cfg.sources.contains_key(name) || cfg.streams.contains_key(name) {
+                return Err(file
+                    .error_at(
+                        table.path.span(),
+                        format!("`{name}` names a table and a source or stream; give them different names"),
+                    )
+                    .into());
+            }
+            tables.push(tables::load_table(file, name, table)?);
+        }
         let order = topological_order(file)?;
         let mut streams: Vec<StreamSpec> = Vec::with_capacity(order.len());
         let mut index: HashMap<&str, NodeRef> = sources
@@ -441,31 +468,81 @@ impl Plan {
             .collect();
         for name in order {
             let config = &cfg.streams[name];
-            let from = index[config.from.get_ref().as_str()];
-            let upstream = Upstream {
-                record_type: node_type(&streams, from),
-                slide: match from {
-                    NodeRef::Source(_) => cfg.batch_interval,
-                    NodeRef::Stream(i) => streams[i].slide,
-                },
-                state: match from {
-                    NodeRef::Source(_) => None,
-                    NodeRef::Stream(i) => streams[i]
-                        .state
-                        .as_ref()
-                        .map(|s| (streams[i].op, s.record_type)),
-                },
+            let inputs: Vec<NodeRef> = config
+                .from
+                .get_ref()
+                .names()
+                .iter()
+                .map(|n| match index.get(n.as_str()) {
+                    Some(&node) => node,
+                    // `topological_order` checked every name.
+                    None => NodeRef::Table(
+                        tables
+                            .iter()
+                            .position(|t| t.spec().name == *n)
+                            .unwrap_or_default(),
+                    ),
+                })
+                .collect();
+            let slide_of = |node: NodeRef| match node {
+                NodeRef::Source(_) | NodeRef::Table(_) => cfg.batch_interval,
+                NodeRef::Stream(i) => streams[i].slide,
             };
-            let spec = stream_spec(
-                file,
-                engine,
-                name,
-                config,
-                from,
-                upstream,
-                cfg.limits,
-                partitioning,
-            )?;
+            let upstreams: Vec<Upstream> = inputs
+                .iter()
+                .map(|&from| Upstream {
+                    record_type: node_type(&streams, &tables, from),
+                    slide: slide_of(from),
+                    state: match from {
+                        NodeRef::Source(_) | NodeRef::Table(_) => None,
+                        NodeRef::Stream(i) => streams[i]
+                            .state
+                            .as_ref()
+                            .map(|s| (streams[i].op, s.record_type)),
+                    },
+                    table: matches!(from, NodeRef::Table(_)),
+                })
+                .collect();
+            if let (false, Some(table)) = (
+                config.op.get_ref().takes_several(),
+                upstreams.iter().position(|u| u.table),
+            ) {
+                return Err(file
+                    .error_at(
+                        config.from.span(),
+                        format!(
+                            "stream `{name}`: `{}` is a table; tables are read by union, the joins and cogroup (Spark's `transform(lambda rdd: rdd.join(table))`)",
+                            config.from.get_ref().names()[table]
+                        ),
+                    )
+                    .into());
+            }
+            let spec = if config.op.get_ref().takes_several() {
+                combine::combine_spec(file, name, config, &inputs, &upstreams, partitioning)?
+            } else {
+                let ([from], [upstream]) = (&inputs[..], &upstreams[..]) else {
+                    return Err(file
+                        .error_at(
+                            config.from.span(),
+                            format!(
+                                "stream `{name}`: `{}` reads one stream, but `from` names {}; only union, the joins and cogroup read several",
+                                config.op.get_ref(),
+                                inputs.len()
+                            ),
+                        )
+                        .into());
+                };
+                stream_spec(
+                    file,
+                    engine,
+                    name,
+                    config,
+                    *from,
+                    *upstream,
+                    cfg.limits,
+                    partitioning,
+                )?
+            };
             index.insert(name, NodeRef::Stream(streams.len()));
             streams.push(spec);
         }
@@ -495,18 +572,19 @@ impl Plan {
             sources,
             streams,
             sinks,
+            tables,
         })
     }
 
     /// The record type flowing out of `node`.
     pub fn node_type(&self, node: NodeRef) -> RecordType {
-        node_type(&self.streams, node)
+        node_type(&self.streams, &self.tables, node)
     }
 
     /// How often `node` emits: every batch for a source.
     pub fn node_slide(&self, node: NodeRef) -> Duration {
         match node {
-            NodeRef::Source(_) => self.batch_interval,
+            NodeRef::Source(_) | NodeRef::Table(_) => self.batch_interval,
             NodeRef::Stream(i) => self.streams[i].slide,
         }
     }
@@ -516,6 +594,7 @@ impl Plan {
         match node {
             NodeRef::Source(i) => &self.sources[i].name,
             NodeRef::Stream(i) => &self.streams[i].name,
+            NodeRef::Table(i) => &self.tables[i].spec().name,
         }
     }
 }

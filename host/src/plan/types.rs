@@ -77,14 +77,17 @@ pub fn fit_types(
                 _ => upstream,
             })
         }
+        // A plugin that takes `json` values takes the host's composite
+        // values too (a join's pairs), as JSON documents; a reducer or a
+        // state keeps its input's type, so it takes exactly that.
         OperatorKind::Filter => {
-            if signature.input != upstream {
+            if !signature.input.takes(upstream) {
                 return Err(mismatch(signature.input.to_string()));
             }
             Ok(upstream)
         }
         OperatorKind::Map | OperatorKind::FlatMap => {
-            if signature.input != upstream {
+            if !signature.input.takes(upstream) {
                 return Err(mismatch(signature.input.to_string()));
             }
             Ok(signature.output)

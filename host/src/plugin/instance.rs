@@ -15,6 +15,7 @@ use super::engine::{GuestState, PluginEngine};
 use super::error::{CallError, CallFailure, CallSite, LoadFailure};
 use super::limits::Limits;
 use super::output::check_record_count;
+use super::wire::{WireSignature, WireValueType};
 use super::{
     GuestError, MappingBatch, OperatorKind, Param, Signature, StateBatch, StateMapping,
     StateUpdate, ValueGroups,
@@ -107,14 +108,14 @@ impl Plugin {
         let startup =
             |store: &mut Store<GuestState>| -> wasmtime::Result<Result<Declared, String>> {
                 let instance = pre.instantiate(&mut *store)?;
-                let describe =
-                    instance.get_typed_func::<(), (Signature,)>(&mut *store, &exports.describe)?;
-                let (signature,) = describe.call(&mut *store, ())?;
+                let describe = instance
+                    .get_typed_func::<(), (WireSignature,)>(&mut *store, &exports.describe)?;
+                let signature = Signature::from(describe.call(&mut *store, ())?.0);
                 let state_type = match &exports.state_type {
                     Some(index) => {
                         let state_type =
-                            instance.get_typed_func::<(), (ValueType,)>(&mut *store, index)?;
-                        Some(state_type.call(&mut *store, ())?.0)
+                            instance.get_typed_func::<(), (WireValueType,)>(&mut *store, index)?;
+                        Some(ValueType::from(state_type.call(&mut *store, ())?.0))
                     }
                     None => None,
                 };

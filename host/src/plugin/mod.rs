@@ -14,9 +14,10 @@
 //!   counts, a reducer's keys).
 //! - [`inspect`]: what `sluice plugin inspect` prints.
 //! - [`error`]: why a plugin could not be loaded or a call failed.
+//! - [`wire`]: the contract's form of the types an operator declares.
 //!
-//! The types below mirror the contract in `wit/operator.wit`; they are lifted
-//! from and lowered into guests directly, with no conversion step.
+//! The batch types below mirror the contract in `wit/operator.wit`; they are
+//! lifted from and lowered into guests directly, with no conversion step.
 
 pub mod cache;
 pub mod compile;
@@ -27,6 +28,7 @@ pub mod instance;
 pub mod limits;
 mod output;
 pub mod sandbox;
+pub mod wire;
 
 use std::fmt;
 
@@ -147,9 +149,9 @@ impl fmt::Display for OperatorKind {
     }
 }
 
-/// What an operator takes and gives, as it declares in `describe`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ComponentType, Lift, Lower)]
-#[component(record)]
+/// What an operator takes and gives, as it declares in `describe` (lifted
+/// as a [`wire::WireSignature`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Signature {
     /// The records the operator accepts. For a reducer, `key: None` means
     /// "any key type".

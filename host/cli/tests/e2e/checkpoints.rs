@@ -542,31 +542,6 @@ fn windows_and_running_totals_survive_crashes_and_match_the_models() {
     );
 }
 
-/// Starts `sluice run pipeline` in the background, logging to
-/// `dir/stderr-<n>.log`.
-fn start_logged(dir: &Path, pipeline: &Path, n: u32) -> std::process::Child {
-    let stderr = std::fs::File::create(dir.join(format!("stderr-{n}.log"))).unwrap();
-    sluice(&["run", pipeline.to_str().unwrap()])
-        .env("SLUICE_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap()
-}
-
-/// Waits until the `tagged` sink committed a batch holding `line`.
-fn wait_for_line(dir: &Path, line: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !sink_lines(dir, "tagged").iter().any(|l| l == line) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {line} within 60 s: {:?}",
-            sink_lines(dir, "tagged")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_deployed_version_runs_again_after_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -580,7 +555,7 @@ fn a_deployed_version_runs_again_after_kill_9() {
     let mut first = start_logged(dir.path(), &pipeline, 1);
     wait_until_running(dir.path());
     drop_file(&dir.path().join("in"), "f1.txt", b"x\n");
-    wait_for_line(dir.path(), "'a:x'");
+    wait_for_record(dir.path(), "tagged", "'a:x'");
     stdout_of(&run(&[
         "deploy",
         "tagged",
@@ -589,7 +564,7 @@ fn a_deployed_version_runs_again_after_kill_9() {
         pipeline.to_str().unwrap(),
     ]));
     drop_file(&dir.path().join("in"), "f2.txt", b"y\n");
-    wait_for_line(dir.path(), "'b:y'");
+    wait_for_record(dir.path(), "tagged", "'b:y'");
     // A shadow candidate too (tag-a again, beside v2).
     stdout_of(&run(&[
         "deploy",
@@ -602,14 +577,14 @@ fn a_deployed_version_runs_again_after_kill_9() {
     ]));
     // Its next batch records it in the checkpoint.
     drop_file(&dir.path().join("in"), "f2b.txt", b"w\n");
-    wait_for_line(dir.path(), "'b:w'");
+    wait_for_record(dir.path(), "tagged", "'b:w'");
     first.kill().unwrap();
     first.wait().unwrap();
 
     // The restart runs v2, not the pipeline file's tag-a.
     let mut second = start_logged(dir.path(), &pipeline, 2);
     drop_file(&dir.path().join("in"), "f3.txt", b"z\n");
-    wait_for_line(dir.path(), "'b:z'");
+    wait_for_record(dir.path(), "tagged", "'b:z'");
     // v2 is current again, and tag-a its shadow, both from the checkpoint.
     let json = stdout_of(&run(&[
         "status",

@@ -237,6 +237,32 @@ pub fn drop_file(dir: &Path, name: &str, contents: &[u8]) {
     std::fs::rename(&hidden, dir.join(name)).unwrap();
 }
 
+/// Starts `sluice run pipeline` in the background, logging at `info` to
+/// `dir/stderr-<n>.log`.
+pub fn start_logged(dir: &Path, pipeline: &Path, n: u32) -> Child {
+    let stderr = std::fs::File::create(dir.join(format!("stderr-{n}.log"))).unwrap();
+    sluice(&["run", pipeline.to_str().unwrap()])
+        .env("SLUICE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the `text_files` sink with `prefix` committed a batch
+/// holding `line`.
+pub fn wait_for_record(dir: &Path, prefix: &str, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sink_lines(dir, prefix).iter().any(|l| l == line) {
+        assert!(
+            Instant::now() < deadline,
+            "no {line} within 60 s: {:?}",
+            sink_lines(dir, prefix)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until a pipeline writing `text_files` under `dir/out` has
 /// committed its first batch: its sources are open from then on.
 pub fn wait_until_running(dir: &Path) {

@@ -10,6 +10,7 @@ mod files_source;
 mod hardening;
 mod host_operators;
 mod hotload;
+mod joins;
 mod languages;
 mod pipeline_errors;
 mod plugin_cli;

@@ -37,7 +37,7 @@ fn unknown_stream_names_are_refused() {
         source()
             .stream("words", "lnes", "flat_map", fixtures::SPLIT_WORDS, "")
             .pprint("out", "words"),
-        "p.toml:6:8: stream `words` reads `from = \"lnes\"`, which is no source or stream (known: lines, words)",
+        "p.toml:6:8: stream `words` reads `from = \"lnes\"`, which is no source, stream or table (known: lines, words)",
     );
     refused_with(
         source().pprint("out", "counts"),

@@ -1,0 +1,366 @@
+//! The host's operators over several streams: `union`, the joins and
+//! `cogroup`, with PySpark's semantics.
+//!
+//! - `union` appends its inputs' partitions, in `from`'s order (Spark's
+//!   `UnionRDD`), with no copy of a record and no exchange.
+//! - A join or `cogroup` routes both inputs by the same key hash into the
+//!   stream's buckets and gathers both into the same partitions (see
+//!   [`crate::exchange`]), so each partition holds every record of its
+//!   keys from both sides. Each partition is then joined on its own, in
+//!   parallel: keys in the order they first appear (the left input's
+//!   records first, then the right's, as PySpark unions the two sides
+//!   before grouping), and for each key its left values in arrival order,
+//!   each with the right values in arrival order.
+//!
+//! Outputs are composite values (see [`crate::types`]): `(v, w)` pairs,
+//! `None` for the missing side of an outer join, lists for `cogroup`. A
+//! key with many values on both sides multiplies them; a partition's
+//! output is bounded by the stream's `limits.output_mib`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::batch::{Batch, Column, KeyBytes, RecordType, Varlen};
+use crate::config::StreamOp;
+use crate::exchange::{gather, route};
+use crate::plan::StreamSpec;
+use crate::render::json_value;
+
+/// Where a join partition's failure happened, for its error.
+pub struct JoinSite<'a> {
+    /// The pipeline.
+    pub pipeline: &'a str,
+    /// The batch.
+    pub batch_time: crate::time::BatchTime,
+}
+
+/// `union`: every partition of every input, in order.
+pub fn union(inputs: &[Arc<Vec<Batch>>]) -> Vec<Batch> {
+    inputs
+        .iter()
+        .flat_map(|partitions| partitions.iter())
+        .filter(|batch| !batch.is_empty())
+        .cloned()
+        .collect()
+}
+
+/// A join or `cogroup` of `left` and `right` (each an input's partitions)
+/// for `spec`, whose input types are `types`.
+///
+/// # Errors
+///
+/// When a partition's output goes past the stream's `output_mib`.
+pub fn join(
+    spec: &StreamSpec,
+    (left, right): (&[Batch], &[Batch]),
+    types: (RecordType, RecordType),
+    site: &JoinSite<'_>,
+) -> Result<Vec<Batch>, crate::Error> {
+    let buckets = spec.exchange.buckets();
+    let bytes: usize = left.iter().chain(right).map(Batch::byte_size).sum();
+    let groups = spec.exchange.gathered(bytes);
+    let routed = |side: &[Batch], record_type: RecordType| -> Vec<Batch> {
+        let pieces: Vec<Vec<Batch>> = side
+            .par_iter()
+            .map(|batch| route(batch, buckets, record_type))
+            .collect();
+        gather(pieces, &groups, record_type)
+    };
+    let (lefts, rights) = rayon::join(|| routed(left, types.0), || routed(right, types.1));
+    let limit = spec.limits.output_mib as usize * (1 << 20);
+    lefts
+        .par_iter()
+        .zip(rights.par_iter())
+        .enumerate()
+        .map(|(partition, (l, r))| {
+            join_partition(spec.op, (l, r), types, spec.output_type, limit).map_err(|message| {
+                crate::Error::HostOperator {
+                    pipeline: site.pipeline.to_owned(),
+                    stream: spec.name.clone(),
+                    op: spec.op,
+                    batch_time: site.batch_time,
+                    partition,
+                    message,
+                }
+            })
+        })
+        .filter(|output| output.as_ref().map_or(true, |batch| !batch.is_empty()))
+        .collect()
+}
+
+/// The rows of each key of one side, grouped: key `g`'s rows are
+/// `rows[starts[g]..starts[g + 1]]`, in arrival order (a counting sort of
+/// the rows by key, with no allocation per key).
+struct Grouped {
+    starts: Vec<u32>,
+    rows: Vec<u32>,
+}
+
+impl Grouped {
+    fn new(group_of_row: &[u32], groups: usize) -> Self {
+        let mut starts = vec![0u32; groups + 1];
+        for &g in group_of_row {
+            starts[g as usize + 1] += 1;
+        }
+        for g in 0..groups {
+            starts[g + 1] += starts[g];
+        }
+        let mut next = starts.clone();
+        let mut rows = vec![0u32; group_of_row.len()];
+        for (row, &g) in group_of_row.iter().enumerate() {
+            rows[next[g as usize] as usize] = row as u32;
+            next[g as usize] += 1;
+        }
+        Grouped { starts, rows }
+    }
+
+    fn of(&self, group: usize) -> &[u32] {
+        &self.rows[self.starts[group] as usize..self.starts[group + 1] as usize]
+    }
+}
+
+/// One partition of a join: `left` and `right` hold every record of their
+/// keys. Fails when the output would pass `limit` bytes.
+fn join_partition<'a>(
+    op: StreamOp,
+    (left, right): (&'a Batch, &'a Batch),
+    (left_type, right_type): (RecordType, RecordType),
+    output_type: RecordType,
+    limit: usize,
+) -> Result<Batch, String> {
+    let (Some(left_keys), Some(right_keys)) = (&left.keys, &right.keys) else {
+        return Ok(Batch::empty(output_type));
+    };
+    // Each key's group, numbered as keys first appear: left, then right.
+    let mut group_of: HashMap<KeyBytes<'_>, u32> = HashMap::new();
+    let mut first_row: Vec<(bool, u32)> = Vec::new();
+    let mut assign = |keys: &'a Column, rows: usize, is_left: bool| -> Vec<u32> {
+        (0..rows)
+            .map(|row| {
+                let next = first_row.len() as u32;
+                let group = *group_of.entry(keys.key_bytes(row)).or_insert(next);
+                if group == next {
+                    first_row.push((is_left, row as u32));
+                }
+                group
+            })
+            .collect()
+    };
+    let left_groups = assign(left_keys, left.len(), true);
+    let right_groups = assign(right_keys, right.len(), false);
+    let groups = first_row.len();
+    let (lefts, rights) = (
+        Grouped::new(&left_groups, groups),
+        Grouped::new(&right_groups, groups),
+    );
+    let key_type = output_type.key.unwrap_or(crate::batch::ValueType::Bytes);
+    let mut keys = Column::empty(key_type);
+    let mut values = Varlen::with_capacity(0, 0);
+    let mut text = String::new();
+    let (keep_left_only, keep_right_only) = match op {
+        StreamOp::LeftOuterJoin => (true, false),
+        StreamOp::RightOuterJoin => (false, true),
+        StreamOp::FullOuterJoin => (true, true),
+        _ => (false, false),
+    };
+    let left_value = |out: &mut String, row: Option<u32>| match row {
+        Some(row) => json_value(out, &left.values, row as usize, left_type.value),
+        None => out.push_str("null"),
+    };
+    let right_value = |out: &mut String, row: Option<u32>| match row {
+        Some(row) => json_value(out, &right.values, row as usize, right_type.value),
+        None => out.push_str("null"),
+    };
+    for (group, &(is_left, row)) in first_row.iter().enumerate() {
+        let (vs, ws) = (lefts.of(group), rights.of(group));
+        let mut emit = |text: &mut String, keys: &mut Column| -> Result<(), String> {
+            values.push(text.as_bytes());
+            text.clear();
+            let from = if is_left { left_keys } else { right_keys };
+            keys.push_from(from, row as usize);
+            if values.data.len() > limit {
+                return Err(format!(
+                    "its output passed {} MiB (limit `output_mib`) at key {} ({} values on the left, {} on the right); raise limits.output_mib for this stream or filter the key out before the join",
+                    limit >> 20,
+                    show_key(from, row as usize, key_type),
+                    vs.len(),
+                    ws.len()
+                ));
+            }
+            Ok(())
+        };
+        if op == StreamOp::Cogroup {
+            text.push_str("[[");
+            for (i, &v) in vs.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                left_value(&mut text, Some(v));
+            }
+            text.push_str("],[");
+            for (i, &w) in ws.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                right_value(&mut text, Some(w));
+            }
+            text.push_str("]]");
+            emit(&mut text, &mut keys)?;
+            continue;
+        }
+        let pairs: Vec<(Option<u32>, Option<u32>)> = match (vs.is_empty(), ws.is_empty()) {
+            (false, false) => vs
+                .iter()
+                .flat_map(|&v| ws.iter().map(move |&w| (Some(v), Some(w))))
+                .collect(),
+            (false, true) if keep_left_only => vs.iter().map(|&v| (Some(v), None)).collect(),
+            (true, false) if keep_right_only => ws.iter().map(|&w| (None, Some(w))).collect(),
+            _ => Vec::new(),
+        };
+        for (v, w) in pairs {
+            text.push('[');
+            left_value(&mut text, v);
+            text.push(',');
+            right_value(&mut text, w);
+            text.push(']');
+            emit(&mut text, &mut keys)?;
+        }
+    }
+    Ok(Batch {
+        keys: Some(keys),
+        values: Column::Varlen(values),
+    })
+}
+
+/// A key for a message, as PySpark shows it.
+fn show_key(column: &Column, row: usize, key_type: crate::batch::ValueType) -> String {
+    let mut out = String::new();
+    let one = Batch {
+        keys: None,
+        values: column.slice(row..row + 1),
+    };
+    crate::render::python_record(&mut out, &one, 0, None, key_type);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::ValueType;
+
+    fn keyed(pairs: &[(&str, i64)]) -> Batch {
+        let mut keys = Varlen::with_capacity(0, 0);
+        for (k, _) in pairs {
+            keys.push(k.as_bytes());
+        }
+        Batch {
+            keys: Some(Column::Varlen(keys)),
+            values: Column::Int64(pairs.iter().map(|(_, v)| *v).collect()),
+        }
+    }
+
+    fn texts(pairs: &[(&str, &str)]) -> Batch {
+        let (mut keys, mut values) = (Varlen::with_capacity(0, 0), Varlen::with_capacity(0, 0));
+        for (k, v) in pairs {
+            keys.push(k.as_bytes());
+            values.push(v.as_bytes());
+        }
+        Batch {
+            keys: Some(Column::Varlen(keys)),
+            values: Column::Varlen(values),
+        }
+    }
+
+    const INTS: RecordType = RecordType {
+        key: Some(ValueType::Text),
+        value: ValueType::Int64,
+    };
+    const TEXTS: RecordType = RecordType {
+        key: Some(ValueType::Text),
+        value: ValueType::Text,
+    };
+
+    fn joined(op: StreamOp, value: ValueType) -> Vec<String> {
+        let left = keyed(&[("a", 1), ("b", 2), ("a", 3), ("c", 4)]);
+        let right = texts(&[("a", "x"), ("d", "z"), ("a", "y"), ("c", "w")]);
+        let output_type = RecordType {
+            key: Some(ValueType::Text),
+            value,
+        };
+        let out = join_partition(op, (&left, &right), (INTS, TEXTS), output_type, 1 << 20)
+            .expect("joined");
+        (0..out.len())
+            .map(|i| {
+                let mut s = String::new();
+                crate::render::python_record(&mut s, &out, i, output_type.key, value);
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn joins_follow_pyspark() {
+        let (i, t) = (ValueType::Int64, ValueType::Text);
+        assert_eq!(
+            joined(StreamOp::Join, ValueType::pair(i, t)),
+            [
+                "('a', (1, 'x'))",
+                "('a', (1, 'y'))",
+                "('a', (3, 'x'))",
+                "('a', (3, 'y'))",
+                "('c', (4, 'w'))"
+            ]
+        );
+        assert_eq!(
+            joined(
+                StreamOp::FullOuterJoin,
+                ValueType::pair(ValueType::option(i), ValueType::option(t))
+            ),
+            [
+                "('a', (1, 'x'))",
+                "('a', (1, 'y'))",
+                "('a', (3, 'x'))",
+                "('a', (3, 'y'))",
+                "('b', (2, None))",
+                "('c', (4, 'w'))",
+                "('d', (None, 'z'))"
+            ]
+        );
+        assert_eq!(
+            joined(
+                StreamOp::Cogroup,
+                ValueType::pair(ValueType::list(i), ValueType::list(t))
+            ),
+            [
+                "('a', ([1, 3], ['x', 'y']))",
+                "('b', ([2], []))",
+                "('c', ([4], ['w']))",
+                "('d', ([], ['z']))"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_join_past_its_output_limit_names_the_key() {
+        let left = keyed(&[("hot", 1); 100]);
+        let right = keyed(&[("hot", 2); 100]);
+        let output_type = RecordType {
+            key: Some(ValueType::Text),
+            value: ValueType::pair(ValueType::Int64, ValueType::Int64),
+        };
+        let err = join_partition(
+            StreamOp::Join,
+            (&left, &right),
+            (INTS, INTS),
+            output_type,
+            1000,
+        )
+        .expect_err("over the limit");
+        assert!(
+            err.contains("at key 'hot' (100 values on the left, 100 on the right)"),
+            "{err}"
+        );
+    }
+}
