@@ -1,5 +1,5 @@
 //! The operators the host runs itself, with no plugin: `count`,
-//! `count_by_value` (and its window) and `window`.
+//! `count_by_value` and `group_by_key` (and their windows) and `window`.
 //!
 //! They implement [`Operator`] like a plugin does, so the executor runs
 //! them in the same chains, exchanges and windows, under the same reports;
@@ -15,6 +15,11 @@
 //!   bytes.
 //! - `window`, `repartition`: the records as they are (the executor keeps
 //!   them for the window, or cuts them into the stream's partitions).
+//! - `group_by_key` (and its window): per partition, (key, [values]) for
+//!   each distinct key, the values in arrival order as one JSON list (see
+//!   [`crate::types`]); after the exchange (and over a window), the lists
+//!   of equal keys appended in partition (and batch) order, so a key's list
+//!   follows the batch's record order whatever the partitions.
 
 use std::sync::Arc;
 
@@ -36,6 +41,9 @@ pub fn host_operator(spec: &crate::plan::StreamSpec) -> Option<Arc<dyn Operator>
         StreamOp::Window | StreamOp::Repartition | StreamOp::StateSnapshots => {
             Some(Arc::new(PassThrough))
         }
+        StreamOp::GroupByKey | StreamOp::GroupByKeyAndWindow => Some(Arc::new(GroupValues {
+            value_type: spec.input_type.value,
+        })),
         _ => None,
     }
 }
@@ -80,6 +88,70 @@ impl Operator for CountByValue {
                 site.stream
             ))),
         }
+    }
+}
+
+/// `group_by_key`.
+struct GroupValues {
+    /// The type of the values grouped.
+    value_type: crate::batch::ValueType,
+}
+
+impl Operator for GroupValues {
+    fn apply(&self, input: &Batch, site: &CallSite) -> Result<Batch, Error> {
+        let Some(keys) = &input.keys else {
+            return Err(Error::Internal(format!(
+                "stream `{}`: group_by_key's input has no keys",
+                site.stream
+            )));
+        };
+        let grouped = crate::grouping::group_by_key(keys, &input.values);
+        let mut lists = crate::batch::Varlen::with_capacity(
+            grouped.keys.len(),
+            input.byte_size() + 2 * input.len() + 2 * grouped.keys.len(),
+        );
+        let mut text = String::new();
+        for g in 0..grouped.keys.len() {
+            let members = grouped.groups[g] as usize..grouped.groups[g + 1] as usize;
+            text.push('[');
+            for (n, i) in members.enumerate() {
+                if n > 0 {
+                    text.push(',');
+                }
+                match (site.phase, &grouped.values) {
+                    // The records' values.
+                    (Phase::BeforeExchange, values) => {
+                        crate::render::json_value(&mut text, values, i, self.value_type);
+                    }
+                    // Partial lists, `[…]` each: their items appended.
+                    (_, Column::Varlen(partials)) => {
+                        let list = partials.get(i);
+                        let items = list.get(1..list.len().saturating_sub(1)).unwrap_or(&[]);
+                        if items.is_empty() {
+                            // An empty partial adds nothing, nor its comma.
+                            if n > 0 {
+                                text.pop();
+                            }
+                            continue;
+                        }
+                        text.push_str(&String::from_utf8_lossy(items));
+                    }
+                    _ => {
+                        return Err(Error::Internal(format!(
+                            "stream `{}`: group_by_key's partial lists are not JSON",
+                            site.stream
+                        )));
+                    }
+                }
+            }
+            text.push(']');
+            lists.push(text.as_bytes());
+            text.clear();
+        }
+        Ok(Batch {
+            keys: Some(grouped.keys),
+            values: Column::Varlen(lists),
+        })
     }
 }
 
@@ -138,6 +210,27 @@ mod tests {
         };
         let total = Count.apply(&partials, &site(Phase::AfterExchange)).unwrap();
         assert_eq!(total.values, Column::Int64(vec![7]));
+    }
+
+    #[test]
+    fn group_by_key_lists_values_then_appends_the_lists_of_equal_keys() {
+        let group = GroupValues {
+            value_type: crate::batch::ValueType::Int64,
+        };
+        let pairs = Batch {
+            keys: Some(Batch::text(["a", "b", "a"]).values),
+            values: Column::Int64(vec![1, 2, 3]),
+        };
+        let lists = group.apply(&pairs, &site(Phase::BeforeExchange)).unwrap();
+        assert_eq!(lists.keys, Some(Batch::text(["a", "b"]).values));
+        assert_eq!(lists.values, Batch::text(["[1,3]", "[2]"]).values);
+        let partials = Batch {
+            keys: Some(Batch::text(["b", "a", "b", "a"]).values),
+            values: Batch::text(["[2]", "[1,3]", "[]", "[4]"]).values,
+        };
+        let appended = group.apply(&partials, &site(Phase::Window)).unwrap();
+        assert_eq!(appended.keys, Some(Batch::text(["b", "a"]).values));
+        assert_eq!(appended.values, Batch::text(["[2]", "[1,3,4]"]).values);
     }
 
     #[test]

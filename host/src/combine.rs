@@ -17,12 +17,12 @@
 //! key with many values on both sides multiplies them; a partition's
 //! output is bounded by the stream's `limits.output_mib`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
-use crate::batch::{Batch, Column, KeyBytes, RecordType, Varlen};
+use crate::batch::{Batch, Column, KeyBytes, RecordType, ValueType, Varlen};
 use crate::config::StreamOp;
 use crate::exchange::{gather, route};
 use crate::plan::StreamSpec;
@@ -134,7 +134,8 @@ fn join_partition<'a>(
         return Ok(Batch::empty(output_type));
     };
     // Each key's group, numbered as keys first appear: left, then right.
-    let mut group_of: HashMap<KeyBytes<'_>, u32> = HashMap::new();
+    let mut group_of: FxHashMap<KeyBytes<'a>, u32> =
+        FxHashMap::with_capacity_and_hasher(left.len() + right.len(), Default::default());
     let mut first_row: Vec<(bool, u32)> = Vec::new();
     let mut assign = |keys: &'a Column, rows: usize, is_left: bool| -> Vec<u32> {
         (0..rows)
@@ -150,92 +151,129 @@ fn join_partition<'a>(
     };
     let left_groups = assign(left_keys, left.len(), true);
     let right_groups = assign(right_keys, right.len(), false);
+    drop(group_of);
     let groups = first_row.len();
     let (lefts, rights) = (
         Grouped::new(&left_groups, groups),
         Grouped::new(&right_groups, groups),
     );
-    let key_type = output_type.key.unwrap_or(crate::batch::ValueType::Bytes);
-    let mut keys = Column::empty(key_type);
-    let mut values = Varlen::with_capacity(0, 0);
-    let mut text = String::new();
     let (keep_left_only, keep_right_only) = match op {
         StreamOp::LeftOuterJoin => (true, false),
         StreamOp::RightOuterJoin => (false, true),
         StreamOp::FullOuterJoin => (true, true),
         _ => (false, false),
     };
-    let left_value = |out: &mut String, row: Option<u32>| match row {
-        Some(row) => json_value(out, &left.values, row as usize, left_type.value),
-        None => out.push_str("null"),
+    let mut out = Output {
+        keys: Column::empty(output_type.key.unwrap_or(ValueType::Bytes)),
+        values: Varlen::with_capacity(left.len().max(right.len()), 0),
+        text: String::new(),
+        limit,
     };
-    let right_value = |out: &mut String, row: Option<u32>| match row {
-        Some(row) => json_value(out, &right.values, row as usize, right_type.value),
-        None => out.push_str("null"),
+    let left_value = |text: &mut String, row: u32| {
+        json_value(text, &left.values, row as usize, left_type.value);
+    };
+    let right_value = |text: &mut String, row: u32| {
+        json_value(text, &right.values, row as usize, right_type.value);
     };
     for (group, &(is_left, row)) in first_row.iter().enumerate() {
         let (vs, ws) = (lefts.of(group), rights.of(group));
-        let mut emit = |text: &mut String, keys: &mut Column| -> Result<(), String> {
-            values.push(text.as_bytes());
-            text.clear();
-            let from = if is_left { left_keys } else { right_keys };
-            keys.push_from(from, row as usize);
-            if values.data.len() > limit {
-                return Err(format!(
-                    "its output passed {} MiB (limit `output_mib`) at key {} ({} values on the left, {} on the right); raise limits.output_mib for this stream or filter the key out before the join",
-                    limit >> 20,
-                    show_key(from, row as usize, key_type),
-                    vs.len(),
-                    ws.len()
-                ));
-            }
-            Ok(())
+        let key = (if is_left { left_keys } else { right_keys }, row as usize);
+        let too_large = |message: String| {
+            format!(
+                "{message} at key {} ({} values on the left, {} on the right); raise limits.output_mib for this stream or filter the key out before the join",
+                show_key(key.0, key.1, output_type.key.unwrap_or(ValueType::Bytes)),
+                vs.len(),
+                ws.len()
+            )
         };
         if op == StreamOp::Cogroup {
-            text.push_str("[[");
+            out.text.push_str("[[");
             for (i, &v) in vs.iter().enumerate() {
                 if i > 0 {
-                    text.push(',');
+                    out.text.push(',');
                 }
-                left_value(&mut text, Some(v));
+                left_value(&mut out.text, v);
             }
-            text.push_str("],[");
+            out.text.push_str("],[");
             for (i, &w) in ws.iter().enumerate() {
                 if i > 0 {
-                    text.push(',');
+                    out.text.push(',');
                 }
-                right_value(&mut text, Some(w));
+                right_value(&mut out.text, w);
             }
-            text.push_str("]]");
-            emit(&mut text, &mut keys)?;
+            out.text.push_str("]]");
+            out.emit(key).map_err(too_large)?;
             continue;
         }
-        let pairs: Vec<(Option<u32>, Option<u32>)> = match (vs.is_empty(), ws.is_empty()) {
-            (false, false) => vs
-                .iter()
-                .flat_map(|&v| ws.iter().map(move |&w| (Some(v), Some(w))))
-                .collect(),
-            (false, true) if keep_left_only => vs.iter().map(|&v| (Some(v), None)).collect(),
-            (true, false) if keep_right_only => ws.iter().map(|&w| (None, Some(w))).collect(),
-            _ => Vec::new(),
+        let mut pair = |v: Option<u32>, w: Option<u32>| {
+            out.text.push('[');
+            match v {
+                Some(v) => left_value(&mut out.text, v),
+                None => out.text.push_str("null"),
+            }
+            out.text.push(',');
+            match w {
+                Some(w) => right_value(&mut out.text, w),
+                None => out.text.push_str("null"),
+            }
+            out.text.push(']');
+            out.emit(key).map_err(too_large)
         };
-        for (v, w) in pairs {
-            text.push('[');
-            left_value(&mut text, v);
-            text.push(',');
-            right_value(&mut text, w);
-            text.push(']');
-            emit(&mut text, &mut keys)?;
+        match (vs.is_empty(), ws.is_empty()) {
+            (false, false) => {
+                for &v in vs {
+                    for &w in ws {
+                        pair(Some(v), Some(w))?;
+                    }
+                }
+            }
+            (false, true) if keep_left_only => {
+                for &v in vs {
+                    pair(Some(v), None)?;
+                }
+            }
+            (true, false) if keep_right_only => {
+                for &w in ws {
+                    pair(None, Some(w))?;
+                }
+            }
+            _ => {}
         }
     }
     Ok(Batch {
-        keys: Some(keys),
-        values: Column::Varlen(values),
+        keys: Some(out.keys),
+        values: Column::Varlen(out.values),
     })
 }
 
+/// A join partition's output, built record by record.
+struct Output {
+    keys: Column,
+    values: Varlen,
+    /// The next value's JSON, written before [`Output::emit`].
+    text: String,
+    /// The most bytes of values.
+    limit: usize,
+}
+
+impl Output {
+    /// Appends a record: the key in row `row` of `keys`, and `text`.
+    fn emit(&mut self, (keys, row): (&Column, usize)) -> Result<(), String> {
+        self.values.push(self.text.as_bytes());
+        self.text.clear();
+        self.keys.push_from(keys, row);
+        if self.values.data.len() > self.limit {
+            return Err(format!(
+                "its output passed {} MiB (limit `output_mib`)",
+                self.limit >> 20
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A key for a message, as PySpark shows it.
-fn show_key(column: &Column, row: usize, key_type: crate::batch::ValueType) -> String {
+fn show_key(column: &Column, row: usize, key_type: ValueType) -> String {
     let mut out = String::new();
     let one = Batch {
         keys: None,
@@ -248,7 +286,6 @@ fn show_key(column: &Column, row: usize, key_type: crate::batch::ValueType) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::ValueType;
 
     fn keyed(pairs: &[(&str, i64)]) -> Batch {
         let mut keys = Varlen::with_capacity(0, 0);

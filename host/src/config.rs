@@ -48,6 +48,7 @@
 //!                              # host, no plugin: count | count_by_window | count_by_value |
 //!                              # state_snapshots (from a map_with_state stream) |
 //!                              # count_by_value_and_window | window |
+//!                              # group_by_key | group_by_key_and_window |
 //!                              # repartition (with partitions = N)
 //! plugin = "split_words.wasm"
 //! params = { min_length = 3 }  # handed to the plugin's init
@@ -588,6 +589,12 @@ pub enum StreamOp {
     /// `DStream.cogroup`: (k, ([v…], [w…])) for every key of either
     /// stream.
     Cogroup,
+    /// `DStream.groupByKey`: (k, [v…]) for every key of the batch, its
+    /// values in arrival order; run by the host.
+    GroupByKey,
+    /// `DStream.groupByKeyAndWindow`: `group_by_key` over the batches of a
+    /// window; run by the host.
+    GroupByKeyAndWindow,
 }
 
 impl StreamOp {
@@ -622,7 +629,9 @@ impl StreamOp {
             | StreamOp::LeftOuterJoin
             | StreamOp::RightOuterJoin
             | StreamOp::FullOuterJoin
-            | StreamOp::Cogroup => None,
+            | StreamOp::Cogroup
+            | StreamOp::GroupByKey
+            | StreamOp::GroupByKeyAndWindow => None,
         }
     }
 
@@ -635,6 +644,7 @@ impl StreamOp {
                 | StreamOp::CountByWindow
                 | StreamOp::CountByValueAndWindow
                 | StreamOp::Window
+                | StreamOp::GroupByKeyAndWindow
         )
     }
 
@@ -647,7 +657,9 @@ impl StreamOp {
             StreamOp::ReduceByKey
             | StreamOp::ReduceByKeyAndWindow
             | StreamOp::CountByValue
-            | StreamOp::CountByValueAndWindow => Shape::ByKey,
+            | StreamOp::CountByValueAndWindow
+            | StreamOp::GroupByKey
+            | StreamOp::GroupByKeyAndWindow => Shape::ByKey,
             StreamOp::Count
             | StreamOp::CountByWindow
             | StreamOp::Reduce
@@ -703,6 +715,8 @@ impl StreamOp {
             StreamOp::RightOuterJoin => "right_outer_join",
             StreamOp::FullOuterJoin => "full_outer_join",
             StreamOp::Cogroup => "cogroup",
+            StreamOp::GroupByKey => "group_by_key",
+            StreamOp::GroupByKeyAndWindow => "group_by_key_and_window",
         }
     }
 }

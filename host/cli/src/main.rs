@@ -171,14 +171,33 @@ fn execute(command: Command) -> anyhow::Result<()> {
                             .map_or_else(String::new, |i| format!(", {} initial keys", i.len()))
                     ));
                 }
+                let input = if stream.inputs.len() > 1 {
+                    stream
+                        .inputs
+                        .iter()
+                        .map(|&node| format!("{} {}", plan.node_name(node), plan.node_type(node)))
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                } else {
+                    stream.input_type.to_string()
+                };
                 println!(
-                    "  stream {}: {} {} ({}) {} -> {}{window}",
+                    "  stream {}: {} {} ({}) {input} -> {}{window}",
                     stream.name,
                     stream.op.name(),
                     stream.implementation_name(),
                     &stream.implementation_hash()[..stream.implementation_hash().len().min(12)],
-                    stream.input_type,
                     stream.output_type
+                );
+            }
+            for table in &plan.tables {
+                let spec = table.spec();
+                println!(
+                    "  table {}: {} records {} from {}",
+                    spec.name,
+                    table.records().iter().map(|b| b.len()).sum::<usize>(),
+                    spec.record_type,
+                    spec.path.display()
                 );
             }
         }

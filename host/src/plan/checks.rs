@@ -678,6 +678,15 @@ fn adapter_for(op: StreamOp, upstream: RecordType) -> Result<(KeyAdapter, Record
 /// them.
 fn host_output_type(op: StreamOp, upstream: RecordType) -> Result<RecordType, String> {
     match op {
+        StreamOp::GroupByKey | StreamOp::GroupByKeyAndWindow => match upstream.key {
+            Some(key) => Ok(RecordType {
+                key: Some(key),
+                value: ValueType::list(upstream.value),
+            }),
+            None => Err(format!(
+                "`{op}` groups keyed records, but its input gives unkeyed {upstream} records; add a `map` stream that gives (key, value) pairs"
+            )),
+        },
         StreamOp::Count | StreamOp::CountByWindow => Ok(RecordType {
             key: None,
             value: ValueType::Int64,

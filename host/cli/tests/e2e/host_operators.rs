@@ -328,3 +328,83 @@ fn per_batch_transforms_check_their_settings() {
         assert!(stderr.contains(message), "{op} {keys}: {stderr}");
     }
 }
+
+fn group_by_key_by_hand(partitions: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), THREE_FILES);
+    let pipeline = one_file_per_batch("100ms")
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream("counts", "pairs", "reduce_by_key", fixtures::SUM, "")
+        .host_stream("grouped", "pairs", "group_by_key", "")
+        .host_stream(
+            "recent",
+            "counts",
+            "group_by_key_and_window",
+            "window_duration = \"300ms\"",
+        )
+        .text_files("grouped", "grouped", "out/grouped", "")
+        .text_files("recent", "recent", "out/recent", "")
+        .write(dir.path().join("pipeline.toml"));
+    let checked = stdout_of(&run(&["check", pipeline.to_str().unwrap()]));
+    assert!(
+        checked.contains(
+            "  stream recent: group_by_key_and_window group_by_key_and_window (builtin) (text, int64) -> (text, list(int64)), window 300ms sliding every 100ms\n"
+        ),
+        "{checked}"
+    );
+    run_until_idle(&pipeline, partitions);
+    let batches = |lists: &[&[&str]]| -> Vec<Vec<String>> {
+        lists
+            .iter()
+            .map(|b| b.iter().map(|r| (*r).to_owned()).collect())
+            .collect()
+    };
+    assert_eq!(
+        sorted_batches(dir.path(), "grouped"),
+        batches(&[
+            &["('a', [1, 1])", "('b', [1])"],
+            &["('b', [1])"],
+            &["('a', [1])", "('c', [1])"],
+            &[],
+            &[],
+            &[],
+        ])
+    );
+    // Each key's counts, batch by batch, over the last three batches.
+    assert_eq!(
+        sorted_batches(dir.path(), "recent"),
+        batches(&[
+            &["('a', [2])", "('b', [1])"],
+            &["('a', [2])", "('b', [1, 1])"],
+            &["('a', [2, 1])", "('b', [1, 1])", "('c', [1])"],
+            &["('a', [1])", "('b', [1])", "('c', [1])"],
+            &["('a', [1])", "('c', [1])"],
+            &[],
+        ])
+    );
+}
+
+#[test]
+fn group_by_key_and_its_window_list_values_in_arrival_order_with_one_partition() {
+    group_by_key_by_hand("1");
+}
+
+#[test]
+fn group_by_key_and_its_window_list_values_in_arrival_order_with_four_partitions() {
+    group_by_key_by_hand("4");
+}
+
+#[test]
+fn group_by_key_needs_keyed_records() {
+    let stderr = check_fails(
+        PipelineFile::new("1s")
+            .files_source("lines", "in", "")
+            .host_stream("g", "lines", "group_by_key", "")
+            .pprint("out", "g"),
+    );
+    assert!(
+        stderr.contains("stream `g`: `group_by_key` groups keyed records, but its input gives unkeyed text records; add a `map` stream that gives (key, value) pairs"),
+        "{stderr}"
+    );
+}

@@ -77,7 +77,7 @@ fn a_union_of_three_sources_gives_every_record_of_each() {
         .write(dir.path().join("p.toml"));
     let checked = stdout_of(&run(&["check", pipeline.to_str().unwrap()]));
     assert!(
-        checked.contains("  stream all: union union (builtin) text -> text\n"),
+        checked.contains("  stream all: union union (builtin) a text + b text + c text -> text\n"),
         "{checked}"
     );
     run_until_idle(&pipeline, "2");
@@ -153,9 +153,9 @@ fn joins_by_hand(partitions: &str) {
         .write(dir.path().join("p.toml"));
     let checked = stdout_of(&run(&["check", pipeline.to_str().unwrap()]));
     for line in [
-        "  stream join: join join (builtin) (text, int64) -> (text, pair(int64, int64))\n",
-        "  stream cogroup: cogroup cogroup (builtin) (text, int64) -> (text, pair(list(int64), list(int64)))\n",
-        "  stream full_outer_join: full_outer_join full_outer_join (builtin) (text, int64) -> (text, pair(option(int64), option(int64)))\n",
+        "  stream join: join join (builtin) left_counts (text, int64) + right_pairs (text, int64) -> (text, pair(int64, int64))\n",
+        "  stream cogroup: cogroup cogroup (builtin) left_counts (text, int64) + right_pairs (text, int64) -> (text, pair(list(int64), list(int64)))\n",
+        "  stream full_outer_join: full_outer_join full_outer_join (builtin) left_counts (text, int64) + right_pairs (text, int64) -> (text, pair(option(int64), option(int64)))\n",
     ] {
         assert!(checked.contains(line), "{line}\n{checked}");
     }
@@ -462,6 +462,14 @@ fn a_static_table_joins_every_batch_and_is_swapped_between_two_batches() {
         .combined("scored", &["counts", "sentiments"], "join", "")
         .text_files("scored", "scored", "out/scored", "")
         .write(dir.path().join("p.toml"));
+    let checked = stdout_of(&run(&["check", pipeline.to_str().unwrap()]));
+    assert!(
+        checked.contains(&format!(
+            "  table sentiments: 2 records (text, float64) from {}\n",
+            table.display()
+        )),
+        "{checked}"
+    );
     let mut running = start_logged(dir.path(), &pipeline, 1);
     wait_until_running(dir.path());
     drop_file(&input, "f1.txt", b"a b a c\n");
