@@ -11,8 +11,9 @@
 //!
 //! Ordering follows Python's: numbers by value (floats in IEEE total order,
 //! so NaN sorts last), text by code point (its UTF-8 bytes), bytes and JSON
-//! text byte by byte; a keyed record orders by key, then value, as a tuple
-//! does. Sorts are stable.
+//! text byte by byte, composite values (a join's pairs, a group's lists) as
+//! Python orders tuples and lists; a keyed record orders by key, then
+//! value, as a tuple does. Sorts are stable.
 
 use std::cmp::Ordering;
 
@@ -43,6 +44,9 @@ pub enum Transform {
         by: OrderBy,
         /// Smallest first.
         ascending: bool,
+        /// Whether the values are composite (ordered as Python orders
+        /// tuples and lists).
+        composite: bool,
     },
     /// The `num` first records in order: `top` (largest first) or
     /// `take_ordered` (smallest first).
@@ -53,6 +57,8 @@ pub enum Transform {
         by: OrderBy,
         /// Smallest first (`take_ordered`).
         ascending: bool,
+        /// Whether the values are composite.
+        composite: bool,
     },
     /// Each record once, in order of first appearance.
     Distinct,
@@ -71,14 +77,19 @@ impl Operator for Transform {
     fn apply(&self, input: &Batch, site: &CallSite) -> Result<Batch, Error> {
         let whole = site.phase != Phase::BeforeExchange;
         Ok(match *self {
-            Transform::Sort { by, ascending } if whole => {
-                input.gather(&ordered(input, by, ascending, input.len()))
-            }
+            Transform::Sort {
+                by,
+                ascending,
+                composite,
+            } if whole => input.gather(&ordered(input, (by, composite), ascending, input.len())),
             // The sort is done once, on the whole batch.
             Transform::Sort { .. } => input.clone(),
-            Transform::First { num, by, ascending } => {
-                input.gather(&ordered(input, by, ascending, num))
-            }
+            Transform::First {
+                num,
+                by,
+                ascending,
+                composite,
+            } => input.gather(&ordered(input, (by, composite), ascending, num)),
             Transform::Distinct => {
                 let distinct = rows_by_key(&Column::empty(ValueType::Bytes), &record_bytes(input));
                 input.gather(&distinct.new_keys)
@@ -100,17 +111,36 @@ impl Operator for Transform {
     }
 }
 
-/// The indices of the first `num` records of `batch` in order.
-fn ordered(batch: &Batch, by: OrderBy, ascending: bool, num: usize) -> Vec<u32> {
+/// The indices of the first `num` records of `batch` in order, by `by`;
+/// `composite`: the values are composite JSON (see [`crate::types`]).
+fn ordered(
+    batch: &Batch,
+    (by, composite): (OrderBy, bool),
+    ascending: bool,
+    num: usize,
+) -> Vec<u32> {
     let mut indices: Vec<u32> = (0..batch.len() as u32).collect();
+    // Composite values are read once, not at every comparison.
+    let parsed: Option<Vec<serde_json::Value>> = match (&batch.values, composite) {
+        (Column::Varlen(values), true) if by != OrderBy::Key => Some(
+            (0..values.len())
+                .map(|i| serde_json::from_slice(values.get(i)).unwrap_or_default())
+                .collect(),
+        ),
+        _ => None,
+    };
+    let compare_value = |a: usize, b: usize| match &parsed {
+        Some(values) => python_order(&values[a], &values[b]),
+        None => compare_values(&batch.values, a, b),
+    };
     let compare = |a: &u32, b: &u32| {
         let (a, b) = (*a as usize, *b as usize);
         let order = match (by, &batch.keys) {
             (OrderBy::Key, Some(keys)) => compare_values(keys, a, b),
             (OrderBy::Record, Some(keys)) => {
-                compare_values(keys, a, b).then_with(|| compare_values(&batch.values, a, b))
+                compare_values(keys, a, b).then_with(|| compare_value(a, b))
             }
-            _ => compare_values(&batch.values, a, b),
+            _ => compare_value(a, b),
         };
         if ascending { order } else { order.reverse() }
     };
@@ -131,6 +161,44 @@ fn compare_values(column: &Column, a: usize, b: usize) -> Ordering {
         Column::Int64(v) => v[a].cmp(&v[b]),
         Column::Float64(v) => v[a].total_cmp(&v[b]),
         Column::Varlen(v) => v.get(a).cmp(v.get(b)),
+    }
+}
+
+/// Python's order of two composite values' parts: numbers by value, text
+/// by code point, tuples and lists item by item, then by length. Where
+/// Python refuses to compare (`None` with a number), `None` comes first,
+/// then numbers, text, lists, and JSON objects by their text.
+fn python_order(a: &serde_json::Value, b: &serde_json::Value) -> Ordering {
+    use serde_json::Value;
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Bool(_) | Value::Number(_) => 1,
+            Value::String(_) => 2,
+            Value::Array(_) => 3,
+            Value::Object(_) => 4,
+        }
+    }
+    let number = |v: &Value| match v {
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+        _ => 0.0,
+    };
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => number(a).total_cmp(&number(b)),
+        },
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Array(x), Value::Array(y)) => x
+            .iter()
+            .zip(y)
+            .map(|(x, y)| python_order(x, y))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len())),
+        _ if rank(a) == 1 && rank(b) == 1 => number(a).total_cmp(&number(b)),
+        _ if rank(a) != rank(b) => rank(a).cmp(&rank(b)),
+        _ => a.to_string().cmp(&b.to_string()),
     }
 }
 
@@ -208,6 +276,7 @@ mod tests {
             Transform::Sort {
                 by: OrderBy::Key,
                 ascending: true,
+                composite: false,
             },
             &parts,
         );
@@ -221,6 +290,7 @@ mod tests {
                 num: 2,
                 by: OrderBy::Value,
                 ascending: false,
+                composite: false,
             },
             &parts,
         );
@@ -230,6 +300,7 @@ mod tests {
                 num: 3,
                 by: OrderBy::Record,
                 ascending: true,
+                composite: false,
             },
             &parts,
         );
@@ -238,6 +309,35 @@ mod tests {
         assert_eq!(
             distinct,
             counts(&[("b", 2), ("a", 5), ("c", 2), ("d", 9), ("b", 1)])
+        );
+    }
+
+    #[test]
+    fn composite_values_sort_as_python_sorts_tuples() {
+        let pairs = Batch::text([
+            "[10,\"a\"]",
+            "[9,\"b\"]",
+            "[null,\"c\"]",
+            "[9,\"a\"]",
+            "[9.5,\"z\"]",
+        ]);
+        let sorted = run(
+            Transform::Sort {
+                by: OrderBy::Record,
+                ascending: true,
+                composite: true,
+            },
+            std::slice::from_ref(&pairs),
+        );
+        assert_eq!(
+            sorted,
+            Batch::text([
+                "[null,\"c\"]",
+                "[9,\"a\"]",
+                "[9,\"b\"]",
+                "[9.5,\"z\"]",
+                "[10,\"a\"]"
+            ])
         );
     }
 

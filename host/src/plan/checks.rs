@@ -284,11 +284,7 @@ pub(super) fn stream_spec(
                 )
                 .into());
         }
-        Some(p) => Partitioning::Fixed(
-            crate::bounds::partitions::check(*p.get_ref() as i64).map_err(|message| {
-                file.error_at(p.span(), format!("stream `{name}`: {message}"))
-            })?,
-        ),
+        Some(p) => fixed_partitions(file, name, p)?,
         None => partitioning,
     };
     let on_error = error_policy(file, name, cfg)?;
@@ -412,6 +408,17 @@ pub(super) fn stream_spec(
     })
 }
 
+/// A stream's `partitions = N`, checked.
+pub(super) fn fixed_partitions(
+    file: &LoadedFile,
+    name: &str,
+    partitions: &toml::Spanned<usize>,
+) -> Result<Partitioning, ConfigError> {
+    crate::bounds::partitions::check(*partitions.get_ref() as i64)
+        .map(Partitioning::Fixed)
+        .map_err(|message| file.error_at(partitions.span(), format!("stream `{name}`: {message}")))
+}
+
 /// The settings of a per-batch transform (`sort_by_key`, `top`, …), checked
 /// against the stream's input; each key is refused on other operators.
 fn transform_spec(
@@ -448,6 +455,7 @@ fn transform_spec(
     }
     let ascending = cfg.ascending.as_ref().is_none_or(|a| *a.get_ref());
     let by = cfg.by.as_ref().map_or(OrderBy::Record, |b| *b.get_ref());
+    let composite = upstream.value.composite().is_some();
     if by != OrderBy::Record && upstream.key.is_none() {
         let span = cfg.by.as_ref().map_or(0..0, |b| b.span());
         return refuse(
@@ -480,18 +488,25 @@ fn transform_spec(
             Transform::Sort {
                 by: OrderBy::Key,
                 ascending,
+                composite,
             }
         }
-        StreamOp::SortBy => Transform::Sort { by, ascending },
+        StreamOp::SortBy => Transform::Sort {
+            by,
+            ascending,
+            composite,
+        },
         StreamOp::Top => Transform::First {
             num: num()?,
             by,
             ascending: false,
+            composite,
         },
         StreamOp::TakeOrdered => Transform::First {
             num: num()?,
             by,
             ascending: true,
+            composite,
         },
         StreamOp::Distinct => Transform::Distinct,
         StreamOp::Sample => {

@@ -91,11 +91,7 @@ pub(super) fn combine_spec(
                 )
                 .into());
         }
-        Some(p) => Partitioning::Fixed(
-            crate::bounds::partitions::check(*p.get_ref() as i64).map_err(|message| {
-                file.error_at(p.span(), format!("stream `{name}`: {message}"))
-            })?,
-        ),
+        Some(p) => super::checks::fixed_partitions(file, name, p)?,
         None => partitioning,
     };
     Ok(StreamSpec {
