@@ -30,6 +30,11 @@
 //! the stream's `partitions`. Host operators ([`crate::builtin`])
 //! run through the same calls as plugins.
 //!
+//! A stream that reads several (`union`, a join, `cogroup`) runs after its
+//! inputs, on its own (see [`crate::combine`]); static tables are read
+//! again at the start of a batch when their files changed (see
+//! [`crate::table`]), so a batch sees one version of each.
+//!
 //! A windowed stream (`reduce_by_key_and_window`, …) keeps each batch's
 //! result in its [`WindowState`]; at a slide (see `window`) the window's
 //! partials are exchanged and combined again into its output (`window`
@@ -308,6 +313,12 @@ impl Executor {
         for chain in &self.chains {
             let last = &self.plan.streams[chain.last()];
             if last.shape() == Shape::Combine {
+                if !batch_time.is_multiple_of(last.slide) {
+                    // Its streams emit nothing now (windows between two
+                    // slides); a table alone must not make an output.
+                    outputs[chain.last()] = Some(Arc::new(Vec::new()));
+                    continue;
+                }
                 let inputs = last
                     .inputs
                     .iter()

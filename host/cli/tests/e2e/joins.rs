@@ -658,3 +658,43 @@ fn the_join_sentiments_example_prints_the_happiest_words_of_each_window() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_table_joined_with_a_window_gives_records_only_at_the_window_s_slides() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), &[("f0.txt", "a\n"), ("f1.txt", "b a\n")]);
+    std::fs::write(dir.path().join("t.csv"), "word,score\na,1\nz,2\n").unwrap();
+    let pipeline = one_file_per_batch("100ms")
+        .table(
+            "tables.t",
+            "path = \"t.csv\"\nformat = \"csv\"\nkey = \"word\"\nvalue = \"score\"\nvalue_type = \"int64\"",
+        )
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+        .stream(
+            "counts",
+            "pairs",
+            "reduce_by_key_and_window",
+            fixtures::SUM,
+            "window_duration = \"200ms\"\nslide_duration = \"200ms\"",
+        )
+        .combined("joined", &["t", "counts"], "left_outer_join", "")
+        .host_stream(
+            "recent",
+            "joined",
+            "window",
+            "window_duration = \"400ms\"\nslide_duration = \"200ms\"",
+        )
+        .text_files("recent", "recent", "out/recent", "")
+        .write(dir.path().join("p.toml"));
+    run_until_idle(&pipeline, "2");
+    let windows = sorted_batches(dir.path(), "recent");
+    assert!(windows.len() >= 3, "{windows:?}");
+    // The table's `z` joins at each slide of the counts (every 200 ms),
+    // never between: twice per 400 ms window once it is full.
+    let most = windows
+        .iter()
+        .map(|w| w.iter().filter(|r| *r == "('z', (2, None))").count())
+        .max();
+    assert_eq!(most, Some(2), "{windows:?}");
+}
