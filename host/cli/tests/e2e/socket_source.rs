@@ -114,7 +114,10 @@ fn an_overloaded_socket_pipeline_stays_bounded_adapts_its_rate_and_loses_nothing
             "lines",
             "flat_map",
             sluice_test_fixtures::HOSTILE,
-            "params = { work = \"20000\" }",
+            // The first batch takes the whole 4 MiB buffer before the
+            // rate adapts; on a machine busy with other tests its calls
+            // may take longer than the default 30 s.
+            "params = { work = \"20000\" }\nlimits = { call_time = \"10m\" }",
         )
         .host_stream("n", "slow", "count", "")
         .text_files("counts", "n", "out/counts", "")
@@ -138,7 +141,15 @@ fn an_overloaded_socket_pipeline_stays_bounded_adapts_its_rate_and_loses_nothing
     let mut sent = 0u64;
     let mut status = None;
     while started.elapsed() < flood {
-        stream.write_all(chunk.as_bytes()).unwrap();
+        if let Err(e) = stream.write_all(chunk.as_bytes()) {
+            // The pipeline closed the connection: say why it stopped.
+            let output = wait(child, Duration::from_secs(60));
+            panic!(
+                "the pipeline closed the connection mid-flood ({e}); it exited with {}:\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         sent += 1000;
         if status.is_none() && started.elapsed() > Duration::from_secs(30) {
             let json = stdout_of(&run(&[
