@@ -114,27 +114,28 @@ impl Operator for GroupValues {
         for g in 0..grouped.keys.len() {
             let members = grouped.groups[g] as usize..grouped.groups[g + 1] as usize;
             text.push('[');
-            for (n, i) in members.enumerate() {
-                if n > 0 {
-                    text.push(',');
-                }
+            for i in members {
+                // A comma before every item but the first.
+                let comma = |text: &mut String| {
+                    if text.len() > 1 {
+                        text.push(',');
+                    }
+                };
                 match (site.phase, &grouped.values) {
                     // The records' values.
                     (Phase::BeforeExchange, values) => {
+                        comma(&mut text);
                         crate::render::json_value(&mut text, values, i, self.value_type);
                     }
-                    // Partial lists, `[…]` each: their items appended.
+                    // Partial lists, `[…]` each: their items appended (an
+                    // empty one adds nothing).
                     (_, Column::Varlen(partials)) => {
                         let list = partials.get(i);
                         let items = list.get(1..list.len().saturating_sub(1)).unwrap_or(&[]);
-                        if items.is_empty() {
-                            // An empty partial adds nothing, nor its comma.
-                            if n > 0 {
-                                text.pop();
-                            }
-                            continue;
+                        if !items.is_empty() {
+                            comma(&mut text);
+                            text.push_str(&String::from_utf8_lossy(items));
                         }
-                        text.push_str(&String::from_utf8_lossy(items));
                     }
                     _ => {
                         return Err(Error::Internal(format!(
@@ -225,12 +226,15 @@ mod tests {
         assert_eq!(lists.keys, Some(Batch::text(["a", "b"]).values));
         assert_eq!(lists.values, Batch::text(["[1,3]", "[2]"]).values);
         let partials = Batch {
-            keys: Some(Batch::text(["b", "a", "b", "a"]).values),
-            values: Batch::text(["[2]", "[1,3]", "[]", "[4]"]).values,
+            keys: Some(Batch::text(["b", "a", "b", "a", "c", "c"]).values),
+            values: Batch::text(["[2]", "[1,3]", "[]", "[4]", "[]", "[5]"]).values,
         };
         let appended = group.apply(&partials, &site(Phase::Window)).unwrap();
-        assert_eq!(appended.keys, Some(Batch::text(["b", "a"]).values));
-        assert_eq!(appended.values, Batch::text(["[2]", "[1,3,4]"]).values);
+        assert_eq!(appended.keys, Some(Batch::text(["b", "a", "c"]).values));
+        assert_eq!(
+            appended.values,
+            Batch::text(["[2]", "[1,3,4]", "[5]"]).values
+        );
     }
 
     #[test]

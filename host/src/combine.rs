@@ -2,7 +2,8 @@
 //! `cogroup`, with PySpark's semantics.
 //!
 //! - `union` appends its inputs' partitions, in `from`'s order (Spark's
-//!   `UnionRDD`), with no copy of a record and no exchange.
+//!   `UnionRDD`), with no exchange (each partition is copied once: the
+//!   inputs' outputs are shared whole, not partition by partition).
 //! - A join or `cogroup` routes both inputs by the same key hash into the
 //!   stream's buckets and gathers both into the same partitions (see
 //!   [`crate::exchange`]), so each partition holds every record of its
@@ -20,11 +21,11 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
-use crate::batch::{Batch, Column, KeyBytes, RecordType, ValueType, Varlen};
+use crate::batch::{Batch, Column, RecordType, ValueType, Varlen};
 use crate::config::StreamOp;
 use crate::exchange::{gather, route};
+use crate::grouping::{group_starts, records_in_groups, rows_by_key};
 use crate::plan::StreamSpec;
 use crate::render::json_value;
 
@@ -100,19 +101,8 @@ struct Grouped {
 
 impl Grouped {
     fn new(group_of_row: &[u32], groups: usize) -> Self {
-        let mut starts = vec![0u32; groups + 1];
-        for &g in group_of_row {
-            starts[g as usize + 1] += 1;
-        }
-        for g in 0..groups {
-            starts[g + 1] += starts[g];
-        }
-        let mut next = starts.clone();
-        let mut rows = vec![0u32; group_of_row.len()];
-        for (row, &g) in group_of_row.iter().enumerate() {
-            rows[next[g as usize] as usize] = row as u32;
-            next[g as usize] += 1;
-        }
+        let starts = group_starts(group_of_row, groups);
+        let rows = records_in_groups(group_of_row, &starts);
         Grouped { starts, rows }
     }
 
@@ -123,9 +113,9 @@ impl Grouped {
 
 /// One partition of a join: `left` and `right` hold every record of their
 /// keys. Fails when the output would pass `limit` bytes.
-fn join_partition<'a>(
+fn join_partition(
     op: StreamOp,
-    (left, right): (&'a Batch, &'a Batch),
+    (left, right): (&Batch, &Batch),
     (left_type, right_type): (RecordType, RecordType),
     output_type: RecordType,
     limit: usize,
@@ -133,25 +123,14 @@ fn join_partition<'a>(
     let (Some(left_keys), Some(right_keys)) = (&left.keys, &right.keys) else {
         return Ok(Batch::empty(output_type));
     };
-    // Each key's group, numbered as keys first appear: left, then right.
-    let mut group_of: FxHashMap<KeyBytes<'a>, u32> =
-        FxHashMap::with_capacity_and_hasher(left.len() + right.len(), Default::default());
-    let mut first_row: Vec<(bool, u32)> = Vec::new();
-    let mut assign = |keys: &'a Column, rows: usize, is_left: bool| -> Vec<u32> {
-        (0..rows)
-            .map(|row| {
-                let next = first_row.len() as u32;
-                let group = *group_of.entry(keys.key_bytes(row)).or_insert(next);
-                if group == next {
-                    first_row.push((is_left, row as u32));
-                }
-                group
-            })
-            .collect()
-    };
-    let left_groups = assign(left_keys, left.len(), true);
-    let right_groups = assign(right_keys, right.len(), false);
-    drop(group_of);
+    // Each key's group, numbered as keys first appear: the left side's,
+    // then the right side's keys the left side does not have.
+    let left_rows = rows_by_key(&Column::empty(left_keys.layout_type()), left_keys);
+    let right_rows = rows_by_key(&left_keys.gather(&left_rows.new_keys), right_keys);
+    let first_row: Vec<(bool, u32)> = (left_rows.new_keys.iter().map(|&row| (true, row)))
+        .chain(right_rows.new_keys.iter().map(|&row| (false, row)))
+        .collect();
+    let (left_groups, right_groups) = (left_rows.row_of, right_rows.row_of);
     let groups = first_row.len();
     let (lefts, rights) = (
         Grouped::new(&left_groups, groups),

@@ -107,13 +107,7 @@ pub fn group_by_key(keys: &Column, values: &Column) -> Grouped {
         };
     }
     // A counting sort of the records by group, stable within each.
-    let mut groups = vec![0u32; firsts.len() + 1];
-    for &group in &group_of {
-        groups[group as usize + 1] += 1;
-    }
-    for g in 1..groups.len() {
-        groups[g] += groups[g - 1];
-    }
+    let groups = group_starts(&group_of, firsts.len());
     Grouped {
         keys: keys.gather(&firsts),
         values: sort_into_groups(values, &group_of, &groups),
@@ -122,6 +116,29 @@ pub fn group_by_key(keys: &Column, values: &Column) -> Grouped {
             group_of: Some(group_of),
         },
     }
+}
+
+/// Where each of `groups` groups starts once the records are sorted by
+/// group (`group_of[i]` is record `i`'s): one more entry than there are
+/// groups, from 0 to the number of records (the counting pass of a stable
+/// counting sort).
+pub fn group_starts(group_of: &[u32], groups: usize) -> Vec<u32> {
+    let mut starts = vec![0u32; groups + 1];
+    for &group in group_of {
+        starts[group as usize + 1] += 1;
+    }
+    for g in 1..starts.len() {
+        starts[g] += starts[g - 1];
+    }
+    starts
+}
+
+/// The records' indices placed in their groups, in arrival order within
+/// each, given the groups' `starts` ([`group_starts`]): the placing pass.
+pub fn records_in_groups(group_of: &[u32], starts: &[u32]) -> Vec<u32> {
+    let mut next = starts[..starts.len().saturating_sub(1)].to_vec();
+    let records: Vec<u32> = (0..group_of.len() as u32).collect();
+    scatter(&records, group_of, &mut next)
 }
 
 /// `values` placed in their groups, in arrival order within each: value
@@ -134,10 +151,7 @@ pub fn sort_into_groups(values: &Column, group_of: &[u32], groups: &[u32]) -> Co
         // Fixed-width values go straight to their place.
         Column::Int64(v) => Column::Int64(scatter(v, group_of, &mut next)),
         Column::Float64(v) => Column::Float64(scatter(v, group_of, &mut next)),
-        Column::Varlen(_) => {
-            let records: Vec<u32> = (0..values.len() as u32).collect();
-            values.gather(&scatter(&records, group_of, &mut next))
-        }
+        Column::Varlen(_) => values.gather(&records_in_groups(group_of, groups)),
     }
 }
 

@@ -94,11 +94,6 @@ impl ValueType {
         !matches!(self, ValueType::Int64 | ValueType::Float64)
     }
 
-    /// Whether its values are JSON documents: `json`, or a composite type.
-    pub fn is_json_encoded(self) -> bool {
-        matches!(self, ValueType::Json | ValueType::Composite(_))
-    }
-
     /// Whether a plugin that declares it takes values of type `given`:
     /// the same type, or `json` for a composite type (its values are JSON
     /// documents, see the module docs).

@@ -459,6 +459,14 @@ impl Plan {
             }
             tables.push(tables::load_table(file, name, table)?);
         }
+        // Kept apart from the sources' and streams' names: only the
+        // streams that read several may read a table.
+        let table_index: HashMap<&str, NodeRef> = cfg
+            .tables
+            .keys()
+            .enumerate()
+            .map(|(i, name)| (name.as_str(), NodeRef::Table(i)))
+            .collect();
         let order = topological_order(file)?;
         let mut streams: Vec<StreamSpec> = Vec::with_capacity(order.len());
         let mut index: HashMap<&str, NodeRef> = sources
@@ -473,17 +481,18 @@ impl Plan {
                 .get_ref()
                 .names()
                 .iter()
-                .map(|n| match index.get(n.as_str()) {
-                    Some(&node) => node,
-                    // `topological_order` checked every name.
-                    None => NodeRef::Table(
-                        tables
-                            .iter()
-                            .position(|t| t.spec().name == *n)
-                            .unwrap_or_default(),
-                    ),
+                .map(|n| {
+                    index
+                        .get(n.as_str())
+                        .or_else(|| table_index.get(n.as_str()))
+                        .copied()
+                        .ok_or_else(|| {
+                            Error::Internal(format!(
+                                "stream `{name}` reads `{n}`, which the graph's check let through"
+                            ))
+                        })
                 })
-                .collect();
+                .collect::<Result<_, _>>()?;
             let slide_of = |node: NodeRef| match node {
                 NodeRef::Source(_) | NodeRef::Table(_) => cfg.batch_interval,
                 NodeRef::Stream(i) => streams[i].slide,

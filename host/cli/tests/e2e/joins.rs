@@ -687,7 +687,9 @@ fn a_table_joined_with_a_window_gives_records_only_at_the_window_s_slides() {
         )
         .text_files("recent", "recent", "out/recent", "")
         .write(dir.path().join("p.toml"));
-    run_until_idle(&pipeline, "2");
+    // Two batches with a file, then six idle ones: at least three slides
+    // of 200 ms, whichever batch time the run starts at.
+    run_idle(&pipeline, "2", 6);
     let windows = sorted_batches(dir.path(), "recent");
     assert!(windows.len() >= 3, "{windows:?}");
     // The table's `z` joins at each slide of the counts (every 200 ms),
