@@ -237,6 +237,16 @@ integer_range!(
     /// batches, together.
     source_memory_mib: usize = 1..=65_536, "MiB"
 );
+integer_range!(
+    /// `max_requests` of a sink plugin's `allow`: HTTP requests per call.
+    max_requests: u32 = 1..=100_000
+);
+integer_range!(
+    /// `max_request_bytes` of a sink plugin's `allow`: request body bytes
+    /// per call, all requests together (each body is held whole before it
+    /// is sent).
+    max_request_bytes: u64 = 1..=1_073_741_824, "bytes"
+);
 duration_range!(
     /// `batch_interval`.
     batch_interval = Duration::from_millis(10), Duration::from_secs(24 * 3600)
@@ -244,6 +254,11 @@ duration_range!(
 duration_range!(
     /// `call_time`: enforced in ticks of 10 ms.
     call_time = Duration::from_millis(10), Duration::from_secs(3600)
+);
+duration_range!(
+    /// `total_time` of a sink plugin: every attempt at a partition batch,
+    /// retries and their waits included.
+    total_time = Duration::from_millis(10), Duration::from_secs(24 * 3600)
 );
 duration_range!(
     /// `compile_time`.

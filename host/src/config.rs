@@ -88,6 +88,17 @@
 //! from = "words"
 //! kind = "pprint"              # num = 10; "print" for Scala's DStream.print() layout
 //! # kind = "text_files", prefix = "out/counts", suffix = "txt", format = "text" | "jsonl"
+//!
+//! [sinks.alerts]               # a sink plugin: foreachRDD, sandboxed
+//! from = "counts"
+//! kind = "plugin"
+//! plugin = "post_alerts.wasm"
+//! params = { url = "http://127.0.0.1:8080/alerts" }
+//! allow = { http = ["http://127.0.0.1:8080/alerts"] }  # nothing else is reachable
+//! # allow.max_requests = 100, allow.max_request_bytes = 16777216   (per call)
+//! # limits = { call_time = "30s" }  (network waits included)
+//! on_error = "retry"           # the sinks' default; or "fail" | "skip"
+//! # retries = 3, retry_backoff = "100ms", total_time = "5m"  (retry)
 //! ```
 
 use std::collections::BTreeMap;
@@ -801,6 +812,35 @@ pub enum SinkKind {
     Print,
     /// One directory of part files per batch, as `saveAsTextFiles`.
     TextFiles,
+    /// A sink plugin (`plugin`), reaching what `allow` grants.
+    Plugin,
+}
+
+/// A sink plugin's `allow`: what it may reach, and how much per call.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkAllow {
+    /// URL prefixes it may send HTTP requests to.
+    #[serde(default)]
+    pub http: Vec<Spanned<String>>,
+    /// Requests per call (default 100).
+    pub max_requests: Option<Spanned<i64>>,
+    /// Request body bytes per call, all requests together (default 16 MiB).
+    pub max_request_bytes: Option<Spanned<i64>>,
+}
+
+/// What a sink does when a call fails (`on_error` of a sink plugin).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkOnError {
+    /// Write the partition again, with backoff (the default: a sink's
+    /// failures are often a receiver or network that comes back).
+    #[default]
+    Retry,
+    /// Stop the pipeline with the error (the batch is not committed).
+    Fail,
+    /// Drop the partition's records, count and log it, go on.
+    Skip,
 }
 
 /// How `text_files` renders records.
@@ -832,6 +872,26 @@ pub struct SinkConfig {
     pub suffix: Option<Spanned<String>>,
     /// `text_files`: how records are written.
     pub format: Option<Spanned<TextFormat>>,
+    /// `plugin`: the sink component, relative to the pipeline file.
+    pub plugin: Option<Spanned<String>>,
+    /// `plugin`: parameters handed to its `init`.
+    pub params: Option<Spanned<BTreeMap<String, toml::Value>>>,
+    /// `plugin`: what it may reach.
+    pub allow: Option<Spanned<SinkAllow>>,
+    /// `plugin`: limits of its calls, overriding the pipeline's.
+    pub limits: Option<Spanned<LimitsOverride>>,
+    /// `plugin`: what a failed call does (default `retry`).
+    pub on_error: Option<Spanned<SinkOnError>>,
+    /// `plugin`, `on_error = "retry"`: attempts after the first (default 3).
+    pub retries: Option<Spanned<u32>>,
+    /// `plugin`, `on_error = "retry"`: wait before the first retry, doubled
+    /// for each next one (default `"100ms"`).
+    #[serde(default, deserialize_with = "crate::bounds::retry_backoff::optional")]
+    pub retry_backoff: Option<Duration>,
+    /// `plugin`, `on_error = "retry"`: every attempt at one partition
+    /// together, waits included (default `"5m"`).
+    #[serde(default, deserialize_with = "crate::bounds::total_time::optional")]
+    pub total_time: Option<Duration>,
 }
 
 /// A parsed pipeline file with what is needed to report errors in it.

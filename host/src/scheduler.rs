@@ -328,7 +328,11 @@ pub async fn run(
     .await
     .map_err(|e| Error::Internal(format!("resuming did not finish: {e}")))?;
     let (checkpointer, recovered) = resumed?;
-    let sinks = plan.sinks.iter().map(sink::open).collect();
+    let sinks = plan
+        .sinks
+        .iter()
+        .map(|spec| sink::open(spec, &plan.name, registry.engine()))
+        .collect();
     let dead_letters = plan
         .streams
         .iter()

@@ -77,6 +77,88 @@ pub fn update_state(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::UpdateState, args, item)
 }
 
+/// Turns `fn(info: &SinkBatch, records: Vec<R>) -> Result<(), E>` into a
+/// sink plugin (`kind = "plugin"` in `[sinks]`, Spark's `foreachRDD`):
+/// called once per partition batch with its records, `R` an input record
+/// (`value` or `(key, value)`), `E: Display`. `info` says which pipeline,
+/// sink, batch time, partition and attempt the call is, so a receiver can
+/// drop what it already has. Send with [`sluice_guest::http`].
+#[proc_macro_attribute]
+pub fn sink(args: TokenStream, item: TokenStream) -> TokenStream {
+    match try_expand_sink(args.into(), item.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn try_expand_sink(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    let args =
+        syn::parse::Parser::parse2(|input: ParseStream| Args::parse_for("#[sink]", input), args)?;
+    let function: ItemFn = syn::parse2(item)
+        .map_err(|e| Error::new(e.span(), format!("#[sink] applies to a function: {e}")))?;
+    let sig = &function.sig;
+    if let Some(asyncness) = sig.asyncness {
+        return Err(Error::new(
+            asyncness.span(),
+            "#[sink] functions cannot be async: the host calls them synchronously",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(Error::new(
+            sig.generics.span(),
+            "#[sink] functions cannot be generic: the record type must be concrete",
+        ));
+    }
+    if sig.inputs.len() != 2 || matches!(sig.output, ReturnType::Default) {
+        return Err(Error::new(
+            sig.span(),
+            "a #[sink] function takes the batch's description and its records, `fn(info: &SinkBatch, records: Vec<R>) -> Result<(), E>`",
+        ));
+    }
+    let name = &sig.ident;
+    let init = match &args.init {
+        Some(path) => quote_spanned! {path.span()=>
+            ::std::option::Option::Some(#path as ::sluice_guest::runtime::InitFn)
+        },
+        None => quote!(::std::option::Option::None),
+    };
+    // Type errors in the record type point at the function's signature.
+    let sig_span = sig.span();
+    let record_type =
+        quote_spanned! {sig_span=> ::sluice_guest::runtime::sink_record_type(&#name) };
+    let call = quote_spanned! {sig_span=> ::sluice_guest::runtime::sink(&info, &records, #name) };
+    Ok(quote! {
+        #function
+
+        const _: () = {
+            struct SluiceSink;
+
+            impl ::sluice_guest::bindings::sink_operator::exports::sluice::operator::sink::Guest
+                for SluiceSink
+            {
+                fn describe() -> ::sluice_guest::bindings::types::RecordType {
+                    #record_type
+                }
+
+                fn init(
+                    params: ::std::vec::Vec<::sluice_guest::bindings::types::Param>,
+                ) -> ::std::result::Result<(), ::sluice_guest::bindings::types::Error> {
+                    ::sluice_guest::runtime::init(params, #init)
+                }
+
+                fn write(
+                    info: ::sluice_guest::SinkBatch,
+                    records: ::sluice_guest::bindings::types::Batch,
+                ) -> ::std::result::Result<(), ::sluice_guest::bindings::types::Error> {
+                    #call
+                }
+            }
+
+            ::sluice_guest::bindings::sink_operator::export_sink_operator!(SluiceSink);
+        };
+    })
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Map,
@@ -172,6 +254,10 @@ struct Args {
 
 impl Args {
     fn parse(kind: Kind, input: ParseStream) -> syn::Result<Self> {
+        Self::parse_for(kind.attr(), input)
+    }
+
+    fn parse_for(attr: &str, input: ParseStream) -> syn::Result<Self> {
         let metas = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
         let mut init = None;
         for meta in metas {
@@ -192,8 +278,7 @@ impl Args {
                     return Err(Error::new(
                         other.span(),
                         format!(
-                            "unknown argument: {} accepts only `init = path::to::function`",
-                            kind.attr()
+                            "unknown argument: {attr} accepts only `init = path::to::function`"
                         ),
                     ));
                 }

@@ -19,7 +19,7 @@
 //! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm`
 //! in `target/wasm32-wasip2/release/` is the component.
 //!
-//! # The seven operator kinds
+//! # The operator kinds, and sinks
 //!
 //! | macro | function shape | Spark equivalent |
 //! | --- | --- | --- |
@@ -30,6 +30,7 @@
 //! | [`macro@inverse_reduce`] | `fn(V, V) -> V`, undoing `#[reduce]` | `reduceByKeyAndWindow`'s `invFunc` |
 //! | [`macro@update_state`] | `fn(&[V], Option<S>) -> Option<S>` | `updateStateByKey` |
 //! | [`macro@map_with_state`] | `fn(K, Option<V>, &mut State<S>) -> O` | `mapWithState` |
+//! | [`macro@sink`] | `fn(&SinkBatch, Vec<R>) -> Result<(), E>` | `foreachRDD` |
 //!
 //! `R` is an input record: a value (`&str`, `&[u8]`, `i64`, `f64`,
 //! [`Json`]) for an unkeyed stream, or a `(key, value)` tuple for a keyed one.
@@ -52,10 +53,14 @@
 //! - [`column`]: reading and building the bulk column layout of the contract.
 //! - [`Params`]: initialisation parameters.
 //! - [`State`]: a key's state in a `#[map_with_state]` function.
-//! - `bindings` (hidden): the `wit-bindgen` output for the seven worlds.
+//! - [`http`]: HTTP requests from a `#[sink]`, to the URLs its pipeline
+//!   file allows.
+//! - [`SinkBatch`]: which batch and partition a `#[sink]` call writes.
+//! - `bindings` (hidden): the `wit-bindgen` output for the seven operator worlds and the sink world.
 #![deny(missing_docs)]
 
 pub mod column;
+pub mod http;
 mod params;
 pub mod state;
 pub mod value;
@@ -65,7 +70,7 @@ pub mod runtime;
 
 pub use params::Params;
 pub use sluice_guest_macros::{
-    filter, flat_map, inverse_reduce, map, map_with_state, reduce, update_state,
+    filter, flat_map, inverse_reduce, map, map_with_state, reduce, sink, update_state,
 };
 pub use state::{State, StateValue};
 pub use value::Json;
@@ -151,6 +156,19 @@ pub mod bindings {
     }
 
     #[allow(missing_docs, clippy::all)]
+    pub mod sink_operator {
+        wit_bindgen::generate!({
+            path: "../../wit",
+            world: "sluice:operator/sink-operator",
+            pub_export_macro: true,
+            export_macro_name: "export_sink_operator",
+            default_bindings_module: "::sluice_guest::bindings::sink_operator",
+            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+            generate_all,
+        });
+    }
+
+    #[allow(missing_docs, clippy::all)]
     pub mod reduce_operator {
         wit_bindgen::generate!({
             path: "../../wit",
@@ -163,4 +181,5 @@ pub mod bindings {
     }
 }
 
+pub use bindings::sink_operator::exports::sluice::operator::sink::SinkBatch;
 pub use bindings::types::{Batch, Column, Error, ValueType};

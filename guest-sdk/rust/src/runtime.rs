@@ -364,3 +364,28 @@ where
     }
     out.finish()
 }
+
+/// The declared record type of a `#[sink]` function.
+pub fn sink_record_type<R, E>(
+    _f: &impl Fn(&crate::SinkBatch, Vec<R>) -> Result<(), E>,
+) -> RecordType
+where
+    R: InputRecord<'static>,
+{
+    R::TYPE
+}
+
+/// Applies a `#[sink]` function to the records of one partition batch.
+pub fn sink<'a, R, E>(
+    info: &crate::SinkBatch,
+    input: &'a Batch,
+    f: impl Fn(&crate::SinkBatch, Vec<R>) -> Result<(), E>,
+) -> Result<(), Error>
+where
+    R: InputRecord<'a>,
+    E: std::fmt::Display,
+{
+    let view = R::view(input)?;
+    let records = (0..R::len(&view)).map(|i| R::get(&view, i)).collect();
+    f(info, records).map_err(|e| error(e.to_string()))
+}

@@ -168,6 +168,11 @@ fn short(hash: &str) -> &str {
 }
 
 impl Registry {
+    /// The engine plugins of the pipeline run on.
+    pub fn engine(&self) -> &Arc<PluginEngine> {
+        &self.engine
+    }
+
     /// A registry holding each stream's plugin from the pipeline file as
     /// version 1.
     pub fn new(plan: Arc<Plan>, engine: Arc<PluginEngine>) -> Self {

@@ -788,9 +788,10 @@ pub(super) fn error_policy(
     })
 }
 
-/// A sink table, checked.
+/// A sink table, checked; a sink plugin is loaded with `engine`.
 pub(super) fn sink_spec(
     file: &LoadedFile,
+    engine: &PluginEngine,
     name: &str,
     cfg: &SinkConfig,
     index: &HashMap<&str, NodeRef>,
@@ -823,7 +824,47 @@ pub(super) fn sink_spec(
         )
         .into()
     };
+    let record_type = node_type(streams, &[], from);
+    if *cfg.kind.get_ref() != SinkKind::Plugin {
+        for (key, span) in [
+            ("plugin", cfg.plugin.as_ref().map(|s| s.span())),
+            ("params", cfg.params.as_ref().map(|s| s.span())),
+            ("allow", cfg.allow.as_ref().map(|s| s.span())),
+            ("limits", cfg.limits.as_ref().map(|s| s.span())),
+            ("on_error", cfg.on_error.as_ref().map(|s| s.span())),
+            ("retries", cfg.retries.as_ref().map(|s| s.span())),
+        ] {
+            if let Some(span) = span {
+                return Err(file
+                    .error_at(
+                        span,
+                        format!(
+                            "sink `{name}`: `{key}` applies only to a `kind = \"plugin\"` sink"
+                        ),
+                    )
+                    .into());
+            }
+        }
+        if cfg.retry_backoff.is_some() || cfg.total_time.is_some() {
+            return Err(file
+                .error(format!("sink `{name}`: `retry_backoff` and `total_time` apply only to a `kind = \"plugin\"` sink"))
+                .into());
+        }
+    }
     let kind = match cfg.kind.get_ref() {
+        SinkKind::Plugin => {
+            for (key, span) in [
+                ("num", cfg.num.as_ref().map(|s| s.span())),
+                ("prefix", cfg.prefix.as_ref().map(|s| s.span())),
+                ("suffix", cfg.suffix.as_ref().map(|s| s.span())),
+                ("format", cfg.format.as_ref().map(|s| s.span())),
+            ] {
+                if let Some(span) = span {
+                    return Err(misplaced(key, span, "plugin"));
+                }
+            }
+            super::sink_plugins::plugin_sink(file, engine, name, cfg, record_type)?
+        }
         SinkKind::Pprint | SinkKind::Print => {
             let kind_name = if *cfg.kind.get_ref() == SinkKind::Print {
                 "print"
@@ -877,7 +918,7 @@ pub(super) fn sink_spec(
     Ok(SinkSpec {
         name: name.to_owned(),
         from,
-        record_type: node_type(streams, &[], from),
+        record_type,
         kind,
     })
 }

@@ -21,6 +21,7 @@ mod checks;
 mod combine;
 mod graph;
 mod initial_state;
+mod sink_plugins;
 mod tables;
 mod types;
 mod window;
@@ -329,6 +330,13 @@ pub enum SinkSpecKind {
         /// Scala's layout (`kind = "print"`) rather than PySpark's.
         scala: bool,
     },
+    /// A sink plugin: `foreachRDD`, sandboxed (see [`crate::sink::plugin`]).
+    Plugin {
+        /// The loaded plugin, with its allowlist.
+        plugin: crate::plugin::sink_plugin::SinkPlugin,
+        /// What a failed partition does.
+        on_error: crate::sink::plugin::SinkErrorPolicy,
+    },
     /// `saveAsTextFiles(prefix, suffix)`.
     TextFiles {
         /// Directory prefix, resolved.
@@ -558,7 +566,7 @@ impl Plan {
         let sinks = cfg
             .sinks
             .iter()
-            .map(|(name, sink)| sink_spec(file, name, sink, &index, &streams))
+            .map(|(name, sink)| sink_spec(file, engine, name, sink, &index, &streams))
             .collect::<Result<Vec<_>, _>>()?;
         if sinks.is_empty() {
             return Err(file

@@ -20,10 +20,12 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::cache::CompileCache;
 use super::compile::{CompileIsolation, compiler_config};
 use super::error::{LoadError, LoadFailure};
+use super::http_grant::HttpGrant;
 use super::instance::{ExportIndices, Plugin};
 use super::limits::{EPOCH_TICK, Limiter, Limits};
 use super::{OperatorKind, Param};
@@ -44,6 +46,20 @@ pub struct GuestState {
     pub limiter: Limiter,
     /// The plugin's stderr, bounded by [`STDERR_CAPTURE_BYTES`].
     pub stderr: MemoryOutputPipe,
+    /// `wasi:http`'s context (only sinks are linked with it).
+    http_ctx: WasiHttpCtx,
+    /// What a sink may reach over HTTP; nothing for an operator.
+    pub(crate) http: HttpGrant,
+}
+
+impl WasiHttpView for GuestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.http,
+        }
+    }
 }
 
 impl WasiView for GuestState {
@@ -59,6 +75,9 @@ impl WasiView for GuestState {
 pub struct PluginEngine {
     engine: Engine,
     linker: Linker<GuestState>,
+    /// The operators' sandbox plus `wasi:http`, for sink plugins (called
+    /// asynchronously, so a request never blocks a thread).
+    sink_linker: Linker<GuestState>,
     cache: Option<CompileCache>,
     ticker_stop: Arc<AtomicBool>,
     settings: EngineSettings,
@@ -121,11 +140,15 @@ impl PluginEngine {
             // Reset the first pages of a slot with memset instead of
             // madvise, so the next instance does not fault them in again.
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            .table_keep_resident(64 * 1024);
+            .table_keep_resident(64 * 1024)
+            // Sink calls run on fibers, one stack each.
+            .total_stacks(instances);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         super::sandbox::add_to_linker(&mut linker)?;
+        let mut sink_linker = Linker::new(&engine);
+        super::sandbox::add_to_sink_linker(&mut sink_linker)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
         let cache = settings
@@ -135,6 +158,7 @@ impl PluginEngine {
         Ok(PluginEngine {
             engine,
             linker,
+            sink_linker,
             cache,
             ticker_stop,
             settings: settings.clone(),
@@ -176,6 +200,10 @@ impl PluginEngine {
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
         let fail = |reason| compiled.error(path, reason);
+        let sink = super::sink_plugin::sink_interface();
+        if compiled.component.get_export_index(None, &sink).is_some() {
+            return Err(fail(LoadFailure::SinkAsOperator));
+        }
         let forbidden = super::sandbox::check_imports(compiled.imports.iter().map(String::as_str));
         if !forbidden.is_empty() {
             return Err(fail(LoadFailure::ForbiddenImports(forbidden)));
@@ -353,6 +381,8 @@ impl PluginEngine {
                 clock,
                 limiter: Limiter::new(limits),
                 stderr,
+                http_ctx: WasiHttpCtx::new(),
+                http: HttpGrant::nothing(),
             },
         );
         if !self.settings.unlimited_for_benchmarks {
@@ -365,6 +395,11 @@ impl PluginEngine {
             let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
         }
         store
+    }
+
+    /// The linker of sink plugins (see [`super::sink_plugin`]).
+    pub(crate) fn sink_linker(&self) -> &Linker<GuestState> {
+        &self.sink_linker
     }
 
     /// The wasmtime engine.

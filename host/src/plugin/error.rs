@@ -36,6 +36,16 @@ pub enum LoadFailure {
         OperatorKind::ALL.map(|k| k.interface()).join(", ")
     )]
     NoOperator,
+    /// A sink's component does not export the sink interface.
+    #[error(
+        "exports no sink interface (expected sluice:operator/sink@0.2.0, world sluice:operator/sink-operator); a `kind = \"plugin\"` sink is built against wit/sink.wit, for example with `sluice plugin new --op sink`"
+    )]
+    NotASink,
+    /// A sink plugin given to a stream.
+    #[error(
+        "is a sink plugin (world sluice:operator/sink-operator), not an operator: write it in a [sinks.NAME] table with kind = \"plugin\""
+    )]
+    SinkAsOperator,
     /// The component exports several operator interfaces.
     #[error("exports several operator interfaces ({0}); a plugin implements exactly one")]
     SeveralOperators(String),
@@ -141,6 +151,8 @@ impl LoadFailure {
             LoadFailure::CompileFailed(_) => "compile_failed",
             LoadFailure::InvalidComponent(_) => "invalid_component",
             LoadFailure::NoOperator
+            | LoadFailure::NotASink
+            | LoadFailure::SinkAsOperator
             | LoadFailure::SeveralOperators(_)
             | LoadFailure::WrongOperator { .. } => "wrong_world",
             LoadFailure::Link(_) => "link",
@@ -198,8 +210,8 @@ fn stderr_suffix(stderr: &str) -> String {
 /// A plugin call failed during a batch.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "pipeline `{}`, stream `{}`, plugin {} (sha256 {}), batch {}, partition {}{}, attempt {}: {failure}{}",
-    site.pipeline, site.stream, site.plugin, site.short_hash(), site.batch_time, site.partition,
+    "pipeline `{}`, {} `{}`, plugin {} (sha256 {}), batch {}, partition {}{}, attempt {}: {failure}{}",
+    site.pipeline, site.node_kind(), site.stream, site.plugin, site.short_hash(), site.batch_time, site.partition,
     site.phase_label(), site.attempt, stderr_suffix(stderr)
 )]
 pub struct CallError {
@@ -216,7 +228,7 @@ pub struct CallError {
 pub struct CallSite {
     /// The pipeline's name.
     pub pipeline: String,
-    /// The stream whose operator was called.
+    /// The stream whose operator was called (the sink, for a sink plugin).
     pub stream: String,
     /// The plugin's name.
     pub plugin: String,
@@ -237,6 +249,15 @@ pub struct CallSite {
 impl CallSite {
     fn short_hash(&self) -> &str {
         &self.hash[..self.hash.len().min(12)]
+    }
+
+    /// `sink` for a sink plugin's call, else `stream`.
+    fn node_kind(&self) -> &'static str {
+        if self.phase == Phase::Sink {
+            "sink"
+        } else {
+            "stream"
+        }
     }
 
     /// ` (shadow, before the exchange)`, ` (after the exchange)`, …, or
@@ -266,6 +287,8 @@ pub enum Phase {
     /// A windowed reducer's inverse removing the batches leaving the
     /// window.
     Uncombine,
+    /// A sink plugin writing the batch out (`stream` is the sink's name).
+    Sink,
 }
 
 impl Phase {
@@ -278,6 +301,7 @@ impl Phase {
             Phase::AfterExchange => Some("after the exchange"),
             Phase::Window => Some("combining the window"),
             Phase::Uncombine => Some("removing the batches leaving the window"),
+            Phase::Sink => None,
         }
     }
 }
@@ -314,6 +338,9 @@ pub enum CallFailure {
     /// `limits.output_records_per_input` allow.
     #[error("{0}")]
     OutputTooLarge(String),
+    /// A sink asked for what its `allow` does not grant.
+    #[error("{0}")]
+    Http(#[from] super::http_grant::HttpRefusal),
     /// The call ran out of `limits.fuel`.
     #[error(
         "ran out of fuel after {0} instructions (limit `fuel`); raise the limit or make the plugin do less per batch"
@@ -327,6 +354,7 @@ impl CallFailure {
     pub fn kind(&self) -> &'static str {
         match self {
             CallFailure::Timeout(_) => "timeout",
+            CallFailure::Http(_) => "http_refused",
             CallFailure::Memory(_) => "memory",
             CallFailure::StackOverflow(_) => "stack_overflow",
             CallFailure::Trap(_) => "trap",

@@ -88,9 +88,9 @@ struct Inner {
 }
 
 /// Why a call failed, before it is given its [`CallSite`].
-struct Failure {
-    failure: CallFailure,
-    stderr: String,
+pub(crate) struct Failure {
+    pub(crate) failure: CallFailure,
+    pub(crate) stderr: String,
 }
 
 impl Plugin {
@@ -517,7 +517,7 @@ enum Returned {
     Flags(Vec<bool>),
 }
 
-fn stderr_of(store: &Store<GuestState>) -> String {
+pub(crate) fn stderr_of(store: &Store<GuestState>) -> String {
     String::from_utf8_lossy(&store.data().stderr.contents()).into_owned()
 }
 
@@ -534,7 +534,7 @@ fn stderr_of(store: &Store<GuestState>) -> String {
 /// return such pointers through the SDKs; if wasmtime rewords it, those
 /// failures are classed `trap` instead of `invalid_output`, and still fail
 /// only their batch.
-fn classify(e: wasmtime::Error, store: &Store<GuestState>, limits: &Limits) -> Failure {
+pub(crate) fn classify(e: wasmtime::Error, store: &Store<GuestState>, limits: &Limits) -> Failure {
     let stderr = stderr_of(store);
     let limiter = &store.data().limiter;
     let failure = match e.downcast_ref::<Trap>() {

@@ -12,6 +12,9 @@
 //! - [`instance`]: a loaded plugin version and the call into a fresh instance.
 //! - `output`: the checks a call's output passes beyond its types (record
 //!   counts, a reducer's keys).
+//! - [`sink_plugin`]: sink plugins (`kind = "plugin"` sinks), called
+//!   asynchronously with `wasi:http`.
+//! - [`http_grant`]: what a sink may reach over HTTP, checked per request.
 //! - [`inspect`]: what `sluice plugin inspect` prints.
 //! - [`error`]: why a plugin could not be loaded or a call failed.
 //! - [`wire`]: the contract's form of the types an operator declares.
@@ -23,11 +26,13 @@ pub mod cache;
 pub mod compile;
 pub mod engine;
 pub mod error;
+pub mod http_grant;
 pub mod inspect;
 pub mod instance;
 pub mod limits;
 mod output;
 pub mod sandbox;
+pub mod sink_plugin;
 pub mod wire;
 
 use std::fmt;

@@ -17,6 +17,13 @@
 //! import outside [`ALLOWED_INTERFACES`] with the reason it is refused; the
 //! linker also defines only those
 //! interfaces, so an import that slipped past the check could not be linked.
+//!
+//! A sink plugin gets the same sandbox plus `wasi:http/types` and
+//! `wasi:http/outgoing-handler` ([`SINK_HTTP_INTERFACES`],
+//! [`check_sink_imports`], [`add_to_sink_linker`]), whose every request
+//! passes the sink's allowlist (see [`super::http_grant`]). Its linker holds
+//! the asynchronous form of every interface that can wait, so a request in
+//! flight waits on the async runtime, never on a blocked thread.
 
 use std::time::Duration;
 
@@ -59,6 +66,9 @@ pub const ALLOWED_INTERFACES: [&str; 20] = [
     "wasi:filesystem/preopens",
 ];
 
+/// What a sink plugin may import beyond [`ALLOWED_INTERFACES`].
+pub const SINK_HTTP_INTERFACES: [&str; 2] = ["wasi:http/types", "wasi:http/outgoing-handler"];
+
 /// Why an import is refused, for the families users meet most.
 fn refusal_reason(interface: &str) -> &'static str {
     if interface.starts_with(CONTRACT_PACKAGE) {
@@ -66,7 +76,7 @@ fn refusal_reason(interface: &str) -> &'static str {
     } else if interface.starts_with("wasi:sockets/") {
         "plugins get no network access"
     } else if interface.starts_with("wasi:http/") {
-        "plugins cannot make HTTP requests"
+        "only a sink plugin (`kind = \"plugin\"` in [sinks]) may make HTTP requests, to the URLs its `allow.http` grants"
     } else if interface.starts_with("wasi:") {
         "this WASI interface is not part of the plugin sandbox"
     } else {
@@ -86,9 +96,19 @@ pub struct ForbiddenImport {
 /// Checks `imports` (as listed by the component's type) against the
 /// allowlist; returns every refused one, in order.
 pub fn check_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<ForbiddenImport> {
+    refused(imports, &[])
+}
+
+/// [`check_imports`] for a sink plugin, which may also import
+/// [`SINK_HTTP_INTERFACES`].
+pub fn check_sink_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<ForbiddenImport> {
+    refused(imports, &SINK_HTTP_INTERFACES)
+}
+
+fn refused<'a>(imports: impl IntoIterator<Item = &'a str>, also: &[&str]) -> Vec<ForbiddenImport> {
     imports
         .into_iter()
-        .filter(|import| !is_allowed(import))
+        .filter(|import| !is_allowed(import, also))
         .map(|import| ForbiddenImport {
             import: import.to_owned(),
             reason: refusal_reason(import),
@@ -96,7 +116,7 @@ pub fn check_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<Forb
         .collect()
 }
 
-fn is_allowed(import: &str) -> bool {
+fn is_allowed(import: &str, also: &[&str]) -> bool {
     let (interface, version) = match import.split_once('@') {
         Some((interface, version)) => (interface, Some(version)),
         None => (import, None),
@@ -105,7 +125,8 @@ fn is_allowed(import: &str) -> bool {
         return version == Some(super::CONTRACT_VERSION);
     }
     // The host implements WASI 0.2; any 0.2.x is accepted by semver.
-    ALLOWED_INTERFACES.contains(&interface) && version.is_some_and(|v| v.starts_with("0.2."))
+    (ALLOWED_INTERFACES.contains(&interface) || also.contains(&interface))
+        && version.is_some_and(|v| v.starts_with("0.2."))
 }
 
 /// Defines the allowed WASI interfaces, and only those, in `linker`.
@@ -142,6 +163,39 @@ pub fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         l,
         GuestState::filesystem,
     )?;
+    Ok(())
+}
+
+/// Defines, for sink plugins, the interfaces of [`add_to_linker`] in their
+/// asynchronous form where they can wait, and `wasi:http`.
+///
+/// # Errors
+///
+/// When wasmtime refuses a definition (a bug).
+pub fn add_to_sink_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::{filesystem, io};
+    let l = linker;
+    wall_clock::add_to_linker::<GuestState, FixedClocks>(l, GuestState::clocks)?;
+    monotonic_clock::add_to_linker::<GuestState, FixedClocks>(l, GuestState::clocks)?;
+    random::random::add_to_linker::<GuestState, WasiRandom>(l, GuestState::random)?;
+    random::insecure::add_to_linker::<GuestState, WasiRandom>(l, GuestState::random)?;
+    random::insecure_seed::add_to_linker::<GuestState, WasiRandom>(l, GuestState::random)?;
+    cli::exit::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::environment::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::stdin::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::stdout::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_input::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_output::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_stdin::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_stdout::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    io::error::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
+    io::poll::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
+    io::streams::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
+    filesystem::types::add_to_linker::<GuestState, WasiFilesystem>(l, GuestState::filesystem)?;
+    filesystem::preopens::add_to_linker::<GuestState, WasiFilesystem>(l, GuestState::filesystem)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
     Ok(())
 }
 
@@ -251,6 +305,31 @@ mod tests {
     }
 
     #[test]
+    fn only_sinks_may_import_wasi_http() {
+        let imports = [
+            "wasi:http/types@0.2.12",
+            "wasi:http/outgoing-handler@0.2.12",
+            "wasi:io/poll@0.2.12",
+        ];
+        assert_eq!(super::check_sink_imports(imports), vec![]);
+        assert_eq!(check_imports(imports).len(), 2);
+        let refused = super::check_sink_imports([
+            "wasi:http/incoming-handler@0.2.12",
+            "wasi:sockets/tcp@0.2.12",
+        ]);
+        assert_eq!(
+            refused
+                .iter()
+                .map(|f| f.import.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "wasi:http/incoming-handler@0.2.12",
+                "wasi:sockets/tcp@0.2.12"
+            ]
+        );
+    }
+
+    #[test]
     fn io_and_unknown_imports_are_refused_with_a_reason() {
         let refused = check_imports([
             "wasi:sockets/tcp@0.2.6",
@@ -270,7 +349,7 @@ mod tests {
                 ("wasi:sockets/tcp@0.2.6", "plugins get no network access"),
                 (
                     "wasi:http/outgoing-handler@0.2.6",
-                    "plugins cannot make HTTP requests"
+                    "only a sink plugin (`kind = \"plugin\"` in [sinks]) may make HTTP requests, to the URLs its `allow.http` grants"
                 ),
                 (
                     "wasi:cli/environment@0.3.0",

@@ -4,12 +4,19 @@
 //!   PySpark's `DStream.pprint` prints them.
 //! - [`text_files`]: one directory of part files per batch, as
 //!   `saveAsTextFiles`, committed atomically.
+//! - [`plugin`]: a sink plugin (`kind = "plugin"`), Spark's `foreachRDD`,
+//!   reaching only the URLs its `allow.http` grants.
 //! - [`dead_letter`]: the records a stream's plugin failed on, with their
 //!   errors, one JSON line each.
 
 pub mod dead_letter;
+pub mod plugin;
 pub mod pprint;
 pub mod text_files;
+
+use std::sync::Arc;
+
+use crate::plugin::PluginEngine;
 
 use crate::batch::{Batch, RecordType};
 use crate::error::Error;
@@ -26,8 +33,9 @@ pub trait Sink: Send {
     fn write(&mut self, batch_time: BatchTime, partitions: &[Batch]) -> Result<(), Error>;
 }
 
-/// Opens the sink `spec` describes; `pprint` writes to standard output.
-pub fn open(spec: &SinkSpec) -> Box<dyn Sink> {
+/// Opens the sink `spec` of pipeline `pipeline` describes; `pprint` writes
+/// to standard output, a sink plugin runs on `engine`.
+pub fn open(spec: &SinkSpec, pipeline: &str, engine: &Arc<PluginEngine>) -> Box<dyn Sink> {
     match &spec.kind {
         SinkSpecKind::Pprint { num, scala } => Box::new(
             pprint::Pprint::new(*num, spec.record_type, Box::new(std::io::stdout()))
@@ -43,6 +51,13 @@ pub fn open(spec: &SinkSpec) -> Box<dyn Sink> {
             suffix.clone(),
             *format,
             spec.record_type,
+        )),
+        SinkSpecKind::Plugin { plugin, on_error } => Box::new(plugin::PluginSink::new(
+            pipeline,
+            &spec.name,
+            plugin.clone(),
+            engine.clone(),
+            *on_error,
         )),
     }
 }

@@ -16,6 +16,8 @@ mod pipeline_errors;
 mod plugin_cli;
 mod plugin_failures;
 mod pprint;
+mod receiver;
+mod sinks;
 mod socket_source;
 mod state;
 mod stopping;

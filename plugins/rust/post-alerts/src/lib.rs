@@ -1,0 +1,92 @@
+//! A sink plugin: Spark's `foreachRDD` writing to an external system. Each
+//! partition batch's `(word, count)` records with a count of at least
+//! `threshold` are POSTed to `url` as one JSON document:
+//!
+//! ```json
+//! {"pipeline":"alerts","sink":"alerts","batch_time_ms":1764547200000,
+//!  "partition":0,"attempt":1,"alerts":[{"word":"error","count":12}]}
+//! ```
+//!
+//! The batch time and partition let the receiver drop a partition it has
+//! already seen (delivery is at least once). A partition with no count
+//! over the threshold sends nothing. A receiver answering anything but 2xx
+//! fails the call, so the sink's `on_error` (retry by default) writes the
+//! partition again.
+//!
+//! Parameters: `url` (required; the pipeline's `allow.http` must grant it)
+//! and `threshold` (default 1).
+
+use std::sync::OnceLock;
+
+use sluice_guest::{Params, SinkBatch, http, sink};
+
+struct Settings {
+    url: String,
+    threshold: i64,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+fn init(params: &Params) -> Result<(), String> {
+    let url = params
+        .get("url")
+        .ok_or("`url` is required: where to POST the alerts")?
+        .to_owned();
+    let threshold = match params.get("threshold") {
+        Some(t) => t
+            .parse()
+            .map_err(|_| format!("`threshold` must be an integer, not `{t}`"))?,
+        None => 1,
+    };
+    let _ = SETTINGS.set(Settings { url, threshold });
+    Ok(())
+}
+
+/// POSTs the partition's counts at or over the threshold.
+#[sink(init = init)]
+fn post_alerts(info: &SinkBatch, records: Vec<(&str, i64)>) -> Result<(), String> {
+    let settings = SETTINGS.get().ok_or("init was not called")?;
+    let alerts: Vec<String> = records
+        .iter()
+        .filter(|(_, count)| *count >= settings.threshold)
+        .map(|(word, count)| format!("{{\"word\":{},\"count\":{count}}}", json_string(word)))
+        .collect();
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let body = format!(
+        "{{\"pipeline\":{},\"sink\":{},\"batch_time_ms\":{},\"partition\":{},\"attempt\":{},\"alerts\":[{}]}}",
+        json_string(&info.pipeline),
+        json_string(&info.sink),
+        info.batch_time_ms,
+        info.partition,
+        info.attempt,
+        alerts.join(",")
+    );
+    let response = http::post(&settings.url, "application/json", body.as_bytes())?;
+    if !(200..300).contains(&response.status) {
+        return Err(format!(
+            "{} answered {}: {}",
+            settings.url,
+            response.status,
+            String::from_utf8_lossy(&response.body).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
