@@ -11,6 +11,9 @@
 //! - `inverse_reduce`: subtracts the int64 values leaving a window;
 //! - `update_state_by_key`: a running sum of int64 values per key;
 //! - `map_with_state`: numbers each key's records 1, 2, 3, ….
+//!
+//! `--op sink` ([`create_sink`], Rust for now) makes a sink plugin that
+//! POSTs each partition batch's records as JSON lines.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +46,116 @@ pub fn create(
     op: OperatorKind,
     rust_sdk: &Path,
 ) -> Result<Vec<PathBuf>, BuildError> {
+    let rust_sdk = prepare(dir, name, language, rust_sdk)?;
+    write(dir, files(name, language, op, &rust_sdk))
+}
+
+/// Creates the project `dir` for a sink plugin called `name` (`--op
+/// sink`): it POSTs each partition batch's records as JSON lines to the
+/// URL of its `url` parameter. Rust only for now.
+///
+/// # Errors
+///
+/// As [`create`], and for a language whose SDK has no sinks yet.
+pub fn create_sink(
+    dir: &Path,
+    name: &str,
+    language: Language,
+    rust_sdk: &Path,
+) -> Result<Vec<PathBuf>, BuildError> {
+    if language != Language::Rust {
+        return Err(BuildError::Project {
+            dir: dir.to_path_buf(),
+            message: format!(
+                "sink plugins are written in Rust for now (the sluice-guest SDK's #[sink]); the {} SDK has no sinks yet",
+                language.name()
+            ),
+        });
+    }
+    let rust_sdk = prepare(dir, name, language, rust_sdk)?;
+    let mut files = vec![("sluice-test.toml".to_owned(), SINK_CASES.to_owned())];
+    files.push(("Cargo.toml".into(), cargo_toml(name, &rust_sdk)));
+    files.push((
+        "src/lib.rs".into(),
+        format!("//! {name}: a Sluice sink plugin in Rust. {SINK_SUMMARY}\n\n{RUST_SINK}"),
+    ));
+    write(dir, files)
+}
+
+const SINK_SUMMARY: &str =
+    "POSTs each partition batch's (key, count) records as JSON lines to `url`.";
+
+const RUST_SINK: &str = r#"use std::sync::OnceLock;
+
+use sluice_guest::{Params, SinkBatch, http, sink};
+
+static URL: OnceLock<String> = OnceLock::new();
+
+fn init(params: &Params) -> Result<(), String> {
+    let url = params.get("url").ok_or("`url` is required: where to POST the records")?;
+    let _ = URL.set(url.to_owned());
+    Ok(())
+}
+
+/// POSTs the records, one `{"key": …, "value": …}` line each, to `url`
+/// with the batch time and partition in the query, so that the receiver
+/// can drop a partition it already has (delivery is at least once).
+#[sink(init = init)]
+fn post(info: &SinkBatch, records: Vec<(&str, i64)>) -> Result<(), String> {
+    let url = URL.get().ok_or("init was not called")?;
+    let mut body = String::new();
+    for (key, value) in records {
+        body.push_str(&format!("{{\"key\":{},\"value\":{value}}}\n", json_string(key)));
+    }
+    let target = format!("{url}?batch={}&partition={}", info.batch_time_ms, info.partition);
+    let response = http::post(&target, "application/x-ndjson", body.as_bytes())?;
+    if !(200..300).contains(&response.status) {
+        return Err(format!("{target} answered {}", response.status));
+    }
+    Ok(())
+}
+
+/// `text` as a JSON string.
+fn json_string(text: &str) -> String {
+    let mut out = String::from('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+"#;
+
+const SINK_CASES: &str = r#"# Cases for `sluice plugin test .`: each calls the built sink once with
+# `input` as one partition batch (batch time 0, partition 0) and compares
+# the requests it makes, in order, with `expect`. Nothing is sent: each
+# request to a URL under `allow` is recorded and answered 200; any other is
+# refused, as in a pipeline. Add `headers = { content-type = "…" }` to an
+# expected request to check its headers.
+[[case]]
+name = "posts the records as JSON lines"
+input = [["error", 3], ["warn", 1]]
+params = { url = "http://127.0.0.1:8080/counts" }
+allow = ["http://127.0.0.1:8080/counts"]
+expect = [{ method = "POST", url = "http://127.0.0.1:8080/counts?batch=0&partition=0", body = """
+{"key":"error","value":3}
+{"key":"warn","value":1}
+""", headers = { content-type = "application/x-ndjson" } }]
+"#;
+
+/// Checks the plugin name and that `dir` is free; the Rust SDK's path for
+/// Rust projects.
+fn prepare(
+    dir: &Path,
+    name: &str,
+    language: Language,
+    rust_sdk: &Path,
+) -> Result<String, BuildError> {
     let project = |message: String| BuildError::Project {
         dir: dir.to_path_buf(),
         message,
@@ -62,19 +175,23 @@ pub fn create(
             "already exists and is not empty; choose another NAME or --dir".into(),
         ));
     }
-    let rust_sdk = if language == Language::Rust {
+    if language == Language::Rust {
         let sdk = rust_sdk.canonicalize().map_err(|e| {
             project(format!(
                 "the Rust SDK (sluice-guest) is not at {} ({e}); pass --rust-sdk PATH (the repository's guest-sdk/rust directory) or set SLUICE_RUST_SDK",
                 rust_sdk.display()
             ))
         })?;
-        sdk.display().to_string()
+        Ok(sdk.display().to_string())
     } else {
-        String::new()
-    };
+        Ok(String::new())
+    }
+}
+
+/// Writes `files` into `dir`; returns their paths.
+fn write(dir: &Path, files: Vec<ScaffoldFile>) -> Result<Vec<PathBuf>, BuildError> {
     let mut written = Vec::new();
-    for (relative, text) in files(name, language, op, &rust_sdk) {
+    for (relative, text) in files {
         let path = dir.join(&relative);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(BuildError::io(parent))?;
@@ -105,17 +222,7 @@ pub fn files(
     };
     match language {
         Language::Rust => {
-            files.push((
-                "Cargo.toml".into(),
-                format!(
-                    "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
-                     [lib]\ncrate-type = [\"cdylib\"]\n\n\
-                     [dependencies]\nsluice-guest = {{ path = \"{}\" }}\n\n\
-                     [profile.release]\nlto = true\ncodegen-units = 1\nstrip = true\n\n\
-                     # A project of its own, also when created inside another Cargo workspace.\n[workspace]\n",
-                    rust_sdk.replace('\\', "/")
-                ),
-            ));
+            files.push(("Cargo.toml".into(), cargo_toml(name, rust_sdk)));
             files.push((
                 "src/lib.rs".into(),
                 format!(
@@ -187,6 +294,18 @@ pub fn files(
         }
     }
     files
+}
+
+/// A Rust plugin's `Cargo.toml`.
+fn cargo_toml(name: &str, rust_sdk: &str) -> String {
+    format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [lib]\ncrate-type = [\"cdylib\"]\n\n\
+         [dependencies]\nsluice-guest = {{ path = \"{}\" }}\n\n\
+         [profile.release]\nlto = true\ncodegen-units = 1\nstrip = true\n\n\
+         # A project of its own, also when created inside another Cargo workspace.\n[workspace]\n",
+        rust_sdk.replace('\\', "/")
+    )
 }
 
 fn summary(op: OperatorKind) -> &'static str {

@@ -19,14 +19,24 @@
 //! A state updater's case may add `state = [["a", 10]]`, the (key, state)
 //! pairs before the batch; its `expect` is every (key, state) after the
 //! batch, in any order, as the stream would give them.
+//!
+//! A sink's case gives the URLs it may reach, `allow = ["http://…"]` (none
+//! by default, as in a pipeline file), and `expect`s the requests it makes,
+//! in order, as `{ method, url, body }` tables (add `headers = { name =
+//! "value" }` to check headers too). Nothing is sent: each granted request
+//! is recorded and answered `200` with an empty body. The call's batch
+//! time is 0 (the epoch), its partition 0 of 1, attempt 1.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
 use sluice::batch::{Batch, Column, RecordType, ValueType, Varlen};
 use sluice::plugin::error::{CallSite, Phase};
+use sluice::plugin::http_grant::{AllowedUrl, Delivery, HttpAllowance, RecordedRequest};
+use sluice::plugin::sink_plugin::{SinkBatch, SinkPlugin, sink_interface};
 use sluice::plugin::{Limits, OperatorKind, Param, PluginEngine};
 use sluice::state::{KeyedState, Prepared, Selection, kept_states};
 use sluice::time::BatchTime;
@@ -69,6 +79,9 @@ struct Case {
     /// A state updater's (key, state) pairs before the batch.
     #[serde(default)]
     state: Vec<toml::Value>,
+    /// A sink's allowlist.
+    #[serde(default)]
+    allow: Vec<String>,
 }
 
 /// The outcome of every case.
@@ -111,8 +124,16 @@ pub fn run(engine: &PluginEngine, dir: &Path, component: &Path) -> Result<Report
         failed: 0,
     };
     let compiled = engine.compile_file(component, &Limits::default())?;
+    let sink = compiled
+        .component
+        .get_export_index(None, sink_interface())
+        .is_some();
     for case in &file.cases {
-        let outcome = run_case(engine, component, &compiled, case);
+        let outcome = if sink {
+            run_sink_case(engine, component, case)
+        } else {
+            run_case(engine, component, &compiled, case)
+        };
         match outcome {
             Ok(()) => {
                 report.passed += 1;
@@ -133,6 +154,9 @@ fn run_case(
     compiled: &sluice::plugin::engine::Compiled,
     case: &Case,
 ) -> Result<(), String> {
+    if !case.allow.is_empty() {
+        return Err("`allow` applies to sink plugins only".into());
+    }
     let params = Param::from_toml(&case.params);
     let plugin = engine
         .load_compiled(component, compiled, None, params, Limits::default())
@@ -250,6 +274,93 @@ fn run_case(
         expected.sort_by_key(toml::Value::to_string);
     }
     compare(got, expected)
+}
+
+/// A sink's case: one `write` of the input, its requests recorded.
+fn run_sink_case(engine: &PluginEngine, component: &Path, case: &Case) -> Result<(), String> {
+    if !case.state.is_empty() {
+        return Err("`state` applies to update_state_by_key and map_with_state plugins only; this one is a sink".into());
+    }
+    let urls = case
+        .allow
+        .iter()
+        .map(|url| AllowedUrl::parse(url))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("allow: {e}"))?;
+    let allowance = HttpAllowance {
+        urls,
+        ..HttpAllowance::default()
+    };
+    let params = Param::from_toml(&case.params);
+    let plugin = SinkPlugin::load(engine, component, params, Limits::default(), allowance)
+        .map_err(|e| e.to_string())?;
+    let input = batch_of(&case.input, plugin.record_type()).map_err(|e| format!("input {e}"))?;
+    let site = CallSite {
+        pipeline: "plugin test".into(),
+        stream: case.name.clone(),
+        plugin: plugin.name().to_owned(),
+        hash: plugin.hash().to_owned(),
+        batch_time: BatchTime(0),
+        partition: 0,
+        phase: Phase::Sink,
+        shadow: false,
+        attempt: 1,
+    };
+    let info = SinkBatch {
+        pipeline: "plugin-test".into(),
+        sink: case.name.clone(),
+        batch_time_ms: 0,
+        partition: 0,
+        partitions: 1,
+        attempt: 1,
+    };
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    plugin
+        .write_blocking(
+            engine,
+            info,
+            &input,
+            &site,
+            Delivery::Record(requests.clone()),
+        )
+        .map_err(|e| e.to_string())?;
+    let requests = std::mem::take(&mut *requests.lock().unwrap_or_else(|p| p.into_inner()));
+    let got = requests
+        .iter()
+        .zip(case.expect.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(request, expected)| request_table(request, expected))
+        .collect();
+    compare(got, case.expect.clone())
+}
+
+/// A recorded request as a case's `expect` writes it; headers only when
+/// `expected` checks them, and only those it names.
+fn request_table(request: &RecordedRequest, expected: Option<&toml::Value>) -> toml::Value {
+    let mut table = toml::Table::new();
+    table.insert("method".into(), request.method.clone().into());
+    table.insert("url".into(), request.url.clone().into());
+    table.insert(
+        "body".into(),
+        String::from_utf8_lossy(&request.body).into_owned().into(),
+    );
+    if let Some(wanted) = expected
+        .and_then(|e| e.get("headers"))
+        .and_then(toml::Value::as_table)
+    {
+        let headers: toml::Table = wanted
+            .keys()
+            .filter_map(|name| {
+                let lower = name.to_ascii_lowercase();
+                request
+                    .headers
+                    .iter()
+                    .find(|(n, _)| *n == lower)
+                    .map(|(_, v)| (name.clone(), toml::Value::from(v.clone())))
+            })
+            .collect();
+        table.insert("headers".into(), headers.into());
+    }
+    toml::Value::Table(table)
 }
 
 /// Whether a case's output is what it expects.

@@ -174,9 +174,10 @@ pub enum PluginCommand {
         /// The language: rust, c, zig, python (py), javascript (js), go.
         #[arg(long, value_parser = parse_language)]
         lang: sluice_plugin_build::Language,
-        /// The operator: map, flat_map, filter or reduce_by_key.
+        /// What it is: an operator (map, flat_map, filter, reduce_by_key,
+        /// inverse_reduce, update_state_by_key, map_with_state) or a sink.
         #[arg(long, value_parser = parse_op)]
-        op: sluice::plugin::OperatorKind,
+        op: ScaffoldOp,
         /// Where to create it (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -218,13 +219,39 @@ fn parse_language(name: &str) -> Result<sluice_plugin_build::Language, String> {
     })
 }
 
-fn parse_op(name: &str) -> Result<sluice::plugin::OperatorKind, String> {
+/// What `sluice plugin new --op` makes.
+#[derive(Clone, Copy, Debug)]
+pub enum ScaffoldOp {
+    /// An operator of the contract.
+    Operator(sluice::plugin::OperatorKind),
+    /// A sink plugin (`kind = "plugin"` in `[sinks]`).
+    Sink,
+}
+
+impl ScaffoldOp {
+    /// Its name in `--op`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScaffoldOp::Operator(op) => op.op_name(),
+            ScaffoldOp::Sink => "sink",
+        }
+    }
+}
+
+fn parse_op(name: &str) -> Result<ScaffoldOp, String> {
+    if name == "sink" {
+        return Ok(ScaffoldOp::Sink);
+    }
     sluice::plugin::OperatorKind::ALL
         .into_iter()
         .find(|op| op.op_name() == name)
+        .map(ScaffoldOp::Operator)
         .ok_or_else(|| {
-            format!(
-                "unknown operator `{name}`; use map, flat_map, filter, reduce_by_key or update_state_by_key"
-            )
+            let known: Vec<&str> = sluice::plugin::OperatorKind::ALL
+                .iter()
+                .map(|op| op.op_name())
+                .chain(["sink"])
+                .collect();
+            format!("unknown kind `{name}`; use {}", known.join(", "))
         })
 }

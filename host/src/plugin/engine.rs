@@ -201,7 +201,7 @@ impl PluginEngine {
     ) -> Result<Plugin, LoadError> {
         let fail = |reason| compiled.error(path, reason);
         let sink = super::sink_plugin::sink_interface();
-        if compiled.component.get_export_index(None, &sink).is_some() {
+        if compiled.component.get_export_index(None, sink).is_some() {
             return Err(fail(LoadFailure::SinkAsOperator));
         }
         let forbidden = super::sandbox::check_imports(compiled.imports.iter().map(String::as_str));

@@ -194,12 +194,38 @@ pub struct HttpUsage {
     pub refusal: Option<HttpRefusal>,
 }
 
+/// A request a sink made, as `sluice plugin test` records it instead of
+/// sending it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// `POST`, …
+    pub method: String,
+    /// The full URL.
+    pub url: String,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Where a sink's granted requests go.
+#[derive(Clone, Debug, Default)]
+pub enum Delivery {
+    /// Over the network (a running pipeline).
+    #[default]
+    Send,
+    /// Into this list, each answered `200` with an empty body, nothing
+    /// sent (`sluice plugin test`).
+    Record(Arc<Mutex<Vec<RecordedRequest>>>),
+}
+
 /// The hooks of one call's store: checks each request against the grant,
 /// counts it, and sends it with timeouts that end by the call's deadline.
 pub struct HttpGrant {
     allowance: Arc<HttpAllowance>,
     usage: Arc<Mutex<HttpUsage>>,
     deadline: Instant,
+    delivery: Delivery,
 }
 
 impl HttpGrant {
@@ -214,7 +240,14 @@ impl HttpGrant {
             allowance,
             usage,
             deadline,
+            delivery: Delivery::Send,
         }
+    }
+
+    /// This grant, its requests going to `delivery`.
+    pub fn delivering(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
     }
 
     /// A grant of nothing, for operators (which cannot import `wasi:http`).
@@ -285,6 +318,7 @@ impl WasiHttpHooks for HttpGrant {
         let options = within(options, left);
         let limit = self.allowance.max_request_bytes;
         let usage = self.usage.clone();
+        let delivery = self.delivery.clone();
         Box::new(async move {
             let (parts, body) = request.into_parts();
             let room = usize::try_from(limit.saturating_sub(sent_bytes)).unwrap_or(usize::MAX);
@@ -300,6 +334,9 @@ impl WasiHttpHooks for HttpGrant {
                 Ok(Err(e)) => return Err(HttpError::InternalError(Some(e.to_string()))),
             };
             lock(&usage).body_bytes += body.len() as u64;
+            if let Delivery::Record(requests) = delivery {
+                return Ok(recorded(&requests, parts, body));
+            }
             let request = http::Request::from_parts(
                 parts,
                 Full::<Bytes>::new(body)
@@ -318,6 +355,44 @@ impl WasiHttpHooks for HttpGrant {
             ))
         })
     }
+}
+
+/// Records a request and answers it `200` with an empty body.
+fn recorded(
+    requests: &Mutex<Vec<RecordedRequest>>,
+    parts: http::request::Parts,
+    body: Bytes,
+) -> (
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+) {
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != http::header::HOST)
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    requests
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(RecordedRequest {
+            method: parts.method.to_string(),
+            url: parts.uri.to_string(),
+            headers,
+            body: body.to_vec(),
+        });
+    let mut response = http::Response::new(
+        http_body_util::Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = http::StatusCode::OK;
+    (response, Box::new(async { Ok(()) }))
 }
 
 /// The guest's timeouts, none longer than `left`.

@@ -8,7 +8,7 @@ use super::OperatorKind;
 use super::engine::PluginEngine;
 use super::error::{LoadError, LoadFailure};
 use super::limits::Limits;
-use super::sandbox::check_imports;
+use super::sandbox::{check_imports, check_sink_imports};
 
 /// A report on one plugin file.
 pub struct Inspection {
@@ -32,7 +32,29 @@ pub fn inspect(engine: &PluginEngine, path: &Path) -> Result<Inspection, LoadErr
         Ok(compiled) => compiled,
         Err(e) => return refused_before_compiling(path, e),
     };
-    let loaded = engine.load_compiled(path, &compiled, None, Vec::new(), limits);
+    let sink = compiled
+        .component
+        .get_export_index(None, super::sink_plugin::sink_interface())
+        .is_some();
+    // A sink is loaded as a sink (its own sandbox, `wasi:http` included).
+    let (loaded, sink_type) = if sink {
+        let loaded = super::sink_plugin::SinkPlugin::load(
+            engine,
+            path,
+            Vec::new(),
+            limits,
+            Default::default(),
+        );
+        let record_type = loaded.as_ref().ok().map(|s| s.record_type());
+        (loaded.map(|_| None), record_type)
+    } else {
+        (
+            engine
+                .load_compiled(path, &compiled, None, Vec::new(), limits)
+                .map(Some),
+            None,
+        )
+    };
     let mut out = String::new();
     let name = path
         .file_stem()
@@ -42,7 +64,16 @@ pub fn inspect(engine: &PluginEngine, path: &Path) -> Result<Inspection, LoadErr
     let _ = writeln!(out, "file:      {}", path.display());
     let _ = writeln!(out, "sha256:    {}", compiled.hash);
     let _ = writeln!(out, "size:      {} bytes", compiled.size);
-    if let Ok(plugin) = &loaded {
+    if let Some(record_type) = sink_type {
+        let _ = writeln!(out, "sink:      plugin (kind = \"plugin\" in [sinks])");
+        let _ = writeln!(out, "world:     {}", super::sink_plugin::sink_world());
+        let _ = writeln!(out, "takes:     {record_type}");
+        let _ = writeln!(
+            out,
+            "reaches:   only the URLs a pipeline's `allow.http` grants it"
+        );
+    }
+    if let Ok(Some(plugin)) = &loaded {
         let signature = plugin.signature();
         let reducer = plugin.kind() == OperatorKind::ReduceByKey;
         let _ = writeln!(out, "operator:  {}", plugin.kind());
@@ -60,7 +91,12 @@ pub fn inspect(engine: &PluginEngine, path: &Path) -> Result<Inspection, LoadErr
         let _ = writeln!(out, "takes:     {takes}");
         let _ = writeln!(out, "gives:     {gives}");
     }
-    let refused = check_imports(compiled.imports.iter().map(String::as_str));
+    let imports = compiled.imports.iter().map(String::as_str);
+    let refused = if sink {
+        check_sink_imports(imports)
+    } else {
+        check_imports(imports)
+    };
     let _ = writeln!(out, "imports:   {}", compiled.imports.len());
     for import in &compiled.imports {
         match refused.iter().find(|f| &f.import == import) {

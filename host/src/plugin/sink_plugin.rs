@@ -22,7 +22,7 @@ use wasmtime::component::{ComponentExportIndex, ComponentType, InstancePre, Lowe
 
 use super::engine::{GuestState, PluginEngine};
 use super::error::{CallError, CallFailure, CallSite, LoadError, LoadFailure};
-use super::http_grant::{HttpAllowance, HttpGrant, HttpUsage};
+use super::http_grant::{Delivery, HttpAllowance, HttpGrant, HttpUsage};
 use super::instance::{Failure, classify, stderr_of};
 use super::limits::Limits;
 use super::wire::WireRecordType;
@@ -120,7 +120,7 @@ impl SinkPlugin {
             return Err(fail(LoadFailure::ForbiddenImports(forbidden)));
         }
         let component = &compiled.component;
-        let Some(interface) = component.get_export_index(None, &sink_interface()) else {
+        let Some(interface) = component.get_export_index(None, sink_interface()) else {
             return Err(fail(LoadFailure::NotASink));
         };
         let function = |name: &str| {
@@ -214,8 +214,26 @@ impl SinkPlugin {
         &self.inner.allowance
     }
 
+    /// [`SinkPlugin::write`] from synchronous code: on the current Tokio
+    /// runtime's handle if there is one (not from inside an async task),
+    /// else on a process-wide one.
+    ///
+    /// # Errors
+    ///
+    /// As [`SinkPlugin::write`].
+    pub fn write_blocking(
+        &self,
+        engine: &PluginEngine,
+        info: SinkBatch,
+        records: &Batch,
+        site: &CallSite,
+        delivery: Delivery,
+    ) -> Result<SinkCallReport, Box<CallError>> {
+        wasmtime_wasi::runtime::in_tokio(self.write(engine, info, records, site, delivery))
+    }
+
     /// Writes one partition batch in a fresh instance whose clocks read the
-    /// batch time of `site`.
+    /// batch time of `site`; granted requests go to `delivery`.
     ///
     /// # Errors
     ///
@@ -227,12 +245,14 @@ impl SinkPlugin {
         info: SinkBatch,
         records: &Batch,
         site: &CallSite,
+        delivery: Delivery,
     ) -> Result<SinkCallReport, Box<CallError>> {
         let inner = &*self.inner;
         let usage = Arc::new(Mutex::new(HttpUsage::default()));
         let deadline = Instant::now() + inner.limits.call_time;
         let mut store = engine.new_store(&inner.limits, site.batch_time.as_duration());
-        store.data_mut().http = HttpGrant::new(inner.allowance.clone(), usage.clone(), deadline);
+        store.data_mut().http =
+            HttpGrant::new(inner.allowance.clone(), usage.clone(), deadline).delivering(delivery);
         let call = async {
             let instance = inner.pre.instantiate_async(&mut store).await?;
             let init = instance.get_typed_func::<(&[Param],), (Result<(), GuestError>,)>(

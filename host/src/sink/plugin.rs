@@ -19,6 +19,7 @@ use crate::batch::Batch;
 use crate::error::Error;
 use crate::plugin::PluginEngine;
 use crate::plugin::error::{CallError, CallFailure, CallSite, Phase};
+use crate::plugin::http_grant::Delivery;
 use crate::plugin::sink_plugin::{SinkBatch, SinkPlugin};
 use crate::time::BatchTime;
 
@@ -100,7 +101,11 @@ impl PluginSink {
                 partitions: partitions as u32,
                 attempt: site.attempt,
             };
-            let error = match self.plugin.write(&self.engine, info, records, &site).await {
+            let written = self
+                .plugin
+                .write(&self.engine, info, records, &site, Delivery::Send)
+                .await;
+            let error = match written {
                 Ok(report) => {
                     tracing::debug!(sink = %self.name, %batch_time, partition, requests = report.requests, body_bytes = report.body_bytes, "sink partition written");
                     return Ok(());

@@ -36,9 +36,12 @@ fn run_in(dir: &Path, pipeline: &PipelineFile, partitions: &str) -> std::process
     )
 }
 
-/// (batch number from 0, word, count) of every alert the receiver took
-/// (answered 200), and each request's (batch time, partition, attempt).
-fn alerts(receiver: &Receiver) -> (BTreeSet<(usize, String, i64)>, Vec<(i64, u64, u64)>) {
+/// (batch number from 0, word, count) of alerts.
+type Alerts = BTreeSet<(usize, String, i64)>;
+
+/// Every alert the receiver took (answered 200), and each request's
+/// (batch time, partition, attempt).
+fn alerts(receiver: &Receiver) -> (Alerts, Vec<(i64, u64, u64)>) {
     let mut times = BTreeSet::new();
     let mut documents = Vec::new();
     for request in receiver.requests() {
@@ -78,7 +81,7 @@ fn alerts(receiver: &Receiver) -> (BTreeSet<(usize, String, i64)>, Vec<(i64, u64
     (found, calls)
 }
 
-fn expected(batches: &[&[(&str, i64)]]) -> BTreeSet<(usize, String, i64)> {
+fn expected(batches: &[&[(&str, i64)]]) -> Alerts {
     batches
         .iter()
         .enumerate()
@@ -158,7 +161,7 @@ fn a_request_outside_the_allowlist_is_refused_and_nothing_is_sent() {
         let stderr = stderr_of_failure(&output);
         assert_eq!(output.status.code(), Some(2), "{stderr}");
         assert!(
-            stderr.contains(&format!("sink `alerts`, plugin hostile_sink (sha256 ")),
+            stderr.contains("sink `alerts`, plugin hostile_sink (sha256 "),
             "{stderr}"
         );
         assert!(
@@ -441,5 +444,150 @@ fn sink_plugins_are_checked_before_the_run() {
     assert!(
         stderr.contains("is a sink plugin (world sluice:operator/sink-operator), not an operator: write it in a [sinks.NAME] table with kind = \"plugin\""),
         "{stderr}"
+    );
+}
+
+#[test]
+fn the_alerts_example_posts_each_alert_once_to_its_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(fixtures::WORKSPACE).join("examples/alerts");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let shipped = example_pipeline(
+        "alerts",
+        &[
+            ("split_words", fixtures::SPLIT_WORDS),
+            ("word_pair", fixtures::WORD_PAIR),
+            ("sum", fixtures::SUM),
+            ("post_alerts", fixtures::POST_ALERTS),
+        ],
+    );
+    assert_eq!(shipped.matches("127.0.0.1:8787/alerts").count(), 2);
+    let pipeline = shipped.replace(":8787/", &format!(":{port}/"));
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    for name in ["01-morning.txt", "02-noon.txt"] {
+        std::fs::copy(
+            example.join("in").join(name),
+            dir.path().join("in").join(name),
+        )
+        .unwrap();
+    }
+    let path = dir.path().join("pipeline.toml");
+    std::fs::write(&path, pipeline).unwrap();
+    // The receiver the example ships.
+    let mut receiver = std::process::Command::new("python3")
+        .arg(example.join("receiver.py"))
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the example's receiver");
+    let mut out = std::io::BufReader::new(receiver.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    assert_eq!(
+        first,
+        format!("listening on http://127.0.0.1:{port}/alerts\n")
+    );
+    let output = run(&["run", path.to_str().unwrap(), "--stop-when-idle", "1"]);
+    receiver.kill().unwrap();
+    let _ = receiver.wait();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut printed = String::new();
+    std::io::Read::read_to_string(&mut out, &mut printed).unwrap();
+    // `alert: WORD xCOUNT (batch TIME, partition P)`, by batch.
+    let mut times = BTreeSet::new();
+    let mut alerts = Vec::new();
+    for line in printed.lines() {
+        let (alert, place) = line.split_once(" (batch ").unwrap();
+        let time: i64 = place.split_once(',').unwrap().0.parse().unwrap();
+        times.insert(time);
+        alerts.push((time, alert.to_owned()));
+    }
+    let times: Vec<i64> = times.into_iter().collect();
+    let mut by_batch: Vec<(usize, String)> = alerts
+        .into_iter()
+        .map(|(t, a)| (times.iter().position(|&x| x == t).unwrap(), a))
+        .collect();
+    by_batch.sort();
+    assert_eq!(
+        by_batch,
+        [
+            (0, "alert: failed x4".to_owned()),
+            (0, "alert: login x5".to_owned()),
+            (1, "alert: disk x3".to_owned()),
+            (1, "alert: full x3".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn the_rust_sink_scaffold_passes_its_test_and_a_refused_or_wrong_request_fails_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("alerts-out");
+    let created = stdout_of(&super::languages::plugin_new(
+        "alerts-out",
+        "rust",
+        "sink",
+        &project,
+    ));
+    assert!(
+        created.starts_with("created rust `sink` plugin alerts-out in "),
+        "{created}"
+    );
+    let test =
+        |project: &Path| super::languages::run_long(&["plugin", "test", project.to_str().unwrap()]);
+    assert_eq!(
+        stdout_of(&test(&project)),
+        "ok      posts the records as JSON lines\n1 passed, 0 failed\n"
+    );
+    // A case expecting another body, and one whose URL is not allowed.
+    let cases = std::fs::read_to_string(project.join("sluice-test.toml")).unwrap();
+    let wrong = cases.replace(
+        "{\"key\":\"warn\",\"value\":1}",
+        "{\"key\":\"warn\",\"value\":2}",
+    );
+    let refused = cases
+        .replace(
+            "name = \"posts the records as JSON lines\"",
+            "name = \"refused\"",
+        )
+        .replace(
+            "allow = [\"http://127.0.0.1:8080/counts\"]",
+            "allow = [\"http://127.0.0.1:8080/other\"]",
+        );
+    std::fs::write(
+        project.join("sluice-test.toml"),
+        format!("{wrong}\n{refused}"),
+    )
+    .unwrap();
+    let output = test(&project);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains("FAILED  posts the records as JSON lines: expected [{ body = \"\"\"\n{\"key\":\"error\",\"value\":3}\n{\"key\":\"warn\",\"value\":2}\n\"\"\", headers = { content-type = \"application/x-ndjson\" }, method = \"POST\", url = \"http://127.0.0.1:8080/counts?batch=0&partition=0\" }], got [{ body = \"\"\"\n{\"key\":\"error\",\"value\":3}\n{\"key\":\"warn\",\"value\":1}\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAILED  refused: pipeline `plugin test`, sink `refused`, plugin alerts_out (sha256 ")
+            && stdout.contains("requested http://127.0.0.1:8080/counts?batch=0&partition=0, which the sink's allowlist does not grant (allowed: `http://127.0.0.1:8080/other`); nothing was sent."),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("0 passed, 2 failed\n"), "{stdout}");
+
+    // Other languages get sinks later: said plainly.
+    let output = super::languages::plugin_new("x", "python", "sink", &dir.path().join("py"));
+    assert_eq!(
+        stderr_of_failure(&output).trim_end(),
+        format!(
+            "error: {}: sink plugins are written in Rust for now (the sluice-guest SDK's #[sink]); the python SDK has no sinks yet",
+            dir.path().join("py").display()
+        )
     );
 }
