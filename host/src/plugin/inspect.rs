@@ -64,10 +64,12 @@ pub fn inspect(engine: &PluginEngine, path: &Path) -> Result<Inspection, LoadErr
     let _ = writeln!(out, "file:      {}", path.display());
     let _ = writeln!(out, "sha256:    {}", compiled.hash);
     let _ = writeln!(out, "size:      {} bytes", compiled.size);
-    if let Some(record_type) = sink_type {
+    if sink {
         let _ = writeln!(out, "sink:      plugin (kind = \"plugin\" in [sinks])");
         let _ = writeln!(out, "world:     {}", super::sink_plugin::sink_world());
-        let _ = writeln!(out, "takes:     {record_type}");
+        if let Some(record_type) = sink_type {
+            let _ = writeln!(out, "takes:     {record_type}");
+        }
         let _ = writeln!(
             out,
             "reaches:   only the URLs a pipeline's `allow.http` grants it"
