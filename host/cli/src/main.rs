@@ -190,6 +190,18 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     stream.output_type
                 );
             }
+            for sink in &plan.sinks {
+                if let sluice::plan::SinkSpecKind::Plugin { plugin, .. } = &sink.kind {
+                    println!(
+                        "  sink {}: plugin {} ({}) takes {}, may reach {}",
+                        sink.name,
+                        plugin.name(),
+                        &plugin.hash()[..plugin.hash().len().min(12)],
+                        plugin.record_type(),
+                        plugin.allowance().describe()
+                    );
+                }
+            }
             for table in &plan.tables {
                 let spec = table.spec();
                 println!(

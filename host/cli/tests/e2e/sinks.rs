@@ -81,6 +81,18 @@ fn alerts(receiver: &Receiver) -> (Alerts, Vec<(i64, u64, u64)>) {
     (found, calls)
 }
 
+/// The component's sha256, as `sluice plugin inspect` reports it.
+fn sha256_of(component: &Path) -> String {
+    let report =
+        String::from_utf8(run(&["plugin", "inspect", component.to_str().unwrap()]).stdout).unwrap();
+    report
+        .lines()
+        .find_map(|line| line.strip_prefix("sha256:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 fn expected(batches: &[&[(&str, i64)]]) -> Alerts {
     batches
         .iter()
@@ -477,6 +489,14 @@ fn the_alerts_example_posts_each_alert_once_to_its_receiver() {
     }
     let path = dir.path().join("pipeline.toml");
     std::fs::write(&path, pipeline).unwrap();
+    let checked = stdout_of(&run(&["check", path.to_str().unwrap()]));
+    assert!(
+        checked.contains(&format!(
+            "  sink alerts: plugin post_alerts ({}) takes (text, int64), may reach `http://127.0.0.1:{port}/alerts`\n",
+            &sha256_of(Path::new(fixtures::POST_ALERTS))[..12]
+        )),
+        "{checked}"
+    );
     // The receiver the example ships.
     let mut receiver = std::process::Command::new("python3")
         .arg(example.join("receiver.py"))
