@@ -83,11 +83,29 @@ pub fn send(
     let pending = outgoing_handler::handle(request, None).map_err(|e| fail(&describe(&e)))?;
     {
         let stream = outgoing.write().map_err(|()| fail("no body stream"))?;
-        for chunk in body.chunks(4096) {
-            stream
-                .blocking_write_and_flush(chunk)
+        // As much per write as the host takes (`check-write`, up to a
+        // megabyte), not `blocking-write-and-flush`'s 4 KiB: a large body
+        // crosses the boundary a few times, not thousands.
+        let mut rest = body;
+        while !rest.is_empty() {
+            let permitted = stream
+                .check_write()
                 .map_err(|e| fail(&format!("writing the body: {e:?}")))?;
+            if permitted == 0 {
+                stream.subscribe().block();
+                continue;
+            }
+            let n = rest
+                .len()
+                .min(usize::try_from(permitted).unwrap_or(usize::MAX));
+            stream
+                .write(&rest[..n])
+                .map_err(|e| fail(&format!("writing the body: {e:?}")))?;
+            rest = &rest[n..];
         }
+        stream
+            .blocking_flush()
+            .map_err(|e| fail(&format!("writing the body: {e:?}")))?;
     }
     OutgoingBody::finish(outgoing, None).map_err(|e| fail(&describe(&e)))?;
     let response = loop {

@@ -163,7 +163,10 @@ fn native_write(port: u16, batch_time_ms: i64, partitions: &[Batch]) {
                         body.push(',');
                     }
                     let word = std::str::from_utf8(keys.get(i)).unwrap();
-                    body.push_str(&format!("{{\"word\":\"{word}\",\"count\":{count}}}"));
+                    let _ = std::fmt::Write::write_fmt(
+                        &mut body,
+                        format_args!("{{\"word\":\"{word}\",\"count\":{count}}}"),
+                    );
                 }
                 body.push_str("]}");
                 post(port, body.as_bytes());

@@ -16,6 +16,7 @@
 //! Parameters: `url` (required; the pipeline's `allow.http` must grant it)
 //! and `threshold` (default 1).
 
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use sluice_guest::{Params, SinkBatch, http, sink};
@@ -46,23 +47,32 @@ fn init(params: &Params) -> Result<(), String> {
 #[sink(init = init)]
 fn post_alerts(info: &SinkBatch, records: Vec<(&str, i64)>) -> Result<(), String> {
     let settings = SETTINGS.get().ok_or("init was not called")?;
-    let alerts: Vec<String> = records
+    let mut alerts = records
         .iter()
         .filter(|(_, count)| *count >= settings.threshold)
-        .map(|(word, count)| format!("{{\"word\":{},\"count\":{count}}}", json_string(word)))
-        .collect();
-    if alerts.is_empty() {
+        .peekable();
+    if alerts.peek().is_none() {
         return Ok(());
     }
-    let body = format!(
-        "{{\"pipeline\":{},\"sink\":{},\"batch_time_ms\":{},\"partition\":{},\"attempt\":{},\"alerts\":[{}]}}",
-        json_string(&info.pipeline),
-        json_string(&info.sink),
-        info.batch_time_ms,
-        info.partition,
-        info.attempt,
-        alerts.join(",")
+    let mut body = String::with_capacity(64 + records.len() * 32);
+    body.push_str("{\"pipeline\":");
+    push_json_string(&mut body, &info.pipeline);
+    body.push_str(",\"sink\":");
+    push_json_string(&mut body, &info.sink);
+    let _ = write!(
+        body,
+        ",\"batch_time_ms\":{},\"partition\":{},\"attempt\":{},\"alerts\":[",
+        info.batch_time_ms, info.partition, info.attempt
     );
+    for (i, (word, count)) in alerts.enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str("{\"word\":");
+        push_json_string(&mut body, word);
+        let _ = write!(body, ",\"count\":{count}}}");
+    }
+    body.push_str("]}");
     let response = http::post(&settings.url, "application/json", body.as_bytes())?;
     if !(200..300).contains(&response.status) {
         return Err(format!(
@@ -75,9 +85,8 @@ fn post_alerts(info: &SinkBatch, records: Vec<(&str, i64)>) -> Result<(), String
     Ok(())
 }
 
-/// `text` as a JSON string literal.
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
+/// Appends `text` as a JSON string literal.
+fn push_json_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         match c {
@@ -88,5 +97,4 @@ fn json_string(text: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
