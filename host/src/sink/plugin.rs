@@ -1,6 +1,6 @@
 //! A `kind = "plugin"` sink: a [`SinkPlugin`] called once per non-empty
-//! partition of every batch, all partitions at once, each under the sink's
-//! `on_error`.
+//! partition of every batch, the partitions spread over one thread per core
+//! and written concurrently, each under the sink's `on_error`.
 //!
 //! A sink does I/O, so unlike an operator's, its failures are often
 //! transient (a receiver restarting, a network error): with `retry` (the
@@ -168,17 +168,55 @@ fn is_transient(failure: &CallFailure) -> bool {
 }
 
 impl Sink for PluginSink {
+    /// Writes the non-empty partitions on one thread per core (the
+    /// plugin's own work is CPU: decoding, formatting), each thread's
+    /// partitions concurrently (their requests wait together), all on the
+    /// async runtime of the caller when there is one.
     fn write(&mut self, batch_time: BatchTime, partitions: &[Batch]) -> Result<(), Error> {
         let count = partitions.len();
-        let calls = partitions
+        let work: Vec<(usize, &Batch)> = partitions
             .iter()
             .enumerate()
             .filter(|(_, records)| !records.is_empty())
-            .map(|(i, records)| self.write_partition(batch_time, i, count, records));
-        let results = wasmtime_wasi::runtime::in_tokio(futures::future::join_all(calls));
-        match results.into_iter().find_map(Result::err) {
-            Some(error) => Err(Error::Call(error)),
-            None => Ok(()),
-        }
+            .collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.min(work.len());
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let this = &*self;
+        let results: Vec<Result<(), Error>> = std::thread::scope(|scope| {
+            let spawned: Vec<_> = (0..threads)
+                .map(|t| {
+                    let share: Vec<(usize, &Batch)> =
+                        work.iter().skip(t).step_by(threads).copied().collect();
+                    let runtime = runtime.clone();
+                    scope.spawn(move || {
+                        let calls = share.into_iter().map(|(i, records)| {
+                            this.write_partition(batch_time, i, count, records)
+                        });
+                        let all = futures::future::join_all(calls);
+                        let results = match runtime {
+                            Some(runtime) => runtime.block_on(all),
+                            None => wasmtime_wasi::runtime::in_tokio(all),
+                        };
+                        results
+                            .into_iter()
+                            .find_map(Result::err)
+                            .map_or(Ok(()), |e| Err(Error::Call(e)))
+                    })
+                })
+                .collect();
+            spawned
+                .into_iter()
+                .map(|thread| {
+                    thread.join().unwrap_or_else(|_| {
+                        Err(Error::Internal(format!(
+                            "a thread writing sink `{}` panicked",
+                            this.name
+                        )))
+                    })
+                })
+                .collect()
+        });
+        results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
     }
 }
