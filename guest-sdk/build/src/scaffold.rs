@@ -87,7 +87,8 @@ const SINK_SUMMARY: &str =
 
 const RUST_SINK: &str = r#"use std::sync::OnceLock;
 
-use sluice_guest::{Params, SinkBatch, http, sink};
+use sluice_guest::http::{self, push_json_string};
+use sluice_guest::{Params, SinkBatch, sink};
 
 static URL: OnceLock<String> = OnceLock::new();
 
@@ -105,7 +106,9 @@ fn post(info: &SinkBatch, records: Vec<(&str, i64)>) -> Result<(), String> {
     let url = URL.get().ok_or("init was not called")?;
     let mut body = String::new();
     for (key, value) in records {
-        body.push_str(&format!("{{\"key\":{},\"value\":{value}}}\n", json_string(key)));
+        body.push_str("{\"key\":");
+        push_json_string(&mut body, key);
+        body.push_str(&format!(",\"value\":{value}}}\n"));
     }
     let target = format!("{url}?batch={}&partition={}", info.batch_time_ms, info.partition);
     let response = http::post(&target, "application/x-ndjson", body.as_bytes())?;
@@ -113,21 +116,6 @@ fn post(info: &SinkBatch, records: Vec<(&str, i64)>) -> Result<(), String> {
         return Err(format!("{target} answered {}", response.status));
     }
     Ok(())
-}
-
-/// `text` as a JSON string.
-fn json_string(text: &str) -> String {
-    let mut out = String::from('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 "#;
 

@@ -182,9 +182,33 @@ fn read_body(response: IncomingResponse) -> Result<Vec<u8>, String> {
     Ok(body)
 }
 
+/// Appends `text` to `out` as a JSON string literal (quotes, backslashes
+/// and control characters escaped): for building request bodies.
+pub fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = std::fmt::Write::write_fmt(out, format_args!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut out = String::new();
+        push_json_string(&mut out, "a\"b\\c\nd é");
+        assert_eq!(out, r#""a\"b\\c\u000ad é""#);
+    }
 
     #[test]
     fn urls_split_into_scheme_host_and_path() {

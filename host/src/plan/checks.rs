@@ -543,20 +543,31 @@ fn load_plugin(
     params: Vec<Param>,
     limits: Limits,
 ) -> Result<(std::path::PathBuf, Plugin), Error> {
+    let plugin_path = existing_plugin_file(file, &format!("stream `{name}`"), path)?;
+    let plugin = engine.load(&plugin_path, Some(kind), params, limits)?;
+    Ok((plugin_path, plugin))
+}
+
+/// The plugin file `path` of `owner` (``stream `x` `` or ``sink `y` ``),
+/// resolved against the pipeline file; refused when missing.
+pub(super) fn existing_plugin_file(
+    file: &LoadedFile,
+    owner: &str,
+    path: &toml::Spanned<String>,
+) -> Result<std::path::PathBuf, Error> {
     let plugin_path = file.resolve(path.get_ref());
     if !plugin_path.exists() {
         return Err(file
             .error_at(
                 path.span(),
                 format!(
-                    "stream `{name}`: plugin file {} does not exist (paths are relative to the pipeline file; build the plugins first)",
+                    "{owner}: plugin file {} does not exist (paths are relative to the pipeline file; build the plugins first)",
                     plugin_path.display()
                 ),
             )
             .into());
     }
-    let plugin = engine.load(&plugin_path, Some(kind), params, limits)?;
-    Ok((plugin_path, plugin))
+    Ok(plugin_path)
 }
 
 /// A `reduce_by_key_and_window` stream's `inverse_plugin` and `drop_when`,

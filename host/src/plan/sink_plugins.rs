@@ -43,18 +43,7 @@ pub(super) fn plugin_sink(
         .as_ref()
         .map(|p| Param::from_toml(p.get_ref()))
         .unwrap_or_default();
-    let plugin_path = file.resolve(path.get_ref());
-    if !plugin_path.exists() {
-        return Err(file
-            .error_at(
-                path.span(),
-                format!(
-                    "sink `{name}`: plugin file {} does not exist (paths are relative to the pipeline file; build the plugins first)",
-                    plugin_path.display()
-                ),
-            )
-            .into());
-    }
+    let plugin_path = super::checks::existing_plugin_file(file, &format!("sink `{name}`"), path)?;
     let plugin = SinkPlugin::load(engine, &plugin_path, params, limits, allowance)?;
     if !plugin.record_type().takes(record_type) {
         return Err(file

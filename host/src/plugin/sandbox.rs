@@ -136,30 +136,12 @@ fn is_allowed(import: &str, also: &[&str]) -> bool {
 /// When wasmtime refuses a definition (a bug).
 pub fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     let l = linker;
-    wall_clock::add_to_linker::<GuestState, FixedClocks>(l, GuestState::clocks)?;
-    monotonic_clock::add_to_linker::<GuestState, FixedClocks>(l, GuestState::clocks)?;
-    random::random::add_to_linker::<GuestState, WasiRandom>(l, GuestState::random)?;
-    random::insecure::add_to_linker::<GuestState, WasiRandom>(l, GuestState::random)?;
-    random::insecure_seed::add_to_linker::<GuestState, WasiRandom>(l, GuestState::random)?;
-    cli::exit::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
-    cli::environment::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
-    cli::stdin::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
-    cli::stdout::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
-    cli::stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
-    cli::terminal_input::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
-    cli::terminal_output::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
-    cli::terminal_stdin::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
-    cli::terminal_stdout::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
-    cli::terminal_stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    add_never_waiting(l)?;
     sync::io::error::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
     sync::io::poll::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
     sync::io::streams::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
     // The context has no preopened directory (see the module's docs).
     sync::filesystem::types::add_to_linker::<GuestState, WasiFilesystem>(
-        l,
-        GuestState::filesystem,
-    )?;
-    sync::filesystem::preopens::add_to_linker::<GuestState, WasiFilesystem>(
         l,
         GuestState::filesystem,
     )?;
@@ -175,6 +157,19 @@ pub fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
 pub fn add_to_sink_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::p2::bindings::{filesystem, io};
     let l = linker;
+    add_never_waiting(l)?;
+    io::error::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
+    io::poll::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
+    io::streams::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
+    filesystem::types::add_to_linker::<GuestState, WasiFilesystem>(l, GuestState::filesystem)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
+    Ok(())
+}
+
+/// The interfaces whose functions never wait, the same for every plugin:
+/// clocks, random numbers, the CLI's, and the (empty) preopens.
+fn add_never_waiting(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::filesystem::preopens;
     wall_clock::add_to_linker::<GuestState, FixedClocks>(l, GuestState::clocks)?;
     monotonic_clock::add_to_linker::<GuestState, FixedClocks>(l, GuestState::clocks)?;
     random::random::add_to_linker::<GuestState, WasiRandom>(l, GuestState::random)?;
@@ -190,12 +185,7 @@ pub fn add_to_sink_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<(
     cli::terminal_stdin::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
     cli::terminal_stdout::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
     cli::terminal_stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
-    io::error::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
-    io::poll::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
-    io::streams::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
-    filesystem::types::add_to_linker::<GuestState, WasiFilesystem>(l, GuestState::filesystem)?;
-    filesystem::preopens::add_to_linker::<GuestState, WasiFilesystem>(l, GuestState::filesystem)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
+    preopens::add_to_linker::<GuestState, WasiFilesystem>(l, GuestState::filesystem)?;
     Ok(())
 }
 

@@ -19,7 +19,8 @@
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use sluice_guest::{Params, SinkBatch, http, sink};
+use sluice_guest::http::{self, push_json_string};
+use sluice_guest::{Params, SinkBatch, sink};
 
 struct Settings {
     url: String,
@@ -83,18 +84,4 @@ fn post_alerts(info: &SinkBatch, records: Vec<(&str, i64)>) -> Result<(), String
         ));
     }
     Ok(())
-}
-
-/// Appends `text` as a JSON string literal.
-fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
