@@ -333,7 +333,18 @@ impl WasiHttpHooks for HttpGrant {
                 }
                 Ok(Err(e)) => return Err(HttpError::InternalError(Some(e.to_string()))),
             };
-            lock(&usage).body_bytes += body.len() as u64;
+            {
+                // Counted again under the lock: requests of one call may
+                // collect their bodies at the same time.
+                let mut usage = lock(&usage);
+                if usage.body_bytes + body.len() as u64 > limit {
+                    usage
+                        .refusal
+                        .get_or_insert(HttpRefusal::BodyTooLarge { limit, url });
+                    return Err(HttpError::HttpRequestBodySize(Some(limit)));
+                }
+                usage.body_bytes += body.len() as u64;
+            }
             if let Delivery::Record(requests) = delivery {
                 return Ok(recorded(&requests, parts, body));
             }
