@@ -839,7 +839,7 @@ pub enum SinkOnError {
     Retry,
     /// Stop the pipeline with the error (the batch is not committed).
     Fail,
-    /// Drop the partition's records, count and log it, go on.
+    /// Drop the partition's records with a warning naming the error, go on.
     Skip,
 }
 
