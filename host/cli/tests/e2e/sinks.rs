@@ -364,6 +364,19 @@ fn request_count_body_size_and_call_time_are_bounded() {
         "{stderr}"
     );
 
+    // A request whose body never ends: nothing is sent, and the wait for
+    // it stops at the call time.
+    let stderr = run_mode(
+        "hold",
+        &format!("allow = {{ http = [{granted:?}] }}\nlimits = {{ call_time = \"1s\" }}"),
+    );
+    assert!(
+        stderr.contains("timed out after 1s (limit `call_time`)"),
+        "{stderr}"
+    );
+    assert_eq!(receiver.requests().len(), 2, "nothing more was sent");
+    assert_eq!(receiver.connections(), 2, "not even a connection");
+
     // A receiver that never answers: the wait counts to the call time.
     let silent = Receiver::silent();
     let url = silent.url("/in");

@@ -8,7 +8,9 @@
 //! - `repeat`: `count` POSTs of one small body each;
 //! - `big`: one POST of a body of `bytes` bytes;
 //! - `file`: reads the file at `url` (a path) and POSTs nothing;
-//! - `spin`: loops forever (the call time must stop it).
+//! - `spin`: loops forever (the call time must stop it);
+//! - `hold`: starts a POST, never finishes its body, and waits for the
+//!   response (the call time must stop the wait).
 
 use std::sync::OnceLock;
 
@@ -68,6 +70,29 @@ fn hostile(info: &SinkBatch, records: Vec<(&str, i64)>) -> Result<(), String> {
             Ok(text) => Err(format!("read {} bytes of {}", text.len(), s.url)),
             Err(e) => Err(format!("cannot read {}: {e}", s.url)),
         },
+        "hold" => {
+            use sluice_guest::bindings::sink_operator::wasi::http::outgoing_handler;
+            use sluice_guest::bindings::sink_operator::wasi::http::types::{
+                Fields, Method, OutgoingRequest, Scheme,
+            };
+            let request = OutgoingRequest::new(Fields::new());
+            let _ = request.set_method(&Method::Post);
+            let _ = request.set_scheme(Some(&Scheme::Http));
+            let rest = s.url.trim_start_matches("http://");
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let _ = request.set_authority(Some(authority));
+            let _ = request.set_path_with_query(Some(path));
+            let body = request.body().map_err(|()| "no body".to_owned())?;
+            let pending = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+            let stream = body.write().map_err(|()| "no stream".to_owned())?;
+            let _ = stream.blocking_write_and_flush(b"partial");
+            loop {
+                if let Some(result) = pending.get() {
+                    return Err(format!("the response came: {result:?}"));
+                }
+                pending.subscribe().block();
+            }
+        }
         "spin" => {
             let mut n: u64 = 0;
             loop {
