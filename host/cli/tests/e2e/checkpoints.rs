@@ -575,9 +575,13 @@ fn a_deployed_version_runs_again_after_kill_9() {
         "--pipeline",
         pipeline.to_str().unwrap(),
     ]));
-    // Its next batch records it in the checkpoint.
+    // Its next batch records it in the checkpoint. A batch's records are
+    // written before its checkpoint is: the batch after it showing its
+    // records proves that checkpoint done.
     drop_file(&dir.path().join("in"), "f2b.txt", b"w\n");
     wait_for_record(dir.path(), "tagged", "'b:w'");
+    drop_file(&dir.path().join("in"), "f2c.txt", b"v\n");
+    wait_for_record(dir.path(), "tagged", "'b:v'");
     first.kill().unwrap();
     first.wait().unwrap();
 
@@ -612,7 +616,7 @@ fn a_deployed_version_runs_again_after_kill_9() {
     assert!(log.contains("is current, replacing v1"), "{log}");
     assert!(log.contains("(checkpoint, checked in"), "{log}");
     let lines = sink_lines(dir.path(), "tagged");
-    assert_eq!(lines, ["'a:x'", "'b:y'", "'b:w'", "'b:z'"]);
+    assert_eq!(lines, ["'a:x'", "'b:y'", "'b:w'", "'b:v'", "'b:z'"]);
 
     // The kept component is checked: damaged, the start is refused.
     let plugins = dir.path().join(".sluice/pipeline/checkpoint/plugins");
