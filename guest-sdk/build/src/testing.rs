@@ -130,7 +130,7 @@ pub fn run(engine: &PluginEngine, dir: &Path, component: &Path) -> Result<Report
         .is_some();
     for case in &file.cases {
         let outcome = if sink {
-            run_sink_case(engine, component, case)
+            run_sink_case(engine, component, &compiled, case)
         } else {
             run_case(engine, component, &compiled, case)
         };
@@ -277,7 +277,12 @@ fn run_case(
 }
 
 /// A sink's case: one `write` of the input, its requests recorded.
-fn run_sink_case(engine: &PluginEngine, component: &Path, case: &Case) -> Result<(), String> {
+fn run_sink_case(
+    engine: &PluginEngine,
+    component: &Path,
+    compiled: &sluice::plugin::engine::Compiled,
+    case: &Case,
+) -> Result<(), String> {
     if !case.state.is_empty() {
         return Err("`state` applies to update_state_by_key and map_with_state plugins only; this one is a sink".into());
     }
@@ -292,8 +297,15 @@ fn run_sink_case(engine: &PluginEngine, component: &Path, case: &Case) -> Result
         ..HttpAllowance::default()
     };
     let params = Param::from_toml(&case.params);
-    let plugin = SinkPlugin::load(engine, component, params, Limits::default(), allowance)
-        .map_err(|e| e.to_string())?;
+    let plugin = SinkPlugin::load_compiled(
+        engine,
+        component,
+        compiled,
+        params,
+        Limits::default(),
+        allowance,
+    )
+    .map_err(|e| e.to_string())?;
     let input = batch_of(&case.input, plugin.record_type()).map_err(|e| format!("input {e}"))?;
     let site = CallSite {
         pipeline: "plugin test".into(),

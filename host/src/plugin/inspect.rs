@@ -38,9 +38,10 @@ pub fn inspect(engine: &PluginEngine, path: &Path) -> Result<Inspection, LoadErr
         .is_some();
     // A sink is loaded as a sink (its own sandbox, `wasi:http` included).
     let (loaded, sink_type) = if sink {
-        let loaded = super::sink_plugin::SinkPlugin::load(
+        let loaded = super::sink_plugin::SinkPlugin::load_compiled(
             engine,
             path,
+            &compiled,
             Vec::new(),
             limits,
             Default::default(),

@@ -113,6 +113,23 @@ impl SinkPlugin {
         allowance: HttpAllowance,
     ) -> Result<Self, LoadError> {
         let compiled = engine.compile_file(path, &limits)?;
+        Self::load_compiled(engine, path, &compiled, params, limits, allowance)
+    }
+
+    /// [`SinkPlugin::load`] for a component already compiled with
+    /// [`PluginEngine::compile_file`].
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`] naming the file, its hash and the reason.
+    pub fn load_compiled(
+        engine: &PluginEngine,
+        path: &Path,
+        compiled: &super::engine::Compiled,
+        params: Vec<Param>,
+        limits: Limits,
+        allowance: HttpAllowance,
+    ) -> Result<Self, LoadError> {
         let fail = |reason| compiled.error(path, reason);
         let forbidden =
             super::sandbox::check_sink_imports(compiled.imports.iter().map(String::as_str));
