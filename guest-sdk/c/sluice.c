@@ -2,10 +2,10 @@
  * sluice.c: the bulk side of a C operator. It implements the exports of one
  * contract world (chosen by SLUICE_OP_MAP, SLUICE_OP_FLAT_MAP,
  * SLUICE_OP_FILTER, SLUICE_OP_REDUCE, SLUICE_OP_INVERSE_REDUCE,
- * SLUICE_OP_UPDATE_STATE or SLUICE_OP_MAP_WITH_STATE, with
+ * SLUICE_OP_UPDATE_STATE, SLUICE_OP_MAP_WITH_STATE or SLUICE_OP_SINK, with
  * SLUICE_WORLD_HEADER naming the header `wit-bindgen c` generated for it)
  * on top of the per-record functions declared in sluice.h. `sluice plugin
- * build` compiles it in.
+ * build` compiles it in (and, for a sink, sluice_http.c).
  */
 #include SLUICE_WORLD_HEADER
 
@@ -28,8 +28,10 @@
 #define SLUICE_EXPORT_(name) exports_sluice_operator_state_updater_##name
 #elif defined(SLUICE_OP_MAP_WITH_STATE)
 #define SLUICE_EXPORT_(name) exports_sluice_operator_state_mapper_##name
+#elif defined(SLUICE_OP_SINK)
+#define SLUICE_EXPORT_(name) exports_sluice_operator_sink_##name
 #else
-#error "define one of SLUICE_OP_MAP, SLUICE_OP_FLAT_MAP, SLUICE_OP_FILTER, SLUICE_OP_REDUCE, SLUICE_OP_INVERSE_REDUCE, SLUICE_OP_UPDATE_STATE, SLUICE_OP_MAP_WITH_STATE"
+#error "define one of SLUICE_OP_MAP, SLUICE_OP_FLAT_MAP, SLUICE_OP_FILTER, SLUICE_OP_REDUCE, SLUICE_OP_INVERSE_REDUCE, SLUICE_OP_UPDATE_STATE, SLUICE_OP_MAP_WITH_STATE, SLUICE_OP_SINK"
 #endif
 /* One more level, so that a macro argument (SLUICE_ENTRY) is expanded. */
 #define SLUICE_EXPORT(name) SLUICE_EXPORT_(name)
@@ -61,10 +63,16 @@ static void record_type(sluice_record_type from, sluice_operator_types_record_ty
   to->value = (uint8_t)from.value;
 }
 
+#if defined(SLUICE_OP_SINK)
+void SLUICE_EXPORT(describe)(sluice_operator_types_record_type_t *ret) {
+  record_type(SLUICE_SINK_TYPE, ret);
+}
+#else
 void SLUICE_EXPORT(describe)(sluice_operator_types_signature_t *ret) {
   record_type(SLUICE_SIGNATURE.input, &ret->input);
   record_type(SLUICE_SIGNATURE.output, &ret->output);
 }
+#endif
 
 __attribute__((weak)) int sluice_init(const sluice_param *params, size_t count,
                                       sluice_error *err) {
@@ -503,6 +511,37 @@ bool SLUICE_EXPORT(map_batch)(mapping_batch_t *input, state_mapping_t *ret, erro
 }
 
 #endif
+
+#elif defined(SLUICE_OP_SINK)
+
+/* ---- sink -------------------------------------------------------------- */
+
+bool SLUICE_EXPORT(write)(exports_sluice_operator_sink_sink_batch_t *info, batch_t *input,
+                          error_t *err) {
+  size_t n = column_len(&input->values);
+  sluice_record *records = malloc((n > 0 ? n : 1) * sizeof(sluice_record));
+  if (records == NULL) {
+    exports_sluice_operator_sink_sink_batch_free(info);
+    sluice_operator_types_batch_free(input);
+    return fail(err, "out of memory", -1);
+  }
+  for (size_t i = 0; i < n; i++) records[i] = record_at(input, i);
+  sluice_sink_batch batch = {
+      {info->pipeline.ptr, info->pipeline.len},
+      {info->sink.ptr, info->sink.len},
+      info->batch_time_ms,
+      info->partition,
+      info->partitions,
+      info->attempt,
+  };
+  sluice_error user = {NULL};
+  int status = sluice_sink_write(&batch, records, n, &user);
+  bool ok = status == 0 ? true : fail(err, user.message, -1);
+  free(records);
+  exports_sluice_operator_sink_sink_batch_free(info);
+  sluice_operator_types_batch_free(input);
+  return ok;
+}
 
 #else /* SLUICE_OP_REDUCE */
 

@@ -13,6 +13,11 @@
  *     `map_with_state`, `SLUICE_STATE_TYPE`);
  *   - optionally `sluice_init`, to read the stream's `params`.
  *
+ * A sink plugin (`op = "sink"`, for a `kind = "plugin"` sink) instead
+ * defines `SLUICE_SINK_TYPE` and `sluice_sink_write`, which gets a whole
+ * partition batch and sends it out with `sluice_http_post` or
+ * `sluice_http_send` (only to the URLs the pipeline's `allow.http` grants).
+ *
  * Strings given to you point into the input batch and are valid during the
  * call only. Strings you emit are copied. Return 0 for success; to fail the
  * batch, return `sluice_fail(err, "message")`, which blames the record.
@@ -149,6 +154,86 @@ static inline int sluice_fail(sluice_error *err, const char *message) {
   err->message = message;
   return -1;
 }
+
+/* ---- sinks (`op = "sink"`) ---------------------------------------------- */
+
+/* Which batch and partition a sink's call holds. Delivery is at least once:
+ * send `batch_time_ms` and `partition` along so a receiver can drop what it
+ * already has. */
+typedef struct {
+  sluice_str pipeline;
+  sluice_str sink;
+  int64_t batch_time_ms;
+  uint32_t partition;
+  uint32_t partitions;
+  /* 1 for the first call with this batch and partition, 2 for its first
+   * retry, and so on. */
+  uint32_t attempt;
+} sluice_sink_batch;
+
+/* The records your sink takes, e.g.
+ *   const sluice_record_type SLUICE_SINK_TYPE = {SLUICE_TEXT, SLUICE_INT64}; */
+extern const sluice_record_type SLUICE_SINK_TYPE;
+
+/* sink: writes the `count` records of one partition batch. A failure is
+ * handled by the sink's `on_error` (retried by default). */
+int sluice_sink_write(const sluice_sink_batch *info, const sluice_record *records, size_t count,
+                      sluice_error *err);
+
+/* A growing byte buffer, for request bodies. The push functions return 0,
+ * or -1 when out of memory. Zero-initialise it: `sluice_buf b = {0};`. */
+typedef struct {
+  uint8_t *ptr;
+  size_t len;
+  size_t cap;
+} sluice_buf;
+
+int sluice_buf_push(sluice_buf *b, const void *bytes, size_t len);
+int sluice_buf_push_cstr(sluice_buf *b, const char *text);
+int sluice_buf_push_str(sluice_buf *b, sluice_str text);
+int sluice_buf_push_i64(sluice_buf *b, int64_t value);
+/* Appends `text` as a JSON string literal (quotes, backslashes and control
+ * characters escaped). */
+int sluice_buf_push_json_string(sluice_buf *b, sluice_str text);
+/* The contents, NUL-terminated (the NUL is not counted in `len`); NULL when
+ * out of memory. */
+const char *sluice_buf_cstr(sluice_buf *b);
+void sluice_buf_free(sluice_buf *b);
+
+/* A copy of `s`, NUL-terminated, from malloc (NULL when out of memory):
+ * for keeping a parameter past `sluice_init`. */
+char *sluice_str_dup(sluice_str s);
+
+/* One request header. */
+typedef struct {
+  const char *name;
+  const char *value;
+} sluice_http_header;
+
+/* What the receiver answered; free it with sluice_http_response_free. */
+typedef struct {
+  uint16_t status;
+  uint8_t *body;
+  size_t body_len;
+} sluice_http_response;
+
+/* The most of a response body that is read; the rest is dropped. */
+#define SLUICE_HTTP_MAX_RESPONSE_BYTES (1u << 20)
+
+/* Sends one request (`method` is "GET", "POST", …; Content-Length is set
+ * from the body) and reads its response. Returns 0, or -1 with err set
+ * when the URL is malformed, the host refuses it (not in the allowlist, or
+ * over a limit: the call then fails whatever you return) or the request
+ * fails. The message names the URL and stays valid until the next request. */
+int sluice_http_send(const char *method, const char *url, const sluice_http_header *headers,
+                     size_t header_count, const uint8_t *body, size_t body_len,
+                     sluice_http_response *response, sluice_error *err);
+
+/* POSTs `body` to `url` with the given Content-Type; as sluice_http_send. */
+int sluice_http_post(const char *url, const char *content_type, const uint8_t *body,
+                     size_t body_len, sluice_http_response *response, sluice_error *err);
+
+void sluice_http_response_free(sluice_http_response *response);
 
 /* Whether `s` equals the NUL-terminated `literal`. */
 static inline bool sluice_str_eq(sluice_str s, const char *literal) {

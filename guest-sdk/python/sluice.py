@@ -29,6 +29,16 @@ calls your function for each record and encodes the output columns. In
   ``dict`` of strings before the first record; the default refuses any
   parameter.
 
+A sink plugin (``op = "sink"``, for a ``kind = "plugin"`` sink) instead
+defines ``RECORD_TYPE`` (a type, or a ``(key_type, value_type)`` tuple) and
+``write(info, records)``, which gets a whole partition batch: ``info`` has
+``pipeline``, ``sink``, ``batch_time_ms``, ``partition``, ``partitions`` and
+``attempt``; ``records`` is a list of values, or of ``(key, value)`` tuples.
+It sends them with ``sluice.post(url, content_type, body)`` or
+``sluice.send(method, url, headers, body)``, which reach only the URLs the
+pipeline's ``allow.http`` grants. Delivery is at least once: send the batch
+time and partition along so a receiver can drop what it already has.
+
 Text and JSON values are ``str``, bytes ``bytes``, int64 ``int``, float64
 ``float``. An exception raised by your function fails the batch; its
 message names the record. Raise ``sluice.OperatorError("...")`` for a
@@ -38,7 +48,19 @@ message of your own.
 from itertools import accumulate
 
 from componentize_py_types import Err
-from wit_world.imports import types
+
+try:
+    from wit_world.imports import types
+except ImportError:  # the sink world names the contract's types by package
+    from wit_world.imports import sluice_operator_types as types
+
+# The sink world's imports. They are imported here, when the component is
+# built: a plugin has no files to import modules from at run time.
+try:
+    from wit_world.imports import outgoing_handler, streams
+    from wit_world.imports import wasi_http_types as http
+except ImportError:  # an operator's world: no HTTP
+    outgoing_handler = streams = http = None
 
 TEXT = "text"
 BYTES = "bytes"
@@ -404,3 +426,165 @@ class StateMapper(_Operator):
         )
 
 
+
+
+class Sink(_Operator):
+    """A sink: ``write(info, records)`` over a whole partition batch."""
+
+    def __init__(self, plugin):
+        self.plugin = plugin
+        self.function_name = "write"
+        spec = getattr(plugin, "RECORD_TYPE", None)
+        if spec is None:
+            raise TypeError("plugin.py must define RECORD_TYPE = sluice.TEXT, or (key_type, value_type)")
+        # Reads its records as an operator reads its input.
+        self.signature = Signature(spec, spec)
+
+    def describe(self):
+        return _wit_record_type(self.signature.input)
+
+    def write(self, info, records):
+        function = self._function()
+        rows = self._records(records)
+        if self.signature.input[0] is None:
+            rows = [row[0] for row in rows]
+        try:
+            function(info, rows)
+        except Exception as e:  # the user's code: any failure is theirs to report
+            raise _fail(_message(e))
+
+
+MAX_RESPONSE_BYTES = 1 << 20
+"""The most of a response body that ``send`` reads; the rest is dropped."""
+
+
+class Response:
+    """What the receiver answered: ``status`` (an int) and ``body`` (bytes,
+    up to ``MAX_RESPONSE_BYTES``)."""
+
+    def __init__(self, status, body):
+        self.status = status
+        self.body = body
+
+    def __repr__(self):
+        return f"Response(status={self.status}, body={self.body!r})"
+
+
+def post(url, content_type, body):
+    """POSTs ``body`` (bytes or str) to ``url``; see ``send``."""
+    return send("POST", url, {"content-type": content_type}, body)
+
+
+def send(method, url, headers=None, body=b""):
+    """Sends one request from a sink and returns its ``Response``.
+
+    ``headers`` is a dict of names to values; Content-Length is set from
+    ``body``. Raises ``OperatorError`` naming the URL when the URL is
+    malformed, the host refuses it (not in the allowlist, or over a limit:
+    the call then fails whatever the plugin does) or the request fails.
+    """
+    if http is None:
+        raise OperatorError("only a sink plugin (op = \"sink\") can send HTTP requests")
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+
+    def fail(what):
+        return OperatorError(f"{method} {url}: {what}")
+
+    if url.startswith("http://"):
+        scheme, rest = http.Scheme_Http(), url[7:]
+    elif url.startswith("https://"):
+        scheme, rest = http.Scheme_Https(), url[8:]
+    else:
+        raise OperatorError(f"`{url}` is not an http:// or https:// URL")
+    end = min([i for i in (rest.find("/"), rest.find("?")) if i >= 0], default=len(rest))
+    authority, path = rest[:end], rest[end:] or "/"
+    if not authority:
+        raise OperatorError(f"`{url}` names no host")
+    fields = [(name.lower(), value.encode("utf-8")) for name, value in (headers or {}).items()]
+    if body:
+        fields.append(("content-length", str(len(body)).encode("ascii")))
+    try:
+        request = http.OutgoingRequest(http.Fields.from_list(fields))
+    except Err as e:
+        raise fail(f"bad header: {e.value}")
+    try:
+        request.set_method(_method(method))
+        request.set_scheme(scheme)
+        request.set_authority(authority)
+        request.set_path_with_query(path)
+    except Err:
+        raise fail("the method, host or path is not valid")
+    outgoing = request.body()
+    try:
+        pending = outgoing_handler.handle(request, None)
+    except Err as e:
+        raise fail(_describe(e.value))
+    stream = outgoing.write()
+    try:
+        # As much per write as the host takes, not 4 KiB at a time.
+        view = memoryview(body)
+        while view:
+            permitted = stream.check_write()
+            if permitted == 0:
+                with stream.subscribe() as ready:
+                    ready.block()
+                continue
+            stream.write(bytes(view[:permitted]))
+            view = view[permitted:]
+        stream.blocking_flush()
+    except Err as e:
+        raise fail(f"writing the body: {e.value}")
+    finally:
+        stream.__exit__(None, None, None)
+    try:
+        http.OutgoingBody.finish(outgoing, None)
+    except Err as e:
+        raise fail(_describe(e.value))
+    while True:
+        result = pending.get()
+        if result is not None:
+            break
+        with pending.subscribe() as ready:
+            ready.block()
+    inner = result.value
+    if isinstance(result, Err):
+        raise fail("the response was taken twice")
+    if isinstance(inner, Err):
+        raise fail(_describe(inner.value))
+    response = inner.value
+    status = response.status()
+    incoming = response.consume()
+    chunks, size = [], 0
+    input_stream = incoming.stream()
+    try:
+        while size < MAX_RESPONSE_BYTES:
+            try:
+                chunk = input_stream.blocking_read(min(MAX_RESPONSE_BYTES - size, 65536))
+            except Err as e:
+                if isinstance(e.value, streams.StreamError_Closed):
+                    break
+                raise fail("reading the response failed")
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        input_stream.__exit__(None, None, None)
+    return Response(status, b"".join(chunks))
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+
+
+def _method(method):
+    name = method.upper()
+    if name in _METHODS:
+        return getattr(http, "Method_" + name.capitalize())()
+    return http.Method_Other(method)
+
+
+def _describe(error):
+    if isinstance(error, http.ErrorCode_HttpRequestDenied):
+        return "refused by the host: the sink's `allow.http` does not grant this URL, or a limit was hit"
+    if isinstance(error, http.ErrorCode_ConnectionRefused):
+        return "connection refused"
+    return type(error).__name__.removeprefix("ErrorCode_")

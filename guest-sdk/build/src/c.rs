@@ -12,13 +12,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{BuildError, Manifest, contract_world, output_dir, run_tool};
+use super::{BuildError, Manifest, PluginKind, contract_world, output_dir, run_tool};
 use sluice::plugin::OperatorKind;
 
 /// The SDK's header, for plugin sources.
 pub const SLUICE_H: &str = include_str!("../../c/sluice.h");
 /// The SDK's bulk side, compiled into every C plugin.
 pub const SLUICE_C: &str = include_str!("../../c/sluice.c");
+/// The SDK's HTTP client over `wasi:http`, compiled into sink plugins.
+pub const SLUICE_HTTP_C: &str = include_str!("../../c/sluice_http.c");
 
 /// How to install the C toolchain.
 pub const INSTALL_HINT: &str = "install clang with the wasm32-wasi target and wasi-libc (Debian/Ubuntu: `apt-get install clang lld wasi-libc libclang-rt-dev-wasm32`), or point SLUICE_CLANG at such a clang";
@@ -70,25 +72,31 @@ pub(crate) struct PreparedSdk {
     pub sources: Vec<PathBuf>,
 }
 
-/// Writes the bindings of `op`'s world, `sluice.h` and `sluice.c` into
-/// `out`.
-pub(crate) fn prepare_sdk(out: &Path, op: OperatorKind) -> Result<PreparedSdk, BuildError> {
-    let world = world_stem(op);
-    write_bindings(out, op)?;
-    for (name, text) in [("sluice.h", SLUICE_H), ("sluice.c", SLUICE_C)] {
+/// Writes the bindings of `kind`'s world, `sluice.h` and `sluice.c` (and,
+/// for a sink, `sluice_http.c`) into `out`.
+pub(crate) fn prepare_sdk(out: &Path, kind: PluginKind) -> Result<PreparedSdk, BuildError> {
+    let world = world_stem(kind);
+    write_bindings(out, kind)?;
+    let mut files = vec![("sluice.h", SLUICE_H), ("sluice.c", SLUICE_C)];
+    if kind == PluginKind::Sink {
+        files.push(("sluice_http.c", SLUICE_HTTP_C));
+    }
+    let mut sources = Vec::new();
+    for (name, text) in files {
         let path = out.join(name);
         std::fs::write(&path, text).map_err(BuildError::io(&path))?;
+        if name.ends_with(".c") {
+            sources.push(path);
+        }
     }
+    sources.push(out.join(format!("{world}.c")));
+    sources.push(out.join(format!("{world}_component_type.o")));
     Ok(PreparedSdk {
         defines: vec![
-            format!("-DSLUICE_OP_{}", op_macro(op)),
+            format!("-DSLUICE_OP_{}", op_macro(kind)),
             format!("-DSLUICE_WORLD_HEADER=\"{world}.h\""),
         ],
-        sources: vec![
-            out.join("sluice.c"),
-            out.join(format!("{world}.c")),
-            out.join(format!("{world}_component_type.o")),
-        ],
+        sources,
     })
 }
 
@@ -123,7 +131,11 @@ pub(crate) fn write_component(
 }
 
 /// The file stem `wit-bindgen c` uses for a world, e.g. `flat_map_operator`.
-fn world_stem(op: OperatorKind) -> &'static str {
+fn world_stem(kind: PluginKind) -> &'static str {
+    let op = match kind {
+        PluginKind::Operator(op) => op,
+        PluginKind::Sink => return "sink_operator",
+    };
     match op {
         OperatorKind::Map => "map_operator",
         OperatorKind::FlatMap => "flat_map_operator",
@@ -135,7 +147,11 @@ fn world_stem(op: OperatorKind) -> &'static str {
     }
 }
 
-fn op_macro(op: OperatorKind) -> &'static str {
+fn op_macro(kind: PluginKind) -> &'static str {
+    let op = match kind {
+        PluginKind::Operator(op) => op,
+        PluginKind::Sink => return "SINK",
+    };
     match op {
         OperatorKind::Map => "MAP",
         OperatorKind::FlatMap => "FLAT_MAP",
@@ -147,14 +163,14 @@ fn op_macro(op: OperatorKind) -> &'static str {
     }
 }
 
-/// Writes the C bindings of `op`'s world into `out`.
-fn write_bindings(out: &Path, op: OperatorKind) -> Result<(), BuildError> {
+/// Writes the C bindings of `kind`'s world into `out`.
+fn write_bindings(out: &Path, kind: PluginKind) -> Result<(), BuildError> {
     let internal = |message: String| BuildError::Step {
         dir: out.to_path_buf(),
         step: "generating the C bindings".into(),
         output: message,
     };
-    let (mut resolve, world) = contract_world(op).map_err(internal)?;
+    let (mut resolve, world) = contract_world(out, kind).map_err(internal)?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default()
         .build()

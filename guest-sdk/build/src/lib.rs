@@ -46,10 +46,43 @@ pub mod zig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use manifest::Manifest;
+pub use manifest::{Manifest, PluginKind};
 
-/// The contract, built into the binary so bindings always match the host.
-pub const CONTRACT_WIT: &str = include_str!("../../../wit/operator.wit");
+/// The contract's WIT files (path under `wit/`, text), built into the
+/// binary so bindings always match the host: the operator worlds, the sink
+/// world, and the WASI 0.2 packages the sink world imports.
+pub const CONTRACT_FILES: [(&str, &str); 9] = [
+    ("operator.wit", include_str!("../../../wit/operator.wit")),
+    ("sink.wit", include_str!("../../../wit/sink.wit")),
+    (
+        "deps/cli/cli.wit",
+        include_str!("../../../wit/deps/cli/cli.wit"),
+    ),
+    (
+        "deps/clocks/clocks.wit",
+        include_str!("../../../wit/deps/clocks/clocks.wit"),
+    ),
+    (
+        "deps/filesystem/filesystem.wit",
+        include_str!("../../../wit/deps/filesystem/filesystem.wit"),
+    ),
+    (
+        "deps/http/http.wit",
+        include_str!("../../../wit/deps/http/http.wit"),
+    ),
+    (
+        "deps/io/io.wit",
+        include_str!("../../../wit/deps/io/io.wit"),
+    ),
+    (
+        "deps/random/random.wit",
+        include_str!("../../../wit/deps/random/random.wit"),
+    ),
+    (
+        "deps/sockets/sockets.wit",
+        include_str!("../../../wit/deps/sockets/sockets.wit"),
+    ),
+];
 
 /// A supported plugin language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,10 +323,25 @@ pub(crate) fn require_entry(dir: &Path, entry: &str, language: &str) -> Result<(
     })
 }
 
-/// The contract's world for `op`, parsed with the bindings generators'
-/// `wit-parser`.
+/// Writes the contract ([`CONTRACT_FILES`]) into `out/wit`; returns that
+/// directory, for the tools that read WIT from files.
+pub(crate) fn write_contract(out: &Path) -> Result<PathBuf, BuildError> {
+    let wit = out.join("wit");
+    for (relative, text) in CONTRACT_FILES {
+        let path = wit.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(BuildError::io(parent))?;
+        }
+        std::fs::write(&path, text).map_err(BuildError::io(&path))?;
+    }
+    Ok(wit)
+}
+
+/// The contract's world for `kind`, parsed with the bindings generators'
+/// `wit-parser` from the contract written into `out`.
 pub(crate) fn contract_world(
-    op: sluice::plugin::OperatorKind,
+    out: &Path,
+    kind: PluginKind,
 ) -> Result<
     (
         wit_bindgen_core::wit_parser::Resolve,
@@ -301,12 +349,11 @@ pub(crate) fn contract_world(
     ),
     String,
 > {
+    let wit = write_contract(out).map_err(|e| e.to_string())?;
     let mut resolve = wit_bindgen_core::wit_parser::Resolve::default();
-    let package = resolve
-        .push_source("operator.wit", CONTRACT_WIT)
-        .map_err(|e| format!("{e:#}"))?;
+    let (package, _) = resolve.push_dir(&wit).map_err(|e| format!("{e:#}"))?;
     let world = resolve
-        .select_world(&[package], Some(op.world_name()))
+        .select_world(&[package], Some(kind.world_name()))
         .map_err(|e| format!("{e:#}"))?;
     Ok((resolve, world))
 }

@@ -12,12 +12,13 @@
 //! - `update_state_by_key`: a running sum of int64 values per key;
 //! - `map_with_state`: numbers each key's records 1, 2, 3, ….
 //!
-//! `--op sink` ([`create_sink`], Rust for now) makes a sink plugin that
-//! POSTs each partition batch's records as JSON lines.
+//! `--op sink` makes a sink plugin that POSTs each partition batch's
+//! records as JSON lines ([`sink_files`]; in every language but
+//! JavaScript, whose build tool cannot import `wasi:http`).
 
 use std::path::{Path, PathBuf};
 
-use super::{BuildError, Language};
+use super::{BuildError, Language, PluginKind};
 use sluice::plugin::OperatorKind;
 
 /// A file of a new project: its path in the project and its contents.
@@ -38,103 +39,116 @@ pub fn default_rust_sdk() -> PathBuf {
 /// # Errors
 ///
 /// When `name` is not a valid plugin name, `dir` is not empty, the Rust SDK
-/// is missing (Rust), or writing fails.
+/// is missing (Rust), the language cannot build that kind (a JavaScript
+/// sink), or writing fails.
 pub fn create(
     dir: &Path,
     name: &str,
     language: Language,
-    op: OperatorKind,
+    kind: PluginKind,
     rust_sdk: &Path,
 ) -> Result<Vec<PathBuf>, BuildError> {
-    let rust_sdk = prepare(dir, name, language, rust_sdk)?;
-    write(dir, files(name, language, op, &rust_sdk))
-}
-
-/// Creates the project `dir` for a sink plugin called `name` (`--op
-/// sink`): it POSTs each partition batch's records as JSON lines to the
-/// URL of its `url` parameter. Rust only for now.
-///
-/// # Errors
-///
-/// As [`create`], and for a language whose SDK has no sinks yet.
-pub fn create_sink(
-    dir: &Path,
-    name: &str,
-    language: Language,
-    rust_sdk: &Path,
-) -> Result<Vec<PathBuf>, BuildError> {
-    if language != Language::Rust {
-        return Err(BuildError::Project {
-            dir: dir.to_path_buf(),
-            message: format!(
-                "sink plugins are written in Rust for now (the sluice-guest SDK's #[sink]); the {} SDK has no sinks yet",
-                language.name()
-            ),
-        });
+    let unsupported = || BuildError::Project {
+        dir: dir.to_path_buf(),
+        message: super::javascript::SINKS_UNSUPPORTED.into(),
+    };
+    if kind == PluginKind::Sink && language == Language::JavaScript {
+        return Err(unsupported());
     }
     let rust_sdk = prepare(dir, name, language, rust_sdk)?;
-    let mut files = vec![("sluice-test.toml".to_owned(), SINK_CASES.to_owned())];
-    files.push(("Cargo.toml".into(), cargo_toml(name, &rust_sdk)));
-    files.push((
-        "src/lib.rs".into(),
-        format!("//! {name}: a Sluice sink plugin in Rust. {SINK_SUMMARY}\n\n{RUST_SINK}"),
-    ));
+    let files = match kind {
+        PluginKind::Operator(op) => files(name, language, op, &rust_sdk),
+        PluginKind::Sink => sink_files(name, language, &rust_sdk).ok_or_else(unsupported)?,
+    };
     write(dir, files)
 }
 
+/// What every sink scaffold does.
 const SINK_SUMMARY: &str =
     "POSTs each partition batch's (key, count) records as JSON lines to `url`.";
 
-const RUST_SINK: &str = r#"use std::sync::OnceLock;
-
-use sluice_guest::http::{self, push_json_string};
-use sluice_guest::{Params, SinkBatch, sink};
-
-static URL: OnceLock<String> = OnceLock::new();
-
-fn init(params: &Params) -> Result<(), String> {
-    let url = params.get("url").ok_or("`url` is required: where to POST the records")?;
-    let _ = URL.set(url.to_owned());
-    Ok(())
+/// A sink project's files: the same sink, and the same test, in every
+/// language but JavaScript (`None`: its build tool cannot make sinks).
+pub fn sink_files(name: &str, language: Language, rust_sdk: &str) -> Option<Vec<ScaffoldFile>> {
+    let mut files = vec![(
+        "sluice-test.toml".to_owned(),
+        include_str!("../templates/sink/sluice-test.toml").to_owned(),
+    )];
+    if language != Language::Rust {
+        files.push(manifest(name, PluginKind::Sink));
+    }
+    let (path, source) = match language {
+        Language::Rust => {
+            files.push(("Cargo.toml".into(), cargo_toml(name, rust_sdk)));
+            (
+                "src/lib.rs".to_owned(),
+                format!(
+                    "//! {name}: a Sluice sink plugin in Rust. {SINK_SUMMARY}\n\n{}",
+                    include_str!("../templates/sink/lib.rs")
+                ),
+            )
+        }
+        Language::C => (
+            format!("{}.c", name.replace('-', "_")),
+            format!(
+                "// {name}: a Sluice sink plugin in C. {SINK_SUMMARY}\n{}",
+                include_str!("../templates/sink/plugin.c")
+            ),
+        ),
+        Language::Zig => (
+            super::zig::ENTRY.to_owned(),
+            format!(
+                "//! {name}: a Sluice sink plugin in Zig. {SINK_SUMMARY}\n{}",
+                include_str!("../templates/sink/plugin.zig")
+            ),
+        ),
+        Language::Python => (
+            super::python::ENTRY.to_owned(),
+            format!(
+                "\"\"\"{name}: a Sluice sink plugin in Python. {SINK_SUMMARY}\"\"\"\n{}",
+                include_str!("../templates/sink/plugin.py")
+            ),
+        ),
+        Language::Go => {
+            let package = go_package(name);
+            files.push(go_mod(name));
+            (
+                "plugin.go".to_owned(),
+                format!(
+                    "// Package {package} is {name}: a Sluice sink plugin in Go.\n// {SINK_SUMMARY}\npackage {package}\n{}",
+                    include_str!("../templates/sink/plugin.go")
+                ),
+            )
+        }
+        Language::JavaScript => return None,
+    };
+    files.push((path, source));
+    Some(files)
 }
 
-/// POSTs the records, one `{"key": …, "value": …}` line each, to `url`
-/// with the batch time and partition in the query, so that the receiver
-/// can drop a partition it already has (delivery is at least once).
-#[sink(init = init)]
-fn post(info: &SinkBatch, records: Vec<(&str, i64)>) -> Result<(), String> {
-    let url = URL.get().ok_or("init was not called")?;
-    let mut body = String::new();
-    for (key, value) in records {
-        body.push_str("{\"key\":");
-        push_json_string(&mut body, key);
-        body.push_str(&format!(",\"value\":{value}}}\n"));
-    }
-    let target = format!("{url}?batch={}&partition={}", info.batch_time_ms, info.partition);
-    let response = http::post(&target, "application/x-ndjson", body.as_bytes())?;
-    if !(200..300).contains(&response.status) {
-        return Err(format!("{target} answered {}", response.status));
-    }
-    Ok(())
+/// A project's `sluice-plugin.toml`.
+fn manifest(name: &str, kind: PluginKind) -> ScaffoldFile {
+    (
+        super::manifest::FILE_NAME.to_owned(),
+        format!(
+            "# A Sluice plugin project: `sluice plugin build .` builds it into a component.\nname = \"{name}\"\nop = \"{}\"\n",
+            kind.op_name()
+        ),
+    )
 }
-"#;
 
-const SINK_CASES: &str = r#"# Cases for `sluice plugin test .`: each calls the built sink once with
-# `input` as one partition batch (batch time 0, partition 0) and compares
-# the requests it makes, in order, with `expect`. Nothing is sent: each
-# request to a URL under `allow` is recorded and answered 200; any other is
-# refused, as in a pipeline. Add `headers = { content-type = "…" }` to an
-# expected request to check its headers.
-[[case]]
-name = "posts the records as JSON lines"
-input = [["error", 3], ["warn", 1]]
-params = { url = "http://127.0.0.1:8080/counts" }
-allow = ["http://127.0.0.1:8080/counts"]
-expect = [{ method = "POST", url = "http://127.0.0.1:8080/counts?batch=0&partition=0", body = """
-{"key":"error","value":3}
-{"key":"warn","value":1}
-""", headers = { content-type = "application/x-ndjson" } }]
-"#;
+/// A Go project's package name: the plugin name's letters and digits.
+fn go_package(name: &str) -> String {
+    name.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+/// A Go project's `go.mod`.
+fn go_mod(name: &str) -> ScaffoldFile {
+    (
+        "go.mod".into(),
+        format!("module {name}\n\ngo 1.27\n\nrequire sluice v0.0.0\n"),
+    )
+}
 
 /// Checks the plugin name and that `dir` is free; the Rust SDK's path for
 /// Rust projects.
@@ -199,15 +213,7 @@ pub fn files(
 ) -> Vec<ScaffoldFile> {
     let summary = summary(op);
     let mut files = vec![("sluice-test.toml".to_owned(), test_cases(op))];
-    let manifest = || {
-        (
-            super::manifest::FILE_NAME.to_owned(),
-            format!(
-                "# A Sluice plugin project: `sluice plugin build .` builds it into a component.\nname = \"{name}\"\nop = \"{}\"\n",
-                op.op_name()
-            ),
-        )
-    };
+    let manifest = || manifest(name, PluginKind::Operator(op));
     match language {
         Language::Rust => {
             files.push(("Cargo.toml".into(), cargo_toml(name, rust_sdk)));
@@ -265,12 +271,9 @@ pub fn files(
             ));
         }
         Language::Go => {
-            let package: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+            let package = go_package(name);
             files.push(manifest());
-            files.push((
-                "go.mod".into(),
-                format!("module {name}\n\ngo 1.27\n\nrequire sluice v0.0.0\n"),
-            ));
+            files.push(go_mod(name));
             files.push((
                 "plugin.go".into(),
                 format!(

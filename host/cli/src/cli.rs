@@ -177,7 +177,7 @@ pub enum PluginCommand {
         /// What it is: an operator (map, flat_map, filter, reduce_by_key,
         /// inverse_reduce, update_state_by_key, map_with_state) or a sink.
         #[arg(long, value_parser = parse_op)]
-        op: ScaffoldOp,
+        op: sluice_plugin_build::PluginKind,
         /// Where to create it (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -219,39 +219,6 @@ fn parse_language(name: &str) -> Result<sluice_plugin_build::Language, String> {
     })
 }
 
-/// What `sluice plugin new --op` makes.
-#[derive(Clone, Copy, Debug)]
-pub enum ScaffoldOp {
-    /// An operator of the contract.
-    Operator(sluice::plugin::OperatorKind),
-    /// A sink plugin (`kind = "plugin"` in `[sinks]`).
-    Sink,
-}
-
-impl ScaffoldOp {
-    /// Its name in `--op`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ScaffoldOp::Operator(op) => op.op_name(),
-            ScaffoldOp::Sink => "sink",
-        }
-    }
-}
-
-fn parse_op(name: &str) -> Result<ScaffoldOp, String> {
-    if name == "sink" {
-        return Ok(ScaffoldOp::Sink);
-    }
-    sluice::plugin::OperatorKind::ALL
-        .into_iter()
-        .find(|op| op.op_name() == name)
-        .map(ScaffoldOp::Operator)
-        .ok_or_else(|| {
-            let known: Vec<&str> = sluice::plugin::OperatorKind::ALL
-                .iter()
-                .map(|op| op.op_name())
-                .chain(["sink"])
-                .collect();
-            format!("unknown kind `{name}`; use {}", known.join(", "))
-        })
+fn parse_op(name: &str) -> Result<sluice_plugin_build::PluginKind, String> {
+    sluice_plugin_build::PluginKind::try_from(name.to_owned())
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use cli::{Cli, Command, ControlArgs, PipelineArgs, PluginCommand, ScaffoldOp};
+use cli::{Cli, Command, ControlArgs, PipelineArgs, PluginCommand};
 use sluice::control::client::{self, Endpoint};
 use sluice::control::protocol::{Reply, Request};
 use sluice::pipeline::{self, PipelineOptions};
@@ -230,18 +230,11 @@ fn execute(command: Command) -> anyhow::Result<()> {
         }) => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             let rust_sdk = rust_sdk.unwrap_or_else(sluice_plugin_build::scaffold::default_rust_sdk);
-            let files = match op {
-                ScaffoldOp::Operator(kind) => {
-                    sluice_plugin_build::scaffold::create(&dir, &name, lang, kind, &rust_sdk)?
-                }
-                ScaffoldOp::Sink => {
-                    sluice_plugin_build::scaffold::create_sink(&dir, &name, lang, &rust_sdk)?
-                }
-            };
+            let files = sluice_plugin_build::scaffold::create(&dir, &name, lang, op, &rust_sdk)?;
             println!(
                 "created {} `{}` plugin {name} in {}:",
                 lang.name(),
-                op.name(),
+                op.op_name(),
                 dir.display()
             );
             for file in files {

@@ -372,6 +372,11 @@ impl PluginEngine {
             .secure_random(wasmtime_wasi::Deterministic::new(FIXED_RANDOM.to_vec()))
             .insecure_random(wasmtime_wasi::Deterministic::new(FIXED_RANDOM.to_vec()))
             .insecure_random_seed(0x5eed)
+            // Sinks are linked with `wasi:sockets` (interpreters import it);
+            // no socket may be made, no address used, no name looked up.
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
         let mut store = Store::new(
             &self.engine,

@@ -24,6 +24,13 @@
 //! passes the sink's allowlist (see [`super::http_grant`]). Its linker holds
 //! the asynchronous form of every interface that can wait, so a request in
 //! flight waits on the async runtime, never on a blocked thread.
+//!
+//! A sink is also linked with `wasi:sockets` ([`SINK_SOCKET_INTERFACES`]),
+//! because interpreters built for WASI (CPython in a Python sink) import it
+//! whether or not the plugin uses it; it is linked empty: TCP and UDP are
+//! off and name lookup is off, so creating a socket fails with
+//! `access-denied` and no address can be used. A sink's only way out stays
+//! its checked `wasi:http`.
 
 use std::time::Duration;
 
@@ -69,6 +76,18 @@ pub const ALLOWED_INTERFACES: [&str; 20] = [
 /// What a sink plugin may import beyond [`ALLOWED_INTERFACES`].
 pub const SINK_HTTP_INTERFACES: [&str; 2] = ["wasi:http/types", "wasi:http/outgoing-handler"];
 
+/// What a sink plugin may import beyond [`ALLOWED_INTERFACES`] and
+/// [`SINK_HTTP_INTERFACES`]: linked with every socket refused.
+pub const SINK_SOCKET_INTERFACES: [&str; 7] = [
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+];
+
 /// Why an import is refused, for the families users meet most.
 fn refusal_reason(interface: &str) -> &'static str {
     if interface.starts_with(CONTRACT_PACKAGE) {
@@ -102,7 +121,11 @@ pub fn check_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<Forb
 /// [`check_imports`] for a sink plugin, which may also import
 /// [`SINK_HTTP_INTERFACES`].
 pub fn check_sink_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<ForbiddenImport> {
-    refused(imports, &SINK_HTTP_INTERFACES)
+    let also: Vec<&str> = SINK_HTTP_INTERFACES
+        .into_iter()
+        .chain(SINK_SOCKET_INTERFACES)
+        .collect();
+    refused(imports, &also)
 }
 
 fn refused<'a>(imports: impl IntoIterator<Item = &'a str>, also: &[&str]) -> Vec<ForbiddenImport> {
@@ -163,6 +186,22 @@ pub fn add_to_sink_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<(
     io::streams::add_to_linker::<GuestState, Tables>(l, |t| &mut t.table)?;
     filesystem::types::add_to_linker::<GuestState, WasiFilesystem>(l, GuestState::filesystem)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
+    add_refused_sockets(l)
+}
+
+/// `wasi:sockets` for sinks; the store's context refuses every use (TCP,
+/// UDP and name lookup off).
+fn add_refused_sockets(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::sockets;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+    let options = sockets::network::LinkOptions::default();
+    sockets::network::add_to_linker::<GuestState, WasiSockets>(l, &options, |t| t.sockets())?;
+    sockets::instance_network::add_to_linker::<GuestState, WasiSockets>(l, |t| t.sockets())?;
+    sockets::ip_name_lookup::add_to_linker::<GuestState, WasiSockets>(l, |t| t.sockets())?;
+    sockets::tcp::add_to_linker::<GuestState, WasiSockets>(l, |t| t.sockets())?;
+    sockets::tcp_create_socket::add_to_linker::<GuestState, WasiSockets>(l, |t| t.sockets())?;
+    sockets::udp::add_to_linker::<GuestState, WasiSockets>(l, |t| t.sockets())?;
+    sockets::udp_create_socket::add_to_linker::<GuestState, WasiSockets>(l, |t| t.sockets())?;
     Ok(())
 }
 
@@ -295,17 +334,19 @@ mod tests {
     }
 
     #[test]
-    fn only_sinks_may_import_wasi_http() {
+    fn only_sinks_may_import_wasi_http_and_refused_sockets() {
         let imports = [
             "wasi:http/types@0.2.12",
             "wasi:http/outgoing-handler@0.2.12",
             "wasi:io/poll@0.2.12",
+            "wasi:sockets/tcp@0.2.9",
+            "wasi:sockets/ip-name-lookup@0.2.9",
         ];
         assert_eq!(super::check_sink_imports(imports), vec![]);
-        assert_eq!(check_imports(imports).len(), 2);
+        assert_eq!(check_imports(imports).len(), 4);
         let refused = super::check_sink_imports([
             "wasi:http/incoming-handler@0.2.12",
-            "wasi:sockets/tcp@0.2.12",
+            "wasi:sockets/tcp@0.3.0",
         ]);
         assert_eq!(
             refused
@@ -314,7 +355,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             [
                 "wasi:http/incoming-handler@0.2.12",
-                "wasi:sockets/tcp@0.2.12"
+                "wasi:sockets/tcp@0.3.0"
             ]
         );
     }
