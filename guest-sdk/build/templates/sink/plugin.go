@@ -1,5 +1,6 @@
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,16 +31,17 @@ type line struct {
 // with the batch time and partition in the query, so that the receiver can
 // drop a partition it already has (delivery is at least once).
 func Write(info sluice.SinkBatch, records []sluice.Record) error {
-	var body []byte
+	var body bytes.Buffer
+	encoder := json.NewEncoder(&body)
+	encoder.SetEscapeHTML(false)
 	for _, r := range records {
-		encoded, err := json.Marshal(line{Key: r.Key.Text, Value: r.Value.Int})
-		if err != nil {
+		// One line each: Encode ends it with "\n".
+		if err := encoder.Encode(line{Key: r.Key.Text, Value: r.Value.Int}); err != nil {
 			return err
 		}
-		body = append(append(body, encoded...), '\n')
 	}
 	target := fmt.Sprintf("%s?batch=%d&partition=%d", url, info.BatchTimeMs, info.Partition)
-	response, err := sluice.Post(target, "application/x-ndjson", body)
+	response, err := sluice.Post(target, "application/x-ndjson", body.Bytes())
 	if err != nil {
 		return err
 	}
