@@ -1,7 +1,7 @@
 /*
  * sluice.c: the bulk side of a C operator. It implements the exports of one
  * contract world (chosen by SLUICE_OP_MAP, SLUICE_OP_FLAT_MAP,
- * SLUICE_OP_FILTER, SLUICE_OP_REDUCE, SLUICE_OP_INVERSE_REDUCE,
+ * SLUICE_OP_FLAT_MAP_VALUES, SLUICE_OP_FILTER, SLUICE_OP_REDUCE, SLUICE_OP_INVERSE_REDUCE,
  * SLUICE_OP_UPDATE_STATE, SLUICE_OP_MAP_WITH_STATE or SLUICE_OP_SINK, with
  * SLUICE_WORLD_HEADER naming the header `wit-bindgen c` generated for it)
  * on top of the per-record functions declared in sluice.h. `sluice plugin
@@ -18,6 +18,8 @@
 #define SLUICE_EXPORT_(name) exports_sluice_operator_mapper_##name
 #elif defined(SLUICE_OP_FLAT_MAP)
 #define SLUICE_EXPORT_(name) exports_sluice_operator_flat_mapper_##name
+#elif defined(SLUICE_OP_FLAT_MAP_VALUES)
+#define SLUICE_EXPORT_(name) exports_sluice_operator_value_flat_mapper_##name
 #elif defined(SLUICE_OP_FILTER)
 #define SLUICE_EXPORT_(name) exports_sluice_operator_filter_##name
 #elif defined(SLUICE_OP_REDUCE)
@@ -31,7 +33,7 @@
 #elif defined(SLUICE_OP_SINK)
 #define SLUICE_EXPORT_(name) exports_sluice_operator_sink_##name
 #else
-#error "define one of SLUICE_OP_MAP, SLUICE_OP_FLAT_MAP, SLUICE_OP_FILTER, SLUICE_OP_REDUCE, SLUICE_OP_INVERSE_REDUCE, SLUICE_OP_UPDATE_STATE, SLUICE_OP_MAP_WITH_STATE, SLUICE_OP_SINK"
+#error "define one of SLUICE_OP_MAP, SLUICE_OP_FLAT_MAP, SLUICE_OP_FLAT_MAP_VALUES, SLUICE_OP_FILTER, SLUICE_OP_REDUCE, SLUICE_OP_INVERSE_REDUCE, SLUICE_OP_UPDATE_STATE, SLUICE_OP_MAP_WITH_STATE, SLUICE_OP_SINK"
 #endif
 /* One more level, so that a macro argument (SLUICE_ENTRY) is expanded. */
 #define SLUICE_EXPORT(name) SLUICE_EXPORT_(name)
@@ -314,6 +316,41 @@ bool SLUICE_EXPORT(SLUICE_ENTRY)(batch_t *input, batch_t *ret, error_t *err) {
   }
   emitter_finish(&out, ret);
   SLUICE_EXPORT(batch_free)(input);
+  return true;
+}
+
+#elif defined(SLUICE_OP_FLAT_MAP_VALUES)
+
+bool SLUICE_EXPORT(expand_values)(column_t *values, SLUICE_EXPORT(value_expansion_t) *ret,
+                                  error_t *err) {
+  size_t n = column_len(values);
+  size_t bytes = values->tag == SLUICE_OPERATOR_TYPES_COLUMN_VARLEN ? values->val.varlen.data.len : 0;
+  uint32_t *counts = malloc((n > 0 ? n : 1) * sizeof(uint32_t));
+  sluice_emitter out;
+  if (counts == NULL || emitter_init(&out, SLUICE_SIGNATURE.output, n, bytes) != 0) {
+    free(counts);
+    if (counts != NULL) emitter_free(&out);
+    sluice_operator_types_column_free(values);
+    return fail(err, "out of memory", -1);
+  }
+  for (size_t i = 0; i < n; i++) {
+    sluice_value in = value_at(values, i);
+    sluice_error user = {NULL};
+    size_t before = out.values.len;
+    int status = sluice_flat_map_values(&in, &out, &user);
+    if (status != 0) {
+      emitter_free(&out);
+      free(counts);
+      bool failed = fail(err, user.message, (int64_t)i);
+      sluice_operator_types_column_free(values);
+      return failed;
+    }
+    counts[i] = (uint32_t)(out.values.len - before);
+  }
+  builder_finish(&out.values, &ret->values);
+  ret->counts.ptr = counts;
+  ret->counts.len = n;
+  sluice_operator_types_column_free(values);
   return true;
 }
 

@@ -7,7 +7,8 @@
  * You write:
  *
  *   - `SLUICE_SIGNATURE`: the record types your operator takes and gives;
- *   - one of `sluice_map`, `sluice_flat_map`, `sluice_filter`,
+ *   - one of `sluice_map`, `sluice_flat_map`, `sluice_flat_map_values`,
+ *     `sluice_filter`,
  *     `sluice_reduce`, `sluice_inverse_reduce`, `sluice_update_state` or
  *     `sluice_map_with_state`, matching `op` in sluice-plugin.toml (and, for
  *     `map_with_state`, `SLUICE_STATE_TYPE`);
@@ -104,6 +105,11 @@ int sluice_map(const sluice_record *in, sluice_record *out, sluice_error *err);
 
 /* flat_map: zero or more output records per input, through sluice_emit. */
 int sluice_flat_map(const sluice_record *in, sluice_emitter *out, sluice_error *err);
+
+/* flat_map_values: zero or more values per value of a keyed stream, through
+ * sluice_emit (set the record's `value`; the host puts every output on the
+ * key of the value it came from). SLUICE_SIGNATURE's types have no key. */
+int sluice_flat_map_values(const sluice_value *in, sluice_emitter *out, sluice_error *err);
 
 /* filter: sets *keep. */
 int sluice_filter(const sluice_record *in, bool *keep, sluice_error *err);

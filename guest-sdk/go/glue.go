@@ -6,7 +6,7 @@ package glue
 
 import (
 	"fmt"
-// op:map flat_map filter reduce_by_key inverse_reduce update_state_by_key map_with_state
+// op:map flat_map flat_map_values filter reduce_by_key inverse_reduce update_state_by_key map_with_state
 	"math"
 // end:operators
 // op:sink
@@ -22,6 +22,9 @@ import (
 
 	witTypes "go.bytecodealliance.org/pkg/wit/types"
 	types "wit_component/sluice_operator_types"
+// op:flat_map_values
+	valueFlatMapper "wit_component/sluice_operator_value_flat_mapper"
+// end:flat_map_values
 // op:sink
 	sink "wit_component/sluice_operator_sink"
 	handler "wit_component/wasi_http_outgoing_handler"
@@ -83,7 +86,7 @@ func blame(err error, index int) types.Error {
 	return types.Error{Message: err.Error(), RecordIndex: witTypes.Some(uint32(index))}
 }
 
-// op:map flat_map filter reduce_by_key inverse_reduce update_state_by_key map_with_state
+// op:map flat_map flat_map_values filter reduce_by_key inverse_reduce update_state_by_key map_with_state
 func Describe() types.Signature {
 	return types.Signature{Input: recordType(plugin.Signature.Input), Output: recordType(plugin.Signature.Output)}
 }
@@ -151,7 +154,7 @@ func (c *column) value(i int) sluice.Value {
 	}
 }
 
-// op:map flat_map filter reduce_by_key inverse_reduce update_state_by_key map_with_state
+// op:map flat_map flat_map_values filter reduce_by_key inverse_reduce update_state_by_key map_with_state
 // builder writes one output column.
 type builder struct {
 	t       sluice.Type
@@ -300,6 +303,31 @@ func Expand(input types.Batch) witTypes.Result[types.Batch, types.Error] {
 }
 
 // end:flat_map
+// op:flat_map_values
+func ExpandValues(values types.Column) witTypes.Result[valueFlatMapper.ValueExpansion, types.Error] {
+	collect()
+	in := readColumn(values, plugin.Signature.Input.Value)
+	n := in.len()
+	out := newBuilder(plugin.Signature.Output.Value, n)
+	counts := make([]uint32, n)
+	for i := 0; i < n; i++ {
+		var count uint32
+		err := plugin.FlatMapValues(in.value(i), func(v sluice.Value) {
+			out.push(v)
+			count++
+		})
+		if err != nil {
+			return witTypes.Err[valueFlatMapper.ValueExpansion](blame(err, i))
+		}
+		counts[i] = count
+	}
+	column, err := out.column()
+	if err != nil {
+		return witTypes.Err[valueFlatMapper.ValueExpansion](failure(err.Error()))
+	}
+	return witTypes.Ok[valueFlatMapper.ValueExpansion, types.Error](valueFlatMapper.ValueExpansion{Values: column, Counts: counts})
+}
+// end:flat_map_values
 // op:filter
 func Keep(input types.Batch) witTypes.Result[[]bool, types.Error] {
 	collect()

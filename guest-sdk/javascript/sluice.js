@@ -8,11 +8,14 @@
 // - `signature = { input: T, output: T }`: the record types your operator
 //   takes and gives. A type is "text", "bytes", "int64", "float64" or
 //   "json"; a keyed stream's type is a [keyType, valueType] array.
-// - one of `map`, `flatMap`, `filter`, `reduce`, `inverseReduce`,
-//   `updateState` or `mapWithState`, matching `op` in sluice-plugin.toml. A
+// - one of `map`, `flatMap`, `flatMapValues`, `filter`, `reduce`,
+//   `inverseReduce`, `updateState` or `mapWithState`, matching `op` in
+//   sluice-plugin.toml. A
 //   record of an unkeyed stream is passed as its value, a keyed record as
 //   (key, value) arguments; a keyed output record is a [key, value] array.
-//   `map` returns one record, `flatMap` an iterable of records, `filter` a
+//   `map` returns one record, `flatMap` an iterable of records,
+//   `flatMapValues(value)` an iterable of values (the host puts each on the
+//   key of the value it came from; the signature's types have no key), `filter` a
 //   boolean, `reduce(a, b)` the combination of two values of one key
 //   (associative and commutative), `inverseReduce(total, leaving)` the total
 //   without the leaving value (a window's `inverse_plugin`).
@@ -265,6 +268,7 @@ export function operator(plugin, op) {
   const functionName = {
     map: "map",
     flat_map: "flatMap",
+    flat_map_values: "flatMapValues",
     filter: "filter",
     reduce_by_key: "reduce",
     inverse_reduce: "inverseReduce",
@@ -440,6 +444,27 @@ export function operator(plugin, op) {
             for (const r of rs) out.push(r);
           });
           return toBatch(out);
+        },
+      };
+    case "flat_map_values":
+      return {
+        describe,
+        init,
+        expandValues(values) {
+          const f = userFunction();
+          const vs = decodeColumn(values, input.value);
+          const out = [];
+          const counts = new Array(vs.length);
+          for (let i = 0; i < vs.length; i++) {
+            const before = out.length;
+            try {
+              for (const v of f(vs[i])) out.push(v);
+            } catch (e) {
+              throw fail(messageOf(e), i);
+            }
+            counts[i] = out.length - before;
+          }
+          return { values: encodeOrFail(out, output.value, "value"), counts };
         },
       };
     case "filter":

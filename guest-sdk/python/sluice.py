@@ -9,12 +9,15 @@ calls your function for each record and encodes the output columns. In
   your operator takes and gives. A type is one of ``sluice.TEXT``,
   ``BYTES``, ``INT64``, ``FLOAT64``, ``JSON``; a keyed stream's type is a
   ``(key_type, value_type)`` tuple.
-- one of ``map``, ``flat_map``, ``filter``, ``reduce``, ``inverse_reduce``,
-  ``update_state`` or ``map_with_state``, matching ``op`` in
+- one of ``map``, ``flat_map``, ``flat_map_values``, ``filter``,
+  ``reduce``, ``inverse_reduce``, ``update_state`` or ``map_with_state``,
+  matching ``op`` in
   sluice-plugin.toml. A record of an unkeyed stream is passed as its value,
   a keyed record as ``(key, value)`` arguments; a keyed output record is a
   ``(key, value)`` tuple. ``map`` returns one record, ``flat_map`` an
-  iterable of records, ``filter`` a bool, ``reduce(a, b)`` the combination
+  iterable of records, ``flat_map_values(value)`` an iterable of values
+  (the host puts each on the key of the value it came from; SIGNATURE's
+  types have no key), ``filter`` a bool, ``reduce(a, b)`` the combination
   of two values of one key (associative and commutative), and
   ``inverse_reduce(total, leaving)`` the total without the leaving value
   (a window's ``inverse_plugin``). ``update_state(values, state)`` gets a
@@ -53,6 +56,12 @@ try:
     from wit_world.imports import types
 except ImportError:  # the sink world names the contract's types by package
     from wit_world.imports import sluice_operator_types as types
+
+# A value flat-mapper's result type lives in its own interface's module.
+try:
+    from wit_world.exports import value_flat_mapper as _value_flat_mapper
+except ImportError:  # another world
+    _value_flat_mapper = None
 
 # The sink world's imports. They are imported here, when the component is
 # built: a plugin has no files to import modules from at run time.
@@ -260,6 +269,27 @@ class FlatMapper(_Operator):
         out = []
         self._each(input, out.extend)
         return self._batch(out)
+
+
+class ValueFlatMapper(_Operator):
+    def __init__(self, plugin):
+        super().__init__(plugin, "flat_map_values")
+
+    def expand_values(self, values):
+        function = self._function()
+        out, counts = [], []
+        for i, value in enumerate(_decode(values, self.signature.input[1])):
+            try:
+                before = len(out)
+                out.extend(function(value))
+                counts.append(len(out) - before)
+            except Exception as e:
+                raise _fail(_message(e), i)
+        try:
+            column = _encode(out, self.signature.output[1], "value")
+        except _Bad as bad:
+            raise _fail(f"output value {bad.index}: {bad}")
+        return _value_flat_mapper.ValueExpansion(values=column, counts=counts)
 
 
 class Filter(_Operator):

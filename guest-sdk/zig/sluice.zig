@@ -13,7 +13,9 @@
 //! }
 //! ```
 //!
-//! Export exactly one of `sluice_map`, `sluice_flat_map`, `sluice_filter`,
+//! Export exactly one of `sluice_map`, `sluice_flat_map`,
+//! `sluice_flat_map_values` (emitting records whose `.value` is set; the
+//! host puts each on the input's key), `sluice_filter`,
 //! `sluice_reduce`, `sluice_inverse_reduce`, `sluice_update_state` or
 //! `sluice_map_with_state` (matching `op` in sluice-plugin.toml; a state
 //! mapper also exports `SLUICE_STATE_TYPE`), and optionally

@@ -41,7 +41,7 @@
 //! [streams.words]
 //! from = "lines"               # a list for union | join | left_outer_join |
 //!                              # right_outer_join | full_outer_join | cogroup
-//! op = "flat_map"              # map | flat_map | filter | map_values | reduce_by_key |
+//! op = "flat_map"              # map | flat_map | filter | map_values | flat_map_values | reduce_by_key |
 //!                              # sort_by_key | sort_by | top | take_ordered | distinct | sample |
 //!                              # reduce_by_key_and_window | reduce | reduce_by_window |
 //!                              # update_state_by_key | map_with_state (timeout = "30m")
@@ -533,6 +533,9 @@ pub enum StreamOp {
     /// `DStream.mapValues`, a mapper plugin that sees the values only; the
     /// keys pass through the host untouched.
     MapValues,
+    /// `DStream.flatMapValues`, a value flat-mapper plugin that sees the
+    /// values only; each output keeps its input's key.
+    FlatMapValues,
     /// `DStream.reduce`: a reducer plugin combining all the records of an
     /// unkeyed batch into one.
     Reduce,
@@ -615,6 +618,7 @@ impl StreamOp {
         match self {
             StreamOp::Map | StreamOp::MapValues => Some(OperatorKind::Map),
             StreamOp::FlatMap => Some(OperatorKind::FlatMap),
+            StreamOp::FlatMapValues => Some(OperatorKind::FlatMapValues),
             StreamOp::Filter => Some(OperatorKind::Filter),
             StreamOp::ReduceByKey
             | StreamOp::ReduceByKeyAndWindow
@@ -662,9 +666,11 @@ impl StreamOp {
     /// How the stream's records move (see [`Shape`]).
     pub fn shape(self) -> Shape {
         match self {
-            StreamOp::Map | StreamOp::FlatMap | StreamOp::Filter | StreamOp::MapValues => {
-                Shape::Narrow
-            }
+            StreamOp::Map
+            | StreamOp::FlatMap
+            | StreamOp::Filter
+            | StreamOp::MapValues
+            | StreamOp::FlatMapValues => Shape::Narrow,
             StreamOp::ReduceByKey
             | StreamOp::ReduceByKeyAndWindow
             | StreamOp::CountByValue
@@ -703,6 +709,7 @@ impl StreamOp {
             StreamOp::ReduceByKey => "reduce_by_key",
             StreamOp::ReduceByKeyAndWindow => "reduce_by_key_and_window",
             StreamOp::MapValues => "map_values",
+            StreamOp::FlatMapValues => "flat_map_values",
             StreamOp::Reduce => "reduce",
             StreamOp::ReduceByWindow => "reduce_by_window",
             StreamOp::Count => "count",

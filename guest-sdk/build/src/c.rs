@@ -139,6 +139,7 @@ fn world_stem(kind: PluginKind) -> &'static str {
     match op {
         OperatorKind::Map => "map_operator",
         OperatorKind::FlatMap => "flat_map_operator",
+        OperatorKind::FlatMapValues => "flat_map_values_operator",
         OperatorKind::Filter => "filter_operator",
         OperatorKind::ReduceByKey => "reduce_operator",
         OperatorKind::InverseReduce => "inverse_reduce_operator",
@@ -155,6 +156,7 @@ fn op_macro(kind: PluginKind) -> &'static str {
     match op {
         OperatorKind::Map => "MAP",
         OperatorKind::FlatMap => "FLAT_MAP",
+        OperatorKind::FlatMapValues => "FLAT_MAP_VALUES",
         OperatorKind::Filter => "FILTER",
         OperatorKind::ReduceByKey => "REDUCE",
         OperatorKind::InverseReduce => "INVERSE_REDUCE",

@@ -97,6 +97,7 @@ fn export_name(op: sluice::plugin::OperatorKind) -> &'static str {
     match op {
         OperatorKind::Map => "mapper",
         OperatorKind::FlatMap => "flatMapper",
+        OperatorKind::FlatMapValues => "valueFlatMapper",
         OperatorKind::Filter => "filter",
         OperatorKind::ReduceByKey => "reducer",
         OperatorKind::InverseReduce => "inverseReducer",

@@ -118,7 +118,7 @@ mod tests {
         assert_eq!(kind("sink").map(PluginKind::world_name), Ok(SINK_WORLD));
         assert_eq!(
             kind("fold"),
-            Err("unknown op `fold`: expected map, flat_map, filter, reduce_by_key, inverse_reduce, update_state_by_key, map_with_state or sink".to_owned())
+            Err("unknown op `fold`: expected map, flat_map, flat_map_values, filter, reduce_by_key, inverse_reduce, update_state_by_key, map_with_state or sink".to_owned())
         );
     }
 

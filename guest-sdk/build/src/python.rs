@@ -98,6 +98,7 @@ fn entry_module(kind: PluginKind) -> String {
     let class = match op {
         OperatorKind::Map => "Mapper",
         OperatorKind::FlatMap => "FlatMapper",
+        OperatorKind::FlatMapValues => "ValueFlatMapper",
         OperatorKind::Filter => "Filter",
         OperatorKind::ReduceByKey => "Reducer",
         OperatorKind::InverseReduce => "InverseReducer",

@@ -6,6 +6,7 @@
 //!
 //! - `map`: each line paired with its length in bytes;
 //! - `flat_map`: each line's words;
+//! - `flat_map_values`: each value's words, on the value's key;
 //! - `filter`: drops comment lines (starting with `#`);
 //! - `reduce_by_key`: sums int64 values per key;
 //! - `inverse_reduce`: subtracts the int64 values leaving a window;
@@ -303,6 +304,7 @@ fn summary(op: OperatorKind) -> &'static str {
     match op {
         OperatorKind::Map => "Pairs each line with its length in bytes.",
         OperatorKind::FlatMap => "Splits each line into its words.",
+        OperatorKind::FlatMapValues => "Splits each value into its words, each on the value's key.",
         OperatorKind::Filter => "Drops comment lines (starting with `#`).",
         OperatorKind::ReduceByKey => "Sums the int64 values of each key.",
         OperatorKind::InverseReduce => {
@@ -320,6 +322,9 @@ fn test_cases(op: OperatorKind) -> String {
         }
         OperatorKind::FlatMap => {
             "input = [\"hello big  data\", \"\", \"streams\"]\nexpect = [\"hello\", \"big\", \"data\", \"streams\"]\n"
+        }
+        OperatorKind::FlatMapValues => {
+            "input = [[\"a\", \"hello big\"], [\"b\", \"\"], [\"c\", \"data\"]]\nexpect = [[\"a\", \"hello\"], [\"a\", \"big\"], [\"c\", \"data\"]]\n"
         }
         OperatorKind::Filter => {
             "input = [\"# a comment\", \"keep me\", \"\", \"#\"]\nexpect = [\"keep me\", \"\"]\n"
@@ -357,6 +362,9 @@ fn rust(op: OperatorKind) -> &'static str {
         OperatorKind::FlatMap => {
             "use sluice_guest::flat_map;\n\n#[flat_map]\nfn words(line: &str) -> impl Iterator<Item = &str> {\n    line.split_whitespace()\n}\n"
         }
+        OperatorKind::FlatMapValues => {
+            "use sluice_guest::flat_map_values;\n\n/// The value's words; the host puts each on the value's key.\n#[flat_map_values]\nfn words(value: &str) -> impl Iterator<Item = &str> {\n    value.split_whitespace()\n}\n"
+        }
         OperatorKind::Filter => {
             "use sluice_guest::filter;\n\n#[filter]\nfn not_a_comment(line: &str) -> bool {\n    !line.starts_with('#')\n}\n"
         }
@@ -385,6 +393,11 @@ fn c(op: OperatorKind) -> &'static str {
             "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_TEXT},\n                                           {SLUICE_NO_KEY, SLUICE_TEXT}};\n\n\
              static int is_space(uint8_t c) { return c == ' ' || (c >= '\\t' && c <= '\\r'); }\n\n\
              int sluice_flat_map(const sluice_record *in, sluice_emitter *out, sluice_error *err) {\n  const uint8_t *s = in->value.str.ptr;\n  size_t len = in->value.str.len, start = 0;\n  for (size_t i = 0; i <= len; i++) {\n    if (i == len || is_space(s[i])) {\n      if (i > start) {\n        sluice_record word = {0};\n        word.value.str = (sluice_str){s + start, i - start};\n        if (sluice_emit(out, &word) != 0) return sluice_fail(err, \"out of memory\");\n      }\n      start = i + 1;\n    }\n  }\n  return 0;\n}\n"
+        }
+        OperatorKind::FlatMapValues => {
+            "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_TEXT},\n                                           {SLUICE_NO_KEY, SLUICE_TEXT}};\n\n\
+             static int is_space(uint8_t c) { return c == ' ' || (c >= '\\t' && c <= '\\r'); }\n\n\
+             /* The value's words; the host puts each on the value's key. */\nint sluice_flat_map_values(const sluice_value *in, sluice_emitter *out, sluice_error *err) {\n  const uint8_t *s = in->str.ptr;\n  size_t len = in->str.len, start = 0;\n  for (size_t i = 0; i <= len; i++) {\n    if (i == len || is_space(s[i])) {\n      if (i > start) {\n        sluice_record word = {0};\n        word.value.str = (sluice_str){s + start, i - start};\n        if (sluice_emit(out, &word) != 0) return sluice_fail(err, \"out of memory\");\n      }\n      start = i + 1;\n    }\n  }\n  return 0;\n}\n"
         }
         OperatorKind::Filter => {
             "#include \"sluice.h\"\n\nconst sluice_signature SLUICE_SIGNATURE = {{SLUICE_NO_KEY, SLUICE_TEXT},\n                                           {SLUICE_NO_KEY, SLUICE_TEXT}};\n\n\
@@ -416,6 +429,10 @@ fn zig(op: OperatorKind) -> &'static str {
             "const std = @import(\"std\");\nconst sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .text }, .{ .value = .text });\n\n\
              export fn sluice_flat_map(in: *const sluice.Record, out: *sluice.Emitter, err: *sluice.Error) c_int {\n    var words = std.mem.tokenizeAny(u8, in.value.str.slice(), \" \\t\\n\\r\\x0b\\x0c\");\n    while (words.next()) |word| {\n        out.emit(.{ .value = .{ .str = sluice.Str.of(word) } }) catch return err.fail(\"out of memory\");\n    }\n    return 0;\n}\n"
         }
+        OperatorKind::FlatMapValues => {
+            "const std = @import(\"std\");\nconst sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .text }, .{ .value = .text });\n\n\
+             /// The value's words; the host puts each on the value's key.\nexport fn sluice_flat_map_values(in: *const sluice.Value, out: *sluice.Emitter, err: *sluice.Error) c_int {\n    var words = std.mem.tokenizeAny(u8, in.str.slice(), \" \\t\\n\\r\\x0b\\x0c\");\n    while (words.next()) |word| {\n        out.emit(.{ .value = .{ .str = sluice.Str.of(word) } }) catch return err.fail(\"out of memory\");\n    }\n    return 0;\n}\n"
+        }
         OperatorKind::Filter => {
             "const std = @import(\"std\");\nconst sluice = @import(\"sluice\");\n\nexport const SLUICE_SIGNATURE = sluice.signature(.{ .value = .text }, .{ .value = .text });\n\n\
              export fn sluice_filter(in: *const sluice.Record, keep: *bool, err: *sluice.Error) c_int {\n    _ = err;\n    keep.* = !std.mem.startsWith(u8, in.value.str.slice(), \"#\");\n    return 0;\n}\n"
@@ -444,6 +461,9 @@ fn python(op: OperatorKind) -> &'static str {
         OperatorKind::FlatMap => {
             "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.TEXT, output=sluice.TEXT)\n\n\ndef flat_map(line):\n    return line.split()\n"
         }
+        OperatorKind::FlatMapValues => {
+            "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.TEXT, output=sluice.TEXT)\n\n\ndef flat_map_values(value):\n    \"\"\"The value's words; the host puts each on the value's key.\"\"\"\n    return value.split()\n"
+        }
         OperatorKind::Filter => {
             "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.TEXT, output=sluice.TEXT)\n\n\ndef filter(line):\n    return not line.startswith(\"#\")\n"
         }
@@ -471,6 +491,10 @@ fn javascript(op: OperatorKind) -> &'static str {
         OperatorKind::FlatMap => {
             "export const signature = { input: \"text\", output: \"text\" };\n\n\
              export function flatMap(line) {\n  return line.split(/\\s+/).filter((word) => word.length > 0);\n}\n"
+        }
+        OperatorKind::FlatMapValues => {
+            "export const signature = { input: \"text\", output: \"text\" };\n\n\
+             // The value's words; the host puts each on the value's key.\nexport function flatMapValues(value) {\n  return value.split(/\\s+/).filter((word) => word.length > 0);\n}\n"
         }
         OperatorKind::Filter => {
             "export const signature = { input: \"text\", output: \"text\" };\n\n\
@@ -503,6 +527,11 @@ fn go(op: OperatorKind) -> &'static str {
             "\nimport (\n\t\"strings\"\n\n\t\"sluice\"\n)\n\n// Signature: lines of text in, words out.\nvar Signature = sluice.Signature{\n\tInput:  sluice.RecordType{Value: sluice.Text},\n\tOutput: sluice.RecordType{Value: sluice.Text},\n}\n\n\
              // Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n\
              // FlatMap emits each word of the line.\nfunc FlatMap(in sluice.Record, emit func(sluice.Record)) error {\n\tfor _, word := range strings.Fields(in.Value.Text) {\n\t\temit(sluice.Record{Value: sluice.TextValue(word)})\n\t}\n\treturn nil\n}\n"
+        }
+        OperatorKind::FlatMapValues => {
+            "\nimport (\n\t\"strings\"\n\n\t\"sluice\"\n)\n\n// Signature: text values in, text values out (the host keeps the keys).\nvar Signature = sluice.Signature{\n\tInput:  sluice.RecordType{Value: sluice.Text},\n\tOutput: sluice.RecordType{Value: sluice.Text},\n}\n\n\
+             // Init takes no parameters.\nfunc Init(params map[string]string) error { return sluice.NoParams(params) }\n\n\
+             // FlatMapValues emits the value's words; the host puts each on the value's key.\nfunc FlatMapValues(in sluice.Value, emit func(sluice.Value)) error {\n\tfor _, word := range strings.Fields(in.Text) {\n\t\temit(sluice.TextValue(word))\n\t}\n\treturn nil\n}\n"
         }
         OperatorKind::Filter => {
             "\nimport (\n\t\"strings\"\n\n\t\"sluice\"\n)\n\n// Signature: lines of text in, the same out.\nvar Signature = sluice.Signature{\n\tInput:  sluice.RecordType{Value: sluice.Text},\n\tOutput: sluice.RecordType{Value: sluice.Text},\n}\n\n\

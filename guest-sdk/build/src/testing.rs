@@ -170,20 +170,21 @@ fn run_case(
         ));
     }
     let input_type = match kind {
-        // A reducer or state updater takes any key type: the case's keys
-        // say which.
-        OperatorKind::ReduceByKey | OperatorKind::UpdateState | OperatorKind::MapWithState => {
-            RecordType {
-                key: case
-                    .input
-                    .first()
-                    .and_then(|r| r.as_array())
-                    .and_then(|pair| pair.first())
-                    .map(toml_type)
-                    .or(Some(ValueType::Text)),
-                value: signature.input.value,
-            }
-        }
+        // A reducer, state updater or value flat-mapper takes any key
+        // type: the case's keys say which.
+        OperatorKind::ReduceByKey
+        | OperatorKind::UpdateState
+        | OperatorKind::MapWithState
+        | OperatorKind::FlatMapValues => RecordType {
+            key: case
+                .input
+                .first()
+                .and_then(|r| r.as_array())
+                .and_then(|pair| pair.first())
+                .map(toml_type)
+                .or(Some(ValueType::Text)),
+            value: signature.input.value,
+        },
         _ => signature.input,
     };
     // (key, state), as the host keeps them.
@@ -193,7 +194,7 @@ fn run_case(
     };
     let output_type = match kind {
         OperatorKind::ReduceByKey => input_type,
-        OperatorKind::UpdateState => RecordType {
+        OperatorKind::UpdateState | OperatorKind::FlatMapValues => RecordType {
             key: input_type.key,
             value: signature.output.value,
         },

@@ -9,18 +9,21 @@
 //   - Signature: the record types your operator takes and gives;
 //   - Init(params map[string]string) error: reads the stream's parameters
 //     (return sluice.NoParams(params) if it takes none);
-//   - one of Map, FlatMap, Filter, Reduce, InverseReduce, UpdateState or
-//     MapWithState, matching `op` in sluice-plugin.toml:
+//   - one of Map, FlatMap, FlatMapValues, Filter, Reduce, InverseReduce,
+//     UpdateState or MapWithState, matching `op` in sluice-plugin.toml:
 //
 //     func Map(in sluice.Record) (sluice.Record, error)
 //     func FlatMap(in sluice.Record, emit func(sluice.Record)) error
+//     func FlatMapValues(in sluice.Value, emit func(sluice.Value)) error
 //     func Filter(in sluice.Record) (bool, error)
 //     func Reduce(a, b sluice.Value) (sluice.Value, error)
 //     func InverseReduce(total, leaving sluice.Value) (sluice.Value, error)
 //     func UpdateState(values []sluice.Value, state *sluice.Value) (*sluice.Value, error)
 //     func MapWithState(key sluice.Value, value *sluice.Value, state *sluice.State) (sluice.Record, error)
 //
-// InverseReduce undoes Reduce for a window's `inverse_plugin`. UpdateState
+// FlatMapValues emits zero or more values per value of a keyed stream; the
+// host puts each on the key of the value it came from (Signature's types
+// have no key). InverseReduce undoes Reduce for a window's `inverse_plugin`. UpdateState
 // gets a key's new values and its previous state (nil for a new key) and
 // returns the new state, or nil to remove the key; Signature's output value
 // type is the state type. MapWithState is called for each record of a key

@@ -33,6 +33,14 @@ pub fn flat_map(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::FlatMap, args, item)
 }
 
+/// Turns `fn(V) -> impl IntoIterator<Item = W>` into a `flat_map_values`
+/// operator: each value of a keyed stream becomes zero or more values,
+/// which the host puts on the value's key.
+#[proc_macro_attribute]
+pub fn flat_map_values(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::FlatMapValues, args, item)
+}
+
 /// Turns `fn(record) -> bool` into a `filter` operator.
 #[proc_macro_attribute]
 pub fn filter(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -163,6 +171,7 @@ fn try_expand_sink(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
 enum Kind {
     Map,
     FlatMap,
+    FlatMapValues,
     Filter,
     Reduce,
     InverseReduce,
@@ -175,6 +184,7 @@ impl Kind {
         match self {
             Kind::Map => "#[map]",
             Kind::FlatMap => "#[flat_map]",
+            Kind::FlatMapValues => "#[flat_map_values]",
             Kind::Filter => "#[filter]",
             Kind::Reduce => "#[reduce]",
             Kind::InverseReduce => "#[inverse_reduce]",
@@ -207,6 +217,13 @@ impl Kind {
                 "expand",
                 "flat_map",
                 "flat_map_signature",
+            ),
+            Kind::FlatMapValues => (
+                "flat_map_values_operator",
+                "value_flat_mapper",
+                "expand_values",
+                "expand_values",
+                "flat_map_values_signature",
             ),
             Kind::Filter => (
                 "filter_operator",
@@ -318,12 +335,16 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
         Kind::Reduce | Kind::InverseReduce => quote!(::sluice_guest::bindings::types::Column),
         Kind::UpdateState => quote!(::sluice_guest::bindings::types::StateUpdate),
         Kind::MapWithState => quote!(::sluice_guest::bindings::types::StateMapping),
+        Kind::FlatMapValues => quote!(
+            ::sluice_guest::bindings::flat_map_values_operator::exports::sluice::operator::value_flat_mapper::ValueExpansion
+        ),
         _ => quote!(::sluice_guest::bindings::types::Batch),
     };
     let input = match kind {
         Kind::Reduce => quote!(::sluice_guest::bindings::types::ValueGroups),
         Kind::UpdateState => quote!(::sluice_guest::bindings::types::StateBatch),
         Kind::MapWithState => quote!(::sluice_guest::bindings::types::MappingBatch),
+        Kind::FlatMapValues => quote!(::sluice_guest::bindings::types::Column),
         _ => quote!(::sluice_guest::bindings::types::Batch),
     };
     let init = match &args.init {
@@ -342,6 +363,10 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
                 leaving: ::sluice_guest::bindings::types::Column
             ),
             quote_spanned! {sig_span=> ::sluice_guest::runtime::#run(&totals, &leaving, #name) },
+        ),
+        Kind::FlatMapValues => (
+            quote!(values: #input),
+            quote_spanned! {sig_span=> ::sluice_guest::runtime::#run(&values, #name) },
         ),
         _ => (
             quote!(input: #input),
@@ -439,6 +464,9 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
             Kind::UpdateState => format!(
                 "a {attr} function takes a key's new values and its previous state, `fn(values: &[V], state: Option<S>) -> Option<S>`; it has {arity} parameter(s)"
             ),
+            Kind::FlatMapValues => format!(
+                "a {attr} function takes one value (the host keeps its key), `fn(value: V) -> impl IntoIterator<Item = W>`; it has {arity} parameter(s)"
+            ),
             _ => format!(
                 "a {attr} function takes one record, `value` or `(key, value)`; it has {arity} parameter(s)"
             ),
@@ -449,6 +477,7 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
         let what = match kind {
             Kind::Map => "the output record",
             Kind::FlatMap => "an iterator of output records",
+            Kind::FlatMapValues => "an iterator of output values",
             Kind::Filter => "`bool`",
             Kind::Reduce => "the combined value",
             Kind::InverseReduce => "the total without the leaving value",

@@ -25,6 +25,7 @@
 //! | --- | --- | --- |
 //! | [`macro@map`] | `fn(R) -> O` or `fn(R) -> Result<O, E>` | `map` |
 //! | [`macro@flat_map`] | `fn(R) -> impl IntoIterator<Item = O>` | `flatMap` |
+//! | [`macro@flat_map_values`] | `fn(V) -> impl IntoIterator<Item = W>`, the host keeping keys | `flatMapValues` |
 //! | [`macro@filter`] | `fn(R) -> bool` | `filter` |
 //! | [`macro@reduce`] | `fn(V, V) -> V`, associative and commutative | `reduceByKey` |
 //! | [`macro@inverse_reduce`] | `fn(V, V) -> V`, undoing `#[reduce]` | `reduceByKeyAndWindow`'s `invFunc` |
@@ -70,7 +71,8 @@ pub mod runtime;
 
 pub use params::Params;
 pub use sluice_guest_macros::{
-    filter, flat_map, inverse_reduce, map, map_with_state, reduce, sink, update_state,
+    filter, flat_map, flat_map_values, inverse_reduce, map, map_with_state, reduce, sink,
+    update_state,
 };
 pub use state::{State, StateValue};
 pub use value::Json;
@@ -103,6 +105,18 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_flat_map_operator",
             default_bindings_module: "::sluice_guest::bindings::flat_map_operator",
+            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+        });
+    }
+
+    #[allow(missing_docs, clippy::all)]
+    pub mod flat_map_values_operator {
+        wit_bindgen::generate!({
+            path: "../../wit",
+            world: "sluice:operator/flat-map-values-operator",
+            pub_export_macro: true,
+            export_macro_name: "export_flat_map_values_operator",
+            default_bindings_module: "::sluice_guest::bindings::flat_map_values_operator",
             with: { "sluice:operator/types@0.2.0": crate::bindings::types },
         });
     }

@@ -2,6 +2,7 @@
 //! macros call these functions, and their signatures may change.
 
 use crate::Params;
+use crate::bindings::flat_map_values_operator::exports::sluice::operator::value_flat_mapper::ValueExpansion;
 use crate::bindings::types::{
     Batch, Column, Error, MappingBatch, Param, RecordType, Signature, StateBatch, StateMapping,
     StateUpdate, ValueGroups,
@@ -50,6 +51,54 @@ where
         input: I::TYPE,
         output: It::Item::TYPE,
     }
+}
+
+/// The declared types of a `#[flat_map_values]` function: values of type
+/// `V` in, values of the iterator's item type out (keys stay with the
+/// host).
+pub fn flat_map_values_signature<V: Input<'static>, It>(_f: &impl Fn(V) -> It) -> Signature
+where
+    It: IntoIterator,
+    It::Item: Output,
+{
+    Signature {
+        input: RecordType {
+            key: None,
+            value: V::TYPE,
+        },
+        output: RecordType {
+            key: None,
+            value: <It::Item as Output>::TYPE,
+        },
+    }
+}
+
+/// Applies a `#[flat_map_values]` function to every value, counting what
+/// each gives so the host can put the outputs on their keys.
+pub fn expand_values<'a, V: Input<'a>, It>(
+    values: &'a Column,
+    f: impl Fn(V) -> It,
+) -> Result<ValueExpansion, Error>
+where
+    It: IntoIterator,
+    It::Item: Output,
+{
+    let view = V::view(values)?;
+    let n = V::len(&view);
+    let mut out = <It::Item as Output>::Builder::with_capacity(n, bytes_of(values));
+    let mut counts = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut count = 0u32;
+        for value in f(V::get(&view, i)) {
+            Output::push(value, &mut out);
+            count = count.saturating_add(1);
+        }
+        Vec::push(&mut counts, count);
+    }
+    Ok(ValueExpansion {
+        values: out.finish()?,
+        counts,
+    })
 }
 
 /// The declared types of a `#[filter]` function.

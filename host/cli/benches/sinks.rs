@@ -5,7 +5,13 @@
 //!
 //! `cargo bench -p sluice-cli --bench sinks`.
 //! Environment: `SLUICE_BENCH_SINK_RECORDS` (records per batch, default
-//! 500,000), `SLUICE_BENCH_SINK_BATCHES` (batches timed, default 5).
+//! 500,000), `SLUICE_BENCH_SINK_BATCHES` (batches timed, default 5),
+//! `SLUICE_BENCH_SINK_LANGUAGES` (the `--op sink` scaffolds measured,
+//! default `rust c zig go python`).
+//!
+//! The scaffolds (`sluice plugin new --op sink`, the same sink in each
+//! language: every record as a JSON line, one POST per partition) are
+//! measured the same way, against the same native writer.
 //!
 //! The batch is cut into one partition per core. Sluice: `PluginSink::write`
 //! with the plugin loaded as a pipeline would (its sandbox, limits and
@@ -85,6 +91,70 @@ fn main() {
         "  sink plugin time / native time: {:.2}",
         sluice.as_secs_f64() / native.as_secs_f64()
     );
+
+    let languages = std::env::var("SLUICE_BENCH_SINK_LANGUAGES")
+        .unwrap_or_else(|_| "rust c zig go python".into());
+    println!("scaffold sinks (JSON lines, one POST per partition):");
+    for language in languages.split_whitespace() {
+        let mut sink = scaffold_sink(&work, language, &url);
+        let mut times = Vec::new();
+        for b in 0..batches {
+            let started = Instant::now();
+            sink.write(BatchTime(b as i64 * 1000), &partitions).unwrap();
+            times.push(started.elapsed());
+        }
+        let time = median(&mut times);
+        println!(
+            "  {language:<7} median {:>7.1} ms per batch ({:>4.0} ns/record), {:.2}× native",
+            ms(time),
+            time.as_nanos() as f64 / records as f64,
+            time.as_secs_f64() / native.as_secs_f64()
+        );
+    }
+}
+
+/// The `--op sink` scaffold of `language`, created and built in `work`,
+/// loaded as a pipeline would, POSTing to `url`.
+fn scaffold_sink(work: &Path, language: &str, url: &str) -> PluginSink {
+    let lang = sluice_plugin_build::Language::from_name(language).unwrap();
+    let project = work.join(format!("{language}-sink"));
+    if !project.exists() {
+        sluice_plugin_build::scaffold::create(
+            &project,
+            &format!("{language}-sink"),
+            lang,
+            sluice_plugin_build::PluginKind::Sink,
+            &sluice_plugin_build::scaffold::default_rust_sdk(),
+        )
+        .unwrap();
+    }
+    let component = sluice_plugin_build::build(&project).unwrap().component;
+    let engine = Arc::new(
+        PluginEngine::new(&EngineSettings {
+            cache_dir: Some(work.join("cache")),
+            ..EngineSettings::default()
+        })
+        .unwrap(),
+    );
+    let plugin = SinkPlugin::load(
+        &engine,
+        &component,
+        vec![Param {
+            name: "url".into(),
+            value: url.into(),
+        }],
+        Limits {
+            call_time: Duration::from_secs(120),
+            ..Limits::default()
+        },
+        HttpAllowance {
+            urls: vec![AllowedUrl::parse(url).unwrap()],
+            max_request_bytes: 1 << 30,
+            ..HttpAllowance::default()
+        },
+    )
+    .unwrap();
+    PluginSink::new("bench", language, plugin, engine, SinkErrorPolicy::Fail)
 }
 
 /// `records` (word_i, i) records cut into `parts` partitions.

@@ -1,7 +1,8 @@
 //! A stream's records handed to its plugin and back, when the plugin's
 //! records differ from the stream's ([`KeyAdapter`]): `map_values` sends
 //! the values only and puts the keys back; `reduce` gives every record the
-//! same empty key and drops it from the output.
+//! same empty key and drops it from the output. `flat_map_values`' plugin
+//! call keys its own output ([`KeyAdapter::KeysKept`]).
 
 use std::borrow::Cow;
 
@@ -13,7 +14,7 @@ impl KeyAdapter {
     /// The batch the plugin is called with for `batch`.
     pub(super) fn call_input(self, batch: &Batch) -> Cow<'_, Batch> {
         match self {
-            KeyAdapter::None => Cow::Borrowed(batch),
+            KeyAdapter::None | KeyAdapter::KeysKept => Cow::Borrowed(batch),
             KeyAdapter::ValuesOnly => Cow::Owned(Batch {
                 keys: None,
                 values: batch.values.clone(),
@@ -42,7 +43,7 @@ impl KeyAdapter {
         output: Batch,
     ) -> Result<Batch, Error> {
         match self {
-            KeyAdapter::None => Ok(output),
+            KeyAdapter::None | KeyAdapter::KeysKept => Ok(output),
             KeyAdapter::ValuesOnly if output.is_empty() => Ok(Batch::empty(spec.output_type)),
             KeyAdapter::ValuesOnly if output.len() == input.len() => Ok(Batch {
                 keys: input.keys.clone(),

@@ -246,12 +246,17 @@ pub(super) fn stream_spec(
     };
     let output_type = match adapter {
         KeyAdapter::None => call_output,
-        KeyAdapter::ValuesOnly => {
+        KeyAdapter::ValuesOnly | KeyAdapter::KeysKept => {
             if call_output.key.is_some() {
+                let instead = if adapter == KeyAdapter::KeysKept {
+                    "flat_map"
+                } else {
+                    "map"
+                };
                 return Err(file
                     .error_at(
                         cfg.from.span(),
-                        format!("stream `{name}`: `map_values` puts the keys back itself, so its plugin must give values only, but it gives {call_output} records; use `map` to change keys"),
+                        format!("stream `{name}`: `{op}` puts the keys back itself, so its plugin must give values only, but it gives {call_output} records; use `{instead}` to change keys"),
                     )
                     .into());
             }
@@ -288,11 +293,11 @@ pub(super) fn stream_spec(
         None => partitioning,
     };
     let on_error = error_policy(file, name, cfg)?;
-    if adapter == KeyAdapter::ValuesOnly && matches!(on_error, ErrorPolicy::DeadLetter { .. }) {
+    if adapter != KeyAdapter::None && matches!(on_error, ErrorPolicy::DeadLetter { .. }) {
         return Err(file
             .error_at(
                 cfg.op.span(),
-                format!("stream `{name}`: `map_values` does not take on_error = \"dead_letter\" yet (its plugin never sees the keys, so a dead letter would lose them); use \"skip\", \"retry\" or \"fail\""),
+                format!("stream `{name}`: `{op}` does not take on_error = \"dead_letter\" yet (its plugin never sees the keys, so a dead letter would lose them); use \"skip\", \"retry\" or \"fail\""),
             )
             .into());
     }
@@ -672,16 +677,25 @@ fn inverse_spec(
 /// plugin then takes; or why `op` cannot take `upstream`.
 fn adapter_for(op: StreamOp, upstream: RecordType) -> Result<(KeyAdapter, RecordType), String> {
     match op {
-        StreamOp::MapValues => match upstream.key {
+        StreamOp::MapValues | StreamOp::FlatMapValues => match upstream.key {
             Some(_) => Ok((
-                KeyAdapter::ValuesOnly,
+                if op == StreamOp::MapValues {
+                    KeyAdapter::ValuesOnly
+                } else {
+                    KeyAdapter::KeysKept
+                },
                 RecordType {
                     key: None,
                     value: upstream.value,
                 },
             )),
             None => Err(format!(
-                "`map_values` maps the values of a keyed stream, but its input gives {upstream} records; use `map`"
+                "`{op}` maps the values of a keyed stream, but its input gives {upstream} records; use `{}`",
+                if op == StreamOp::MapValues {
+                    "map"
+                } else {
+                    "flat_map"
+                }
             )),
         },
         StreamOp::Reduce | StreamOp::ReduceByWindow => match upstream.key {

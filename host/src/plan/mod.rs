@@ -243,6 +243,10 @@ pub enum KeyAdapter {
     /// `map_values`: the plugin gets the values only and the keys are put
     /// back on its output, untouched.
     ValuesOnly,
+    /// `flat_map_values`: the plugin sees the values only and says how many
+    /// values each gave; the plugin call itself puts each output on its
+    /// input's key, so the batch goes to it whole.
+    KeysKept,
     /// `reduce`: every record gets the same empty text key, so a reducer
     /// combines them all; its output loses the key again.
     ConstantKey,

@@ -86,7 +86,7 @@ pub fn fit_types(
             }
             Ok(upstream)
         }
-        OperatorKind::Map | OperatorKind::FlatMap => {
+        OperatorKind::Map | OperatorKind::FlatMap | OperatorKind::FlatMapValues => {
             if !signature.input.takes(upstream) {
                 return Err(mismatch(signature.input.to_string()));
             }

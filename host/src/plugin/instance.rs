@@ -18,7 +18,7 @@ use super::output::check_record_count;
 use super::wire::{WireSignature, WireValueType};
 use super::{
     GuestError, MappingBatch, OperatorKind, Param, Signature, StateBatch, StateMapping,
-    StateUpdate, ValueGroups,
+    StateUpdate, ValueExpansion, ValueGroups,
 };
 use crate::batch::{Batch, Column, RecordType, ValueType};
 use crate::grouping::{Grouped, group_by_key};
@@ -215,6 +215,9 @@ impl Plugin {
         if self.inner.kind == OperatorKind::ReduceByKey {
             return self.reduce(engine, input, output, site);
         }
+        if self.inner.kind == OperatorKind::FlatMapValues {
+            return self.flat_map_values(engine, input, output, site);
+        }
         self.try_call(engine, input, output, site.batch_time.as_duration())
             .map_err(|Failure { failure, stderr }| {
                 Box::new(CallError {
@@ -283,6 +286,66 @@ impl Plugin {
                 error
             })?;
         Ok(Batch { keys, values })
+    }
+
+    /// A value flat-mapper's call: the plugin gets the values, gives the
+    /// values each one expands into and how many, and the host puts each
+    /// output on the key of the value it came from (so the plugin cannot
+    /// change, drop or invent keys). The counts must add up to the values
+    /// given, one count per input, within `output_records_per_input`.
+    fn flat_map_values(
+        &self,
+        engine: &PluginEngine,
+        input: &Batch,
+        output: RecordType,
+        site: &CallSite,
+    ) -> Result<Batch, Box<CallError>> {
+        let records = input.len();
+        let per_input = u64::from(self.inner.limits.output_records_per_input);
+        let expansion = self.call_checked(
+            engine,
+            site,
+            (&input.values,),
+            |expansion: &ValueExpansion| {
+                if expansion.counts.len() != records {
+                    return Err(format!(
+                        "{} counts for {records} values; a value flat-mapper gives one count per input value",
+                        expansion.counts.len()
+                    ));
+                }
+                let total: u64 = expansion.counts.iter().map(|&c| u64::from(c)).sum();
+                if total != expansion.values.len() as u64 {
+                    return Err(format!(
+                        "counts adding up to {total} for {} values; they must add up to the values given",
+                        expansion.values.len()
+                    ));
+                }
+                expansion.values.validate(output.value, "value")
+            },
+        )?;
+        let total = expansion.values.len() as u64;
+        if total > records as u64 * per_input {
+            return Err(Box::new(CallError {
+                site: site.clone(),
+                failure: CallFailure::OutputTooLarge(format!(
+                    "gave {total} records for {records} inputs, over {per_input} per input (limit `output_records_per_input`)"
+                )),
+                stderr: String::new(),
+            }));
+        }
+        let keys = input.keys.as_ref().map(|keys| {
+            let origins: Vec<u32> = expansion
+                .counts
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &count)| std::iter::repeat_n(i as u32, count as usize))
+                .collect();
+            keys.gather(&origins)
+        });
+        Ok(Batch {
+            keys,
+            values: expansion.values,
+        })
     }
 
     fn try_call(
@@ -579,6 +642,11 @@ fn check_signature(kind: OperatorKind, signature: &Signature) -> Result<(), Load
         }
         OperatorKind::UpdateState if signature.input.key != signature.output.key => {
             Some("a state updater gives (key, state) records with the key type it takes")
+        }
+        OperatorKind::FlatMapValues
+            if signature.input.key.is_some() || signature.output.key.is_some() =>
+        {
+            Some("a value flat-mapper takes and gives values only (the host keeps the keys)")
         }
         _ => None,
     };

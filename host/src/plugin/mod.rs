@@ -57,6 +57,9 @@ pub enum OperatorKind {
     Map,
     /// Zero or more output records per input record.
     FlatMap,
+    /// Zero or more values per input value of a keyed stream, each put on
+    /// its input's key by the host (`flat_map_values`).
+    FlatMapValues,
     /// Keeps the records a predicate holds for.
     Filter,
     /// Combines the values of equal keys (`reduce_by_key`).
@@ -73,9 +76,10 @@ pub enum OperatorKind {
 
 impl OperatorKind {
     /// Every kind, in the contract's order.
-    pub const ALL: [OperatorKind; 7] = [
+    pub const ALL: [OperatorKind; 8] = [
         OperatorKind::Map,
         OperatorKind::FlatMap,
+        OperatorKind::FlatMapValues,
         OperatorKind::Filter,
         OperatorKind::ReduceByKey,
         OperatorKind::InverseReduce,
@@ -88,6 +92,7 @@ impl OperatorKind {
         match self {
             OperatorKind::Map => "map",
             OperatorKind::FlatMap => "flat_map",
+            OperatorKind::FlatMapValues => "flat_map_values",
             OperatorKind::Filter => "filter",
             OperatorKind::ReduceByKey => "reduce_by_key",
             OperatorKind::InverseReduce => "inverse_reduce",
@@ -108,6 +113,7 @@ impl OperatorKind {
         match self {
             OperatorKind::Map => "mapper",
             OperatorKind::FlatMap => "flat-mapper",
+            OperatorKind::FlatMapValues => "value-flat-mapper",
             OperatorKind::Filter => "filter",
             OperatorKind::ReduceByKey => "reducer",
             OperatorKind::InverseReduce => "inverse-reducer",
@@ -126,6 +132,7 @@ impl OperatorKind {
         match self {
             OperatorKind::Map => "map-operator",
             OperatorKind::FlatMap => "flat-map-operator",
+            OperatorKind::FlatMapValues => "flat-map-values-operator",
             OperatorKind::Filter => "filter-operator",
             OperatorKind::ReduceByKey => "reduce-operator",
             OperatorKind::InverseReduce => "inverse-reduce-operator",
@@ -139,6 +146,7 @@ impl OperatorKind {
         match self {
             OperatorKind::Map => "transform",
             OperatorKind::FlatMap => "expand",
+            OperatorKind::FlatMapValues => "expand-values",
             OperatorKind::Filter => "keep",
             OperatorKind::ReduceByKey => "combine",
             OperatorKind::InverseReduce => "uncombine",
@@ -163,6 +171,17 @@ pub struct Signature {
     pub input: RecordType,
     /// The records the operator produces.
     pub output: RecordType,
+}
+
+/// What a value flat-mapper gives (the contract's `value-expansion`): the
+/// output values, and how many each input value gave.
+#[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct ValueExpansion {
+    /// The output values, in input order.
+    pub values: Column,
+    /// `counts[i]`: how many output values input value `i` gave.
+    pub counts: Vec<u32>,
 }
 
 /// What a reducer is called with (the contract's `value-groups`): a

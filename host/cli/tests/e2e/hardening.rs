@@ -82,6 +82,71 @@ fn special_files_as_plugins_are_refused_at_once_everywhere_a_plugin_is_read() {
 
 /// Runs word count over `text` with the `bad-reducer` guest in `mode`, one
 /// partition, and returns the output.
+/// Runs `split-key` then the `bad-expansion` value flat-mapper in `mode`
+/// over `text`; the output and the directory.
+fn bad_expansion(mode: &str, text: &str) -> (std::process::Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(input.join("a.txt"), text).unwrap();
+    let pipeline = PipelineFile::new("200ms")
+        .raw("partitions = 1")
+        .files_source("lines", "in", "include_existing = true")
+        .stream("keyed", "lines", "map", fixtures::SPLIT_KEY, "")
+        .stream(
+            "words",
+            "keyed",
+            "flat_map_values",
+            fixtures::BAD_EXPANSION,
+            &format!("params = {{ mode = {mode:?} }}"),
+        )
+        .text_files("files", "words", "out/words", "")
+        .write(dir.path().join("pipeline.toml"));
+    let output = run(&["run", pipeline.to_str().unwrap(), "--max-batches", "2"]);
+    (output, dir)
+}
+
+#[test]
+fn a_value_flat_mapper_must_count_its_values_and_give_its_type() {
+    let text = "a: x y\nb:\nc: z\n";
+    let (output, dir) = bad_expansion("words", text);
+    stdout_of(&output);
+    let mut words = sink_lines(dir.path(), "words");
+    words.sort();
+    assert_eq!(words, ["('a', 'x')", "('a', 'y')", "('c', 'z')"]);
+    for (mode, broken) in [
+        (
+            "short",
+            "returned invalid output: 2 counts for 3 values; a value flat-mapper gives one count per input value",
+        ),
+        (
+            "miscount",
+            "returned invalid output: counts adding up to 4 for 3 values; they must add up to the values given",
+        ),
+        (
+            "floats",
+            "returned invalid output: the value column has the wrong layout for declared type text",
+        ),
+        (
+            "blame",
+            "the operator failed on record 1 of the partition: blamed",
+        ),
+    ] {
+        let (output, dir) = bad_expansion(mode, text);
+        let stderr = stderr_of_failure(&output);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("stream `words`, plugin bad_expansion (sha256 ")
+                && stderr.contains(&format!("partition 0, attempt 1: {broken}")),
+            "{mode}: {stderr}"
+        );
+        assert!(
+            sink_lines(dir.path(), "words").is_empty(),
+            "{mode}: nothing is delivered"
+        );
+    }
+}
+
 fn bad_reducer(mode: &str, text: &str) -> (std::process::Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");

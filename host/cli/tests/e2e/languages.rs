@@ -478,6 +478,75 @@ fn every_scaffold_passes_its_own_test_in_every_language() {
     ]);
 }
 
+/// `flat_map_values` (Spark's `flatMapValues`) in every language: the
+/// scaffold (each value's words) passes its test and, after `split-key`,
+/// gives every word on its line's key, as PySpark's
+/// `lines.map(split_key).flatMapValues(str.split)` does, with P = 1 and 4.
+#[test]
+fn flat_map_values_keeps_each_outputs_key_in_every_language() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    std::fs::write(
+        dir.path().join("in/lines.txt"),
+        "alice: hello big  data\nbob:\ncarol: streams\nhello\n",
+    )
+    .unwrap();
+    let expected = [
+        "('', 'hello')",
+        "('alice', 'big')",
+        "('alice', 'data')",
+        "('alice', 'hello')",
+        "('carol', 'streams')",
+    ];
+    for language in ["rust", "c", "zig", "python", "javascript", "go"] {
+        let project = dir.path().join(format!("words-{language}"));
+        let created = stdout_of(&plugin_new("words", language, "flat_map_values", &project));
+        assert!(
+            created.starts_with(&format!(
+                "created {language} `flat_map_values` plugin words in "
+            )),
+            "{created}"
+        );
+        let tested = run_long(&["plugin", "test", project.to_str().unwrap()]);
+        assert_eq!(
+            stdout_of(&tested),
+            "ok      splits each value into its words, each on the value's key\n1 passed, 0 failed\n",
+            "{language}"
+        );
+        let component = stdout_of(&run_long(&["plugin", "build", project.to_str().unwrap()]));
+        for partitions in ["1", "4"] {
+            let out = format!("out/{language}-{partitions}");
+            let pipeline = PipelineFile::new("100ms")
+                .files_source("lines", "in", "include_existing = true")
+                .stream("keyed", "lines", "map", fixtures::SPLIT_KEY, "")
+                .stream("words", "keyed", "flat_map_values", component.trim(), "")
+                .text_files("files", "words", &out, "")
+                .write(dir.path().join(format!("{language}.toml")));
+            let checked = stdout_of(&run(&["check", pipeline.to_str().unwrap()]));
+            assert!(
+                checked.contains("  stream words: flat_map_values words (")
+                    && checked.contains(") (text, text) -> (text, text)\n"),
+                "{checked}"
+            );
+            stdout_of(&run_long(&[
+                "run",
+                pipeline.to_str().unwrap(),
+                "--partitions",
+                partitions,
+                "--max-batches",
+                "1",
+            ]));
+            let mut words: Vec<String> =
+                sink_batches(dir.path(), &format!("{language}-{partitions}"))
+                    .into_values()
+                    .flatten()
+                    .collect();
+            words.sort();
+            assert_eq!(words, expected, "{language}, P = {partitions}");
+        }
+    }
+}
+
 #[test]
 fn every_stateful_scaffold_passes_its_own_state_cases_in_every_language() {
     scaffolds_pass_their_own_cases(&[

@@ -371,6 +371,18 @@ fn map_values_and_reduce_refuse_inputs_they_cannot_take() {
             .pprint("out", "tagged"),
         "stream `tagged`: `map_values` maps the values of a keyed stream, but its input gives text records; use `map`",
     );
+    refused_with(
+        words()
+            .stream(
+                "split",
+                "words",
+                "flat_map_values",
+                fixtures::SPLIT_WORDS,
+                "",
+            )
+            .pprint("out", "split"),
+        "stream `split`: `flat_map_values` maps the values of a keyed stream, but its input gives text records; use `flat_map`",
+    );
     let pairs = || words().stream("pairs", "words", "map", fixtures::WORD_PAIR, "");
     refused_with(
         pairs()
