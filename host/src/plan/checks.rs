@@ -293,11 +293,18 @@ pub(super) fn stream_spec(
         None => partitioning,
     };
     let on_error = error_policy(file, name, cfg)?;
-    if adapter != KeyAdapter::None && matches!(on_error, ErrorPolicy::DeadLetter { .. }) {
+    if matches!(adapter, KeyAdapter::ValuesOnly | KeyAdapter::KeysKept)
+        && matches!(on_error, ErrorPolicy::DeadLetter { .. })
+    {
+        let why = if adapter == KeyAdapter::ValuesOnly {
+            " (its plugin never sees the keys, so a dead letter would lose them)"
+        } else {
+            ""
+        };
         return Err(file
             .error_at(
                 cfg.op.span(),
-                format!("stream `{name}`: `{op}` does not take on_error = \"dead_letter\" yet (its plugin never sees the keys, so a dead letter would lose them); use \"skip\", \"retry\" or \"fail\""),
+                format!("stream `{name}`: `{op}` does not take on_error = \"dead_letter\" yet{why}; use \"skip\", \"retry\" or \"fail\""),
             )
             .into());
     }

@@ -402,4 +402,17 @@ fn map_values_and_reduce_refuse_inputs_they_cannot_take() {
             .pprint("out", "tens"),
         "stream `tens`: `map_values` does not take on_error = \"dead_letter\" yet",
     );
+    refused_with(
+        words()
+            .stream("keyed", "words", "map", fixtures::SPLIT_KEY, "")
+            .stream(
+                "split",
+                "keyed",
+                "flat_map_values",
+                fixtures::BAD_EXPANSION,
+                "on_error = \"dead_letter\"",
+            )
+            .pprint("out", "split"),
+        "stream `split`: `flat_map_values` does not take on_error = \"dead_letter\" yet; use",
+    );
 }
