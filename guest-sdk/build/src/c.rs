@@ -12,7 +12,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{BuildError, Manifest, PluginKind, contract_world, output_dir, run_tool};
+use super::{
+    BuildError, Manifest, PluginKind, contract_world, output_dir, run_tool, write_contract,
+};
 use sluice::plugin::OperatorKind;
 
 /// The SDK's header, for plugin sources.
@@ -172,7 +174,8 @@ fn write_bindings(out: &Path, kind: PluginKind) -> Result<(), BuildError> {
         step: "generating the C bindings".into(),
         output: message,
     };
-    let (mut resolve, world) = contract_world(out, kind).map_err(internal)?;
+    let wit = write_contract(out)?;
+    let (mut resolve, world) = contract_world(&wit, kind).map_err(internal)?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default()
         .build()

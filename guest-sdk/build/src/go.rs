@@ -112,7 +112,9 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     if root.exists() {
         std::fs::remove_dir_all(&root).map_err(BuildError::io(&root))?;
     }
-    let export_package = write_bindings(&root, manifest.op)?;
+    // One copy of the contract, read by both parsers below.
+    let wit = write_contract(&out)?;
+    let export_package = write_bindings(&root, &wit, manifest.op)?;
     for (base, files) in [("sluice", SDK_FILES), ("go-pkg", GO_PKG_FILES)] {
         for (name, text) in files {
             write(&root.join(base).join(name), text)?;
@@ -160,7 +162,7 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
         .arg(".");
     run_tool(dir, "go build", &mut command, &go, "Go", INSTALL_HINT)?;
     let module_bytes = std::fs::read(&core).map_err(BuildError::io(&core))?;
-    let embedded = embed_component_type(dir, &out, &module_bytes, manifest.op)?;
+    let embedded = embed_component_type(dir, &wit, &module_bytes, manifest.op)?;
     let component = componentize(dir, &embedded)?;
     let path = out.join(manifest.component_file());
     std::fs::write(&path, component).map_err(BuildError::io(&path))?;
@@ -214,15 +216,15 @@ fn select_operator(glue: &str, op: PluginKind) -> String {
     out
 }
 
-/// Writes the Go bindings of `kind`'s world into `root`; returns the name
-/// of the export package.
-fn write_bindings(root: &Path, kind: PluginKind) -> Result<String, BuildError> {
+/// Writes the Go bindings of `kind`'s world (from the contract in `wit`)
+/// into `root`; returns the name of the export package.
+fn write_bindings(root: &Path, wit: &Path, kind: PluginKind) -> Result<String, BuildError> {
     let internal = |message: String| BuildError::Step {
         dir: root.to_path_buf(),
         step: "generating the Go bindings".into(),
         output: message,
     };
-    let (mut resolve, world) = contract_world(root, kind).map_err(internal)?;
+    let (mut resolve, world) = contract_world(wit, kind).map_err(internal)?;
     let mut files = wit_bindgen_core::Files::default();
     let opts = wit_bindgen_go::Opts {
         format: wit_bindgen_go::Format::False,
@@ -256,7 +258,7 @@ fn write_bindings(root: &Path, kind: PluginKind) -> Result<String, BuildError> {
 /// `wasm-tools component embed` does (Go cannot emit the custom section).
 fn embed_component_type(
     dir: &Path,
-    out: &Path,
+    wit: &Path,
     module: &[u8],
     kind: PluginKind,
 ) -> Result<Vec<u8>, BuildError> {
@@ -266,10 +268,9 @@ fn embed_component_type(
         output: message,
     };
     // wit-component's own wit-parser (the bindings generator has another).
-    let wit = write_contract(out)?;
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve
-        .push_dir(&wit)
+        .push_dir(wit)
         .map_err(|e| failed(format!("{e:#}")))?;
     let world = resolve
         .select_world(&[package], Some(kind.world_name()))

@@ -338,9 +338,9 @@ pub(crate) fn write_contract(out: &Path) -> Result<PathBuf, BuildError> {
 }
 
 /// The contract's world for `kind`, parsed with the bindings generators'
-/// `wit-parser` from the contract written into `out`.
+/// `wit-parser` from the contract directory `wit` ([`write_contract`]).
 pub(crate) fn contract_world(
-    out: &Path,
+    wit: &Path,
     kind: PluginKind,
 ) -> Result<
     (
@@ -349,9 +349,8 @@ pub(crate) fn contract_world(
     ),
     String,
 > {
-    let wit = write_contract(out).map_err(|e| e.to_string())?;
     let mut resolve = wit_bindgen_core::wit_parser::Resolve::default();
-    let (package, _) = resolve.push_dir(&wit).map_err(|e| format!("{e:#}"))?;
+    let (package, _) = resolve.push_dir(wit).map_err(|e| format!("{e:#}"))?;
     let world = resolve
         .select_world(&[package], Some(kind.world_name()))
         .map_err(|e| format!("{e:#}"))?;

@@ -248,11 +248,7 @@ pub(super) fn stream_spec(
         KeyAdapter::None => call_output,
         KeyAdapter::ValuesOnly | KeyAdapter::KeysKept => {
             if call_output.key.is_some() {
-                let instead = if adapter == KeyAdapter::KeysKept {
-                    "flat_map"
-                } else {
-                    "map"
-                };
+                let instead = keyed_twin(op);
                 return Err(file
                     .error_at(
                         cfg.from.span(),
@@ -680,6 +676,16 @@ fn inverse_spec(
     Ok(Some(InverseSpec { plugin, drop_when }))
 }
 
+/// The operator that does what `map_values` or `flat_map_values` does on
+/// whole records (keys included).
+fn keyed_twin(op: StreamOp) -> &'static str {
+    if op == StreamOp::FlatMapValues {
+        "flat_map"
+    } else {
+        "map"
+    }
+}
+
 /// How `op` hands its input's records to a plugin, and the records the
 /// plugin then takes; or why `op` cannot take `upstream`.
 fn adapter_for(op: StreamOp, upstream: RecordType) -> Result<(KeyAdapter, RecordType), String> {
@@ -698,11 +704,7 @@ fn adapter_for(op: StreamOp, upstream: RecordType) -> Result<(KeyAdapter, Record
             )),
             None => Err(format!(
                 "`{op}` maps the values of a keyed stream, but its input gives {upstream} records; use `{}`",
-                if op == StreamOp::MapValues {
-                    "map"
-                } else {
-                    "flat_map"
-                }
+                keyed_twin(op)
             )),
         },
         StreamOp::Reduce | StreamOp::ReduceByWindow => match upstream.key {

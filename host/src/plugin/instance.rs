@@ -301,7 +301,6 @@ impl Plugin {
         site: &CallSite,
     ) -> Result<Batch, Box<CallError>> {
         let records = input.len();
-        let per_input = u64::from(self.inner.limits.output_records_per_input);
         let expansion = self.call_checked(
             engine,
             site,
@@ -323,16 +322,19 @@ impl Plugin {
                 expansion.values.validate(output.value, "value")
             },
         )?;
-        let total = expansion.values.len() as u64;
-        if total > records as u64 * per_input {
-            return Err(Box::new(CallError {
+        check_record_count(
+            self.inner.kind,
+            &self.inner.limits,
+            records,
+            expansion.values.len(),
+        )
+        .map_err(|failure| {
+            Box::new(CallError {
                 site: site.clone(),
-                failure: CallFailure::OutputTooLarge(format!(
-                    "gave {total} records for {records} inputs, over {per_input} per input (limit `output_records_per_input`)"
-                )),
+                failure,
                 stderr: String::new(),
-            }));
-        }
+            })
+        })?;
         let keys = input.keys.as_ref().map(|keys| {
             let origins: Vec<u32> = expansion
                 .counts

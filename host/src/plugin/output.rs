@@ -1,6 +1,6 @@
 //! The checks a call's output must pass beyond its record types (which
 //! [`crate::batch::Batch::validate`] checks): how many records a map or a
-//! flat map may give.
+//! flat map (of records or of values) may give.
 //!
 //! A reducer needs no such check: it gets values the host grouped and gives
 //! one value per group, which the host puts on the group's key
@@ -23,7 +23,7 @@ pub(super) fn check_record_count(
         OperatorKind::Map if outputs != inputs => Err(CallFailure::InvalidOutput(format!(
             "{outputs} records for {inputs} inputs; a map gives exactly one record per input"
         ))),
-        OperatorKind::FlatMap
+        OperatorKind::FlatMap | OperatorKind::FlatMapValues
             if outputs as u64 > inputs as u64 * u64::from(limits.output_records_per_input) =>
         {
             Err(CallFailure::OutputTooLarge(format!(
