@@ -278,6 +278,22 @@ duration_range!(
     retry_backoff = Duration::ZERO, Duration::from_secs(3600)
 );
 
+integer_range!(
+    /// `max_records_per_partition` of a Kafka source: records one batch
+    /// reads from one Kafka partition.
+    max_records_per_partition: u64 = 1..=100_000_000, "records"
+);
+duration_range!(
+    /// `connect_timeout` of a Kafka source or sink: the brokers' first
+    /// answer at start.
+    connect_timeout = Duration::from_millis(100), Duration::from_secs(3600)
+);
+duration_range!(
+    /// `broker_wait` of a Kafka source or sink: how long a batch waits for
+    /// brokers that stopped answering.
+    broker_wait = Duration::from_millis(100), Duration::from_secs(7 * 24 * 3600)
+);
+
 #[cfg(test)]
 mod tests {
     #[test]

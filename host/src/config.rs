@@ -37,6 +37,10 @@
 //! # max_rate = 10000           (socket: at most this many lines per second)
 //! # backpressure = false       (socket: adapt the rate to the processing rate, Spark's PID estimator)
 //! # wal_sync = "batch"         (socket, checkpointed: fsync the log per batch, or "always")
+//! # kafka: brokers = "host:9092", topics = ["t"], group = "g",
+//! #   starting_offsets = "latest" (or "earliest"), max_records_per_partition = 100000,
+//! #   key = "text" | "bytes" (default: unkeyed), value = "text" | "bytes" | "record",
+//! #   connect_timeout = "30s", broker_wait = "10m", [sources.NAME.properties] (librdkafka's)
 //!
 //! [streams.words]
 //! from = "lines"               # a list for union | join | left_outer_join |
@@ -99,6 +103,14 @@
 //! # limits = { call_time = "30s" }  (network waits included)
 //! on_error = "retry"           # the sinks' default; or "fail" | "skip"
 //! # retries = 3, retry_backoff = "100ms", total_time = "5m"  (retry)
+//!
+//! [sinks.topic]                # records to a Kafka topic (see crate::sink::kafka)
+//! from = "counts"
+//! kind = "kafka"
+//! brokers = "localhost:9092"
+//! topic = "counts"
+//! # serialization = "raw" | "json", delivery = "at_least_once" | "transactional",
+//! # connect_timeout = "30s", broker_wait = "10m", [sinks.topic.properties] (librdkafka's)
 //! ```
 
 use std::collections::BTreeMap;
@@ -246,6 +258,8 @@ pub enum SourceKind {
     Files,
     /// Lines from a TCP server (`socketTextStream`).
     Socket,
+    /// Records of Kafka topics (`KafkaUtils.createDirectStream`).
+    Kafka,
 }
 
 /// What to do with a line that is not valid UTF-8.
@@ -337,6 +351,38 @@ pub struct SourceConfig {
     /// `socket` with `checkpoint = true`: when its write-ahead log is
     /// forced to disk, `batch` (default) or `always`.
     pub wal_sync: Option<Spanned<crate::source::wal::WalSync>>,
+    /// `kafka`: the bootstrap brokers, `host:port[,host:port…]`.
+    pub brokers: Option<Spanned<String>>,
+    /// `kafka`: the topics read.
+    pub topics: Option<Spanned<Vec<String>>>,
+    /// `kafka`: the consumer group the source commits its offsets to.
+    pub group: Option<Spanned<String>>,
+    /// `kafka`: where a partition without a committed offset starts
+    /// (default `latest`).
+    pub starting_offsets: Option<Spanned<crate::kafka::StartingOffsets>>,
+    /// `kafka`: the most records one batch reads from one Kafka partition
+    /// (default 100 000; Spark's `maxRatePerPartition` times the interval).
+    #[serde(
+        default,
+        deserialize_with = "crate::bounds::max_records_per_partition::optional"
+    )]
+    pub max_records_per_partition: Option<u64>,
+    /// `kafka`: the records' key type, `text` or `bytes` (default: no key,
+    /// an unkeyed stream).
+    pub key: Option<Spanned<crate::kafka::KafkaKey>>,
+    /// `kafka`: the records' value, `text` (default), `bytes` or `record`.
+    pub value: Option<Spanned<crate::kafka::KafkaValue>>,
+    /// `kafka`: librdkafka properties passed through (`sasl.*`, `ssl.*`,
+    /// tuning), never logged.
+    pub properties: Option<Spanned<BTreeMap<String, toml::Value>>>,
+    /// `kafka`: how long the brokers may take to answer at start (default
+    /// 30 s).
+    #[serde(default, deserialize_with = "crate::bounds::connect_timeout::optional")]
+    pub connect_timeout: Option<Duration>,
+    /// `kafka`: how long a batch waits for brokers that stopped answering,
+    /// retrying with backoff, before the pipeline fails (default 10 min).
+    #[serde(default, deserialize_with = "crate::bounds::broker_wait::optional")]
+    pub broker_wait: Option<Duration>,
 }
 
 /// Limits of one stream, overriding the pipeline's (`stack_kib` is
@@ -821,6 +867,21 @@ pub enum SinkKind {
     TextFiles,
     /// A sink plugin (`plugin`), reaching what `allow` grants.
     Plugin,
+    /// Records written to a Kafka topic.
+    Kafka,
+}
+
+impl SinkKind {
+    /// Its name in the pipeline file.
+    pub fn name(self) -> &'static str {
+        match self {
+            SinkKind::Pprint => "pprint",
+            SinkKind::Print => "print",
+            SinkKind::TextFiles => "text_files",
+            SinkKind::Plugin => "plugin",
+            SinkKind::Kafka => "kafka",
+        }
+    }
 }
 
 /// A sink plugin's `allow`: what it may reach, and how much per call.
@@ -899,6 +960,24 @@ pub struct SinkConfig {
     /// together, waits included (default `"5m"`).
     #[serde(default, deserialize_with = "crate::bounds::total_time::optional")]
     pub total_time: Option<Duration>,
+    /// `kafka`: the bootstrap brokers, `host:port[,host:port…]`.
+    pub brokers: Option<Spanned<String>>,
+    /// `kafka`: the topic written.
+    pub topic: Option<Spanned<String>>,
+    /// `kafka`: how keys and values become bytes (default `raw`).
+    pub serialization: Option<Spanned<crate::kafka::Serialization>>,
+    /// `kafka`: `at_least_once` (default) or `transactional`.
+    pub delivery: Option<Spanned<crate::kafka::Delivery>>,
+    /// `kafka`: librdkafka properties passed through, never logged.
+    pub properties: Option<Spanned<BTreeMap<String, toml::Value>>>,
+    /// `kafka`: how long the brokers may take to answer at start (default
+    /// 30 s).
+    #[serde(default, deserialize_with = "crate::bounds::connect_timeout::optional")]
+    pub connect_timeout: Option<Duration>,
+    /// `kafka`: how long a batch's records may take to be acknowledged,
+    /// retries included, before the batch fails (default 10 min).
+    #[serde(default, deserialize_with = "crate::bounds::broker_wait::optional")]
+    pub broker_wait: Option<Duration>,
 }
 
 /// A parsed pipeline file with what is needed to report errors in it.

@@ -78,6 +78,18 @@ pub enum Error {
         /// What went wrong and what to do.
         message: String,
     },
+    /// A sink could not start (its brokers or topic are unreachable).
+    #[error("pipeline `{pipeline}`, sink `{sink}`: {message}")]
+    SinkOpen {
+        /// The pipeline.
+        pipeline: String,
+        /// The sink's name in the pipeline file.
+        sink: String,
+        /// What went wrong and what to do.
+        message: String,
+        /// Who is to blame.
+        kind: ErrorKind,
+    },
     /// What the host keeps for a stream between batches went past its
     /// limit.
     #[error("pipeline `{pipeline}`, stream `{stream}`, batch {batch_time}: {message}")]
@@ -136,6 +148,7 @@ impl Error {
             | Error::HostOperator { .. } => ErrorKind::User,
             Error::Source { kind, .. }
             | Error::Control { kind, .. }
+            | Error::SinkOpen { kind, .. }
             | Error::Checkpoint { kind, .. } => *kind,
             Error::Sink { .. } => ErrorKind::External,
             Error::Internal(_) => ErrorKind::Internal,

@@ -38,8 +38,11 @@
 //!   rollback, shadow runs and `--watch`.
 //! - [`control`]: the running pipeline's control socket and its client.
 //! - [`status`]: progress counters for `sluice status`.
-//! - [`source`]: `files` and `socket` sources.
-//! - [`sink`]: `pprint` and `text_files` sinks, dead-letter files.
+//! - [`source`]: `files`, `socket` and `kafka` sources.
+//! - [`sink`]: `pprint`, `text_files`, plugin and `kafka` sinks,
+//!   dead-letter files.
+//! - [`kafka`]: what the Kafka source and sink share: brokers,
+//!   pass-through properties, broker errors in words.
 //! - [`render`]: Python reprs and JSON lines of records.
 //! - [`regular_file`]: reading a named file: regular files only, bounded.
 //! - [`time`]: batch times.
@@ -59,6 +62,7 @@ pub mod error;
 pub mod exchange;
 pub mod executor;
 pub mod grouping;
+pub mod kafka;
 pub mod operator;
 pub mod partition;
 pub mod per_batch;

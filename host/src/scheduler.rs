@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::batch::{Batch, RecordType};
+use crate::batch::Batch;
 use crate::checkpoint::{self, Checkpointer, Recovered};
 use crate::deploy::Registry;
 use crate::error::Error;
@@ -120,8 +120,8 @@ struct Job {
 struct BatchDone {
     /// The sequence number of the snapshot that ran it.
     seq: u64,
-    /// Each source's counters after polling.
-    sources: Vec<SourceStats>,
+    /// Each source's counters and partitions after polling.
+    sources: Vec<(SourceStats, Vec<source::kafka::PartitionProgress>)>,
     /// The records each source gave the batch.
     source_records: Vec<u64>,
     /// Its checkpoint, in a checkpointed pipeline.
@@ -176,7 +176,7 @@ impl Job {
                 Some(input) => source.replay(input, batch_time, &partitioning)?,
                 None => source.poll(batch_time, &partitioning)?,
             };
-            inputs.push(Arc::new(partitioning.cut(chunks, RecordType::TEXT)));
+            inputs.push(Arc::new(partitioning.cut(chunks, spec.record_type())));
         }
         if self.checkpointer.is_some() {
             let read = self.by_source(|source| source.last_input());
@@ -222,7 +222,11 @@ impl Job {
         }
         Ok(BatchDone {
             seq,
-            sources: self.sources.iter().map(|s| s.stats()).collect(),
+            sources: self
+                .sources
+                .iter()
+                .map(|s| (s.stats(), s.partitions()))
+                .collect(),
             source_records: inputs
                 .iter()
                 .map(|parts| parts.iter().map(|p| p.len() as u64).sum())
@@ -332,7 +336,7 @@ pub async fn run(
         .sinks
         .iter()
         .map(|spec| sink::open(spec, &plan.name, registry.engine()))
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     let dead_letters = plan
         .streams
         .iter()
@@ -455,8 +459,8 @@ pub async fn run(
         status.sources_polled(
             plan.sources
                 .iter()
-                .map(|s| s.name.clone())
                 .zip(done.sources)
+                .map(|(spec, (stats, partitions))| (spec.name.clone(), stats, partitions))
                 .collect(),
         );
         summary.batches += 1;

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::source::SourceStats;
+use crate::source::kafka::PartitionProgress;
 use crate::time::BatchTime;
 use crate::window::WindowSize;
 
@@ -34,8 +35,9 @@ pub struct Progress {
     pub processing: Duration,
     /// The largest processing time.
     pub max_processing: Duration,
-    /// Each source's name and counters, as of the latest batch.
-    pub sources: Vec<(String, SourceStats)>,
+    /// Each source's name, counters and partitions (Kafka's), as of the
+    /// latest batch.
+    pub sources: Vec<(String, SourceStats, Vec<PartitionProgress>)>,
     /// Each windowed stream's name and what its window holds, as of the
     /// latest batch.
     pub windows: Vec<(String, WindowSize)>,
@@ -92,7 +94,7 @@ impl StatusBoard {
     }
 
     /// The sources' counters after the latest batch's poll.
-    pub fn sources_polled(&self, sources: Vec<(String, SourceStats)>) {
+    pub fn sources_polled(&self, sources: Vec<(String, SourceStats, Vec<PartitionProgress>)>) {
         self.lock().sources = sources;
     }
 

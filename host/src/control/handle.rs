@@ -425,7 +425,11 @@ fn status(context: &Context) -> StatusReport {
         sources: progress
             .sources
             .into_iter()
-            .map(|(source, stats)| SourceStatus { source, stats })
+            .map(|(source, stats, partitions)| SourceStatus {
+                source,
+                stats,
+                partitions,
+            })
             .collect(),
         source_memory_bytes: plan.source_memory_bytes as u64,
         checkpoint: progress.checkpoint.clone(),

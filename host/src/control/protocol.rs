@@ -208,6 +208,9 @@ pub struct SourceStatus {
     /// Its counters.
     #[serde(flatten)]
     pub stats: crate::source::SourceStats,
+    /// A Kafka source's partitions: offset and lag.
+    #[serde(default)]
+    pub partitions: Vec<crate::source::kafka::PartitionProgress>,
 }
 
 /// A stream's versions and what happened to them.

@@ -70,6 +70,9 @@ fn source_line(stats: &crate::source::SourceStats) -> String {
             stats.held_bytes as f64 / f64::from(1 << 20)
         );
     }
+    if stats.lag > 0 {
+        let _ = write!(line, ", {} records behind", stats.lag);
+    }
     if stats.rate_limit > 0 {
         let _ = write!(line, ", reading at most {} lines/s", stats.rate_limit);
     }
@@ -141,6 +144,13 @@ pub fn status(report: &StatusReport) -> String {
             source.source,
             source_line(&source.stats)
         );
+        for p in &source.partitions {
+            let _ = writeln!(
+                out,
+                "  topic {} partition {}: offset {}, lag {}",
+                p.topic, p.partition, p.offset, p.lag
+            );
+        }
     }
     for window in &report.windows {
         let _ = writeln!(

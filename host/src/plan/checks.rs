@@ -36,7 +36,9 @@ pub(super) fn source_spec(
         .into()
     };
     let kind = match cfg.kind.get_ref() {
+        SourceKind::Kafka => SourceSpecKind::Kafka(super::kafka::kafka_source(file, name, cfg)?),
         SourceKind::Files => {
+            super::kafka::refuse_kafka_source_keys(file, name, cfg, "files")?;
             if let Some(host) = &cfg.host {
                 return Err(misplaced("host", host.span(), "files"));
             }
@@ -84,6 +86,7 @@ pub(super) fn source_spec(
             }
         }
         SourceKind::Socket => {
+            super::kafka::refuse_kafka_source_keys(file, name, cfg, "socket")?;
             if let Some(path) = &cfg.path {
                 return Err(misplaced("path", path.span(), "socket"));
             }
@@ -829,6 +832,7 @@ pub(super) fn sink_spec(
     name: &str,
     cfg: &SinkConfig,
     index: &HashMap<&str, NodeRef>,
+    sources: &[SourceSpec],
     streams: &[StreamSpec],
 ) -> Result<SinkSpec, Error> {
     let from_name = cfg.from.get_ref();
@@ -858,7 +862,7 @@ pub(super) fn sink_spec(
         )
         .into()
     };
-    let record_type = node_type(streams, &[], from);
+    let record_type = node_type(sources, streams, &[], from);
     if *cfg.kind.get_ref() != SinkKind::Plugin {
         for (key, span) in [
             ("plugin", cfg.plugin.as_ref().map(|s| s.span())),
@@ -885,7 +889,11 @@ pub(super) fn sink_spec(
                 .into());
         }
     }
+    if *cfg.kind.get_ref() != SinkKind::Kafka {
+        super::kafka::refuse_kafka_sink_keys(file, name, cfg, cfg.kind.get_ref().name())?;
+    }
     let kind = match cfg.kind.get_ref() {
+        SinkKind::Kafka => SinkSpecKind::Kafka(super::kafka::kafka_sink(file, name, cfg)?),
         SinkKind::Plugin => {
             for (key, span) in [
                 ("num", cfg.num.as_ref().map(|s| s.span())),
@@ -1007,7 +1015,7 @@ pub(super) fn source_memory_fits(
             SourceSpecKind::Socket { buffer_bytes, .. } => {
                 Some((s.name.as_str(), buffer_bytes >> 20))
             }
-            SourceSpecKind::Files { .. } => None,
+            SourceSpecKind::Files { .. } | SourceSpecKind::Kafka(_) => None,
         })
         .collect();
     let total: usize = buffers.iter().map(|(_, mib)| mib).sum();

@@ -3,16 +3,22 @@
 
 use std::collections::BTreeMap;
 
-use super::{NodeRef, StreamSpec};
+use super::{NodeRef, SourceSpec, StreamSpec};
 use crate::batch::RecordType;
 use crate::config::LoadedFile;
 use crate::error::ConfigError;
 use crate::table::Table;
 
-/// The record type flowing out of `node`: sources give text lines.
-pub(super) fn node_type(streams: &[StreamSpec], tables: &[Table], node: NodeRef) -> RecordType {
+/// The record type flowing out of `node`: text lines from the files and
+/// socket sources, what a Kafka source declares.
+pub(super) fn node_type(
+    sources: &[SourceSpec],
+    streams: &[StreamSpec],
+    tables: &[Table],
+    node: NodeRef,
+) -> RecordType {
     match node {
-        NodeRef::Source(_) => RecordType::TEXT,
+        NodeRef::Source(i) => sources[i].record_type(),
         NodeRef::Stream(i) => streams[i].output_type,
         NodeRef::Table(i) => tables[i].spec().record_type,
     }

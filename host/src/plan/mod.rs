@@ -21,6 +21,7 @@ mod checks;
 mod combine;
 mod graph;
 mod initial_state;
+mod kafka;
 mod sink_plugins;
 mod tables;
 mod types;
@@ -132,6 +133,19 @@ pub enum SourceSpecKind {
         /// sync policy.
         wal: Option<(PathBuf, crate::source::wal::WalSync)>,
     },
+    /// Records of Kafka topics.
+    Kafka(crate::kafka::SourceSettings),
+}
+
+impl SourceSpec {
+    /// The records the source gives: unkeyed text lines, or what a Kafka
+    /// source declares.
+    pub fn record_type(&self) -> RecordType {
+        match &self.kind {
+            SourceSpecKind::Kafka(kafka) => kafka.record_type(),
+            SourceSpecKind::Files { .. } | SourceSpecKind::Socket { .. } => RecordType::TEXT,
+        }
+    }
 }
 
 /// A checked stream, with its plugin loaded.
@@ -350,6 +364,8 @@ pub enum SinkSpecKind {
         /// Record rendering.
         format: TextFormat,
     },
+    /// Records written to a Kafka topic (see [`crate::sink::kafka`]).
+    Kafka(crate::kafka::SinkSettings),
 }
 
 /// The control endpoint's optional TCP listener, checked.
@@ -512,7 +528,7 @@ impl Plan {
             let upstreams: Vec<Upstream> = inputs
                 .iter()
                 .map(|&from| Upstream {
-                    record_type: node_type(&streams, &tables, from),
+                    record_type: node_type(&sources, &streams, &tables, from),
                     slide: slide_of(from),
                     state: match from {
                         NodeRef::Source(_) | NodeRef::Table(_) => None,
@@ -570,7 +586,7 @@ impl Plan {
         let sinks = cfg
             .sinks
             .iter()
-            .map(|(name, sink)| sink_spec(file, engine, name, sink, &index, &streams))
+            .map(|(name, sink)| sink_spec(file, engine, name, sink, &index, &sources, &streams))
             .collect::<Result<Vec<_>, _>>()?;
         if sinks.is_empty() {
             return Err(file
@@ -599,7 +615,7 @@ impl Plan {
 
     /// The record type flowing out of `node`.
     pub fn node_type(&self, node: NodeRef) -> RecordType {
-        node_type(&self.streams, &self.tables, node)
+        node_type(&self.sources, &self.streams, &self.tables, node)
     }
 
     /// How often `node` emits: every batch for a source.

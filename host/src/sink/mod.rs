@@ -6,10 +6,13 @@
 //!   `saveAsTextFiles`, committed atomically.
 //! - [`plugin`]: a sink plugin (`kind = "plugin"`), Spark's `foreachRDD`,
 //!   reaching only the URLs its `allow.http` grants.
+//! - [`kafka`]: records written to a Kafka topic, idempotently, at least
+//!   once with dedupe headers or one transaction per batch.
 //! - [`dead_letter`]: the records a stream's plugin failed on, with their
 //!   errors, one JSON line each.
 
 pub mod dead_letter;
+pub mod kafka;
 pub mod plugin;
 pub mod pprint;
 pub mod text_files;
@@ -35,8 +38,16 @@ pub trait Sink: Send {
 
 /// Opens the sink `spec` of pipeline `pipeline` describes; `pprint` writes
 /// to standard output, a sink plugin runs on `engine`.
-pub fn open(spec: &SinkSpec, pipeline: &str, engine: &Arc<PluginEngine>) -> Box<dyn Sink> {
-    match &spec.kind {
+///
+/// # Errors
+///
+/// When a Kafka sink cannot reach its brokers or topic.
+pub fn open(
+    spec: &SinkSpec,
+    pipeline: &str,
+    engine: &Arc<PluginEngine>,
+) -> Result<Box<dyn Sink>, Error> {
+    Ok(match &spec.kind {
         SinkSpecKind::Pprint { num, scala } => Box::new(
             pprint::Pprint::new(*num, spec.record_type, Box::new(std::io::stdout()))
                 .in_scala_layout(*scala),
@@ -59,7 +70,13 @@ pub fn open(spec: &SinkSpec, pipeline: &str, engine: &Arc<PluginEngine>) -> Box<
             engine.clone(),
             *on_error,
         )),
-    }
+        SinkSpecKind::Kafka(settings) => Box::new(kafka::KafkaSink::open(
+            &spec.name,
+            pipeline,
+            settings,
+            spec.record_type,
+        )?),
+    })
 }
 
 /// Shorthand used by sinks to describe their record type.

@@ -308,7 +308,7 @@ impl LineDecoder {
 
 /// The longest prefix of `bytes` of at most `max` (at least 1) bytes that
 /// does not end inside a UTF-8 character (when `bytes` is UTF-8 there).
-fn char_boundary(bytes: &[u8], max: usize) -> usize {
+pub(crate) fn char_boundary(bytes: &[u8], max: usize) -> usize {
     let max = max.max(1);
     let is_continuation = |b: u8| b & 0b1100_0000 == 0b1000_0000;
     (max.saturating_sub(3).max(1)..=max)

@@ -9,6 +9,7 @@
 //!
 //! - [`files`]: new files in a directory (`textFileStream`).
 //! - [`socket`]: lines from a TCP server (`socketTextStream`).
+//! - [`kafka`]: records of Kafka topics (`createDirectStream`).
 //! - [`lines`]: splitting bytes into lines under a UTF-8 policy.
 //!
 //! A source that can be checkpointed (see [`crate::checkpoint`]) also says
@@ -17,6 +18,7 @@
 //! in flight at a crash is run again.
 
 pub mod files;
+pub mod kafka;
 pub mod lines;
 pub mod rate_estimator;
 pub mod socket;
@@ -57,6 +59,9 @@ pub struct SourceStats {
     /// The lines a second a socket source reads at most now (`max_rate`,
     /// or what backpressure set); 0 for no limit.
     pub rate_limit: u64,
+    /// Records a Kafka source has not read yet (the partitions' high
+    /// watermarks less its offsets) at its latest poll.
+    pub lag: u64,
 }
 
 impl SourceStats {
@@ -121,6 +126,11 @@ pub enum SourcePosition {
         /// The log offset.
         offset: u64,
     },
+    /// A `kafka` source: where each partition's next batch starts.
+    Kafka {
+        /// Per partition, the next offset.
+        offsets: Vec<kafka::PartitionOffset>,
+    },
 }
 
 /// A file a `files` source read into a batch, and how to tell it was
@@ -155,6 +165,11 @@ pub enum SourceInput {
         from: u64,
         /// The offset after the last.
         to: u64,
+    },
+    /// A `kafka` source: the offsets read from each partition.
+    Kafka {
+        /// One range per partition.
+        ranges: Vec<kafka::OffsetRange>,
     },
 }
 
@@ -216,6 +231,12 @@ pub trait Source: Send {
     /// adapts its rate); the default ignores it.
     fn batch_completed(&mut self, batch: &BatchReport) {
         let _ = batch;
+    }
+
+    /// Where each partition of a partitioned source (Kafka) stands, for
+    /// `sluice status`; empty for the others.
+    fn partitions(&self) -> Vec<kafka::PartitionProgress> {
+        Vec::new()
     }
 
     /// What the source has read so far, for a checkpoint; `None` for a
@@ -310,6 +331,9 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, Error> {
                 },
                 wal,
             ))
+        }
+        SourceSpecKind::Kafka(settings) => {
+            Box::new(kafka::KafkaSource::open(&spec.name, settings, spec.lines)?)
         }
     })
 }

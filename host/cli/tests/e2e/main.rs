@@ -11,6 +11,7 @@ mod hardening;
 mod host_operators;
 mod hotload;
 mod joins;
+mod kafka;
 mod languages;
 mod pipeline_errors;
 mod plugin_cli;
