@@ -37,7 +37,7 @@
 //! # max_rate = 10000           (socket: at most this many lines per second)
 //! # backpressure = false       (socket: adapt the rate to the processing rate, Spark's PID estimator)
 //! # wal_sync = "batch"         (socket, checkpointed: fsync the log per batch, or "always")
-//! # kafka: brokers = "host:9092", topics = ["t"], group = "g",
+//! # kafka: brokers = "host:9092", topics = ["t"] (or topic_pattern = "events-.*"), group = "g",
 //! #   starting_offsets = "latest" (or "earliest"), max_records_per_partition = 100000,
 //! #   key = "text" | "bytes" (default: unkeyed), value = "text" | "bytes" | "record",
 //! #   connect_timeout = "30s", broker_wait = "10m", [sources.NAME.properties] (librdkafka's)
@@ -355,6 +355,9 @@ pub struct SourceConfig {
     pub brokers: Option<Spanned<String>>,
     /// `kafka`: the topics read.
     pub topics: Option<Spanned<Vec<String>>>,
+    /// `kafka`: a regular expression naming the topics read, instead of
+    /// `topics`.
+    pub topic_pattern: Option<Spanned<String>>,
     /// `kafka`: the consumer group the source commits its offsets to.
     pub group: Option<Spanned<String>>,
     /// `kafka`: where a partition without a committed offset starts

@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{ClientConfig, TopicPartitionList};
 
 /// The default `connect_timeout`: how long the brokers may take to answer
 /// when the pipeline starts.
@@ -120,13 +121,66 @@ pub enum Delivery {
     Transactional,
 }
 
+/// Which topics a `kafka` source reads.
+#[derive(Clone, Debug)]
+pub enum Topics {
+    /// `topics`: these, each of which must exist.
+    Named(Vec<String>),
+    /// `topic_pattern`: every topic whose whole name matches, as Spark's
+    /// `SubscribePattern`; topics created later join at their earliest
+    /// record. Internal topics (`__consumer_offsets`, …) never match.
+    Pattern(regex::Regex),
+}
+
+impl Topics {
+    /// Whether the source reads `topic`, a name the brokers listed.
+    pub fn matches(&self, topic: &str) -> bool {
+        match self {
+            Topics::Named(names) => names.iter().any(|n| n == topic),
+            Topics::Pattern(pattern) => !topic.starts_with("__") && pattern.is_match(topic),
+        }
+    }
+}
+
+impl fmt::Display for Topics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Topics::Named(names) => write!(f, "{}", names.join(", ")),
+            Topics::Pattern(pattern) => write!(f, "topics matching `{}`", pattern.as_str()),
+        }
+    }
+}
+
+impl PartialEq for Topics {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Topics::Named(a), Topics::Named(b)) => a == b,
+            (Topics::Pattern(a), Topics::Pattern(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
+/// The offsets a batch consumed from one `kafka` source, which a
+/// transactional sink commits in the batch's transaction
+/// (`send_offsets_to_transaction`), so the output and the input's progress
+/// are committed together or not at all.
+pub struct ConsumedOffsets {
+    /// The source's name.
+    pub source: String,
+    /// The consumer group, as the transaction coordinator identifies it.
+    pub group: ConsumerGroupMetadata,
+    /// Per partition read, the offset after the batch's last record.
+    pub offsets: TopicPartitionList,
+}
+
 /// A `kafka` source, checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SourceSettings {
     /// The bootstrap brokers.
     pub brokers: String,
     /// The topics read.
-    pub topics: Vec<String>,
+    pub topics: Topics,
     /// The consumer group offsets are committed to.
     pub group: String,
     /// Where a partition without a committed offset starts.

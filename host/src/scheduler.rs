@@ -114,6 +114,9 @@ struct Job {
     dead_letters: Vec<Option<DeadLetterWriter>>,
     /// With `checkpoint = true`: where each batch is recorded.
     checkpointer: Option<Checkpointer>,
+    /// The sink that commits the batch's consumed Kafka offsets in its
+    /// transaction, written after the others.
+    offsets_sink: Option<usize>,
 }
 
 /// What a completed batch reports.
@@ -203,10 +206,24 @@ impl Job {
                 writer.write(batch_time, letters)?;
             }
         }
-        for (sink, partitions) in self.sinks.iter_mut().zip(&output.sinks) {
+        for (i, (sink, partitions)) in self.sinks.iter_mut().zip(&output.sinks).enumerate() {
             // A window between two slides emits nothing, as in Spark.
-            if let Some(partitions) = partitions {
+            if let Some(partitions) = partitions
+                && self.offsets_sink != Some(i)
+            {
                 sink.write(batch_time, partitions)?;
+            }
+        }
+        if let Some(i) = self.offsets_sink
+            && let Some(Some(partitions)) = output.sinks.get(i)
+        {
+            let offsets: Vec<_> = self
+                .sources
+                .iter()
+                .filter_map(|source| source.consumed_offsets())
+                .collect();
+            if let Some(sink) = self.sinks.get_mut(i) {
+                sink.write_with_offsets(batch_time, partitions, &offsets)?;
             }
         }
         if self.checkpointer.is_some() {
@@ -236,6 +253,31 @@ impl Job {
             checkpoint: self.checkpointer.as_ref().and_then(Checkpointer::report),
         })
     }
+}
+
+/// The sink that commits the batch's consumed Kafka offsets in its
+/// transaction: the last transactional Kafka sink, when the pipeline reads
+/// Kafka (logged, as are the transactional sinks that do not).
+fn offsets_sink(plan: &crate::plan::Plan, sinks: &[Box<dyn Sink>]) -> Option<usize> {
+    let kafka_sources: Vec<&str> = plan
+        .sources
+        .iter()
+        .filter(|s| matches!(s.kind, crate::plan::SourceSpecKind::Kafka(_)))
+        .map(|s| s.name.as_str())
+        .collect();
+    if kafka_sources.is_empty() {
+        return None;
+    }
+    let carriers: Vec<usize> = (0..sinks.len())
+        .filter(|&i| sinks[i].commits_offsets())
+        .collect();
+    let &carrier = carriers.last()?;
+    let name = |i: usize| plan.sinks.get(i).map_or("?", |s| s.name.as_str());
+    tracing::info!(pipeline = %plan.name, sink = name(carrier), sources = ?kafka_sources, "each batch's consumed Kafka offsets are committed in the sink's transaction, after the other sinks are written: exactly-once from Kafka to this sink");
+    for &other in &carriers[..carriers.len() - 1] {
+        tracing::warn!(pipeline = %plan.name, sink = name(other), carrier = name(carrier), "this transactional sink's transactions do not carry the consumed offsets (only one sink's can): a crash between its commit and the offsets' may write a batch to it twice");
+    }
+    Some(carrier)
 }
 
 /// Whether a graceful stop has processed everything its sources received
@@ -337,6 +379,7 @@ pub async fn run(
         .iter()
         .map(|spec| sink::open(spec, &plan.name, registry.engine()))
         .collect::<Result<Vec<_>, _>>()?;
+    let offsets_sink = offsets_sink(&plan, &sinks);
     let dead_letters = plan
         .streams
         .iter()
@@ -353,6 +396,7 @@ pub async fn run(
         sinks,
         dead_letters,
         checkpointer,
+        offsets_sink,
     });
     let interval = plan.batch_interval;
     let mut start = BatchTime::now().next_multiple(interval);

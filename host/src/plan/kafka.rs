@@ -5,13 +5,17 @@ use std::ops::Range;
 
 use crate::config::{LoadedFile, SinkConfig, SourceConfig};
 use crate::error::Error;
-use crate::kafka::{Properties, SinkSettings, SourceSettings};
+use crate::kafka::{Properties, SinkSettings, SourceSettings, Topics};
 
 /// The keys only a Kafka source takes, with where each is set.
-fn kafka_source_keys(cfg: &SourceConfig) -> [(&'static str, Option<Range<usize>>); 7] {
+fn kafka_source_keys(cfg: &SourceConfig) -> [(&'static str, Option<Range<usize>>); 8] {
     [
         ("brokers", cfg.brokers.as_ref().map(|s| s.span())),
         ("topics", cfg.topics.as_ref().map(|s| s.span())),
+        (
+            "topic_pattern",
+            cfg.topic_pattern.as_ref().map(|s| s.span()),
+        ),
         ("group", cfg.group.as_ref().map(|s| s.span())),
         (
             "starting_offsets",
@@ -125,17 +129,33 @@ pub(super) fn kafka_source(
     };
     let brokers = checked_brokers(file, "source", name, cfg.brokers.as_ref())?
         .ok_or_else(|| needs("`brokers`, e.g. \"localhost:9092\""))?;
-    let Some(topics) = &cfg.topics else {
-        return Err(needs("`topics`, e.g. [\"events\"]"));
+    let topics = match (&cfg.topics, &cfg.topic_pattern) {
+        (Some(_), Some(pattern)) => {
+            return Err(file
+                .error_at(
+                    pattern.span(),
+                    format!("source `{name}`: set `topics` or `topic_pattern`, not both"),
+                )
+                .into());
+        }
+        (None, None) => {
+            return Err(needs(
+                "`topics`, e.g. [\"events\"], or `topic_pattern`, e.g. \"events-.*\"",
+            ));
+        }
+        (Some(topics), None) => {
+            if topics.get_ref().is_empty() || topics.get_ref().iter().any(|t| !valid_topic(t)) {
+                return Err(file
+                    .error_at(
+                        topics.span(),
+                        format!("source `{name}`: `topics` must list one or more topic names (letters, digits, `.`, `_`, `-`; at most 249 characters)"),
+                    )
+                    .into());
+            }
+            Topics::Named(topics.get_ref().clone())
+        }
+        (None, Some(pattern)) => Topics::Pattern(checked_pattern(file, name, pattern)?),
     };
-    if topics.get_ref().is_empty() || topics.get_ref().iter().any(|t| !valid_topic(t)) {
-        return Err(file
-            .error_at(
-                topics.span(),
-                format!("source `{name}`: `topics` must list one or more topic names (letters, digits, `.`, `_`, `-`; at most 249 characters)"),
-            )
-            .into());
-    }
     let Some(group) = &cfg.group else {
         return Err(needs(
             "`group`, the consumer group its offsets are committed to",
@@ -151,7 +171,7 @@ pub(super) fn kafka_source(
     }
     Ok(SourceSettings {
         brokers,
-        topics: topics.get_ref().clone(),
+        topics,
         group: group.get_ref().clone(),
         starting_offsets: cfg
             .starting_offsets
@@ -302,4 +322,41 @@ fn misplaced(
         format!("{node} `{name}`: `{key}` does not apply to a `{kind}` {node}"),
     )
     .into()
+}
+
+/// The most characters a `topic_pattern` may have.
+const MAX_PATTERN_CHARS: usize = 1024;
+
+/// A `topic_pattern`, compiled to match whole topic names.
+fn checked_pattern(
+    file: &LoadedFile,
+    name: &str,
+    pattern: &toml::Spanned<String>,
+) -> Result<regex::Regex, Error> {
+    let refuse = |why: String| -> Error {
+        file.error_at(
+            pattern.span(),
+            format!("source `{name}`: `topic_pattern` {why}"),
+        )
+        .into()
+    };
+    let text = pattern.get_ref();
+    if text.is_empty() || text.chars().count() > MAX_PATTERN_CHARS {
+        return Err(refuse(format!(
+            "must be a regular expression of 1 to {MAX_PATTERN_CHARS} characters"
+        )));
+    }
+    // Anchored, as Kafka's and Spark's pattern subscriptions match whole
+    // names; the compiled size is bounded by the crate's default limit.
+    regex::Regex::new(&format!("^(?:{text})$")).map_err(|e| {
+        refuse(format!(
+            "is not a regular expression: {}",
+            e.to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .trim_start_matches("error: ")
+        ))
+    })
 }

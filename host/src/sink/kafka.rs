@@ -20,10 +20,13 @@
 //! - `transactional`: one transaction per batch (`transactional.id` is
 //!   `sluice-<pipeline>-<sink>`), committed after every record was
 //!   acknowledged and aborted otherwise; a consumer reading
-//!   `read_committed` sees each batch whole or not at all. The source's
-//!   offsets are committed to its group after the batch, not inside the
-//!   transaction, so a crash between the two gives the batch twice; the
-//!   headers are written in this mode too.
+//!   `read_committed` sees each batch whole or not at all. The offsets the
+//!   batch consumed from the pipeline's Kafka sources are committed in the
+//!   same transaction (`send_offsets_to_transaction`), so Kafka → Sluice →
+//!   Kafka is exactly-once: a batch's output and its input's progress are
+//!   committed together or not at all. The scheduler writes this sink
+//!   after the pipeline's other sinks, so they have their output before
+//!   the offsets move on. The headers are written in this mode too.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +40,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use super::Sink;
 use crate::batch::{Batch, Column, RecordType, ValueType};
 use crate::error::{Error, ErrorKind};
-use crate::kafka::{Delivery, Serialization, SinkSettings, explain, is_transient};
+use crate::kafka::{ConsumedOffsets, Delivery, Serialization, SinkSettings, explain, is_transient};
 use crate::time::BatchTime;
 
 /// What the producer reported of the records sent.
@@ -303,6 +306,29 @@ impl KafkaSink {
     }
 }
 
+impl KafkaSink {
+    /// Adds each source's consumed offsets to the open transaction.
+    fn send_offsets(&self, offsets: &[ConsumedOffsets]) -> Result<(), String> {
+        for consumed in offsets {
+            self.producer
+                .send_offsets_to_transaction(
+                    &consumed.offsets,
+                    &consumed.group,
+                    self.settings.broker_wait,
+                )
+                .map_err(|e| {
+                    format!(
+                        "cannot add the offsets source `{}` consumed to the batch's transaction: {}",
+                        consumed.source,
+                        explain(&e)
+                    )
+                })?;
+            tracing::debug!(sink = %self.name, source = %consumed.source, partitions = consumed.offsets.count(), "the batch's consumed offsets are in its transaction");
+        }
+        Ok(())
+    }
+}
+
 /// Value `i` of `column` as Kafka bytes, built in `out` where it must be.
 fn serialized<'a>(
     out: &'a mut String,
@@ -323,6 +349,19 @@ fn serialized<'a>(
 
 impl Sink for KafkaSink {
     fn write(&mut self, batch_time: BatchTime, partitions: &[Batch]) -> Result<(), Error> {
+        self.write_with_offsets(batch_time, partitions, &[])
+    }
+
+    fn commits_offsets(&self) -> bool {
+        self.settings.delivery == Delivery::Transactional
+    }
+
+    fn write_with_offsets(
+        &mut self,
+        batch_time: BatchTime,
+        partitions: &[Batch],
+        offsets: &[ConsumedOffsets],
+    ) -> Result<(), Error> {
         let transactional = self.settings.delivery == Delivery::Transactional;
         let fail = |message: String| Error::Sink {
             sink: self.name.clone(),
@@ -348,6 +387,12 @@ impl Sink for KafkaSink {
                 return Err(fail(message));
             }
         };
+        if transactional && let Err(message) = self.send_offsets(offsets) {
+            if let Err(e) = self.producer.abort_transaction(self.settings.broker_wait) {
+                tracing::warn!(sink = %self.name, error = %explain(&e), "cannot abort the batch's transaction");
+            }
+            return Err(fail(message));
+        }
         if transactional {
             self.producer
                 .commit_transaction(self.settings.broker_wait)

@@ -34,6 +34,29 @@ pub trait Sink: Send {
     ///
     /// When the output cannot be written; the error names the sink and batch.
     fn write(&mut self, batch_time: BatchTime, partitions: &[Batch]) -> Result<(), Error>;
+
+    /// Whether the sink commits the offsets its batch consumed from Kafka
+    /// sources together with its output (a transactional Kafka sink).
+    fn commits_offsets(&self) -> bool {
+        false
+    }
+
+    /// Writes one batch and commits `offsets` with it, all or nothing; a
+    /// sink that does not [`Sink::commits_offsets`] only writes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sink::write`]; when it fails, neither the output nor the
+    /// offsets are committed.
+    fn write_with_offsets(
+        &mut self,
+        batch_time: BatchTime,
+        partitions: &[Batch],
+        offsets: &[crate::kafka::ConsumedOffsets],
+    ) -> Result<(), Error> {
+        let _ = offsets;
+        self.write(batch_time, partitions)
+    }
 }
 
 /// Opens the sink `spec` of pipeline `pipeline` describes; `pprint` writes

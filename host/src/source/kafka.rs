@@ -38,7 +38,9 @@ use super::{SourceInput, SourcePosition, SourceStats};
 use crate::batch::{Batch, Column, Varlen};
 use crate::config::{InvalidUtf8, LongLines};
 use crate::error::{Error, ErrorKind};
-use crate::kafka::{Backoff, KafkaKey, KafkaValue, SourceSettings, explain, is_transient};
+use crate::kafka::{
+    Backoff, ConsumedOffsets, KafkaKey, KafkaValue, SourceSettings, Topics, explain, is_transient,
+};
 use crate::partition::Partitioning;
 use crate::plan::LinePolicy;
 use crate::time::BatchTime;
@@ -122,6 +124,8 @@ pub struct KafkaSource {
     /// Whether the latest poll read something not yet committed.
     uncommitted: bool,
     receiving: bool,
+    /// Whether "no topic matches" was logged.
+    warned_no_topic: bool,
 }
 
 impl KafkaSource {
@@ -171,12 +175,13 @@ impl KafkaSource {
             last: Vec::new(),
             uncommitted: false,
             receiving: true,
+            warned_no_topic: false,
         };
         source.discover(true)?;
         tracing::info!(
             source = %source.name,
             brokers = %source.settings.brokers,
-            topics = ?source.settings.topics,
+            topics = %source.settings.topics,
             group = %source.settings.group,
             partitions = source.next.len(),
             properties = ?source.settings.properties,
@@ -244,40 +249,11 @@ impl KafkaSource {
             (self.settings.broker_wait, "broker_wait")
         };
         let mut found = Vec::new();
-        for topic in self.settings.topics.clone() {
-            let metadata = self.retried(
-                &format!("reading the metadata of topic `{topic}`"),
-                budget,
-                key,
-                |consumer| consumer.fetch_metadata(Some(&topic), budget.min(REQUEST_TIMEOUT)),
-            )?;
-            let Some(info) = metadata.topics().iter().find(|t| t.name() == topic) else {
-                return Err(self.missing_topic(&topic));
-            };
-            if let Some(code) = info.error() {
-                let code = RDKafkaErrorCode::from(code);
-                let error = KafkaError::MetadataFetch(code);
-                return Err(
-                    if matches!(
-                        code,
-                        RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic
-                    ) {
-                        self.missing_topic(&topic)
-                    } else {
-                        self.error(
-                            ErrorKind::External,
-                            format!("topic `{topic}`: {}", explain(&error)),
-                        )
-                    },
-                );
-            }
-            if info.partitions().is_empty() {
-                return Err(self.missing_topic(&topic));
-            }
-            for partition in info.partitions() {
+        for (topic, partitions) in self.listed(budget, key)? {
+            for partition in partitions {
                 let tp = TopicPartition {
                     topic: topic.clone(),
-                    partition: partition.id(),
+                    partition,
                 };
                 if !self.next.contains_key(&tp) {
                     found.push(tp);
@@ -323,6 +299,78 @@ impl KafkaSource {
             self.next.insert(tp, start);
         }
         Ok(())
+    }
+
+    /// The topics read and their partitions, as the brokers list them now.
+    fn listed(&mut self, budget: Duration, key: &str) -> Result<Vec<(String, Vec<i32>)>, Error> {
+        let names = match &self.settings.topics {
+            Topics::Named(names) => names.clone(),
+            Topics::Pattern(_) => return self.matching(budget, key),
+        };
+        names
+            .into_iter()
+            .map(|topic| {
+                let partitions = self.named_topic(&topic, budget, key)?;
+                Ok((topic, partitions))
+            })
+            .collect()
+    }
+
+    /// The partitions of `topic`, which must exist.
+    fn named_topic(&self, topic: &str, budget: Duration, key: &str) -> Result<Vec<i32>, Error> {
+        let metadata = self.retried(
+            &format!("reading the metadata of topic `{topic}`"),
+            budget,
+            key,
+            |consumer| consumer.fetch_metadata(Some(topic), budget.min(REQUEST_TIMEOUT)),
+        )?;
+        let Some(info) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            return Err(self.missing_topic(topic));
+        };
+        if let Some(code) = info.error() {
+            let code = RDKafkaErrorCode::from(code);
+            let error = KafkaError::MetadataFetch(code);
+            return Err(
+                if matches!(
+                    code,
+                    RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic
+                ) {
+                    self.missing_topic(topic)
+                } else {
+                    self.error(
+                        ErrorKind::External,
+                        format!("topic `{topic}`: {}", explain(&error)),
+                    )
+                },
+            );
+        }
+        if info.partitions().is_empty() {
+            return Err(self.missing_topic(topic));
+        }
+        Ok(info.partitions().iter().map(|p| p.id()).collect())
+    }
+
+    /// Every topic `topic_pattern` matches, with its partitions; none is
+    /// not an error (topics may be created later), but it is logged once.
+    fn matching(&mut self, budget: Duration, key: &str) -> Result<Vec<(String, Vec<i32>)>, Error> {
+        let metadata = self.retried("listing the topics", budget, key, |consumer| {
+            consumer.fetch_metadata(None, budget.min(REQUEST_TIMEOUT))
+        })?;
+        let topics: Vec<(String, Vec<i32>)> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none() && self.settings.topics.matches(t.name()))
+            .map(|t| {
+                (
+                    t.name().to_owned(),
+                    t.partitions().iter().map(|p| p.id()).collect(),
+                )
+            })
+            .collect();
+        if topics.is_empty() && !std::mem::replace(&mut self.warned_no_topic, true) {
+            tracing::warn!(source = %self.name, brokers = %self.settings.brokers, "no topic matches {} yet; batches are empty until one is created", self.settings.topics);
+        }
+        Ok(topics)
     }
 
     fn missing_topic(&self, topic: &str) -> Error {
@@ -762,6 +810,21 @@ impl super::Source for KafkaSource {
             tracing::warn!(source = %self.name, group = %self.settings.group, error = %explain(&e), "cannot commit the batch's offsets to the group (the next batch will)");
             self.uncommitted = true;
         }
+    }
+
+    fn consumed_offsets(&self) -> Option<ConsumedOffsets> {
+        let group = self.consumer.group_metadata()?;
+        let mut offsets = TopicPartitionList::new();
+        for range in self.last.iter().filter(|r| r.from < r.until) {
+            offsets
+                .add_partition_offset(&range.topic, range.partition, Offset::Offset(range.until))
+                .ok()?;
+        }
+        (offsets.count() > 0).then(|| ConsumedOffsets {
+            source: self.name.clone(),
+            group,
+            offsets,
+        })
     }
 
     fn position(&self) -> Option<SourcePosition> {

@@ -233,6 +233,13 @@ pub trait Source: Send {
         let _ = batch;
     }
 
+    /// The offsets the latest poll consumed, for a transactional Kafka sink
+    /// to commit with the batch's output; `None` for sources that are not
+    /// Kafka's, and for a poll that read nothing.
+    fn consumed_offsets(&self) -> Option<crate::kafka::ConsumedOffsets> {
+        None
+    }
+
     /// Where each partition of a partitioned source (Kafka) stands, for
     /// `sluice status`; empty for the others.
     fn partitions(&self) -> Vec<kafka::PartitionProgress> {

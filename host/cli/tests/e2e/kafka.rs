@@ -369,18 +369,34 @@ fn the_transactional_sink_writes_each_batch_in_a_transaction() {
     let input = lines(900, 6);
     cluster.produce("lines", 6, &unkeyed(&input));
     let dir = tempfile::tempdir().unwrap();
-    let path = wordcount_to_kafka(&cluster, "", "delivery = \"transactional\"")
-        .write(dir.path().join("p.toml"));
-    stdout_of(&run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--stop-when-idle",
-        "2",
-    ]));
-    assert_eq!(
-        counts_in_topic(&cluster),
-        reference_counts(input.iter().map(String::as_str))
+    let path = wordcount_to_kafka(
+        &cluster,
+        "max_records_per_partition = 50",
+        "delivery = \"transactional\"",
+    )
+    .write(dir.path().join("p.toml"));
+    let output = sluice(&["run", path.to_str().unwrap(), "--stop-when-idle", "2"])
+        .env("SLUICE_LOG", "info,sluice::sink::kafka=debug")
+        .spawn()
+        .unwrap();
+    let output = wait(output, Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    stdout_of(&output);
+    let expected = reference_counts(input.iter().map(String::as_str));
+    assert_eq!(counts_in_topic(&cluster), expected);
+    assert_eq!(read_counts(dir.path()), expected);
+    assert!(
+        stderr.contains("each batch's consumed Kafka offsets are committed in the sink's transaction, after the other sinks are written") && stderr.contains("sink=\"topic\""),
+        "{stderr}"
     );
+    // 900 records, at most 6 × 50 a batch: three batches, each committing
+    // its offsets in its transaction (which the mock accepts but does not
+    // persist; the group's offsets then come from the commit after it).
+    let in_transaction = stderr
+        .lines()
+        .filter(|l| l.contains("the batch's consumed offsets are in its transaction"))
+        .count();
+    assert_eq!(in_transaction, 3, "{stderr}");
 }
 
 #[test]
@@ -542,6 +558,71 @@ fn kafka_keys_are_refused_where_they_do_not_apply_and_reserved_properties_too() 
     assert!(
         stderr.contains("`brokers` must list `host:port` entries separated by commas"),
         "{stderr}"
+    );
+    let stderr = check_fails(
+        PipelineFile::new("1s")
+            .raw("[sources.events]\nkind = \"kafka\"\nbrokers = \"k:9092\"\ntopics = [\"t\"]\ntopic_pattern = \"t.*\"\ngroup = \"g\"\n")
+            .pprint("out", "events"),
+    );
+    assert!(
+        stderr.contains("source `events`: set `topics` or `topic_pattern`, not both"),
+        "{stderr}"
+    );
+    let stderr = check_fails(
+        PipelineFile::new("1s")
+            .raw("[sources.events]\nkind = \"kafka\"\nbrokers = \"k:9092\"\ntopic_pattern = \"events-(\"\ngroup = \"g\"\n")
+            .pprint("out", "events"),
+    );
+    assert!(
+        stderr.contains(
+            "source `events`: `topic_pattern` is not a regular expression: unclosed group"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_topic_pattern_reads_every_matching_topic_and_those_created_later() {
+    let cluster = Cluster::new(&[
+        ("events-a", 2),
+        ("events-b", 1),
+        ("other", 1),
+        ("events", 1),
+    ]);
+    cluster.produce("events-a", 2, &[(None, "a1"), (None, "a2"), (None, "a3")]);
+    cluster.produce("events-b", 1, &[(None, "b1")]);
+    cluster.produce("other", 1, &[(None, "o1")]);
+    cluster.produce("events", 1, &[(None, "e1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = PipelineFile::new("200ms")
+        .raw(&format!(
+            "[sources.events]\nkind = \"kafka\"\nbrokers = \"{}\"\ntopic_pattern = \"events-.*\"\ngroup = \"g\"\nstarting_offsets = \"earliest\"\n",
+            cluster.bootstrap
+        ))
+        .text_files("files", "events", "out/events", "")
+        .write(dir.path().join("p.toml"));
+    let child = sluice(&["run", path.to_str().unwrap(), "--stop-when-idle", "25"])
+        .spawn()
+        .unwrap();
+    let read = || {
+        let mut lines = sink_lines(dir.path(), "events");
+        lines.sort();
+        lines
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // The pattern matches whole names: `events` and `other` stay out.
+    while read() != ["'a1'", "'a2'", "'a3'", "'b1'"] {
+        assert!(Instant::now() < deadline, "{:?}", read());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A topic created while the pipeline runs joins at its first record.
+    cluster.mock.create_topic("events-c", 2, 3).unwrap();
+    cluster.produce("events-c", 2, &[(None, "c1"), (None, "c2")]);
+    cluster.produce("events-a", 2, &[(None, "a4")]);
+    stdout_of(&wait(child, Duration::from_secs(120)));
+    assert_eq!(
+        read(),
+        ["'a1'", "'a2'", "'a3'", "'a4'", "'b1'", "'c1'", "'c2'"]
     );
 }
 
