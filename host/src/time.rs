@@ -65,8 +65,42 @@ impl BatchTime {
     }
 }
 
+impl BatchTime {
+    /// A batch time as users write it: milliseconds since the epoch, or
+    /// the local time as [`BatchTime::python_str`] prints it
+    /// (`2026-11-23 20:02:20`, `2026-11-23 20:02:20.500000`).
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if let Ok(ms) = text.parse::<i64>() {
+            return Some(BatchTime(ms));
+        }
+        let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok()?;
+        match Local.from_local_datetime(&naive) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
+                Some(BatchTime(t.timestamp_millis()))
+            }
+            LocalResult::None => None,
+        }
+    }
+}
+
 impl fmt::Display for BatchTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({} ms)", self.python_str(), self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_time_parses_as_printed_and_in_milliseconds() {
+        for ms in [1_764_547_200_000, 1_764_547_200_300] {
+            let time = BatchTime(ms);
+            assert_eq!(BatchTime::parse(&time.python_str()), Some(time));
+            assert_eq!(BatchTime::parse(&ms.to_string()), Some(time));
+        }
+        assert_eq!(BatchTime::parse("yesterday"), None);
     }
 }

@@ -46,6 +46,9 @@ pub enum Command {
     Promote(StreamArgs),
     /// Stop shadowing a stream and drop the candidate.
     Discard(StreamArgs),
+    /// Show what plugins printed (stdout and stderr) in the last batches:
+    /// every line with its batch time, stream, partition and output.
+    Logs(LogsArgs),
     /// Stop the running pipeline after its current batch, or gracefully.
     Stop(StopArgs),
 }
@@ -105,6 +108,24 @@ pub struct StopArgs {
     /// `stopGracefully`), as the first Ctrl-C or SIGTERM does.
     #[arg(long)]
     pub graceful: bool,
+    /// The running pipeline.
+    #[command(flatten)]
+    pub target: ControlArgs,
+}
+
+/// `sluice logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only this stream's (or sink's) plugin output.
+    pub stream: Option<String>,
+    /// Only this batch's: its time as printed (`2026-12-01 15:20:00`, local
+    /// time) or in milliseconds since the epoch.
+    #[arg(long)]
+    pub batch: Option<String>,
+    /// Keep printing new output as batches run, until the pipeline stops
+    /// or Ctrl-C.
+    #[arg(short, long)]
+    pub follow: bool,
     /// The running pipeline.
     #[command(flatten)]
     pub target: ControlArgs,

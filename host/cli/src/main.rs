@@ -3,13 +3,14 @@
 
 mod cli;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use cli::{Cli, Command, ControlArgs, PipelineArgs, PluginCommand};
+use cli::{Cli, Command, ControlArgs, LogsArgs, PipelineArgs, PluginCommand};
 use sluice::control::client::{self, Endpoint};
 use sluice::control::protocol::{Reply, Request};
 use sluice::pipeline::{self, PipelineOptions};
@@ -17,6 +18,7 @@ use sluice::plugin::PluginEngine;
 use sluice::plugin::compile::{self, CompileIsolation};
 use sluice::plugin::engine::EngineSettings;
 use sluice::scheduler::{Shutdown, StopConditions};
+use sluice::time::BatchTime;
 
 fn main() -> ExitCode {
     // The compile child (see `sluice::plugin::compile`): no CLI, no logs.
@@ -280,6 +282,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             control(&args.target, request, &bytes)?;
         }
         Command::Status(args) => control(&args.target, Request::Status, &[])?,
+        Command::Logs(args) => logs(&args)?,
         Command::History(args) => control(
             &args.target,
             Request::History {
@@ -327,22 +330,7 @@ const MAX_DEPLOY_BYTES: u64 = sluice::bounds::binary_mib::MAX as u64 * 1024 * 10
 
 /// Sends `request` to the pipeline `target` names and prints the reply.
 fn control(target: &ControlArgs, request: Request, payload: &[u8]) -> anyhow::Result<()> {
-    let token = match &target.token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the token file {}", path.display()))?
-                .trim()
-                .to_owned(),
-        ),
-        None => std::env::var("SLUICE_CONTROL_TOKEN").ok(),
-    };
-    let endpoint = match (&target.control, &target.pipeline) {
-        (Some(control), _) => Endpoint::parse(control, token),
-        (None, Some(pipeline)) => Endpoint::of_pipeline(pipeline)?,
-        (None, None) => anyhow::bail!(
-            "which pipeline? pass its file with --pipeline FILE, or its control endpoint with --control SOCKET (or tcp://HOST:PORT)"
-        ),
-    };
+    let endpoint = endpoint(target)?;
     let reply = client::send(&endpoint, request, payload)?;
     if target.json {
         println!("{}", serde_json::to_string_pretty(&reply)?);
@@ -353,9 +341,82 @@ fn control(target: &ControlArgs, request: Request, payload: &[u8]) -> anyhow::Re
         Reply::History(report) => sluice::control::report::history(report),
         Reply::Changed(report) => sluice::control::report::change(report),
         Reply::Stopping(report) => format!("{}\n", report.message),
+        Reply::Logs(report) => sluice::control::report::logs(report),
     };
     print!("{text}");
     Ok(())
+}
+
+/// The control endpoint `target` names.
+fn endpoint(target: &ControlArgs) -> anyhow::Result<Endpoint> {
+    let token = match &target.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("SLUICE_CONTROL_TOKEN").ok(),
+    };
+    Ok(match (&target.control, &target.pipeline) {
+        (Some(control), _) => Endpoint::parse(control, token),
+        (None, Some(pipeline)) => Endpoint::of_pipeline(pipeline)?,
+        (None, None) => anyhow::bail!(
+            "which pipeline? pass its file with --pipeline FILE, or its control endpoint with --control SOCKET (or tcp://HOST:PORT)"
+        ),
+    })
+}
+
+/// How often `sluice logs --follow` asks for new output.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `sluice logs`: what plugins printed, once or (`--follow`) until the
+/// pipeline stops.
+fn logs(args: &LogsArgs) -> anyhow::Result<()> {
+    let endpoint = endpoint(&args.target)?;
+    let batch_time = match &args.batch {
+        Some(text) => Some(
+            BatchTime::parse(text)
+                .with_context(|| format!("`--batch {text}` is not a batch time: give it as printed (`2026-12-01 15:20:00`) or in milliseconds since the epoch"))?
+                .0,
+        ),
+        None => None,
+    };
+    let mut after = None;
+    let mut answered = false;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let request = Request::Logs {
+            stream: args.stream.clone(),
+            batch_time,
+            after,
+        };
+        let reply = match client::send(&endpoint, request, &[]) {
+            Ok(reply) => reply,
+            // The pipeline stopped while followed: what it printed was shown.
+            Err(_) if answered => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let Reply::Logs(report) = reply else {
+            anyhow::bail!("the pipeline answered `logs` with another reply");
+        };
+        if args.target.json {
+            for entry in &report.entries {
+                writeln!(out, "{}", serde_json::to_string(entry)?)?;
+            }
+        } else {
+            write!(out, "{}", sluice::control::report::logs(&report))?;
+        }
+        out.flush()?;
+        if let Some(last) = report.entries.last() {
+            after = Some(last.seq);
+        }
+        answered = true;
+        if !args.follow {
+            return Ok(());
+        }
+        std::thread::sleep(FOLLOW_POLL);
+    }
 }
 
 /// SIGTERM's stream, if the process can listen for it.

@@ -17,8 +17,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::listen::{AUTH_DEADLINE, MAX_CONNECTIONS};
 use super::protocol::{
-    ChangeReport, Envelope, FirstBatch, HistoryReport, MAX_REQUEST_LINE, PROTOCOL_VERSION, Reply,
-    Request, Response, SourceStatus, StateStatus, StatusReport, StopReport, WindowStatus,
+    ChangeReport, Envelope, FirstBatch, HistoryReport, LogsReport, MAX_REQUEST_LINE,
+    PROTOCOL_VERSION, Reply, Request, Response, SourceStatus, StateStatus, StatusReport,
+    StopReport, WindowStatus,
 };
 use crate::deploy::registry::{Change, CompletedBatch};
 use crate::deploy::{Origin, Registry};
@@ -271,6 +272,32 @@ async fn handle<R: AsyncRead + Unpin>(
             };
             tracing::info!(pipeline = %pipeline, graceful, "stop requested over the control endpoint");
             Ok(Reply::Stopping(StopReport { pipeline, message }))
+        }
+        Request::Logs {
+            stream,
+            batch_time,
+            after,
+        } => {
+            let plan = registry.plan();
+            if let Some(stream) = &stream
+                && !plan.streams.iter().any(|s| &s.name == stream)
+                && !plan.sinks.iter().any(|s| &s.name == stream)
+            {
+                return Err(format!(
+                    "pipeline `{}` has no stream or sink `{stream}`; `sluice status` lists them",
+                    plan.name
+                ));
+            }
+            let logs = registry.engine().logs();
+            Ok(Reply::Logs(LogsReport {
+                pipeline: plan.name.clone(),
+                entries: logs.query(&crate::plugin::logs::LogQuery {
+                    stream,
+                    batch_time,
+                    after,
+                }),
+                kept_batches: logs.batch_times().iter().map(|t| t.0).collect(),
+            }))
         }
         Request::History { stream } => {
             let (versions, events) = registry.history(&stream).map_err(|e| e.to_string())?;

@@ -70,6 +70,18 @@ pub enum Request {
         /// The stream.
         stream: String,
     },
+    /// What plugins printed in the last batches.
+    Logs {
+        /// Only this stream's (or sink's).
+        #[serde(default)]
+        stream: Option<String>,
+        /// Only this batch's (ms since the epoch).
+        #[serde(default)]
+        batch_time: Option<i64>,
+        /// Only what came after this entry (`--follow`).
+        #[serde(default)]
+        after: Option<u64>,
+    },
     /// Stop the run: after the batch under way, or gracefully (no more
     /// input taken, what was received processed first).
     Stop {
@@ -88,6 +100,7 @@ impl Request {
             Request::Rollback { .. } => "rollback",
             Request::Promote { .. } => "promote",
             Request::Discard { .. } => "discard",
+            Request::Logs { .. } => "logs",
             Request::Stop { .. } => "stop",
         }
     }
@@ -121,6 +134,20 @@ pub enum Reply {
     Changed(ChangeReport),
     /// For `stop`.
     Stopping(StopReport),
+    /// For `logs`.
+    Logs(LogsReport),
+}
+
+/// What plugins printed, for `logs`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LogsReport {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The entries asked for, oldest first.
+    pub entries: Vec<crate::plugin::logs::LogEntry>,
+    /// The batch times output is kept for (ms since the epoch), oldest
+    /// first.
+    pub kept_batches: Vec<i64>,
 }
 
 /// What a `stop` asked.

@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::protocol::{ChangeReport, HistoryReport, ShadowStats, StatusReport, VersionInfo};
+use super::protocol::{
+    ChangeReport, HistoryReport, LogsReport, ShadowStats, StatusReport, VersionInfo,
+};
 use crate::time::BatchTime;
 
 fn time(ms: i64) -> String {
@@ -241,4 +243,30 @@ pub fn change(report: &ChangeReport) -> String {
         );
     }
     out
+}
+
+/// `sluice logs`: every line a plugin printed, prefixed with its batch
+/// time, stream, partition and output, e.g.
+/// `2026-12-01 15:20:00 words[0] stderr: saw 12 records`.
+pub fn logs(report: &LogsReport) -> String {
+    let mut text = String::new();
+    for entry in &report.entries {
+        let shadow = if entry.shadow { " shadow" } else { "" };
+        let attempt = if entry.attempt > 1 {
+            format!(" attempt {}", entry.attempt)
+        } else {
+            String::new()
+        };
+        for line in entry.text.lines() {
+            let _ = writeln!(
+                text,
+                "{} {}[{}]{shadow}{attempt} {}: {line}",
+                time(entry.batch_time),
+                entry.stream,
+                entry.partition,
+                entry.output
+            );
+        }
+    }
+    text
 }

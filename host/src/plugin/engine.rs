@@ -18,23 +18,21 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::cache::CompileCache;
+use super::capture::CapturedOutput;
 use super::compile::{CompileIsolation, compiler_config};
 use super::error::{LoadError, LoadFailure};
 use super::http_grant::HttpGrant;
 use super::instance::{ExportIndices, Plugin};
 use super::limits::{EPOCH_TICK, Limiter, Limits};
+use super::logs::PluginLogs;
 use super::{OperatorKind, Param};
 
 /// Linear memory kept resident per pooling slot between instances.
 const KEEP_RESIDENT_BYTES: usize = 16 << 20;
-
-/// How much of a plugin's stderr is kept and attached to its errors.
-pub const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
 
 /// What every store carries: the WASI context and the limiter.
 pub struct GuestState {
@@ -44,8 +42,11 @@ pub struct GuestState {
     pub(crate) clock: Duration,
     /// Enforces and records memory and table limits.
     pub limiter: Limiter,
-    /// The plugin's stderr, bounded by [`STDERR_CAPTURE_BYTES`].
-    pub stderr: MemoryOutputPipe,
+    /// The plugin's stderr, kept up to a bound ([`super::capture`]) and
+    /// attached to its errors and its logs.
+    pub stderr: CapturedOutput,
+    /// The plugin's stdout, kept as its stderr, for its logs.
+    pub stdout: CapturedOutput,
     /// `wasi:http`'s context (only sinks are linked with it).
     http_ctx: WasiHttpCtx,
     /// What a sink may reach over HTTP; nothing for an operator.
@@ -81,6 +82,8 @@ pub struct PluginEngine {
     cache: Option<CompileCache>,
     ticker_stop: Arc<AtomicBool>,
     settings: EngineSettings,
+    /// What plugins printed in the last batches.
+    logs: Arc<PluginLogs>,
 }
 
 /// Settings that are fixed for the engine's lifetime.
@@ -161,6 +164,7 @@ impl PluginEngine {
             sink_linker,
             cache,
             ticker_stop,
+            logs: Arc::new(PluginLogs::new()),
             settings: settings.clone(),
         })
     }
@@ -366,9 +370,11 @@ impl PluginEngine {
     /// A fresh store for one call, with `limits` armed and the clocks
     /// reading `clock`.
     pub(crate) fn new_store(&self, limits: &Limits, clock: Duration) -> Store<GuestState> {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        let stderr = CapturedOutput::new();
+        let stdout = CapturedOutput::new();
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
+            .stdout(stdout.clone())
             .secure_random(wasmtime_wasi::Deterministic::new(FIXED_RANDOM.to_vec()))
             .insecure_random(wasmtime_wasi::Deterministic::new(FIXED_RANDOM.to_vec()))
             .insecure_random_seed(0x5eed)
@@ -386,6 +392,7 @@ impl PluginEngine {
                 clock,
                 limiter: Limiter::new(limits),
                 stderr,
+                stdout,
                 http_ctx: WasiHttpCtx::new(),
                 http: HttpGrant::nothing(),
             },
@@ -405,6 +412,18 @@ impl PluginEngine {
     /// The linker of sink plugins (see [`super::sink_plugin`]).
     pub(crate) fn sink_linker(&self) -> &Linker<GuestState> {
         &self.sink_linker
+    }
+
+    /// What plugins printed in the last batches (`sluice logs`).
+    pub fn logs(&self) -> &Arc<PluginLogs> {
+        &self.logs
+    }
+
+    /// Keeps what the call at `site`, run in `store`, printed.
+    pub(crate) fn record_output(&self, site: &super::error::CallSite, store: &Store<GuestState>) {
+        let state = store.data();
+        self.logs.record(site, "stdout", &state.stdout.captured());
+        self.logs.record(site, "stderr", &state.stderr.captured());
     }
 
     /// The wasmtime engine.

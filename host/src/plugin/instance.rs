@@ -218,7 +218,7 @@ impl Plugin {
         if self.inner.kind == OperatorKind::FlatMapValues {
             return self.flat_map_values(engine, input, output, site);
         }
-        self.try_call(engine, input, output, site.batch_time.as_duration())
+        self.try_call(engine, input, output, site)
             .map_err(|Failure { failure, stderr }| {
                 Box::new(CallError {
                     site: site.clone(),
@@ -355,11 +355,11 @@ impl Plugin {
         engine: &PluginEngine,
         input: &Batch,
         output: RecordType,
-        clock: std::time::Duration,
+        site: &CallSite,
     ) -> Result<Batch, Failure> {
         let inner = &*self.inner;
         let filter = inner.kind == OperatorKind::Filter;
-        let (returned, store) = self.run(engine, clock, |store, instance| {
+        let (returned, store) = self.run(engine, site, |store, instance| {
             if filter {
                 let keep = instance.get_typed_func::<(&Batch,), (Result<Vec<bool>, GuestError>,)>(
                     &mut *store,
@@ -499,7 +499,7 @@ impl Plugin {
         R: wasmtime::component::ComponentType + wasmtime::component::Lift + 'static,
     {
         let inner = &*self.inner;
-        self.run(engine, site.batch_time.as_duration(), |store, instance| {
+        self.run(engine, site, |store, instance| {
             let entry = instance
                 .get_typed_func::<P, (Result<R, GuestError>,)>(&mut *store, &inner.exports.entry)?;
             Ok(entry.call(&mut *store, params)?.0)
@@ -521,20 +521,22 @@ impl Plugin {
         })
     }
 
-    /// Instantiates the plugin in a fresh store, runs `init`, then `entry`;
-    /// an error the operator returns or a trap becomes a [`Failure`]. The
-    /// store comes back with the result, for the stderr of later checks.
+    /// Instantiates the plugin in a fresh store whose clocks read the batch
+    /// time of `site`, runs `init`, then `entry`; an error the operator
+    /// returns or a trap becomes a [`Failure`]. What the call printed goes
+    /// to the engine's logs; the store comes back with the result, for the
+    /// stderr of later checks.
     fn run<T>(
         &self,
         engine: &PluginEngine,
-        clock: std::time::Duration,
+        site: &CallSite,
         entry: impl FnOnce(
             &mut Store<GuestState>,
             &wasmtime::component::Instance,
         ) -> wasmtime::Result<Result<T, GuestError>>,
     ) -> Result<(T, Store<GuestState>), Failure> {
         let inner = &*self.inner;
-        let mut store = engine.new_store(&inner.limits, clock);
+        let mut store = engine.new_store(&inner.limits, site.batch_time.as_duration());
         let result = (|| {
             let instance = inner.pre.instantiate(&mut store)?;
             let init = instance.get_typed_func::<(&[Param],), (Result<(), GuestError>,)>(
@@ -546,6 +548,7 @@ impl Plugin {
             }
             entry(&mut store, &instance)
         })();
+        engine.record_output(site, &store);
         match result {
             Ok(Ok(returned)) => Ok((returned, store)),
             Ok(Err(e)) => Err(Failure {
@@ -583,7 +586,7 @@ enum Returned {
 }
 
 pub(crate) fn stderr_of(store: &Store<GuestState>) -> String {
-    String::from_utf8_lossy(&store.data().stderr.contents()).into_owned()
+    store.data().stderr.captured().marked()
 }
 
 /// Turns a wasmtime error into the precise failure, using what the store's

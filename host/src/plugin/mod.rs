@@ -10,6 +10,8 @@
 //! - [`sandbox`]: the import allowlist and the host side of the WASI
 //!   interfaces a plugin may import (empty context, fixed clocks).
 //! - [`instance`]: a loaded plugin version and the call into a fresh instance.
+//! - [`capture`]: a call's stdout and stderr, kept up to a bound, never
+//!   refused; [`logs`]: what plugins printed in the last batches.
 //! - `output`: the checks a call's output passes beyond its types (record
 //!   counts, a reducer's keys).
 //! - [`sink_plugin`]: sink plugins (`kind = "plugin"` sinks), called
@@ -23,6 +25,7 @@
 //! lifted from and lowered into guests directly, with no conversion step.
 
 pub mod cache;
+pub mod capture;
 pub mod compile;
 pub mod engine;
 pub mod error;
@@ -30,6 +33,7 @@ pub mod http_grant;
 pub mod inspect;
 pub mod instance;
 pub mod limits;
+pub mod logs;
 mod output;
 pub mod sandbox;
 pub mod sink_plugin;

@@ -3,8 +3,9 @@
 //! A plugin gets the contract and nothing else. Toolchains such as Rust's
 //! `wasm32-wasip2` import a handful of WASI interfaces even when the operator
 //! does no I/O; those are satisfied with an empty context: no files, sockets,
-//! environment or arguments, an empty stdin, stdout discarded, stderr
-//! captured. `wasi:filesystem/types` and `preopens` are linked with no
+//! environment or arguments, an empty stdin, stdout and stderr captured
+//! per call up to a bound, never refused ([`super::capture`]; what they
+//! hold goes to `sluice logs`, and stderr to the call's errors). `wasi:filesystem/types` and `preopens` are linked with no
 //! preopened directory: the WASI preview1 adapter that wasip1 toolchains
 //! (Go, C with stdio) go through imports them for its file descriptors, but
 //! a component can only reach a file through a descriptor, and it is given

@@ -308,6 +308,7 @@ impl SinkPlugin {
             }),
             Ok(Ok(Ok(()))) => None,
         };
+        engine.record_output(site, &store);
         // A refusal is the reason, whatever the sink made of it.
         let failure = match (usage.refusal, failure) {
             (Some(refusal), failure) => Some(Failure {

@@ -16,6 +16,7 @@ mod languages;
 mod pipeline_errors;
 mod plugin_cli;
 mod plugin_failures;
+mod plugin_logs;
 mod pprint;
 mod receiver;
 mod sinks;

@@ -20,6 +20,10 @@
 //! With `work = N` every record first costs N turns of a busy loop (a slow
 //! operator, for overload tests).
 //!
+//! With `say = "TEXT"` every call prints `TEXT: N records` to stderr and
+//! `TEXT on stdout` to stdout; with `flood = N` every call also writes N
+//! bytes to stderr, in lines of 100 (a plugin that logs too much).
+//!
 //! With `at_start = "print"` its `init` writes to stdout and stderr, and
 //! with `at_start = "oom"` it allocates until it runs out of memory: plugin
 //! code that runs while the host loads it, before any batch.
@@ -42,6 +46,8 @@ struct Config {
     bytes: usize,
     count: usize,
     work: usize,
+    say: Option<String>,
+    flood: usize,
 }
 
 thread_local! {
@@ -51,6 +57,8 @@ thread_local! {
         bytes: 2 << 20,
         count: 3_000_000,
         work: 0,
+        say: None,
+        flood: 0,
     });
 }
 
@@ -92,6 +100,8 @@ impl Guest for Hostile {
                     "bytes" => config.bytes = number()?,
                     "count" => config.count = number()?,
                     "work" => config.work = number()?,
+                    "say" => config.say = Some(value),
+                    "flood" => config.flood = number()?,
                     // Misbehaves while the host loads the plugin, before
                     // any batch.
                     "at_start" => match value.as_str() {
@@ -120,6 +130,14 @@ impl Guest for Hostile {
         };
         let mut broken: Option<Column> = None;
         CONFIG.with_borrow(|config| {
+            if let Some(say) = &config.say {
+                eprintln!("{say}: {} records", lines.len());
+                println!("{say} on stdout");
+            }
+            let line = format!("{}\n", "f".repeat(99));
+            for _ in 0..config.flood / 100 {
+                eprint!("{line}");
+            }
             for i in 0..lines.len() {
                 let line = lines.get(i);
                 let mut turns = 0u64;
