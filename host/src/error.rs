@@ -68,6 +68,16 @@ pub enum Error {
         /// Who is to blame.
         kind: ErrorKind,
     },
+    /// `sluice replay` cannot replay what it was asked to.
+    #[error("pipeline `{pipeline}`, stream `{stream}`: {message}")]
+    Replay {
+        /// The pipeline.
+        pipeline: String,
+        /// The stream.
+        stream: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// A sink failed.
     #[error("sink `{sink}`, batch {batch_time}: {message}")]
     Sink {
@@ -145,6 +155,7 @@ impl Error {
             | Error::Load(_)
             | Error::Call(_)
             | Error::State { .. }
+            | Error::Replay { .. }
             | Error::HostOperator { .. } => ErrorKind::User,
             Error::Source { kind, .. }
             | Error::Control { kind, .. }

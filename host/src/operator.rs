@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::batch::{Batch, Column, RecordType, ValueType};
 use crate::error::{CallSite, Error};
 use crate::plan::Plan;
+use crate::plugin::costs::CallCosts;
 use crate::plugin::{MappingBatch, Plugin, PluginEngine, StateBatch, StateMapping, StateUpdate};
 
 /// Applies one stream's operation to one partition batch. For a
@@ -83,6 +84,12 @@ pub trait Operator: Send + Sync {
             "stream `{}`: its operator is no inverse reducer",
             site.stream
         )))
+    }
+
+    /// What the calls at `site` cost (attempts, memory, fuel), taken from
+    /// the engine's book once they are done; nothing for native operators.
+    fn take_costs(&self, _site: &CallSite) -> CallCosts {
+        CallCosts::default()
     }
 }
 
@@ -263,6 +270,10 @@ impl Operator for WasmOperator {
         Ok(self
             .plugin
             .map_with_state(&self.engine, input, state_type, output, site)?)
+    }
+
+    fn take_costs(&self, site: &CallSite) -> CallCosts {
+        self.engine.costs().take(site)
     }
 }
 

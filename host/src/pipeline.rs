@@ -115,6 +115,22 @@ pub async fn run(
     let registry = Arc::new(Registry::new(plan.clone(), engine));
     let status = Arc::new(StatusBoard::default());
     let control = crate::control::start(registry.clone(), status.clone(), shutdown.clone()).await?;
+    let observers = Arc::new(crate::observe::Observers::new(&plan.name));
+    let ui = match &plan.ui {
+        Some(spec) => {
+            crate::ui::start(
+                spec,
+                crate::ui::Served::new(registry.clone(), status.clone(), observers.clone()),
+            )
+            .await?
+        }
+        None => None,
+    };
+    status.ui_started(ui.as_ref().map(crate::ui::UiServer::address));
+    // Without the UI nobody reads the metrics, the batch history or the
+    // calls' costs: none is kept.
+    let observers = ui.as_ref().map(|_| observers);
+    registry.engine().costs().set_enabled(ui.is_some());
     let _watcher = if options.watch {
         let debounce = WATCH_DEBOUNCE.min(plan.batch_interval / 4);
         Some(crate::deploy::watch::start(registry.clone(), debounce)?)
@@ -125,11 +141,15 @@ pub async fn run(
         executor,
         registry.clone(),
         status,
+        observers,
         stop,
         shutdown.subscribe(),
     )
     .await;
     registry.pipeline_stopped();
+    if let Some(ui) = ui {
+        ui.shutdown().await;
+    }
     control.shutdown().await;
     result
 }

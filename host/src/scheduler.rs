@@ -35,6 +35,7 @@ use crate::checkpoint::{self, Checkpointer, Recovered};
 use crate::deploy::Registry;
 use crate::error::Error;
 use crate::executor::{Executor, StreamReport};
+use crate::observe::{BatchOutcome, Observers};
 use crate::plan::ErrorPolicy;
 use crate::recovery::CounterSnapshot;
 use crate::sink::dead_letter::DeadLetterWriter;
@@ -130,6 +131,8 @@ struct BatchDone {
     /// Its checkpoint, in a checkpointed pipeline.
     checkpoint: Option<checkpoint::CheckpointReport>,
     input_records: usize,
+    /// Records handed to the sinks.
+    output_records: u64,
     streams: Vec<StreamReport>,
 }
 
@@ -249,6 +252,13 @@ impl Job {
                 .map(|parts| parts.iter().map(|p| p.len() as u64).sum())
                 .collect(),
             input_records: output.input_records,
+            output_records: output
+                .sinks
+                .iter()
+                .flatten()
+                .flat_map(|partitions| partitions.iter())
+                .map(|partition| partition.len() as u64)
+                .sum(),
             streams: output.streams,
             checkpoint: self.checkpointer.as_ref().and_then(Checkpointer::report),
         })
@@ -355,6 +365,7 @@ pub async fn run(
     executor: Executor,
     registry: Arc<Registry>,
     status: Arc<StatusBoard>,
+    observers: Option<Arc<Observers>>,
     stop: StopConditions,
     mut shutdown: tokio::sync::watch::Receiver<Shutdown>,
 ) -> Result<RunSummary, Error> {
@@ -484,8 +495,25 @@ pub async fn run(
         })
         .await
         .map_err(|e| Error::Internal(format!("batch job panicked: {e}")))?;
-        status.state_kept(state.executor.window_sizes(), state.executor.state_sizes());
-        let done = result?;
+        // What no call site took (sinks, inverse reducers) goes.
+        registry.engine().costs().forget_batch(batch_time);
+        let (window_sizes, state_sizes) =
+            (state.executor.window_sizes(), state.executor.state_sizes());
+        status.state_kept(window_sizes.clone(), state_sizes.clone());
+        let done = match result {
+            Ok(done) => done,
+            Err(e) => {
+                if let Some(observers) = &observers {
+                    observers.batch_failed(
+                        batch_time,
+                        scheduling_delay,
+                        started.elapsed(),
+                        e.to_string(),
+                    );
+                }
+                return Err(e);
+            }
+        };
         let input_records = done.input_records;
         let processing = started.elapsed();
         for (source, &records) in state.sources.iter_mut().zip(&done.source_records) {
@@ -494,6 +522,43 @@ pub async fn run(
                 records,
                 processing,
                 scheduling_delay,
+            });
+        }
+        if let Some(observers) = &observers {
+            observers.batch_done(&BatchOutcome {
+                batch_time,
+                scheduling_delay,
+                processing,
+                output_records: done.output_records,
+                sources: plan
+                    .sources
+                    .iter()
+                    .zip(&done.sources)
+                    .zip(&done.source_records)
+                    .map(|((spec, (stats, _)), &records)| (spec.name.as_str(), records, *stats))
+                    .collect(),
+                streams: plan
+                    .streams
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .zip(&done.streams)
+                    .collect(),
+                outcomes: observers.outcomes_since_last(
+                    state
+                        .executor
+                        .counters()
+                        .into_iter()
+                        .map(|(_, counters)| counters)
+                        .collect(),
+                ),
+                windows: window_sizes
+                    .iter()
+                    .map(|(name, size)| (name.as_str(), size.bytes as u64))
+                    .collect(),
+                states: state_sizes
+                    .iter()
+                    .map(|(name, size)| (name.as_str(), size.keys as u64, size.bytes as u64))
+                    .collect(),
             });
         }
         job = Some(state);

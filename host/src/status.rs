@@ -14,6 +14,8 @@ use crate::window::WindowSize;
 pub struct StatusBoard {
     started: Instant,
     progress: Mutex<Progress>,
+    /// Where the web UI listens, once it does.
+    ui: std::sync::OnceLock<Option<std::net::SocketAddr>>,
 }
 
 /// A copy of the progress counters.
@@ -53,6 +55,7 @@ impl Default for StatusBoard {
         StatusBoard {
             started: Instant::now(),
             progress: Mutex::new(Progress::default()),
+            ui: std::sync::OnceLock::new(),
         }
     }
 }
@@ -62,6 +65,16 @@ impl StatusBoard {
         self.progress
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The web UI listens at `address` (`None`: it does not).
+    pub fn ui_started(&self, address: Option<std::net::SocketAddr>) {
+        let _ = self.ui.set(address);
+    }
+
+    /// Where the web UI listens.
+    pub fn ui(&self) -> Option<std::net::SocketAddr> {
+        self.ui.get().copied().flatten()
     }
 
     /// Batch `batch_time` started, `scheduling_delay` late.

@@ -49,6 +49,11 @@ pub enum Command {
     /// Show what plugins printed (stdout and stderr) in the last batches:
     /// every line with its batch time, stream, partition and output.
     Logs(LogsArgs),
+    /// Run one stream of a kept batch again (`keep_batches`), with the
+    /// version that ran it or another component, and compare each call's
+    /// output with the one the batch gave, byte for byte. Exit 1 if one
+    /// differs.
+    Replay(ReplayArgs),
     /// Stop the running pipeline after its current batch, or gracefully.
     Stop(StopArgs),
 }
@@ -129,6 +134,28 @@ pub struct LogsArgs {
     /// The running pipeline.
     #[command(flatten)]
     pub target: ControlArgs,
+}
+
+/// `sluice replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The pipeline file and how to load its plugins.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The stream to run again.
+    #[arg(long)]
+    pub stream: String,
+    /// The batch: its time as printed (`2026-12-01 15:20:00`, local time)
+    /// or in milliseconds since the epoch.
+    #[arg(long)]
+    pub batch: String,
+    /// Run this component instead of the pipeline file's plugin (a fix to
+    /// try before `deploy`, or the version that ran).
+    #[arg(long)]
+    pub plugin: Option<PathBuf>,
+    /// Also print the records each call gave now.
+    #[arg(long)]
+    pub print: bool,
 }
 
 /// Commands about one stream.

@@ -2,6 +2,7 @@
 //! runtime, and calls the library.
 
 mod cli;
+mod replay;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -283,6 +284,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
         }
         Command::Status(args) => control(&args.target, Request::Status, &[])?,
         Command::Logs(args) => logs(&args)?,
+        Command::Replay(args) => replay::run(&args, &options(&args.pipeline))?,
         Command::History(args) => control(
             &args.target,
             Request::History {

@@ -255,7 +255,10 @@ async fn handle<R: AsyncRead + Unpin>(
 ) -> Result<Reply, String> {
     let registry = &context.registry;
     match request {
-        Request::Status => Ok(Reply::Status(status(context))),
+        Request::Status => Ok(Reply::Status(status_report(
+            &context.registry,
+            &context.status,
+        ))),
         Request::Stop { graceful } => {
             let asked = if graceful {
                 Shutdown::Graceful
@@ -431,14 +434,15 @@ async fn first_batch(
     }
 }
 
-fn status(context: &Context) -> StatusReport {
-    let plan = context.registry.plan();
-    let progress = context.status.progress();
+/// What `sluice status` shows of the pipeline `registry` runs.
+pub(crate) fn status_report(registry: &Registry, board: &StatusBoard) -> StatusReport {
+    let plan = registry.plan();
+    let progress = board.progress();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     StatusReport {
         pipeline: plan.name.clone(),
         pid: std::process::id(),
-        uptime_ms: context.status.uptime().as_millis() as u64,
+        uptime_ms: board.uptime().as_millis() as u64,
         batch_interval_ms: plan.batch_interval.as_millis() as u64,
         batches: progress.batches,
         input_records: progress.input_records,
@@ -448,7 +452,7 @@ fn status(context: &Context) -> StatusReport {
         max_scheduling_delay_ms: ms(progress.max_scheduling_delay),
         processing_ms: ms(progress.processing),
         max_processing_ms: ms(progress.max_processing),
-        streams: context.registry.status(),
+        streams: registry.status(),
         sources: progress
             .sources
             .into_iter()
@@ -470,6 +474,7 @@ fn status(context: &Context) -> StatusReport {
             .into_iter()
             .map(|(stream, size)| StateStatus { stream, size })
             .collect(),
+        ui: board.ui().map(|address| format!("http://{address}/")),
     }
 }
 

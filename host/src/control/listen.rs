@@ -309,7 +309,12 @@ fn bind_unix(pipeline: &str, path: &Path) -> Result<(UnixListener, u32), Error> 
     Ok((listener, owner))
 }
 
-fn read_token(pipeline: &str, path: &Path) -> Result<String, Error> {
+/// The token in `path`, at least 16 characters.
+///
+/// # Errors
+///
+/// When the file cannot be read or the token is too short.
+pub(crate) fn read_token(pipeline: &str, path: &Path) -> Result<String, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         control_error(
             pipeline,

@@ -15,7 +15,7 @@
 //! - [`report`]: replies as text for the terminal.
 
 pub mod client;
-mod handle;
+pub(crate) mod handle;
 pub mod listen;
 pub mod protocol;
 pub mod report;

@@ -204,6 +204,9 @@ pub struct StatusReport {
     /// What each `update_state_by_key` stream's state holds, in plan order.
     #[serde(default)]
     pub states: Vec<StateStatus>,
+    /// Where the web UI and `/metrics` listen (`http://HOST:PORT/`).
+    #[serde(default)]
+    pub ui: Option<String>,
 }
 
 /// What an `update_state_by_key` stream's state holds after the latest

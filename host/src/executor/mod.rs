@@ -46,6 +46,7 @@
 mod adapter;
 mod chain;
 mod incremental;
+pub mod replay;
 mod state;
 mod window;
 
@@ -79,6 +80,8 @@ pub struct Executor {
     /// The static tables, as last read.
     tables: Vec<Mutex<crate::table::Table>>,
     pool: rayon::ThreadPool,
+    /// Keeps plugin streams' calls for `sluice replay` (`keep_batches`).
+    recorder: Option<crate::replay::BatchRecorder>,
 }
 
 /// What a stream keeps between batches (for checkpoints).
@@ -110,6 +113,10 @@ pub struct BatchOutput {
 pub struct StreamReport {
     /// The version that ran.
     pub version: u32,
+    /// Its plugin's name (empty for a stream without one).
+    pub plugin: String,
+    /// Its plugin's sha256.
+    pub hash: String,
     /// Whether its policy dropped or dead-lettered records (a failing
     /// batch, for automatic rollback).
     pub degraded: bool,
@@ -122,6 +129,34 @@ pub struct StreamReport {
     pub call_time: Duration,
     /// The shadow candidate's results, when one ran.
     pub shadow: Option<ShadowReport>,
+    /// Records the stream took in, over all partitions.
+    pub records_in: u64,
+    /// Records the stream gave (a window: what it emitted).
+    pub records_out: u64,
+    /// Its plugin calls, one per partition and phase, in the order they
+    /// ended (at most [`MAX_PARTITION_DETAILS`]).
+    pub partitions: Vec<PartitionDetail>,
+}
+
+/// The most calls a [`StreamReport`] describes one by one.
+pub const MAX_PARTITION_DETAILS: usize = 1024;
+
+/// One plugin call of a stream on one partition in a batch: what the web
+/// UI's batch detail shows.
+#[derive(Clone, Debug, Default)]
+pub struct PartitionDetail {
+    /// The partition.
+    pub partition: usize,
+    /// Which of the stream's calls (`None`: its only one).
+    pub phase: Option<&'static str>,
+    /// Records the call took in (for a state call: keys).
+    pub records_in: u64,
+    /// Records it gave.
+    pub records_out: u64,
+    /// How long it took, retries included.
+    pub call_time: Duration,
+    /// Attempts, failures, memory and fuel.
+    pub costs: crate::plugin::costs::CallCosts,
 }
 
 /// How a shadow candidate did in one batch.
@@ -190,6 +225,7 @@ impl Executor {
             })
             .collect();
         Ok(Executor {
+            recorder: crate::replay::BatchRecorder::new(&plan.name, &plan.state_dir, plan.keep),
             chains: chains(&plan),
             windows,
             states,
@@ -287,6 +323,8 @@ impl Executor {
             .iter()
             .map(|operators| StreamReport {
                 version: operators.current.version,
+                plugin: operators.current.plugin.clone(),
+                hash: operators.current.hash.clone(),
                 shadow: operators.shadow.as_ref().map(|s| ShadowReport {
                     version: s.version,
                     ..ShadowReport::default()
@@ -327,10 +365,16 @@ impl Executor {
                 let output = self
                     .pool
                     .install(|| self.combine(last, &inputs, batch_time))?;
+                let report = &mut reports[chain.last()];
+                report.records_in = inputs.iter().map(|i| records(i)).sum();
+                report.records_out = records(&output);
                 outputs[chain.last()] = Some(Arc::new(output));
                 continue;
             }
             let input = materialised(&outputs, chain.input)?;
+            if snapshot_shape(&self.plan, chain) {
+                reports[chain.last()].records_in = records(&input);
+            }
             let before: Vec<CounterSnapshot> = chain
                 .streams()
                 .map(|i| self.counters[i].snapshot())
@@ -380,6 +424,7 @@ impl Executor {
                 windows.push((chain.last(), next));
                 output = emitted;
             }
+            reports[chain.last()].records_out = records(&output);
             outputs[chain.last()] = Some(Arc::new(output));
             for (i, before) in chain.streams().zip(before) {
                 let after = self.counters[i].snapshot();
@@ -424,6 +469,17 @@ impl Executor {
             streams: reports,
         })
     }
+}
+
+/// The records of a batch's partitions.
+fn records(partitions: &[Batch]) -> u64 {
+    partitions.iter().map(|p| p.len() as u64).sum()
+}
+
+/// Whether `chain` is a `state_snapshots` stream, which reads its input's
+/// state, not its records through a call.
+fn snapshot_shape(plan: &Plan, chain: &Chain) -> bool {
+    plan.streams[chain.last()].shape() == Shape::Snapshot
 }
 
 impl Executor {
@@ -510,7 +566,9 @@ impl ChainRun<'_> {
                 let mut calls = Vec::with_capacity(self.chain.narrow.len() + 1);
                 let mut current = Cow::Borrowed(batch);
                 for &stream in &self.chain.narrow {
-                    let (output, call) = self.call(stream, partition, Phase::Only, &current)?;
+                    let (output, mut call) = self.call(stream, partition, Phase::Only, &current)?;
+                    call.records_in = current.len() as u64;
+                    call.records_out = output.len() as u64;
                     // The previous stream's output is freed here.
                     current = Cow::Owned(output);
                     calls.push(call);
@@ -518,23 +576,30 @@ impl ChainRun<'_> {
                 let Some((stream, spec)) = reduce else {
                     return Ok((calls, vec![current.into_owned()]));
                 };
+                // What the last stream takes in; what it gives is counted
+                // once its output is whole.
+                let taken = PartitionCall {
+                    records_in: current.len() as u64,
+                    ..PartitionCall::default()
+                };
                 if matches!(spec.shape(), Shape::Gathered | Shape::Repartition) {
                     // `window`, `repartition`: the records as they are, no
                     // call.
-                    calls.push(PartitionCall::default());
+                    calls.push(taken);
                     return Ok((calls, vec![current.into_owned()]));
                 }
                 if spec.shape() == Shape::Stateful {
                     // Routed into the state's buckets; the update is one
                     // call per partition of the state, after this.
-                    calls.push(PartitionCall::default());
+                    calls.push(taken);
                     return Ok((
                         calls,
                         route(&current, spec.exchange.buckets(), spec.input_type),
                     ));
                 }
-                let (combined, call) =
+                let (combined, mut call) =
                     self.call(stream, partition, Phase::BeforeExchange, &current)?;
+                call.records_in = taken.records_in;
                 drop(current);
                 calls.push(call);
                 if spec.shape() == Shape::Global {
@@ -727,7 +792,10 @@ impl ChainRun<'_> {
         );
         let call_input = spec.adapter.call_input(batch);
         let started = Instant::now();
-        let outcome = recovery.apply(&call_input, &site(&operators.current, false))?;
+        let current_site = site(&operators.current, false);
+        let outcome = recovery.apply(&call_input, &current_site);
+        let costs = operators.current.operator.take_costs(&current_site);
+        let outcome = outcome?;
         let call_time = started.elapsed();
         let shadow = operators.shadow.as_ref().map(|shadow| {
             let started = Instant::now();
@@ -753,13 +821,43 @@ impl ChainRun<'_> {
             (verdict, elapsed)
         });
         drop(call_input);
+        let output = spec.adapter.stream_output(spec, batch, outcome.output)?;
+        if let Some(recorder) = &self.executor.recorder
+            && spec.plugin.is_some()
+            && !outcome.recovered
+        {
+            let version = &operators.current;
+            recorder.record(
+                &spec.name,
+                self.batch_time,
+                partition,
+                phase,
+                &crate::replay::KeptVersion {
+                    plugin: version.plugin.clone(),
+                    hash: version.hash.clone(),
+                    version: version.version,
+                },
+                batch,
+                &output,
+            );
+        }
+        let detail = PartitionDetail {
+            partition,
+            phase: phase.name(),
+            records_in: batch.len() as u64,
+            records_out: output.len() as u64,
+            call_time,
+            costs,
+        };
         Ok((
-            spec.adapter.stream_output(spec, batch, outcome.output)?,
+            output,
             PartitionCall {
                 called: true,
                 dead_letters: outcome.dead_letters,
                 call_time,
                 shadow,
+                detail: Some(detail),
+                ..PartitionCall::default()
             },
         ))
     }
@@ -770,17 +868,37 @@ impl ChainRun<'_> {
 struct PartitionCall {
     /// Whether the plugin was called (not for an empty partition).
     called: bool,
+    /// Records the stream took in on this partition, where counted here.
+    records_in: u64,
+    /// Records it gave, where counted here.
+    records_out: u64,
     dead_letters: Vec<DeadLetter>,
     call_time: Duration,
     shadow: Option<(ShadowVerdict, Duration)>,
+    /// The call, for the batch detail.
+    detail: Option<PartitionDetail>,
 }
 
 impl PartitionCall {
+    /// Says the call gave `records` (where the caller counts them).
+    fn records_out(&mut self, records: usize) {
+        if let Some(detail) = &mut self.detail {
+            detail.records_out = records as u64;
+        }
+    }
+
     /// Adds the call's time, shadow verdict and dead letters to its
     /// stream's report.
     fn report(self, report: &mut StreamReport, dead_letters: &mut Vec<DeadLetter>) {
         report.calls += u64::from(self.called);
         report.call_time += self.call_time;
+        report.records_in += self.records_in;
+        report.records_out += self.records_out;
+        if let Some(detail) = self.detail
+            && report.partitions.len() < MAX_PARTITION_DETAILS
+        {
+            report.partitions.push(detail);
+        }
         if let (Some(shadow), Some((verdict, elapsed))) = (&mut report.shadow, self.shadow) {
             shadow.call_time += elapsed;
             match verdict {

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::{ChainRun, PartitionCall, ShadowVerdict, StreamReport};
+use super::{ChainRun, PartitionCall, PartitionDetail, ShadowVerdict, StreamReport};
 use crate::batch::Batch;
 use crate::error::{CallSite, Error, Phase};
 use crate::exchange::gather;
@@ -75,19 +75,24 @@ impl ChainRun<'_> {
                 let state_type = state_spec.record_type.value;
                 if maps {
                     let output = spec.output_type;
-                    let (mapped, call) =
-                        self.call_stateful(stream, partition, |operator, site| {
+                    let keys = input.state.len();
+                    let (mapped, mut call) =
+                        self.call_stateful(stream, partition, keys, |operator, site| {
                             operator.map_with_state(&input, state_type, output, site)
                         })?;
+                    call.records_out(mapped.mapped.len());
                     let next = layout.apply(&state, &input, &mapped.update, now, buckets);
                     Ok((next, Some(mapped.mapped), call))
                 } else {
-                    let (update, call) =
-                        self.call_stateful(stream, partition, |operator, site| {
+                    let keys = input.state.len();
+                    let (update, mut call) =
+                        self.call_stateful(stream, partition, keys, |operator, site| {
                             operator.update_state(&input.state, state_type, site)
                         })?;
                     let next = layout.apply(&state, &input, &update, now, buckets);
-                    Ok((next, Some(kept_states(input, update)), call))
+                    let kept = kept_states(input, update);
+                    call.records_out(kept.len());
+                    Ok((next, Some(kept), call))
                 }
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -125,6 +130,7 @@ impl ChainRun<'_> {
         &self,
         stream: usize,
         partition: usize,
+        keys: usize,
         call: impl Fn(&dyn Operator, &CallSite) -> Result<T, Error>,
     ) -> Result<(T, PartitionCall), Error> {
         let operators = &self.operators[stream];
@@ -134,8 +140,10 @@ impl ChainRun<'_> {
         let current = &*operators.current.operator;
         let recovery = self.recovery(stream, current, false);
         let started = Instant::now();
-        let result =
-            recovery.stateful(&site(&operators.current, false), |site| call(current, site))?;
+        let current_site = site(&operators.current, false);
+        let result = recovery.stateful(&current_site, |site| call(current, site));
+        let costs = current.take_costs(&current_site);
+        let result = result?;
         let call_time = started.elapsed();
         let shadow = operators.shadow.as_ref().map(|shadow| {
             let started = Instant::now();
@@ -153,6 +161,15 @@ impl ChainRun<'_> {
                 dead_letters: Vec::new(),
                 call_time,
                 shadow,
+                detail: Some(PartitionDetail {
+                    partition,
+                    phase: None,
+                    records_in: keys as u64,
+                    records_out: 0,
+                    call_time,
+                    costs,
+                }),
+                ..PartitionCall::default()
             },
         ))
     }

@@ -776,6 +776,56 @@ pub(super) fn control_spec(file: &LoadedFile) -> Result<Option<TcpControlSpec>, 
     }
 }
 
+/// Where the web UI listens: `ui` (default `127.0.0.1:4040`, `false` for
+/// none); an address other than loopback needs the control token.
+pub(super) fn ui_spec(
+    file: &LoadedFile,
+    control: Option<&TcpControlSpec>,
+) -> Result<Option<crate::plan::UiSpec>, ConfigError> {
+    let default = std::net::SocketAddr::from(([127, 0, 0, 1], crate::ui::DEFAULT_PORT));
+    let Some(setting) = &file.file.ui else {
+        return Ok(Some(crate::plan::UiSpec {
+            address: default,
+            token_file: None,
+        }));
+    };
+    let address = match setting.get_ref() {
+        crate::config::UiSetting::Enabled(false) => return Ok(None),
+        crate::config::UiSetting::Enabled(true) => default,
+        crate::config::UiSetting::Address(text) => {
+            let text = text.trim();
+            let local = text
+                .strip_prefix("localhost:")
+                .map(|port| format!("127.0.0.1:{port}"));
+            local
+                .as_deref()
+                .unwrap_or(text)
+                .parse::<std::net::SocketAddr>()
+                .map_err(|_| {
+                    file.error_at(
+                        setting.span(),
+                        format!("`ui` must be `IP:PORT` (e.g. \"127.0.0.1:4040\"), `true` or `false`, not {text:?}"),
+                    )
+                })?
+        }
+    };
+    let token_file = if address.ip().is_loopback() {
+        None
+    } else {
+        let Some(control) = control else {
+            return Err(file.error_at(
+                setting.span(),
+                format!("`ui` listens on {address}, beyond this machine: it needs the control token (`[control] listen` and `token_file`), which every request must then carry as `Authorization: Bearer TOKEN`; or listen on 127.0.0.1"),
+            ));
+        };
+        Some(control.token_file.clone())
+    };
+    Ok(Some(crate::plan::UiSpec {
+        address,
+        token_file,
+    }))
+}
+
 /// The stream's `on_error` policy; keys of another policy are refused.
 pub(super) fn error_policy(
     file: &LoadedFile,

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use checks::{control_spec, distinct_sink_prefixes, sink_spec, source_spec, stream_spec};
+use checks::{control_spec, distinct_sink_prefixes, sink_spec, source_spec, stream_spec, ui_spec};
 use graph::{node_type, topological_order};
 pub use types::{TypeMismatch, fit_types};
 pub use window::DEFAULT_MAX_STATE_MIB;
@@ -368,6 +368,30 @@ pub enum SinkSpecKind {
     Kafka(crate::kafka::SinkSettings),
 }
 
+impl SinkSpecKind {
+    /// Its `kind` in the pipeline file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SinkSpecKind::Pprint { scala: false, .. } => "pprint",
+            SinkSpecKind::Pprint { scala: true, .. } => "print",
+            SinkSpecKind::Plugin { .. } => "plugin",
+            SinkSpecKind::TextFiles { .. } => "text_files",
+            SinkSpecKind::Kafka(_) => "kafka",
+        }
+    }
+}
+
+impl SourceSpecKind {
+    /// Its `kind` in the pipeline file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceSpecKind::Files { .. } => "files",
+            SourceSpecKind::Socket { .. } => "socket",
+            SourceSpecKind::Kafka(_) => "kafka",
+        }
+    }
+}
+
 /// The control endpoint's optional TCP listener, checked.
 #[derive(Clone, Debug)]
 pub struct TcpControlSpec {
@@ -375,6 +399,17 @@ pub struct TcpControlSpec {
     pub listen: String,
     /// The file holding the token, resolved.
     pub token_file: PathBuf,
+}
+
+/// Where the web UI and `/metrics` listen, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UiSpec {
+    /// The address asked for; when its port is taken, the next free one
+    /// of the following [`crate::ui::PORT_RETRIES`] is used.
+    pub address: std::net::SocketAddr,
+    /// On an address other than loopback: the control token file, whose
+    /// token every request must carry (`Authorization: Bearer`).
+    pub token_file: Option<PathBuf>,
 }
 
 /// A pipeline ready to run.
@@ -391,6 +426,11 @@ pub struct Plan {
     pub source_memory_bytes: usize,
     /// The TCP control listener, when configured.
     pub control: Option<TcpControlSpec>,
+    /// The web UI and `/metrics`, unless `ui = false`.
+    pub ui: Option<UiSpec>,
+    /// What each plugin stream keeps of its last batches for `sluice
+    /// replay`.
+    pub keep: crate::replay::KeepSpec,
     /// Time between batches.
     pub batch_interval: Duration,
     /// How a batch's input is cut into partitions.
@@ -454,6 +494,7 @@ impl Plan {
         };
         let name = file.pipeline_name();
         let control = control_spec(file)?;
+        let ui = ui_spec(file, control.as_ref())?;
 
         let sources = cfg
             .sources
@@ -604,6 +645,16 @@ impl Plan {
                 .unwrap_or(crate::config::DEFAULT_SOURCE_MEMORY_MIB)
                 << 20,
             control,
+            ui,
+            keep: crate::replay::KeepSpec {
+                batches: cfg
+                    .keep_batches
+                    .unwrap_or(crate::replay::DEFAULT_KEEP_BATCHES),
+                batch_bytes: cfg
+                    .keep_batch_mib
+                    .unwrap_or(crate::replay::DEFAULT_KEEP_BATCH_MIB)
+                    << 20,
+            },
             batch_interval: cfg.batch_interval,
             partitioning,
             sources,

@@ -24,6 +24,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::cache::CompileCache;
 use super::capture::CapturedOutput;
 use super::compile::{CompileIsolation, compiler_config};
+use super::costs::{CallCost, CostBook};
 use super::error::{LoadError, LoadFailure};
 use super::http_grant::HttpGrant;
 use super::instance::{ExportIndices, Plugin};
@@ -84,6 +85,8 @@ pub struct PluginEngine {
     settings: EngineSettings,
     /// What plugins printed in the last batches.
     logs: Arc<PluginLogs>,
+    /// What the calls under way cost.
+    costs: CostBook,
 }
 
 /// Settings that are fixed for the engine's lifetime.
@@ -165,6 +168,7 @@ impl PluginEngine {
             cache,
             ticker_stop,
             logs: Arc::new(PluginLogs::new()),
+            costs: CostBook::default(),
             settings: settings.clone(),
         })
     }
@@ -419,11 +423,39 @@ impl PluginEngine {
         &self.logs
     }
 
-    /// Keeps what the call at `site`, run in `store`, printed.
-    pub(crate) fn record_output(&self, site: &super::error::CallSite, store: &Store<GuestState>) {
+    /// Keeps what the call at `site`, run in `store` under `limits`,
+    /// printed and cost.
+    pub(crate) fn record_call(
+        &self,
+        site: &super::error::CallSite,
+        store: &Store<GuestState>,
+        limits: &Limits,
+        failed: bool,
+    ) {
         let state = store.data();
         self.logs.record(site, "stdout", &state.stdout.captured());
         self.logs.record(site, "stderr", &state.stderr.captured());
+        let fuel = if self.settings.fuel {
+            store
+                .get_fuel()
+                .ok()
+                .map(|left| limits.fuel.unwrap_or(u64::MAX).saturating_sub(left))
+        } else {
+            None
+        };
+        self.costs.record(
+            site,
+            CallCost {
+                failed,
+                memory_peak: state.limiter.memory_peak() as u64,
+                fuel,
+            },
+        );
+    }
+
+    /// What the calls under way cost (the web UI's batch detail).
+    pub fn costs(&self) -> &CostBook {
+        &self.costs
     }
 
     /// The wasmtime engine.

@@ -274,7 +274,7 @@ impl CallSite {
 
 /// Which of a stream's calls in a batch: a `reduce_by_key` stream calls its
 /// reducer before and after the exchange, every other stream once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// The stream's only call (map, flat_map, filter).
     Only,

@@ -548,7 +548,7 @@ impl Plugin {
             }
             entry(&mut store, &instance)
         })();
-        engine.record_output(site, &store);
+        engine.record_call(site, &store, &inner.limits, !matches!(result, Ok(Ok(_))));
         match result {
             Ok(Ok(returned)) => Ok((returned, store)),
             Ok(Err(e)) => Err(Failure {

@@ -143,6 +143,10 @@ pub struct Limiter {
     pub memory_exceeded: bool,
     /// Set when a table growth was refused.
     pub table_exceeded: bool,
+    /// Bytes of linear memory the instance holds, over all its memories.
+    memory_held: usize,
+    /// The most it held at once.
+    memory_peak: usize,
 }
 
 impl Limiter {
@@ -154,19 +158,33 @@ impl Limiter {
             instances: limits.instances as usize,
             memory_exceeded: false,
             table_exceeded: false,
+            memory_held: 0,
+            memory_peak: 0,
         }
+    }
+
+    /// The most linear memory the instance held at once, in bytes, over
+    /// all its memories.
+    pub fn memory_peak(&self) -> usize {
+        self.memory_peak
     }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = desired <= self.memory_bytes;
         self.memory_exceeded |= !allowed;
+        if allowed {
+            self.memory_held = self
+                .memory_held
+                .saturating_add(desired.saturating_sub(current));
+            self.memory_peak = self.memory_peak.max(self.memory_held);
+        }
         Ok(allowed)
     }
 

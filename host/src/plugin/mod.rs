@@ -27,6 +27,7 @@
 pub mod cache;
 pub mod capture;
 pub mod compile;
+pub mod costs;
 pub mod engine;
 pub mod error;
 pub mod http_grant;

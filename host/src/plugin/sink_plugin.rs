@@ -308,7 +308,12 @@ impl SinkPlugin {
             }),
             Ok(Ok(Ok(()))) => None,
         };
-        engine.record_output(site, &store);
+        engine.record_call(
+            site,
+            &store,
+            &inner.limits,
+            failure.is_some() || usage.refusal.is_some(),
+        );
         // A refusal is the reason, whatever the sink made of it.
         let failure = match (usage.refusal, failure) {
             (Some(refusal), failure) => Some(Failure {
