@@ -35,7 +35,8 @@
 // Number is accepted on output), float64 Numbers. componentize-qjs carries
 // int64 across the component boundary as a JavaScript Number, so an int64
 // beyond ±2^53 loses precision on the way in. An exception thrown by your
-// function fails the batch; its message names the record.
+// function fails the batch; its message names the record and carries the
+// exception's stack (shown in the error, `sluice logs` and the web UI).
 
 const TYPES = ["text", "bytes", "int64", "float64", "json"];
 const INT64_MIN = -(2n ** 63n);
@@ -54,8 +55,10 @@ function fail(message, index) {
 }
 
 function messageOf(e) {
-  if (e instanceof Error) return e.name === "Error" ? e.message : `${e.name}: ${e.message}`;
-  return String(e);
+  if (!(e instanceof Error)) return String(e);
+  const message = e.name === "Error" ? e.message : `${e.name}: ${e.message}`;
+  const stack = typeof e.stack === "string" ? e.stack.trimEnd() : "";
+  return stack ? `${message}\n${stack}` : message;
 }
 
 function recordType(spec, what) {

@@ -44,10 +44,13 @@ time and partition along so a receiver can drop what it already has.
 
 Text and JSON values are ``str``, bytes ``bytes``, int64 ``int``, float64
 ``float``. An exception raised by your function fails the batch; its
-message names the record. Raise ``sluice.OperatorError("...")`` for a
-message of your own.
+message names the record and carries the exception's traceback (shown in
+the error, ``sluice logs`` and the web UI). Raise
+``sluice.OperatorError("...")`` for a message of your own, without one.
 """
 
+import sys
+import traceback
 from itertools import accumulate
 
 from componentize_py_types import Err
@@ -179,7 +182,39 @@ class _Bad(Exception):
 def _message(error):
     if isinstance(error, OperatorError):
         return str(error)
-    return f"{type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {error}\n{_traceback(error)}"
+
+
+# Source lines of the plugin's modules, read when the component is built
+# (`_remember_source`): at run time an operator has no files, and its
+# stubbed WASI traps on any use, so the traceback must not look for them.
+_SOURCES = {}
+
+
+def _remember_source(module):
+    """Keeps `module`'s source lines for tracebacks; called at build time."""
+    path = getattr(module, "__file__", None)
+    if not path:
+        return
+    try:
+        with open(path, encoding="utf-8") as f:
+            _SOURCES[path] = f.read().splitlines()
+    except OSError:
+        pass
+
+
+def _traceback(error):
+    """The exception's traceback as Python prints it, from the frames and
+    the sources kept at build time (no file is read)."""
+    lines = ["Traceback (most recent call last):"]
+    for frame, lineno in traceback.walk_tb(error.__traceback__):
+        code = frame.f_code
+        lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}')
+        source = _SOURCES.get(code.co_filename)
+        if source and 0 < lineno <= len(source):
+            lines.append("    " + source[lineno - 1].strip())
+    lines.append(f"{type(error).__name__}: {error}")
+    return "\n".join(lines)
 
 
 class _Operator:
@@ -618,3 +653,6 @@ def _describe(error):
     if isinstance(error, http.ErrorCode_ConnectionRefused):
         return "connection refused"
     return type(error).__name__.removeprefix("ErrorCode_")
+
+
+_remember_source(sys.modules[__name__])

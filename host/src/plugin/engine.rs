@@ -453,6 +453,20 @@ impl PluginEngine {
         );
     }
 
+    /// Keeps the error the operator at `site` returned with what it printed
+    /// (as output `error`).
+    pub(crate) fn record_error(&self, site: &super::error::CallSite, message: &str) {
+        let mut text = message.to_owned();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        self.logs.record(
+            site,
+            "error",
+            &super::capture::Captured { text, dropped: 0 },
+        );
+    }
+
     /// What the calls under way cost (the web UI's batch detail).
     pub fn costs(&self) -> &CostBook {
         &self.costs

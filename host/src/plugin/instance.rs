@@ -549,6 +549,11 @@ impl Plugin {
             entry(&mut store, &instance)
         })();
         engine.record_call(site, &store, &inner.limits, !matches!(result, Ok(Ok(_))));
+        if let Ok(Err(e)) = &result {
+            // What the operator said goes with what it printed (an
+            // interpreted guest's traceback travels in it).
+            engine.record_error(site, &e.message);
+        }
         match result {
             Ok(Ok(returned)) => Ok((returned, store)),
             Ok(Err(e)) => Err(Failure {

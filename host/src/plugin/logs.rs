@@ -46,7 +46,8 @@ pub struct LogEntry {
     pub shadow: bool,
     /// 1 for the first attempt.
     pub attempt: u32,
-    /// `stdout` or `stderr`.
+    /// `stdout`, `stderr`, or `error` (what the operator returned as its
+    /// error: an interpreted guest's traceback is in it).
     pub output: String,
     /// What it printed (ends with a line saying what was dropped, if
     /// anything was).

@@ -595,9 +595,128 @@ fn plugin_test_reports_a_failing_case_and_an_operator_error() {
             ),
         "{stdout}"
     );
-    assert_eq!(lines[2], "ok      passes");
-    assert_eq!(lines[3], "1 passed, 2 failed");
+    // The exception's traceback comes with its message.
+    assert_eq!(lines[2], "Traceback (most recent call last):", "{stdout}");
+    assert!(
+        lines.contains(&"    raise ValueError(\"cannot split boom\")"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[lines.len() - 3],
+        "ValueError: cannot split boom",
+        "{stdout}"
+    );
+    assert_eq!(lines[lines.len() - 2], "ok      passes");
+    assert_eq!(lines[lines.len() - 1], "1 passed, 2 failed");
     assert!(stderr.contains("2 of 3 cases failed"), "{stderr}");
+}
+
+/// An exception in an interpreted guest reaches `sluice logs` (and the
+/// web UI) with its traceback: Python's frames with their source lines,
+/// JavaScript's stack.
+#[test]
+fn an_interpreted_guests_exception_is_logged_with_its_traceback() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = |name: &str, language: &str, file: &str, source: &str| -> PathBuf {
+        let project = dir.path().join(name);
+        stdout_of(&plugin_new(name, language, "flat_map", &project));
+        std::fs::write(project.join(file), source).unwrap();
+        let built = stdout_of(&run_long(&["plugin", "build", project.to_str().unwrap()]));
+        let path = PathBuf::from(built.lines().last().unwrap());
+        if path.is_absolute() {
+            path
+        } else {
+            project.join(path)
+        }
+    };
+    let python = build(
+        "pyboom",
+        "python",
+        "plugin.py",
+        "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.TEXT, output=sluice.TEXT)\n\n\n\
+         def check(line):\n    if line == \"boom\":\n        raise ValueError(\"cannot split boom\")\n\n\n\
+         def flat_map(line):\n    check(line)\n    return line.split()\n",
+    );
+    let javascript = build(
+        "jsboom",
+        "javascript",
+        "plugin.js",
+        "export const signature = { input: \"text\", output: \"text\" };\n\n\
+         function check(line) {\n  if (line === \"boom\") throw new RangeError(\"cannot split boom\");\n}\n\n\
+         export function flatMap(line) {\n  check(line);\n  return line.split(/\\s+/);\n}\n",
+    );
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let pipeline = PipelineFile::new("300ms")
+        .raw("partitions = 1")
+        .files_source("lines", "in", "include_existing = true")
+        .stream("py", "lines", "flat_map", &python, "on_error = \"skip\"")
+        .stream(
+            "js",
+            "lines",
+            "flat_map",
+            &javascript,
+            "on_error = \"skip\"",
+        )
+        .text_files("py_out", "py", "out/py", "")
+        .text_files("js_out", "js", "out/js", "")
+        .write(dir.path().join("p.toml"));
+    std::fs::write(dir.path().join("in/a.txt"), "a b\nboom\n").unwrap();
+    let pipeline = pipeline.to_str().unwrap();
+    let running = sluice(&["run", pipeline]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let errors = loop {
+        let output = run(&["logs", "-p", pipeline, "--json"]);
+        let errors: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["output"] == "error")
+            .collect();
+        if errors.len() == 2 {
+            break errors;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no errors logged: {errors:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    stdout_of(&run(&["stop", "-p", pipeline]));
+    stdout_of(&wait(running, std::time::Duration::from_secs(60)));
+    let text = |stream: &str| {
+        errors
+            .iter()
+            .find(|e| e["stream"] == stream)
+            .and_then(|e| e["text"].as_str())
+            .unwrap()
+            .to_owned()
+    };
+    let py = text("py");
+    let lines: Vec<&str> = py.lines().collect();
+    assert_eq!(lines[0], "ValueError: cannot split boom", "{py}");
+    assert_eq!(lines[1], "Traceback (most recent call last):", "{py}");
+    let tail = &lines[lines.len() - 5..];
+    assert!(
+        tail[0].ends_with("/plugin.py\", line 12, in flat_map"),
+        "{py}"
+    );
+    assert_eq!(tail[1], "    check(line)", "{py}");
+    assert!(tail[2].ends_with("/plugin.py\", line 8, in check"), "{py}");
+    assert_eq!(
+        tail[3], "    raise ValueError(\"cannot split boom\")",
+        "{py}"
+    );
+    assert_eq!(tail[4], "ValueError: cannot split boom", "{py}");
+    let js = text("js");
+    let lines: Vec<&str> = js.lines().collect();
+    assert_eq!(lines[0], "RangeError: cannot split boom", "{js}");
+    assert!(
+        lines[1].trim_start().starts_with("at check (") && lines[1].contains("plugin.js:4"),
+        "{js}"
+    );
+    assert!(
+        lines[2].trim_start().starts_with("at flatMap (") && lines[2].contains("plugin.js:8"),
+        "{js}"
+    );
 }
 
 /// A Python component takes seconds to compile: a deploy compiles it off
