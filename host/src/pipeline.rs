@@ -38,12 +38,17 @@ pub struct PipelineOptions {
     pub unlimited_for_benchmarks: bool,
 }
 
+/// The span loading a pipeline runs in (shown as a progress line by the
+/// CLI).
+pub const PROGRESS_LOADING: &str = "loading pipeline";
+
 /// Reads `path`, starts an engine sized for it and builds the checked plan.
 ///
 /// # Errors
 ///
 /// Any problem of the file or its plugins.
 pub fn load(path: &Path, options: &PipelineOptions) -> Result<(Arc<PluginEngine>, Plan), Error> {
+    let _loading = tracing::info_span!(PROGRESS_LOADING, file = %path.display()).entered();
     let file = LoadedFile::read(path)?;
     let cfg = &file.file;
     let max_memory_mib = cfg

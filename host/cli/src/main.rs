@@ -2,6 +2,7 @@
 //! runtime, and calls the library.
 
 mod cli;
+mod progress;
 mod replay;
 
 use std::io::Write as _;
@@ -30,13 +31,7 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    progress::init_logging(&cli.log);
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -58,7 +53,10 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
 
 /// Builds the project in `dir`, saying so on stderr.
 fn build_plugin(dir: &std::path::Path) -> anyhow::Result<sluice_plugin_build::Built> {
-    let built = sluice_plugin_build::build(dir)?;
+    let built = {
+        let _building = tracing::info_span!(progress::BUILDING, dir = %dir.display()).entered();
+        sluice_plugin_build::build(dir)?
+    };
     eprintln!(
         "built {} plugin in {:.1?}",
         built.language.name(),

@@ -314,6 +314,16 @@ impl PluginEngine {
         if bytes.starts_with(b"\0asm\x01\0\0\0") {
             return Err(LoadFailure::CoreModule);
         }
+        // A span for as long as it compiles: the CLI shows it as a progress
+        // line on a terminal; logs get this plain line, then the one below.
+        let size_mib = format!("{:.1}", bytes.len() as f64 / f64::from(1 << 20));
+        let _compiling = tracing::info_span!(
+            PROGRESS_COMPILING,
+            sha256 = &hash[..hash.len().min(12)],
+            %size_mib
+        )
+        .entered();
+        tracing::info!(sha256 = hash, %size_mib, "compiling plugin (not in the cache yet: a large one takes seconds)");
         let refused = |e: wasmtime::Error| self.compile_refusal(format!("{e:#}"));
         match &self.settings.compile {
             CompileIsolation::InProcess => {
@@ -483,6 +493,10 @@ impl Drop for PluginEngine {
         self.ticker_stop.store(true, Ordering::Relaxed);
     }
 }
+
+/// The span a plugin's compilation runs in (shown as a progress line by
+/// the CLI).
+pub const PROGRESS_COMPILING: &str = "compiling plugin";
 
 /// A compiled component and what identifies it.
 pub struct Compiled {

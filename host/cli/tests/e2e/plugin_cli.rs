@@ -101,3 +101,53 @@ fn sigterm_finishes_the_current_batch_and_exits_zero() {
         assert!(batch.join("_SUCCESS").exists(), "{name} is incomplete");
     }
 }
+
+/// Compiling a plugin shows as a progress line on a terminal (a spinner
+/// per wait, the logs above it), and as plain start and end lines in logs.
+#[test]
+fn long_waits_show_progress_on_a_terminal_and_plain_lines_in_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    let path = PipelineFile::new("1s")
+        .files_source("lines", "in", "")
+        .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
+        .pprint("out", "words")
+        .write(dir.path().join("p.toml"));
+    let check = format!(
+        "{} check {} --no-cache",
+        env!("CARGO_BIN_EXE_sluice"),
+        path.display()
+    );
+
+    // Plain lines, no terminal control codes.
+    let output = std::process::Command::new("sh")
+        .args(["-c", &check])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("compiling plugin (not in the cache yet: a large one takes seconds)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("compiled plugin (in a child process)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\x1b["), "{stderr}");
+
+    // On a terminal (util-linux `script` gives it one): the spinners.
+    let output = std::process::Command::new("script")
+        .args(["-qec", &check, "/dev/null"])
+        .output()
+        .expect("util-linux `script` runs the command on a terminal");
+    assert!(output.status.success(), "{output:?}");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(screen.contains(" loading pipeline{file="), "{screen}");
+    assert!(screen.contains(" compiling plugin{sha256="), "{screen}");
+    assert!(screen.contains("\x1b[2K"), "{screen}");
+    assert!(
+        screen.contains(": ok (1 sources, 1 streams, 1 sinks"),
+        "{screen}"
+    );
+}
