@@ -17,7 +17,7 @@
 //! checkpoint = false           # true: resume after a restart (see crate::checkpoint)
 //! ui = "127.0.0.1:4040"        # the web UI and /metrics (the next free port if taken); false: off
 //! keep_batches = 3             # each plugin stream's calls kept for `sluice replay`; 0: none
-//! keep_batch_mib = 16          # a stream's batch bigger than this is not kept
+//! keep_batch_mib = 1           # a stream's batch bigger than this is not kept
 //!
 //! [control]                    # optional: also listen on TCP, with a token
 //! listen = "127.0.0.1:7171"

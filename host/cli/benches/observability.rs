@@ -4,8 +4,10 @@
 //! (no metrics, no batch history, no call costs kept) and once with the UI
 //! on while a client asks `/metrics`, `/api/overview` and `/api/batches`
 //! every 200 ms — five times what a Prometheus server scraping every second
-//! and an open browser tab ask. A third run turns off keeping batches for
-//! `sluice replay` too (`keep_batches = 0`), to show what that costs.
+//! and an open browser tab ask. Two more runs show what keeping batches for
+//! `sluice replay` costs: none kept (`keep_batches = 0`), and every batch
+//! kept (`keep_batch_mib = 64`; the default 1 MiB keeps none of these 2 MB
+//! batches).
 //!
 //! `cargo bench -p sluice-cli --bench observability`.
 //! Environment: `SLUICE_BENCH_UI_MB` (corpus size, default 40, in files of
@@ -52,6 +54,7 @@ fn main() {
     let mut bare = Duration::MAX;
     let mut off = Duration::MAX;
     let mut on = Duration::MAX;
+    let mut all = Duration::MAX;
     let mut requests = 0;
     for round in 0..rounds {
         bare = bare.min(run(&work, &corpus, round, Variant::Bare).0);
@@ -59,11 +62,13 @@ fn main() {
         let (time, asked) = run(&work, &corpus, round, Variant::Ui);
         on = on.min(time);
         requests += asked;
+        all = all.min(run(&work, &corpus, round, Variant::KeepAll).0);
     }
     for (name, time) in [
         ("ui = false, keep_batches = 0", bare),
         ("ui = false (keep_batches = 3, the default)", off),
         ("ui on, polled every 200 ms", on),
+        ("ui = false, every batch kept (64 MiB)", all),
     ] {
         println!(
             "{name:<44} {:>9.3} s of batch processing",
@@ -72,9 +77,10 @@ fn main() {
     }
     let change = |a: Duration, b: Duration| (b.as_secs_f64() / a.as_secs_f64() - 1.0) * 100.0;
     println!(
-        "UI and metrics: {:+.1} % processing time ({requests} requests answered); keeping batches for replay: {:+.1} %",
+        "UI and metrics: {:+.1} % processing time ({requests} requests answered); keeping batches for replay: {:+.1} % by default, {:+.1} % keeping every batch",
         change(off, on),
-        change(bare, off)
+        change(bare, off),
+        change(bare, all)
     );
 }
 
@@ -85,6 +91,8 @@ enum Variant {
     Bare,
     /// No UI; the default `keep_batches`.
     NoUi,
+    /// No UI; every batch kept for replay (`keep_batch_mib = 64`).
+    KeepAll,
     /// The UI, polled.
     Ui,
 }
@@ -102,6 +110,7 @@ fn run(work: &Path, corpus: &fixtures::Corpus, round: u32, variant: Variant) -> 
     let setting = match variant {
         Variant::Bare => "ui = false\nkeep_batches = 0",
         Variant::NoUi => "ui = false",
+        Variant::KeepAll => "ui = false\nkeep_batch_mib = 64",
         Variant::Ui => "ui = \"127.0.0.1:0\"",
     };
     let pipeline = PipelineFile::new("100ms")
