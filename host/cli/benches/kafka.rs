@@ -95,7 +95,7 @@ fn main() {
             .write(dir.join("p.toml"));
         files_best = files_best.min(run(&pipeline));
         assert_eq!(
-            file_counts(&dir),
+            common::jsonl_counts(&dir, "counts"),
             corpus.counts,
             "files → text_files miscounted"
         );
@@ -178,17 +178,6 @@ fn run(pipeline: &Path) -> Duration {
         String::from_utf8_lossy(&output.stderr)
     );
     wall
-}
-
-fn file_counts(dir: &Path) -> HashMap<String, i64> {
-    let mut counts = HashMap::new();
-    for line in fixtures::sink_lines(dir, "counts") {
-        let record: serde_json::Value = serde_json::from_str(&line).unwrap();
-        *counts
-            .entry(record["key"].as_str().unwrap().to_owned())
-            .or_insert(0) += record["value"].as_i64().unwrap();
-    }
-    counts
 }
 
 fn topic_counts(bootstrap: &str, topic: &str) -> HashMap<String, i64> {

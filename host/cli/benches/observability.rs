@@ -25,7 +25,6 @@
 #[allow(dead_code)]
 mod common;
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -163,7 +162,11 @@ fn run(work: &Path, corpus: &fixtures::Corpus, round: u32, variant: Variant) -> 
         !ui || asked.load(Ordering::Relaxed) > 0,
         "the UI was never asked"
     );
-    assert_eq!(counts(&dir), corpus.counts, "miscounted");
+    assert_eq!(
+        common::jsonl_counts(&dir, "counts"),
+        corpus.counts,
+        "miscounted"
+    );
     (processing, asked.load(Ordering::Relaxed))
 }
 
@@ -213,15 +216,4 @@ fn get(address: &str, path: &str) -> bool {
     let mut response = Vec::new();
     stream.read_to_end(&mut response).is_ok()
         && String::from_utf8_lossy(&response).split(' ').nth(1) == Some("200")
-}
-
-fn counts(dir: &Path) -> HashMap<String, i64> {
-    let mut counts = HashMap::new();
-    for line in fixtures::sink_lines(dir, "counts") {
-        let record: serde_json::Value = serde_json::from_str(&line).unwrap();
-        *counts
-            .entry(record["key"].as_str().unwrap().to_owned())
-            .or_insert(0) += record["value"].as_i64().unwrap();
-    }
-    counts
 }

@@ -33,6 +33,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/mod.rs"]
+#[allow(dead_code)]
 mod common;
 
 use std::collections::HashMap;
