@@ -99,14 +99,35 @@ bool SLUICE_EXPORT(init)(SLUICE_EXPORT(list_param_t) *params, error_t *err) {
 
 /* ---- reading columns ------------------------------------------------------- */
 
+/* Offsets, numbers and flags travel as little-endian bytes (the contract's
+ * u32-list, s64-list, f64-list and bool-list); wasm is little-endian, and
+ * memcpy reads them whatever their alignment. */
+static inline uint32_t u32_at(const uint8_t *bytes, size_t i) {
+  uint32_t v;
+  memcpy(&v, bytes + 4 * i, sizeof v);
+  return v;
+}
+
+static inline int64_t i64_at(const uint8_t *bytes, size_t i) {
+  int64_t v;
+  memcpy(&v, bytes + 8 * i, sizeof v);
+  return v;
+}
+
+static inline double f64_at(const uint8_t *bytes, size_t i) {
+  double v;
+  memcpy(&v, bytes + 8 * i, sizeof v);
+  return v;
+}
+
 static size_t column_len(const column_t *c) {
   switch (c->tag) {
     case SLUICE_OPERATOR_TYPES_COLUMN_VARLEN:
-      return c->val.varlen.offsets.len > 0 ? c->val.varlen.offsets.len - 1 : 0;
+      return c->val.varlen.offsets.len >= 4 ? c->val.varlen.offsets.len / 4 - 1 : 0;
     case SLUICE_OPERATOR_TYPES_COLUMN_INT64:
-      return c->val.int64.len;
+      return c->val.int64.len / 8;
     default:
-      return c->val.float64.len;
+      return c->val.float64.len / 8;
   }
 }
 
@@ -114,17 +135,17 @@ static sluice_value value_at(const column_t *c, size_t i) {
   sluice_value v = {{NULL, 0}, 0, 0.0};
   switch (c->tag) {
     case SLUICE_OPERATOR_TYPES_COLUMN_VARLEN: {
-      uint32_t start = c->val.varlen.offsets.ptr[i];
-      uint32_t end = c->val.varlen.offsets.ptr[i + 1];
+      uint32_t start = u32_at(c->val.varlen.offsets.ptr, i);
+      uint32_t end = u32_at(c->val.varlen.offsets.ptr, i + 1);
       v.str.ptr = c->val.varlen.data.ptr + start;
       v.str.len = end - start;
       break;
     }
     case SLUICE_OPERATOR_TYPES_COLUMN_INT64:
-      v.i = c->val.int64.ptr[i];
+      v.i = i64_at(c->val.int64.ptr, i);
       break;
     default:
-      v.f = c->val.float64.ptr[i];
+      v.f = f64_at(c->val.float64.ptr, i);
       break;
   }
   return v;
@@ -214,22 +235,23 @@ static int builder_push(builder_t *b, const sluice_value *v) {
   return 0;
 }
 
-/* Moves the builder's buffers into a contract column. */
+/* Moves the builder's buffers into a contract column: an array of numbers
+ * is already its little-endian bytes. */
 static void builder_finish(builder_t *b, column_t *c) {
   if (is_varlen(b->type)) {
     c->tag = SLUICE_OPERATOR_TYPES_COLUMN_VARLEN;
     c->val.varlen.data.ptr = b->data;
     c->val.varlen.data.len = b->data_len;
-    c->val.varlen.offsets.ptr = b->offsets;
-    c->val.varlen.offsets.len = b->len + 1;
+    c->val.varlen.offsets.ptr = (uint8_t *)b->offsets;
+    c->val.varlen.offsets.len = (b->len + 1) * sizeof(uint32_t);
   } else if (b->type == SLUICE_INT64) {
     c->tag = SLUICE_OPERATOR_TYPES_COLUMN_INT64;
-    c->val.int64.ptr = b->ints;
-    c->val.int64.len = b->len;
+    c->val.int64.ptr = (uint8_t *)b->ints;
+    c->val.int64.len = b->len * sizeof(int64_t);
   } else {
     c->tag = SLUICE_OPERATOR_TYPES_COLUMN_FLOAT64;
-    c->val.float64.ptr = b->floats;
-    c->val.float64.len = b->len;
+    c->val.float64.ptr = (uint8_t *)b->floats;
+    c->val.float64.len = b->len * sizeof(double);
   }
 }
 
@@ -348,17 +370,17 @@ bool SLUICE_EXPORT(expand_values)(column_t *values, SLUICE_EXPORT(value_expansio
     counts[i] = (uint32_t)(out.values.len - before);
   }
   builder_finish(&out.values, &ret->values);
-  ret->counts.ptr = counts;
-  ret->counts.len = n;
+  ret->counts.ptr = (uint8_t *)counts;
+  ret->counts.len = n * sizeof(uint32_t);
   sluice_operator_types_column_free(values);
   return true;
 }
 
 #elif defined(SLUICE_OP_FILTER)
 
-bool SLUICE_EXPORT(keep)(batch_t *input, filter_operator_list_bool_t *ret, error_t *err) {
+bool SLUICE_EXPORT(keep)(batch_t *input, SLUICE_EXPORT(bool_list_t) *ret, error_t *err) {
   size_t n = column_len(&input->values);
-  bool *flags = malloc(n > 0 ? n : 1);
+  uint8_t *flags = malloc(n > 0 ? n : 1);
   if (flags == NULL) {
     SLUICE_EXPORT(batch_free)(input);
     return fail(err, "out of memory", -1);
@@ -373,7 +395,7 @@ bool SLUICE_EXPORT(keep)(batch_t *input, filter_operator_list_bool_t *ret, error
       SLUICE_EXPORT(batch_free)(input);
       return failed;
     }
-    flags[i] = keep;
+    flags[i] = keep ? 1 : 0;
   }
   ret->ptr = flags;
   ret->len = n;
@@ -425,16 +447,19 @@ typedef sluice_operator_types_state_update_t state_update_t;
 /* Checks the shape the contract promises: one group boundary more than
  * keys, one flag per key. */
 static bool state_batch_ok(const state_batch_t *b, size_t keys) {
-  if (b->groups.len != keys + 1 || b->has_state.len != keys || column_len(&b->states) != keys)
+  if (b->groups.len != 4 * (keys + 1) || b->has_state.len != keys ||
+      column_len(&b->states) != keys)
     return false;
-  if (b->groups.ptr[0] != 0 || b->groups.ptr[keys] != column_len(&b->values)) return false;
+  if (u32_at(b->groups.ptr, 0) != 0 || u32_at(b->groups.ptr, keys) != column_len(&b->values))
+    return false;
   for (size_t i = 0; i < keys; i++)
-    if (b->groups.ptr[i] > b->groups.ptr[i + 1]) return false;
+    if (u32_at(b->groups.ptr, i) > u32_at(b->groups.ptr, i + 1)) return false;
   return true;
 }
 
-/* Moves a builder of states and its keep flags into the contract's update. */
-static void update_finish(builder_t *states, bool *keep, size_t keys, state_update_t *ret) {
+/* Moves a builder of states and its keep flags (bytes 0 or 1) into the
+ * contract's update. */
+static void update_finish(builder_t *states, uint8_t *keep, size_t keys, state_update_t *ret) {
   builder_finish(states, &ret->states);
   ret->keep.ptr = keep;
   ret->keep.len = keys;
@@ -451,26 +476,26 @@ bool SLUICE_EXPORT(update)(state_batch_t *input, state_update_t *ret, error_t *e
     return fail(err, "malformed state batch", -1);
   }
   builder_t states;
-  bool *keep = malloc(keys > 0 ? keys : 1);
+  uint8_t *keep = malloc(keys > 0 ? keys : 1);
   sluice_value *values = malloc((column_len(&input->values) + 1) * sizeof(sluice_value));
   int status = builder_init(&states, SLUICE_SIGNATURE.output.value, keys, 16);
   if (keep == NULL || values == NULL) status = -1;
   const char *failure = "out of memory";
   int64_t failed_at = -1;
   for (size_t i = 0; status == 0 && i < keys; i++) {
-    uint32_t start = input->groups.ptr[i], end = input->groups.ptr[i + 1];
+    uint32_t start = u32_at(input->groups.ptr, i), end = u32_at(input->groups.ptr, i + 1);
     for (uint32_t j = start; j < end; j++) values[j - start] = value_at(&input->values, j);
     sluice_value previous = value_at(&input->states, i);
     sluice_value next = PLACEHOLDER;
     bool kept = true;
     sluice_error user = {NULL};
-    if (sluice_update_state(values, end - start, input->has_state.ptr[i] ? &previous : NULL,
+    if (sluice_update_state(values, end - start, input->has_state.ptr[i] != 0 ? &previous : NULL,
                             &next, &kept, &user) != 0) {
       status = -1;
       failure = user.message;
       break;
     }
-    keep[i] = kept;
+    keep[i] = kept ? 1 : 0;
     status = builder_push(&states, kept ? &next : &PLACEHOLDER);
   }
   free(values);
@@ -500,12 +525,12 @@ bool SLUICE_EXPORT(map_batch)(mapping_batch_t *input, state_mapping_t *ret, erro
     return fail(err, "malformed mapping batch", -1);
   }
   size_t timing_out = 0;
-  for (size_t i = 0; i < keys; i++) timing_out += input->timing_out.ptr[i];
+  for (size_t i = 0; i < keys; i++) timing_out += input->timing_out.ptr[i] != 0;
   builder_t states;
   sluice_emitter out;
   memset(&states, 0, sizeof(states));
   memset(&out, 0, sizeof(out));
-  bool *keep = malloc(keys > 0 ? keys : 1);
+  uint8_t *keep = malloc(keys > 0 ? keys : 1);
   int status = builder_init(&states, SLUICE_STATE_TYPE, keys, 16);
   if (status == 0)
     status = emitter_init(&out, SLUICE_SIGNATURE.output, column_len(&b->values) + timing_out, 16);
@@ -513,9 +538,9 @@ bool SLUICE_EXPORT(map_batch)(mapping_batch_t *input, state_mapping_t *ret, erro
   const char *failure = "out of memory";
   for (size_t i = 0; status == 0 && i < keys; i++) {
     sluice_value key = value_at(&b->keys, i);
-    sluice_state state = {PLACEHOLDER, b->has_state.ptr[i], input->timing_out.ptr[i]};
+    sluice_state state = {PLACEHOLDER, b->has_state.ptr[i] != 0, input->timing_out.ptr[i] != 0};
     if (state.exists) state.value = value_at(&b->states, i);
-    uint32_t start = b->groups.ptr[i], end = b->groups.ptr[i + 1];
+    uint32_t start = u32_at(b->groups.ptr, i), end = u32_at(b->groups.ptr, i + 1);
     /* A key timing out: one call with no value; else one per value. */
     uint32_t calls = state.timing_out ? 1 : end - start;
     for (uint32_t c = 0; status == 0 && c < calls; c++) {
@@ -532,7 +557,7 @@ bool SLUICE_EXPORT(map_batch)(mapping_batch_t *input, state_mapping_t *ret, erro
       status = sluice_emit(&out, &mapped);
     }
     keep[i] = state.exists && !state.timing_out;
-    if (status == 0) status = builder_push(&states, keep[i] ? &state.value : &PLACEHOLDER);
+    if (status == 0) status = builder_push(&states, keep[i] != 0 ? &state.value : &PLACEHOLDER);
   }
   if (status != 0) {
     builder_free(&states);
@@ -588,10 +613,12 @@ typedef sluice_operator_types_value_groups_t value_groups_t;
  * sluice_reduce, in order: one value per group. */
 bool SLUICE_EXPORT(combine)(value_groups_t *input, column_t *ret, error_t *err) {
   size_t n = column_len(&input->values);
-  size_t groups = input->groups.len > 0 ? input->groups.len - 1 : 0;
-  const uint32_t *at = input->groups.ptr;
-  bool well_formed = input->groups.len > 0 && at[0] == 0 && at[groups] == n;
-  for (size_t g = 0; well_formed && g < groups; g++) well_formed = at[g] < at[g + 1];
+  size_t groups = input->groups.len >= 4 ? input->groups.len / 4 - 1 : 0;
+  const uint8_t *at = input->groups.ptr;
+  bool well_formed = input->groups.len >= 4 && input->groups.len % 4 == 0 &&
+                     u32_at(at, 0) == 0 && u32_at(at, groups) == n;
+  for (size_t g = 0; well_formed && g < groups; g++)
+    well_formed = u32_at(at, g) < u32_at(at, g + 1);
   if (!well_formed) {
     SLUICE_EXPORT(value_groups_free)(input);
     return fail(err, "malformed value groups", -1);
@@ -601,8 +628,9 @@ bool SLUICE_EXPORT(combine)(value_groups_t *input, column_t *ret, error_t *err) 
   const char *failure = "out of memory";
   int64_t failed_at = -1;
   for (size_t g = 0; status == 0 && g < groups; g++) {
-    sluice_value acc = value_at(&input->values, at[g]);
-    for (size_t i = at[g] + 1; i < at[g + 1]; i++) {
+    size_t start = u32_at(at, g), end = u32_at(at, g + 1);
+    sluice_value acc = value_at(&input->values, start);
+    for (size_t i = start + 1; i < end; i++) {
       sluice_value value = value_at(&input->values, i);
       sluice_value combined = {{NULL, 0}, 0, 0.0};
       sluice_error user = {NULL};

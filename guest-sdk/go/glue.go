@@ -5,10 +5,9 @@
 package glue
 
 import (
+	"encoding/binary"
 	"fmt"
-// op:map flat_map flat_map_values filter reduce_by_key inverse_reduce update_state_by_key map_with_state
 	"math"
-// end:operators
 // op:sink
 	"strings"
 // end:sink
@@ -104,41 +103,71 @@ func Init(params []types.Param) witTypes.Result[witTypes.Unit, types.Error] {
 	return witTypes.Ok[witTypes.Unit, types.Error](witTypes.Unit{})
 }
 
+// Offsets, numbers and flags travel as little-endian bytes (the
+// contract's u32-list, s64-list, f64-list and bool-list).
+
+// u32s reads a u32-list.
+func u32s(b []byte) []uint32 {
+	out := make([]uint32, len(b)/4)
+	for i := range out {
+		out[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	return out
+}
+
+// asBytes is a slice of numbers or flags as its bytes, without a copy
+// (wasm is little-endian, and a Go bool is one byte, 0 or 1).
+func asBytes[T uint32 | int64 | float64 | bool](s []T) []byte {
+	if len(s) == 0 {
+		return []byte{}
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
+}
+
+// The layouts of a column.
+const (
+	varlenColumn = iota
+	int64Column
+	float64Column
+)
+
 // column reads one column of a batch.
 type column struct {
 	t       sluice.Type
+	layout  int
 	data    []byte
-	offsets []uint32
-	ints    []int64
-	floats  []float64
+	offsets []byte
+	numbers []byte
 }
 
 func readColumn(c types.Column, t sluice.Type) column {
 	switch c.Tag() {
 	case types.Column_Varlen:
 		v := c.Varlen()
-		return column{t: t, data: v.Data, offsets: v.Offsets}
+		return column{t: t, layout: varlenColumn, data: v.Data, offsets: v.Offsets}
 	case types.Column_Int64:
-		return column{t: t, ints: c.Int64()}
+		return column{t: t, layout: int64Column, numbers: c.Int64()}
 	default:
-		return column{t: t, floats: c.Float64()}
+		return column{t: t, layout: float64Column, numbers: c.Float64()}
 	}
 }
 
 func (c *column) len() int {
-	if c.offsets != nil {
-		return len(c.offsets) - 1
+	if c.layout == varlenColumn {
+		if len(c.offsets) < 4 {
+			return 0
+		}
+		return len(c.offsets)/4 - 1
 	}
-	if c.ints != nil {
-		return len(c.ints)
-	}
-	return len(c.floats)
+	return len(c.numbers) / 8
 }
 
 func (c *column) value(i int) sluice.Value {
-	switch {
-	case c.offsets != nil:
-		b := c.data[c.offsets[i]:c.offsets[i+1]]
+	switch c.layout {
+	case varlenColumn:
+		start := binary.LittleEndian.Uint32(c.offsets[4*i:])
+		end := binary.LittleEndian.Uint32(c.offsets[4*i+4:])
+		b := c.data[start:end]
 		if c.t == sluice.Bytes {
 			return sluice.Value{Bytes: b}
 		}
@@ -147,10 +176,10 @@ func (c *column) value(i int) sluice.Value {
 		}
 		// The batch stays alive while the strings are used: no copy.
 		return sluice.Value{Text: unsafe.String(&b[0], len(b))}
-	case c.ints != nil:
-		return sluice.Value{Int: c.ints[i]}
+	case int64Column:
+		return sluice.Value{Int: int64(binary.LittleEndian.Uint64(c.numbers[8*i:]))}
 	default:
-		return sluice.Value{Float: c.floats[i]}
+		return sluice.Value{Float: math.Float64frombits(binary.LittleEndian.Uint64(c.numbers[8*i:]))}
 	}
 }
 
@@ -195,14 +224,14 @@ func (b *builder) push(v sluice.Value) {
 func (b *builder) column() (types.Column, error) {
 	switch b.t {
 	case sluice.Int64:
-		return types.MakeColumnInt64(b.ints), nil
+		return types.MakeColumnInt64(asBytes(b.ints)), nil
 	case sluice.Float64:
-		return types.MakeColumnFloat64(b.floats), nil
+		return types.MakeColumnFloat64(asBytes(b.floats)), nil
 	default:
 		if uint64(len(b.data)) > math.MaxUint32 {
 			return types.Column{}, fmt.Errorf("output column holds %d bytes, more than a batch can carry (4 GiB)", len(b.data))
 		}
-		return types.MakeColumnVarlen(types.Varlen{Data: b.data, Offsets: b.offsets}), nil
+		return types.MakeColumnVarlen(types.Varlen{Data: b.data, Offsets: asBytes(b.offsets)}), nil
 	}
 }
 
@@ -325,11 +354,11 @@ func ExpandValues(values types.Column) witTypes.Result[valueFlatMapper.ValueExpa
 	if err != nil {
 		return witTypes.Err[valueFlatMapper.ValueExpansion](failure(err.Error()))
 	}
-	return witTypes.Ok[valueFlatMapper.ValueExpansion, types.Error](valueFlatMapper.ValueExpansion{Values: column, Counts: counts})
+	return witTypes.Ok[valueFlatMapper.ValueExpansion, types.Error](valueFlatMapper.ValueExpansion{Values: column, Counts: asBytes(counts)})
 }
 // end:flat_map_values
 // op:filter
-func Keep(input types.Batch) witTypes.Result[[]bool, types.Error] {
+func Keep(input types.Batch) witTypes.Result[[]uint8, types.Error] {
 	collect()
 	in := readRecords(input, plugin.Signature.Input)
 	n := in.values.len()
@@ -337,11 +366,11 @@ func Keep(input types.Batch) witTypes.Result[[]bool, types.Error] {
 	for i := 0; i < n; i++ {
 		k, err := plugin.Filter(in.record(i))
 		if err != nil {
-			return witTypes.Err[[]bool](blame(err, i))
+			return witTypes.Err[[]uint8](blame(err, i))
 		}
 		keep[i] = k
 	}
-	return witTypes.Ok[[]bool, types.Error](keep)
+	return witTypes.Ok[[]uint8, types.Error](asBytes(keep))
 }
 
 // end:filter
@@ -350,7 +379,7 @@ func Keep(input types.Batch) witTypes.Result[[]bool, types.Error] {
 func Combine(input types.ValueGroups) witTypes.Result[types.Column, types.Error] {
 	collect()
 	values := readColumn(input.Values, plugin.Signature.Input.Value)
-	groups := input.Groups
+	groups := u32s(input.Groups)
 	n := len(groups) - 1
 	if n < 0 || groups[0] != 0 || int(groups[n]) != values.len() {
 		return witTypes.Err[types.Column](failure("malformed value groups"))
@@ -411,7 +440,8 @@ func Update(input types.StateBatch) witTypes.Result[types.StateUpdate, types.Err
 	values := readColumn(input.Values, plugin.Signature.Input.Value)
 	states := readColumn(input.States, stateType)
 	n := len(input.HasState)
-	if len(input.Groups) != n+1 || states.len() != n {
+	groups := u32s(input.Groups)
+	if len(groups) != n+1 || states.len() != n {
 		return witTypes.Err[types.StateUpdate](failure("malformed state batch"))
 	}
 	out := newBuilder(stateType, n)
@@ -419,11 +449,11 @@ func Update(input types.StateBatch) witTypes.Result[types.StateUpdate, types.Err
 	var group []sluice.Value
 	for i := 0; i < n; i++ {
 		group = group[:0]
-		for j := input.Groups[i]; j < input.Groups[i+1]; j++ {
+		for j := groups[i]; j < groups[i+1]; j++ {
 			group = append(group, values.value(int(j)))
 		}
 		var previous *sluice.Value
-		if input.HasState[i] {
+		if input.HasState[i] != 0 {
 			v := states.value(i)
 			previous = &v
 		}
@@ -442,7 +472,7 @@ func Update(input types.StateBatch) witTypes.Result[types.StateUpdate, types.Err
 	if err != nil {
 		return witTypes.Err[types.StateUpdate](failure(err.Error()))
 	}
-	return witTypes.Ok[types.StateUpdate, types.Error](types.StateUpdate{States: c, Keep: keep})
+	return witTypes.Ok[types.StateUpdate, types.Error](types.StateUpdate{States: c, Keep: asBytes(keep)})
 }
 
 // end:update_state_by_key
@@ -458,7 +488,8 @@ func MapBatch(input types.MappingBatch) witTypes.Result[types.StateMapping, type
 	values := readColumn(batch.Values, plugin.Signature.Input.Value)
 	states := readColumn(batch.States, plugin.StateType)
 	n := len(batch.HasState)
-	if len(batch.Groups) != n+1 || states.len() != n || len(input.TimingOut) != n {
+	groups := u32s(batch.Groups)
+	if len(groups) != n+1 || states.len() != n || len(input.TimingOut) != n {
 		return witTypes.Err[types.StateMapping](failure("malformed mapping batch"))
 	}
 	mapped := newOutput(values.len() + n)
@@ -466,7 +497,7 @@ func MapBatch(input types.MappingBatch) witTypes.Result[types.StateMapping, type
 	keep := make([]bool, n)
 	for i := 0; i < n; i++ {
 		key := keys.value(i)
-		state := sluice.State{Exists: batch.HasState[i], TimingOut: input.TimingOut[i]}
+		state := sluice.State{Exists: batch.HasState[i] != 0, TimingOut: input.TimingOut[i] != 0}
 		if state.Exists {
 			state.Value = states.value(i)
 		}
@@ -477,7 +508,7 @@ func MapBatch(input types.MappingBatch) witTypes.Result[types.StateMapping, type
 			}
 			mapped.push(r)
 		} else {
-			for j := batch.Groups[i]; j < batch.Groups[i+1]; j++ {
+			for j := groups[i]; j < groups[i+1]; j++ {
 				v := values.value(int(j))
 				r, err := plugin.MapWithState(key, &v, &state)
 				if err != nil {
@@ -502,7 +533,7 @@ func MapBatch(input types.MappingBatch) witTypes.Result[types.StateMapping, type
 		return witTypes.Err[types.StateMapping](out.Err())
 	}
 	return witTypes.Ok[types.StateMapping, types.Error](types.StateMapping{
-		Update: types.StateUpdate{States: c, Keep: keep},
+		Update: types.StateUpdate{States: c, Keep: asBytes(keep)},
 		Mapped: out.Ok(),
 	})
 }

@@ -32,9 +32,8 @@
 //   parameter.
 //
 // Text and JSON values are strings, bytes Uint8Arrays, int64 BigInts (a
-// Number is accepted on output), float64 Numbers. componentize-qjs carries
-// int64 across the component boundary as a JavaScript Number, so an int64
-// beyond ±2^53 loses precision on the way in. An exception thrown by your
+// Number is accepted on output; every int64 is exact, since the contract
+// carries numbers as bytes), float64 Numbers. An exception thrown by your
 // function fails the batch; its message names the record and carries the
 // exception's stack (shown in the error, `sluice logs` and the web UI).
 
@@ -158,23 +157,83 @@ class ByteWriter {
   }
 }
 
+// Offsets, numbers and flags travel as little-endian bytes (the contract's
+// u32-list, s64-list, f64-list and bool-list): componentize-qjs hands a
+// list<u8> over as one Uint8Array, read here through a typed array over the
+// same bytes, not converted element by element in the bindings.
+
+/** `bytes` viewed as a typed array of `Type` (copied first if misaligned). */
+function viewAs(bytes, Type) {
+  const width = Type.BYTES_PER_ELEMENT;
+  if (bytes.byteOffset % width !== 0) bytes = bytes.slice();
+  return new Type(bytes.buffer, bytes.byteOffset, Math.floor(bytes.length / width));
+}
+
+/** A typed array as the bytes it holds. */
+function bytesOf(typed) {
+  return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+}
+
+// The bytes as a string of one character per byte, built in C, in chunks
+// (a call takes at most 65535 arguments).
+function latin1(bytes) {
+  const CHUNK = 32768;
+  if (bytes.length <= CHUNK) return String.fromCharCode.apply(null, bytes);
+  const parts = [];
+  for (let i = 0; i < bytes.length; i += CHUNK) {
+    parts.push(String.fromCharCode.apply(null, bytes.subarray(i, i + CHUNK)));
+  }
+  return parts.join("");
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
 function decodeColumn(column, type) {
   if (column.tag === "varlen") {
     const data = column.val.data;
-    const offsets = column.val.offsets;
-    const out = new Array(offsets.length - 1);
-    for (let i = 0; i + 1 < offsets.length; i++) {
-      out[i] = type === "bytes" ? data.slice(offsets[i], offsets[i + 1]) : decodeUtf8(data, offsets[i], offsets[i + 1]);
+    const offsets = viewAs(column.val.offsets, Uint32Array);
+    const out = new Array(Math.max(offsets.length - 1, 0));
+    if (type === "bytes") {
+      for (let i = 0; i < out.length; i++) out[i] = data.slice(offsets[i], offsets[i + 1]);
+      return out;
     }
+    // ASCII text (the usual case): one conversion for the whole column,
+    // then each value is a substring (byte offsets are character offsets).
+    const text = latin1(data);
+    if (!NON_ASCII.test(text)) {
+      for (let i = 0; i < out.length; i++) out[i] = text.substring(offsets[i], offsets[i + 1]);
+      return out;
+    }
+    for (let i = 0; i < out.length; i++) out[i] = decodeUtf8(data, offsets[i], offsets[i + 1]);
     return out;
   }
-  // componentize-qjs hands int64 values over as Numbers (exact up to 2^53
-  // only); the SDK gives them to plugins as BigInts, as documented.
-  if (column.tag === "int64") return Array.from(column.val, (v) => BigInt(v));
-  return Array.from(column.val);
+  if (column.tag === "int64") return Array.from(viewAs(column.val, BigInt64Array));
+  return Array.from(viewAs(column.val, Float64Array));
+}
+
+// ASCII strings as a text column: one join, one pass over the characters;
+// undefined when a value is not a string or not ASCII.
+function asciiColumn(values) {
+  const offsets = new Uint32Array(values.length + 1);
+  let end = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== "string") return undefined;
+    end += v.length;
+    offsets[i + 1] = end;
+  }
+  const joined = values.join("");
+  if (NON_ASCII.test(joined)) return undefined;
+  const data = new Uint8Array(joined.length);
+  for (let k = 0; k < joined.length; k++) data[k] = joined.charCodeAt(k);
+  return { tag: "varlen", val: { data, offsets: bytesOf(offsets) } };
 }
 
 function encodeColumn(values, type, what) {
+  if (type === "text" || type === "json") {
+    const ascii = asciiColumn(values);
+    if (ascii !== undefined) return ascii;
+  }
   if (type === "text" || type === "json" || type === "bytes") {
     const data = new ByteWriter();
     const offsets = new Uint32Array(values.length + 1);
@@ -189,7 +248,7 @@ function encodeColumn(values, type, what) {
       }
       offsets[i + 1] = data.len;
     }
-    return { tag: "varlen", val: { data: data.take(), offsets } };
+    return { tag: "varlen", val: { data: data.take(), offsets: bytesOf(offsets) } };
   }
   if (type === "int64") {
     const out = new BigInt64Array(values.length);
@@ -200,7 +259,7 @@ function encodeColumn(values, type, what) {
       if (v < INT64_MIN || v > INT64_MAX) throw new Bad(i, `${what} ${v} does not fit in int64`);
       out[i] = v;
     }
-    return { tag: "int64", val: out };
+    return { tag: "int64", val: bytesOf(out) };
   }
   const out = new Float64Array(values.length);
   for (let i = 0; i < values.length; i++) {
@@ -208,7 +267,7 @@ function encodeColumn(values, type, what) {
     if (typeof v !== "number") throw new Bad(i, `${what} must be a number, got ${typeof v}`);
     out[i] = v;
   }
-  return { tag: "float64", val: out };
+  return { tag: "float64", val: bytesOf(out) };
 }
 
 /** A key's state in `mapWithState`, as Spark's `State`. */
@@ -254,9 +313,10 @@ function placeholder(type) {
 function groupsOf(batch, valueType, stateType) {
   const values = decodeColumn(batch.values, valueType);
   const states = decodeColumn(batch.states, stateType);
+  const groups = viewAs(batch.groups, Uint32Array);
   const out = new Array(batch.hasState.length);
   for (let i = 0; i < out.length; i++) {
-    out[i] = [values.slice(batch.groups[i], batch.groups[i + 1]), batch.hasState[i] ? states[i] : undefined];
+    out[i] = [values.slice(groups[i], groups[i + 1]), batch.hasState[i] ? states[i] : undefined];
   }
   return out;
 }
@@ -285,13 +345,13 @@ export function operator(plugin, op) {
     return f;
   }
 
-  function records(batch) {
+  // The batch's columns: values, and keys for a keyed input.
+  function columns(batch) {
     const values = decodeColumn(batch.values, input.value);
     if (batch.keys === undefined || batch.keys === null || input.key === undefined) {
-      return values.map((v) => [v]);
+      return { keys: undefined, values };
     }
-    const keys = decodeColumn(batch.keys, input.key);
-    return values.map((v, i) => [keys[i], v]);
+    return { keys: decodeColumn(batch.keys, input.key), values };
   }
 
   function toBatch(out) {
@@ -299,12 +359,17 @@ export function operator(plugin, op) {
       if (output.key === undefined) {
         return { keys: undefined, values: encodeColumn(out, output.value, "value") };
       }
-      out.forEach((r, i) => {
+      const keys = new Array(out.length);
+      const values = new Array(out.length);
+      for (let i = 0; i < out.length; i++) {
+        const r = out[i];
         if (!Array.isArray(r) || r.length !== 2) throw new Bad(i, "a keyed output record must be a [key, value] array");
-      });
+        keys[i] = r[0];
+        values[i] = r[1];
+      }
       return {
-        keys: encodeColumn(out.map((r) => r[0]), output.key, "key"),
-        values: encodeColumn(out.map((r) => r[1]), output.value, "value"),
+        keys: encodeColumn(keys, output.key, "key"),
+        values: encodeColumn(values, output.value, "value"),
       };
     } catch (e) {
       if (e instanceof Bad) throw fail(`output record ${e.index}: ${e.message}`);
@@ -312,12 +377,14 @@ export function operator(plugin, op) {
     }
   }
 
+  // Calls the plugin's function on every record, passing each result to
+  // `step`; an exception in either blames the record.
   function each(batch, step) {
     const f = userFunction();
-    const rs = records(batch);
-    for (let i = 0; i < rs.length; i++) {
+    const { keys, values } = columns(batch);
+    for (let i = 0; i < values.length; i++) {
       try {
-        step(f.apply(undefined, rs[i]));
+        step(keys === undefined ? f(values[i]) : f(keys[i], values[i]));
       } catch (e) {
         throw fail(messageOf(e), i);
       }
@@ -387,7 +454,7 @@ export function operator(plugin, op) {
             keep.push(kept);
             states.push(kept ? next : placeholder(output.value));
           }
-          return { states: encodeOrFail(states, output.value, "state"), keep };
+          return { states: encodeOrFail(states, output.value, "state"), keep: Uint8Array.from(keep) };
         },
       };
     case "map_with_state": {
@@ -421,7 +488,7 @@ export function operator(plugin, op) {
             states.push(kept ? state.get() : placeholder(stateType));
           }
           return {
-            update: { states: encodeOrFail(states, stateType, "state"), keep },
+            update: { states: encodeOrFail(states, stateType, "state"), keep: Uint8Array.from(keep) },
             mapped: toBatch(mapped),
           };
         },
@@ -467,7 +534,7 @@ export function operator(plugin, op) {
             }
             counts[i] = out.length - before;
           }
-          return { values: encodeOrFail(out, output.value, "value"), counts };
+          return { values: encodeOrFail(out, output.value, "value"), counts: bytesOf(Uint32Array.from(counts)) };
         },
       };
     case "filter":
@@ -476,8 +543,8 @@ export function operator(plugin, op) {
         init,
         keep(batch) {
           const out = [];
-          each(batch, (keep) => out.push(Boolean(keep)));
-          return out;
+          each(batch, (keep) => out.push(keep ? 1 : 0));
+          return Uint8Array.from(out);
         },
       };
     default:
@@ -488,7 +555,7 @@ export function operator(plugin, op) {
           // Each group of values (grouped by key by the host), folded in order.
           const f = userFunction();
           const values = decodeColumn(groups.values, input.value);
-          const at = groups.groups;
+          const at = viewAs(groups.groups, Uint32Array);
           const out = new Array(Math.max(at.length - 1, 0));
           for (let g = 0; g + 1 < at.length; g++) {
             const start = at[g], end = at[g + 1];

@@ -49,9 +49,13 @@ the error, ``sluice logs`` and the web UI). Raise
 ``sluice.OperatorError("...")`` for a message of your own, without one.
 """
 
+import gc
 import sys
 import traceback
-from itertools import accumulate
+from array import array
+from functools import reduce as _fold
+from itertools import accumulate, chain
+from operator import itemgetter
 
 from componentize_py_types import Err
 
@@ -73,6 +77,12 @@ try:
     from wit_world.imports import wasi_http_types as http
 except ImportError:  # an operator's world: no HTTP
     outgoing_handler = streams = http = None
+
+# No cycle collection: every call runs in a fresh instance that is dropped
+# after it, and the collector, triggered by the allocations of a batch's
+# records, walked every live container again and again (over half of a
+# word count's time). Reference counting still frees what a call drops.
+gc.disable()
 
 TEXT = "text"
 BYTES = "bytes"
@@ -128,23 +138,65 @@ def _fail(message, index=None):
     return Err(types.Error(message=message, record_index=index))
 
 
+# Offsets, numbers and flags travel as little-endian bytes (the contract's
+# u32-list, s64-list, f64-list and bool-list): the bindings hand them over
+# as one `bytes`, read here through `memoryview` casts (wasm is
+# little-endian; "I" is 4 bytes, "q" and "d" 8) in C, not element by
+# element in the bindings.
+#
+# Every per-record step runs in C as well (`map`, `chain`, `join`, `array`
+# over whole columns), so that a record costs the plugin's own function
+# and little else. When a step fails, the per-record loop runs again to
+# find, and blame, the record.
+
+
+def _u32s(data):
+    """A u32-list's entries, as a list of ints."""
+    return memoryview(data).cast("I").tolist()
+
+
+def _u32_list(values):
+    """Ints as a u32-list."""
+    return array("I", values).tobytes()
+
+
 def _decode(column, value_type):
     """A column's values as Python objects."""
     if isinstance(column, types.Column_Varlen):
-        data, offsets = column.value.data, column.value.offsets
+        data, offsets = column.value.data, _u32s(column.value.offsets)
+        # Comprehensions: slicing in bytecode is cheaper than `map(slice, …)`,
+        # which calls the `slice` type for every value.
         if value_type in (TEXT, JSON):
             if data.isascii():
                 # One decode for the whole column; byte offsets are char offsets.
                 text = data.decode("ascii")
                 return [text[a:b] for a, b in zip(offsets, offsets[1:])]
-            return [data[a:b].decode("utf-8") for a, b in zip(offsets, offsets[1:])]
+            return [data[a:b].decode() for a, b in zip(offsets, offsets[1:])]
         return [data[a:b] for a, b in zip(offsets, offsets[1:])]
-    return list(column.value)
+    if isinstance(column, types.Column_Int64):
+        return memoryview(column.value).cast("q").tolist()
+    return memoryview(column.value).cast("d").tolist()
 
 
 def _encode(values, value_type, what):
     """Python objects as a column of `value_type`."""
     if value_type in (TEXT, JSON, BYTES):
+        # `join` checks every value's type (in C); the loop below names the
+        # first wrong one.
+        try:
+            if value_type != BYTES:
+                joined = "".join(values)
+                if joined.isascii():
+                    data, lengths = joined.encode("ascii"), map(len, values)
+                else:
+                    parts = list(map(str.encode, values))
+                    data, lengths = b"".join(parts), map(len, parts)
+            else:
+                data, lengths = b"".join(values), map(len, values)
+            offsets = _u32_list(accumulate(lengths, initial=0))
+            return types.Column_Varlen(types.Varlen(data=data, offsets=offsets))
+        except TypeError:
+            pass
         parts = []
         for i, v in enumerate(values):
             if value_type == BYTES:
@@ -155,22 +207,29 @@ def _encode(values, value_type, what):
                 if not isinstance(v, str):
                     raise _Bad(i, f"{what} must be str, got {type(v).__name__}")
                 parts.append(v.encode("utf-8"))
-        offsets = [0]
-        offsets.extend(accumulate(map(len, parts)))
+        offsets = _u32_list(accumulate(map(len, parts), initial=0))
         return types.Column_Varlen(types.Varlen(data=b"".join(parts), offsets=offsets))
     if value_type == INT64:
+        try:
+            # `array` checks every value (in C): an int (a bool counts as
+            # one, as in Python) within int64.
+            return types.Column_Int64(array("q", values).tobytes())
+        except (TypeError, OverflowError):
+            pass  # named below
         for i, v in enumerate(values):
-            if not isinstance(v, int) or isinstance(v, bool):
+            if not isinstance(v, int):
                 raise _Bad(i, f"{what} must be int, got {type(v).__name__}")
             if not -(2**63) <= v < 2**63:
                 raise _Bad(i, f"{what} {v} does not fit in int64")
-        return types.Column_Int64(list(values))
-    out = []
+        raise _Bad(0, f"{what}s could not be encoded")
+    try:
+        return types.Column_Float64(array("d", values).tobytes())
+    except TypeError:
+        pass  # named below
     for i, v in enumerate(values):
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
+        if not isinstance(v, (int, float)):
             raise _Bad(i, f"{what} must be float, got {type(v).__name__}")
-        out.append(float(v))
-    return types.Column_Float64(out)
+    raise _Bad(0, f"{what}s could not be encoded")
 
 
 class _Bad(Exception):
@@ -253,24 +312,34 @@ class _Operator:
             raise _fail(f"plugin.py defines no `{self.function_name}` function")
         return function
 
-    def _records(self, batch):
+    def _columns(self, batch):
+        """The batch's columns: (values,) or (keys, values)."""
         key_type, value_type = self.signature.input
         values = _decode(batch.values, value_type)
         if batch.keys is None or key_type is None:
-            return [(v,) for v in values]
-        return list(zip(_decode(batch.keys, key_type), values))
+            return (values,)
+        return (_decode(batch.keys, key_type), values)
+
+    def _records(self, batch):
+        return list(zip(*self._columns(batch)))
 
     def _batch(self, records):
         key_type, value_type = self.signature.output
         try:
             if key_type is None:
                 return types.Batch(keys=None, values=_encode(records, value_type, "value"))
-            for i, r in enumerate(records):
-                if not isinstance(r, tuple) or len(r) != 2:
-                    raise _Bad(i, f"a keyed output record must be a (key, value) tuple, got {type(r).__name__}")
+            # `tuple.__len__` refuses anything but a tuple, in C.
+            try:
+                pairs = set(map(tuple.__len__, records)) <= {2}
+            except TypeError:
+                pairs = False
+            if not pairs:
+                for i, r in enumerate(records):
+                    if not isinstance(r, tuple) or len(r) != 2:
+                        raise _Bad(i, f"a keyed output record must be a (key, value) tuple, got {type(r).__name__}")
             return types.Batch(
-                keys=_encode([r[0] for r in records], key_type, "key"),
-                values=_encode([r[1] for r in records], value_type, "value"),
+                keys=_encode(list(map(itemgetter(0), records)), key_type, "key"),
+                values=_encode(list(map(itemgetter(1), records)), value_type, "value"),
             )
         except _Bad as bad:
             raise _fail(f"output record {bad.index}: {bad}")
@@ -285,15 +354,26 @@ class _Operator:
             except Exception as e:
                 raise _fail(_message(e), i)
 
+    def _all(self, input, whole, step):
+        """`whole(results)` over the plugin's function applied to every
+        record, in C; when that fails, the per-record loop (`_each` with
+        `step`) runs to blame the record."""
+        function = self._function()
+        try:
+            return whole(map(function, *self._columns(input)))
+        except Exception as e:
+            error = e
+        self._each(input, step)
+        # The function failed once but not when called again record by record.
+        raise _fail(_message(error))
+
 
 class Mapper(_Operator):
     def __init__(self, plugin):
         super().__init__(plugin, "map")
 
     def transform(self, input):
-        out = []
-        self._each(input, out.append)
-        return self._batch(out)
+        return self._batch(self._all(input, list, lambda _: None))
 
 
 class FlatMapper(_Operator):
@@ -301,9 +381,15 @@ class FlatMapper(_Operator):
         super().__init__(plugin, "flat_map")
 
     def expand(self, input):
-        out = []
-        self._each(input, out.extend)
-        return self._batch(out)
+        return self._batch(self._all(input, _flatten, lambda records: list(records)))
+
+
+def _flatten(results):
+    return list(chain.from_iterable(results))
+
+
+def _flags(results):
+    return bytes(map(bool, results))
 
 
 class ValueFlatMapper(_Operator):
@@ -312,19 +398,24 @@ class ValueFlatMapper(_Operator):
 
     def expand_values(self, values):
         function = self._function()
-        out, counts = [], []
-        for i, value in enumerate(_decode(values, self.signature.input[1])):
-            try:
-                before = len(out)
-                out.extend(function(value))
-                counts.append(len(out) - before)
-            except Exception as e:
-                raise _fail(_message(e), i)
+        inputs = _decode(values, self.signature.input[1])
+        try:
+            results = list(map(list, map(function, inputs)))
+            counts, out = list(map(len, results)), _flatten(results)
+        except Exception:
+            out, counts = [], []
+            for i, value in enumerate(inputs):
+                try:
+                    before = len(out)
+                    out.extend(function(value))
+                    counts.append(len(out) - before)
+                except Exception as e:
+                    raise _fail(_message(e), i)
         try:
             column = _encode(out, self.signature.output[1], "value")
         except _Bad as bad:
             raise _fail(f"output value {bad.index}: {bad}")
-        return _value_flat_mapper.ValueExpansion(values=column, counts=counts)
+        return _value_flat_mapper.ValueExpansion(values=column, counts=_u32_list(counts))
 
 
 class Filter(_Operator):
@@ -332,9 +423,7 @@ class Filter(_Operator):
         super().__init__(plugin, "filter")
 
     def keep(self, input):
-        flags = []
-        self._each(input, lambda keep: flags.append(bool(keep)))
-        return flags
+        return self._all(input, _flags, bool)
 
 
 class Reducer(_Operator):
@@ -345,12 +434,17 @@ class Reducer(_Operator):
         """Folds each group of values (grouped by key by the host), in order."""
         function = self._function()
         values = _decode(input.values, self.signature.input[1])
-        groups = input.groups
+        groups = _u32s(input.groups)
         out = []
         for g in range(len(groups) - 1):
             start, end = groups[g], groups[g + 1]
             if start >= end or end > len(values):
                 raise _fail("malformed value groups")
+            try:
+                out.append(_fold(function, values[start:end]))
+                continue
+            except Exception:
+                pass
             acc = values[start]
             for i in range(start + 1, end):
                 try:
@@ -393,7 +487,7 @@ def _groups(batch, value_type, state_type):
     """Each key's values (a list) and previous state (None when it has none)."""
     values = _decode(batch.values, value_type)
     states = _decode(batch.states, state_type)
-    groups = batch.groups
+    groups = _u32s(batch.groups)
     return [
         (values[groups[i] : groups[i + 1]], states[i] if batch.has_state[i] else None)
         for i in range(len(batch.has_state))
@@ -419,7 +513,7 @@ class StateUpdater(_Operator):
             states = _encode(new_states, state_type, "state")
         except _Bad as bad:
             raise _fail(f"state of key {bad.index}: {bad}")
-        return types.StateUpdate(states=states, keep=keep)
+        return types.StateUpdate(states=states, keep=bytes(keep))
 
 
 class State:
@@ -472,7 +566,7 @@ class StateMapper(_Operator):
         groups = _groups(batch, self.signature.input[1], self.state_type_name)
         mapped, new_states, keep = [], [], []
         for i, (key, (values, previous)) in enumerate(zip(keys, groups)):
-            timing_out = input.timing_out[i]
+            timing_out = bool(input.timing_out[i])
             state = State(previous, previous is not None, timing_out)
             try:
                 for value in [None] if timing_out else values:
@@ -487,7 +581,7 @@ class StateMapper(_Operator):
         except _Bad as bad:
             raise _fail(f"state of key {bad.index}: {bad}")
         return types.StateMapping(
-            update=types.StateUpdate(states=states, keep=keep), mapped=self._batch(mapped)
+            update=types.StateUpdate(states=states, keep=bytes(keep)), mapped=self._batch(mapped)
         )
 
 

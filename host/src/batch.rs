@@ -10,13 +10,18 @@
 //! (after [`Batch::validate`]) has well-formed offsets, columns of equal
 //! length, and the layout of its declared [`RecordType`].
 
+use std::mem::MaybeUninit;
+
+use wasmtime::component::__internal::{
+    CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext, LowerContext,
+};
 use wasmtime::component::{ComponentType, Lift, Lower};
 
+use crate::packed::{Packed, PackedRef};
 pub use crate::types::{RecordType, ValueType};
 
 /// Variable-width values stored back to back.
-#[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
-#[component(record)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Varlen {
     /// The bytes of every value, concatenated.
     pub data: Vec<u8>,
@@ -67,18 +72,126 @@ impl Varlen {
 }
 
 /// One column of a batch.
-#[derive(Clone, Debug, PartialEq, ComponentType, Lift, Lower)]
-#[component(variant)]
+///
+/// On the wire (the contract's `column`) its offsets and numbers travel as
+/// little-endian bytes ([`crate::packed`]); [`ColumnWire`] is that shape.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Column {
     /// Text, bytes or JSON values.
-    #[component(name = "varlen")]
     Varlen(Varlen),
     /// 64-bit integers.
-    #[component(name = "int64")]
     Int64(Vec<i64>),
     /// 64-bit floats.
-    #[component(name = "float64")]
     Float64(Vec<f64>),
+}
+
+/// The contract's `varlen`, generic over how its lists are held: borrowed
+/// to lower a host column, owned when lifted from a guest. Both forms have
+/// one flat representation, which [`Column`]'s own impls forward to.
+#[derive(ComponentType, Lift, Lower)]
+#[component(record)]
+pub struct VarlenWire<D, O> {
+    /// The bytes of every value.
+    pub data: D,
+    /// The offsets, as a `u32-list`.
+    pub offsets: O,
+}
+
+/// The contract's `column` (see [`VarlenWire`]).
+#[derive(ComponentType, Lift, Lower)]
+#[component(variant)]
+pub enum ColumnWire<D, O, I, F> {
+    /// Text, bytes or JSON values.
+    #[component(name = "varlen")]
+    Varlen(VarlenWire<D, O>),
+    /// An `s64-list`.
+    #[component(name = "int64")]
+    Int64(I),
+    /// An `f64-list`.
+    #[component(name = "float64")]
+    Float64(F),
+}
+
+/// A column as lifted from a guest.
+type OwnedWire = ColumnWire<Vec<u8>, Packed<u32>, Packed<i64>, Packed<f64>>;
+/// A host column, borrowed, to lower into a guest.
+type BorrowedWire<'a> =
+    ColumnWire<&'a [u8], PackedRef<'a, u32>, PackedRef<'a, i64>, PackedRef<'a, f64>>;
+
+impl Column {
+    fn wire(&self) -> BorrowedWire<'_> {
+        match self {
+            Column::Varlen(v) => ColumnWire::Varlen(VarlenWire {
+                data: &v.data,
+                offsets: PackedRef(&v.offsets),
+            }),
+            Column::Int64(v) => ColumnWire::Int64(PackedRef(v)),
+            Column::Float64(v) => ColumnWire::Float64(PackedRef(v)),
+        }
+    }
+}
+
+impl From<OwnedWire> for Column {
+    fn from(wire: OwnedWire) -> Self {
+        match wire {
+            ColumnWire::Varlen(v) => Column::Varlen(Varlen {
+                data: v.data,
+                offsets: v.offsets.0,
+            }),
+            ColumnWire::Int64(v) => Column::Int64(v.0),
+            ColumnWire::Float64(v) => Column::Float64(v.0),
+        }
+    }
+}
+
+// SAFETY: `Column` is exactly the contract's `column`: every method forwards
+// to the derived implementation of its wire form, whose owned and borrowed
+// forms share one flat representation (`Self::Lower`).
+unsafe impl ComponentType for Column {
+    type Lower = <OwnedWire as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = <OwnedWire as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <OwnedWire as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl Lower for Column {
+    fn linear_lower_to_flat<U>(
+        &self,
+        cx: &mut LowerContext<'_, U>,
+        ty: InterfaceType,
+        dst: &mut MaybeUninit<Self::Lower>,
+    ) -> wasmtime::Result<()> {
+        self.wire().linear_lower_to_flat(cx, ty, dst)
+    }
+
+    fn linear_lower_to_memory<U>(
+        &self,
+        cx: &mut LowerContext<'_, U>,
+        ty: InterfaceType,
+        offset: usize,
+    ) -> wasmtime::Result<()> {
+        self.wire().linear_lower_to_memory(cx, ty, offset)
+    }
+}
+
+unsafe impl Lift for Column {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        OwnedWire::linear_lift_from_flat(cx, ty, src).map(Column::from)
+    }
+
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        OwnedWire::linear_lift_from_memory(cx, ty, bytes).map(Column::from)
+    }
 }
 
 impl Column {

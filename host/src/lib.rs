@@ -15,6 +15,7 @@
 //! - [`bounds`]: the range of every number and duration it may set.
 //! - [`plan`]: the checked graph: names, cycles, plugins, record types.
 //! - [`batch`]: partition batches in the contract's column layout.
+//! - [`packed`]: lists of numbers and flags as the contract carries them (bytes).
 //! - [`types`]: the types of keys and values, scalars and the composites
 //!   (pair, option, list) the host builds for joins.
 //! - [`plugin`]: engine, compile cache, limits, loading and calling plugins.
@@ -67,6 +68,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod observe;
 pub mod operator;
+pub mod packed;
 pub mod partition;
 pub mod per_batch;
 pub mod pipeline;

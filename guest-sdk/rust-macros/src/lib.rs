@@ -331,7 +331,7 @@ fn try_expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result
     let signature = format_ident!("{signature}");
     let export = format_ident!("export_{world}");
     let output = match kind {
-        Kind::Filter => quote!(::std::vec::Vec<bool>),
+        Kind::Filter => quote!(::std::vec::Vec<u8>),
         Kind::Reduce | Kind::InverseReduce => quote!(::sluice_guest::bindings::types::Column),
         Kind::UpdateState => quote!(::sluice_guest::bindings::types::StateUpdate),
         Kind::MapWithState => quote!(::sluice_guest::bindings::types::StateMapping),

@@ -1,9 +1,10 @@
 //! Reading and building the contract's column layout.
 //!
 //! Variable-width values (text, bytes, JSON) travel as one byte buffer plus
-//! `n + 1` offsets (Arrow's layout); numbers travel as plain lists. Readers
-//! check a column once, when they are created, so that getting a value is a
-//! slice and never fails.
+//! `n + 1` offsets (Arrow's layout); offsets, numbers and flags travel as
+//! little-endian bytes (the contract's `u32-list`, `s64-list`, `f64-list`
+//! and `bool-list`), read in place. Readers check a column once, when they
+//! are created, so that getting a value is a slice and never fails.
 
 use crate::bindings::types::{Column, Error, Varlen};
 
@@ -15,11 +16,132 @@ pub fn error(message: impl Into<String>) -> Error {
     }
 }
 
+/// Entry `i` of a `u32-list`. The caller checked the length.
+#[inline]
+fn u32_at(bytes: &[u8], i: usize) -> u32 {
+    let mut entry = [0; 4];
+    entry.copy_from_slice(&bytes[4 * i..4 * i + 4]);
+    u32::from_le_bytes(entry)
+}
+
+/// A `u32-list`'s entries.
+///
+/// # Errors
+///
+/// When its length is not a multiple of 4.
+pub fn u32s(bytes: &[u8], what: &str) -> Result<Vec<u32>, Error> {
+    numbers(bytes, what)
+}
+
+/// The entries of a byte list of numbers (`u32-list`, `s64-list`,
+/// `f64-list`).
+///
+/// # Errors
+///
+/// When its length is not a multiple of the number's width.
+pub fn numbers<T: LeNumber>(bytes: &[u8], what: &str) -> Result<Vec<T>, Error> {
+    let view = NumberView::<T>::new(bytes, what)?;
+    Ok((0..view.len()).map(|i| view.get(i)).collect())
+}
+
+/// Numbers as their byte list.
+pub fn number_bytes<T: LeNumber>(values: impl IntoIterator<Item = T>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for value in values {
+        value.write(&mut bytes);
+    }
+    bytes
+}
+
+/// A `bool-list`'s entries (any byte but 0 reads as true).
+pub fn flags(bytes: &[u8]) -> Vec<bool> {
+    bytes.iter().map(|&b| b != 0).collect()
+}
+
+/// Flags as a `bool-list`.
+pub fn flag_bytes(flags: impl IntoIterator<Item = bool>) -> Vec<u8> {
+    flags.into_iter().map(u8::from).collect()
+}
+
+/// A number that travels as little-endian bytes in a column.
+pub trait LeNumber: Copy {
+    /// Bytes per entry.
+    const WIDTH: usize;
+    /// Reads one entry from exactly `WIDTH` bytes.
+    fn read(bytes: &[u8]) -> Self;
+    /// Appends one entry.
+    fn write(self, to: &mut Vec<u8>);
+}
+
+macro_rules! le_number {
+    ($($ty:ty),*) => {$(
+        impl LeNumber for $ty {
+            const WIDTH: usize = std::mem::size_of::<$ty>();
+            #[inline]
+            fn read(bytes: &[u8]) -> Self {
+                let mut entry = [0; std::mem::size_of::<$ty>()];
+                entry.copy_from_slice(bytes);
+                <$ty>::from_le_bytes(entry)
+            }
+            #[inline]
+            fn write(self, to: &mut Vec<u8>) {
+                to.extend_from_slice(&self.to_le_bytes());
+            }
+        }
+    )*};
+}
+le_number!(u32, i64, f64);
+
+/// A checked view of a number column's bytes.
+#[derive(Clone, Copy)]
+pub struct NumberView<'a, T> {
+    bytes: &'a [u8],
+    _number: std::marker::PhantomData<T>,
+}
+
+impl<'a, T: LeNumber> NumberView<'a, T> {
+    /// Views `bytes`, checking that they hold whole numbers.
+    ///
+    /// # Errors
+    ///
+    /// When the length is not a multiple of the number's width.
+    pub fn new(bytes: &'a [u8], what: &str) -> Result<Self, Error> {
+        if !bytes.len().is_multiple_of(T::WIDTH) {
+            return Err(error(format!(
+                "{what}: {} bytes is not a whole number of {}-byte values",
+                bytes.len(),
+                T::WIDTH
+            )));
+        }
+        Ok(Self {
+            bytes,
+            _number: std::marker::PhantomData,
+        })
+    }
+
+    /// How many numbers it holds.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / T::WIDTH
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Number `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> T {
+        T::read(&self.bytes[i * T::WIDTH..(i + 1) * T::WIDTH])
+    }
+}
+
 /// A checked view of a variable-width column.
 #[derive(Clone, Copy)]
 pub struct VarlenView<'a> {
     data: &'a [u8],
-    offsets: &'a [u32],
+    /// The `u32-list` of offsets: `len + 1` entries.
+    offsets: &'a [u8],
 }
 
 impl<'a> VarlenView<'a> {
@@ -33,9 +155,12 @@ impl<'a> VarlenView<'a> {
         let Column::Varlen(Varlen { data, offsets }) = column else {
             return Err(error(format!("{what}: expected a variable-width column")));
         };
-        let well_formed = offsets.first() == Some(&0)
-            && offsets.last().map(|&end| end as usize) == Some(data.len())
-            && offsets.windows(2).all(|w| w[0] <= w[1]);
+        let count = offsets.len() / 4;
+        let well_formed = offsets.len().is_multiple_of(4)
+            && count > 0
+            && u32_at(offsets, 0) == 0
+            && u32_at(offsets, count - 1) as usize == data.len()
+            && (1..count).all(|i| u32_at(offsets, i - 1) <= u32_at(offsets, i));
         if !well_formed {
             return Err(error(format!("{what}: malformed offsets")));
         }
@@ -44,7 +169,7 @@ impl<'a> VarlenView<'a> {
 
     /// How many values the column holds.
     pub fn len(&self) -> usize {
-        self.offsets.len() - 1
+        self.offsets.len() / 4 - 1
     }
 
     /// Whether the column holds no value.
@@ -59,7 +184,7 @@ impl<'a> VarlenView<'a> {
 
     /// Where value `i` starts and ends in [`data`](Self::data).
     pub fn range(&self, i: usize) -> std::ops::Range<usize> {
-        self.offsets[i] as usize..self.offsets[i + 1] as usize
+        u32_at(self.offsets, i) as usize..u32_at(self.offsets, i + 1) as usize
     }
 
     /// The bytes of value `i`.
@@ -71,14 +196,15 @@ impl<'a> VarlenView<'a> {
 /// Builds a variable-width column, value after value.
 pub struct VarlenBuilder {
     data: Vec<u8>,
-    offsets: Vec<u32>,
+    /// The `u32-list` of offsets.
+    offsets: Vec<u8>,
 }
 
 impl VarlenBuilder {
     /// An empty builder with room for `values` values of `bytes` bytes in all.
     pub fn with_capacity(values: usize, bytes: usize) -> Self {
-        let mut offsets = Vec::with_capacity(values + 1);
-        offsets.push(0);
+        let mut offsets = Vec::with_capacity(4 * (values + 1));
+        offsets.extend_from_slice(&[0; 4]);
         Self {
             data: Vec::with_capacity(bytes),
             offsets,
@@ -118,12 +244,13 @@ impl VarlenBuilder {
             self.data.extend_from_slice(value);
         }
         // Truncation is caught in `finish`: the data's length is checked there.
-        self.offsets.push(self.data.len() as u32);
+        self.offsets
+            .extend_from_slice(&(self.data.len() as u32).to_le_bytes());
     }
 
     /// How many values were pushed.
     pub fn len(&self) -> usize {
-        self.offsets.len() - 1
+        self.offsets.len() / 4 - 1
     }
 
     /// Whether no value was pushed.
@@ -170,5 +297,36 @@ mod tests {
             view.data().len(),
             values.iter().map(Vec::len).sum::<usize>()
         );
+    }
+
+    #[test]
+    fn malformed_offsets_are_refused() {
+        for offsets in [
+            vec![],
+            vec![0, 0, 0],
+            vec![1, 0, 0, 0],
+            vec![0, 0, 0, 0, 9, 0, 0, 0],
+        ] {
+            let column = Column::Varlen(Varlen {
+                data: vec![0; 3],
+                offsets,
+            });
+            assert!(VarlenView::new(&column, "test").is_err());
+        }
+    }
+
+    #[test]
+    fn numbers_and_flags_read_their_little_endian_bytes() {
+        let bytes: Vec<u8> = [-2i64, 7].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let view = NumberView::<i64>::new(&bytes, "test")
+            .map_err(|e| e.message)
+            .unwrap();
+        assert_eq!((view.len(), view.get(0), view.get(1)), (2, -2, 7));
+        assert!(NumberView::<i64>::new(&bytes[..9], "test").is_err());
+        assert_eq!(
+            u32s(&[1, 0, 0, 0, 0, 1, 0, 0], "test").ok(),
+            Some(vec![1, 256])
+        );
+        assert_eq!(flags(&flag_bytes([true, false])), [true, false]);
     }
 }

@@ -105,7 +105,7 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_flat_map_operator",
             default_bindings_module: "::sluice_guest::bindings::flat_map_operator",
-            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+            with: { "sluice:operator/types@0.3.0": crate::bindings::types },
         });
     }
 
@@ -117,7 +117,7 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_flat_map_values_operator",
             default_bindings_module: "::sluice_guest::bindings::flat_map_values_operator",
-            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+            with: { "sluice:operator/types@0.3.0": crate::bindings::types },
         });
     }
 
@@ -129,7 +129,7 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_filter_operator",
             default_bindings_module: "::sluice_guest::bindings::filter_operator",
-            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+            with: { "sluice:operator/types@0.3.0": crate::bindings::types },
         });
     }
 
@@ -141,7 +141,7 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_inverse_reduce_operator",
             default_bindings_module: "::sluice_guest::bindings::inverse_reduce_operator",
-            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+            with: { "sluice:operator/types@0.3.0": crate::bindings::types },
         });
     }
 
@@ -153,7 +153,7 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_map_with_state_operator",
             default_bindings_module: "::sluice_guest::bindings::map_with_state_operator",
-            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+            with: { "sluice:operator/types@0.3.0": crate::bindings::types },
         });
     }
 
@@ -165,7 +165,7 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_update_state_operator",
             default_bindings_module: "::sluice_guest::bindings::update_state_operator",
-            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+            with: { "sluice:operator/types@0.3.0": crate::bindings::types },
         });
     }
 
@@ -177,7 +177,7 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_sink_operator",
             default_bindings_module: "::sluice_guest::bindings::sink_operator",
-            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+            with: { "sluice:operator/types@0.3.0": crate::bindings::types },
             generate_all,
         });
     }
@@ -190,7 +190,7 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_reduce_operator",
             default_bindings_module: "::sluice_guest::bindings::reduce_operator",
-            with: { "sluice:operator/types@0.2.0": crate::bindings::types },
+            with: { "sluice:operator/types@0.3.0": crate::bindings::types },
         });
     }
 }

@@ -7,7 +7,7 @@ use crate::bindings::types::{
     Batch, Column, Error, MappingBatch, Param, RecordType, Signature, StateBatch, StateMapping,
     StateUpdate, ValueGroups,
 };
-use crate::column::error;
+use crate::column::{error, flag_bytes, flags, u32s};
 use crate::state::{State, StateValue};
 use crate::value::{ColumnBuilder, Input, InputRecord, MapOutput, Output, OutputRecord};
 
@@ -86,14 +86,14 @@ where
     let view = V::view(values)?;
     let n = V::len(&view);
     let mut out = <It::Item as Output>::Builder::with_capacity(n, bytes_of(values));
-    let mut counts = Vec::with_capacity(n);
+    let mut counts = Vec::with_capacity(4 * n);
     for i in 0..n {
         let mut count = 0u32;
         for value in f(V::get(&view, i)) {
             Output::push(value, &mut out);
             count = count.saturating_add(1);
         }
-        Vec::push(&mut counts, count);
+        counts.extend_from_slice(&count.to_le_bytes());
     }
     Ok(ValueExpansion {
         values: out.finish()?,
@@ -195,10 +195,12 @@ where
     let values = V::view(&batch.values)?;
     let states = <S::Borrowed<'a> as Input<'a>>::view(&batch.states)?;
     let n = K::len(&keys);
-    let groups = &batch.groups;
+    let groups = u32s(&batch.groups, "groups")?;
+    let has_state = flags(&batch.has_state);
+    let timing_out_flags = flags(&input.timing_out);
     let well_formed = groups.len() == n + 1
-        && batch.has_state.len() == n
-        && input.timing_out.len() == n
+        && has_state.len() == n
+        && timing_out_flags.len() == n
         && <S::Borrowed<'a> as Input<'a>>::len(&states) == n
         && groups.first() == Some(&0)
         && groups.last().map(|&end| end as usize) == Some(V::len(&values))
@@ -207,19 +209,19 @@ where
         return Err(error(format!(
             "malformed mapping batch: {n} keys, {} groups, {} flags",
             groups.len(),
-            batch.has_state.len()
+            has_state.len()
         )));
     }
-    let timing_out = input.timing_out.iter().filter(|&&t| t).count();
+    let timing_out = timing_out_flags.iter().filter(|&&t| t).count();
     let mut mapped = O::builder(V::len(&values) + timing_out, bytes_of(&batch.values));
     let mut new_states = S::Builder::with_capacity(n, bytes_of(&batch.states));
     let mut keep: Vec<bool> = Vec::with_capacity(n);
     for i in 0..n {
         let key = K::get(&keys, i);
-        let previous = batch.has_state[i]
-            .then(|| S::from_input(<S::Borrowed<'a> as Input<'a>>::get(&states, i)));
-        let mut state = State::new(previous, input.timing_out[i]);
-        if input.timing_out[i] {
+        let previous =
+            has_state[i].then(|| S::from_input(<S::Borrowed<'a> as Input<'a>>::get(&states, i)));
+        let mut state = State::new(previous, timing_out_flags[i]);
+        if timing_out_flags[i] {
             f(key, None, &mut state).push(&mut mapped);
         } else {
             for j in groups[i] as usize..groups[i + 1] as usize {
@@ -227,7 +229,7 @@ where
             }
         }
         match state.into_value() {
-            Some(value) if !input.timing_out[i] => {
+            Some(value) if !timing_out_flags[i] => {
                 Output::push(value, &mut new_states);
                 keep.push(true);
             }
@@ -240,7 +242,7 @@ where
     Ok(StateMapping {
         update: StateUpdate {
             states: new_states.finish()?,
-            keep,
+            keep: flag_bytes(keep),
         },
         mapped: O::finish(mapped)?,
     })
@@ -282,9 +284,10 @@ where
     let values = V::view(&input.values)?;
     let states = <S::Borrowed<'a> as Input<'a>>::view(&input.states)?;
     let keys = <S::Borrowed<'a> as Input<'a>>::len(&states);
-    let groups = &input.groups;
+    let groups = u32s(&input.groups, "groups")?;
+    let has_state = flags(&input.has_state);
     let well_formed = groups.len() == keys + 1
-        && input.has_state.len() == keys
+        && has_state.len() == keys
         && groups.first() == Some(&0)
         && groups.last().map(|&end| end as usize) == Some(V::len(&values))
         && groups.windows(2).all(|w| w[0] <= w[1]);
@@ -292,7 +295,7 @@ where
         return Err(error(format!(
             "malformed state batch: {keys} states, {} groups, {} flags",
             groups.len(),
-            input.has_state.len()
+            has_state.len()
         )));
     }
     let mut out = S::Builder::with_capacity(keys, bytes_of(&input.states));
@@ -300,7 +303,7 @@ where
     // One buffer for every key's values: no allocation per key.
     let mut new: Vec<V> = Vec::new();
     for i in 0..keys {
-        let previous = input.has_state[i].then(|| <S::Borrowed<'a> as Input<'a>>::get(&states, i));
+        let previous = has_state[i].then(|| <S::Borrowed<'a> as Input<'a>>::get(&states, i));
         new.clear();
         new.extend((groups[i] as usize..groups[i + 1] as usize).map(|j| V::get(&values, j)));
         match f(&new, previous) {
@@ -316,15 +319,14 @@ where
     }
     Ok(StateUpdate {
         states: out.finish()?,
-        keep,
+        keep: flag_bytes(keep),
     })
 }
 
 fn bytes_of(column: &Column) -> usize {
     match column {
         Column::Varlen(v) => v.data.len(),
-        Column::Int64(v) => v.len() * 8,
-        Column::Float64(v) => v.len() * 8,
+        Column::Int64(v) | Column::Float64(v) => v.len(),
     }
 }
 
@@ -378,9 +380,9 @@ where
 pub fn filter<'a, I: InputRecord<'a>>(
     input: &'a Batch,
     f: impl Fn(I) -> bool,
-) -> Result<Vec<bool>, Error> {
+) -> Result<Vec<u8>, Error> {
     let view = I::view(input)?;
-    Ok((0..I::len(&view)).map(|i| f(I::get(&view, i))).collect())
+    Ok(flag_bytes((0..I::len(&view)).map(|i| f(I::get(&view, i)))))
 }
 
 /// Folds each group of values with a `#[reduce]` function, in order: the
@@ -390,7 +392,7 @@ where
     V: Input<'a> + Output,
 {
     let values = V::view(&input.values)?;
-    let groups = &input.groups;
+    let groups = u32s(&input.groups, "groups")?;
     let n = groups.len().saturating_sub(1);
     let well_formed = groups.first() == Some(&0)
         && groups.last().map(|&end| end as usize) == Some(V::len(&values))

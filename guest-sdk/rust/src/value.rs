@@ -6,7 +6,7 @@
 //! `(key, value)` tuple a keyed one.
 
 use crate::bindings::types::{Batch, Column, Error, RecordType, ValueType};
-use crate::column::{VarlenBuilder, VarlenView, error};
+use crate::column::{LeNumber, NumberView, VarlenBuilder, VarlenView, error};
 
 /// A JSON document, carried as its text.
 ///
@@ -78,17 +78,17 @@ impl ColumnBuilder for VarlenBuilder {
     }
 }
 
-/// Builds an `int64` column.
-pub struct Int64Builder(Vec<i64>);
-/// Builds a `float64` column.
-pub struct Float64Builder(Vec<f64>);
+/// Builds an `int64` column (its little-endian bytes).
+pub struct Int64Builder(Vec<u8>);
+/// Builds a `float64` column (its little-endian bytes).
+pub struct Float64Builder(Vec<u8>);
 
 impl ColumnBuilder for Int64Builder {
     fn with_capacity(values: usize, _bytes: usize) -> Self {
-        Self(Vec::with_capacity(values))
+        Self(Vec::with_capacity(8 * values))
     }
     fn push_placeholder(&mut self) {
-        self.0.push(0);
+        0i64.write(&mut self.0);
     }
     fn finish(self) -> Result<Column, Error> {
         Ok(Column::Int64(self.0))
@@ -97,10 +97,10 @@ impl ColumnBuilder for Int64Builder {
 
 impl ColumnBuilder for Float64Builder {
     fn with_capacity(values: usize, _bytes: usize) -> Self {
-        Self(Vec::with_capacity(values))
+        Self(Vec::with_capacity(8 * values))
     }
     fn push_placeholder(&mut self) {
-        self.0.push(0.0);
+        0f64.write(&mut self.0);
     }
     fn finish(self) -> Result<Column, Error> {
         Ok(Column::Float64(self.0))
@@ -173,10 +173,12 @@ macro_rules! number_input {
     ($ty:ty, $variant:ident, $value_type:ident) => {
         impl<'a> Input<'a> for $ty {
             const TYPE: ValueType = ValueType::$value_type;
-            type View = &'a [$ty];
+            type View = NumberView<'a, $ty>;
             fn view(column: &'a Column) -> Result<Self::View, Error> {
                 match column {
-                    Column::$variant(values) => Ok(values),
+                    Column::$variant(values) => {
+                        NumberView::new(values, concat!(stringify!($ty), " column"))
+                    }
                     _ => Err(error(concat!("expected a ", stringify!($ty), " column"))),
                 }
             }
@@ -185,7 +187,7 @@ macro_rules! number_input {
             }
             #[inline]
             fn get(view: &Self::View, i: usize) -> Self {
-                view[i]
+                view.get(i)
             }
         }
     };
@@ -218,7 +220,7 @@ impl Output for i64 {
     type Builder = Int64Builder;
     #[inline]
     fn push(self, builder: &mut Self::Builder) {
-        builder.0.push(self);
+        self.write(&mut builder.0);
     }
 }
 
@@ -227,7 +229,7 @@ impl Output for f64 {
     type Builder = Float64Builder;
     #[inline]
     fn push(self, builder: &mut Self::Builder) {
-        builder.0.push(self);
+        self.write(&mut builder.0);
     }
 }
 

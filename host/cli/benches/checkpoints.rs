@@ -184,7 +184,7 @@ fn update(state: &mut KeyedState, changed: usize) {
     };
     let update = StateUpdate {
         states: Column::Int64(previous.iter().map(|s| s + 1).collect()),
-        keep: vec![true; previous.len()],
+        keep: vec![true; previous.len()].into(),
     };
     let next = layout.apply(state, &input, &update, 2_000, BUCKETS);
     state.commit(next, 2_000);

@@ -305,7 +305,7 @@ fn native_sessions() -> Arc<dyn Operator> {
             StateMapping {
                 update: StateUpdate {
                     states: Column::Int64(totals),
-                    keep: vec![true; batch.len()],
+                    keep: vec![true; batch.len()].into(),
                 },
                 mapped: Batch {
                     keys: Some(Column::Varlen(keys)),
@@ -334,7 +334,7 @@ fn native_running_sum() -> Arc<dyn Operator> {
                 .collect();
             StateUpdate {
                 states: Column::Int64(totals),
-                keep: vec![true; input.len()],
+                keep: vec![true; input.len()].into(),
             }
         },
     ))

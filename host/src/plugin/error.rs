@@ -38,7 +38,7 @@ pub enum LoadFailure {
     NoOperator,
     /// A sink's component does not export the sink interface.
     #[error(
-        "exports no sink interface (expected sluice:operator/sink@0.2.0, world sluice:operator/sink-operator); a `kind = \"plugin\"` sink is built against wit/sink.wit, for example with `sluice plugin new --op sink`"
+        "exports no sink interface (expected sluice:operator/sink@0.3.0, world sluice:operator/sink-operator); a `kind = \"plugin\"` sink is built against wit/sink.wit, for example with `sluice plugin new --op sink`"
     )]
     NotASink,
     /// A sink plugin given to a stream.
@@ -189,7 +189,7 @@ fn forbidden_list(forbidden: &[ForbiddenImport]) -> String {
         let import = format!("`{}`", f.import);
         match groups.iter_mut().find(|(reason, _)| *reason == f.reason) {
             Some((_, imports)) => imports.push(import),
-            None => groups.push((f.reason, vec![import])),
+            None => groups.push((&f.reason, vec![import])),
         }
     }
     groups

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::batch::{Batch, Column, RecordType, ValueType};
 use crate::grouping::{Grouped, group_by_key};
+use crate::packed::{MalformedList, Packed};
 
 /// Indices of the exported functions, resolved once per component.
 pub(crate) struct ExportIndices {
@@ -247,7 +248,14 @@ impl Plugin {
                     groups,
                     origin,
                 } = group_by_key(keys, &input.values);
-                (Some(keys), ValueGroups { values, groups }, Some(origin))
+                (
+                    Some(keys),
+                    ValueGroups {
+                        values,
+                        groups: groups.into(),
+                    },
+                    Some(origin),
+                )
             }
             None => {
                 let records = input.len() as u32;
@@ -257,7 +265,14 @@ impl Plugin {
                     vec![0, records]
                 };
                 let values = input.values.clone();
-                (None, ValueGroups { values, groups }, None)
+                (
+                    None,
+                    ValueGroups {
+                        values,
+                        groups: groups.into(),
+                    },
+                    None,
+                )
             }
         };
         let count = groups.len();
@@ -361,12 +376,13 @@ impl Plugin {
         let filter = inner.kind == OperatorKind::Filter;
         let (returned, store) = self.run(engine, site, |store, instance| {
             if filter {
-                let keep = instance.get_typed_func::<(&Batch,), (Result<Vec<bool>, GuestError>,)>(
-                    &mut *store,
-                    &inner.exports.entry,
-                )?;
+                let keep = instance
+                    .get_typed_func::<(&Batch,), (Result<Packed<bool>, GuestError>,)>(
+                        &mut *store,
+                        &inner.exports.entry,
+                    )?;
                 let (flags,) = keep.call(&mut *store, (input,))?;
-                Ok(flags.map(Returned::Flags))
+                Ok(flags.map(|flags| Returned::Flags(flags.0)))
             } else {
                 let entry = instance.get_typed_func::<(&Batch,), (Result<Batch, GuestError>,)>(
                     &mut *store,
@@ -624,6 +640,8 @@ pub(crate) fn classify(e: wasmtime::Error, store: &Store<GuestState>, limits: &L
             let message = format!("{e:#}");
             if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 CallFailure::Trap(format!("the plugin called exit({})", exit.0))
+            } else if let Some(malformed) = e.downcast_ref::<MalformedList>() {
+                CallFailure::InvalidOutput(malformed.to_string())
             } else if message.contains("fuel allocated for hostcalls") {
                 CallFailure::OutputTooLarge(format!(
                     "returned more than {} MiB (limit `output_mib`); raise the limit or use smaller batches",

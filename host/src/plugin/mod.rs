@@ -46,13 +46,14 @@ use serde::Deserialize;
 use wasmtime::component::{ComponentType, Lift, Lower};
 
 use crate::batch::{Batch, Column, RecordType};
+use crate::packed::Packed;
 
 pub use engine::PluginEngine;
 pub use instance::Plugin;
 pub use limits::Limits;
 
 /// The contract's version, part of every interface name.
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";
 
 /// Which of the contract's worlds an operator implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -106,7 +107,7 @@ impl OperatorKind {
         }
     }
 
-    /// The exported interface, e.g. `sluice:operator/mapper@0.2.0`.
+    /// The exported interface, e.g. `sluice:operator/mapper@0.3.0`.
     pub fn interface(self) -> String {
         format!(
             "sluice:operator/{}@{CONTRACT_VERSION}",
@@ -186,7 +187,7 @@ pub struct ValueExpansion {
     /// The output values, in input order.
     pub values: Column,
     /// `counts[i]`: how many output values input value `i` gave.
-    pub counts: Vec<u32>,
+    pub counts: Packed<u32>,
 }
 
 /// What a reducer is called with (the contract's `value-groups`): a
@@ -197,7 +198,7 @@ pub struct ValueGroups {
     /// The values, grouped by key, each group in arrival order.
     pub values: Column,
     /// Group `i` is `values[groups[i] .. groups[i + 1]]`.
-    pub groups: Vec<u32>,
+    pub groups: Packed<u32>,
 }
 
 impl ValueGroups {
@@ -223,12 +224,12 @@ pub struct StateBatch {
     /// The new values, grouped by key.
     pub values: Column,
     /// Key `i`'s values are `values[groups[i] .. groups[i + 1]]`.
-    pub groups: Vec<u32>,
+    pub groups: Packed<u32>,
     /// Each key's previous state (a placeholder where it has none).
     pub states: Column,
     /// Whether key `i` had a state.
     #[component(name = "has-state")]
-    pub has_state: Vec<bool>,
+    pub has_state: Packed<bool>,
 }
 
 impl StateBatch {
@@ -250,7 +251,7 @@ pub struct StateUpdate {
     /// Each input key's new state, in order.
     pub states: Column,
     /// `false`: the key's state is removed.
-    pub keep: Vec<bool>,
+    pub keep: Packed<bool>,
 }
 
 /// What a state mapper is called with (the contract's `mapping-batch`).
@@ -261,7 +262,7 @@ pub struct MappingBatch {
     pub state: StateBatch,
     /// Whether key `i` times out.
     #[component(name = "timing-out")]
-    pub timing_out: Vec<bool>,
+    pub timing_out: Packed<bool>,
 }
 
 /// What a state mapper returns (the contract's `state-mapping`).

@@ -90,10 +90,18 @@ pub const SINK_SOCKET_INTERFACES: [&str; 7] = [
 ];
 
 /// Why an import is refused, for the families users meet most.
-fn refusal_reason(interface: &str) -> &'static str {
+fn refusal_reason(interface: &str) -> String {
     if interface.starts_with(CONTRACT_PACKAGE) {
-        "built for another version of the Sluice contract; this host implements sluice:operator@0.2.0: rebuild the plugin with the current SDK"
-    } else if interface.starts_with("wasi:sockets/") {
+        let built_for = match interface.split_once('@') {
+            Some((_, version)) => format!("built for sluice:operator@{version}"),
+            None => "built for an unversioned Sluice contract".to_owned(),
+        };
+        return format!(
+            "{built_for}, but this host implements sluice:operator@{}: rebuild the plugin with the current SDK",
+            super::CONTRACT_VERSION
+        );
+    }
+    let reason = if interface.starts_with("wasi:sockets/") {
         "plugins get no network access"
     } else if interface.starts_with("wasi:http/") {
         "only a sink plugin (`kind = \"plugin\"` in [sinks]) may make HTTP requests, to the URLs its `allow.http` grants"
@@ -101,7 +109,8 @@ fn refusal_reason(interface: &str) -> &'static str {
         "this WASI interface is not part of the plugin sandbox"
     } else {
         "plugins may import only the Sluice contract and the sandboxed WASI interfaces"
-    }
+    };
+    reason.to_owned()
 }
 
 /// An import outside the allowlist.
@@ -110,7 +119,7 @@ pub struct ForbiddenImport {
     /// The import as the component names it, e.g. `wasi:sockets/tcp@0.2.6`.
     pub import: String,
     /// Why it is refused.
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 /// Checks `imports` (as listed by the component's type) against the
@@ -323,7 +332,7 @@ mod tests {
     #[test]
     fn rust_std_imports_are_allowed() {
         let imports = [
-            "sluice:operator/types@0.2.0",
+            "sluice:operator/types@0.3.0",
             "wasi:cli/environment@0.2.6",
             "wasi:io/streams@0.2.9",
             "wasi:clocks/monotonic-clock@0.2.0",
@@ -369,11 +378,11 @@ mod tests {
             "wasi:cli/environment@0.3.0",
             "acme:keys/store",
             "sluice:operator/types@9.0.0",
-            "sluice:operator/types@0.1.0",
+            "sluice:operator/types@0.2.0",
         ]);
         let reasons: Vec<(&str, &str)> = refused
             .iter()
-            .map(|f| (f.import.as_str(), f.reason))
+            .map(|f| (f.import.as_str(), f.reason.as_str()))
             .collect();
         assert_eq!(
             reasons,
@@ -393,11 +402,11 @@ mod tests {
                 ),
                 (
                     "sluice:operator/types@9.0.0",
-                    "built for another version of the Sluice contract; this host implements sluice:operator@0.2.0: rebuild the plugin with the current SDK"
+                    "built for sluice:operator@9.0.0, but this host implements sluice:operator@0.3.0: rebuild the plugin with the current SDK"
                 ),
                 (
-                    "sluice:operator/types@0.1.0",
-                    "built for another version of the Sluice contract; this host implements sluice:operator@0.2.0: rebuild the plugin with the current SDK"
+                    "sluice:operator/types@0.2.0",
+                    "built for sluice:operator@0.2.0, but this host implements sluice:operator@0.3.0: rebuild the plugin with the current SDK"
                 ),
             ]
         );

@@ -312,11 +312,11 @@ impl KeyedState {
                 state: StateBatch {
                     keys,
                     values,
-                    groups,
+                    groups: groups.into(),
                     states,
-                    has_state,
+                    has_state: has_state.into(),
                 },
-                timing_out,
+                timing_out: timing_out.into(),
             },
         }
     }
@@ -554,7 +554,7 @@ pub(super) mod tests {
         }
         StateUpdate {
             states: Column::Int64(out),
-            keep,
+            keep: keep.into(),
         }
     }
 
@@ -604,9 +604,9 @@ pub(super) mod tests {
             &pairs(&[("x", 1), ("y", 2), ("x", 3)]),
             Selection::All,
         );
-        assert_eq!(prepared.input.state.groups, vec![0, 2, 3]);
+        assert_eq!(*prepared.input.state.groups, vec![0, 2, 3]);
         assert_eq!(prepared.input.state.values, Column::Int64(vec![1, 3, 2]));
-        assert_eq!(prepared.input.state.has_state, vec![false, false]);
+        assert_eq!(*prepared.input.state.has_state, vec![false, false]);
     }
 
     #[test]
@@ -625,11 +625,11 @@ pub(super) mod tests {
         // 1000) times out, `b` (2000) is not called, `c` is new.
         let Prepared { layout, input } = state.prepare(0..1, &pairs(&[("c", 5)]), touched(1500));
         assert_eq!(input.state.keys, Batch::text(["a", "c"]).values);
-        assert_eq!(input.timing_out, vec![true, false]);
-        assert_eq!(input.state.groups, vec![0, 0, 1]);
+        assert_eq!(*input.timing_out, vec![true, false]);
+        assert_eq!(*input.state.groups, vec![0, 0, 1]);
         let update = StateUpdate {
             states: Column::Int64(vec![99, 5]),
-            keep: vec![true, true],
+            keep: vec![true, true].into(),
         };
         let next = layout.apply(&state, &input, &update, 3000, 1);
         let output = kept_states(input, update);

@@ -344,7 +344,7 @@ fn refused_versions_never_run_and_the_old_one_keeps_going() {
         (
             fixtures::MIN_LENGTH,
             "refused (wrong_world), v1 keeps running: plugin min_length.wasm (sha256 ",
-            "is a `filter` operator (world sluice:operator/filter-operator@0.2.0), but the stream has `op = \"map\"`",
+            "is a `filter` operator (world sluice:operator/filter-operator@0.3.0), but the stream has `op = \"map\"`",
         ),
         (
             fixtures::NET_CLIENT,

@@ -458,7 +458,10 @@ fn scaffolds_pass_their_own_cases(kinds: &[(&str, &str)]) {
     for language in ["rust", "c", "zig", "python", "javascript", "go"] {
         for (op, case) in kinds {
             let project = dir.path().join(format!("{language}-{op}"));
-            stdout_of(&plugin_new("scaffold", language, op, &project));
+            // A name per kind: two of these tests may build Rust scaffolds
+            // at once into one CARGO_TARGET_DIR.
+            let name = format!("scaffold-{}", op.replace('_', "-"));
+            stdout_of(&plugin_new(&name, language, op, &project));
             let tested = stdout_of(&run_long(&["plugin", "test", project.to_str().unwrap()]));
             assert_eq!(
                 tested,

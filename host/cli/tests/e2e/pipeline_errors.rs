@@ -100,7 +100,36 @@ fn a_plugin_of_another_operator_kind_is_refused() {
         source()
             .stream("words", "lines", "map", fixtures::SPLIT_WORDS, "")
             .pprint("out", "words"),
-        "is a `flat_map` operator (world sluice:operator/flat-map-operator@0.2.0), but the stream has `op = \"map\"`",
+        "is a `flat_map` operator (world sluice:operator/flat-map-operator@0.3.0), but the stream has `op = \"map\"`",
+    );
+}
+
+#[test]
+fn a_plugin_built_for_the_previous_contract_is_refused_naming_both_versions() {
+    // The split-words component with every `sluice:operator@0.3.0` name
+    // renamed to 0.2.0 (same length: the component stays valid), as a
+    // plugin built with the previous SDK declares itself.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(fixtures::SPLIT_WORDS).unwrap();
+    let (from, to) = (b"@0.3.0".as_slice(), b"@0.2.0".as_slice());
+    let mut renamed = 0;
+    for at in 0..bytes.len().saturating_sub(from.len()) {
+        if &bytes[at..at + from.len()] == from && bytes[..at].ends_with(b"sluice:operator/types") {
+            bytes[at..at + from.len()].copy_from_slice(to);
+            renamed += 1;
+        }
+    }
+    assert!(
+        renamed > 0,
+        "the component names sluice:operator/types@0.3.0"
+    );
+    let old = dir.path().join("split_words_0_2.wasm");
+    std::fs::write(&old, bytes).unwrap();
+    refused_with(
+        source()
+            .stream("words", "lines", "flat_map", &old, "")
+            .pprint("out", "words"),
+        "`sluice:operator/types@0.2.0` (built for sluice:operator@0.2.0, but this host implements sluice:operator@0.3.0: rebuild the plugin with the current SDK)",
     );
 }
 

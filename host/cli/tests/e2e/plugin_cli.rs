@@ -15,7 +15,7 @@ fn inspect_prints_kind_world_types_and_imports() {
         "{stdout}"
     );
     assert_eq!(lines[4], "operator:  map");
-    assert_eq!(lines[5], "world:     sluice:operator/map-operator@0.2.0");
+    assert_eq!(lines[5], "world:     sluice:operator/map-operator@0.3.0");
     assert_eq!(lines[6], "takes:     text");
     assert_eq!(lines[7], "gives:     (text, int64)");
     assert!(lines[8].starts_with("imports:   "), "{stdout}");

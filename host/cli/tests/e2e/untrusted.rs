@@ -68,7 +68,7 @@ fn quoted(records: &[&str]) -> Vec<String> {
 #[test]
 fn each_hostile_guest_fails_only_its_own_partition_with_the_right_error() {
     // (mode params, stream settings, error kind, message)
-    let cases: [(&str, &str, &str, &str); 11] = [
+    let cases: [(&str, &str, &str, &str); 12] = [
         (
             r#"mode = "loop""#,
             r#"limits = { call_time = "300ms" }"#,
@@ -134,6 +134,12 @@ fn each_hostile_guest_fails_only_its_own_partition_with_the_right_error() {
             "",
             "invalid_output",
             "returned invalid output: the value column's offsets are malformed",
+        ),
+        (
+            r#"mode = "ragged-offsets""#,
+            "",
+            "invalid_output",
+            "returned invalid output: a u32-list of 6 bytes: its length must be a multiple of 4",
         ),
     ];
     for (params, extra, kind, message) in cases {
@@ -296,7 +302,7 @@ fn refused_plugins_are_refused_at_load_with_the_reason() {
         (
             fixtures::SPLIT_WORDS,
             "map",
-            "is a `flat_map` operator (world sluice:operator/flat-map-operator@0.2.0), but the stream has `op = \"map\"`",
+            "is a `flat_map` operator (world sluice:operator/flat-map-operator@0.3.0), but the stream has `op = \"map\"`",
         ),
     ];
     for (plugin, op, message) in cases {

@@ -258,7 +258,7 @@ fn inverse_keys_are_checked_before_the_first_batch() {
         ),
     ));
     assert!(
-        stderr.contains("is a `reduce_by_key` operator (world sluice:operator/reduce-operator@0.2.0), but `inverse_plugin` must be an `inverse_reduce` operator (world sluice:operator/inverse-reduce-operator)"),
+        stderr.contains("is a `reduce_by_key` operator (world sluice:operator/reduce-operator@0.3.0), but `inverse_plugin` must be an `inverse_reduce` operator (world sluice:operator/inverse-reduce-operator)"),
         "{stderr}"
     );
 }

@@ -21,6 +21,7 @@ use sluice_guest::bindings::flat_map_values_operator::exports::sluice::operator:
 use sluice_guest::bindings::types::{
     Column, Error, Param, RecordType, Signature, ValueType, Varlen,
 };
+use sluice_guest::column::{number_bytes, u32s};
 
 thread_local! {
     static MODE: RefCell<String> = RefCell::new("words".into());
@@ -61,20 +62,19 @@ impl Guest for BadExpansion {
         let Column::Varlen(text) = &values else {
             return Err(error("text values expected".into()));
         };
-        let mut out = Varlen {
-            data: Vec::new(),
-            offsets: vec![0],
-        };
-        let mut counts = Vec::new();
-        for pair in text.offsets.windows(2) {
+        let offsets = u32s(&text.offsets, "offsets")?;
+        let mut data = Vec::new();
+        let mut out_offsets = vec![0u32];
+        let mut counts: Vec<u32> = Vec::new();
+        for pair in offsets.windows(2) {
             let value = &text.data[pair[0] as usize..pair[1] as usize];
             let words = value
                 .split(|b| b.is_ascii_whitespace())
                 .filter(|w| !w.is_empty());
             let mut count = 0;
             for word in words {
-                out.data.extend_from_slice(word);
-                out.offsets.push(out.data.len() as u32);
+                data.extend_from_slice(word);
+                out_offsets.push(data.len() as u32);
                 count += 1;
             }
             counts.push(count);
@@ -90,10 +90,10 @@ impl Guest for BadExpansion {
                 }
             }
             "floats" => {
-                let lengths = out.offsets.windows(2).map(|w| f64::from(w[1] - w[0]));
+                let lengths = out_offsets.windows(2).map(|w| f64::from(w[1] - w[0]));
                 return Ok(ValueExpansion {
-                    values: Column::Float64(lengths.collect()),
-                    counts,
+                    values: Column::Float64(number_bytes(lengths)),
+                    counts: number_bytes(counts),
                 });
             }
             "blame" => {
@@ -105,8 +105,11 @@ impl Guest for BadExpansion {
             other => return Err(error(format!("unknown mode `{other}`"))),
         }
         Ok(ValueExpansion {
-            values: Column::Varlen(out),
-            counts,
+            values: Column::Varlen(Varlen {
+                data,
+                offsets: number_bytes(out_offsets),
+            }),
+            counts: number_bytes(counts),
         })
     }
 }

@@ -19,6 +19,7 @@ use sluice_guest::bindings::reduce_operator::exports::sluice::operator::reducer:
 use sluice_guest::bindings::types::{
     Column, Error, Param, RecordType, Signature, ValueGroups, ValueType,
 };
+use sluice_guest::column::{number_bytes, numbers, u32s};
 
 thread_local! {
     static MODE: RefCell<String> = RefCell::new("sum".into());
@@ -59,8 +60,9 @@ impl Guest for BadReducer {
         let Column::Int64(values) = &input.values else {
             return Err(error("int64 values expected".into()));
         };
-        let mut sums: Vec<i64> = input
-            .groups
+        let values: Vec<i64> = numbers(values, "values")?;
+        let groups = u32s(&input.groups, "groups")?;
+        let mut sums: Vec<i64> = groups
             .windows(2)
             .map(|g| values[g[0] as usize..g[1] as usize].iter().sum())
             .collect();
@@ -70,16 +72,20 @@ impl Guest for BadReducer {
                 sums.pop();
             }
             "long" => sums.push(1),
-            "floats" => return Ok(Column::Float64(sums.iter().map(|&s| s as f64).collect())),
+            "floats" => {
+                return Ok(Column::Float64(number_bytes(
+                    sums.iter().map(|&s| s as f64),
+                )));
+            }
             "blame" => {
                 return Err(Error {
                     message: "blamed".into(),
-                    record_index: input.groups.get(1).map(|end| end - 1),
+                    record_index: groups.get(1).map(|end| end - 1),
                 });
             }
             other => return Err(error(format!("unknown mode `{other}`"))),
         }
-        Ok(Column::Int64(sums))
+        Ok(Column::Int64(number_bytes(sums)))
     }
 }
 

@@ -18,6 +18,7 @@ use sluice_guest::bindings::types::{
     Column, Error, Param, RecordType, Signature, StateBatch, StateUpdate, ValueType,
 };
 use sluice_guest::bindings::update_state_operator::exports::sluice::operator::state_updater::Guest;
+use sluice_guest::column::{flag_bytes, number_bytes, numbers, u32s};
 
 thread_local! {
     static MODE: RefCell<String> = RefCell::new("sum".into());
@@ -58,9 +59,12 @@ impl Guest for BadState {
         let (Column::Int64(values), Column::Int64(states)) = (&input.values, &input.states) else {
             return Err(error("int64 values and states expected".into()));
         };
+        let values: Vec<i64> = numbers(values, "values")?;
+        let states: Vec<i64> = numbers(states, "states")?;
+        let groups = u32s(&input.groups, "groups")?;
         let mut sums: Vec<i64> = (0..input.has_state.len())
             .map(|i| {
-                let group = &values[input.groups[i] as usize..input.groups[i + 1] as usize];
+                let group = &values[groups[i] as usize..groups[i + 1] as usize];
                 group.iter().fold(states[i], |s, v| s.wrapping_add(*v))
             })
             .collect();
@@ -68,16 +72,19 @@ impl Guest for BadState {
         let states = match MODE.with_borrow(Clone::clone).as_str() {
             "short" => {
                 sums.pop();
-                Column::Int64(sums)
+                Column::Int64(number_bytes(sums))
             }
             "flags" => {
                 keep.push(true);
-                Column::Int64(sums)
+                Column::Int64(number_bytes(sums))
             }
-            "float" => Column::Float64(sums.iter().map(|&s| s as f64).collect()),
-            _ => Column::Int64(sums),
+            "float" => Column::Float64(number_bytes(sums.iter().map(|&s| s as f64))),
+            _ => Column::Int64(number_bytes(sums)),
         };
-        Ok(StateUpdate { states, keep })
+        Ok(StateUpdate {
+            states,
+            keep: flag_bytes(keep),
+        })
     }
 }
 

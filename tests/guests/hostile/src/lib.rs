@@ -38,7 +38,7 @@ use sluice_guest::bindings::flat_map_operator::exports::sluice::operator::flat_m
 use sluice_guest::bindings::types::{
     Batch, Column, Error, Param, RecordType, Signature, ValueType, Varlen,
 };
-use sluice_guest::column::VarlenView;
+use sluice_guest::column::{VarlenView, number_bytes};
 
 struct Config {
     mode: String,
@@ -170,7 +170,13 @@ impl Guest for Hostile {
                     "bad-offsets" => {
                         broken = Some(Column::Varlen(Varlen {
                             data: b"abc".to_vec(),
-                            offsets: vec![0, 2, 1_000_000],
+                            offsets: number_bytes([0u32, 2, 1_000_000]),
+                        }));
+                    }
+                    "ragged-offsets" => {
+                        broken = Some(Column::Varlen(Varlen {
+                            data: b"abc".to_vec(),
+                            offsets: vec![0, 0, 0, 0, 3, 0],
                         }));
                     }
                     "sleep" => {
@@ -187,7 +193,10 @@ impl Guest for Hostile {
                 }
             }
         });
-        let values = broken.unwrap_or(Column::Varlen(Varlen { data, offsets }));
+        let values = broken.unwrap_or(Column::Varlen(Varlen {
+            data,
+            offsets: number_bytes(offsets),
+        }));
         Ok(Batch { keys: None, values })
     }
 }
