@@ -10,14 +10,10 @@
 //! (after [`Batch::validate`]) has well-formed offsets, columns of equal
 //! length, and the layout of its declared [`RecordType`].
 
-use std::mem::MaybeUninit;
-
-use wasmtime::component::__internal::{
-    CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext, LowerContext,
-};
+use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
 use wasmtime::component::{ComponentType, Lift, Lower};
 
-use crate::packed::{Packed, PackedRef};
+use crate::packed::{Packed, PackedRef, lower_via};
 pub use crate::types::{RecordType, ValueType};
 
 /// Variable-width values stored back to back.
@@ -156,25 +152,7 @@ unsafe impl ComponentType for Column {
     }
 }
 
-unsafe impl Lower for Column {
-    fn linear_lower_to_flat<U>(
-        &self,
-        cx: &mut LowerContext<'_, U>,
-        ty: InterfaceType,
-        dst: &mut MaybeUninit<Self::Lower>,
-    ) -> wasmtime::Result<()> {
-        self.wire().linear_lower_to_flat(cx, ty, dst)
-    }
-
-    fn linear_lower_to_memory<U>(
-        &self,
-        cx: &mut LowerContext<'_, U>,
-        ty: InterfaceType,
-        offset: usize,
-    ) -> wasmtime::Result<()> {
-        self.wire().linear_lower_to_memory(cx, ty, offset)
-    }
-}
+lower_via!(impl[] Column, |this| this.wire());
 
 unsafe impl Lift for Column {
     fn linear_lift_from_flat(

@@ -11,13 +11,10 @@
 //! way, for columns the host lowers without owning a wrapper.
 
 use std::fmt;
-use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 
-use wasmtime::component::__internal::{
-    CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext, LowerContext,
-};
-use wasmtime::component::{ComponentType, Lift, Lower};
+use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
+use wasmtime::component::{ComponentType, Lift};
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("the contract's byte lists are little-endian, as the host's memory must be");
@@ -174,45 +171,41 @@ macro_rules! as_byte_list {
 
 as_byte_list!(Packed<T>, PackedRef<'_, T>);
 
-unsafe impl<T: Element> Lower for PackedRef<'_, T> {
-    fn linear_lower_to_flat<U>(
-        &self,
-        cx: &mut LowerContext<'_, U>,
-        ty: InterfaceType,
-        dst: &mut MaybeUninit<Self::Lower>,
-    ) -> wasmtime::Result<()> {
-        <[u8] as Lower>::linear_lower_to_flat(bytemuck::cast_slice(self.0), cx, ty, dst)
-    }
+/// Implements [`Lower`] for a type by lowering another value in its place,
+/// one with the same wire type and flat representation (`Self::Lower`):
+/// `lower_via!(impl[generics] Type, |this| value_to_lower)`.
+macro_rules! lower_via {
+    (impl[$($generics:tt)*] $ty:ty, |$this:ident| $via:expr) => {
+        unsafe impl<$($generics)*> wasmtime::component::Lower for $ty {
+            fn linear_lower_to_flat<U>(
+                &self,
+                cx: &mut wasmtime::component::__internal::LowerContext<'_, U>,
+                ty: wasmtime::component::__internal::InterfaceType,
+                dst: &mut std::mem::MaybeUninit<Self::Lower>,
+            ) -> wasmtime::Result<()> {
+                let $this = self;
+                $via.linear_lower_to_flat(cx, ty, dst)
+            }
 
-    fn linear_lower_to_memory<U>(
-        &self,
-        cx: &mut LowerContext<'_, U>,
-        ty: InterfaceType,
-        offset: usize,
-    ) -> wasmtime::Result<()> {
-        <[u8] as Lower>::linear_lower_to_memory(bytemuck::cast_slice(self.0), cx, ty, offset)
-    }
+            fn linear_lower_to_memory<U>(
+                &self,
+                cx: &mut wasmtime::component::__internal::LowerContext<'_, U>,
+                ty: wasmtime::component::__internal::InterfaceType,
+                offset: usize,
+            ) -> wasmtime::Result<()> {
+                let $this = self;
+                $via.linear_lower_to_memory(cx, ty, offset)
+            }
+        }
+    };
 }
+pub(crate) use lower_via;
 
-unsafe impl<T: Element> Lower for Packed<T> {
-    fn linear_lower_to_flat<U>(
-        &self,
-        cx: &mut LowerContext<'_, U>,
-        ty: InterfaceType,
-        dst: &mut MaybeUninit<Self::Lower>,
-    ) -> wasmtime::Result<()> {
-        PackedRef(&self.0[..]).linear_lower_to_flat(cx, ty, dst)
-    }
-
-    fn linear_lower_to_memory<U>(
-        &self,
-        cx: &mut LowerContext<'_, U>,
-        ty: InterfaceType,
-        offset: usize,
-    ) -> wasmtime::Result<()> {
-        PackedRef(&self.0[..]).linear_lower_to_memory(cx, ty, offset)
-    }
-}
+lower_via!(impl[T: Element] PackedRef<'_, T>, |this| {
+    let bytes: &[u8] = bytemuck::cast_slice(this.0);
+    bytes
+});
+lower_via!(impl[T: Element] Packed<T>, |this| PackedRef(&this.0[..]));
 
 unsafe impl<T: Element> Lift for Packed<T> {
     fn linear_lift_from_flat(

@@ -16,14 +16,6 @@ pub fn error(message: impl Into<String>) -> Error {
     }
 }
 
-/// Entry `i` of a `u32-list`. The caller checked the length.
-#[inline]
-fn u32_at(bytes: &[u8], i: usize) -> u32 {
-    let mut entry = [0; 4];
-    entry.copy_from_slice(&bytes[4 * i..4 * i + 4]);
-    u32::from_le_bytes(entry)
-}
-
 /// A `u32-list`'s entries.
 ///
 /// # Errors
@@ -141,7 +133,7 @@ impl<'a, T: LeNumber> NumberView<'a, T> {
 pub struct VarlenView<'a> {
     data: &'a [u8],
     /// The `u32-list` of offsets: `len + 1` entries.
-    offsets: &'a [u8],
+    offsets: NumberView<'a, u32>,
 }
 
 impl<'a> VarlenView<'a> {
@@ -155,21 +147,22 @@ impl<'a> VarlenView<'a> {
         let Column::Varlen(Varlen { data, offsets }) = column else {
             return Err(error(format!("{what}: expected a variable-width column")));
         };
-        let count = offsets.len() / 4;
-        let well_formed = offsets.len().is_multiple_of(4)
-            && count > 0
-            && u32_at(offsets, 0) == 0
-            && u32_at(offsets, count - 1) as usize == data.len()
-            && (1..count).all(|i| u32_at(offsets, i - 1) <= u32_at(offsets, i));
+        let malformed = || error(format!("{what}: malformed offsets"));
+        let offsets = NumberView::<u32>::new(offsets, what).map_err(|_| malformed())?;
+        let count = offsets.len();
+        let well_formed = count > 0
+            && offsets.get(0) == 0
+            && offsets.get(count - 1) as usize == data.len()
+            && (1..count).all(|i| offsets.get(i - 1) <= offsets.get(i));
         if !well_formed {
-            return Err(error(format!("{what}: malformed offsets")));
+            return Err(malformed());
         }
         Ok(Self { data, offsets })
     }
 
     /// How many values the column holds.
     pub fn len(&self) -> usize {
-        self.offsets.len() / 4 - 1
+        self.offsets.len() - 1
     }
 
     /// Whether the column holds no value.
@@ -184,7 +177,7 @@ impl<'a> VarlenView<'a> {
 
     /// Where value `i` starts and ends in [`data`](Self::data).
     pub fn range(&self, i: usize) -> std::ops::Range<usize> {
-        u32_at(self.offsets, i) as usize..u32_at(self.offsets, i + 1) as usize
+        self.offsets.get(i) as usize..self.offsets.get(i + 1) as usize
     }
 
     /// The bytes of value `i`.
