@@ -7,7 +7,7 @@
 //! their bits. Groups come in the order their keys first appear, and each
 //! group keeps its values in arrival order, so the output is deterministic.
 
-use std::hash::{BuildHasher, Hash};
+use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
@@ -168,33 +168,103 @@ fn scatter<T: Copy + Default>(values: &[T], group_of: &[u32], next: &mut [u32]) 
 
 /// A key column as keys that hash and compare.
 trait KeyColumn {
-    /// One key, borrowed from the column.
-    type Key<'a>: Hash + Eq
-    where
-        Self: 'a;
+    /// What the hash table keeps of a key: enough to compare most keys
+    /// without reading the column (a short text key's length and first
+    /// bytes, a number itself), and where to read the rest. Going through
+    /// the column's offsets instead costs a cache miss per probe.
+    type Slot: Copy;
     /// How many keys the column holds.
     fn count(&self) -> usize;
-    /// Key `i` (in range).
-    fn key(&self, i: usize) -> Self::Key<'_>;
+    /// Key `i`'s slot (in range).
+    fn slot(&self, i: usize) -> Self::Slot;
+    /// The hash of the key in `slot`.
+    fn hash(&self, slot: Self::Slot) -> u64;
+    /// Whether the key in `slot` equals the key in `other`'s `theirs`.
+    fn same(&self, slot: Self::Slot, other: &Self, theirs: Self::Slot) -> bool;
+}
+
+/// A text or bytes key in a hash table: where its bytes lie, and its
+/// first four bytes (zero-padded), which decide most comparisons.
+#[derive(Clone, Copy)]
+struct BytesSlot {
+    start: u32,
+    len: u32,
+    head: u32,
 }
 
 impl KeyColumn for Varlen {
-    type Key<'a> = &'a [u8];
+    type Slot = BytesSlot;
     fn count(&self) -> usize {
         self.len()
     }
-    fn key(&self, i: usize) -> &[u8] {
-        self.get(i)
+    #[inline]
+    fn slot(&self, i: usize) -> BytesSlot {
+        let (start, end) = (self.offsets[i], self.offsets[i + 1]);
+        let key = &self.data[start as usize..end as usize];
+        let mut head = [0u8; 4];
+        let shown = key.len().min(4);
+        head[..shown].copy_from_slice(&key[..shown]);
+        BytesSlot {
+            start,
+            len: end - start,
+            head: u32::from_le_bytes(head),
+        }
+    }
+    #[inline]
+    fn hash(&self, slot: BytesSlot) -> u64 {
+        FxBuildHasher.hash_one(self.tail(slot, 0))
+    }
+    #[inline]
+    fn same(&self, slot: BytesSlot, other: &Self, theirs: BytesSlot) -> bool {
+        slot.len == theirs.len
+            && slot.head == theirs.head
+            && (slot.len <= 4 || same_bytes(self.tail(slot, 4), other.tail(theirs, 4)))
+    }
+}
+
+/// Whether two byte strings of the same length are equal: short ones
+/// (the tails of most keys: words, ids) in one or two word-sized loads,
+/// inline, instead of a call to `memcmp`.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word =
+        |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or_default());
+    let half =
+        |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or_default());
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
+impl Varlen {
+    /// The bytes of the key in `slot` from byte `skip` on.
+    #[inline]
+    fn tail(&self, slot: BytesSlot, skip: u32) -> &[u8] {
+        &self.data[(slot.start + skip) as usize..(slot.start + slot.len) as usize]
     }
 }
 
 impl KeyColumn for [i64] {
-    type Key<'a> = i64;
+    type Slot = i64;
     fn count(&self) -> usize {
         self.len()
     }
-    fn key(&self, i: usize) -> i64 {
+    fn slot(&self, i: usize) -> i64 {
         self[i]
+    }
+    fn hash(&self, slot: i64) -> u64 {
+        FxBuildHasher.hash_one(slot)
+    }
+    fn same(&self, slot: i64, _: &Self, theirs: i64) -> bool {
+        slot == theirs
     }
 }
 
@@ -203,64 +273,65 @@ impl KeyColumn for [i64] {
 struct FloatBits<'a>(&'a [f64]);
 
 impl KeyColumn for FloatBits<'_> {
-    type Key<'a>
-        = u64
-    where
-        Self: 'a;
+    type Slot = u64;
     fn count(&self) -> usize {
         self.0.len()
     }
-    fn key(&self, i: usize) -> u64 {
+    fn slot(&self, i: usize) -> u64 {
         self.0[i].to_bits()
+    }
+    fn hash(&self, slot: u64) -> u64 {
+        FxBuildHasher.hash_one(slot)
+    }
+    fn same(&self, slot: u64, _: &Self, theirs: u64) -> bool {
+        slot == theirs
     }
 }
 
-/// A placed key in the table: where its key is read (an old key's index,
-/// or `olds` + the record it first appeared in) and its row. Eight bytes,
-/// so the table of a partition's distinct keys stays in cache; keys are
-/// compared where they lie in their column.
+/// A placed key in the table: its slot, and its row; rows below the
+/// number of old keys are old keys, read from the old column, the others
+/// from the new one. Small, so the table of a partition's distinct keys
+/// stays in cache.
 #[derive(Clone, Copy)]
-struct Placed {
-    at: u32,
+struct Placed<S> {
+    slot: S,
     row: u32,
 }
 
 /// [`rows_by_key`] over key columns of one kind.
 fn place<C: KeyColumn + ?Sized>(old: &C, new: &C) -> Rows {
     let (olds, news) = (old.count(), new.count());
-    let key_at = |at: u32| match (at as usize).checked_sub(olds) {
-        None => old.key(at as usize),
-        Some(record) => new.key(record),
-    };
-    let hash = |key: &C::Key<'_>| FxBuildHasher.hash_one(key);
+    let column_of = |p: &Placed<C::Slot>| if (p.row as usize) < olds { old } else { new };
+    let rehash = |p: &Placed<C::Slot>| column_of(p).hash(p.slot);
     // Sized for the held keys and a few thousand new ones; it grows
     // (hashing the placed keys again) when a batch brings more.
-    let mut table: HashTable<Placed> = HashTable::with_capacity(olds + news.min(1 << 12));
+    let mut table: HashTable<Placed<C::Slot>> = HashTable::with_capacity(olds + news.min(1 << 12));
     for i in 0..olds {
-        let key = old.key(i);
+        let slot = old.slot(i);
         table.insert_unique(
-            hash(&key),
+            old.hash(slot),
             Placed {
-                at: i as u32,
+                slot,
                 row: i as u32,
             },
-            |p| hash(&key_at(p.at)),
+            rehash,
         );
     }
     let mut row_of = Vec::with_capacity(news);
     let mut new_keys = Vec::new();
     for i in 0..news {
-        let key = new.key(i);
-        let entry = table.entry(hash(&key), |p| key_at(p.at) == key, |p| hash(&key_at(p.at)));
+        let slot = new.slot(i);
+        let entry = table.entry(
+            new.hash(slot),
+            |p| column_of(p).same(p.slot, new, slot),
+            rehash,
+        );
         let row = match entry {
             Entry::Occupied(placed) => placed.get().row,
-            Entry::Vacant(slot) => {
+            Entry::Vacant(vacant) => {
                 let row = (olds + new_keys.len()) as u32;
                 new_keys.push(i as u32);
-                slot.insert(Placed {
-                    at: (olds + i) as u32,
-                    row,
-                });
+                vacant.insert(Placed { slot, row });
                 row
             }
         };
@@ -318,6 +389,26 @@ mod tests {
                 new_keys: vec![1, 4],
             }
         );
+    }
+
+    #[test]
+    fn byte_keys_of_every_length_compare_as_slices_do() {
+        for n in 0..40u8 {
+            let key: Vec<u8> = (0..n).map(|b| b.wrapping_mul(37)).collect();
+            let mut column = Varlen::with_capacity(0, 0);
+            column.push(&key);
+            column.push(&[key.as_slice(), b"x"].concat());
+            column.push(&[key.as_slice(), b"\0"].concat());
+            for at in 0..n as usize {
+                let mut other = key.clone();
+                other[at] ^= 0x80;
+                column.push(&other);
+            }
+            let rows = rows_by_key(&Column::Varlen(column.clone()), &Column::Varlen(column));
+            let distinct = 3 + u32::from(n);
+            assert_eq!(rows.row_of, (0..distinct).collect::<Vec<_>>(), "length {n}");
+            assert!(rows.new_keys.is_empty());
+        }
     }
 
     #[test]
