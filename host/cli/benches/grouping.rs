@@ -7,8 +7,8 @@
 //! `SLUICE_BENCH_ROUNDS` (alternating rounds, default 15).
 //!
 //! The corpus made by `scripts/gen_corpus.py` is split into words on
-//! ASCII whitespace and cut into partitions of the default
-//! `target_partition_mib` of text, as a word count's map-side combine
+//! ASCII whitespace, in the partitions the files source cuts (the default
+//! `target_partition_mib` of lines), as a word count's map-side combine
 //! sees them (keys: the words; values: 1). Per partition:
 //!
 //! - `hash map`: an `FxHashMap<&[u8], u32>` giving each record its key's
@@ -33,6 +33,8 @@ use rustc_hash::FxHashMap;
 use sluice::batch::{Column, Varlen};
 use sluice::grouping;
 use sluice::partition::DEFAULT_TARGET_PARTITION_MIB;
+use sluice::plan::LinePolicy;
+use sluice::source::lines::{LineChunks, LineDecoder};
 use sluice_test_fixtures as fixtures;
 
 fn main() {
@@ -44,6 +46,8 @@ fn main() {
     let partitions = partitions(&corpus.files);
     let records: usize = partitions.iter().map(|(keys, _)| keys.len()).sum();
     let distinct: usize = corpus.counts.len();
+    let words: i64 = corpus.counts.values().sum();
+    assert_eq!(records as i64, words, "the partitions hold every word once");
     println!(
         "{records} words ({distinct} distinct) in {} partitions of {DEFAULT_TARGET_PARTITION_MIB} MiB of text; best of {rounds} rounds",
         partitions.len()
@@ -85,33 +89,34 @@ fn main() {
 /// distinct keys.
 type Grouping<'a> = dyn Fn(&Column, &Column) -> usize + 'a;
 
-/// The corpus's words, in partitions of about the default size of text:
-/// (keys, values of 1).
+/// The corpus's words, in the partitions the files source cuts its lines
+/// into at the default size: (keys, values of 1).
 fn partitions(files: &[PathBuf]) -> Vec<(Column, Column)> {
-    let mut partitions = Vec::new();
+    let mut lines = LineChunks::new(DEFAULT_TARGET_PARTITION_MIB << 20);
+    let mut decoder = LineDecoder::new(LinePolicy::default());
     for file in files {
         let text = std::fs::read(file).unwrap();
-        let mut rest = &text[..];
-        while !rest.is_empty() {
-            // Cut after the last line that fits, as the files source does.
-            let fits = rest.len().min(DEFAULT_TARGET_PARTITION_MIB << 20);
-            let cut = match rest[..fits].iter().rposition(|&b| b == b'\n') {
-                Some(newline) if fits < rest.len() => newline + 1,
-                _ => fits,
+        decoder.push_lines("corpus", &text, &mut lines).unwrap();
+    }
+    lines
+        .finish()
+        .into_iter()
+        .map(|chunk| {
+            let Column::Varlen(chunk) = chunk.values else {
+                unreachable!("lines are text")
             };
-            let (chunk, after) = rest.split_at(cut);
-            rest = after;
-            let mut words = Varlen::with_capacity(chunk.len() / 4, chunk.len());
-            for word in chunk.split(u8::is_ascii_whitespace) {
-                if !word.is_empty() {
-                    words.push(word);
+            let mut words = Varlen::with_capacity(chunk.len() * 10, chunk.data.len());
+            for line in 0..chunk.len() {
+                for word in chunk.get(line).split(u8::is_ascii_whitespace) {
+                    if !word.is_empty() {
+                        words.push(word);
+                    }
                 }
             }
             let ones = Column::Int64(vec![1; words.len()]);
-            partitions.push((Column::Varlen(words), ones));
-        }
-    }
-    partitions
+            (Column::Varlen(words), ones)
+        })
+        .collect()
 }
 
 /// Each record's row by a plain hash map; the number of distinct keys.
