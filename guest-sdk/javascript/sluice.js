@@ -27,6 +27,23 @@
 //   undefined when the key times out, with a `State` to read, update or
 //   remove; it returns the mapped record, and `stateType` names the state's
 //   type.
+// - or, for `map`, `flatMap`, `filter` and `reduce`, the same function
+//   over the whole partition batch, named with `Batch`: the vectorised
+//   form, for when the per-record call is what costs (QuickJS interprets
+//   every call and allocates every record). `mapBatch(values)`
+//   (`mapBatch(keys, values)` for a keyed input) gets the batch's columns
+//   and returns the output column, an array of values, or `[keys, values]`
+//   for a keyed output; a `mapBatch` returns one value per input record, a
+//   `flatMapBatch` any number. `filterBatch` returns one boolean per
+//   record. `reduceBatch(groups)` gets an array of each key's values (at
+//   least one each) and returns one combined value per group. In a batch
+//   function an int64 column is a BigInt64Array and a float64 column a
+//   Float64Array, and an output column of those types may be one too (a
+//   BigInt64Array is taken as it is). Word count's split is
+//   `lines.join("\n").split(/\s+/)`. An exception in a batch function blames
+//   no single record: `on_error = "skip"` finds the record by retrying
+//   halves of the batch. When a plugin exports both forms, the batch form
+//   is used.
 // - optionally `init(params)`, called with the stream's parameters as an
 //   object of strings before the first record; the default refuses any
 //   parameter.
@@ -38,6 +55,8 @@
 // exception's stack (shown in the error, `sluice logs` and the web UI).
 
 const TYPES = ["text", "bytes", "int64", "float64", "json"];
+// The functions that have a form over the whole batch (`<name>Batch`).
+const BATCHED = ["map", "flatMap", "filter", "reduce"];
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -211,8 +230,16 @@ function decodeColumn(column, type) {
   return Array.from(viewAs(column.val, Float64Array));
 }
 
-// ASCII strings as a text column: one join, one pass over the characters;
-// undefined when a value is not a string or not ASCII.
+// An ASCII string's bytes, converted in C: `btoa` takes each character as
+// a byte and `Uint8Array.fromBase64` turns that back into bytes (QuickJS
+// has no TextEncoder; a loop over the characters costs an interpreted step
+// per byte).
+function asciiBytes(s) {
+  return Uint8Array.fromBase64(btoa(s));
+}
+
+// ASCII strings as a text column: one join, one conversion in C; undefined
+// when a value is not a string or not ASCII.
 function asciiColumn(values) {
   const offsets = new Uint32Array(values.length + 1);
   let end = 0;
@@ -224,9 +251,7 @@ function asciiColumn(values) {
   }
   const joined = values.join("");
   if (NON_ASCII.test(joined)) return undefined;
-  const data = new Uint8Array(joined.length);
-  for (let k = 0; k < joined.length; k++) data[k] = joined.charCodeAt(k);
-  return { tag: "varlen", val: { data, offsets: bytesOf(offsets) } };
+  return { tag: "varlen", val: { data: asciiBytes(joined), offsets: bytesOf(offsets) } };
 }
 
 function encodeColumn(values, type, what) {
@@ -251,6 +276,7 @@ function encodeColumn(values, type, what) {
     return { tag: "varlen", val: { data: data.take(), offsets: bytesOf(offsets) } };
   }
   if (type === "int64") {
+    if (values instanceof BigInt64Array) return { tag: "int64", val: bytesOf(values) };
     const out = new BigInt64Array(values.length);
     for (let i = 0; i < values.length; i++) {
       let v = values[i];
@@ -261,6 +287,7 @@ function encodeColumn(values, type, what) {
     }
     return { tag: "int64", val: bytesOf(out) };
   }
+  if (values instanceof Float64Array) return { tag: "float64", val: bytesOf(values) };
   const out = new Float64Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
@@ -268,6 +295,13 @@ function encodeColumn(values, type, what) {
     out[i] = v;
   }
   return { tag: "float64", val: bytesOf(out) };
+}
+
+// A column for a batch function: numbers stay in their typed array.
+function batchColumn(column, type) {
+  if (column.tag === "int64") return viewAs(column.val, BigInt64Array);
+  if (column.tag === "float64") return viewAs(column.val, Float64Array);
+  return decodeColumn(column, type);
 }
 
 /** A key's state in `mapWithState`, as Spark's `State`. */
@@ -341,7 +375,10 @@ export function operator(plugin, op) {
 
   function userFunction() {
     const f = plugin[functionName];
-    if (typeof f !== "function") throw fail(`plugin.js exports no \`${functionName}\` function`);
+    if (typeof f !== "function") {
+      const or = BATCHED.includes(functionName) ? ` (or \`${functionName}Batch\`)` : "";
+      throw fail(`plugin.js exports no \`${functionName}\`${or} function`);
+    }
     return f;
   }
 
@@ -370,6 +407,55 @@ export function operator(plugin, op) {
       return {
         keys: encodeColumn(keys, output.key, "key"),
         values: encodeColumn(values, output.value, "value"),
+      };
+    } catch (e) {
+      if (e instanceof Bad) throw fail(`output record ${e.index}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  // The plugin's `<function>Batch`, or undefined when it exports none.
+  const batchName = `${functionName}Batch`;
+  const batchFunction =
+    BATCHED.includes(functionName) && typeof plugin[batchName] === "function" ? plugin[batchName] : undefined;
+
+  // The batch function over the batch's columns; an exception fails the batch.
+  function callBatch(...args) {
+    try {
+      return batchFunction(...args);
+    } catch (e) {
+      throw fail(messageOf(e));
+    }
+  }
+
+  function batchColumns(batch) {
+    const values = batchColumn(batch.values, input.value);
+    if (batch.keys === undefined || batch.keys === null || input.key === undefined) return [values];
+    return [batchColumn(batch.keys, input.key), values];
+  }
+
+  const isColumn = (c) => Array.isArray(c) || c instanceof BigInt64Array || c instanceof Float64Array;
+
+  // A batch function's output columns as a batch: an array of values, or
+  // [keys, values] for a keyed output; `count` records when given.
+  function outputColumns(result, count) {
+    const shape = output.key === undefined ? "an array of values" : "[keys, values], two arrays";
+    let columns;
+    if (output.key === undefined) columns = [result];
+    else if (Array.isArray(result) && result.length === 2) columns = result;
+    else throw fail(`${batchName} must return ${shape}`);
+    if (!columns.every(isColumn)) throw fail(`${batchName} must return ${shape}`);
+    const n = columns[columns.length - 1].length;
+    if (columns[0].length !== n) {
+      throw fail(`${batchName} returned ${columns[0].length} keys but ${n} values`);
+    }
+    if (count !== undefined && n !== count) {
+      throw fail(`${batchName} returned ${n} records for ${count}; it must return one per record`);
+    }
+    try {
+      return {
+        keys: output.key === undefined ? undefined : encodeColumn(columns[0], output.key, "key"),
+        values: encodeColumn(columns[columns.length - 1], output.value, "value"),
       };
     } catch (e) {
       if (e instanceof Bad) throw fail(`output record ${e.index}: ${e.message}`);
@@ -413,6 +499,26 @@ export function operator(plugin, op) {
       if (e instanceof Bad) throw fail(`${what} ${e.index}: ${e.message}`);
       throw e;
     }
+  }
+
+  // `reduceBatch` over every group at once: each group is a view of the
+  // values (a subarray of a typed array, or a slice of an array).
+  function combineBatch(grouped) {
+    const values = batchColumn(grouped.values, input.value);
+    const at = viewAs(grouped.groups, Uint32Array);
+    const count = Math.max(at.length - 1, 0);
+    const groups = new Array(count);
+    const slice = Array.isArray(values) ? (a, b) => values.slice(a, b) : (a, b) => values.subarray(a, b);
+    for (let g = 0; g < count; g++) {
+      if (at[g] >= at[g + 1] || at[g + 1] > values.length) throw fail("malformed value groups");
+      groups[g] = slice(at[g], at[g + 1]);
+    }
+    const out = callBatch(groups);
+    if (!isColumn(out)) throw fail(`reduceBatch must return an array of values`);
+    if (out.length !== count) {
+      throw fail(`reduceBatch returned ${out.length} values for ${count} groups; it must return one per group`);
+    }
+    return encodeOrFail(out, output.value, "value");
   }
 
   switch (op) {
@@ -499,6 +605,10 @@ export function operator(plugin, op) {
         describe,
         init,
         transform(batch) {
+          if (batchFunction !== undefined) {
+            const columns = batchColumns(batch);
+            return outputColumns(callBatch(...columns), columns[columns.length - 1].length);
+          }
           const out = [];
           each(batch, (r) => out.push(r));
           return toBatch(out);
@@ -509,6 +619,7 @@ export function operator(plugin, op) {
         describe,
         init,
         expand(batch) {
+          if (batchFunction !== undefined) return outputColumns(callBatch(...batchColumns(batch)));
           const out = [];
           each(batch, (rs) => {
             for (const r of rs) out.push(r);
@@ -542,6 +653,16 @@ export function operator(plugin, op) {
         describe,
         init,
         keep(batch) {
+          if (batchFunction !== undefined) {
+            const columns = batchColumns(batch);
+            const flags = callBatch(...columns);
+            const count = columns[columns.length - 1].length;
+            if (!isColumn(flags) && !(flags instanceof Uint8Array)) throw fail(`filterBatch must return one boolean per record (${count})`);
+            if (flags.length !== count) throw fail(`filterBatch returned ${flags.length} flags for ${count} records; it must return one per record`);
+            const out = new Uint8Array(count);
+            for (let i = 0; i < count; i++) out[i] = flags[i] ? 1 : 0;
+            return out;
+          }
           const out = [];
           each(batch, (keep) => out.push(keep ? 1 : 0));
           return Uint8Array.from(out);
@@ -553,6 +674,7 @@ export function operator(plugin, op) {
         init,
         combine(groups) {
           // Each group of values (grouped by key by the host), folded in order.
+          if (batchFunction !== undefined) return combineBatch(groups);
           const f = userFunction();
           const values = decodeColumn(groups.values, input.value);
           const at = viewAs(groups.groups, Uint32Array);

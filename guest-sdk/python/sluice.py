@@ -28,6 +28,24 @@ calls your function for each record and encodes the output columns. In
   record of a key with new values, and once with ``value`` None when the key
   times out, with a ``sluice.State`` to read, update or remove; it returns
   the mapped record, and ``STATE_TYPE`` names the state's type.
+- or, for ``map``, ``flat_map``, ``filter`` and ``reduce``, the same
+  function over the whole partition batch, named with ``_batch``: the
+  vectorised form, as PySpark's pandas UDFs, for when the per-record call
+  is what costs (an interpreter pays for every call and every object).
+  ``map_batch(values)`` (``map_batch(keys, values)`` for a keyed input)
+  gets the batch's columns as tuples and returns the output column, a list
+  of values, or ``(keys, values)``, two lists, for a keyed output; a
+  ``map_batch`` returns one value per input record, a ``flat_map_batch``
+  any number. An input tuple returned as an output column of its type
+  passes through as it came, not encoded again (``return words, [1] *
+  len(words)`` keys each word). ``filter_batch`` returns one bool per
+  record.
+  ``reduce_batch(groups)`` gets a list of each key's values (a list, at
+  least one value) and returns one combined value per group. Word count's
+  split is ``"\n".join(lines).split()``. An exception in a batch function
+  blames no single record: ``on_error = "skip"`` finds the record by
+  retrying halves of the batch. When a plugin defines both forms, the
+  batch form is used.
 - optionally ``init(params)``, called with the stream's parameters as a
   ``dict`` of strings before the first record; the default refuses any
   parameter.
@@ -97,6 +115,10 @@ _VALUE_TYPES = {
     FLOAT64: types.ValueType.FLOAT64,
     JSON: types.ValueType.JSON,
 }
+
+
+# The functions that have a form over the whole batch (``<name>_batch``).
+_BATCHED = ("map", "flat_map", "filter", "reduce")
 
 
 class OperatorError(Exception):
@@ -309,8 +331,22 @@ class _Operator:
     def _function(self):
         function = getattr(self.plugin, self.function_name, None)
         if function is None:
-            raise _fail(f"plugin.py defines no `{self.function_name}` function")
+            batch = f" (or `{self.function_name}_batch`)" if self.function_name in _BATCHED else ""
+            raise _fail(f"plugin.py defines no `{self.function_name}`{batch} function")
         return function
+
+    def _batch_function(self):
+        """The plugin's ``<function>_batch``, or None when it has none."""
+        if self.function_name not in _BATCHED:
+            return None
+        return getattr(self.plugin, self.function_name + "_batch", None)
+
+    def _call_batch(self, function, *columns):
+        """The batch function's result; an exception fails the batch."""
+        try:
+            return function(*columns)
+        except Exception as e:  # the user's code: any failure is theirs to report
+            raise _fail(_message(e))
 
     def _columns(self, batch):
         """The batch's columns: (values,) or (keys, values)."""
@@ -344,6 +380,59 @@ class _Operator:
         except _Bad as bad:
             raise _fail(f"output record {bad.index}: {bad}")
 
+    def _batch_columns(self, batch):
+        """The batch's columns for a batch function, as tuples, each with
+        the contract column it was decoded from and its type."""
+        key_type, value_type = self.signature.input
+        columns = [(tuple(_decode(batch.values, value_type)), batch.values, value_type)]
+        if batch.keys is not None and key_type is not None:
+            columns.insert(0, (tuple(_decode(batch.keys, key_type)), batch.keys, key_type))
+        return columns
+
+    def _output_columns(self, result, inputs, count=None):
+        """A batch function's output columns as a batch: a list of values,
+        or ``(keys, values)`` for a keyed output; ``count`` records when
+        given (a map's output has one per input record). An output column
+        that is one of the ``inputs``' tuples, of the same type, is passed
+        on as it came, without encoding it again: a tuple cannot have
+        changed."""
+        key_type, value_type = self.signature.output
+        name = f"{self.function_name}_batch"
+        shape = "a (keys, values) tuple of two lists" if key_type else "a list of values"
+        if key_type is None:
+            columns = (result,)
+        elif isinstance(result, tuple) and len(result) == 2:
+            columns = result
+        else:
+            raise _fail(f"{name} must return {shape}, got {type(result).__name__}")
+        try:
+            lengths = list(map(len, columns))
+        except TypeError:
+            raise _fail(f"{name} must return {shape}, got {type(result).__name__}")
+        if len(set(lengths)) > 1:
+            raise _fail(f"{name} returned {lengths[0]} keys but {lengths[1]} values")
+        if count is not None and lengths[-1] != count:
+            raise _fail(f"{name} returned {lengths[-1]} records for {count}; it must return one per record")
+
+        def encode(column, column_type, what):
+            for values, source, source_type in inputs:
+                if column is values and column_type == source_type:
+                    return source
+            try:
+                return _encode(list(column), column_type, what)
+            except TypeError:
+                raise _fail(f"{name} must return {shape}, got {type(result).__name__}")
+
+        try:
+            if key_type is None:
+                return types.Batch(keys=None, values=encode(columns[0], value_type, "value"))
+            return types.Batch(
+                keys=encode(columns[0], key_type, "key"),
+                values=encode(columns[1], value_type, "value"),
+            )
+        except _Bad as bad:
+            raise _fail(f"output record {bad.index}: {bad}")
+
     def _each(self, input, step):
         """Calls the plugin's function on every record of `input`, passing
         each result to `step`; an exception in either blames the record."""
@@ -373,6 +462,11 @@ class Mapper(_Operator):
         super().__init__(plugin, "map")
 
     def transform(self, input):
+        batch_function = self._batch_function()
+        if batch_function is not None:
+            inputs = self._batch_columns(input)
+            result = self._call_batch(batch_function, *(c[0] for c in inputs))
+            return self._output_columns(result, inputs, len(inputs[-1][0]))
         return self._batch(self._all(input, list, lambda _: None))
 
 
@@ -381,6 +475,11 @@ class FlatMapper(_Operator):
         super().__init__(plugin, "flat_map")
 
     def expand(self, input):
+        batch_function = self._batch_function()
+        if batch_function is not None:
+            inputs = self._batch_columns(input)
+            result = self._call_batch(batch_function, *(c[0] for c in inputs))
+            return self._output_columns(result, inputs)
         return self._batch(self._all(input, _flatten, lambda records: list(records)))
 
 
@@ -423,6 +522,18 @@ class Filter(_Operator):
         super().__init__(plugin, "filter")
 
     def keep(self, input):
+        batch_function = self._batch_function()
+        if batch_function is not None:
+            columns = [c[0] for c in self._batch_columns(input)]
+            result = self._call_batch(batch_function, *columns)
+            count = len(columns[-1])
+            try:
+                flags = _flags(result)
+            except TypeError:
+                raise _fail(f"filter_batch must return one bool per record, got {type(result).__name__}")
+            if len(flags) != count:
+                raise _fail(f"filter_batch returned {len(flags)} flags for {count} records; it must return one per record")
+            return flags
         return self._all(input, _flags, bool)
 
 
@@ -432,9 +543,12 @@ class Reducer(_Operator):
 
     def combine(self, input):
         """Folds each group of values (grouped by key by the host), in order."""
-        function = self._function()
+        batch_function = self._batch_function()
+        function = None if batch_function else self._function()
         values = _decode(input.values, self.signature.input[1])
         groups = _u32s(input.groups)
+        if batch_function is not None:
+            return self._combine_batch(batch_function, values, groups)
         out = []
         for g in range(len(groups) - 1):
             start, end = groups[g], groups[g + 1]
@@ -452,6 +566,24 @@ class Reducer(_Operator):
                 except Exception as e:
                     raise _fail(_message(e), i)
             out.append(acc)
+        try:
+            return _encode(out, self.signature.output[1], "value")
+        except _Bad as bad:
+            raise _fail(f"output value {bad.index}: {bad}")
+
+
+    def _combine_batch(self, batch_function, values, groups):
+        """``reduce_batch`` over every group at once."""
+        ends = groups[1:]
+        if any(a >= b for a, b in zip(groups, ends)) or (ends and ends[-1] > len(values)):
+            raise _fail("malformed value groups")
+        result = self._call_batch(batch_function, [values[a:b] for a, b in zip(groups, ends)])
+        try:
+            out = list(result)
+        except TypeError:
+            raise _fail(f"reduce_batch must return a list of values, got {type(result).__name__}")
+        if len(out) != len(ends):
+            raise _fail(f"reduce_batch returned {len(out)} values for {len(ends)} groups; it must return one per group")
         try:
             return _encode(out, self.signature.output[1], "value")
         except _Bad as bad:

@@ -3,6 +3,7 @@
 //! 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod batch_functions;
 mod big_batches;
 mod checkpoints;
 mod common;
