@@ -40,7 +40,7 @@
 //   function an int64 column is a BigInt64Array and a float64 column a
 //   Float64Array, and an output column of those types may be one too (a
 //   BigInt64Array is taken as it is). Word count's split is
-//   `lines.join("\n").split(/\s+/)`. An exception in a batch function blames
+//   `lines.join("\n").split(/\s+/).filter(Boolean)`. An exception in a batch function blames
 //   no single record: `on_error = "skip"` finds the record by retrying
 //   halves of the batch. When a plugin exports both forms, the batch form
 //   is used.

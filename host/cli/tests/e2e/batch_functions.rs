@@ -38,6 +38,20 @@ fn fails(project: &Path) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Builds each of `plugins` (name, op, plugin source, test cases) in
+/// `language` and checks that `sluice plugin test` passes all its cases.
+fn every_case_passes(dir: &Path, language: &str, plugins: [(&str, &str, String, &str); 4]) {
+    for (name, op, source, cases) in plugins {
+        let project = project(dir, name, language, op, &source, cases);
+        let stdout = passes(&project);
+        let count = cases.matches("[[case]]").count();
+        assert!(
+            stdout.ends_with(&format!("{count} passed, 0 failed\n")),
+            "{name}: {stdout}"
+        );
+    }
+}
+
 const MAP_CASES: &str = "[[case]]\nname = \"pairs each word with its length\"\n\
     input = [\"hello\", \"big\", \"\"]\nexpect = [[\"hello\", 5], [\"big\", 3], [\"\", 0]]\n\
     [[case]]\nname = \"an empty batch\"\ninput = []\nexpect = []\n";
@@ -91,15 +105,7 @@ fn python_batch_functions_give_exact_outputs() {
             SUM_CASES,
         ),
     ];
-    for (name, op, source, cases) in plugins {
-        let project = project(dir, name, "python", op, &source, cases);
-        let stdout = passes(&project);
-        let count = cases.matches("[[case]]").count();
-        assert!(
-            stdout.ends_with(&format!("{count} passed, 0 failed\n")),
-            "{name}: {stdout}"
-        );
-    }
+    every_case_passes(dir, "python", plugins);
 }
 
 #[test]
@@ -144,15 +150,7 @@ fn javascript_batch_functions_give_exact_outputs() {
             SUM_CASES,
         ),
     ];
-    for (name, op, source, cases) in plugins {
-        let project = project(dir, name, "javascript", op, &source, cases);
-        let stdout = passes(&project);
-        let count = cases.matches("[[case]]").count();
-        assert!(
-            stdout.ends_with(&format!("{count} passed, 0 failed\n")),
-            "{name}: {stdout}"
-        );
-    }
+    every_case_passes(dir, "javascript", plugins);
 }
 
 /// A batch function that returns the wrong number of records, the wrong
