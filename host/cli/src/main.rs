@@ -45,8 +45,8 @@ fn main() -> ExitCode {
 /// Caps glibc's malloc arenas at one per core (its default allows eight
 /// per core): the workers' large, short-lived columns otherwise leave
 /// freed memory in more arenas than there are workers to reuse it
-/// (measured on 2 cores, 10 MB/s of text in 1 s batches: peak RSS 158 →
-/// 140 MB, a 200 MB backlog 446 → 430 MB, throughput unchanged). A
+/// (measured on 2 cores, 10 MB/s of text in 1 s batches: peak RSS 154 →
+/// 137 MiB; a 200 MB backlog 434 → 420 MiB, its time within the noise). A
 /// `MALLOC_ARENA_MAX` set in the environment still decides. Runs first,
 /// before any other thread exists.
 fn cap_malloc_arenas() {
