@@ -45,8 +45,8 @@ fn main() -> ExitCode {
 /// Caps glibc's malloc arenas at one per core (its default allows eight
 /// per core): the workers' large, short-lived columns otherwise leave
 /// freed memory in more arenas than there are workers to reuse it
-/// (measured on 2 cores, 10 MB/s of text in 1 s batches: peak RSS 154 →
-/// 137 MiB; a 200 MB backlog 434 → 420 MiB, but with more page faults
+/// (measured on 2 cores, 10 MB/s of text in 1 s batches: peak RSS
+/// 153–161 → 135–143 MiB; a 200 MB backlog 434 → 420 MiB, but with more page faults
 /// there, as freed columns go back to the kernel sooner: 110 k → 110–200 k,
 /// a few per cent of its time). A
 /// `MALLOC_ARENA_MAX` set in the environment still decides. Runs first,
