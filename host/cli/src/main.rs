@@ -46,11 +46,11 @@ fn main() -> ExitCode {
 /// per core): the workers' large, short-lived columns otherwise leave
 /// freed memory in more arenas than there are workers to reuse it
 /// (measured on 2 cores, 10 MB/s of text in 1 s batches: peak RSS
-/// 153–161 → 135–143 MiB; a 200 MB backlog 434 → 420 MiB, but with more page faults
-/// there, as freed columns go back to the kernel sooner: 110 k → 110–200 k,
-/// a few per cent of its time). A
-/// `MALLOC_ARENA_MAX` set in the environment still decides. Runs first,
-/// before any other thread exists.
+/// 153–161 → 135–143 MiB; a 200 MB backlog 434 → 420 MiB, but with more
+/// page faults there, as freed columns go back to the kernel sooner:
+/// 110 k → 110–200 k, a few per cent of its time). A `MALLOC_ARENA_MAX`
+/// set in the environment still decides. Runs first, before any other
+/// thread exists.
 fn cap_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
