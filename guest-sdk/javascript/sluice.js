@@ -193,19 +193,35 @@ function bytesOf(typed) {
   return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
-// The bytes as a string of one character per byte, built in C, in chunks
-// (a call takes at most 65535 arguments).
-function latin1(bytes) {
+// The bytes as a string of one character per byte when every byte is
+// ASCII, else undefined; built in C, in chunks (a call takes at most 65535
+// arguments). Read as signed bytes, a byte of 0x80 or more becomes a
+// character above 0xff, which `btoa` refuses: the check costs a pass in C
+// instead of a regular expression, which QuickJS tries at every character
+// (about as slow as building the string).
+function asciiText(bytes) {
   const CHUNK = 32768;
-  if (bytes.length <= CHUNK) return String.fromCharCode.apply(null, bytes);
+  const signed = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length);
   const parts = [];
-  for (let i = 0; i < bytes.length; i += CHUNK) {
-    parts.push(String.fromCharCode.apply(null, bytes.subarray(i, i + CHUNK)));
+  for (let i = 0; i < signed.length; i += CHUNK) {
+    const part = String.fromCharCode.apply(null, signed.subarray(i, i + CHUNK));
+    try {
+      btoa(part);
+    } catch {
+      return undefined;
+    }
+    parts.push(part);
   }
   return parts.join("");
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
+
+// The text columns decoded from ASCII: each decoded array's column and text,
+// so that an output column that is the same array, unchanged (a `mapBatch`
+// returning its input as the keys, say), goes back as the input's bytes
+// instead of being encoded again.
+const asciiSources = new WeakMap();
 
 function decodeColumn(column, type) {
   if (column.tag === "varlen") {
@@ -218,9 +234,15 @@ function decodeColumn(column, type) {
     }
     // ASCII text (the usual case): one conversion for the whole column,
     // then each value is a substring (byte offsets are character offsets).
-    const text = latin1(data);
-    if (!NON_ASCII.test(text)) {
-      for (let i = 0; i < out.length; i++) out[i] = text.substring(offsets[i], offsets[i + 1]);
+    const text = asciiText(data);
+    if (text !== undefined) {
+      let start = offsets[0];
+      for (let i = 0; i < out.length; i++) {
+        const end = offsets[i + 1];
+        out[i] = text.substring(start, end);
+        start = end;
+      }
+      asciiSources.set(out, { column: column.val, offsets, text });
       return out;
     }
     for (let i = 0; i < out.length; i++) out[i] = decodeUtf8(data, offsets[i], offsets[i + 1]);
@@ -254,8 +276,25 @@ function asciiColumn(values) {
   return { tag: "varlen", val: { data: asciiBytes(joined), offsets: bytesOf(offsets) } };
 }
 
+// Whether `values` still holds exactly the strings decoded from `source`:
+// the same lengths in order and the same characters (one comparison in C).
+function unchanged(values, source) {
+  const offsets = source.offsets;
+  if (values.length + 1 !== offsets.length || offsets[0] !== 0) return false;
+  let end = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== "string") return false;
+    end += v.length;
+    if (end !== offsets[i + 1]) return false;
+  }
+  return values.join("") === source.text;
+}
+
 function encodeColumn(values, type, what) {
   if (type === "text" || type === "json") {
+    const source = asciiSources.get(values);
+    if (source !== undefined && unchanged(values, source)) return { tag: "varlen", val: source.column };
     const ascii = asciiColumn(values);
     if (ascii !== undefined) return ascii;
   }

@@ -153,6 +153,52 @@ fn javascript_batch_functions_give_exact_outputs() {
     every_case_passes(dir, "javascript", plugins);
 }
 
+/// The JavaScript SDK sends an output column back as the input's bytes
+/// when it is the decoded input array, unchanged; an array changed in
+/// place, in its characters or in where its values split, is encoded anew.
+#[test]
+fn javascript_input_returned_changed_in_place_is_encoded_as_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = "export const signature = { input: \"text\", output: \"text\" };\n\n\
+        export function mapBatch(words) {\n\
+        \x20 if (words[0] === \"upper\") words[1] = words[1].toUpperCase();\n\
+        \x20 if (words[0] === \"swap\") [words[1], words[2]] = [words[2], words[1]];\n\
+        \x20 if (words[0] === \"moved\") [words[1], words[2]] = [\"a\", \"bc\"];\n\
+        \x20 if (words[0] === \"number\") words[1] = 7;\n\
+        \x20 return words;\n\
+        }\n";
+    let cases = "[[case]]\nname = \"unchanged\"\ninput = [\"a\", \"bc\", \"\", \"d\"]\n\
+        expect = [\"a\", \"bc\", \"\", \"d\"]\n\
+        [[case]]\nname = \"unchanged, not ASCII\"\ninput = [\"été\", \"x\"]\nexpect = [\"été\", \"x\"]\n\
+        [[case]]\nname = \"other characters\"\ninput = [\"upper\", \"abc\"]\n\
+        expect = [\"upper\", \"ABC\"]\n\
+        [[case]]\nname = \"other lengths\"\ninput = [\"swap\", \"ab\", \"c\"]\n\
+        expect = [\"swap\", \"c\", \"ab\"]\n\
+        [[case]]\nname = \"same text, split elsewhere\"\ninput = [\"moved\", \"ab\", \"c\"]\n\
+        expect = [\"moved\", \"a\", \"bc\"]\n\
+        [[case]]\nname = \"not a string\"\ninput = [\"number\", \"x\"]\nexpect = []\n";
+    let project = project(dir.path(), "in-place", "javascript", "map", source, cases);
+    let stdout = fails(&project);
+    let lines: Vec<&str> = stdout.lines().collect();
+    for (line, case) in lines.iter().zip([
+        "unchanged",
+        "unchanged, not ASCII",
+        "other characters",
+        "other lengths",
+        "same text, split elsewhere",
+    ]) {
+        assert_eq!(*line, format!("ok      {case}"), "{stdout}");
+    }
+    assert!(
+        lines[5].starts_with("FAILED  not a string: pipeline `plugin test`, stream `not a string`")
+            && lines[5].ends_with(
+                ", partition 0, attempt 1: the operator failed: output record 1: value must be a string, got number"
+            ),
+        "{stdout}"
+    );
+    assert_eq!(lines[6], "5 passed, 1 failed", "{stdout}");
+}
+
 /// A batch function that returns the wrong number of records, the wrong
 /// shape or raises fails its batch with a message naming the function and
 /// what it returned; an exception blames no single record.
