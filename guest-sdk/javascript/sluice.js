@@ -53,6 +53,16 @@
 // carries numbers as bytes), float64 Numbers. An exception thrown by your
 // function fails the batch; its message names the record and carries the
 // exception's stack (shown in the error, `sluice logs` and the web UI).
+//
+// `console.log` (and `info`, `debug`) writes to the call's stdout,
+// `console.warn` and `console.error` to its stderr: the host keeps what a
+// call prints (up to a bound) for `sluice logs`, and stderr comes with the
+// call's error. `Date.now()` and `performance.now()` read the sandbox's
+// clocks, which hold the batch time, so a replayed batch gives the same
+// output.
+
+import stdout from "wasi:cli/stdout@0.2.12";
+import stderr from "wasi:cli/stderr@0.2.12";
 
 const TYPES = ["text", "bytes", "int64", "float64", "json"];
 // The functions that have a form over the whole batch (`<name>Batch`).
@@ -175,6 +185,46 @@ class ByteWriter {
     return this.buf.subarray(0, this.len);
   }
 }
+
+// What `console` prints for one argument: a string as it is, an error
+// with its stack, anything else as JSON where it has a JSON form.
+function printable(v) {
+  if (typeof v === "string") return v;
+  if (v instanceof Error) return v.stack ? `${v}\n${v.stack}`.trimEnd() : String(v);
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "symbol" || typeof v === "function" || v === undefined) return String(v);
+  try {
+    const json = JSON.stringify(v, (_, x) => (typeof x === "bigint" ? `${x}n` : x));
+    return json === undefined ? String(v) : json;
+  } catch {
+    return String(v);
+  }
+}
+
+// Writes a line to a WASI output stream, in pieces of at most 4096 bytes
+// (the most one blocking write takes). The host takes every write (it
+// keeps a bounded part), so a failure is not the plugin's to handle. The
+// streams are opened at the first write: a call runs in a fresh instance.
+const streams = {};
+function printTo(name, args) {
+  const out = new ByteWriter();
+  encodeUtf8(out, args.map(printable).join(" ") + "\n");
+  const bytes = out.take();
+  try {
+    streams[name] ??= name === "stdout" ? stdout.getStdout() : stderr.getStderr();
+    for (let i = 0; i < bytes.length; i += 4096) streams[name].blockingWriteAndFlush(bytes.subarray(i, i + 4096));
+  } catch {
+    // Nothing to tell: the output is only kept for the logs.
+  }
+}
+
+globalThis.console = {
+  log: (...args) => printTo("stdout", args),
+  info: (...args) => printTo("stdout", args),
+  debug: (...args) => printTo("stdout", args),
+  warn: (...args) => printTo("stderr", args),
+  error: (...args) => printTo("stderr", args),
+};
 
 // Offsets, numbers and flags travel as little-endian bytes (the contract's
 // u32-list, s64-list, f64-list and bool-list): componentize-qjs hands a

@@ -620,17 +620,8 @@ fn plugin_test_reports_a_failing_case_and_an_operator_error() {
 #[test]
 fn an_interpreted_guests_exception_is_logged_with_its_traceback() {
     let dir = tempfile::tempdir().unwrap();
-    let build = |name: &str, language: &str, file: &str, source: &str| -> PathBuf {
-        let project = dir.path().join(name);
-        stdout_of(&plugin_new(name, language, "flat_map", &project));
-        std::fs::write(project.join(file), source).unwrap();
-        let built = stdout_of(&run_long(&["plugin", "build", project.to_str().unwrap()]));
-        let path = PathBuf::from(built.lines().last().unwrap());
-        if path.is_absolute() {
-            path
-        } else {
-            project.join(path)
-        }
+    let build = |name: &str, language: &str, file: &str, source: &str| {
+        build_flat_map(dir.path(), name, language, file, source)
     };
     let python = build(
         "pyboom",
@@ -720,6 +711,113 @@ fn an_interpreted_guests_exception_is_logged_with_its_traceback() {
         lines[2].trim_start().starts_with("at flatMap (") && lines[2].contains("plugin.js:8"),
         "{js}"
     );
+}
+
+/// A `flat_map` project `dir/name` made by `sluice plugin new` in
+/// `language`, with `file` replaced by `source`, built; the component's
+/// path.
+fn build_flat_map(dir: &Path, name: &str, language: &str, file: &str, source: &str) -> PathBuf {
+    let project = dir.join(name);
+    stdout_of(&plugin_new(name, language, "flat_map", &project));
+    std::fs::write(project.join(file), source).unwrap();
+    let built = stdout_of(&run_long(&["plugin", "build", project.to_str().unwrap()]));
+    let path = PathBuf::from(built.lines().last().unwrap());
+    if path.is_absolute() {
+        path
+    } else {
+        project.join(path)
+    }
+}
+
+/// A JavaScript plugin prints with `console` (stdout for `log`, stderr
+/// for `error`, as `sluice logs` shows them) and reads the batch time from
+/// `Date`, as plugins in other languages read it from their clocks,
+/// instead of failing on a missing `console` or a trapping clock.
+#[test]
+fn a_javascript_plugin_prints_with_console_and_reads_the_batch_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = build_flat_map(
+        dir.path(),
+        "jsprint",
+        "javascript",
+        "plugin.js",
+        "export const signature = { input: \"text\", output: \"text\" };\n\n\
+         export function flatMap(line) {\n  \
+         console.log(\"saw\", line, { n: line.length }, 7n, [1, \"été\"], undefined);\n  \
+         console.error(\"at\", new Date(Date.now()).toISOString());\n  \
+         return [line, String(Date.now())];\n}\n",
+    );
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let pipeline = PipelineFile::new("300ms")
+        .raw("partitions = 1")
+        .files_source("lines", "in", "include_existing = true")
+        .stream("js", "lines", "flat_map", &plugin, "")
+        .text_files("out", "js", "out/js", "")
+        .write(dir.path().join("p.toml"));
+    std::fs::write(dir.path().join("in/a.txt"), "a\nbb\n").unwrap();
+    let pipeline = pipeline.to_str().unwrap();
+    let running = sluice(&["run", pipeline]).spawn().unwrap();
+    wait_for_record(dir.path(), "js", "'bb'");
+    let logs = stdout_of(&run(&["logs", "js", "-p", pipeline, "--json"]));
+    stdout_of(&run(&["stop", "-p", pipeline]));
+    stdout_of(&wait(running, std::time::Duration::from_secs(60)));
+
+    let entries: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let text = |output: &str| {
+        entries
+            .iter()
+            .find(|e| e["output"] == output)
+            .unwrap_or_else(|| panic!("no {output} in {logs}"))
+    };
+    assert_eq!(
+        text("stdout")["text"],
+        "saw a {\"n\":1} 7n [1,\"été\"] undefined\nsaw bb {\"n\":2} 7n [1,\"été\"] undefined\n"
+    );
+    let batch_ms = text("stderr")["batch_time"].as_i64().unwrap();
+    let iso = utc_iso(batch_ms);
+    assert_eq!(
+        text("stderr")["text"],
+        format!("at {iso}\nat {iso}\n").as_str()
+    );
+    // The batch's records carry its time, a multiple of the interval.
+    assert_eq!(batch_ms % 300, 0);
+    let mut lines = sink_lines(dir.path(), "js");
+    lines.sort();
+    let when = format!("'{batch_ms}'");
+    assert_eq!(lines, [when.as_str(), when.as_str(), "'a'", "'bb'"]);
+}
+
+/// `ms` since the Unix epoch as JavaScript's `toISOString` writes it
+/// (`2026-12-03T12:36:01.000Z`), by Howard Hinnant's `civil_from_days`.
+fn utc_iso(ms: i64) -> String {
+    let (days, of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (h, m, s, milli) = (
+        of_day / 3_600_000,
+        of_day / 60_000 % 60,
+        of_day / 1000 % 60,
+        of_day % 1000,
+    );
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
+#[test]
+fn utc_iso_writes_dates_as_javascript_does() {
+    assert_eq!(utc_iso(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(utc_iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    assert_eq!(utc_iso(1_796_301_361_250), "2026-12-03T12:36:01.250Z");
 }
 
 /// A Python component takes seconds to compile: a deploy compiles it off
