@@ -119,10 +119,11 @@ impl Partitioning {
             Partitioning::Fixed(_) => chunks.len() == count,
             // A partition may overshoot by a line, or be one long line;
             // more than half a partition over otherwise means the source
-            // did not cut.
-            Partitioning::BySize { .. } => {
+            // did not cut. A source that decodes on every core ends each
+            // core's run with a short partition or two.
+            Partitioning::BySize { cores, .. } => {
                 let chunk = self.share(total);
-                chunks.len() <= count + 1
+                chunks.len() <= count + 2 * cores
                     && chunks
                         .iter()
                         .all(|c| c.byte_size() <= chunk + chunk / 2 || c.len() == 1)
@@ -226,6 +227,11 @@ mod tests {
             p.cut(with_long_line.clone(), RecordType::TEXT),
             with_long_line
         );
+        // A source decoding on both cores ends each run with a short
+        // partition: a few more chunks than partitions are kept too.
+        let runs = vec![lines(40); 6];
+        assert_eq!(p.count(720), 4);
+        assert_eq!(p.cut(runs.clone(), RecordType::TEXT), runs);
         let fixed = Partitioning::Fixed(3).cut(chunks, RecordType::TEXT);
         assert_eq!(fixed.len(), 3);
         assert_eq!(fixed.iter().map(Batch::len).sum::<usize>(), 200);

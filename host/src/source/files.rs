@@ -52,6 +52,7 @@ use std::sync::mpsc;
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
 
+use super::file_runs::{self, ListedFile};
 use super::lines::{LineChunks, LineDecoder};
 use super::{FileName, Source, SourceInput, SourcePosition, SourceStats, TakenFile};
 use crate::batch::Batch;
@@ -358,7 +359,6 @@ impl FilesSource {
         if let Err(bad) = self.decoder.push_lines(&origin, bytes, out) {
             return Err(self.fail(bad.message(&origin), ErrorKind::User));
         }
-        self.decoder.stats.files += 1;
         Ok(())
     }
 }
@@ -400,28 +400,15 @@ impl Source for FilesSource {
             .map(|(_, size, _)| usize::try_from(*size).unwrap_or(usize::MAX))
             .fold(0usize, usize::saturating_add)
             .min(MAX_BATCH_BYTES);
-        let mut lines = LineChunks::new(partitioning.chunk_bytes(listed_bytes));
-        lines.reserve(listed_bytes);
-        self.last_read.clear();
-        let mut room = MAX_BATCH_BYTES;
-        for (name, _, link) in ready {
-            let Some(bytes) = self.read_file(&name, room) else {
-                continue;
-            };
-            room -= bytes.len();
-            // A writer may have opened the file just before it was listed:
-            // events that arrived meanwhile put it back until it is closed.
-            self.drain_events();
-            if self.being_written.contains(&name) && !link {
-                continue;
-            }
-            self.take(name, &bytes, batch_time, &mut lines)?;
-        }
+        let chunks = match self.read_in_parallel(&ready, listed_bytes, partitioning, batch_time) {
+            Some(chunks) => chunks,
+            None => self.read_one_by_one(ready, listed_bytes, partitioning, batch_time)?,
+        };
         if let Some(received) = &mut self.received {
             // Read, or given up on after its attempts.
             received.retain(|name| !self.seen.contains(name));
         }
-        Ok(lines.finish())
+        Ok(chunks)
     }
 
     fn stats(&self) -> SourceStats {
@@ -501,6 +488,83 @@ impl Source for FilesSource {
 }
 
 impl FilesSource {
+    /// Reads and decodes `ready` on the cores ([`file_runs`]), when there
+    /// is enough of it to share and nothing goes wrong; `None` otherwise
+    /// (nothing remembered as read), for [`Self::read_one_by_one`].
+    fn read_in_parallel(
+        &mut self,
+        ready: &[(OsString, u64, bool)],
+        listed_bytes: usize,
+        partitioning: &Partitioning,
+        batch_time: BatchTime,
+    ) -> Option<Vec<Batch>> {
+        let Partitioning::BySize { cores, .. } = *partitioning else {
+            return None;
+        };
+        let chunk_bytes = partitioning.chunk_bytes(listed_bytes);
+        if cores < 2 || ready.len() < 2 || listed_bytes < 2 * chunk_bytes {
+            return None;
+        }
+        let files: Vec<ListedFile<'_>> = ready
+            .iter()
+            .map(|(name, size, _)| ListedFile { name, size: *size })
+            .collect();
+        // Each file may grow by its share of the room left in the batch,
+        // so the batch stays under what it can hold.
+        let slack = (MAX_BATCH_BYTES - listed_bytes) / ready.len();
+        let read = file_runs::read_runs(
+            &self.dir,
+            &files,
+            &self.decoder,
+            chunk_bytes,
+            cores,
+            slack as u64,
+        )?;
+        // A writer may have opened a file just before it was listed: events
+        // that arrived meanwhile put it back until it is closed.
+        self.drain_events();
+        if ready
+            .iter()
+            .any(|(name, _, link)| self.being_written.contains(name) && !link)
+        {
+            return None;
+        }
+        self.decoder.stats = read.stats;
+        self.last_read.clear();
+        for ((name, _, _), &size) in ready.iter().zip(&read.sizes) {
+            self.remember_read(name.clone(), size, batch_time);
+        }
+        Some(read.chunks)
+    }
+
+    /// Reads and decodes `ready` one file after the other, each read file's
+    /// bytes dropped once decoded.
+    fn read_one_by_one(
+        &mut self,
+        ready: Vec<(OsString, u64, bool)>,
+        listed_bytes: usize,
+        partitioning: &Partitioning,
+        batch_time: BatchTime,
+    ) -> Result<Vec<Batch>, Error> {
+        let mut lines = LineChunks::new(partitioning.chunk_bytes(listed_bytes));
+        lines.reserve(listed_bytes);
+        self.last_read.clear();
+        let mut room = MAX_BATCH_BYTES;
+        for (name, _, link) in ready {
+            let Some(bytes) = self.read_file(&name, room) else {
+                continue;
+            };
+            room -= bytes.len();
+            // As in `read_in_parallel`: a writer may have opened it since.
+            self.drain_events();
+            if self.being_written.contains(&name) && !link {
+                continue;
+            }
+            self.take(name, &bytes, batch_time, &mut lines)?;
+        }
+        Ok(lines.finish())
+    }
+
     /// Decodes the file `name` into `lines` and remembers it as read.
     fn take(
         &mut self,
@@ -510,6 +574,13 @@ impl FilesSource {
         lines: &mut LineChunks,
     ) -> Result<(), Error> {
         self.decode(&name, bytes, lines)?;
+        self.remember_read(name, bytes.len(), batch_time);
+        Ok(())
+    }
+
+    /// Remembers the file `name`, of `size` bytes, as read by this batch.
+    fn remember_read(&mut self, name: OsString, size: usize, batch_time: BatchTime) {
+        self.decoder.stats.files += 1;
         tracing::debug!(source = %self.name, file = ?name, %batch_time, "read file");
         self.completed.remove(&name);
         self.unsettled.remove(&name);
@@ -521,12 +592,11 @@ impl FilesSource {
         });
         self.last_read.push(TakenFile {
             name: FileName::of(&name),
-            size: bytes.len() as u64,
+            size: size as u64,
             inode,
             modified_ns,
         });
         self.seen.insert(name);
-        Ok(())
     }
 
     /// The files not read yet that are complete by the source's rules, in

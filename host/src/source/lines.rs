@@ -83,6 +83,7 @@ impl LineSink for LineChunks {
 }
 
 /// Appends lines to a text column, applying the line policy.
+#[derive(Clone, Debug)]
 pub struct LineDecoder {
     policy: LinePolicy,
     /// Counters: lines, replaced, skipped, long.

@@ -11,12 +11,14 @@
 //! - [`socket`]: lines from a TCP server (`socketTextStream`).
 //! - [`kafka`]: records of Kafka topics (`createDirectStream`).
 //! - [`lines`]: splitting bytes into lines under a UTF-8 policy.
+//! - [`file_runs`]: reading and decoding a batch's files on several threads.
 //!
 //! A source that can be checkpointed (see [`crate::checkpoint`]) also says
 //! what it has read so far ([`SourcePosition`]) and what its last poll read
 //! ([`SourceInput`]), and reads that same input again when a batch that was
 //! in flight at a crash is run again.
 
+pub mod file_runs;
 pub mod files;
 pub mod kafka;
 pub mod lines;
