@@ -272,6 +272,46 @@ def _message(error):
 _SOURCES = {}
 
 
+class _NoOutput:
+    """An operator's ``sys.stdout`` and ``sys.stderr``. componentize-py
+    builds an operator with its WASI stubbed (without that, CPython imports
+    ``wasi:sockets``, which the sandbox refuses an operator), so it has no
+    stream to write to, and a write to the real one traps ("wasm
+    `unreachable` instruction executed"). This one fails the call with an
+    error that says why and what to do instead."""
+
+    encoding = "utf-8"
+
+    def __init__(self, name):
+        self.name = name
+
+    def write(self, text):
+        if not text:
+            return 0
+        raise RuntimeError(
+            f"a Python operator cannot print: it has no sys.{self.name} (operators are "
+            "built with their WASI stubbed); report a value with "
+            "raise sluice.OperatorError(...), or print from a Python sink"
+        )
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+
+def _without_output():
+    """Replaces an operator's standard streams; called at build time,
+    after the plugin module is imported (so its prints at import still show
+    in the build)."""
+    sys.stdout = _NoOutput("stdout")
+    sys.stderr = _NoOutput("stderr")
+
+
 def _remember_source(module):
     """Keeps `module`'s source lines for tracebacks; called at build time."""
     path = getattr(module, "__file__", None)

@@ -565,27 +565,29 @@ fn every_stateful_scaffold_passes_its_own_state_cases_in_every_language() {
     ]);
 }
 
-#[test]
-fn plugin_test_reports_a_failing_case_and_an_operator_error() {
+/// `sluice plugin test` of a Python `flat_map` project made by `sluice
+/// plugin new`, with `plugin.py` and `sluice-test.toml` replaced by
+/// `source` and `cases`; its stdout and stderr (it must fail).
+fn test_python_flat_map(source: &str, cases: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("words");
     stdout_of(&plugin_new("words", "python", "flat_map", &project));
-    std::fs::write(
-        project.join("plugin.py"),
+    std::fs::write(project.join("plugin.py"), source).unwrap();
+    std::fs::write(project.join("sluice-test.toml"), cases).unwrap();
+    let output = run_long(&["plugin", "test", project.to_str().unwrap()]);
+    let stderr = stderr_of_failure(&output);
+    (String::from_utf8_lossy(&output.stdout).into_owned(), stderr)
+}
+
+#[test]
+fn plugin_test_reports_a_failing_case_and_an_operator_error() {
+    let (stdout, stderr) = test_python_flat_map(
         "import sluice\n\nSIGNATURE = sluice.signature(input=sluice.TEXT, output=sluice.TEXT)\n\n\n\
          def flat_map(line):\n    if line == \"boom\":\n        raise ValueError(\"cannot split boom\")\n    return line.split()\n",
-    )
-    .unwrap();
-    std::fs::write(
-        project.join("sluice-test.toml"),
         "[[case]]\nname = \"splits\"\ninput = [\"a b\"]\nexpect = [\"a\", \"c\"]\n\
          [[case]]\nname = \"explodes\"\ninput = [\"x\", \"boom\"]\nexpect = []\n\
          [[case]]\nname = \"passes\"\ninput = [\"\"]\nexpect = []\n",
-    )
-    .unwrap();
-    let output = run_long(&["plugin", "test", project.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = stderr_of_failure(&output);
+    );
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines[0],
@@ -611,6 +613,47 @@ fn plugin_test_reports_a_failing_case_and_an_operator_error() {
     );
     assert_eq!(lines[lines.len() - 2], "ok      passes");
     assert_eq!(lines[lines.len() - 1], "1 passed, 2 failed");
+    assert!(stderr.contains("2 of 3 cases failed"), "{stderr}");
+}
+
+/// A Python operator has no output streams (its WASI is stubbed): a
+/// `print` fails the call with an error saying so and what to do, where it
+/// used to trap ("wasm `unreachable` instruction executed"); a print at
+/// import, during the build, still works.
+#[test]
+fn a_python_operator_that_prints_fails_with_an_error_that_says_why() {
+    let (stdout, stderr) = test_python_flat_map(
+        "import sluice\nimport sys\n\nprint(\"imported\")\n\n\
+         SIGNATURE = sluice.signature(input=sluice.TEXT, output=sluice.TEXT)\n\n\n\
+         def flat_map(line):\n    if line == \"say\":\n        print(\"saw\", line)\n    \
+         if line == \"warn\":\n        sys.stderr.write(\"careful\\n\")\n    \
+         return line.split()\n",
+        "[[case]]\nname = \"quiet\"\ninput = [\"a b\"]\nexpect = [\"a\", \"b\"]\n\
+         [[case]]\nname = \"says\"\ninput = [\"x\", \"say\"]\nexpect = []\n\
+         [[case]]\nname = \"warns\"\ninput = [\"warn\"]\nexpect = []\n",
+    );
+    let failures: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("FAILED  "))
+        .collect();
+    let says = "a Python operator cannot print: it has no sys.stdout (operators are built with their WASI stubbed); report a value with raise sluice.OperatorError(...), or print from a Python sink";
+    assert_eq!(failures.len(), 2, "{stdout}");
+    assert!(
+        failures[0].starts_with("FAILED  says: ")
+            && failures[0].ends_with(&format!(
+                "the operator failed on record 1 of the partition: RuntimeError: {says}"
+            )),
+        "{stdout}"
+    );
+    assert!(
+        failures[1].ends_with(&format!(
+            "the operator failed on record 0 of the partition: RuntimeError: {}",
+            says.replace("sys.stdout", "sys.stderr")
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok      quiet"), "{stdout}");
+    assert!(!stdout.contains("unreachable"), "{stdout}");
     assert!(stderr.contains("2 of 3 cases failed"), "{stderr}");
 }
 
