@@ -41,16 +41,17 @@ pub struct RunsRead {
 }
 
 /// Reads and decodes `files` of `dir` on up to `workers` threads into
-/// partitions of at most `chunk_bytes`; each file may be read up to
-/// `limit` bytes (past it, or on any error, `None`: read them one by one
-/// instead). `decoder` gives the policy and the counters so far.
+/// partitions of at most `chunk_bytes`; each file may have grown by up to
+/// `slack` bytes since it was listed (past that, or on any error, `None`:
+/// read them one by one instead). `decoder` gives the policy and the
+/// counters so far.
 pub fn read_runs(
     dir: &Path,
     files: &[ListedFile<'_>],
     decoder: &LineDecoder,
     chunk_bytes: usize,
     workers: usize,
-    limit: u64,
+    slack: u64,
 ) -> Option<RunsRead> {
     let runs = split_runs(files, workers);
     let results: Vec<Option<Run>> = std::thread::scope(|scope| {
@@ -58,7 +59,7 @@ pub fn read_runs(
             .iter()
             .map(|run| {
                 let mut decoder = decoder.clone();
-                scope.spawn(move || read_run(dir, run, &mut decoder, chunk_bytes, limit))
+                scope.spawn(move || read_run(dir, run, &mut decoder, chunk_bytes, slack))
             })
             .collect();
         handles
@@ -92,7 +93,7 @@ fn read_run(
     run: &[ListedFile<'_>],
     decoder: &mut LineDecoder,
     chunk_bytes: usize,
-    limit: u64,
+    slack: u64,
 ) -> Option<Run> {
     let listed: u64 = run.iter().map(|f| f.size).sum();
     let mut lines = LineChunks::new(chunk_bytes);
@@ -100,6 +101,7 @@ fn read_run(
     let mut sizes = Vec::with_capacity(run.len());
     for file in run {
         let path = dir.join(file.name);
+        let limit = file.size.saturating_add(slack);
         let bytes = crate::regular_file::read_bounded(&path, limit).ok()?;
         decoder
             .push_lines(&path.display().to_string(), &bytes, &mut lines)
@@ -231,7 +233,7 @@ mod tests {
         let mut decoder = LineDecoder::new(policy);
         decoder.stats.lines = 5;
         for workers in [1, 2, 3, 8] {
-            let read = read_runs(dir.path(), &files, &decoder, 4096, workers, 1 << 20).unwrap();
+            let read = read_runs(dir.path(), &files, &decoder, 4096, workers, 0).unwrap();
             assert_eq!(lines_of(&read.chunks), expected, "{workers} workers");
             assert!(read.chunks.iter().all(|c| c.byte_size() <= 4096));
             assert_eq!(read.stats.lines, 5 + expected.len() as u64);
@@ -242,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_file_or_one_over_the_limit_gives_up() {
+    fn a_missing_file_or_one_grown_past_its_slack_gives_up() {
         let dir = tempfile::tempdir().unwrap();
         let names = names(3);
         for name in &names[..2] {
@@ -254,7 +256,13 @@ mod tests {
             .collect();
         let decoder = LineDecoder::new(LinePolicy::default());
         assert!(read_runs(dir.path(), &files, &decoder, 4096, 2, 1 << 20).is_none());
-        assert!(read_runs(dir.path(), &files[..2], &decoder, 4096, 2, 3).is_none());
-        assert!(read_runs(dir.path(), &files[..2], &decoder, 4096, 2, 4).is_some());
+        assert!(read_runs(dir.path(), &files[..2], &decoder, 4096, 2, 0).is_some());
+        // Listed at 3 bytes, now 4: one byte of slack is needed.
+        let grown: Vec<_> = names[..2]
+            .iter()
+            .map(|name| ListedFile { name, size: 3 })
+            .collect();
+        assert!(read_runs(dir.path(), &grown, &decoder, 4096, 2, 0).is_none());
+        assert!(read_runs(dir.path(), &grown, &decoder, 4096, 2, 1).is_some());
     }
 }
