@@ -584,6 +584,7 @@ impl FilesSource {
         tracing::debug!(source = %self.name, file = ?name, %batch_time, "read file");
         self.completed.remove(&name);
         self.unsettled.remove(&name);
+        self.failed_reads.remove(&name);
         // Inode and mtime tell a replaced file in a replay; read after the
         // bytes, so a change in between shows as one.
         let (inode, modified_ns) = std::fs::metadata(self.dir.join(&name)).map_or((0, 0), |m| {
