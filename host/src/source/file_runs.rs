@@ -30,13 +30,14 @@ pub struct ListedFile<'a> {
     pub size: u64,
 }
 
-/// What the workers read and decoded, in the files' order.
+/// What was read and decoded, in the files' order: by one worker, or by
+/// all of them.
 pub struct RunsRead {
     /// The partitions, run after run.
     pub chunks: Vec<Batch>,
     /// The bytes of each file read, in the order given.
     pub sizes: Vec<usize>,
-    /// The decoder's counters, with every worker's lines added.
+    /// The decoder's counters, with the lines read added.
     pub stats: SourceStats,
 }
 
@@ -54,7 +55,7 @@ pub fn read_runs(
     slack: u64,
 ) -> Option<RunsRead> {
     let runs = split_runs(files, workers);
-    let results: Vec<Option<Run>> = std::thread::scope(|scope| {
+    let results: Vec<Option<RunsRead>> = std::thread::scope(|scope| {
         let handles: Vec<_> = runs
             .iter()
             .map(|run| {
@@ -81,20 +82,13 @@ pub fn read_runs(
     Some(read)
 }
 
-/// What one worker read.
-struct Run {
-    chunks: Vec<Batch>,
-    sizes: Vec<usize>,
-    stats: SourceStats,
-}
-
 fn read_run(
     dir: &Path,
     run: &[ListedFile<'_>],
     decoder: &mut LineDecoder,
     chunk_bytes: usize,
     slack: u64,
-) -> Option<Run> {
+) -> Option<RunsRead> {
     let listed: u64 = run.iter().map(|f| f.size).sum();
     let mut lines = LineChunks::new(chunk_bytes);
     lines.reserve(usize::try_from(listed).unwrap_or(usize::MAX));
@@ -108,7 +102,7 @@ fn read_run(
             .ok()?;
         sizes.push(bytes.len());
     }
-    Some(Run {
+    Some(RunsRead {
         chunks: lines.finish(),
         sizes,
         stats: decoder.stats,
