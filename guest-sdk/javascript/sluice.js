@@ -63,6 +63,8 @@
 
 import stdout from "wasi:cli/stdout@0.2.12";
 import stderr from "wasi:cli/stderr@0.2.12";
+import textHints from "sluice:operator/text-hints@0.3.0";
+import terminatedText from "sluice:operator/terminated-text@0.3.0";
 
 const TYPES = ["text", "bytes", "int64", "float64", "json"];
 // The functions that have a form over the whole batch (`<name>Batch`).
@@ -267,13 +269,44 @@ function asciiText(bytes) {
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
+// The host checks the call's input for ASCII at memory speed (the
+// contract's `text-hints`); asked once per call (each call is a fresh
+// instance).
+let inputAscii;
+function inputIsAscii() {
+  inputAscii ??= textHints.inputIsAscii();
+  return inputAscii;
+}
+
+// Bytes as a string of one character per byte, converted in C (two passes,
+// no check): the text itself when the host said the input is ASCII.
+function latin1Text(bytes) {
+  return atob(bytes.toBase64());
+}
+
+// Which of the input's columns (keys, values) the host sent terminated
+// (`terminated-text`): ASCII, each value followed by a NUL, no offsets.
+function inputTerminated() {
+  const [keys, values] = terminatedText.inputTerminated();
+  return { keys, values };
+}
+
 // The text columns decoded from ASCII: each decoded array's column and text,
 // so that an output column that is the same array, unchanged (a `mapBatch`
 // returning its input as the keys, say), goes back as the input's bytes
 // instead of being encoded again.
 const asciiSources = new WeakMap();
 
-function decodeColumn(column, type) {
+function decodeColumn(column, type, terminated = false) {
+  if (column.tag === "varlen" && terminated) {
+    // One conversion and one split, both in C (a `substring` per value
+    // costs about twice as much).
+    const text = latin1Text(column.val.data);
+    const out = text.split("\0");
+    out.pop();
+    asciiSources.set(out, { column: column.val, terminated: true, count: out.length, text });
+    return out;
+  }
   if (column.tag === "varlen") {
     const data = column.val.data;
     const offsets = viewAs(column.val.offsets, Uint32Array);
@@ -284,7 +317,7 @@ function decodeColumn(column, type) {
     }
     // ASCII text (the usual case): one conversion for the whole column,
     // then each value is a substring (byte offsets are character offsets).
-    const text = asciiText(data);
+    const text = inputIsAscii() ? latin1Text(data) : asciiText(data);
     if (text !== undefined) {
       let start = offsets[0];
       for (let i = 0; i < out.length; i++) {
@@ -326,9 +359,40 @@ function asciiColumn(values) {
   return { tag: "varlen", val: { data: asciiBytes(joined), offsets: bytesOf(offsets) } };
 }
 
+// Strings whose characters are all below U+0100 as a text column written
+// one byte per character (ISO-8859-1), which the host converts to UTF-8
+// (`latin1-output`): one join and one conversion in C, with no check for
+// ASCII, which QuickJS can only make a character at a time (`btoa` refuses
+// a character above U+00FF itself). Undefined when a value is not a string
+// or holds such a character.
+function latin1Column(values) {
+  const offsets = new Uint32Array(values.length + 1);
+  let end = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== "string") return undefined;
+    end += v.length;
+    offsets[i + 1] = end;
+  }
+  let base64;
+  try {
+    base64 = btoa(values.join(""));
+  } catch {
+    return undefined;
+  }
+  return { tag: "varlen", val: { data: Uint8Array.fromBase64(base64), offsets: bytesOf(offsets) } };
+}
+
 // Whether `values` still holds exactly the strings decoded from `source`:
 // the same lengths in order and the same characters (one comparison in C).
+// For a terminated source, strings joined as it was: the same NULs at the
+// same places, so the same values (they held none).
 function unchanged(values, source) {
+  if (source.terminated) {
+    if (values.length !== source.count) return false;
+    for (let i = 0; i < values.length; i++) if (typeof values[i] !== "string") return false;
+    return values.length === 0 || values.join("\0") + "\0" === source.text;
+  }
   const offsets = source.offsets;
   if (values.length + 1 !== offsets.length || offsets[0] !== 0) return false;
   let end = 0;
@@ -344,7 +408,9 @@ function unchanged(values, source) {
 function encodeColumn(values, type, what) {
   if (type === "text" || type === "json") {
     const source = asciiSources.get(values);
-    if (source !== undefined && unchanged(values, source)) return { tag: "varlen", val: source.column };
+    if (source !== undefined && !source.terminated && unchanged(values, source)) {
+      return { tag: "varlen", val: source.column };
+    }
     const ascii = asciiColumn(values);
     if (ascii !== undefined) return ascii;
   }
@@ -386,11 +452,43 @@ function encodeColumn(values, type, what) {
   return { tag: "float64", val: bytesOf(out) };
 }
 
+// A column of a batch the call returns, whether it is ISO-8859-1 (to
+// declare with `latin1-output`) and whether it is terminated (an input
+// column passed through as it came, to declare with `terminated-output`).
+function encodeBatchColumn(values, type, what) {
+  if (type === "text" || type === "json") {
+    const source = asciiSources.get(values);
+    if (source !== undefined && unchanged(values, source)) {
+      return [{ tag: "varlen", val: source.column }, false, source.terminated === true];
+    }
+    const latin1 = latin1Column(values);
+    if (latin1 !== undefined) return [latin1, true, false];
+  }
+  return [encodeColumn(values, type, what), false, false];
+}
+
+// A batch the call returns, from its columns; `latin1` when the host takes
+// ISO-8859-1 text for it (a mapper's or flat-mapper's result).
+function encodeBatch(keys, values, types, latin1) {
+  if (!latin1) {
+    return {
+      keys: keys === undefined ? undefined : encodeColumn(keys, types.key, "key"),
+      values: encodeColumn(values, types.value, "value"),
+    };
+  }
+  const [keyColumn, latin1Keys, terminatedKeys] =
+    keys === undefined ? [undefined, false, false] : encodeBatchColumn(keys, types.key, "key");
+  const [valueColumn, latin1Values, terminatedValues] = encodeBatchColumn(values, types.value, "value");
+  if (latin1Keys || latin1Values) textHints.latin1Output(latin1Keys, latin1Values);
+  if (terminatedKeys || terminatedValues) terminatedText.terminatedOutput(terminatedKeys, terminatedValues);
+  return { keys: keyColumn, values: valueColumn };
+}
+
 // A column for a batch function: numbers stay in their typed array.
-function batchColumn(column, type) {
+function batchColumn(column, type, terminated = false) {
   if (column.tag === "int64") return viewAs(column.val, BigInt64Array);
   if (column.tag === "float64") return viewAs(column.val, Float64Array);
-  return decodeColumn(column, type);
+  return decodeColumn(column, type, terminated);
 }
 
 /** A key's state in `mapWithState`, as Spark's `State`. */
@@ -473,18 +571,18 @@ export function operator(plugin, op) {
 
   // The batch's columns: values, and keys for a keyed input.
   function columns(batch) {
-    const values = decodeColumn(batch.values, input.value);
+    const terminated = inputTerminated();
+    const values = decodeColumn(batch.values, input.value, terminated.values);
     if (batch.keys === undefined || batch.keys === null || input.key === undefined) {
       return { keys: undefined, values };
     }
-    return { keys: decodeColumn(batch.keys, input.key), values };
+    return { keys: decodeColumn(batch.keys, input.key, terminated.keys), values };
   }
 
-  function toBatch(out) {
+  // Records as a batch; `latin1` as for `encodeBatch`.
+  function toBatch(out, latin1) {
     try {
-      if (output.key === undefined) {
-        return { keys: undefined, values: encodeColumn(out, output.value, "value") };
-      }
+      if (output.key === undefined) return encodeBatch(undefined, out, output, latin1);
       const keys = new Array(out.length);
       const values = new Array(out.length);
       for (let i = 0; i < out.length; i++) {
@@ -493,10 +591,7 @@ export function operator(plugin, op) {
         keys[i] = r[0];
         values[i] = r[1];
       }
-      return {
-        keys: encodeColumn(keys, output.key, "key"),
-        values: encodeColumn(values, output.value, "value"),
-      };
+      return encodeBatch(keys, values, output, latin1);
     } catch (e) {
       if (e instanceof Bad) throw fail(`output record ${e.index}: ${e.message}`);
       throw e;
@@ -518,15 +613,17 @@ export function operator(plugin, op) {
   }
 
   function batchColumns(batch) {
-    const values = batchColumn(batch.values, input.value);
+    const terminated = inputTerminated();
+    const values = batchColumn(batch.values, input.value, terminated.values);
     if (batch.keys === undefined || batch.keys === null || input.key === undefined) return [values];
-    return [batchColumn(batch.keys, input.key), values];
+    return [batchColumn(batch.keys, input.key, terminated.keys), values];
   }
 
   const isColumn = (c) => Array.isArray(c) || c instanceof BigInt64Array || c instanceof Float64Array;
 
   // A batch function's output columns as a batch: an array of values, or
-  // [keys, values] for a keyed output; `count` records when given.
+  // [keys, values] for a keyed output; `count` records when given. Only
+  // mappers and flat-mappers return one, so the host takes ISO-8859-1.
   function outputColumns(result, count) {
     const shape = output.key === undefined ? "an array of values" : "[keys, values], two arrays";
     let columns;
@@ -542,10 +639,8 @@ export function operator(plugin, op) {
       throw fail(`${batchName} returned ${n} records for ${count}; it must return one per record`);
     }
     try {
-      return {
-        keys: output.key === undefined ? undefined : encodeColumn(columns[0], output.key, "key"),
-        values: encodeColumn(columns[columns.length - 1], output.value, "value"),
-      };
+      const keys = output.key === undefined ? undefined : columns[0];
+      return encodeBatch(keys, columns[columns.length - 1], output, true);
     } catch (e) {
       if (e instanceof Bad) throw fail(`output record ${e.index}: ${e.message}`);
       throw e;
@@ -700,7 +795,7 @@ export function operator(plugin, op) {
           }
           const out = [];
           each(batch, (r) => out.push(r));
-          return toBatch(out);
+          return toBatch(out, true);
         },
       };
     case "flat_map":
@@ -713,7 +808,7 @@ export function operator(plugin, op) {
           each(batch, (rs) => {
             for (const r of rs) out.push(r);
           });
-          return toBatch(out);
+          return toBatch(out, true);
         },
       };
     case "flat_map_values":

@@ -57,6 +57,8 @@ pub struct GuestState {
     http_ctx: WasiHttpCtx,
     /// What a sink may reach over HTTP; nothing for an operator.
     pub(crate) http: HttpGrant,
+    /// What the call's guest is told and declared through `text-hints`.
+    pub(crate) text_hints: super::text_hints::TextHints,
 }
 
 impl WasiHttpView for GuestState {
@@ -161,6 +163,7 @@ impl PluginEngine {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         super::sandbox::add_to_linker(&mut linker)?;
+        super::text_hints::add_to_linker(&mut linker)?;
         let mut sink_linker = Linker::new(&engine);
         super::sandbox::add_to_sink_linker(&mut sink_linker)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -417,6 +420,7 @@ impl PluginEngine {
                 stdout,
                 http_ctx: WasiHttpCtx::new(),
                 http: HttpGrant::nothing(),
+                text_hints: Default::default(),
             },
         );
         if !self.settings.unlimited_for_benchmarks {

@@ -6,6 +6,7 @@
 //! declared types, and drops the store. A trapped store is never reused, and
 //! no state survives between batches.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre};
@@ -15,6 +16,7 @@ use super::engine::{GuestState, PluginEngine};
 use super::error::{CallError, CallFailure, CallSite, LoadFailure};
 use super::limits::Limits;
 use super::output::check_record_count;
+use super::text_hints::{self, all_ascii, apply_output, terminate_batch};
 use super::wire::{WireSignature, WireValueType};
 use super::{
     GuestError, MappingBatch, OperatorKind, Param, Signature, StateBatch, StateMapping,
@@ -86,6 +88,12 @@ struct Inner {
     limits: Limits,
     pre: InstancePre<GuestState>,
     exports: ExportIndices,
+    /// Whether it imports `text-hints`: only then is its input checked for
+    /// ASCII before each call.
+    text_hints: bool,
+    /// Whether it imports `terminated-text`, and so takes ASCII text
+    /// columns with each value followed by a NUL.
+    terminated_text: bool,
 }
 
 /// Why a call failed, before it is given its [`CallSite`].
@@ -144,6 +152,9 @@ impl Plugin {
             imports,
         } = identity;
         check_signature(kind, &signature)?;
+        let imported = |interface: &str| imports.iter().any(|i| i == interface);
+        let text_hints = imported(text_hints::INTERFACE);
+        let terminated_text = imported(text_hints::TERMINATED_INTERFACE);
         Ok(Plugin {
             inner: Arc::new(Inner {
                 name,
@@ -156,6 +167,8 @@ impl Plugin {
                 limits,
                 pre,
                 exports,
+                text_hints,
+                terminated_text,
             }),
         })
     }
@@ -277,7 +290,7 @@ impl Plugin {
         };
         let count = groups.len();
         let values = self
-            .call_checked(engine, site, (&groups,), |values: &Column| {
+            .call_checked(engine, site, &[&groups.values], (&groups,), |values: &Column| {
                 if values.len() != count {
                     return Err(format!(
                         "{} values for {count} keys; a reducer gives one value per key, in order",
@@ -319,6 +332,7 @@ impl Plugin {
         let expansion = self.call_checked(
             engine,
             site,
+            &[&input.values],
             (&input.values,),
             |expansion: &ValueExpansion| {
                 if expansion.counts.len() != records {
@@ -374,21 +388,32 @@ impl Plugin {
     ) -> Result<Batch, Failure> {
         let inner = &*self.inner;
         let filter = inner.kind == OperatorKind::Filter;
-        let (returned, store) = self.run(engine, site, |store, instance| {
+        let text: Vec<&Column> = input.keys.iter().chain([&input.values]).collect();
+        // What the guest gets: for one importing `terminated-text`, its
+        // ASCII text terminated (only to lower: the counts and the filter's
+        // selection below read the input as it is).
+        let (sent, terminated) = if inner.terminated_text {
+            terminate_batch(input, inner.signature.input)
+        } else {
+            (Cow::Borrowed(input), Default::default())
+        };
+        let sent = &*sent;
+        let (returned, store) = self.run(engine, site, &text, |store, instance| {
+            store.data_mut().text_hints.input_terminated = terminated;
             if filter {
                 let keep = instance
                     .get_typed_func::<(&Batch,), (Result<Packed<bool>, GuestError>,)>(
                         &mut *store,
                         &inner.exports.entry,
                     )?;
-                let (flags,) = keep.call(&mut *store, (input,))?;
+                let (flags,) = keep.call(&mut *store, (sent,))?;
                 Ok(flags.map(|flags| Returned::Flags(flags.0)))
             } else {
                 let entry = instance.get_typed_func::<(&Batch,), (Result<Batch, GuestError>,)>(
                     &mut *store,
                     &inner.exports.entry,
                 )?;
-                let (batch,) = entry.call(&mut *store, (input,))?;
+                let (batch,) = entry.call(&mut *store, (sent,))?;
                 Ok(batch.map(Returned::Batch))
             }
         })?;
@@ -397,7 +422,8 @@ impl Plugin {
             stderr: stderr_of(&store),
         };
         match returned {
-            Returned::Batch(batch) => {
+            Returned::Batch(mut batch) => {
+                apply_output(&mut batch, store.data().text_hints).map_err(invalid)?;
                 batch.validate(output).map_err(invalid)?;
                 let contract = |failure| Failure {
                     failure,
@@ -435,7 +461,8 @@ impl Plugin {
         state_type: ValueType,
         site: &CallSite,
     ) -> Result<StateUpdate, Box<CallError>> {
-        self.call_checked(engine, site, (input,), |update: &StateUpdate| {
+        let text = [&input.keys, &input.values, &input.states];
+        self.call_checked(engine, site, &text, (input,), |update: &StateUpdate| {
             check_state_update(input.len(), update, state_type)
         })
     }
@@ -457,7 +484,9 @@ impl Plugin {
         output: RecordType,
         site: &CallSite,
     ) -> Result<StateMapping, Box<CallError>> {
-        self.call_checked(engine, site, (input,), |mapping: &StateMapping| {
+        let state = &input.state;
+        let text = [&state.keys, &state.values, &state.states];
+        self.call_checked(engine, site, &text, (input,), |mapping: &StateMapping| {
             check_state_update(input.state.len(), &mapping.update, state_type)?;
             mapping.mapped.validate(output)?;
             let values = input.state.values.len();
@@ -488,7 +517,7 @@ impl Plugin {
         value_type: ValueType,
         site: &CallSite,
     ) -> Result<Column, Box<CallError>> {
-        self.call_checked(engine, site, (totals, leaving), |values: &Column| {
+        self.call_checked(engine, site, &[totals, leaving], (totals, leaving), |values: &Column| {
             if values.len() != totals.len() {
                 return Err(format!(
                     "{} values for {} pairs; an inverse reducer gives one value per pair, in order",
@@ -500,13 +529,14 @@ impl Plugin {
         })
     }
 
-    /// Calls the entry point with `params` in a fresh instance whose clocks
-    /// read the batch time of `site`; what it returns must pass `check`,
-    /// else the call failed with invalid output.
+    /// Calls the entry point with `params` (whose columns are `text`) in a
+    /// fresh instance whose clocks read the batch time of `site`; what it
+    /// returns must pass `check`, else the call failed with invalid output.
     fn call_checked<P, R>(
         &self,
         engine: &PluginEngine,
         site: &CallSite,
+        text: &[&Column],
         params: P,
         check: impl FnOnce(&R) -> Result<(), String>,
     ) -> Result<R, Box<CallError>>
@@ -515,7 +545,7 @@ impl Plugin {
         R: wasmtime::component::ComponentType + wasmtime::component::Lift + 'static,
     {
         let inner = &*self.inner;
-        self.run(engine, site, |store, instance| {
+        self.run(engine, site, text, |store, instance| {
             let entry = instance
                 .get_typed_func::<P, (Result<R, GuestError>,)>(&mut *store, &inner.exports.entry)?;
             Ok(entry.call(&mut *store, params)?.0)
@@ -538,7 +568,9 @@ impl Plugin {
     }
 
     /// Instantiates the plugin in a fresh store whose clocks read the batch
-    /// time of `site`, runs `init`, then `entry`; an error the operator
+    /// time of `site` (and, for a plugin importing `text-hints`, whose
+    /// `input-is-ascii` tells whether the `text` columns are all ASCII),
+    /// runs `init`, then `entry`; an error the operator
     /// returns or a trap becomes a [`Failure`]. What the call printed goes
     /// to the engine's logs; the store comes back with the result, for the
     /// stderr of later checks.
@@ -546,6 +578,7 @@ impl Plugin {
         &self,
         engine: &PluginEngine,
         site: &CallSite,
+        text: &[&Column],
         entry: impl FnOnce(
             &mut Store<GuestState>,
             &wasmtime::component::Instance,
@@ -553,6 +586,9 @@ impl Plugin {
     ) -> Result<(T, Store<GuestState>), Failure> {
         let inner = &*self.inner;
         let mut store = engine.new_store(&inner.limits, site.batch_time.as_duration());
+        if inner.text_hints {
+            store.data_mut().text_hints.input_ascii = all_ascii(text.iter().copied());
+        }
         let result = (|| {
             let instance = inner.pre.instantiate(&mut store)?;
             let init = instance.get_typed_func::<(&[Param],), (Result<(), GuestError>,)>(

@@ -17,6 +17,8 @@
 //! - [`sink_plugin`]: sink plugins (`kind = "plugin"` sinks), called
 //!   asynchronously with `wasi:http`.
 //! - [`http_grant`]: what a sink may reach over HTTP, checked per request.
+//! - `text_hints`: the optional `text-hints` interface (is the input ASCII;
+//!   text returned one byte per character), for interpreted guests.
 //! - [`inspect`]: what `sluice plugin inspect` prints.
 //! - [`error`]: why a plugin could not be loaded or a call failed.
 //! - [`wire`]: the contract's form of the types an operator declares.
@@ -38,6 +40,7 @@ pub mod logs;
 mod output;
 pub mod sandbox;
 pub mod sink_plugin;
+mod text_hints;
 pub mod wire;
 
 use std::fmt;

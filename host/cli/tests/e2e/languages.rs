@@ -833,6 +833,63 @@ fn a_javascript_plugin_prints_with_console_and_reads_the_batch_time() {
     assert_eq!(lines, [when.as_str(), when.as_str(), "'a'", "'bb'"]);
 }
 
+/// JavaScript text goes through the host's `text-hints` and
+/// `terminated-text`: ASCII input comes with each value followed by a NUL
+/// (split in one call) and a column returned as it came goes back so; text
+/// up to U+00FF comes back one byte per character and the host writes it as
+/// UTF-8. Exact in every range: ASCII in with ISO-8859-1 out, a NUL inside
+/// a value (sent the usual way), ISO-8859-1 keys beside values beyond it in
+/// one batch, characters beyond U+00FF and U+FFFF both ways, no records.
+#[test]
+fn javascript_text_is_exact_in_every_range_through_the_hosts_text_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("degrees");
+    stdout_of(&plugin_new("degrees", "javascript", "flat_map", &project));
+    std::fs::write(
+        project.join("plugin.js"),
+        "export const signature = { input: \"text\", output: [\"text\", \"text\"] };\n\n\
+         export function flatMapBatch(lines) {\n  \
+         return [lines, lines.map((line) => `${line.length}\\u00b0 ${line.toUpperCase()}`)];\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("sluice-test.toml"),
+        "[[case]]\nname = \"ascii in, latin-1 out\"\ninput = [\"plain\", \"a b\", \"\"]\n\
+         expect = [[\"plain\", \"5° PLAIN\"], [\"a b\", \"3° A B\"], [\"\", \"0° \"]]\n\
+         [[case]]\nname = \"a nul inside\"\ninput = [\"a\\u0000b\", \"c\"]\n\
+         expect = [[\"a\\u0000b\", \"3° A\\u0000B\"], [\"c\", \"1° C\"]]\n\
+         [[case]]\nname = \"latin-1 keys, values beyond\"\ninput = [\"été\", \"ÿ\"]\n\
+         expect = [[\"été\", \"3° ÉTÉ\"], [\"ÿ\", \"1° Ÿ\"]]\n\
+         [[case]]\nname = \"beyond latin-1\"\ninput = [\"naïve €5\", \"😀 x\"]\n\
+         expect = [[\"naïve €5\", \"8° NAÏVE €5\"], [\"😀 x\", \"4° 😀 X\"]]\n\
+         [[case]]\nname = \"no records\"\ninput = []\nexpect = []\n",
+    )
+    .unwrap();
+    let report = stdout_of(&run_long(&["plugin", "test", project.to_str().unwrap()]));
+    assert_eq!(
+        report
+            .lines()
+            .filter(|l| l.starts_with("ok") || l.starts_with("FAILED"))
+            .collect::<Vec<_>>(),
+        [
+            "ok      ascii in, latin-1 out",
+            "ok      a nul inside",
+            "ok      latin-1 keys, values beyond",
+            "ok      beyond latin-1",
+            "ok      no records",
+        ],
+        "{report}"
+    );
+    let component = project.join("target/sluice/degrees.wasm");
+    let inspected = stdout_of(&run(&["plugin", "inspect", component.to_str().unwrap()]));
+    for interface in ["text-hints", "terminated-text"] {
+        assert!(
+            inspected.contains(&format!("sluice:operator/{interface}@0.3.0")),
+            "{inspected}"
+        );
+    }
+}
+
 /// `ms` since the Unix epoch as JavaScript's `toISOString` writes it
 /// (`2026-12-03T12:36:01.000Z`), by Howard Hinnant's `civil_from_days`.
 fn utc_iso(ms: i64) -> String {
