@@ -335,17 +335,18 @@ function decodeColumn(column, type, terminated = false) {
   return Array.from(viewAs(column.val, Float64Array));
 }
 
-// An ASCII string's bytes, converted in C: `btoa` takes each character as
-// a byte and `Uint8Array.fromBase64` turns that back into bytes (QuickJS
-// has no TextEncoder; a loop over the characters costs an interpreted step
-// per byte).
+// A string's bytes, one per character, converted in C: `btoa` takes each
+// character as a byte (and throws on one above U+00FF) and
+// `Uint8Array.fromBase64` turns that back into bytes (QuickJS has no
+// TextEncoder; a loop over the characters costs an interpreted step per
+// byte). UTF-8 when the string is ASCII.
 function asciiBytes(s) {
   return Uint8Array.fromBase64(btoa(s));
 }
 
-// ASCII strings as a text column: one join, one conversion in C; undefined
-// when a value is not a string or not ASCII.
-function asciiColumn(values) {
+// The offsets of strings taken one byte per character (each string's
+// length); undefined when a value is not a string.
+function charOffsets(values) {
   const offsets = new Uint32Array(values.length + 1);
   let end = 0;
   for (let i = 0; i < values.length; i++) {
@@ -354,6 +355,14 @@ function asciiColumn(values) {
     end += v.length;
     offsets[i + 1] = end;
   }
+  return offsets;
+}
+
+// ASCII strings as a text column: one join, one conversion in C; undefined
+// when a value is not a string or not ASCII.
+function asciiColumn(values) {
+  const offsets = charOffsets(values);
+  if (offsets === undefined) return undefined;
   const joined = values.join("");
   if (NON_ASCII.test(joined)) return undefined;
   return { tag: "varlen", val: { data: asciiBytes(joined), offsets: bytesOf(offsets) } };
@@ -366,21 +375,15 @@ function asciiColumn(values) {
 // a character above U+00FF itself). Undefined when a value is not a string
 // or holds such a character.
 function latin1Column(values) {
-  const offsets = new Uint32Array(values.length + 1);
-  let end = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (typeof v !== "string") return undefined;
-    end += v.length;
-    offsets[i + 1] = end;
-  }
-  let base64;
+  const offsets = charOffsets(values);
+  if (offsets === undefined) return undefined;
+  let data;
   try {
-    base64 = btoa(values.join(""));
+    data = asciiBytes(values.join(""));
   } catch {
     return undefined;
   }
-  return { tag: "varlen", val: { data: Uint8Array.fromBase64(base64), offsets: bytesOf(offsets) } };
+  return { tag: "varlen", val: { data, offsets: bytesOf(offsets) } };
 }
 
 // Whether `values` still holds exactly the strings decoded from `source`:
