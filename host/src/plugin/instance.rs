@@ -16,7 +16,7 @@ use super::engine::{GuestState, PluginEngine};
 use super::error::{CallError, CallFailure, CallSite, LoadFailure};
 use super::limits::Limits;
 use super::output::check_record_count;
-use super::text_hints::{self, all_ascii, apply_output, terminate_batch};
+use super::text_hints::{self, Columns, all_ascii, apply_output, terminate_batch};
 use super::wire::{WireSignature, WireValueType};
 use super::{
     GuestError, MappingBatch, OperatorKind, Param, Signature, StateBatch, StateMapping,
@@ -423,12 +423,23 @@ impl Plugin {
         };
         match returned {
             Returned::Batch(mut batch) => {
-                apply_output(&mut batch, store.data().text_hints).map_err(invalid)?;
-                batch.validate(output).map_err(invalid)?;
                 let contract = |failure| Failure {
                     failure,
                     stderr: stderr_of(&store),
                 };
+                let hints = store.data().text_hints;
+                apply_output(&mut batch, hints).map_err(invalid)?;
+                // Text written one byte per character grows as UTF-8: the
+                // output limit holds for what the host keeps.
+                if hints.latin1_output != Columns::default()
+                    && batch.byte_size() > inner.limits.output_bytes()
+                {
+                    return Err(contract(CallFailure::OutputTooLarge(format!(
+                        "returned more than {} MiB once its text was converted to UTF-8 (limit `output_mib`); raise the limit or use smaller batches",
+                        inner.limits.output_mib
+                    ))));
+                }
+                batch.validate(output).map_err(invalid)?;
                 check_record_count(inner.kind, &inner.limits, input.len(), batch.len())
                     .map_err(contract)?;
                 Ok(batch)

@@ -8,9 +8,9 @@
 //! guest whether the input's variable-width columns are all ASCII
 //! (`input-is-ascii`; the guest can then take each byte as a character), and
 //! a guest may return a batch's text one byte per character, in ISO-8859-1
-//! (`latin1-output`), which the host converts to UTF-8 ([`apply_latin1`])
-//! before it checks the output. Plugins that do not import the interface are
-//! called as before; the host checks the input only for those that do.
+//! (`latin1-output`), which the host converts to UTF-8 ([`apply_output`])
+//! before it checks the output. Plugins that do not import the interfaces
+//! are called as before; the host checks the input only for those that do.
 //!
 //! Reading a value at a time is as slow there, so a guest importing
 //! `terminated-text` gets the text columns of a mapper's, flat-mapper's or
@@ -156,7 +156,7 @@ pub(crate) fn apply_output(batch: &mut Batch, hints: TextHints) -> Result<(), St
         if declared.keys {
             match batch.keys.as_mut() {
                 Some(keys) => varlen(keys, "keys").and_then(convert)?,
-                None => return Err("a column of keys declared, but the batch has none".into()),
+                None => return Err("the keys were declared text (terminated or ISO-8859-1), but the batch has no keys".into()),
             }
         }
         if declared.values {
@@ -179,7 +179,7 @@ fn varlen<'a>(column: &'a mut Column, what: &str) -> Result<&'a mut Varlen, Stri
 fn unterminate(column: &mut Varlen) -> Result<(), String> {
     if !column.offsets.is_empty() {
         return Err(format!(
-            "a column declared terminated has {} offsets; it has none",
+            "a column declared terminated comes with {} offsets; a terminated column has none",
             column.offsets.len()
         ));
     }
@@ -326,7 +326,10 @@ mod tests {
         let mut unkeyed = Batch::text(["x"]);
         assert_eq!(
             apply_output(&mut unkeyed, keys_only),
-            Err("a column of keys declared, but the batch has none".into())
+            Err(
+                "the keys were declared text (terminated or ISO-8859-1), but the batch has no keys"
+                    .into()
+            )
         );
     }
 
@@ -400,7 +403,10 @@ mod tests {
         let mut with_offsets = Batch::text(["a"]);
         assert_eq!(
             apply_output(&mut with_offsets, declared),
-            Err("a column declared terminated has 2 offsets; it has none".into())
+            Err(
+                "a column declared terminated comes with 2 offsets; a terminated column has none"
+                    .into()
+            )
         );
         let mut empty = Batch {
             keys: None,

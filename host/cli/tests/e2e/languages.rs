@@ -890,6 +890,46 @@ fn javascript_text_is_exact_in_every_range_through_the_hosts_text_help() {
     }
 }
 
+/// Text a JavaScript plugin returns one byte per character grows when the
+/// host writes it as UTF-8; `output_mib` bounds what the host keeps, so
+/// 700 000 `é`s (0.67 MiB as returned, 1.34 MiB as UTF-8) fail the batch
+/// under a 1 MiB limit with the limit's error.
+#[test]
+fn converted_javascript_text_is_held_to_the_output_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = build_flat_map(
+        dir.path(),
+        "accents",
+        "javascript",
+        "plugin.js",
+        "export const signature = { input: \"text\", output: \"text\" };\n\n\
+         export function flatMap(line) {\n  \
+         return [line === \"big\" ? \"é\".repeat(700000) : line];\n}\n",
+    );
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    std::fs::write(dir.path().join("in/a.txt"), "small\nbig\n").unwrap();
+    let pipeline = PipelineFile::new("300ms")
+        .raw("partitions = 1")
+        .files_source("lines", "in", "include_existing = true")
+        .stream(
+            "js",
+            "lines",
+            "flat_map",
+            &plugin,
+            "limits = { output_mib = 1 }",
+        )
+        .text_files("out", "js", "out/js", "")
+        .write(dir.path().join("p.toml"));
+    let output = run(&["run", pipeline.to_str().unwrap(), "--max-batches", "1"]);
+    let stderr = stderr_of_failure(&output);
+    assert!(
+        stderr.contains(
+            "returned more than 1 MiB once its text was converted to UTF-8 (limit `output_mib`); raise the limit or use smaller batches"
+        ),
+        "{stderr}"
+    );
+}
+
 /// `ms` since the Unix epoch as JavaScript's `toISOString` writes it
 /// (`2026-12-03T12:36:01.000Z`), by Howard Hinnant's `civil_from_days`.
 fn utc_iso(ms: i64) -> String {
