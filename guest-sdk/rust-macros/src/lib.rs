@@ -1,12 +1,13 @@
 //! Attribute macros of the Sluice guest SDK (`sluice-guest`).
 //!
-//! Each macro turns one per-record function into a complete operator
+//! Each macro turns one per-record function (or, for `#[flat_map_batch]`,
+//! one function of the whole partition batch) into a complete operator
 //! component: it keeps the function as written, and generates the export of
 //! the matching world whose batch entry point loops over the records inside
 //! the guest. The shape of the function is checked here, with errors on the
 //! offending tokens; the types of records are checked by the SDK's traits.
 //!
-//! One generator serves the five kinds: they differ only in the world they
+//! One generator serves every kind: they differ only in the world they
 //! export, the entry point's name and types, and the arity of the function.
 
 use proc_macro::TokenStream;
@@ -31,6 +32,15 @@ pub fn map(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn flat_map(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::FlatMap, args, item)
+}
+
+/// Turns `fn(Vec<record>) -> impl IntoIterator<Item = output_record>` into
+/// a `flat_map` operator called with the whole partition batch at once
+/// (Spark's `mapPartitions`): the function sees every record of the
+/// partition together, e.g. to combine them before they leave the guest.
+#[proc_macro_attribute]
+pub fn flat_map_batch(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::FlatMapBatch, args, item)
 }
 
 /// Turns `fn(V) -> impl IntoIterator<Item = W>` into a `flat_map_values`
@@ -171,6 +181,7 @@ fn try_expand_sink(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
 enum Kind {
     Map,
     FlatMap,
+    FlatMapBatch,
     FlatMapValues,
     Filter,
     Reduce,
@@ -184,6 +195,7 @@ impl Kind {
         match self {
             Kind::Map => "#[map]",
             Kind::FlatMap => "#[flat_map]",
+            Kind::FlatMapBatch => "#[flat_map_batch]",
             Kind::FlatMapValues => "#[flat_map_values]",
             Kind::Filter => "#[filter]",
             Kind::Reduce => "#[reduce]",
@@ -217,6 +229,13 @@ impl Kind {
                 "expand",
                 "flat_map",
                 "flat_map_signature",
+            ),
+            Kind::FlatMapBatch => (
+                "flat_map_operator",
+                "flat_mapper",
+                "expand",
+                "flat_map_batch",
+                "flat_map_batch_signature",
             ),
             Kind::FlatMapValues => (
                 "flat_map_values_operator",
@@ -467,6 +486,9 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
             Kind::FlatMapValues => format!(
                 "a {attr} function takes one value (the host keeps its key), `fn(value: V) -> impl IntoIterator<Item = W>`; it has {arity} parameter(s)"
             ),
+            Kind::FlatMapBatch => format!(
+                "a {attr} function takes the partition's records, `fn(records: Vec<R>) -> impl IntoIterator<Item = O>`; it has {arity} parameter(s)"
+            ),
             _ => format!(
                 "a {attr} function takes one record, `value` or `(key, value)`; it has {arity} parameter(s)"
             ),
@@ -476,7 +498,7 @@ fn check_shape(kind: Kind, function: &ItemFn) -> syn::Result<()> {
     let ReturnType::Type(_, output) = &sig.output else {
         let what = match kind {
             Kind::Map => "the output record",
-            Kind::FlatMap => "an iterator of output records",
+            Kind::FlatMap | Kind::FlatMapBatch => "an iterator of output records",
             Kind::FlatMapValues => "an iterator of output values",
             Kind::Filter => "`bool`",
             Kind::Reduce => "the combined value",

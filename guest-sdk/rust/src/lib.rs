@@ -5,6 +5,8 @@
 //! record and an attribute macro generates the rest: the component's exports,
 //! the declared record types, and the loop over the batch, which runs inside
 //! the guest so that the host↔guest boundary is crossed once per batch.
+//! [`macro@flat_map_batch`] hands the function the whole partition instead
+//! (Spark's `mapPartitions`), e.g. to combine records before they leave.
 //!
 //! ```ignore
 //! use sluice_guest::flat_map;
@@ -25,6 +27,7 @@
 //! | --- | --- | --- |
 //! | [`macro@map`] | `fn(R) -> O` or `fn(R) -> Result<O, E>` | `map` |
 //! | [`macro@flat_map`] | `fn(R) -> impl IntoIterator<Item = O>` | `flatMap` |
+//! | [`macro@flat_map_batch`] | `fn(Vec<R>) -> impl IntoIterator<Item = O>`, the whole partition | `mapPartitions` |
 //! | [`macro@flat_map_values`] | `fn(V) -> impl IntoIterator<Item = W>`, the host keeping keys | `flatMapValues` |
 //! | [`macro@filter`] | `fn(R) -> bool` | `filter` |
 //! | [`macro@reduce`] | `fn(V, V) -> V`, associative and commutative | `reduceByKey` |
@@ -71,8 +74,8 @@ pub mod runtime;
 
 pub use params::Params;
 pub use sluice_guest_macros::{
-    filter, flat_map, flat_map_values, inverse_reduce, map, map_with_state, reduce, sink,
-    update_state,
+    filter, flat_map, flat_map_batch, flat_map_values, inverse_reduce, map, map_with_state, reduce,
+    sink, update_state,
 };
 pub use state::{State, StateValue};
 pub use value::Json;

@@ -53,6 +53,20 @@ where
     }
 }
 
+/// The declared types of a `#[flat_map_batch]` function.
+pub fn flat_map_batch_signature<I: InputRecord<'static>, It>(
+    _f: &impl Fn(Vec<I>) -> It,
+) -> Signature
+where
+    It: IntoIterator,
+    It::Item: OutputRecord,
+{
+    Signature {
+        input: I::TYPE,
+        output: It::Item::TYPE,
+    }
+}
+
 /// The declared types of a `#[flat_map_values]` function: values of type
 /// `V` in, values of the iterator's item type out (keys stay with the
 /// host).
@@ -372,6 +386,26 @@ where
         for record in f(I::get(&view, i)) {
             record.push(&mut out);
         }
+    }
+    It::Item::finish(out)
+}
+
+/// Applies a `#[flat_map_batch]` function to the batch's records, all at
+/// once.
+pub fn flat_map_batch<'a, I: InputRecord<'a>, It>(
+    input: &'a Batch,
+    f: impl Fn(Vec<I>) -> It,
+) -> Result<Batch, Error>
+where
+    It: IntoIterator,
+    It::Item: OutputRecord,
+{
+    let view = I::view(input)?;
+    let records: Vec<I> = (0..I::len(&view)).map(|i| I::get(&view, i)).collect();
+    let output = f(records).into_iter();
+    let mut out = It::Item::builder(output.size_hint().0, bytes_hint(input));
+    for record in output {
+        record.push(&mut out);
     }
     It::Item::finish(out)
 }

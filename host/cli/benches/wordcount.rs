@@ -22,7 +22,11 @@
 //!    the generator's exact counts; the best round of each is reported,
 //!    with the ratios.
 //!    A second plan fuses split and pair into one plugin (`split-pairs`),
-//!    against the same fusion done natively.
+//!    against the same fusion done natively; a third counts each
+//!    partition's words in the guest (`split-count`, a `#[flat_map_batch]`:
+//!    Spark's `mapPartitions` with a counter) before the same
+//!    `reduce_by_key(sum)`, so one record per distinct word of a partition
+//!    leaves the guest — the hand-written pass's own work in a plugin.
 //! 2. Cost of the limits: the three-stream plan without time and memory
 //!    limits, with the default limits, and with fuel metering as well.
 //! 3. Start-up: time from spawning `sluice run` (plugins cached) to its
@@ -71,8 +75,8 @@ fn main() {
         bytes as f64 / 1e6,
         words
     );
-    for fused in [false, true] {
-        let pipeline = write_pipeline(&work, "in", "pprint", fused);
+    for shape in [Shape::ThreeStreams, Shape::Fused, Shape::CountedInGuest] {
+        let pipeline = write_pipeline(&work, "in", "pprint", shape);
         let options = PipelineOptions {
             cache_dir: Some(work.join("cache")),
             ..PipelineOptions::default()
@@ -85,7 +89,7 @@ fn main() {
         };
         let native = Runner {
             executor: Executor::new(plan.clone(), cores).unwrap(),
-            operators: StreamOperators::fixed(&plan, native_operators(fused)),
+            operators: StreamOperators::fixed(&plan, native_operators(shape)),
         };
         let mut best = [Duration::MAX; 3];
         for _ in 0..rounds {
@@ -98,10 +102,14 @@ fn main() {
             assert_eq!(counts, expected, "wrong counts from the hand-written pass");
             best[2] = best[2].min(elapsed);
         }
-        let plan_name = if fused {
-            "flat_map(split-pairs) -> reduce_by_key(sum)  [split and pair fused in one call]"
-        } else {
-            "flat_map(split-words) -> map(word-pair) -> reduce_by_key(sum)"
+        let plan_name = match shape {
+            Shape::ThreeStreams => "flat_map(split-words) -> map(word-pair) -> reduce_by_key(sum)",
+            Shape::Fused => {
+                "flat_map(split-pairs) -> reduce_by_key(sum)  [split and pair fused in one call]"
+            }
+            Shape::CountedInGuest => {
+                "flat_map(split-count) -> reduce_by_key(sum)  [words counted per partition in the guest]"
+            }
         };
         println!("plan: {plan_name}");
         let report = |name: &str, d: Duration| {
@@ -150,7 +158,7 @@ fn main() {
 /// metering on top, alternating in the same rounds.
 fn limits_cost(race: &Race) {
     let work = race.work;
-    let plain = write_pipeline(work, "in", "pprint", false);
+    let plain = write_pipeline(work, "in", "pprint", Shape::ThreeStreams);
     let text = std::fs::read_to_string(&plain).unwrap();
     let fueled = PipelineFile::from(text.as_str())
         .table("limits", "fuel = 1000000000000")
@@ -200,7 +208,7 @@ impl Race<'_> {
     /// The three-stream `plan` with native closures instead of plugins.
     fn native(&self, plan: &Arc<Plan>) -> Runner {
         Runner {
-            operators: StreamOperators::fixed(plan, native_operators(false)),
+            operators: StreamOperators::fixed(plan, native_operators(Shape::ThreeStreams)),
             executor: Executor::new(plan.clone(), self.cores).unwrap(),
         }
     }
@@ -263,7 +271,10 @@ fn languages(race: &Race) {
             .pprint("out", "counts")
             .write(work.join(format!("pipeline-{language}.toml")))
     };
-    let rust = race.runner(&write_pipeline(work, "in", "pprint", false), false);
+    let rust = race.runner(
+        &write_pipeline(work, "in", "pprint", Shape::ThreeStreams),
+        false,
+    );
     let mut variants: Vec<(String, Runner)> = vec![
         ("native".into(), race.native(rust.executor.plan())),
         ("Rust plugins".into(), rust),
@@ -363,17 +374,27 @@ fn hand_written(batches: &[Vec<u8>], threads: usize) -> (Duration, HashMap<Strin
     (elapsed, counts)
 }
 
-/// The plan's operators as native closures: split, pair and sum, or
-/// (fused) split-and-pair and sum.
-fn native_operators(fused: bool) -> Vec<Arc<dyn Operator>> {
-    if fused {
-        vec![common::native::split_pairs(), common::native::sum()]
-    } else {
-        vec![
+/// The word count's plans.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    /// split-words, word-pair, sum.
+    ThreeStreams,
+    /// split-pairs (split and pair in one call), sum.
+    Fused,
+    /// split-count (each partition's words counted in the guest), sum.
+    CountedInGuest,
+}
+
+/// The plan's operators as native closures.
+fn native_operators(shape: Shape) -> Vec<Arc<dyn Operator>> {
+    match shape {
+        Shape::ThreeStreams => vec![
             common::native::split_words(),
             common::native::word_pair(),
             common::native::sum(),
-        ]
+        ],
+        Shape::Fused => vec![common::native::split_pairs(), common::native::sum()],
+        Shape::CountedInGuest => vec![common::native::split_count(), common::native::sum()],
     }
 }
 
@@ -385,7 +406,7 @@ fn corpus(work: &Path, mb: u32) -> (Vec<PathBuf>, HashMap<String, i64>) {
     (corpus.files, corpus.counts)
 }
 
-fn write_pipeline(work: &Path, input: &str, sink: &str, fused: bool) -> PathBuf {
+fn write_pipeline(work: &Path, input: &str, sink: &str, shape: Shape) -> PathBuf {
     // SLUICE_BENCH_PARTITION_MIB=N measures another `target_partition_mib`.
     let sizing = std::env::var("SLUICE_BENCH_PARTITION_MIB")
         .map(|mib| format!("target_partition_mib = {mib}"))
@@ -393,17 +414,19 @@ fn write_pipeline(work: &Path, input: &str, sink: &str, fused: bool) -> PathBuf 
     let pipeline = PipelineFile::new("1s")
         .raw(&sizing)
         .files_source("lines", input, "");
-    let pipeline = if fused {
-        pipeline.stream("pairs", "lines", "flat_map", fixtures::SPLIT_PAIRS, "")
-    } else {
-        pipeline
+    let pipeline = match shape {
+        Shape::ThreeStreams => pipeline
             .stream("words", "lines", "flat_map", fixtures::SPLIT_WORDS, "")
-            .stream("pairs", "words", "map", fixtures::WORD_PAIR, "")
+            .stream("pairs", "words", "map", fixtures::WORD_PAIR, ""),
+        Shape::Fused => pipeline.stream("pairs", "lines", "flat_map", fixtures::SPLIT_PAIRS, ""),
+        Shape::CountedInGuest => {
+            pipeline.stream("pairs", "lines", "flat_map", fixtures::SPLIT_COUNT, "")
+        }
     };
     pipeline
         .stream("counts", "pairs", "reduce_by_key", fixtures::SUM, "")
         .table("sinks.out", &format!("from = \"counts\"\nkind = {sink:?}"))
-        .write(work.join(format!("pipeline-{sink}-{fused}.toml")))
+        .write(work.join(format!("pipeline-{sink}-{shape:?}.toml")))
 }
 
 /// Measures start-up to first batch, and arrival-to-print latency, with
@@ -413,7 +436,7 @@ fn startup_and_latency(work: &Path) {
     let input = work.join("latency-in");
     let _ = std::fs::remove_dir_all(&input);
     std::fs::create_dir_all(&input).unwrap();
-    let pipeline = write_pipeline(work, "latency-in", "pprint", false);
+    let pipeline = write_pipeline(work, "latency-in", "pprint", Shape::ThreeStreams);
     let spawn = || {
         Command::new(binary)
             .args(["run", pipeline.to_str().unwrap()])

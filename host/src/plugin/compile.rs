@@ -59,6 +59,12 @@ pub(crate) fn compiler_config(settings: &EngineSettings) -> Config {
     config.epoch_interruption(!settings.unlimited_for_benchmarks);
     config.consume_fuel(settings.fuel);
     config.max_wasm_stack(settings.stack_kib as usize * 1024);
+    // `SLUICE_PERF_MAP=1`: wasmtime writes `/tmp/perf-<pid>.map`, so `perf
+    // report` names each plugin's functions instead of raw addresses (the
+    // compiled code is the same; the cache stays valid).
+    if std::env::var_os("SLUICE_PERF_MAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 

@@ -1,5 +1,5 @@
 //! The word count's operators as native closures, for the benchmarks' "same
-//! plan" baselines: split, pair, split-and-pair and sum, over the same
+//! plan" baselines: split, pair, split-and-pair, split-and-count and sum, over the same
 //! batches the plugins get. The sum uses the same structure as the SDK's
 //! combine.
 
@@ -53,6 +53,32 @@ pub fn split_pairs() -> Arc<dyn Operator> {
         Batch {
             keys: Some(Column::Varlen(words)),
             values: Column::Int64(ones),
+        }
+    }))
+}
+
+/// split-count: each distinct word of the partition's lines with its count,
+/// counted in one hash map per call.
+pub fn split_count() -> Arc<dyn Operator> {
+    Arc::new(NativeOperator(|input: &Batch| {
+        let Column::Varlen(lines) = &input.values else {
+            unreachable!()
+        };
+        let mut counts: FxHashMap<&str, i64> = FxHashMap::default();
+        for i in 0..lines.len() {
+            for word in lines.get_str(i).split_whitespace() {
+                *counts.entry(word).or_insert(0) += 1;
+            }
+        }
+        let mut words = Varlen::with_capacity(counts.len(), counts.len() * 8);
+        let mut sums = Vec::with_capacity(counts.len());
+        for (word, count) in counts {
+            words.push(word.as_bytes());
+            sums.push(count);
+        }
+        Batch {
+            keys: Some(Column::Varlen(words)),
+            values: Column::Int64(sums),
         }
     }))
 }
