@@ -47,10 +47,7 @@ where
     It: IntoIterator,
     It::Item: OutputRecord,
 {
-    Signature {
-        input: I::TYPE,
-        output: It::Item::TYPE,
-    }
+    records_to_records::<I, It::Item>()
 }
 
 /// The declared types of a `#[flat_map_batch]` function.
@@ -61,9 +58,14 @@ where
     It: IntoIterator,
     It::Item: OutputRecord,
 {
+    records_to_records::<I, It::Item>()
+}
+
+/// The signature of an operator taking records `I` and giving records `O`.
+fn records_to_records<I: InputRecord<'static>, O: OutputRecord>() -> Signature {
     Signature {
         input: I::TYPE,
-        output: It::Item::TYPE,
+        output: O::TYPE,
     }
 }
 
