@@ -20,10 +20,9 @@
 //! written, so no record is lost or doubled.
 //!
 //! The run stops after `max_batches`, after `stop_when_idle` consecutive
-//! batches without input (counting only batches that gave the sources time
-//! to receive: one run right after the batch before it, catching up, had
-//! none, see [`idle_batches`]), or when asked to ([`Shutdown`]); the batch under
-//! way is always finished first. A graceful stop (the first Ctrl-C or
+//! batches without input (not counting those run while a source held back
+//! input its sender had sent, see [`idle_batches`]), or when asked to
+//! ([`Shutdown`]); the batch under way is always finished first. A graceful stop (the first Ctrl-C or
 //! SIGTERM, or `sluice stop --graceful`) is Spark's `stopGracefully`: the
 //! sources stop taking in input, the batches go on at their times until
 //! everything received has been processed, then the run ends.
@@ -51,30 +50,23 @@ use crate::time::BatchTime;
 pub struct StopConditions {
     /// Stop after this many batches.
     pub max_batches: Option<u64>,
-    /// Stop after this many consecutive batches without input, counting
-    /// only batches that gave the sources time to receive
+    /// Stop after this many consecutive batches without input, not
+    /// counting those run while a source paced its reads
     /// ([`idle_batches`]).
     pub stop_when_idle: Option<u64>,
 }
 
-/// The consecutive batches without input, `idle` before a batch that took
-/// in `input_records` `since_last` after the batch before it started. Only
-/// a batch that gave the sources at least half an `interval` to receive
-/// counts: behind schedule, batches run back to back to catch up, and one
-/// that starts a millisecond after the last got nothing because nothing
-/// could arrive in a millisecond (a socket source reads at its rate, or
-/// waits for its buffer to be taken), not because the sources ran dry. A
-/// pipeline whose every batch takes longer than the interval still counts:
-/// its sources had the whole previous batch to receive.
-pub fn idle_batches(
-    idle: u64,
-    input_records: usize,
-    since_last: Duration,
-    interval: Duration,
-) -> u64 {
-    match (input_records, since_last * 2 >= interval) {
-        (0, true) => idle + 1,
-        (0, false) => idle,
+/// The consecutive batches without input after a batch that took in
+/// `input_records`, `idle` before it. A batch that got nothing while a
+/// source `held_back` input its sender had sent (a socket source pacing its
+/// reads) leaves the count as it was: behind schedule, batches run back to
+/// back to catch up, and one that starts a millisecond after the last gets
+/// nothing from a paced source because its rate lets nothing through in a
+/// millisecond, not because the sender is done.
+pub fn idle_batches(idle: u64, input_records: usize, held_back: bool) -> u64 {
+    match (input_records, held_back) {
+        (0, false) => idle + 1,
+        (0, true) => idle,
         _ => 0,
     }
 }
@@ -452,9 +444,6 @@ pub async fn run(
     tracing::info!(pipeline = %plan.name, interval = ?interval, partitions = %plan.partitioning, "pipeline started");
     let mut summary = RunSummary::default();
     let mut idle = 0u64;
-    // When the latest batch took its input (the first one's sources have
-    // received since the pipeline started).
-    let mut last_started = Instant::now();
     let mut next = start;
     let mut draining = false;
     // Batches recorded after the last checkpoint (the one in flight at a
@@ -544,6 +533,7 @@ pub async fn run(
             }
         };
         let input_records = done.input_records;
+        let held_back = state.sources.iter().any(|s| s.holds_back_input());
         let processing = started.elapsed();
         for (source, &records) in state.sources.iter_mut().zip(&done.source_records) {
             source.batch_completed(&source::BatchReport {
@@ -610,8 +600,7 @@ pub async fn run(
         if scheduling_delay > interval {
             tracing::warn!(%batch_time, ?scheduling_delay, ?processing, "batches are falling behind: processing takes longer than batch_interval");
         }
-        idle = idle_batches(idle, input_records, started - last_started, interval);
-        last_started = started;
+        idle = idle_batches(idle, input_records, held_back);
         if stop.max_batches.is_some_and(|max| summary.batches >= max) {
             break;
         }
@@ -672,20 +661,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_batches_that_gave_the_sources_time_count_as_idle() {
-        let interval = Duration::from_millis(200);
-        // On schedule (about one interval apart, a little less with timer
-        // jitter), and every batch slower than the interval: counted;
-        // input resets the count.
-        for since_last in [interval, Duration::from_millis(190), Duration::from_secs(2)] {
-            assert_eq!(idle_batches(0, 0, since_last, interval), 1);
-            assert_eq!(idle_batches(4, 0, since_last, interval), 5);
-            assert_eq!(idle_batches(4, 10, since_last, interval), 0);
-        }
-        // Catching up, a millisecond after the last batch: left as it was;
-        // input still resets it.
-        let catching_up = Duration::from_millis(1);
-        assert_eq!(idle_batches(4, 0, catching_up, interval), 4);
-        assert_eq!(idle_batches(4, 1, catching_up, interval), 0);
+    fn batches_without_input_count_unless_a_source_held_input_back() {
+        assert_eq!(idle_batches(0, 0, false), 1);
+        assert_eq!(idle_batches(4, 0, false), 5);
+        // Input resets the count, held back or not.
+        assert_eq!(idle_batches(4, 10, false), 0);
+        assert_eq!(idle_batches(4, 1, true), 0);
+        // Nothing while a source paced its reads: left as it was.
+        assert_eq!(idle_batches(4, 0, true), 4);
     }
 }

@@ -198,9 +198,9 @@ pub struct RunArgs {
     /// Stop after this many batches.
     #[arg(long)]
     pub max_batches: Option<u64>,
-    /// Stop after this many consecutive batches without input (a batch run
-    /// right after the last one to catch up does not count: its sources had
-    /// no time to receive any).
+    /// Stop after this many consecutive batches without input (one run
+    /// while a socket source paces its reads, its sender still sending,
+    /// does not count).
     #[arg(long)]
     pub stop_when_idle: Option<u64>,
     /// Reload a stream's plugin when its file changes (a half-written or

@@ -229,6 +229,14 @@ pub trait Source: Send {
     /// Whether input that was received still waits for a poll.
     fn has_pending(&self) -> bool;
 
+    /// Whether the source holds back input its sender has sent (a socket
+    /// source pacing its reads to keep to its rate): a batch that got
+    /// nothing meanwhile is not idle for `--stop-when-idle`, as more is
+    /// on its way. The default: never.
+    fn holds_back_input(&self) -> bool {
+        false
+    }
+
     /// Learns how the latest batch went (a source with backpressure
     /// adapts its rate); the default ignores it.
     fn batch_completed(&mut self, batch: &BatchReport) {

@@ -24,7 +24,7 @@
 //! and a batch run again reads the same lines.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -94,6 +94,9 @@ struct Buffer {
     taken: Notify,
     /// The bytes the buffer holds before reading pauses.
     capacity: usize,
+    /// Whether the reader holds back what the server sent: it waits to
+    /// keep to its rate, or has read bytes it has not decoded yet.
+    held_back: AtomicBool,
 }
 
 impl Buffer {
@@ -169,6 +172,7 @@ impl SocketSource {
             }),
             taken: Notify::new(),
             capacity: pace.buffer_bytes,
+            held_back: AtomicBool::new(false),
         });
         let limit = Arc::new(AtomicU64::new(
             pace.max_rate.map_or(0, |r| f64::from(r).to_bits()),
@@ -339,7 +343,12 @@ impl Source for SocketSource {
     /// yet is not.
     fn stop_receiving(&mut self) -> Result<(), Error> {
         self.reader.abort();
+        self.buffer.held_back.store(false, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn holds_back_input(&self) -> bool {
+        self.buffer.held_back.load(Ordering::Relaxed)
     }
 
     fn has_pending(&self) -> bool {
@@ -432,7 +441,9 @@ async fn read_forever(
             Ok(stream) => {
                 tracing::info!(source = %name, %address, "connected");
                 backoff = FIRST_BACKOFF;
-                match read_lines(&name, &address, stream, &buffer, &mut rate).await {
+                let read = read_lines(&name, &address, stream, &buffer, &mut rate).await;
+                buffer.held_back.store(false, Ordering::Relaxed);
+                match read {
                     Ok(()) => {
                         tracing::info!(source = %name, %address, "server closed the connection; reconnecting")
                     }
@@ -483,9 +494,15 @@ async fn read_lines(
             // Pausing here leaves the rest in the socket: TCP pushes back.
             let wait = rate.wait_for_line(tokio::time::Instant::now().into_std());
             if !wait.is_zero() {
+                buffer.held_back.store(true, Ordering::Relaxed);
                 tokio::time::sleep(wait).await;
             }
         }
+        // With nothing read ahead, the read below may wait for the server:
+        // until it sends, nothing is held back.
+        buffer
+            .held_back
+            .store(!reader.buffer().is_empty(), Ordering::Relaxed);
         let chunk = reader.fill_buf().await.map_err(ReadEnd::Io)?;
         if chunk.is_empty() {
             // The connection ended: a final line without `\n` is a line.
@@ -614,8 +631,70 @@ async fn wait_for_room(name: &str, address: &str, buffer: &Buffer) {
 
 #[cfg(test)]
 mod tests {
-    use super::RateLimit;
+    use super::{Pace, RateLimit, SocketSource};
+    use crate::partition::Partitioning;
+    use crate::plan::LinePolicy;
+    use crate::source::Source;
+    use crate::time::BatchTime;
+    use std::io::Write;
     use std::time::{Duration, Instant};
+
+    /// Lines a poll of `source` takes.
+    fn polled(source: &mut SocketSource) -> usize {
+        let batches = source
+            .poll(BatchTime(0), &Partitioning::Fixed(1))
+            .unwrap_or_default();
+        batches.iter().map(|b| b.values.len()).sum()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paced_source_holds_input_back_until_it_has_read_what_was_sent() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // 150 lines at once, then a quiet connection left open until the
+        // test ends.
+        let (end, ended) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let (mut connection, _) = listener.accept().unwrap();
+            let lines: String = (0..150).map(|i| format!("line {i}\n")).collect();
+            connection.write_all(lines.as_bytes()).unwrap();
+            let _ = ended.recv();
+        });
+        let pace = Pace {
+            buffer_bytes: 1 << 20,
+            max_rate: Some(100),
+            backpressure: None,
+        };
+        let mut source = SocketSource::start(
+            "lines",
+            "127.0.0.1".into(),
+            port,
+            LinePolicy::default(),
+            pace,
+            None,
+        );
+        // One second's worth at once (the bucket), the other 50 a line
+        // every 10 ms: meanwhile the source holds them back.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut read = 0;
+        while read < 100 && Instant::now() < deadline {
+            read += polled(&mut source);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!((100..150).contains(&read), "{read} lines first");
+        assert!(source.holds_back_input());
+        while read < 150 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            read += polled(&mut source);
+        }
+        assert_eq!(read, 150);
+        // Everything sent was read: the reader waits for the server.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!source.holds_back_input());
+        assert_eq!(polled(&mut source), 0);
+        drop((source, end));
+        let _ = server.join();
+    }
 
     #[test]
     fn a_rate_limit_lets_one_second_of_lines_through_then_paces_them() {
