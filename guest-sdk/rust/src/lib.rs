@@ -54,7 +54,7 @@
 //! # Layout
 //!
 //! - [`value`]: the value and record types an operator may take and give.
-//! - [`column`]: reading and building the bulk column layout of the contract.
+//! - [`column`](mod@column): reading and building the bulk column layout of the contract.
 //! - [`Params`]: initialisation parameters.
 //! - [`State`]: a key's state in a `#[map_with_state]` function.
 //! - [`http`]: HTTP requests from a `#[sink]`, to the URLs its pipeline
