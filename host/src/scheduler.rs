@@ -22,10 +22,11 @@
 //! The run stops after `max_batches`, after `stop_when_idle` consecutive
 //! batches without input (not counting those run while a source held back
 //! input its sender had sent, see [`idle_batches`]), or when asked to
-//! ([`Shutdown`]); the batch under way is always finished first. A graceful stop (the first Ctrl-C or
-//! SIGTERM, or `sluice stop --graceful`) is Spark's `stopGracefully`: the
-//! sources stop taking in input, the batches go on at their times until
-//! everything received has been processed, then the run ends.
+//! ([`Shutdown`]); the batch under way is always finished first. A
+//! graceful stop (the first Ctrl-C or SIGTERM, or `sluice stop
+//! --graceful`) is Spark's `stopGracefully`: the sources stop taking in
+//! input, the batches go on at their times until everything received has
+//! been processed, then the run ends.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -641,9 +641,7 @@ mod tests {
 
     /// Lines a poll of `source` takes.
     fn polled(source: &mut SocketSource) -> usize {
-        let batches = source
-            .poll(BatchTime(0), &Partitioning::Fixed(1))
-            .unwrap_or_default();
+        let batches = source.poll(BatchTime(0), &Partitioning::Fixed(1)).unwrap();
         batches.iter().map(|b| b.values.len()).sum()
     }
 
@@ -651,12 +649,12 @@ mod tests {
     async fn a_paced_source_holds_input_back_until_it_has_read_what_was_sent() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        // 150 lines at once, then a quiet connection left open until the
+        // 300 lines at once, then a quiet connection left open until the
         // test ends.
         let (end, ended) = std::sync::mpsc::channel::<()>();
         let server = std::thread::spawn(move || {
             let (mut connection, _) = listener.accept().unwrap();
-            let lines: String = (0..150).map(|i| format!("line {i}\n")).collect();
+            let lines: String = (0..300).map(|i| format!("line {i}\n")).collect();
             connection.write_all(lines.as_bytes()).unwrap();
             let _ = ended.recv();
         });
@@ -673,21 +671,21 @@ mod tests {
             pace,
             None,
         );
-        // One second's worth at once (the bucket), the other 50 a line
+        // One second's worth at once (the bucket), the other 200 a line
         // every 10 ms: meanwhile the source holds them back.
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + Duration::from_secs(10);
         let mut read = 0;
         while read < 100 && Instant::now() < deadline {
             read += polled(&mut source);
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert!((100..150).contains(&read), "{read} lines first");
+        assert!((100..300).contains(&read), "{read} lines first");
         assert!(source.holds_back_input());
-        while read < 150 && Instant::now() < deadline {
+        while read < 300 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
             read += polled(&mut source);
         }
-        assert_eq!(read, 150);
+        assert_eq!(read, 300);
         // Everything sent was read: the reader waits for the server.
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!source.holds_back_input());
